@@ -1,0 +1,199 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AppendRequest(_message.Message):
+    __slots__ = ("log", "entry", "want_receipt")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    WANT_RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    entry: bytes
+    want_receipt: bool
+    def __init__(self, log: _Optional[str] = ..., entry: _Optional[bytes] = ..., want_receipt: _Optional[bool] = ...) -> None: ...
+
+class AppendResult(_message.Message):
+    __slots__ = ("index", "leaf_hash", "duplicate", "receipt")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    leaf_hash: bytes
+    duplicate: bool
+    receipt: bytes
+    def __init__(self, index: _Optional[int] = ..., leaf_hash: _Optional[bytes] = ..., duplicate: _Optional[bool] = ..., receipt: _Optional[bytes] = ...) -> None: ...
+
+class AppendResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: AppendResult
+    def __init__(self, result: _Optional[_Union[AppendResult, _Mapping]] = ...) -> None: ...
+
+class AppendBatchRequest(_message.Message):
+    __slots__ = ("log", "entries", "want_receipt")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    WANT_RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    entries: _containers.RepeatedScalarFieldContainer[bytes]
+    want_receipt: bool
+    def __init__(self, log: _Optional[str] = ..., entries: _Optional[_Iterable[bytes]] = ..., want_receipt: _Optional[bool] = ...) -> None: ...
+
+class AppendBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[AppendResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[AppendResult, _Mapping]]] = ...) -> None: ...
+
+class AppendStreamRequest(_message.Message):
+    __slots__ = ("log", "entries", "sequence", "want_receipt")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    WANT_RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    entries: _containers.RepeatedScalarFieldContainer[bytes]
+    sequence: int
+    want_receipt: bool
+    def __init__(self, log: _Optional[str] = ..., entries: _Optional[_Iterable[bytes]] = ..., sequence: _Optional[int] = ..., want_receipt: _Optional[bool] = ...) -> None: ...
+
+class AppendStreamResponse(_message.Message):
+    __slots__ = ("sequence", "results")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    results: _containers.RepeatedCompositeFieldContainer[AppendResult]
+    def __init__(self, sequence: _Optional[int] = ..., results: _Optional[_Iterable[_Union[AppendResult, _Mapping]]] = ...) -> None: ...
+
+class GetCheckpointRequest(_message.Message):
+    __slots__ = ("log",)
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    def __init__(self, log: _Optional[str] = ...) -> None: ...
+
+class GetCheckpointResponse(_message.Message):
+    __slots__ = ("checkpoint", "size", "witnesses")
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    WITNESSES_FIELD_NUMBER: _ClassVar[int]
+    checkpoint: bytes
+    size: int
+    witnesses: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, checkpoint: _Optional[bytes] = ..., size: _Optional[int] = ..., witnesses: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetInclusionProofRequest(_message.Message):
+    __slots__ = ("log", "index", "leaf_hash", "tree_size")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    index: int
+    leaf_hash: bytes
+    tree_size: int
+    def __init__(self, log: _Optional[str] = ..., index: _Optional[int] = ..., leaf_hash: _Optional[bytes] = ..., tree_size: _Optional[int] = ...) -> None: ...
+
+class GetInclusionProofResponse(_message.Message):
+    __slots__ = ("index", "tree_size", "leaf_hash", "proof", "checkpoint")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    proof: _containers.RepeatedScalarFieldContainer[bytes]
+    checkpoint: bytes
+    def __init__(self, index: _Optional[int] = ..., tree_size: _Optional[int] = ..., leaf_hash: _Optional[bytes] = ..., proof: _Optional[_Iterable[bytes]] = ..., checkpoint: _Optional[bytes] = ...) -> None: ...
+
+class GetConsistencyProofRequest(_message.Message):
+    __slots__ = ("log", "size1", "size2")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    SIZE1_FIELD_NUMBER: _ClassVar[int]
+    SIZE2_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    size1: int
+    size2: int
+    def __init__(self, log: _Optional[str] = ..., size1: _Optional[int] = ..., size2: _Optional[int] = ...) -> None: ...
+
+class GetConsistencyProofResponse(_message.Message):
+    __slots__ = ("size1", "size2", "proof")
+    SIZE1_FIELD_NUMBER: _ClassVar[int]
+    SIZE2_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    size1: int
+    size2: int
+    proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, size1: _Optional[int] = ..., size2: _Optional[int] = ..., proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class GetEntriesRequest(_message.Message):
+    __slots__ = ("log", "begin", "end")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    BEGIN_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    begin: int
+    end: int
+    def __init__(self, log: _Optional[str] = ..., begin: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
+
+class GetEntriesResponse(_message.Message):
+    __slots__ = ("begin", "entries")
+    BEGIN_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    begin: int
+    entries: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, begin: _Optional[int] = ..., entries: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class GetLogInfoRequest(_message.Message):
+    __slots__ = ("log",)
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    def __init__(self, log: _Optional[str] = ...) -> None: ...
+
+class Limits(_message.Message):
+    __slots__ = ("max_entry_bytes", "max_batch_entries", "max_pending_entries", "max_entries_page")
+    MAX_ENTRY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    MAX_PENDING_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    MAX_ENTRIES_PAGE_FIELD_NUMBER: _ClassVar[int]
+    max_entry_bytes: int
+    max_batch_entries: int
+    max_pending_entries: int
+    max_entries_page: int
+    def __init__(self, max_entry_bytes: _Optional[int] = ..., max_batch_entries: _Optional[int] = ..., max_pending_entries: _Optional[int] = ..., max_entries_page: _Optional[int] = ...) -> None: ...
+
+class LogInfo(_message.Message):
+    __slots__ = ("origin", "verifier_key", "hash", "size", "dedup", "limits", "witness_keys", "witness_quorum")
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    DEDUP_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    WITNESS_KEYS_FIELD_NUMBER: _ClassVar[int]
+    WITNESS_QUORUM_FIELD_NUMBER: _ClassVar[int]
+    origin: str
+    verifier_key: str
+    hash: str
+    size: int
+    dedup: bool
+    limits: Limits
+    witness_keys: _containers.RepeatedScalarFieldContainer[str]
+    witness_quorum: int
+    def __init__(self, origin: _Optional[str] = ..., verifier_key: _Optional[str] = ..., hash: _Optional[str] = ..., size: _Optional[int] = ..., dedup: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., witness_keys: _Optional[_Iterable[str]] = ..., witness_quorum: _Optional[int] = ...) -> None: ...
+
+class ListLogsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListLogsResponse(_message.Message):
+    __slots__ = ("logs",)
+    LOGS_FIELD_NUMBER: _ClassVar[int]
+    logs: _containers.RepeatedCompositeFieldContainer[LogInfo]
+    def __init__(self, logs: _Optional[_Iterable[_Union[LogInfo, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""The log server: gRPC adapter, sequencer, signer, configuration and metrics."""

@@ -1,0 +1,139 @@
+"""Assemble and run the log server: open the database and every log, serve gRPC and metrics.
+
+A log whose stored state fails its open check (``CorruptionError``) does not stop the server:
+it is listed with the reason, refuses writes and reads with FAILED_PRECONDITION, and the other
+logs go on. SIGTERM and SIGINT stop the server gracefully: no new appends are taken, queued
+ones are written and answered, then the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from proto import auditlog_pb2 as pb
+from proto import auditlog_pb2_grpc as pb_grpc
+from server.config import LogConfig, ServerConfig
+from server.keys import load_or_create_key
+from server.metrics import Metrics
+from server.runtime import LogRuntime
+from server.sequencer import Sequencer
+from server.service import LogService
+from server.signer import CheckpointSigner
+from storage.db import Database
+from storage.logstore import LogStore
+from tree.checkpoint import parse_checkpoint
+from tree.errors import CorruptionError
+from tree.hashing import get_hasher
+from tree.note import parse_note
+
+log = logging.getLogger("auditlog.server")
+
+
+def open_log(db: Database, config: LogConfig, metrics: Metrics) -> LogRuntime:
+    """Open one log; sign a checkpoint for its current tree if the latest one is older."""
+    key, created = load_or_create_key(config.key_file, config.origin)
+    if created:
+        print(f"created a signing key for {config.origin} in {config.key_file}", file=sys.stderr)
+        print(f"verifier key: {key.vkey()}", file=sys.stderr)
+    try:
+        store = LogStore(db, config.origin, get_hasher(config.hash))
+        signer = _signer_for(store, key, config)
+        if store.checkpoint(store.size) is None or store.checkpoint_size != store.size:
+            batch = store.prepare([], config.dedup)
+            note = signer.sign(store.size, store.root, store.consistency_proof(signer.last[0], store.size))
+            store.commit(batch, note)
+    except CorruptionError as exc:
+        log.error("log %s refuses service: %s", config.origin, exc)
+        return LogRuntime(config, key.vkey(), failure=str(exc))
+    metrics.tree_size.labels(config.origin).set(store.size)
+    sequencer = Sequencer(store, signer, config, metrics)
+    return LogRuntime(config, key.vkey(), store, signer, sequencer)
+
+
+def _signer_for(store: LogStore, key: object, config: LogConfig) -> CheckpointSigner:
+    """A signer that continues from the latest stored checkpoint (or the empty tree)."""
+    note = store.checkpoint()
+    size, root = 0, store.hasher.empty_root()
+    if note is not None:
+        checkpoint = parse_checkpoint(parse_note(note).text)
+        size, root = checkpoint.size, checkpoint.root
+        if size == store.size and root != store.root:
+            raise CorruptionError(
+                f"the latest checkpoint (size {size}) has root {root.hex()}, the stored tree "
+                f"has {store.root.hex()}"
+            )
+    return CheckpointSigner(config.origin, store.hasher, [key], size, root)  # type: ignore[list-item]
+
+
+@dataclass
+class LogServer:
+    config: ServerConfig
+    metrics: Metrics = field(default_factory=Metrics)
+    port: int = 0
+    metrics_port: int = 0
+
+    async def start(self) -> None:
+        self._db = Database(self.config.data_dir / "db")
+        self.logs = {c.origin: open_log(self._db, c, self.metrics) for c in self.config.logs}
+        limit = self.config.max_request_bytes
+        self._server = grpc.aio.server(options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+        ])
+        pb_grpc.add_LogServicer_to_server(LogService(self.logs, self.metrics), self._server)
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        names = (pb.DESCRIPTOR.services_by_name["Log"].full_name, reflection.SERVICE_NAME,
+                 health.SERVICE_NAME)
+        reflection.enable_server_reflection(names, self._server)
+        self.port = self._server.add_insecure_port(self.config.listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.config.listen}")
+        for runtime in self.logs.values():
+            if runtime.failure is None:
+                runtime.sequencer().start()
+        await self._server.start()
+        serving = health_pb2.HealthCheckResponse.SERVING
+        await self._health.set("", serving)
+        await self._health.set("auditlog.v1.Log", serving)
+        if self.config.metrics_listen:
+            _, self.metrics_port = self.metrics.serve(self.config.metrics_listen)
+
+    async def stop(self) -> None:
+        """Drain: refuse new appends, write and answer the queued ones, then stop."""
+        await self._health.enter_graceful_shutdown()
+        for runtime in self.logs.values():
+            if runtime.failure is None:
+                await runtime.sequencer().close()
+        await self._server.stop(self.config.shutdown_grace_s)
+        self._db.close()
+
+
+async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
+    server = LogServer(config)
+    await server.start()
+    host = config.listen.rpartition(":")[0]
+    print(f"auditlog: serving gRPC on {host}:{server.port}", flush=True)
+    if server.metrics_port:
+        print(f"auditlog: metrics on http://{host}:{server.metrics_port}/metrics", flush=True)
+    for runtime in server.logs.values():
+        status = f"size {runtime.store.size}" if runtime.failure is None else runtime.failure
+        print(f"auditlog: log {runtime.config.origin} ({status}) key {runtime.verifier_key}",
+              flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    print("auditlog: shutting down, draining appends", flush=True)
+    await server.stop()

@@ -1,0 +1,150 @@
+"""The log server's configuration: a TOML file, with command-line overrides.
+
+Example (every key but ``origin`` has a default)::
+
+    [server]
+    listen = "127.0.0.1:7600"          # gRPC; plain text is only allowed on loopback
+    metrics_listen = "127.0.0.1:7601"  # Prometheus /metrics; "" turns it off
+    data_dir = "data/log"              # the RocksDB lives here
+    max_request_bytes = 16777216       # largest gRPC message accepted
+
+    [[log]]
+    origin = "auditlog.example/payments"   # the checkpoint origin line, also the key name
+    key_file = "keys/payments.key"         # created (mode 0600) on first start if missing
+    hash = "sha256"                        # or "blake3"; fixed when the log is created
+    dedup = true                           # the same entry again returns its first index
+    max_entry_bytes = 65536
+    max_batch_entries = 10000
+    max_pending_entries = 100000           # queue bound; beyond it appends get RESOURCE_EXHAUSTED
+    max_entries_page = 1000                # GetEntries page size
+    batch_delay_ms = 0                     # how long the sequencer may wait to fill a batch
+
+Relative paths are taken relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_LISTEN = "127.0.0.1:7600"
+DEFAULT_METRICS = "127.0.0.1:7601"
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    origin: str
+    key_file: Path
+    hash: str = "sha256"
+    dedup: bool = True
+    max_entry_bytes: int = 64 * 1024
+    max_batch_entries: int = 10_000
+    max_pending_entries: int = 100_000
+    max_entries_page: int = 1000
+    batch_delay_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.origin or any(c.isspace() for c in self.origin) or "+" in self.origin:
+            raise ValueError(f"log origin {self.origin!r}: want a non-empty name without spaces or '+'")
+        if self.hash not in ("sha256", "blake3"):
+            raise ValueError(f"log {self.origin}: hash {self.hash!r}, want 'sha256' or 'blake3'")
+        for name, low, high in (
+            ("max_entry_bytes", 1, 16 * 1024 * 1024),
+            ("max_batch_entries", 1, 1_000_000),
+            ("max_pending_entries", 1, 10_000_000),
+            ("max_entries_page", 1, 100_000),
+        ):
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(f"log {self.origin}: {name} = {value}, want {low}..{high}")
+        if not 0 <= self.batch_delay_ms <= 1000:
+            raise ValueError(f"log {self.origin}: batch_delay_ms = {self.batch_delay_ms}, want 0..1000")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    data_dir: Path
+    logs: tuple[LogConfig, ...]
+    listen: str = DEFAULT_LISTEN
+    metrics_listen: str = DEFAULT_METRICS
+    max_request_bytes: int = 16 * 1024 * 1024
+    shutdown_grace_s: float = 10.0
+    logs_by_origin: dict[str, LogConfig] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.logs:
+            raise ValueError("no [[log]] configured, want at least one")
+        origins = [log.origin for log in self.logs]
+        duplicates = {o for o in origins if origins.count(o) > 1}
+        if duplicates:
+            raise ValueError(f"log origins configured twice: {sorted(duplicates)}")
+        if not 1024 <= self.max_request_bytes <= 256 * 1024 * 1024:
+            raise ValueError(f"max_request_bytes = {self.max_request_bytes}, want 1024..268435456")
+        object.__setattr__(self, "logs_by_origin", {log.origin: log for log in self.logs})
+
+
+def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = set(table) - allowed
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}, want some of {sorted(allowed)}")
+
+
+def _typed(cls: type, table: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
+    """Check value types against the dataclass annotations and resolve paths against ``base``."""
+    out: dict[str, Any] = {}
+    kinds = {f.name: f.type for f in fields(cls)}
+    for key, value in table.items():
+        kind = kinds[key]
+        if kind == "Path":
+            if not isinstance(value, str):
+                raise ValueError(f"{where}.{key}: got {value!r}, want a path string")
+            out[key] = (base / value) if not Path(value).is_absolute() else Path(value)
+            continue
+        expected: tuple[type, ...] = {
+            "str": (str,), "bool": (bool,), "int": (int,), "float": (int, float),
+        }.get(str(kind), (object,))
+        if not isinstance(value, expected) or (bool not in expected and isinstance(value, bool)):
+            raise ValueError(f"{where}.{key}: got {value!r}, want {kind}")
+        out[key] = value
+    return out
+
+
+def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None) -> ServerConfig:
+    """Parse a server config; ``overrides`` replace [server] keys (from the command line)."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config is not valid TOML: {exc}") from exc
+    _check_keys(doc, {"server", "log"}, "config")
+    server = dict(doc.get("server", {}))
+    server_keys = {f.name for f in fields(ServerConfig)} - {"logs", "logs_by_origin"}
+    _check_keys(server, server_keys, "[server]")
+    logs = []
+    for i, table in enumerate(doc.get("log", [])):
+        where = f"[[log]] #{i + 1}"
+        _check_keys(table, {f.name for f in fields(LogConfig)}, where)
+        if "origin" not in table:
+            raise ValueError(f"{where}: origin is required")
+        values = _typed(LogConfig, table, where, base)
+        values.setdefault("key_file", base / "keys" / (_safe_name(values["origin"]) + ".key"))
+        logs.append(LogConfig(**values))
+    values = _typed(ServerConfig, server, "[server]", base)
+    values.setdefault("data_dir", base / "data")
+    config = ServerConfig(logs=tuple(logs), **values)
+    if overrides:
+        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    return config
+
+
+def load_config(path: Path, overrides: dict[str, Any] | None = None) -> ServerConfig:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read config {path}: {exc.strerror}") from exc
+    return parse_config(text, path.resolve().parent, overrides)
+
+
+def _safe_name(origin: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in origin)

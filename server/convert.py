@@ -1,0 +1,34 @@
+"""Conversions between generated protobuf messages and the core's dataclasses."""
+
+from __future__ import annotations
+
+from proto import auditlog_pb2 as pb
+from server.runtime import Inclusion, LogRuntime
+from server.sequencer import Receipted
+
+
+def append_result(r: Receipted) -> pb.AppendResult:
+    o = r.outcome
+    return pb.AppendResult(
+        index=o.index, leaf_hash=o.leaf_hash, duplicate=o.duplicate, receipt=r.receipt
+    )
+
+
+def inclusion_response(found: Inclusion) -> pb.GetInclusionProofResponse:
+    return pb.GetInclusionProofResponse(
+        index=found.index, tree_size=found.tree_size, leaf_hash=found.leaf_hash,
+        proof=found.proof, checkpoint=found.checkpoint,
+    )
+
+
+def log_info(runtime: LogRuntime) -> pb.LogInfo:
+    c = runtime.config
+    size = 0 if runtime.failure else runtime.store.checkpoint_size
+    return pb.LogInfo(
+        origin=c.origin, verifier_key=runtime.verifier_key, hash=c.hash, size=size,
+        dedup=c.dedup,
+        limits=pb.Limits(
+            max_entry_bytes=c.max_entry_bytes, max_batch_entries=c.max_batch_entries,
+            max_pending_entries=c.max_pending_entries, max_entries_page=c.max_entries_page,
+        ),
+    )

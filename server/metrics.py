@@ -1,0 +1,51 @@
+"""Prometheus metrics of the log server, on their own registry (served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.appended = Counter(
+            "auditlog_appended_entries", "Entries written (duplicates excluded)", ["log"],
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "auditlog_batch_entries", "Entries per sequencer batch", ["log"],
+            buckets=(1, 4, 16, 64, 256, 1024, 4096, 16384), registry=self.registry,
+        )
+        self.batch_seconds = Histogram(
+            "auditlog_batch_seconds", "Time to prepare, sign and durably write one batch", ["log"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.tree_size = Gauge(
+            "auditlog_tree_size", "Current tree size", ["log"], registry=self.registry
+        )
+        self.pushback = Counter(
+            "auditlog_pushback", "Appends refused because the queue was full", ["log"],
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "auditlog_requests", "RPCs by method and status code", ["method", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "auditlog_request_seconds", "RPC latency by method", ["method"],
+            buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
+            registry=self.registry,
+        )
+
+    def observe_batch(self, log: str, entries: int, seconds: float, size: int) -> None:
+        self.batch_size.labels(log).observe(entries)
+        self.batch_seconds.labels(log).observe(seconds)
+        self.tree_size.labels(log).set(size)
+
+    def serve(self, address: str) -> tuple[str, int]:
+        """Serve /metrics over HTTP at ``host:port`` (port 0 picks one); returns where."""
+        host, _, port = address.rpartition(":")
+        server, _thread = start_http_server(int(port), addr=host, registry=self.registry)
+        bound_host, bound_port = server.server_address[:2]
+        return str(bound_host), int(bound_port)

@@ -1,0 +1,111 @@
+"""One log as the server runs it: its store, signer and sequencer, or why it could not open."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from server.config import LogConfig
+from server.sequencer import Sequencer
+from server.signer import CheckpointSigner
+from storage.logstore import LogStore
+from tree.errors import CorruptionError, InvalidRangeError, MalformedError, NotFoundError
+from tree.hashing import HASH_SIZE
+from tree.note import parse_note
+
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Inclusion:
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    proof: tuple[bytes, ...]
+    checkpoint: bytes
+
+
+class LogRuntime:
+    def __init__(
+        self,
+        config: LogConfig,
+        verifier_key: str,
+        store: LogStore | None = None,
+        signer: CheckpointSigner | None = None,
+        sequencer: Sequencer | None = None,
+        failure: str | None = None,
+    ) -> None:
+        self.config = config
+        self.verifier_key = verifier_key
+        self._store = store
+        self.signer = signer
+        self._sequencer = sequencer
+        self.failure = failure
+
+    @property
+    def store(self) -> LogStore:
+        if self._store is None:
+            raise CorruptionError(f"log {self.config.origin} is unavailable: {self.failure}")
+        return self._store
+
+    def sequencer(self) -> Sequencer:
+        if self._sequencer is None or self.failure:
+            raise CorruptionError(f"log {self.config.origin} refuses writes: {self.failure}")
+        return self._sequencer
+
+    def _size(self, size: int | None) -> int:
+        store = self.store
+        return store.checkpoint_size if size is None else size
+
+    def latest_checkpoint(self) -> tuple[bytes, int, list[str]]:
+        store = self.store
+        size = store.checkpoint_size
+        note = store.checkpoint(size)
+        if note is None:
+            raise NotFoundError(f"log {self.config.origin} has not signed a checkpoint yet")
+        names = [s.name for s in parse_note(note).signatures if s.name != self.config.origin]
+        return note, size, names
+
+    def inclusion_by_index(self, index: int, size: int | None) -> Inclusion:
+        store = self.store
+        tree_size = self._size(size)
+        proof = store.inclusion_proof(index, tree_size)
+        return Inclusion(
+            index, tree_size, store.leaf_hash(index), proof, store.checkpoint(tree_size) or b""
+        )
+
+    def inclusion_by_hash(self, leaf_hash: bytes, size: int | None) -> Inclusion:
+        if len(leaf_hash) != HASH_SIZE:
+            raise MalformedError(f"leaf_hash is {len(leaf_hash)} bytes, want {HASH_SIZE}")
+        index = self.store.index_of(leaf_hash)
+        if index is None:
+            raise NotFoundError(f"no entry with leaf hash {leaf_hash.hex()} in {self.config.origin}")
+        tree_size = self._size(size)
+        if index >= tree_size:
+            raise InvalidRangeError(
+                f"the entry is at index {index}, not in a tree of size {tree_size}"
+            )
+        return self.inclusion_by_index(index, tree_size)
+
+    def consistency(self, size1: int, size2: int | None) -> tuple[int, int, tuple[bytes, ...]]:
+        size2 = self._size(size2)
+        return size1, size2, self.store.consistency_proof(size1, size2)
+
+    def entry_pages(self, begin: int, end: int) -> Iterator[tuple[int, list[bytes]]]:
+        """[begin, end) in pages of at most max_entries_page entries and ~4 MiB."""
+        store = self.store
+        if not begin <= end <= store.size:
+            raise InvalidRangeError(
+                f"range [{begin}, {end}) is not within the log's [0, {store.size})"
+            )
+        page = self.config.max_entries_page
+        while begin < end:
+            entries = store.entries(begin, min(end, begin + page))
+            taken, total = 0, 0
+            for entry in entries:
+                if taken and total + len(entry) > MAX_PAGE_BYTES:
+                    break
+                taken += 1
+                total += len(entry)
+            yield begin, entries[:taken]
+            begin += taken

@@ -1,0 +1,180 @@
+"""The sequencer: one per log, the only writer of that log.
+
+Appends from any number of callers wait in one bounded queue. A single task takes what is
+queued (up to ``max_batch_entries``), and in the log's own writer thread prepares the batch,
+has the signer sign a checkpoint for the new tree (given the consistency proof from the last
+one), and commits entries, nodes, state and checkpoint in one synced WriteBatch. Only then are
+the callers answered. While one batch is being written the next one fills up, so a busy log
+writes large batches and an idle log answers at once (group commit).
+
+Indexes are assigned in arrival order: the order in which requests entered the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from server.config import LogConfig
+from server.metrics import Metrics
+from server.signer import CheckpointSigner
+from storage.logstore import AppendOutcome, LogStore
+from tree.errors import MalformedError, PushbackError, StorageError
+from tree.tlogproof import TlogProof, format_tlog_proof
+
+
+@dataclass(frozen=True, slots=True)
+class Receipted:
+    """An append outcome and, if asked for, its c2sp.org/tlog-proof@v1 receipt."""
+
+    outcome: AppendOutcome
+    receipt: bytes = b""
+
+
+@dataclass(slots=True)
+class _Request:
+    entries: Sequence[bytes]
+    want_receipt: bool
+    future: asyncio.Future[list[Receipted]]
+
+
+class ShuttingDownError(StorageError):
+    """The sequencer no longer takes appends because the server is stopping."""
+
+
+class Sequencer:
+    def __init__(
+        self, store: LogStore, signer: CheckpointSigner, config: LogConfig, metrics: Metrics
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self.config = config
+        self._metrics = metrics
+        self._queue: deque[_Request] = deque()
+        self._queued = 0
+        self._wakeup = asyncio.Event()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"writer-{store.origin}")
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def check_entries(self, entries: Sequence[bytes]) -> None:
+        """Raise MalformedError for a batch the log's limits do not allow."""
+        limit = self.config.max_entry_bytes
+        if not entries:
+            raise MalformedError("no entries given, want at least 1")
+        if len(entries) > self.config.max_batch_entries:
+            raise MalformedError(
+                f"batch of {len(entries)} entries, want at most {self.config.max_batch_entries}"
+            )
+        for i, entry in enumerate(entries):
+            if not 0 < len(entry) <= limit:
+                raise MalformedError(
+                    f"entry {i} is {len(entry)} bytes, want 1 to {limit} bytes"
+                )
+
+    async def append(self, entries: Sequence[bytes], want_receipt: bool) -> list[Receipted]:
+        """Append a batch; returns once it is durable (and signed into a checkpoint)."""
+        self.check_entries(entries)
+        if self._closing:
+            raise ShuttingDownError("the server is shutting down; retry on another instance")
+        if self._queued + len(entries) > self.config.max_pending_entries:
+            self._metrics.pushback.labels(self.store.origin).inc()
+            raise PushbackError(
+                f"log {self.store.origin} has {self._queued} entries queued, limit "
+                f"{self.config.max_pending_entries}; retry after 100 ms"
+            )
+        future: asyncio.Future[list[Receipted]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Request(entries, want_receipt, future))
+        self._queued += len(entries)
+        self._wakeup.set()
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if self.config.batch_delay_ms and self._queued < self.config.max_batch_entries:
+                await asyncio.sleep(self.config.batch_delay_ms / 1000)
+            while self._queue:
+                requests = self._take()
+                started = time.perf_counter()
+                try:
+                    results = await loop.run_in_executor(self._writer, self._write, requests)
+                except Exception as exc:  # answered to every caller of the batch
+                    for request in requests:
+                        if not request.future.done():
+                            request.future.set_exception(exc)
+                    continue
+                finally:
+                    self._queued -= sum(len(r.entries) for r in requests)
+                self._metrics.observe_batch(
+                    self.store.origin, sum(len(r.entries) for r in requests),
+                    time.perf_counter() - started, self.store.size,
+                )
+                for request, result in zip(requests, results, strict=True):
+                    if not request.future.done():  # the caller may have gone away
+                        request.future.set_result(result)
+
+    def _take(self) -> list[_Request]:
+        taken: list[_Request] = []
+        count = 0
+        while self._queue:
+            nxt = len(self._queue[0].entries)
+            if taken and count + nxt > self.config.max_batch_entries:
+                break
+            taken.append(self._queue.popleft())
+            count += nxt
+        return taken
+
+    def _write(self, requests: list[_Request]) -> list[list[Receipted]]:
+        """In the writer thread: prepare, sign, commit, then build receipts."""
+        entries = [e for r in requests for e in r.entries]
+        batch = self.store.prepare(entries, self.config.dedup)
+        checkpoint = None
+        if batch.entries:
+            try:
+                proof = self.store.proof_in_batch(batch)
+                checkpoint = self.signer.sign(batch.size, batch.root, proof)
+            except Exception:
+                self.store.abandon()
+                raise
+            self.store.commit(batch, checkpoint)
+        results: list[list[Receipted]] = []
+        outcomes = iter(batch.outcomes)
+        for request in requests:
+            mine = [next(outcomes) for _ in request.entries]
+            if request.want_receipt:
+                results.append([self._receipted(o) for o in mine])
+            else:
+                results.append([Receipted(o) for o in mine])
+        return results
+
+    def _receipted(self, outcome: AppendOutcome) -> Receipted:
+        size = self.store.checkpoint_size
+        note = self.store.checkpoint(size)
+        if note is None:
+            raise StorageError(f"log {self.store.origin}: no checkpoint stored at size {size}")
+        proof = self.store.inclusion_proof(outcome.index, size)
+        receipt = format_tlog_proof(TlogProof(index=outcome.index, proof=proof, checkpoint=note))
+        return Receipted(outcome, receipt)
+
+    async def close(self) -> None:
+        """Stop taking appends, let every queued one be written, then stop the writer."""
+        self._closing = True
+        while self._queued:
+            await asyncio.sleep(0.01)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._writer.shutdown(wait=True)

@@ -1,0 +1,183 @@
+"""The gRPC adapter of ``auditlog.v1.Log``: convert the request, call the core, convert back.
+
+Every handler runs inside :meth:`LogService._guard`, which turns auditlog exceptions into the
+status of ``server.status.GRPC_STATUS`` with the exception's message, and counts the outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from proto import auditlog_pb2 as pb
+from proto import auditlog_pb2_grpc as pb_grpc
+from server import convert
+from server.metrics import Metrics
+from server.runtime import LogRuntime
+from server.status import status_of
+from tree.errors import AuditLogError, MalformedError, NotFoundError
+
+log = logging.getLogger("auditlog.server")
+T = TypeVar("T")
+STREAM_WINDOW = 16  # request messages of one AppendStream in flight at once
+
+
+class LogService(pb_grpc.LogServicer):
+    def __init__(self, logs: dict[str, LogRuntime], metrics: Metrics) -> None:
+        self._logs = logs
+        self._metrics = metrics
+
+    def _log(self, name: str) -> LogRuntime:
+        runtime = self._logs.get(name)
+        if runtime is None:
+            known = ", ".join(sorted(self._logs)) or "none"
+            raise NotFoundError(f"unknown log {name!r}; this server holds: {known}")
+        return runtime
+
+    async def _guard(
+        self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]
+    ) -> T:
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            return await call()
+        except AuditLogError as exc:
+            code = status_of(exc)
+            await context.abort(code, str(exc))
+            raise  # not reached: abort raises
+        finally:
+            self._metrics.requests.labels(method, code.name).inc()
+            self._metrics.latency.labels(method).observe(time.perf_counter() - started)
+
+    # -- appends -------------------------------------------------------------------------------
+    async def Append(self, request: pb.AppendRequest, context: Any) -> pb.AppendResponse:
+        async def call() -> pb.AppendResponse:
+            runtime = self._log(request.log)
+            (result,) = await runtime.sequencer().append([request.entry], request.want_receipt)
+            return pb.AppendResponse(result=convert.append_result(result))
+
+        return await self._guard("Append", context, call)
+
+    async def AppendBatch(
+        self, request: pb.AppendBatchRequest, context: Any
+    ) -> pb.AppendBatchResponse:
+        async def call() -> pb.AppendBatchResponse:
+            runtime = self._log(request.log)
+            results = await runtime.sequencer().append(request.entries, request.want_receipt)
+            return pb.AppendBatchResponse(results=[convert.append_result(r) for r in results])
+
+        return await self._guard("AppendBatch", context, call)
+
+    async def AppendStream(
+        self, request_iterator: AsyncIterator[pb.AppendStreamRequest], context: Any
+    ) -> None:
+        """Up to STREAM_WINDOW request messages are sequenced at once; acknowledgements are
+        written in request order. The first error ends the stream with its status; messages
+        that were not acknowledged may or may not have been appended (retry them: dedup makes
+        the retry idempotent)."""
+
+        async def call() -> None:
+            in_flight: asyncio.Queue[tuple[int, asyncio.Task[Any]] | None] = asyncio.Queue(
+                STREAM_WINDOW
+            )
+
+            async def acknowledge() -> None:
+                while (item := await in_flight.get()) is not None:
+                    sequence, task = item
+                    results = await task
+                    await context.write(pb.AppendStreamResponse(
+                        sequence=sequence, results=[convert.append_result(r) for r in results]
+                    ))
+
+            writer = asyncio.create_task(acknowledge())
+            origin: str | None = None
+            try:
+                async for request in request_iterator:
+                    if writer.done():
+                        break
+                    if origin is None:
+                        origin = request.log
+                    elif request.log not in ("", origin):
+                        raise MalformedError(
+                            f"stream message names log {request.log!r}, want {origin!r} or empty"
+                        )
+                    sequencer = self._log(origin).sequencer()
+                    task = asyncio.ensure_future(
+                        sequencer.append(request.entries, request.want_receipt)
+                    )
+                    await in_flight.put((request.sequence, task))
+                await in_flight.put(None)
+                await writer
+            finally:
+                if not writer.done():
+                    writer.cancel()
+            if writer.done() and not writer.cancelled() and writer.exception():
+                raise writer.exception()  # type: ignore[misc]
+
+        await self._guard("AppendStream", context, call)
+
+    # -- reads ---------------------------------------------------------------------------------
+    async def GetCheckpoint(
+        self, request: pb.GetCheckpointRequest, context: Any
+    ) -> pb.GetCheckpointResponse:
+        async def call() -> pb.GetCheckpointResponse:
+            runtime = self._log(request.log)
+            note, size, witnesses = runtime.latest_checkpoint()
+            return pb.GetCheckpointResponse(checkpoint=note, size=size, witnesses=witnesses)
+
+        return await self._guard("GetCheckpoint", context, call)
+
+    async def GetInclusionProof(
+        self, request: pb.GetInclusionProofRequest, context: Any
+    ) -> pb.GetInclusionProofResponse:
+        async def call() -> pb.GetInclusionProofResponse:
+            runtime = self._log(request.log)
+            target = request.WhichOneof("target")
+            if target is None:
+                raise MalformedError("give index or leaf_hash, got neither")
+            size = request.tree_size if request.HasField("tree_size") else None
+            if target == "index":
+                found = runtime.inclusion_by_index(request.index, size)
+            else:
+                found = runtime.inclusion_by_hash(request.leaf_hash, size)
+            return convert.inclusion_response(found)
+
+        return await self._guard("GetInclusionProof", context, call)
+
+    async def GetConsistencyProof(
+        self, request: pb.GetConsistencyProofRequest, context: Any
+    ) -> pb.GetConsistencyProofResponse:
+        async def call() -> pb.GetConsistencyProofResponse:
+            runtime = self._log(request.log)
+            size2 = request.size2 if request.HasField("size2") else None
+            size1, size2, proof = runtime.consistency(request.size1, size2)
+            return pb.GetConsistencyProofResponse(size1=size1, size2=size2, proof=proof)
+
+        return await self._guard("GetConsistencyProof", context, call)
+
+    async def GetEntries(self, request: pb.GetEntriesRequest, context: Any) -> None:
+        async def call() -> None:
+            runtime = self._log(request.log)
+            for begin, entries in runtime.entry_pages(request.begin, request.end):
+                await context.write(pb.GetEntriesResponse(begin=begin, entries=entries))
+
+        await self._guard("GetEntries", context, call)
+
+    async def GetLogInfo(self, request: pb.GetLogInfoRequest, context: Any) -> pb.LogInfo:
+        async def call() -> pb.LogInfo:
+            return convert.log_info(self._log(request.log))
+
+        return await self._guard("GetLogInfo", context, call)
+
+    async def ListLogs(self, request: pb.ListLogsRequest, context: Any) -> pb.ListLogsResponse:
+        async def call() -> pb.ListLogsResponse:
+            return pb.ListLogsResponse(
+                logs=[convert.log_info(self._logs[name]) for name in sorted(self._logs)]
+            )
+
+        return await self._guard("ListLogs", context, call)

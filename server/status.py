@@ -1,0 +1,30 @@
+"""The one table from auditlog exceptions to gRPC status codes (a test checks it is complete)."""
+
+from __future__ import annotations
+
+import grpc
+
+from tree import errors
+
+GRPC_STATUS: dict[type[errors.AuditLogError], grpc.StatusCode] = {
+    errors.AuditLogError: grpc.StatusCode.UNKNOWN,
+    errors.VerificationError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.InconsistencyError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.MalformedError: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.InvalidRangeError: grpc.StatusCode.OUT_OF_RANGE,
+    errors.NotFoundError: grpc.StatusCode.NOT_FOUND,
+    errors.ConflictError: grpc.StatusCode.ABORTED,
+    errors.PushbackError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.PermissionDeniedError: grpc.StatusCode.PERMISSION_DENIED,
+    errors.UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
+    errors.StorageError: grpc.StatusCode.UNAVAILABLE,
+    errors.CorruptionError: grpc.StatusCode.FAILED_PRECONDITION,
+}
+
+
+def status_of(exc: errors.AuditLogError) -> grpc.StatusCode:
+    """The status for an exception: its own class's entry, else its nearest mapped base."""
+    for cls in type(exc).__mro__:
+        if cls in GRPC_STATUS:
+            return GRPC_STATUS[cls]  # type: ignore[index]
+    return grpc.StatusCode.UNKNOWN

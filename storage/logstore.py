@@ -1,0 +1,312 @@
+"""One log's entries, tree nodes and checkpoints in the server's RocksDB.
+
+The write path is two steps so that the signer can look at a batch before it is stored:
+:meth:`LogStore.prepare` hashes and deduplicates a batch and extends the tree in memory;
+:meth:`LogStore.commit` writes entries, the leaf-hash index, the new tree nodes, the new state and
+the checkpoint signed for it in **one** WriteBatch with a synced WAL. Only one thread may write
+(the log's sequencer); any number may read, and readers only ever see committed state.
+
+Opening costs O(log n) reads whatever the size: the stored state carries the compact range, and
+:meth:`LogStore.open` checks that it hashes to the stored root and that each of its nodes equals
+the node stored in the strata, so a root that disagrees with the nodes is a ``CorruptionError``.
+
+State value layout: ``u64 size || root(32) || u64 checkpoint size || compact range hashes(32 each)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from storage import strata
+from storage.db import Database, prefix
+from tree.compact import CompactRange
+from tree.errors import CorruptionError, InvalidRangeError, StorageError
+from tree.hashing import HASH_SIZE, Hasher
+from tree.nodes import NodeID, decompose
+from tree.proof import ProofPlan, consistency_plan, inclusion_plan
+
+
+@dataclass(frozen=True, slots=True)
+class AppendOutcome:
+    """Where one appended entry landed."""
+
+    index: int
+    leaf_hash: bytes
+    duplicate: bool
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch hashed, deduplicated and folded into the tree, not yet written."""
+
+    outcomes: list[AppendOutcome]
+    old_size: int
+    size: int
+    root: bytes
+    compact: tuple[bytes, ...]
+    entries: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # index, entry, leaf
+    strata: dict[tuple[int, int], strata.Stratum] = field(default_factory=dict)
+
+
+class LogStore:
+    """The stored state of one log."""
+
+    def __init__(self, db: Database, origin: str, hasher: Hasher) -> None:
+        self.origin = origin
+        self.hasher = hasher
+        self._db = db
+        self._prefix = prefix(db.register_log(origin, hasher.name))
+        self._failed: str | None = None
+        self.size = 0
+        self.root = hasher.empty_root()
+        self.checkpoint_size = 0
+        self._compact: tuple[bytes, ...] = ()
+        self._frontier: dict[int, strata.Stratum] = {}
+        self._open()
+
+    # -- keys ----------------------------------------------------------------------------------
+    def _key(self, kind: bytes, suffix: bytes = b"") -> bytes:
+        return self._prefix + kind + suffix
+
+    def _tile_key(self, level: int, index: int) -> bytes:
+        return self._prefix + b"T" + level.to_bytes(1, "big") + index.to_bytes(8, "big")
+
+    # -- open ----------------------------------------------------------------------------------
+    def _open(self) -> None:
+        raw = self._db.get(self._key(b"S"))
+        if raw is not None:
+            self._load_state(raw)
+        self._load_frontier()
+        self._check_compact_against_nodes()
+
+    def _load_frontier(self) -> None:
+        self._frontier.clear()
+        for level, index in self._frontier_tiles(self.size):
+            value = self._db.get(self._tile_key(level, index)) or b""
+            stratum = strata.Stratum(level, index, value)
+            want = (self.size >> (8 * level)) & 0xFF
+            if stratum.width != want:
+                raise CorruptionError(
+                    f"log {self.origin!r}: tile {level}/{index} holds {stratum.width} hashes, "
+                    f"want {want} for size {self.size}"
+                )
+            self._frontier[level] = stratum
+
+    def _load_state(self, raw: bytes) -> None:
+        if len(raw) < 48 or (len(raw) - 48) % HASH_SIZE:
+            raise CorruptionError(f"log {self.origin!r}: state record of {len(raw)} bytes")
+        size = int.from_bytes(raw[:8], "big")
+        root = raw[8:40]
+        checkpoint_size = int.from_bytes(raw[40:48], "big")
+        hashes = tuple(raw[i : i + HASH_SIZE] for i in range(48, len(raw), HASH_SIZE))
+        try:
+            computed = CompactRange(self.hasher, 0, size, hashes).root()
+        except ValueError as exc:
+            raise CorruptionError(f"log {self.origin!r}: stored compact range: {exc}") from exc
+        if computed != root:
+            raise CorruptionError(
+                f"log {self.origin!r}: stored root {root.hex()} disagrees with the compact range "
+                f"(which hashes to {computed.hex()}) at size {size}"
+            )
+        self.size, self.root, self.checkpoint_size, self._compact = size, root, checkpoint_size, hashes
+
+    def _check_compact_against_nodes(self) -> None:
+        ids = decompose(0, self.size)
+        stored = self._nodes(ids)
+        for node, want, got in zip(ids, self._compact, stored, strict=True):
+            if got != want:
+                raise CorruptionError(
+                    f"log {self.origin!r}: node {node.level}/{node.index} in storage is "
+                    f"{got.hex() if got else 'missing'}, the stored state says {want.hex()}"
+                )
+
+    @staticmethod
+    def _frontier_tiles(size: int) -> list[tuple[int, int]]:
+        """(tile level, tile index) of the rightmost tile of every level that exists or comes next."""
+        tiles = []
+        level = 0
+        while True:
+            count = size >> (8 * level)
+            tiles.append((level, count >> 8))
+            if count < 0x100:
+                return tiles
+            level += 1
+
+    # -- reads (any thread) --------------------------------------------------------------------
+    def _nodes(self, ids: Sequence[NodeID]) -> list[bytes | None]:
+        located = [strata.locate(node) for node in ids]
+        tile_keys = list({(t, n) for t, n, _, _ in located})
+        values = dict(
+            zip(tile_keys, self._db.get_many([self._tile_key(t, n) for t, n in tile_keys]),
+                strict=True)
+        )
+        result: list[bytes | None] = []
+        for t, n, row, position in located:
+            value = values[(t, n)]
+            result.append(None if value is None else strata.node_hash(value, row, position))
+        return result
+
+    def _fetch(self, plan: ProofPlan) -> tuple[bytes, ...]:
+        hashes = self._nodes(plan.ids)
+        if any(h is None for h in hashes):
+            missing = [f"{n.level}/{n.index}" for n, h in zip(plan.ids, hashes, strict=True) if h is None]
+            raise CorruptionError(f"log {self.origin!r}: tree nodes missing: {', '.join(missing)}")
+        return plan.fold(self.hasher, [h for h in hashes if h is not None])
+
+    def _check_size(self, size: int, what: str) -> None:
+        if not 0 <= size <= self.size:
+            raise InvalidRangeError(f"{what} {size} is beyond the log's size, want <= {self.size}")
+
+    def inclusion_proof(self, index: int, size: int) -> tuple[bytes, ...]:
+        """PATH(index, D[size]) for any size up to the current one."""
+        self._check_size(size, "tree size")
+        if not 0 <= index < size:
+            raise InvalidRangeError(f"index {index} is not in a tree of size {size}, want < {size}")
+        return self._fetch(inclusion_plan(index, size))
+
+    def consistency_proof(self, size1: int, size2: int) -> tuple[bytes, ...]:
+        """PROOF(size1, D[size2]) for 0 <= size1 <= size2 <= size."""
+        self._check_size(size2, "size2")
+        if not 0 <= size1 <= size2:
+            raise InvalidRangeError(f"size1 {size1} is larger than size2 {size2}")
+        return self._fetch(consistency_plan(size1, size2))
+
+    def leaf_hash(self, index: int) -> bytes:
+        if not 0 <= index < self.size:
+            raise InvalidRangeError(f"index {index} is beyond the log's size {self.size}")
+        (found,) = self._nodes([NodeID(0, index)])
+        if found is None:
+            raise CorruptionError(f"log {self.origin!r}: leaf hash {index} missing")
+        return found
+
+    def index_of(self, leaf_hash: bytes) -> int | None:
+        """The index of an entry with this leaf hash (the first one when dedup is on)."""
+        raw = self._db.get(self._key(b"H", leaf_hash))
+        if raw is None:
+            return None
+        index = int.from_bytes(raw, "big")
+        return index if index < self.size else None
+
+    def entries(self, begin: int, end: int) -> list[bytes]:
+        if not 0 <= begin <= end <= self.size:
+            raise InvalidRangeError(
+                f"range [{begin}, {end}) is not within the log's [0, {self.size})"
+            )
+        keys = [self._key(b"E", i.to_bytes(8, "big")) for i in range(begin, end)]
+        values = self._db.get_many(keys)
+        if any(v is None for v in values):
+            raise CorruptionError(f"log {self.origin!r}: entries missing in [{begin}, {end})")
+        return [v for v in values if v is not None]
+
+    def tile(self, level: int, index: int) -> bytes | None:
+        """The C2SP tile bytes (row 0 of the stratum), or None if nothing is stored there."""
+        value = self._db.get(self._tile_key(level, index))
+        return None if value is None else strata.bottom_row(value)
+
+    def checkpoint(self, size: int | None = None) -> bytes | None:
+        """The signed checkpoint stored for ``size`` (default: the latest)."""
+        size = self.checkpoint_size if size is None else size
+        return self._db.get(self._key(b"C", size.to_bytes(8, "big")))
+
+    def checkpoint_sizes(self) -> list[int]:
+        start = self._key(b"C")
+        return [int.from_bytes(k[-8:], "big") for k, _ in self._db.scan(start, self._key(b"D"))]
+
+    # -- the write path (the sequencer's thread only) -------------------------------------------
+    def prepare(self, entries: Sequence[bytes], dedup: bool) -> PreparedBatch:
+        """Hash, deduplicate and fold a batch into the tree in memory; nothing is written."""
+        if self._failed:
+            raise StorageError(self._failed)
+        hash_leaf = self.hasher.hash_leaf
+        leaves = [hash_leaf(e) for e in entries]
+        known = (
+            self._db.get_many([self._key(b"H", h) for h in leaves]) if dedup else [None] * len(leaves)
+        )
+        batch = PreparedBatch([], self.size, self.size, self.root, self._compact)
+        first: dict[bytes, int] = {}
+        index = self.size
+        for entry, leaf, raw in zip(entries, leaves, known, strict=True):
+            if dedup:
+                seen = int.from_bytes(raw, "big") if raw is not None else first.get(leaf)
+                if seen is not None:
+                    batch.outcomes.append(AppendOutcome(seen, leaf, True))
+                    continue
+                first[leaf] = index
+            batch.outcomes.append(AppendOutcome(index, leaf, False))
+            batch.entries.append((index, entry, leaf))
+            index += 1
+        if batch.entries:
+            compact = CompactRange(self.hasher, 0, self.size, self._compact)
+            compact.extend([leaf for _, _, leaf in batch.entries], self._visitor(batch))
+            batch.size, batch.root, batch.compact = compact.end, compact.root(), compact.hashes
+        return batch
+
+    def _visitor(self, batch: PreparedBatch):  # type: ignore[no-untyped-def]
+        frontier = self._frontier
+        touched = batch.strata
+
+        def visit(node: NodeID, hash_: bytes) -> None:
+            level, index, row, position = strata.locate(node)
+            stratum = frontier.get(level)
+            if stratum is None or stratum.index != index:
+                stratum = strata.Stratum(level, index)
+                frontier[level] = stratum
+            stratum.add(row, position, hash_)
+            touched[(level, index)] = stratum
+
+        return visit
+
+    def proof_in_batch(self, batch: PreparedBatch) -> tuple[bytes, ...]:
+        """PROOF(old size, new size) over the prepared (not yet written) tree, for the signer."""
+        plan = consistency_plan(batch.old_size, batch.size)
+        hashes = []
+        for node in plan.ids:
+            level, index, row, position = strata.locate(node)
+            stratum = batch.strata.get((level, index))
+            found = stratum and strata.node_hash(stratum.value(), row, position)
+            hashes.append(found or self._nodes([node])[0])
+        if any(h is None for h in hashes):
+            raise CorruptionError(f"log {self.origin!r}: nodes for the batch's consistency proof")
+        return plan.fold(self.hasher, [h for h in hashes if h is not None])
+
+    def abandon(self) -> None:
+        """Forget a prepared batch that will not be committed (its nodes are in memory only)."""
+        self._load_frontier()
+
+    def commit(self, batch: PreparedBatch, checkpoint: bytes | None) -> None:
+        """Write the batch and the checkpoint signed for it, atomically and durably."""
+        if self._failed:
+            raise StorageError(self._failed)
+        wb = self._db.batch()
+        for index, entry, leaf in batch.entries:
+            position = index.to_bytes(8, "big")
+            wb.put(self._key(b"E", position), entry)
+            wb.put(self._key(b"H", leaf), position)
+        for (level, index), stratum in batch.strata.items():
+            wb.put(self._tile_key(level, index), stratum.value())
+        checkpoint_size = self.checkpoint_size
+        if checkpoint is not None:
+            checkpoint_size = batch.size
+            wb.put(self._key(b"C", batch.size.to_bytes(8, "big")), checkpoint)
+        state = (
+            batch.size.to_bytes(8, "big") + batch.root + checkpoint_size.to_bytes(8, "big")
+            + b"".join(batch.compact)
+        )
+        wb.put(self._key(b"S"), state)
+        try:
+            self._db.write(wb)
+        except StorageError as exc:
+            # The in-memory strata are ahead of the disk now; refuse writes until reopened.
+            self._failed = f"log {self.origin!r} stopped writing after a failed write: {exc}"
+            raise
+        self.size, self.root, self._compact = batch.size, batch.root, batch.compact
+        self.checkpoint_size = checkpoint_size
+
+    def store_checkpoint(self, size: int, checkpoint: bytes) -> None:
+        """Replace the stored checkpoint at ``size`` (to attach cosignatures to it)."""
+        if size > self.checkpoint_size or self.checkpoint(size) is None:
+            raise InvalidRangeError(f"no checkpoint stored at size {size}")
+        wb = self._db.batch()
+        wb.put(self._key(b"C", size.to_bytes(8, "big")), checkpoint)
+        self._db.write(wb)
