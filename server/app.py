@@ -48,7 +48,8 @@ def open_log(db: Database, config: LogConfig, metrics: Metrics) -> LogRuntime:
         signer = _signer_for(store, key, config)
         if store.checkpoint(store.size) is None or store.checkpoint_size != store.size:
             batch = store.prepare([], config.dedup)
-            note = signer.sign(store.size, store.root, store.consistency_proof(signer.last[0], store.size))
+            proof = store.consistency_proof(signer.last[0], store.size)
+            note = signer.sign(store.size, store.root, proof)
             store.commit(batch, note)
     except CorruptionError as exc:
         log.error("log %s refuses service: %s", config.origin, exc)

@@ -13,6 +13,7 @@ Indexes are assigned in arrival order: the order in which requests entered the q
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -173,8 +174,6 @@ class Sequencer:
             await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self._writer.shutdown(wait=True)

@@ -26,5 +26,5 @@ def status_of(exc: errors.AuditLogError) -> grpc.StatusCode:
     """The status for an exception: its own class's entry, else its nearest mapped base."""
     for cls in type(exc).__mro__:
         if cls in GRPC_STATUS:
-            return GRPC_STATUS[cls]  # type: ignore[index]
+            return GRPC_STATUS[cls]
     return grpc.StatusCode.UNKNOWN

@@ -52,8 +52,8 @@ class Database:
     def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
         if not keys:
             return []
-        values: list[bytes | None] = self._db[list(keys)]
-        return values
+        values: Any = self._db[list(keys)]
+        return list(values)
 
     def scan(self, begin: bytes, end: bytes) -> Iterable[tuple[bytes, bytes]]:
         """Key-value pairs with begin <= key < end, in key order."""

@@ -220,9 +220,9 @@ class LogStore:
             raise StorageError(self._failed)
         hash_leaf = self.hasher.hash_leaf
         leaves = [hash_leaf(e) for e in entries]
-        known = (
-            self._db.get_many([self._key(b"H", h) for h in leaves]) if dedup else [None] * len(leaves)
-        )
+        known: list[bytes | None] = [None] * len(leaves)
+        if dedup:
+            known = self._db.get_many([self._key(b"H", h) for h in leaves])
         batch = PreparedBatch([], self.size, self.size, self.root, self._compact)
         first: dict[bytes, int] = {}
         index = self.size
