@@ -188,6 +188,22 @@ class LogInfo(_message.Message):
     witness_quorum: int
     def __init__(self, origin: _Optional[str] = ..., verifier_key: _Optional[str] = ..., hash: _Optional[str] = ..., size: _Optional[int] = ..., dedup: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., witness_keys: _Optional[_Iterable[str]] = ..., witness_quorum: _Optional[int] = ...) -> None: ...
 
+class AddCosignatureRequest(_message.Message):
+    __slots__ = ("log", "size", "signatures")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    size: int
+    signatures: bytes
+    def __init__(self, log: _Optional[str] = ..., size: _Optional[int] = ..., signatures: _Optional[bytes] = ...) -> None: ...
+
+class AddCosignatureResponse(_message.Message):
+    __slots__ = ("witnesses",)
+    WITNESSES_FIELD_NUMBER: _ClassVar[int]
+    witnesses: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, witnesses: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class ListLogsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -79,6 +79,11 @@ class LogStub:
                 request_serializer=proto_dot_auditlog__pb2.ListLogsRequest.SerializeToString,
                 response_deserializer=proto_dot_auditlog__pb2.ListLogsResponse.FromString,
                 _registered_method=True)
+        self.AddCosignature = channel.unary_unary(
+                '/auditlog.v1.Log/AddCosignature',
+                request_serializer=proto_dot_auditlog__pb2.AddCosignatureRequest.SerializeToString,
+                response_deserializer=proto_dot_auditlog__pb2.AddCosignatureResponse.FromString,
+                _registered_method=True)
 
 
 class LogServicer:
@@ -149,6 +154,14 @@ class LogServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddCosignature(self, request, context):
+        """For witnesses that can only dial out (pull mode): hand the log a cosignature of one of its
+        checkpoints. The log checks it against the witness keys in its config and attaches it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LogServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -196,6 +209,11 @@ def add_LogServicer_to_server(servicer, server):
                     servicer.ListLogs,
                     request_deserializer=proto_dot_auditlog__pb2.ListLogsRequest.FromString,
                     response_serializer=proto_dot_auditlog__pb2.ListLogsResponse.SerializeToString,
+            ),
+            'AddCosignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddCosignature,
+                    request_deserializer=proto_dot_auditlog__pb2.AddCosignatureRequest.FromString,
+                    response_serializer=proto_dot_auditlog__pb2.AddCosignatureResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -441,6 +459,33 @@ class Log:
             '/auditlog.v1.Log/ListLogs',
             proto_dot_auditlog__pb2.ListLogsRequest.SerializeToString,
             proto_dot_auditlog__pb2.ListLogsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddCosignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auditlog.v1.Log/AddCosignature',
+            proto_dot_auditlog__pb2.AddCosignatureRequest.SerializeToString,
+            proto_dot_auditlog__pb2.AddCosignatureResponse.FromString,
             options,
             channel_credentials,
             insecure,
