@@ -2,7 +2,9 @@
 
 Each ``verify_*`` returns ``None`` or raises :class:`~tree.errors.VerificationError` saying what
 failed. Inputs are bounded before any hashing: sizes are uint64 (below 2^64), every hash is 32
-bytes, and a proof holds at most 64 hashes (the height of the largest tree).
+bytes, and a proof holds at most as many hashes as the largest valid one: 64 for inclusion (the
+height of a tree of 2^64 - 1 leaves) and 65 for consistency (that height, plus the old tree's last
+complete subtree when ``size1`` is not a power of two; e.g. sizes 3 to 2^63 + 1).
 
 Edge cases the RFC leaves open, decided here:
 
@@ -23,7 +25,8 @@ from tree.errors import VerificationError
 from tree.hashing import HASH_SIZE, Hasher
 from tree.nodes import MAX_SIZE
 
-MAX_PROOF_HASHES: Final = 64
+MAX_INCLUSION_HASHES: Final = 64
+MAX_CONSISTENCY_HASHES: Final = 65
 
 
 def _check_hash(what: str, value: bytes) -> None:
@@ -31,9 +34,9 @@ def _check_hash(what: str, value: bytes) -> None:
         raise VerificationError(f"{what}: got {len(value)} bytes, want {HASH_SIZE}")
 
 
-def _check_proof(proof: Sequence[bytes]) -> None:
-    if len(proof) > MAX_PROOF_HASHES:
-        raise VerificationError(f"proof: got {len(proof)} hashes, want at most {MAX_PROOF_HASHES}")
+def _check_proof(proof: Sequence[bytes], limit: int) -> None:
+    if len(proof) > limit:
+        raise VerificationError(f"proof: got {len(proof)} hashes, want at most {limit}")
     for i, value in enumerate(proof):
         _check_hash(f"proof hash {i}", value)
 
@@ -56,7 +59,7 @@ def root_from_inclusion_proof(
             f"inclusion proof: got index {index} and size {size}, want 0 <= index < size < 2^64"
         )
     _check_hash("leaf hash", leaf_hash)
-    _check_proof(proof)
+    _check_proof(proof, MAX_INCLUSION_HASHES)
     hash_children = hasher.hash_children
     # fn walks up the path to the leaf and sn up the path to the last leaf; where they meet is
     # the right border of the tree, on which a node with no right sibling is skipped.
@@ -112,7 +115,7 @@ def verify_consistency(
         )
     _check_hash("root1", root1)
     _check_hash("root2", root2)
-    _check_proof(proof)
+    _check_proof(proof, MAX_CONSISTENCY_HASHES)
     if size1 == size2 or size1 == 0:
         if proof:
             raise VerificationError(
