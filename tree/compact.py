@@ -6,14 +6,18 @@ yields the root of the tree of ``end`` leaves, and two adjacent ranges merge int
 integration step of the log: storage appends leaf hashes to the compact range of the whole tree
 and the visitor tells it which complete nodes to write, each exactly once.
 
-Appending leaf 6 to the compact range ``[0, 6)`` = (2,0) (1,2)::
+Appending leaves 6 and 7 to the compact range ``[0, 6)``, which holds (2,0) and (1,2)::
 
-    before:   (2,0)       (1,2)                after:   (2,0)       (1,2)  6
-             /     \\      /   \\                       /     \\      /   \\
-           ...     ...   4     5                     ...     ...   4     5
+                                                        (3,0)
+                                                    /           \\
+           (2,0)                                (2,0)           (2,1)
+          /     \\                               /     \\         /     \\
+      (1,0)     (1,1)   (1,2)                (1,0)     (1,1)   (1,2)   (1,3)
+      /   \\     /   \\   /   \\               /   \\     /   \\   /   \\   /   \\
+     0     1   2     3 4     5              0     1   2     3 4     5 6     7
 
-    Leaf 6 has an even index, so it has no left sibling yet: the visitor sees only (0,6).
-    Appending leaf 7 then completes (0,7), (1,3) and (2,1), reported in that order.
+    append(leaf 6): the visitor sees (0,6) alone; leaf 6 is a left child, nothing completes.
+    append(leaf 7): the visitor sees (0,7), (1,3), (2,1), (3,0); the range holds (3,0) alone.
 """
 
 from __future__ import annotations

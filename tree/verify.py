@@ -9,10 +9,11 @@ complete subtree when ``size1`` is not a power of two; e.g. sizes 3 to 2^63 + 1)
 Edge cases the RFC leaves open, decided here:
 
 * ``size1 == size2``: the proof must be empty and ``root1 == root2`` (all implementations agree).
-* ``size1 == 0 < size2``: the proof must be empty and ``root1`` must be the empty tree's root
-  (``hasher.empty_root()``); ``root2`` is not checked, the empty tree being a prefix of every
-  tree. This is what tlog-witness expects from a client starting with ``old 0``.
-  transparency-dev/merkle refuses this case outright; we accept it.
+* ``size1 == 0``: the proof must be empty and ``root1`` must be the empty tree's root
+  (``hasher.empty_root()``); for ``size2 > 0`` ``root2`` is not checked, the empty tree being a
+  prefix of every tree. This is what tlog-witness expects from a client starting with ``old 0``.
+  transparency-dev/merkle refuses this case outright; we accept it. Both rules apply to
+  ``0 -> 0``, so two equal roots that are not the empty tree's fail there.
 * ``size1 > size2``, a negative size, a size of 2^64 or more: rejected.
 """
 
@@ -121,10 +122,10 @@ def verify_consistency(
             raise VerificationError(
                 f"consistency proof from size {size1} to {size2}: got {len(proof)} hashes, want 0"
             )
+        if size1 == 0:
+            _check_root("consistency proof: root1 of the empty tree", root1, hasher.empty_root())
         if size1 == size2:
             _check_root(f"consistency proof: root at equal size {size1}", root2, root1)
-        else:
-            _check_root("consistency proof: root1 of the empty tree", root1, hasher.empty_root())
         return
     if not proof:
         raise VerificationError(

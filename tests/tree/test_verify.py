@@ -152,6 +152,13 @@ def test_size_zero_and_equal_sizes() -> None:
     verify_consistency(SHA256, 5, 5, [], root, root)
     with pytest.raises(VerificationError, match="root1 of the empty tree: got"):
         verify_consistency(SHA256, 0, 5, [], bytes(32), root)
+    with pytest.raises(VerificationError, match="root1 of the empty tree: got"):
+        verify_consistency(SHA256, 0, 0, [], root, root)
+    with pytest.raises(VerificationError, match="root at equal size 0: got"):
+        verify_consistency(SHA256, 0, 0, [], empty, root)
+    verify_consistency(BLAKE3, 0, 0, [], BLAKE3.empty_root(), BLAKE3.empty_root())
+    with pytest.raises(VerificationError, match="root1 of the empty tree: got"):
+        verify_consistency(BLAKE3, 0, 0, [], empty, empty)
     with pytest.raises(VerificationError, match="got 1 hashes, want 0"):
         verify_consistency(SHA256, 0, 5, [root], empty, root)
     with pytest.raises(VerificationError, match="got 1 hashes, want 0"):
