@@ -19,8 +19,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from proto import auditlog_pb2 as pb
-from proto import auditlog_pb2_grpc as pb_grpc
 from server.config import LogConfig, ServerConfig
+from server.handlers import generic_handler
 from server.keys import load_or_create_key
 from server.metrics import Metrics
 from server.runtime import LogRuntime
@@ -89,7 +89,7 @@ class LogServer:
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
         ])
-        pb_grpc.add_LogServicer_to_server(LogService(self.logs, self.metrics), self._server)
+        self._server.add_generic_rpc_handlers((generic_handler(LogService(self.logs, self.metrics)),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         names = (pb.DESCRIPTOR.services_by_name["Log"].full_name, reflection.SERVICE_NAME,
