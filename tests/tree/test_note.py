@@ -234,7 +234,9 @@ TEXTS = st.text(
     st.characters(exclude_categories=["Cs"], exclude_characters="".join(map(chr, range(32)))),
     max_size=40,
 ).flatmap(lambda first: st.lists(st.just(first) | st.text("ab\n—", max_size=8), max_size=4))
-SIGS = st.builds(Signature, NAMES, st.binary(min_size=4, max_size=4), st.binary(min_size=1, max_size=80))
+SIGS = st.builds(
+    Signature, NAMES, st.binary(min_size=4, max_size=4), st.binary(min_size=1, max_size=80)
+)
 NOTES = st.builds(
     Note,
     TEXTS.map(lambda parts: "\n".join(parts) + "\n"),
