@@ -12,6 +12,7 @@ The default run kills the server a few times; ``-m slow`` (make test-all) kills 
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -107,7 +108,7 @@ def _check_storage(data_dir: Path, acked: dict[bytes, int], vkey: str) -> int:
             assert note is not None
             checkpoint = parse_checkpoint(open_note(note, [verifier]).note.text)
             assert (checkpoint.size, checkpoint.root) == (size, roots[size])
-        for a, b in zip(sizes, sizes[1:], strict=False):
+        for a, b in itertools.pairwise(sizes):
             verify_consistency(SHA256, a, b, store.consistency_proof(a, b), roots[a], roots[b])
         return store.size
     finally:
