@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -250,7 +251,10 @@ def test_round_trip(note: Note) -> None:
     assert parse_signature_lines(format_note(Note("x\n", note.signatures))[3:]) == note.signatures
 
 
-@given(st.binary(max_size=300))
+NOTEISH = st.text(st.sampled_from("ab+/=A0 —\n\t\x85"), max_size=120).map(str.encode)
+
+
+@given(st.one_of(st.binary(max_size=300), NOTEISH))
 def test_garbage_raises_only_malformed(data: bytes) -> None:
     try:
         note = parse_note(data)
@@ -277,3 +281,10 @@ def test_mutated_note_raises_only_audit_errors(data: st.DataObject) -> None:
     except (MalformedError, VerificationError):
         return
     assert opened.note.text == parse_note(PETER_NOTE).text  # only the signature block changed
+
+
+@given(st.text(st.sampled_from("PRIVATE+KEY+abc0123456789f=/AZ"), max_size=80))
+def test_key_garbage_raises_only_malformed(text: str) -> None:
+    for parse in (parse_vkey, Ed25519Signer.from_skey):
+        with contextlib.suppress(MalformedError):
+            parse(text)
