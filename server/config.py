@@ -18,6 +18,8 @@ Example (every key but ``origin`` has a default)::
     max_pending_entries = 100000           # queue bound; beyond it appends get RESOURCE_EXHAUSTED
     max_entries_page = 1000                # GetEntries page size
     batch_delay_ms = 0                     # how long the sequencer may wait to fill a batch
+    checkpoint_interval_ms = 0             # 0: sign a checkpoint for every batch; else at most
+                                           # one per interval (and at once for receipts)
 
 Relative paths are taken relative to the config file's folder.
 """
@@ -44,6 +46,7 @@ class LogConfig:
     max_pending_entries: int = 100_000
     max_entries_page: int = 1000
     batch_delay_ms: float = 0.0
+    checkpoint_interval_ms: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.origin or any(c.isspace() for c in self.origin) or "+" in self.origin:
@@ -61,6 +64,11 @@ class LogConfig:
                 raise ValueError(f"log {self.origin}: {name} = {value}, want {low}..{high}")
         if not 0 <= self.batch_delay_ms <= 1000:
             raise ValueError(f"log {self.origin}: batch_delay_ms = {self.batch_delay_ms}, want 0..1000")
+        if not 0 <= self.checkpoint_interval_ms <= 3_600_000:
+            raise ValueError(
+                f"log {self.origin}: checkpoint_interval_ms = {self.checkpoint_interval_ms}, "
+                "want 0..3600000"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,11 @@ the callers answered. While one batch is being written the next one fills up, so
 writes large batches and an idle log answers at once (group commit).
 
 Indexes are assigned in arrival order: the order in which requests entered the queue.
+
+Checkpoints: with ``checkpoint_interval_ms = 0`` every batch is signed into a checkpoint in the
+same WriteBatch. Otherwise a batch is signed only when the interval has passed since the last
+checkpoint or when a caller asked for a receipt; an idle log signs its unsigned tail when the
+interval runs out, so the latest checkpoint never lags the tree by more than one interval.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class Sequencer:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"writer-{store.origin}")
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._interval = config.checkpoint_interval_ms / 1000
+        self._last_signed = time.monotonic()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -100,7 +107,13 @@ class Sequencer:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await self._wakeup.wait()
+            unsigned = self.store.size > self.store.checkpoint_size
+            try:
+                timeout = max(0.0, self._last_signed + self._interval - time.monotonic())
+                await asyncio.wait_for(self._wakeup.wait(), timeout if unsigned else None)
+            except TimeoutError:
+                await loop.run_in_executor(self._writer, self._sign_tail)
+                continue
             self._wakeup.clear()
             if self.config.batch_delay_ms and self._queued < self.config.max_batch_entries:
                 await asyncio.sleep(self.config.batch_delay_ms / 1000)
@@ -140,13 +153,16 @@ class Sequencer:
         entries = [e for r in requests for e in r.entries]
         batch = self.store.prepare(entries, self.config.dedup)
         checkpoint = None
-        if batch.entries:
+        due = time.monotonic() - self._last_signed >= self._interval
+        if batch.entries and (due or any(r.want_receipt for r in requests)):
+            self._last_signed = time.monotonic()
             try:
-                proof = self.store.proof_in_batch(batch)
+                proof = self.store.proof_in_batch(batch, self.signer.last[0])
                 checkpoint = self.signer.sign(batch.size, batch.root, proof)
             except Exception:
                 self.store.abandon()
                 raise
+        if batch.entries:
             self.store.commit(batch, checkpoint)
         results: list[list[Receipted]] = []
         outcomes = iter(batch.outcomes)
@@ -157,6 +173,15 @@ class Sequencer:
             else:
                 results.append([Receipted(o) for o in mine])
         return results
+
+    def _sign_tail(self) -> None:
+        """Sign a checkpoint for entries committed since the last one (interval mode)."""
+        store = self.store
+        if store.size > store.checkpoint_size:
+            self._last_signed = time.monotonic()
+            proof = store.consistency_proof(self.signer.last[0], store.size)
+            note = self.signer.sign(store.size, store.root, proof)
+            store.commit(store.prepare([], False), note)
 
     def _receipted(self, outcome: AppendOutcome) -> Receipted:
         size = self.store.checkpoint_size

@@ -257,9 +257,10 @@ class LogStore:
 
         return visit
 
-    def proof_in_batch(self, batch: PreparedBatch) -> tuple[bytes, ...]:
-        """PROOF(old size, new size) over the prepared (not yet written) tree, for the signer."""
-        plan = consistency_plan(batch.old_size, batch.size)
+    def proof_in_batch(self, batch: PreparedBatch, size1: int) -> tuple[bytes, ...]:
+        """PROOF(size1, new size) over the prepared (not yet written) tree, for the signer."""
+        self._check_size(size1, "size1")
+        plan = consistency_plan(size1, batch.size)
         hashes = []
         for node in plan.ids:
             level, index, row, position = strata.locate(node)

@@ -71,7 +71,7 @@ def test_sequencer_path_refuses_to_sign_over_a_corrupted_tree(tmp_path: Path) ->
     store = LogStore(db, ORIGIN, SHA256)
     signer = CheckpointSigner(ORIGIN, SHA256, [Ed25519Signer.generate(ORIGIN)], 0, store.root)
     batch = store.prepare([b"%d" % i for i in range(600)], True)
-    store.commit(batch, signer.sign(batch.size, batch.root, store.proof_in_batch(batch)))
+    store.commit(batch, signer.sign(batch.size, batch.root, store.proof_in_batch(batch, signer.last[0])))
     # PROOF(600, 601) starts with the node over leaves [0, 512): level 9, kept in row 1 of the
     # stratum 1/0 on disk. Flip its last byte.
     key = prefix(1) + b"T" + bytes([1]) + (0).to_bytes(8, "big")
@@ -83,7 +83,7 @@ def test_sequencer_path_refuses_to_sign_over_a_corrupted_tree(tmp_path: Path) ->
     db.write(wb)
     batch = store.prepare([b"more"], True)
     with pytest.raises(VerificationError):
-        signer.sign(batch.size, batch.root, store.proof_in_batch(batch))
+        signer.sign(batch.size, batch.root, store.proof_in_batch(batch, signer.last[0]))
     store.abandon()
     assert store.size == 600 and signer.last[0] == 600
     db.close()
