@@ -21,6 +21,16 @@ Example (every key but ``origin`` has a default)::
     checkpoint_interval_ms = 0             # 0: sign a checkpoint for every batch; else at most
                                            # one per interval (and at once for receipts)
 
+    public_read = false                    # reads need no credential (when principals exist)
+    require_signed_entries = false         # accept only entries that are C2SP signed notes
+    appender_keys = []                     #   signed by one of these verifier keys
+
+    [[log.key]]                            # optional: several keys, for rotation; default is
+    file = "keys/payments-2026.key"        # one active key at key_file
+    state = "active"                       # "active" keys sign every checkpoint; "retired"
+    since = "2026-01-01"                   # ones are only listed (give vkey if the file is gone)
+
+TLS, principals, roles and quotas are described in server/security.py.
 Relative paths are taken relative to the config file's folder.
 """
 
@@ -31,8 +41,27 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from server.security import Principal, TLSConfig, parse_principal, parse_tls
+
 DEFAULT_LISTEN = "127.0.0.1:7600"
 DEFAULT_METRICS = "127.0.0.1:7601"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyConfig:
+    """One of a log's signing keys: ``active`` keys sign, ``retired`` ones are only listed."""
+
+    file: Path | None = None
+    vkey: str | None = None
+    state: str = "active"
+    since: str = ""
+    until: str = ""
+
+    def __post_init__(self) -> None:
+        if self.state not in ("active", "retired"):
+            raise ValueError(f"[[log.key]] state = {self.state!r}, want 'active' or 'retired'")
+        if self.file is None and (self.state == "active" or self.vkey is None):
+            raise ValueError("[[log.key]] needs file (an active key) or vkey (a retired one)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +76,10 @@ class LogConfig:
     max_entries_page: int = 1000
     batch_delay_ms: float = 0.0
     checkpoint_interval_ms: float = 0.0
+    public_read: bool = False
+    require_signed_entries: bool = False
+    appender_keys: tuple[str, ...] = ()
+    keys: tuple[KeyConfig, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.origin or any(c.isspace() for c in self.origin) or "+" in self.origin:
@@ -64,6 +97,10 @@ class LogConfig:
                 raise ValueError(f"log {self.origin}: {name} = {value}, want {low}..{high}")
         if not 0 <= self.batch_delay_ms <= 1000:
             raise ValueError(f"log {self.origin}: batch_delay_ms = {self.batch_delay_ms}, want 0..1000")
+        if self.require_signed_entries and not self.appender_keys:
+            raise ValueError(f"log {self.origin}: require_signed_entries needs appender_keys")
+        if self.keys and not any(k.state == "active" for k in self.keys):
+            raise ValueError(f"log {self.origin}: [[log.key]] lists no active key")
         if not 0 <= self.checkpoint_interval_ms <= 3_600_000:
             raise ValueError(
                 f"log {self.origin}: checkpoint_interval_ms = {self.checkpoint_interval_ms}, "
@@ -79,6 +116,9 @@ class ServerConfig:
     metrics_listen: str = DEFAULT_METRICS
     max_request_bytes: int = 16 * 1024 * 1024
     shutdown_grace_s: float = 10.0
+    insecure: bool = False
+    tls: TLSConfig | None = None
+    principals: tuple[Principal, ...] = ()
     logs_by_origin: dict[str, LogConfig] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -91,6 +131,9 @@ class ServerConfig:
         if not 1024 <= self.max_request_bytes <= 256 * 1024 * 1024:
             raise ValueError(f"max_request_bytes = {self.max_request_bytes}, want 1024..268435456")
         object.__setattr__(self, "logs_by_origin", {log.origin: log for log in self.logs})
+        names = [p.name for p in self.principals]
+        if len(set(names)) != len(names):
+            raise ValueError(f"principal names configured twice: {sorted(names)}")
 
 
 def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -125,22 +168,32 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config is not valid TOML: {exc}") from exc
-    _check_keys(doc, {"server", "log"}, "config")
+    _check_keys(doc, {"server", "log", "principal"}, "config")
     server = dict(doc.get("server", {}))
-    server_keys = {f.name for f in fields(ServerConfig)} - {"logs", "logs_by_origin"}
+    server_keys = {f.name for f in fields(ServerConfig)} - {"logs", "logs_by_origin", "principals"}
     _check_keys(server, server_keys, "[server]")
+    tls = parse_tls(server.pop("tls"), base) if "tls" in server else None
+    principals = tuple(
+        parse_principal(t, f"[[principal]] #{i + 1}") for i, t in enumerate(doc.get("principal", []))
+    )
     logs = []
     for i, table in enumerate(doc.get("log", [])):
         where = f"[[log]] #{i + 1}"
         _check_keys(table, {f.name for f in fields(LogConfig)}, where)
         if "origin" not in table:
             raise ValueError(f"{where}: origin is required")
+        table = dict(table)
+        keys = tuple(_key_config(k, base, where) for k in table.pop("key", []))
+        appenders = table.pop("appender_keys", [])
+        if not isinstance(appenders, list) or not all(isinstance(a, str) for a in appenders):
+            raise ValueError(f"{where}.appender_keys: want a list of verifier key strings")
         values = _typed(LogConfig, table, where, base)
+        values.update(keys=keys, appender_keys=tuple(appenders))
         values.setdefault("key_file", base / "keys" / (_safe_name(values["origin"]) + ".key"))
         logs.append(LogConfig(**values))
     values = _typed(ServerConfig, server, "[server]", base)
     values.setdefault("data_dir", base / "data")
-    config = ServerConfig(logs=tuple(logs), **values)
+    config = ServerConfig(logs=tuple(logs), tls=tls, principals=principals, **values)
     if overrides:
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     return config
@@ -152,6 +205,18 @@ def load_config(path: Path, overrides: dict[str, Any] | None = None) -> ServerCo
     except OSError as exc:
         raise ValueError(f"cannot read config {path}: {exc.strerror}") from exc
     return parse_config(text, path.resolve().parent, overrides)
+
+
+def _key_config(table: dict[str, Any], base: Path, where: str) -> KeyConfig:
+    _check_keys(table, {"file", "vkey", "state", "since", "until"}, f"{where} [[log.key]]")
+    file = table.get("file")
+    return KeyConfig(
+        file=None if file is None else base / file,
+        vkey=table.get("vkey"),
+        state=str(table.get("state", "active")),
+        since=str(table.get("since", "")),
+        until=str(table.get("until", "")),
+    )
 
 
 def _safe_name(origin: str) -> str:
