@@ -20,13 +20,15 @@ from grpc_reflection.v1alpha import reflection
 
 from proto import auditlog_pb2 as pb
 from server.config import LogConfig, ServerConfig
-from server.handlers import generic_handler
+from server.handlers import Gate, generic_handler
 from server.keys import load_or_create_key
 from server.metrics import Metrics
 from server.runtime import LogRuntime
+from server.security import Authorizer
 from server.sequencer import Sequencer
 from server.service import LogService
 from server.signer import CheckpointSigner
+from server.tls import add_port
 from storage.db import Database
 from storage.logstore import LogStore
 from tree.checkpoint import parse_checkpoint
@@ -89,13 +91,16 @@ class LogServer:
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
         ])
-        self._server.add_generic_rpc_handlers((generic_handler(LogService(self.logs, self.metrics)),))
+        public = frozenset(c.origin for c in self.config.logs if c.public_read)
+        gate = Gate(Authorizer(self.config.principals, public), self.metrics)
+        service = LogService(self.logs, self.metrics)
+        self._server.add_generic_rpc_handlers((generic_handler(service, gate),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         names = (pb.DESCRIPTOR.services_by_name["Log"].full_name, reflection.SERVICE_NAME,
                  health.SERVICE_NAME)
         reflection.enable_server_reflection(names, self._server)
-        self.port = self._server.add_insecure_port(self.config.listen)
+        self.port = add_port(self._server, self.config.listen, self.config.tls, self.config.insecure)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen}")
         for runtime in self.logs.values():

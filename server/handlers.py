@@ -1,8 +1,11 @@
-"""Register the Log service so that a request that is not valid protobuf is INVALID_ARGUMENT.
+"""Register the Log service: parse every request ourselves, then authorize it, then serve it.
 
 grpc's generated registration deserializes requests itself and answers INTERNAL when the bytes
 do not parse. We register every method with an identity deserializer instead and parse in the
 handler, where a ``DecodeError`` becomes a ``MalformedError`` that names the expected message.
+
+Right after parsing, the caller is identified and its role on the request's log checked (and,
+for appends, its quota charged): a denied request never reaches the service or storage.
 """
 
 from __future__ import annotations
@@ -14,9 +17,44 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from proto import auditlog_pb2 as pb
-from tree.errors import MalformedError
+from server.metrics import Metrics
+from server.security import Authorizer
+from server.status import status_of
+from tree.errors import AuditLogError, MalformedError
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Log"]
+# The role each method needs on the request's log; None: no role (ListLogs filters by role,
+# AddCosignature is authenticated by the witness signature it carries).
+ROLE = {
+    "Append": "append", "AppendBatch": "append", "AppendStream": "append",
+    "GetCheckpoint": "read", "GetInclusionProof": "read", "GetConsistencyProof": "read",
+    "GetEntries": "read", "GetLogInfo": "read", "ListLogs": None, "AddCosignature": None,
+}
+
+
+class Gate:
+    """Identify, authorize and charge one request; count denials."""
+
+    def __init__(self, authorizer: Authorizer, metrics: Metrics) -> None:
+        self.authorizer = authorizer
+        self.metrics = metrics
+
+    def admit(self, method: str, request: Any, context: Any) -> None:
+        role = ROLE[method]
+        if role is None or self.authorizer.open:
+            return
+        try:
+            principal = self.authorizer.identify(
+                context.invocation_metadata(), context.auth_context()
+            )
+            log = request.log
+            self.authorizer.check(principal, log, role)
+            if role == "append":
+                entries = list(request.entries) if hasattr(request, "entries") else [request.entry]
+                self.authorizer.charge(principal, len(entries), sum(len(e) for e in entries))
+        except AuditLogError as exc:
+            self.metrics.denied.labels(method, status_of(exc).name).inc()
+            raise
 
 
 def _parse(cls: type[Message], raw: bytes) -> Any:
@@ -32,29 +70,36 @@ def _identity(raw: bytes) -> bytes:
     return raw
 
 
-def _unary_request(fn: Callable[..., Any], cls: type[Message]) -> Callable[..., Any]:
+def _unary_request(
+    fn: Callable[..., Any], cls: type[Message], name: str, gate: Gate
+) -> Callable[..., Any]:
     async def handler(raw: bytes, context: Any) -> Any:
         try:
             request = _parse(cls, raw)
-        except MalformedError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            gate.admit(name, request, context)
+        except AuditLogError as exc:
+            await context.abort(status_of(exc), str(exc))
         return await fn(request, context)
 
     return handler
 
 
-def _stream_request(fn: Callable[..., Any], cls: type[Message]) -> Callable[..., Any]:
+def _stream_request(
+    fn: Callable[..., Any], cls: type[Message], name: str, gate: Gate
+) -> Callable[..., Any]:
     async def handler(raw_requests: AsyncIterator[bytes], context: Any) -> Any:
         async def requests() -> AsyncIterator[Any]:
             async for raw in raw_requests:
-                yield _parse(cls, raw)  # MalformedError surfaces inside the handler's guard
+                request = _parse(cls, raw)  # errors surface inside the handler's guard
+                gate.admit(name, request, context)
+                yield request
 
         return await fn(requests(), context)
 
     return handler
 
 
-def generic_handler(servicer: object) -> grpc.GenericRpcHandler:
+def generic_handler(servicer: object, gate: Gate) -> grpc.GenericRpcHandler:
     """A handler for every method of auditlog.v1.Log, served by ``servicer``'s methods."""
     handlers = {}
     for method in SERVICE.methods:
@@ -63,11 +108,11 @@ def generic_handler(servicer: object) -> grpc.GenericRpcHandler:
         response_cls = getattr(pb, method.output_type.name)
         serialize = response_cls.SerializeToString
         if method.client_streaming:
-            wrapped = _stream_request(fn, request_cls)
+            wrapped = _stream_request(fn, request_cls, method.name, gate)
             make = grpc.stream_stream_rpc_method_handler if method.server_streaming \
                 else grpc.stream_unary_rpc_method_handler
         else:
-            wrapped = _unary_request(fn, request_cls)
+            wrapped = _unary_request(fn, request_cls, method.name, gate)
             make = grpc.unary_stream_rpc_method_handler if method.server_streaming \
                 else grpc.unary_unary_rpc_method_handler
         handlers[method.name] = make(

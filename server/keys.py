@@ -28,12 +28,20 @@ def load_or_create_key(path: Path, name: str) -> tuple[Ed25519Signer, bool]:
     return signer, True
 
 
-def read_key(path: Path, name: str | None = None) -> Ed25519Signer:
-    mode = stat.S_IMODE(path.stat().st_mode)
+def check_private_mode(path: Path) -> None:
+    """Refuse a private key file that group or others may read or write."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError as exc:
+        raise ValueError(f"cannot read key file {path}: {exc.strerror}") from exc
     if mode & 0o077:
         raise PermissionError(
             f"key file {path} has mode {mode:04o}; others can read it: run 'chmod 600 {path}'"
         )
+
+
+def read_key(path: Path, name: str | None = None) -> Ed25519Signer:
+    check_private_mode(path)
     try:
         signer = Ed25519Signer.from_skey(path.read_text().strip())
     except MalformedError as exc:

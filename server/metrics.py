@@ -32,6 +32,10 @@ class Metrics:
             "auditlog_requests", "RPCs by method and status code", ["method", "code"],
             registry=self.registry,
         )
+        self.denied = Counter(
+            "auditlog_denied", "Requests refused by authentication, roles or quotas",
+            ["method", "code"], registry=self.registry,
+        )
         self.latency = Histogram(
             "auditlog_request_seconds", "RPC latency by method", ["method"],
             buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
