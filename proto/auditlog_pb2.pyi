@@ -169,7 +169,7 @@ class Limits(_message.Message):
     def __init__(self, max_entry_bytes: _Optional[int] = ..., max_batch_entries: _Optional[int] = ..., max_pending_entries: _Optional[int] = ..., max_entries_page: _Optional[int] = ...) -> None: ...
 
 class LogInfo(_message.Message):
-    __slots__ = ("origin", "verifier_key", "hash", "size", "dedup", "limits", "witness_keys", "witness_quorum")
+    __slots__ = ("origin", "verifier_key", "hash", "size", "dedup", "limits", "witness_keys", "witness_quorum", "keys")
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
     VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +178,7 @@ class LogInfo(_message.Message):
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     WITNESS_KEYS_FIELD_NUMBER: _ClassVar[int]
     WITNESS_QUORUM_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
     origin: str
     verifier_key: str
     hash: str
@@ -186,7 +187,20 @@ class LogInfo(_message.Message):
     limits: Limits
     witness_keys: _containers.RepeatedScalarFieldContainer[str]
     witness_quorum: int
-    def __init__(self, origin: _Optional[str] = ..., verifier_key: _Optional[str] = ..., hash: _Optional[str] = ..., size: _Optional[int] = ..., dedup: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., witness_keys: _Optional[_Iterable[str]] = ..., witness_quorum: _Optional[int] = ...) -> None: ...
+    keys: _containers.RepeatedCompositeFieldContainer[KeyInfo]
+    def __init__(self, origin: _Optional[str] = ..., verifier_key: _Optional[str] = ..., hash: _Optional[str] = ..., size: _Optional[int] = ..., dedup: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., witness_keys: _Optional[_Iterable[str]] = ..., witness_quorum: _Optional[int] = ..., keys: _Optional[_Iterable[_Union[KeyInfo, _Mapping]]] = ...) -> None: ...
+
+class KeyInfo(_message.Message):
+    __slots__ = ("verifier_key", "state", "since", "until")
+    VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    verifier_key: str
+    state: str
+    since: str
+    until: str
+    def __init__(self, verifier_key: _Optional[str] = ..., state: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
 
 class AddCosignatureRequest(_message.Message):
     __slots__ = ("log", "size", "signatures")

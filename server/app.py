@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from dataclasses import dataclass, field
 
 import grpc
@@ -21,7 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from proto import auditlog_pb2 as pb
 from server.config import LogConfig, ServerConfig
 from server.handlers import Gate, generic_handler
-from server.keys import load_or_create_key
+from server.keys import load_log_keys
 from server.metrics import Metrics
 from server.runtime import LogRuntime
 from server.security import Authorizer
@@ -34,20 +33,18 @@ from storage.logstore import LogStore
 from tree.checkpoint import parse_checkpoint
 from tree.errors import CorruptionError
 from tree.hashing import get_hasher
-from tree.note import parse_note
+from tree.note import Ed25519Signer, parse_note
 
 log = logging.getLogger("auditlog.server")
 
 
 def open_log(db: Database, config: LogConfig, metrics: Metrics) -> LogRuntime:
     """Open one log; sign a checkpoint for its current tree if the latest one is older."""
-    key, created = load_or_create_key(config.key_file, config.origin)
-    if created:
-        print(f"created a signing key for {config.origin} in {config.key_file}", file=sys.stderr)
-        print(f"verifier key: {key.vkey()}", file=sys.stderr)
+    signers, keys = load_log_keys(config)
+    vkey = keys[0].verifier_key
     try:
         store = LogStore(db, config.origin, get_hasher(config.hash))
-        signer = _signer_for(store, key, config)
+        signer = _signer_for(store, signers, config)
         if store.checkpoint(store.size) is None or store.checkpoint_size != store.size:
             batch = store.prepare([], config.dedup)
             proof = store.consistency_proof(signer.last[0], store.size)
@@ -55,13 +52,15 @@ def open_log(db: Database, config: LogConfig, metrics: Metrics) -> LogRuntime:
             store.commit(batch, note)
     except CorruptionError as exc:
         log.error("log %s refuses service: %s", config.origin, exc)
-        return LogRuntime(config, key.vkey(), failure=str(exc))
+        return LogRuntime(config, vkey, failure=str(exc), keys=keys)
     metrics.tree_size.labels(config.origin).set(store.size)
     sequencer = Sequencer(store, signer, config, metrics)
-    return LogRuntime(config, key.vkey(), store, signer, sequencer)
+    return LogRuntime(config, vkey, store, signer, sequencer, keys=keys)
 
 
-def _signer_for(store: LogStore, key: object, config: LogConfig) -> CheckpointSigner:
+def _signer_for(
+    store: LogStore, signers: list[Ed25519Signer], config: LogConfig
+) -> CheckpointSigner:
     """A signer that continues from the latest stored checkpoint (or the empty tree)."""
     note = store.checkpoint()
     size, root = 0, store.hasher.empty_root()
@@ -73,7 +72,7 @@ def _signer_for(store: LogStore, key: object, config: LogConfig) -> CheckpointSi
                 f"the latest checkpoint (size {size}) has root {root.hex()}, the stored tree "
                 f"has {store.root.hex()}"
             )
-    return CheckpointSigner(config.origin, store.hasher, [key], size, root)  # type: ignore[list-item]
+    return CheckpointSigner(config.origin, store.hasher, signers, size, root)
 
 
 @dataclass

@@ -27,6 +27,8 @@ def log_info(runtime: LogRuntime) -> pb.LogInfo:
     return pb.LogInfo(
         origin=c.origin, verifier_key=runtime.verifier_key, hash=c.hash, size=size,
         dedup=c.dedup,
+        keys=[pb.KeyInfo(verifier_key=k.verifier_key, state=k.state, since=k.since, until=k.until)
+              for k in runtime.keys],
         limits=pb.Limits(
             max_entry_bytes=c.max_entry_bytes, max_batch_entries=c.max_batch_entries,
             max_pending_entries=c.max_pending_entries, max_entries_page=c.max_entries_page,

@@ -4,10 +4,58 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tree.errors import MalformedError
-from tree.note import Ed25519Signer
+from tree.note import Ed25519Signer, parse_vkey
+
+if TYPE_CHECKING:
+    from server.config import LogConfig
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """A log key as GetLogInfo lists it."""
+
+    verifier_key: str
+    state: str
+    since: str = ""
+    until: str = ""
+
+
+def load_log_keys(config: LogConfig) -> tuple[list[Ed25519Signer], tuple[KeyInfo, ...]]:
+    """The active signers of a log and every key it lists (active first).
+
+    Without ``[[log.key]]`` tables a log has one active key at ``key_file``. Active key files
+    are created on first use; during a rotation every active key signs every checkpoint.
+    """
+    from server.config import KeyConfig
+
+    configured = config.keys or (KeyConfig(file=config.key_file),)
+    signers: list[Ed25519Signer] = []
+    listed: list[KeyInfo] = []
+    for key in sorted(configured, key=lambda k: k.state != "active"):
+        if key.state == "active" and key.file is not None:
+            signer, created = load_or_create_key(key.file, config.origin)
+            if created:
+                print(f"created a signing key for {config.origin} in {key.file}", file=sys.stderr)
+                print(f"verifier key: {signer.vkey()}", file=sys.stderr)
+            signers.append(signer)
+            vkey = signer.vkey()
+        elif key.vkey is not None:
+            verifier = parse_vkey(key.vkey)
+            if verifier.name != config.origin:
+                raise ValueError(f"retired key {key.vkey} is named {verifier.name!r}, "
+                                 f"want the origin {config.origin!r}")
+            vkey = key.vkey
+        else:
+            assert key.file is not None
+            vkey = read_key(key.file, config.origin).vkey()
+        listed.append(KeyInfo(vkey, key.state, key.since, key.until))
+    return signers, tuple(listed)
 
 
 def load_or_create_key(path: Path, name: str) -> tuple[Ed25519Signer, bool]:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from server.config import LogConfig
+from server.keys import KeyInfo
 from server.sequencer import Sequencer
 from server.signer import CheckpointSigner
 from storage.logstore import LogStore
@@ -34,7 +35,9 @@ class LogRuntime:
         signer: CheckpointSigner | None = None,
         sequencer: Sequencer | None = None,
         failure: str | None = None,
+        keys: tuple[KeyInfo, ...] = (),
     ) -> None:
+        self.keys = keys
         self.config = config
         self.verifier_key = verifier_key
         self._store = store

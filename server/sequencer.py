@@ -29,7 +29,14 @@ from server.config import LogConfig
 from server.metrics import Metrics
 from server.signer import CheckpointSigner
 from storage.logstore import AppendOutcome, LogStore
-from tree.errors import MalformedError, PushbackError, StorageError
+from tree.errors import (
+    MalformedError,
+    PermissionDeniedError,
+    PushbackError,
+    StorageError,
+    VerificationError,
+)
+from tree.note import open_note, parse_vkey
 from tree.tlogproof import TlogProof, format_tlog_proof
 
 
@@ -66,6 +73,7 @@ class Sequencer:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"writer-{store.origin}")
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._appenders = [parse_vkey(v) for v in config.appender_keys]
         self._interval = config.checkpoint_interval_ms / 1000
         self._last_signed = time.monotonic()
 
@@ -86,6 +94,19 @@ class Sequencer:
                 raise MalformedError(
                     f"entry {i} is {len(entry)} bytes, want 1 to {limit} bytes"
                 )
+        if self.config.require_signed_entries:
+            for i, entry in enumerate(entries):
+                self._check_signed(i, entry)
+
+    def _check_signed(self, i: int, entry: bytes) -> None:
+        """A log with signed appends takes only C2SP signed notes from its appender keys."""
+        try:
+            open_note(entry, self._appenders)
+        except (MalformedError, VerificationError) as exc:
+            raise PermissionDeniedError(
+                f"entry {i} is not a signed note of a registered appender key of "
+                f"{self.store.origin}: {exc}"
+            ) from None
 
     async def append(self, entries: Sequence[bytes], want_receipt: bool) -> list[Receipted]:
         """Append a batch; returns once it is durable (and signed into a checkpoint)."""
