@@ -179,7 +179,7 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
     logs = []
     for i, table in enumerate(doc.get("log", [])):
         where = f"[[log]] #{i + 1}"
-        _check_keys(table, {f.name for f in fields(LogConfig)}, where)
+        _check_keys(table, ({f.name for f in fields(LogConfig)} - {"keys"}) | {"key"}, where)
         if "origin" not in table:
             raise ValueError(f"{where}: origin is required")
         table = dict(table)

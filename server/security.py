@@ -9,8 +9,8 @@ Configuration::
     [server.tls]
     cert_file = "tls/server.pem"     # the server's certificate chain (PEM)
     key_file = "tls/server.key"      # its private key (PEM, mode 0600)
-    client_ca_file = "tls/ca.pem"    # mutual TLS: client certificates must chain to this CA
-    require_client_cert = true
+    client_ca_file = "tls/ca.pem"    # mutual TLS: every client must present a certificate
+                                     # chaining to this CA (gRPC cannot make it optional)
 
     [[principal]]
     name = "payments"
@@ -47,11 +47,6 @@ class TLSConfig:
     cert_file: Path
     key_file: Path
     client_ca_file: Path | None = None
-    require_client_cert: bool = False
-
-    def __post_init__(self) -> None:
-        if self.require_client_cert and self.client_ca_file is None:
-            raise ValueError("[server.tls] require_client_cert needs client_ca_file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +76,7 @@ class Principal:
 
 
 def parse_tls(table: dict[str, Any], base: Path) -> TLSConfig:
-    allowed = {"cert_file", "key_file", "client_ca_file", "require_client_cert"}
+    allowed = {"cert_file", "key_file", "client_ca_file"}
     unknown = set(table) - allowed
     if unknown:
         raise ValueError(f"[server.tls]: unknown keys {sorted(unknown)}, want some of {sorted(allowed)}")
@@ -90,7 +85,6 @@ def parse_tls(table: dict[str, Any], base: Path) -> TLSConfig:
             cert_file=base / table["cert_file"],
             key_file=base / table["key_file"],
             client_ca_file=base / table["client_ca_file"] if "client_ca_file" in table else None,
-            require_client_cert=bool(table.get("require_client_cert", False)),
         )
     except KeyError as exc:
         raise ValueError(f"[server.tls]: {exc.args[0]} is required") from None

@@ -34,7 +34,7 @@ def server_credentials(tls: TLSConfig) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials(
         [(_read(tls.key_file), _read(tls.cert_file))],
         root_certificates=ca,
-        require_client_auth=tls.require_client_cert,
+        require_client_auth=ca is not None,
     )
 
 

@@ -1,0 +1,271 @@
+"""Issue 7 over real TLS on loopback: every role on every log, mTLS, quotas, signed appends,
+plain text refused off loopback, and key rotation end to end."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from proto import auditlog_pb2 as pb
+from proto import auditlog_pb2_grpc as pb_grpc
+from server.security import hash_token
+from tests.server.certs import CA, Pair
+from tests.servers import AUDITLOG, RunningServer, running, start_server, write_server_config
+from tree.checkpoint import parse_checkpoint
+from tree.hashing import SHA256
+from tree.note import Ed25519Signer, open_note, parse_vkey, sign_note
+from tree.tlogproof import parse_tlog_proof
+from tree.verify import verify_inclusion
+
+LOG_A = "a.example/private"
+LOG_B = "b.example/public"
+TOKENS = {"writer": "w-secret", "reader": "r-secret"}
+APPENDER = Ed25519Signer.generate("appender.example/svc")
+
+PRINCIPALS = f"""
+[[principal]]
+name = "writer"
+token_sha256 = "{hash_token(TOKENS['writer'])}"
+roles = {{ "{LOG_A}" = ["append"] }}
+
+[[principal]]
+name = "reader"
+token_sha256 = "{hash_token(TOKENS['reader'])}"
+roles = {{ "{LOG_A}" = ["read"] }}
+
+[[principal]]
+name = "admin"
+cert_names = ["admin.internal"]
+roles = {{ "*" = ["admin"] }}
+
+[[principal]]
+name = "b-writer"
+cert_names = ["b.internal"]
+roles = {{ "{LOG_B}" = ["append", "read"] }}
+append_entries_per_s = 5
+"""
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pair | CA]:
+    ca = CA()
+    return {"ca": ca, "server": ca.issue("server", server=True),
+            "admin": ca.issue("admin.internal"), "b": ca.issue("b-svc", dns=("b.internal",)),
+            "plain": ca.issue("some-host"),  # a valid certificate that maps to no principal
+            "stranger": CA("another CA").issue("admin.internal")}
+
+
+def _tls_config(directory: Path, pki: dict[str, Pair | CA], mutual: bool = True) -> Path:
+    ca, server = pki["ca"], pki["server"]
+    assert isinstance(ca, CA) and isinstance(server, Pair)
+    (directory / "ca.pem").write_bytes(ca.pem)
+    server.write(directory, "server")
+    tls = '[server.tls]\ncert_file = "server.pem"\nkey_file = "server.key"\n'
+    if mutual:
+        tls += 'client_ca_file = "ca.pem"\n'
+
+    config = write_server_config(directory, (LOG_A,), extra_server=tls)
+    with config.open("a") as f:
+        f.write(f'[[log]]\norigin = "{LOG_B}"\npublic_read = true\nrequire_signed_entries = true\n'
+                f'appender_keys = ["{APPENDER.vkey()}"]\n' + PRINCIPALS)
+    return config
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory, pki: dict[str, Pair | CA]) -> Iterator[RunningServer]:
+    yield from running(_tls_config(tmp_path_factory.mktemp("tls"), pki))
+
+
+def _channel(server: RunningServer, pki: dict[str, Pair | CA], client: str | None) -> grpc.Channel:
+    ca = pki["ca"]
+    assert isinstance(ca, CA)
+    pair = pki[client] if client else None
+    assert pair is None or isinstance(pair, Pair)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=ca.pem,
+        private_key=pair.key_pem if pair else None,
+        certificate_chain=pair.cert_pem if pair else None,
+    )
+    return grpc.secure_channel(server.address, credentials)
+
+
+def _metadata(who: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {TOKENS[who]}"),) if who in TOKENS else ()
+
+
+def _entry(log: str, n: int) -> bytes:
+    text = f"event {n}\n"
+    return sign_note(text, [APPENDER]) if log == LOG_B else text.encode()
+
+
+ROLES = {"writer": {LOG_A: {"append"}}, "reader": {LOG_A: {"read"}},
+         "admin": {LOG_A: {"append", "read"}, LOG_B: {"append", "read"}},
+         "b-writer": {LOG_B: {"append", "read"}}, "anonymous": {}}
+# Under mutual TLS every client presents a certificate; token holders and anonymous callers
+# present one that maps to no principal.
+CLIENT_CERT = {"admin": "admin", "b-writer": "b"}
+counter = itertools.count()
+
+
+@pytest.mark.parametrize(("who", "log", "op"),
+                         list(itertools.product(ROLES, (LOG_A, LOG_B), ("append", "read"))))
+def test_role_matrix(tls_server: RunningServer, pki: dict[str, Pair | CA], who: str, log: str,
+                     op: str) -> None:
+    allowed = op in ROLES[who].get(log, set()) or (op == "read" and log == LOG_B)
+    with _channel(tls_server, pki, CLIENT_CERT.get(who, "plain")) as channel:
+        stub = pb_grpc.LogStub(channel)
+        try:
+            if op == "append":
+                stub.Append(pb.AppendRequest(log=log, entry=_entry(log, next(counter))),
+                            metadata=_metadata(who), timeout=10)
+            else:
+                stub.GetCheckpoint(pb.GetCheckpointRequest(log=log), metadata=_metadata(who),
+                                   timeout=10)
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as exc:
+            code, details = exc.code(), exc.details()
+    if allowed:
+        assert code == grpc.StatusCode.OK
+    elif who == "anonymous":
+        assert code == grpc.StatusCode.UNAUTHENTICATED and "needs a credential" in details
+    else:
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+        assert f"lacks the '{op}' role on {log}" in details
+
+
+def test_denials_are_counted_and_unknown_tokens_refused(
+    tls_server: RunningServer, pki: dict[str, Pair | CA]
+) -> None:
+    import urllib.request
+
+    with _channel(tls_server, pki, "plain") as channel:
+        stub = pb_grpc.LogStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Append(pb.AppendRequest(log=LOG_A, entry=b"x"),
+                        metadata=(("authorization", "Bearer nope"),))
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with urllib.request.urlopen(tls_server.metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    assert 'auditlog_denied_total{code="UNAUTHENTICATED",method="Append"}' in text
+
+
+def test_certificate_from_another_ca_is_refused(tls_server: RunningServer,
+                                                 pki: dict[str, Pair | CA]) -> None:
+    with _channel(tls_server, pki, "stranger") as channel, pytest.raises(grpc.RpcError) as info:
+        pb_grpc.LogStub(channel).GetCheckpoint(pb.GetCheckpointRequest(log=LOG_B), timeout=5)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE  # the handshake fails
+
+
+def test_signed_appends_refuse_unsigned_and_foreign_entries(
+    tls_server: RunningServer, pki: dict[str, Pair | CA]
+) -> None:
+    other = Ed25519Signer.generate("appender.example/svc")
+    with _channel(tls_server, pki, "admin") as channel:
+        stub = pb_grpc.LogStub(channel)
+        for entry in (b"plain text\n", sign_note("forged\n", [other])):
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Append(pb.AppendRequest(log=LOG_B, entry=entry))
+            assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert "not a signed note of a registered appender key" in info.value.details()
+
+
+def test_quota_pushes_back_with_a_retry_hint(tls_server: RunningServer,
+                                              pki: dict[str, Pair | CA]) -> None:
+    with _channel(tls_server, pki, "b") as channel:
+        stub = pb_grpc.LogStub(channel)
+        codes = []
+        for _ in range(12):
+            try:
+                stub.Append(pb.AppendRequest(log=LOG_B, entry=_entry(LOG_B, next(counter))))
+                codes.append("OK")
+            except grpc.RpcError as exc:
+                codes.append(exc.code().name)
+                assert "entries quota of 5/s; retry after" in exc.details()
+    assert "OK" in codes and "RESOURCE_EXHAUSTED" in codes
+
+
+def test_mutual_tls_refuses_clients_without_a_certificate(
+    tls_server: RunningServer, pki: dict[str, Pair | CA]
+) -> None:
+    with _channel(tls_server, pki, None) as channel, pytest.raises(grpc.RpcError) as info:
+        pb_grpc.LogStub(channel).GetCheckpoint(pb.GetCheckpointRequest(log=LOG_B), timeout=5)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_server_only_tls_with_tokens(tmp_path: Path, pki: dict[str, Pair | CA]) -> None:
+    server = start_server(_tls_config(tmp_path, pki, mutual=False))
+    try:
+        with _channel(server, pki, None) as channel:
+            stub = pb_grpc.LogStub(channel)
+            assert stub.GetCheckpoint(pb.GetCheckpointRequest(log=LOG_B), timeout=5).checkpoint
+            stub.Append(pb.AppendRequest(log=LOG_A, entry=b"by token"), metadata=_metadata("writer"))
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Append(pb.AppendRequest(log=LOG_A, entry=b"no token"))
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        server.stop()
+
+
+def test_plain_text_off_loopback_is_refused_unless_insecure(tmp_path: Path) -> None:
+    config = write_server_config(tmp_path, (LOG_A,))
+    config.write_text(config.read_text().replace('listen = "127.0.0.1:0"', 'listen = "0.0.0.0:0"'))
+    result = subprocess.run([*AUDITLOG, "serve", "--config", str(config)], capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode != 0 and "refusing plain-text gRPC on 0.0.0.0:0" in result.stderr
+
+
+def test_key_rotation_end_to_end(tmp_path: Path) -> None:
+    config = write_server_config(tmp_path, (LOG_A,))
+    server = start_server(config)
+    try:
+        old_vkey = server.stub().GetLogInfo(pb.GetLogInfoRequest(log=LOG_A)).verifier_key
+        old_receipt = server.stub().Append(
+            pb.AppendRequest(log=LOG_A, entry=b"before", want_receipt=True)).result.receipt
+    finally:
+        server.stop()
+    old_key = next((tmp_path / "keys").iterdir())
+    new_key = Ed25519Signer.generate(LOG_A)
+    (tmp_path / "keys" / "new.key").write_text(new_key.skey())
+    (tmp_path / "keys" / "new.key").chmod(0o600)
+    overlap = (f'\n[[log.key]]\nfile = "keys/{old_key.name}"\nsince = "2026-01-01"\n'
+               f'[[log.key]]\nfile = "keys/new.key"\nsince = "2026-11-23"\n')
+    base = config.read_text()
+    config.write_text(base + overlap)
+    server = start_server(config)
+    try:
+        stub = server.stub()
+        info = stub.GetLogInfo(pb.GetLogInfoRequest(log=LOG_A))
+        assert [(k.verifier_key, k.state) for k in info.keys] == [
+            (old_vkey, "active"), (new_key.vkey(), "active")]
+        note = stub.Append(pb.AppendRequest(log=LOG_A, entry=b"during", want_receipt=True)).result
+        checkpoint = parse_tlog_proof(note.receipt).checkpoint
+        opened = open_note(checkpoint, [parse_vkey(old_vkey), new_key.verifier()])
+        assert {v.key_id for v in opened.verified} == {parse_vkey(old_vkey).key_id,
+                                                       new_key.verifier().key_id}
+    finally:
+        server.stop()
+    retired = (f'\n[[log.key]]\nvkey = "{old_vkey}"\nstate = "retired"\nuntil = "2026-11-24"\n'
+               f'[[log.key]]\nfile = "keys/new.key"\n')
+    config.write_text(base + retired)
+    server = start_server(config)
+    try:
+        stub = server.stub()
+        info = stub.GetLogInfo(pb.GetLogInfoRequest(log=LOG_A))
+        assert [k.state for k in info.keys] == ["active", "retired"]
+        assert info.verifier_key == new_key.vkey()
+        result = stub.Append(pb.AppendRequest(log=LOG_A, entry=b"after", want_receipt=True)).result
+        latest = parse_tlog_proof(result.receipt).checkpoint
+        opened = open_note(latest, [parse_vkey(old_vkey), new_key.verifier()])
+        assert [v.key_id for v in opened.verified] == [new_key.verifier().key_id]
+    finally:
+        server.stop()
+    # A receipt issued before the rotation still verifies offline with the retired key.
+    receipt = parse_tlog_proof(old_receipt)
+    cp = parse_checkpoint(open_note(receipt.checkpoint, [parse_vkey(old_vkey)]).note.text)
+    verify_inclusion(SHA256, receipt.index, cp.size, SHA256.hash_leaf(b"before"), receipt.proof,
+                     cp.root)
