@@ -77,7 +77,9 @@ def _tls_config(directory: Path, pki: dict[str, Pair | CA], mutual: bool = True)
 
 
 @pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory, pki: dict[str, Pair | CA]) -> Iterator[RunningServer]:
+def tls_server(
+    tmp_path_factory: pytest.TempPathFactory, pki: dict[str, Pair | CA]
+) -> Iterator[RunningServer]:
     yield from running(_tls_config(tmp_path_factory.mktemp("tls"), pki))
 
 
