@@ -27,6 +27,7 @@ from server.security import Authorizer
 from server.sequencer import Sequencer
 from server.service import LogService
 from server.signer import CheckpointSigner
+from server.tiles_http import TileReader, TileServer
 from server.tls import add_port
 from storage.db import Database
 from storage.logstore import LogStore
@@ -81,6 +82,7 @@ class LogServer:
     metrics: Metrics = field(default_factory=Metrics)
     port: int = 0
     metrics_port: int = 0
+    http_port: int = 0
 
     async def start(self) -> None:
         self._db = Database(self.config.data_dir / "db")
@@ -91,7 +93,11 @@ class LogServer:
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
         ])
         public = frozenset(c.origin for c in self.config.logs if c.public_read)
-        gate = Gate(Authorizer(self.config.principals, public), self.metrics)
+        authorizer = Authorizer(self.config.principals, public)
+        gate = Gate(authorizer, self.metrics)
+        self._tiles: TileServer | None = None
+        if self.config.http_listen:
+            self._tiles = TileServer(self.config.http_listen, TileReader(self.logs, authorizer))
         service = LogService(self.logs, self.metrics)
         self._server.add_generic_rpc_handlers((generic_handler(service, gate),))
         self._health = health.aio.HealthServicer()
@@ -111,6 +117,9 @@ class LogServer:
         await self._health.set("auditlog.v1.Log", serving)
         if self.config.metrics_listen:
             _, self.metrics_port = self.metrics.serve(self.config.metrics_listen)
+        if self._tiles is not None:
+            self._tiles.start()
+            self.http_port = self._tiles.port
 
     async def stop(self) -> None:
         """Drain: refuse new appends, write and answer the queued ones, then stop."""
@@ -119,6 +128,8 @@ class LogServer:
             if runtime.failure is None:
                 await runtime.sequencer().close()
         await self._server.stop(self.config.shutdown_grace_s)
+        if self._tiles is not None:
+            self._tiles.stop()
         self._db.close()
 
 
@@ -129,6 +140,8 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
     print(f"auditlog: serving gRPC on {host}:{server.port}", flush=True)
     if server.metrics_port:
         print(f"auditlog: metrics on http://{host}:{server.metrics_port}/metrics", flush=True)
+    if server.http_port:
+        print(f"auditlog: tiles on http://{host}:{server.http_port}/<origin>/", flush=True)
     for runtime in server.logs.values():
         status = f"size {runtime.store.size}" if runtime.failure is None else runtime.failure
         print(f"auditlog: log {runtime.config.origin} ({status}) key {runtime.verifier_key}",

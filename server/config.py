@@ -5,6 +5,7 @@ Example (every key but ``origin`` has a default)::
     [server]
     listen = "127.0.0.1:7600"          # gRPC; plain text is only allowed on loopback
     metrics_listen = "127.0.0.1:7601"  # Prometheus /metrics; "" turns it off
+    http_listen = ""                   # c2sp.org/tlog-tiles read endpoints (server/tiles_http.py)
     data_dir = "data/log"              # the RocksDB lives here
     max_request_bytes = 16777216       # largest gRPC message accepted
 
@@ -114,6 +115,7 @@ class ServerConfig:
     logs: tuple[LogConfig, ...]
     listen: str = DEFAULT_LISTEN
     metrics_listen: str = DEFAULT_METRICS
+    http_listen: str = ""
     max_request_bytes: int = 16 * 1024 * 1024
     shutdown_grace_s: float = 10.0
     insecure: bool = False

@@ -23,6 +23,7 @@ from proto import auditlog_pb2_grpc as pb_grpc
 AUDITLOG = [sys.executable, "-m", "client.cli"]
 _GRPC_LINE = re.compile(r"serving gRPC on (127\.0\.0\.1:\d+)")
 _METRICS_LINE = re.compile(r"metrics on (http://127\.0\.0\.1:\d+/metrics)")
+_TILES_LINE = re.compile(r"tiles on (http://127\.0\.0\.1:\d+)/")
 
 
 def write_server_config(directory: Path, origins: tuple[str, ...] = ("test.example/log",),
@@ -31,6 +32,7 @@ def write_server_config(directory: Path, origins: tuple[str, ...] = ("test.examp
     logs = "".join(f'\n[[log]]\norigin = "{o}"\n{extra_log}\n' for o in origins)
     text = (
         '[server]\nlisten = "127.0.0.1:0"\nmetrics_listen = "127.0.0.1:0"\n'
+        'http_listen = "127.0.0.1:0"\n'
         f'data_dir = "data"\n{extra_server}\n{logs}'
     )
     path = directory / "server.toml"
@@ -44,6 +46,7 @@ class RunningServer:
     address: str
     metrics_url: str
     output: list[str]
+    tiles_url: str = ""
     _channel: grpc.Channel | None = None
     _pump: threading.Thread | None = None
 
@@ -85,7 +88,7 @@ def start_server(config: Path, timeout: float = 30) -> RunningServer:
     )
     assert process.stdout is not None
     output: list[str] = []
-    address = metrics = ""
+    address = metrics = tiles = ""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = process.stdout.readline()
@@ -96,13 +99,15 @@ def start_server(config: Path, timeout: float = 30) -> RunningServer:
             address = m.group(1)
         if m := _METRICS_LINE.search(line):
             metrics = m.group(1)
+        if m := _TILES_LINE.search(line):
+            tiles = m.group(1)
         if "auditlog: log " in line and address:
             # All log lines follow the listen lines; give the rest a moment to arrive.
             break
     if not address:
         process.kill()
         raise RuntimeError("server did not start:\n" + "".join(output))
-    server = RunningServer(process, address, metrics, output)
+    server = RunningServer(process, address, metrics, output, tiles_url=tiles)
     _drain(server)
     return server
 
