@@ -29,6 +29,24 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _witness(args: argparse.Namespace) -> int:
+    from tree.errors import AuditLogError
+    from witness.app import run
+    from witness.config import load_config
+
+    config = load_config(Path(args.config))
+    if args.listen is not None:
+        from dataclasses import replace
+
+        config = replace(config, listen=args.listen)
+    try:
+        run(config)
+    except AuditLogError as exc:
+        print(f"auditlog witness: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
 def _keygen(args: argparse.Namespace) -> int:
     import os
 
@@ -62,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="private key file to create (must not exist)")
     p.add_argument("--witness", action="store_true", help="a witness (cosignature/v1) key")
     p.set_defaults(handler=_keygen)
+
+    p = sub.add_parser("witness", help="run a witness (C2SP tlog-witness) from a TOML config")
+    p.add_argument("--config", required=True, help="path of the witness's TOML config")
+    p.add_argument("--listen", help="HTTP address host:port (overrides [witness] listen)")
+    p.set_defaults(handler=_witness)
     return parser
 
 

@@ -1,0 +1,126 @@
+"""Assemble and run a witness (``auditlog witness --config witness.toml``): key, state store,
+archive, the c2sp.org/tlog-witness@v1.0.0 HTTP server and one pull thread per ``[[log]]`` with a
+``grpc`` address. Start-up fails loudly, before anything is served, when the key file is
+readable by others or the archive is not write-once (an S3 bucket without versioning and
+Object Lock). SIGTERM and SIGINT stop it.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from tree.hashing import get_hasher
+from tree.note import Ed25519Verifier
+from witness.archive import Archive, LocalArchive
+from witness.config import ArchiveConfig, WitnessConfig
+from witness.core import Clock, Witness, WitnessedLog
+from witness.httpd import WitnessHTTPServer
+from witness.keys import load_or_create_key
+from witness.pull import Puller
+from witness.state import FileStateStore
+
+
+def open_archive(config: ArchiveConfig) -> tuple[Archive, Callable[[], None]]:
+    """The configured archive and a function that releases it."""
+    if config.type == "s3":
+        from witness.s3archive import S3Archive  # boto3 is only imported when S3 is used
+
+        s3 = S3Archive.connect(
+            config.bucket, config.retention_days, endpoint_url=config.endpoint_url,
+            region=config.region, prefix=config.prefix, max_attempts=config.max_attempts,
+        )
+        return s3, s3.close
+    return LocalArchive(config.dir), lambda: None
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen {listen!r}: want host:port")
+    return host, int(port)
+
+
+class WitnessApp:
+    def __init__(self, config: WitnessConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self._clock = clock
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._pullers: list[Puller] = []
+        self.http: WitnessHTTPServer | None = None
+        self.key_created = False
+
+    def start(self) -> None:
+        config = self.config
+        signer, self.key_created = load_or_create_key(config.key_file, config.name)
+        logs = [
+            WitnessedLog(e.origin, tuple(Ed25519Verifier.from_vkey(v) for v in e.vkeys),
+                         get_hasher(e.hash))
+            for e in config.logs
+        ]
+        self._state = FileStateStore(config.state_dir)
+        try:
+            archive, self._close_archive = open_archive(config.archive)
+        except BaseException:
+            self._state.close()
+            raise
+        self.witness = Witness(signer, logs, self._state, archive, self._clock, config.refresh_s)
+        self.witness.reconcile()
+        if config.listen:
+            self.http = WitnessHTTPServer(
+                split_listen(config.listen), self.witness, config.prefix, config.max_connections
+            )
+            self._threads.append(self.http.serve_in_thread())
+        for entry in config.logs:
+            if entry.grpc:
+                puller = Puller(self.witness, entry.origin, entry.grpc, entry.poll_interval_s)
+                self._pullers.append(puller)
+                thread = threading.Thread(target=puller.run, args=(self._stop,),
+                                          name=f"pull-{entry.origin}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        for thread in self._threads:
+            thread.join(15)
+        for puller in self._pullers:
+            puller.close()
+        self._close_archive()
+        self._state.close()
+
+
+def run(config: WitnessConfig) -> None:
+    """Run until SIGTERM or SIGINT, printing where it listens and its verifier key."""
+    app = WitnessApp(config)
+    app.start()
+    signer = app.witness.signer
+    if app.key_created:
+        print(f"created a witness key in {config.key_file}", file=sys.stderr)
+    print(f"auditlog witness: key {signer.vkey()}", flush=True)
+    if app.http is not None:
+        host = config.listen.rpartition(":")[0]
+        print(f"auditlog witness: serving tlog-witness on http://{host}:{app.http.port}"
+              f"{config.prefix}", flush=True)
+    for entry in config.logs:
+        mode = f"pulling from {entry.grpc}" if entry.grpc else "push"
+        print(f"auditlog witness: log {entry.origin} ({mode})", flush=True)
+    stopped = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopped.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    print("auditlog witness: ready", flush=True)
+    while not stopped.wait(1.0):
+        pass
+    print("auditlog witness: shutting down", flush=True)
+    app.stop()

@@ -1,0 +1,128 @@
+"""Write-once archives of cosigned checkpoints and fork evidence (DESIGN.md, "Witness and
+archive"; the objects are c2sp.org/tlog-cosignature@v1.0.1 cosigned checkpoint notes).
+
+Keys are never reused::
+
+    cosigned/<hex sha256(origin)>/<size>/<hex sha256(cosigned note)>   every checkpoint cosigned
+    evidence/<hex sha256(origin)>/<size>/<hex sha256(the two notes)>   every fork shown to us
+
+A cosigned note carries a fresh timestamp, so each cosignature is its own object. An evidence
+object is named by the two contradicting signed notes only (not the proof that came with them),
+so showing the same contradiction again adds nothing.
+
+:class:`Archive` is the port; :class:`LocalArchive` is the default backend: each object is
+written to a temporary file (``O_EXCL``), fsynced, made mode 0444, then hard-linked to its final
+name (``link`` fails if the name exists: an object is never replaced, and a crash never leaves a
+half-written object under a final name), and the directories are fsynced. ``witness.s3archive``
+is the S3 Object Lock backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Final, Protocol
+
+from tree.errors import StorageError
+
+_KEY: Final = re.compile(r"(cosigned|evidence)/[0-9a-f]{64}/(0|[1-9][0-9]{0,19})/[0-9a-f]{64}")
+
+
+class Archive(Protocol):
+    def put(self, key: str, data: bytes) -> bool:
+        """Store ``data`` under ``key`` unless an object is there already; never overwrite.
+
+        Returns whether it wrote. Raises ``StorageError`` when the object could not be stored
+        (and, for S3, verified locked); the caller must then not release what it archives.
+        """
+        ...
+
+
+def _hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def cosigned_key(origin: str, size: int, note: bytes) -> str:
+    return f"cosigned/{_hex(origin.encode())}/{size}/{_hex(note)}"
+
+
+def evidence_key(origin: str, size: int, witnessed: bytes, presented: bytes) -> str:
+    """Key of the evidence that the note we cosigned and the presented one contradict."""
+    pair = _hex(witnessed).encode() + _hex(presented).encode()
+    return f"evidence/{_hex(origin.encode())}/{size}/{_hex(pair)}"
+
+
+def check_key(key: str) -> None:
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"archive key {key[:200]!r}: want cosigned|evidence/<hex>/<size>/<hex>")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalArchive:
+    """Write-once files under a directory (the default archive for a one-machine start)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            probe = root / f".probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StorageError(f"archive directory {root} is not writable: {exc.strerror}") from exc
+
+    def path_of(self, key: str) -> Path:
+        check_key(key)
+        return self.root / key
+
+    def put(self, key: str, data: bytes) -> bool:
+        path = self.path_of(key)
+        if path.exists():
+            return False
+        try:
+            self._make_dirs(path.parent)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+                written = True
+            except FileExistsError:
+                written = False  # a concurrent put of the same key won; its object stays
+            finally:
+                os.unlink(tmp)
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            raise StorageError(f"cannot archive {key}: {exc.strerror}") from exc
+        return written
+
+    def _make_dirs(self, directory: Path) -> None:
+        """Create missing directories, fsyncing each parent so the new entries are durable."""
+        missing: list[Path] = []
+        while not directory.exists():
+            missing.append(directory)
+            directory = directory.parent
+        with self._lock:
+            for d in reversed(missing):
+                try:
+                    d.mkdir(mode=0o755)
+                except FileExistsError:
+                    continue
+                _fsync_dir(d.parent)

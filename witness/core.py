@@ -1,0 +1,289 @@
+"""The checks of c2sp.org/tlog-witness@v1.0.0 ("add-checkpoint"), with the HEAD changes of
+``specs/FORMATS.md`` §5, and cosigning by c2sp.org/tlog-cosignature@v1.0.1.
+
+For each request, in the spec's order (the status codes are in ``witness.status``):
+
+1. parse the body (400), find the origin among the configured logs (404), verify the log's
+   signature with the configured keys, ignoring unknown keys (403);
+2. old size > checkpoint size (400); old size != the size last cosigned, 0 if never (409, and the
+   body says the size);
+3. size 0 with a root other than the empty tree's, a non-empty proof from size 0, the same size
+   with another root, a consistency proof that does not verify (422);
+4. cosign, then compare-and-swap the state from exactly the (size, root) checked in 2-3 (a lost
+   race starts over at 2, so the state never rolls back), archive the cosigned note, answer.
+
+A failed archive write fails the request (503) and releases no cosignature: the state has moved
+on, but its note is marked unarchived, and neither a repeat of the request nor the monitoring
+endpoint hands it out until an archive write of it succeeds.
+
+A validly signed checkpoint that contradicts the state (same size and another root, or no valid
+proof from the state) is refused, logged as an error, and the two signed notes are archived as
+evidence (``witness.archive``). A checkpoint smaller than the state is only logged: anyone can
+replay a log's old checkpoints, and a rolled-back log is caught as a fork when it grows again.
+A same-size request within ``refresh_s`` of the last cosignature gets that cosignature again
+instead of a new one, so replaying the latest checkpoint cannot grow the archive without bound.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from tree.checkpoint import Checkpoint, parse_checkpoint
+from tree.cosignature import CosignatureSigner
+from tree.errors import (
+    ConflictError,
+    InconsistencyError,
+    InvalidRangeError,
+    MalformedError,
+    NotFoundError,
+    PushbackError,
+    StorageError,
+    VerificationError,
+)
+from tree.hashing import SHA256, Hasher
+from tree.note import MAX_NOTE_SIZE, Note, NoteVerifier, format_note, parse_note, verify_note
+from tree.verify import verify_consistency
+from tree.witness_protocol import AddCheckpointRequest, parse_add_checkpoint
+from witness.archive import Archive, cosigned_key, evidence_key
+from witness.state import StateStore, WitnessedState
+
+log = logging.getLogger("auditlog.witness")
+MAX_ATTEMPTS: Final = 8  # compare-and-swap retries of one request before giving up (503)
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """POSIX time in seconds."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+
+class OldSizeConflictError(ConflictError):
+    """409: the request's old size is not the size this witness last cosigned (``size``)."""
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+class _LostRace(Exception):
+    """The state changed between the checks and the swap: check again."""
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessedLog:
+    """A log this witness cosigns for: its origin and the verifier keys of its signatures."""
+
+    origin: str
+    verifiers: tuple[NoteVerifier, ...]
+    hasher: Hasher = SHA256
+
+    def __post_init__(self) -> None:
+        if not self.verifiers:
+            raise ValueError(f"log {self.origin}: want at least one verifier key")
+        ids = [(v.name, bytes(v.key_id)) for v in self.verifiers]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"log {self.origin}: the same key (name and key ID) twice")
+
+
+def origin_hash(origin: str) -> str:
+    return hashlib.sha256(origin.encode()).hexdigest()
+
+
+class Witness:
+    def __init__(
+        self,
+        signer: CosignatureSigner,
+        logs: Sequence[WitnessedLog],
+        state: StateStore,
+        archive: Archive,
+        clock: Clock | None = None,
+        refresh_s: float = 60.0,
+    ) -> None:
+        self.signer = signer
+        self._logs = {entry.origin: entry for entry in logs}
+        if len(self._logs) != len(logs):
+            raise ValueError("the same log origin is configured twice")
+        self._by_hash = {origin_hash(o): o for o in self._logs}
+        self._state = state
+        self._archive = archive
+        self._clock = clock or SystemClock()
+        self._refresh_s = refresh_s
+        self._unarchived: dict[str, bytes] = {}  # origin -> state note whose archiving failed
+        self._lock = threading.Lock()
+
+    @property
+    def origins(self) -> list[str]:
+        return sorted(self._logs)
+
+    def state_of(self, origin: str) -> WitnessedState | None:
+        return self._state.load(origin)
+
+    def is_cosigned_by_me(self, note: bytes) -> bool:
+        """Whether ``note`` carries a line with this witness's name and key ID (not verified)."""
+        me = (self.signer.name, self.signer.key_id)
+        return any((s.name, bytes(s.key_id)) == me for s in parse_note(note).signatures)
+
+    # -- add-checkpoint ------------------------------------------------------------------------
+    def add_checkpoint(self, body: bytes) -> bytes:
+        """Handle an add-checkpoint body; returns the cosignature line(s) or raises."""
+        return self.process(parse_add_checkpoint(body))
+
+    def process(self, req: AddCheckpointRequest) -> bytes:
+        note = parse_note(req.checkpoint)
+        checkpoint = parse_checkpoint(note.text)
+        entry = self._logs.get(checkpoint.origin)
+        if entry is None:
+            raise NotFoundError(f"unknown origin {checkpoint.origin[:200]!r}: not witnessed here")
+        opened = verify_note(note, entry.verifiers)  # 403 unless a trusted signature verifies
+        if req.old_size > checkpoint.size:
+            raise InvalidRangeError(
+                f"old size {req.old_size} is larger than the checkpoint size {checkpoint.size}"
+            )
+        trusted = {(v.name, bytes(v.key_id)) for v in opened.verified}
+        signed = Note(note.text, tuple(s for s in note.signatures if (s.name, s.key_id) in trusted))
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return self._cosign(entry, req, checkpoint, signed)
+            except _LostRace:
+                continue
+        raise PushbackError(f"state of {checkpoint.origin} is contended; retry", retry_after=1)
+
+    def _cosign(
+        self, entry: WitnessedLog, req: AddCheckpointRequest, cp: Checkpoint, signed: Note
+    ) -> bytes:
+        state = self._state.load(entry.origin)
+        size0, root0 = (state.size, state.root) if state else (0, entry.hasher.empty_root())
+        if req.old_size != size0:
+            if cp.size < size0:
+                log.warning("log %s presented size %d, below the size %d cosigned (a replay, or "
+                            "a rollback)", entry.origin, cp.size, size0)
+            raise OldSizeConflictError(
+                f"old size {req.old_size}, but this witness last cosigned size {size0}", size0
+            )
+        if cp.size == 0 and cp.root != entry.hasher.empty_root():
+            raise InconsistencyError("checkpoint of size 0 has a root other than the empty tree's")
+        if req.old_size == 0 and req.proof:
+            raise InconsistencyError(
+                f"proof from old size 0: got {len(req.proof)} hashes, want none"
+            )
+        if state is not None and cp.size == size0 and cp.root != root0:
+            self._evidence(entry, "same size, another root", state, signed, req)
+            raise InconsistencyError(
+                f"size {cp.size} was cosigned with root {base64.b64encode(root0).decode()}, got "
+                f"{base64.b64encode(cp.root).decode()}: the log forked"
+            )
+        try:
+            verify_consistency(entry.hasher, size0, cp.size, req.proof, root0, cp.root)
+        except VerificationError as exc:
+            if state is not None:
+                self._evidence(entry, f"consistency proof failed: {exc}", state, signed, req)
+            raise InconsistencyError(f"consistency proof from size {size0}: {exc}") from exc
+        if state is not None and cp.size == size0 and (line := self._recent_line(state, signed.text)):
+            return line
+        signature = self.signer.cosign(signed.text, int(self._clock.now()))
+        cosigned = format_note(Note(signed.text, (*signed.signatures, signature)))
+        if len(cosigned) > MAX_NOTE_SIZE:
+            raise MalformedError(f"cosigned checkpoint would be {len(cosigned)} bytes, want at "
+                                 f"most {MAX_NOTE_SIZE}")
+        new = WitnessedState(entry.origin, cp.size, cp.root, cosigned)
+        try:
+            self._state.swap(None if state is None else (size0, root0), new)
+        except ConflictError:
+            raise _LostRace() from None
+        self._archive_state(new)
+        log.info("cosigned %s at size %d", entry.origin, cp.size)
+        return signature.line().encode()
+
+    def _recent_line(self, state: WitnessedState, text: str) -> bytes | None:
+        """Our stored cosignature of ``text``, if younger than ``refresh_s`` (and archived)."""
+        stored = parse_note(state.checkpoint)
+        me = (self.signer.name, self.signer.key_id)
+        mine = next((s for s in stored.signatures if (s.name, s.key_id) == me), None)
+        if mine is None or stored.text != text:
+            return None
+        age = self._clock.now() - int.from_bytes(mine.signature[:8], "big")
+        if not 0 <= age < self._refresh_s:
+            return None
+        self._ensure_archived(state)
+        return mine.line().encode()
+
+    # -- archive -------------------------------------------------------------------------------
+    def _archive_state(self, state: WitnessedState) -> None:
+        """Archive the state's cosigned note (a no-op if it is there); StorageError if not."""
+        try:
+            self._archive.put(cosigned_key(state.origin, state.size, state.checkpoint),
+                              state.checkpoint)
+        except StorageError as exc:
+            with self._lock:
+                self._unarchived[state.origin] = state.checkpoint
+            log.error("archive write failed for %s size %d: %s", state.origin, state.size, exc)
+            raise StorageError(
+                f"the archive write failed, so nothing was cosigned; retry later ({exc})"
+            ) from exc
+        with self._lock:
+            if self._unarchived.get(state.origin) == state.checkpoint:
+                del self._unarchived[state.origin]
+
+    def _ensure_archived(self, state: WitnessedState) -> None:
+        """Before a stored note is handed out again: archive it if its first write failed."""
+        with self._lock:
+            pending = self._unarchived.get(state.origin) == state.checkpoint
+        if pending:
+            self._archive_state(state)
+
+    def reconcile(self) -> None:
+        """At start-up: make sure each origin's stored cosigned note is in the archive."""
+        for origin in self._logs:
+            state = self._state.load(origin)
+            if state is not None and state.checkpoint:
+                # On failure it is logged, and the note stays unreleased until archived.
+                with contextlib.suppress(StorageError):
+                    self._archive_state(state)
+
+    def _evidence(
+        self, entry: WitnessedLog, reason: str, state: WitnessedState, presented: Note,
+        req: AddCheckpointRequest,
+    ) -> None:
+        note = format_note(presented)
+        size = parse_checkpoint(presented.text).size
+        log.error("FORK: log %s signed a checkpoint of size %d that contradicts the one this "
+                  "witness cosigned at size %d (%s); archiving the evidence",
+                  entry.origin, size, state.size, reason)
+        doc = json.dumps({
+            "origin": entry.origin,
+            "reason": reason,
+            "witnessed": state.checkpoint.decode(),
+            "presented": note.decode(),
+            "old_size": req.old_size,
+            "proof": [base64.b64encode(h).decode() for h in req.proof],
+        }, indent=1, sort_keys=True).encode()
+        try:
+            self._archive.put(evidence_key(entry.origin, size, state.checkpoint, note), doc)
+        except StorageError as exc:
+            log.error("could not archive the evidence against %s: %s", entry.origin, exc)
+
+    # -- monitoring ----------------------------------------------------------------------------
+    def latest(self, hex_origin: str) -> bytes:
+        """The latest cosigned checkpoint of the origin whose SHA-256 is ``hex_origin``."""
+        origin = self._by_hash.get(hex_origin)
+        if origin is None:
+            raise NotFoundError(f"no witnessed log has SHA-256(origin) = {hex_origin[:64]}")
+        state = self._state.load(origin)
+        if state is None or not state.checkpoint:
+            raise NotFoundError(f"nothing cosigned for {origin} yet")
+        self._ensure_archived(state)
+        return state.checkpoint
