@@ -29,6 +29,7 @@ from server.service import LogService
 from server.signer import CheckpointSigner
 from server.tiles_http import TileReader, TileServer
 from server.tls import add_port
+from server.witnessing import WitnessPusher
 from storage.db import Database
 from storage.logstore import LogStore
 from tree.checkpoint import parse_checkpoint
@@ -120,6 +121,8 @@ class LogServer:
         if self._tiles is not None:
             self._tiles.start()
             self.http_port = self._tiles.port
+        self._pusher = WitnessPusher(self.logs)
+        self._pusher.start()
 
     async def stop(self) -> None:
         """Drain: refuse new appends, write and answer the queued ones, then stop."""
@@ -130,6 +133,7 @@ class LogServer:
         await self._server.stop(self.config.shutdown_grace_s)
         if self._tiles is not None:
             self._tiles.stop()
+        await self._pusher.stop()
         self._db.close()
 
 

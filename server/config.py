@@ -26,6 +26,15 @@ Example (every key but ``origin`` has a default)::
     require_signed_entries = false         # accept only entries that are C2SP signed notes
     appender_keys = []                     #   signed by one of these verifier keys
 
+    witness_quorum = 2                     # k of n: how many witnesses clients should want
+                                           # (default: all of them)
+    witness_interval_s = 60                # push the latest checkpoint at least this often
+
+    [[log.witness]]                        # a witness (server/witnessing.py): its cosignature
+    vkey = "witness.example/w1+1a2b3c4d+BA..."  # verifier key (type 0x04), and for push mode its
+    url = "http://witness.example:7700"    # tlog-witness URL (the add-checkpoint prefix)
+    timeout_s = 10
+
     [[log.key]]                            # optional: several keys, for rotation; default is
     file = "keys/payments-2026.key"        # one active key at key_file
     state = "active"                       # "active" keys sign every checkpoint; "retired"
@@ -43,6 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from server.security import Principal, TLSConfig, parse_principal, parse_tls
+from tree.errors import MalformedError
+from tree.note import SIG_TYPE_COSIGNATURE_V1, split_vkey
 
 DEFAULT_LISTEN = "127.0.0.1:7600"
 DEFAULT_METRICS = "127.0.0.1:7601"
@@ -66,6 +77,28 @@ class KeyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WitnessConfig:
+    """A witness of a log: its cosignature/v1 verifier key and, for push mode, its tlog-witness
+    URL (``""``: the witness pulls, and hands its cosignatures in with AddCosignature)."""
+
+    vkey: str
+    url: str = ""
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        try:
+            sig_type = split_vkey(self.vkey)[1]
+        except MalformedError as exc:
+            raise ValueError(f"[[log.witness]] vkey: {exc}") from exc
+        if sig_type != SIG_TYPE_COSIGNATURE_V1:
+            raise ValueError(f"[[log.witness]] vkey: type {sig_type:#04x}, want 0x04 (cosignature/v1)")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"[[log.witness]] url {self.url!r}: want http:// or https://")
+        if not 0 < self.timeout_s <= 300:
+            raise ValueError(f"[[log.witness]] timeout_s = {self.timeout_s}, want 0..300")
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     origin: str
     key_file: Path
@@ -81,6 +114,14 @@ class LogConfig:
     require_signed_entries: bool = False
     appender_keys: tuple[str, ...] = ()
     keys: tuple[KeyConfig, ...] = ()
+    witnesses: tuple[WitnessConfig, ...] = ()
+    witness_quorum: int | None = None
+    witness_interval_s: float = 60.0
+
+    @property
+    def quorum(self) -> int:
+        """How many of the witnesses a client should require (k of n); all by default."""
+        return len(self.witnesses) if self.witness_quorum is None else self.witness_quorum
 
     def __post_init__(self) -> None:
         if not self.origin or any(c.isspace() for c in self.origin) or "+" in self.origin:
@@ -106,6 +147,16 @@ class LogConfig:
             raise ValueError(
                 f"log {self.origin}: checkpoint_interval_ms = {self.checkpoint_interval_ms}, "
                 "want 0..3600000"
+            )
+        n = len(self.witnesses)
+        quorum = self.witness_quorum
+        if quorum is not None and (type(quorum) is not int or not 0 <= quorum <= n):
+            raise ValueError(f"log {self.origin}: witness_quorum = {quorum!r}, want 0..{n}")
+        if len({w.vkey for w in self.witnesses}) != n:
+            raise ValueError(f"log {self.origin}: the same witness vkey is configured twice")
+        if not 0.1 <= self.witness_interval_s <= 86400:
+            raise ValueError(
+                f"log {self.origin}: witness_interval_s = {self.witness_interval_s}, want 0.1..86400"
             )
 
 
@@ -181,16 +232,20 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
     logs = []
     for i, table in enumerate(doc.get("log", [])):
         where = f"[[log]] #{i + 1}"
-        _check_keys(table, ({f.name for f in fields(LogConfig)} - {"keys"}) | {"key"}, where)
+        _check_keys(
+            table, ({f.name for f in fields(LogConfig)} - {"keys", "witnesses"}) | {"key", "witness"},
+            where,
+        )
         if "origin" not in table:
             raise ValueError(f"{where}: origin is required")
         table = dict(table)
         keys = tuple(_key_config(k, base, where) for k in table.pop("key", []))
+        witnesses = tuple(_witness_config(w, where) for w in table.pop("witness", []))
         appenders = table.pop("appender_keys", [])
         if not isinstance(appenders, list) or not all(isinstance(a, str) for a in appenders):
             raise ValueError(f"{where}.appender_keys: want a list of verifier key strings")
         values = _typed(LogConfig, table, where, base)
-        values.update(keys=keys, appender_keys=tuple(appenders))
+        values.update(keys=keys, appender_keys=tuple(appenders), witnesses=witnesses)
         values.setdefault("key_file", base / "keys" / (_safe_name(values["origin"]) + ".key"))
         logs.append(LogConfig(**values))
     values = _typed(ServerConfig, server, "[server]", base)
@@ -219,6 +274,16 @@ def _key_config(table: dict[str, Any], base: Path, where: str) -> KeyConfig:
         since=str(table.get("since", "")),
         until=str(table.get("until", "")),
     )
+
+
+def _witness_config(table: dict[str, Any], where: str) -> WitnessConfig:
+    where = f"{where} [[log.witness]]"
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: want a table with vkey and optional url, timeout_s")
+    _check_keys(table, {"vkey", "url", "timeout_s"}, where)
+    if "vkey" not in table:
+        raise ValueError(f"{where}: vkey is required")
+    return WitnessConfig(**_typed(WitnessConfig, table, where, Path()))
 
 
 def _safe_name(origin: str) -> str:

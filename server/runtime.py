@@ -9,10 +9,10 @@ from server.config import LogConfig
 from server.keys import KeyInfo
 from server.sequencer import Sequencer
 from server.signer import CheckpointSigner
+from server.witnessing import LogWitnesses
 from storage.logstore import LogStore
 from tree.errors import CorruptionError, InvalidRangeError, MalformedError, NotFoundError
 from tree.hashing import HASH_SIZE
-from tree.note import parse_note
 
 MAX_PAGE_BYTES = 4 * 1024 * 1024
 
@@ -44,6 +44,7 @@ class LogRuntime:
         self.signer = signer
         self._sequencer = sequencer
         self.failure = failure
+        self.witnesses = LogWitnesses(config)
 
     @property
     def store(self) -> LogStore:
@@ -66,8 +67,7 @@ class LogRuntime:
         note = store.checkpoint(size)
         if note is None:
             raise NotFoundError(f"log {self.config.origin} has not signed a checkpoint yet")
-        names = [s.name for s in parse_note(note).signatures if s.name != self.config.origin]
-        return note, size, names
+        return note, size, self.witnesses.attached(note)
 
     def inclusion_by_index(self, index: int, size: int | None) -> Inclusion:
         store = self.store

@@ -174,6 +174,20 @@ class LogService(pb_grpc.LogServicer):
 
         return await self._guard("GetLogInfo", context, call)
 
+    async def AddCosignature(
+        self, request: pb.AddCosignatureRequest, context: Any
+    ) -> pb.AddCosignatureResponse:
+        """Pull-mode witnesses hand in cosignatures; server/witnessing.py verifies and stores."""
+
+        async def call() -> pb.AddCosignatureResponse:
+            runtime = self._log(request.log)
+            names = await asyncio.to_thread(
+                runtime.witnesses.attach, runtime.store, request.size, request.signatures
+            )
+            return pb.AddCosignatureResponse(witnesses=names)
+
+        return await self._guard("AddCosignature", context, call)
+
     async def ListLogs(self, request: pb.ListLogsRequest, context: Any) -> pb.ListLogsResponse:
         async def call() -> pb.ListLogsResponse:
             return pb.ListLogsResponse(

@@ -1,0 +1,295 @@
+"""The log side of witnessing: the [[log.witness]] config, attaching verified cosignatures,
+pushing to tlog-witness servers (409 learning, backoff, timeouts), and the AddCosignature RPC."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import grpc
+import pytest
+
+from proto import auditlog_pb2 as pb
+from proto import auditlog_pb2_grpc as pb_grpc
+from server.app import LogServer
+from server.config import LogConfig, WitnessConfig, parse_config
+from server.witnessing import LogWitnesses, WitnessPusher, http_post
+from tests.witness.helpers import NOW, MemoryArchive, TestLog, make_witness, served
+from tree.checkpoint import Checkpoint
+from tree.cosignature import CosignatureSigner
+from tree.errors import MalformedError, NotFoundError, PermissionDeniedError, VerificationError
+from tree.note import parse_note
+from tree.witness_protocol import parse_add_checkpoint
+from witness.core import Witness
+
+W1 = CosignatureSigner.generate("witness.example/w1")
+W2 = CosignatureSigner.generate("witness.example/w2")
+
+
+# -- config --------------------------------------------------------------------------------------
+def _log_toml(extra: str) -> str:
+    return f'[[log]]\norigin = "test.example/log"\n{extra}\n'
+
+
+def test_config_reads_witness_tables_and_the_quorum(tmp_path: Path) -> None:
+    text = _log_toml(f'witness_quorum = 1\n[[log.witness]]\nvkey = "{W1.vkey()}"\n'
+                     f'url = "http://127.0.0.1:7700"\ntimeout_s = 3\n'
+                     f'[[log.witness]]\nvkey = "{W2.vkey()}"\n')
+    (log,) = parse_config(text, tmp_path).logs
+    assert log.witnesses == (WitnessConfig(W1.vkey(), "http://127.0.0.1:7700", 3.0),
+                             WitnessConfig(W2.vkey()))
+    assert log.quorum == 1
+    (default,) = parse_config(_log_toml(f'[[log.witness]]\nvkey = "{W1.vkey()}"'), tmp_path).logs
+    assert default.quorum == 1 and default.witness_quorum is None
+    assert parse_config(_log_toml(""), tmp_path).logs[0].quorum == 0
+
+
+@pytest.mark.parametrize("extra, problem", [
+    (f'witness_quorum = 2\n[[log.witness]]\nvkey = "{W1.vkey()}"', "want 0..1"),
+    (f'witness_quorum = true\n[[log.witness]]\nvkey = "{W1.vkey()}"', "witness_quorum"),
+    ('[[log.witness]]\nurl = "http://x"', "vkey is required"),
+    ('[[log.witness]]\nvkey = "nope"', "vkey"),
+    (f'[[log.witness]]\nvkey = "{TestLog().signer.vkey()}"', "want 0x04"),
+    (f'[[log.witness]]\nvkey = "{W1.vkey()}"\nurl = "ftp://x"', "http"),
+    (f'[[log.witness]]\nvkey = "{W1.vkey()}"\nport = 1', "unknown keys"),
+    (f'[[log.witness]]\nvkey = "{W1.vkey()}"\n[[log.witness]]\nvkey = "{W1.vkey()}"', "twice"),
+])
+def test_config_errors_say_what_is_wrong(tmp_path: Path, extra: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_config(_log_toml(extra), tmp_path)
+
+
+# -- attaching -----------------------------------------------------------------------------------
+class FakeStore:
+    """The parts of LogStore that witnessing uses, over a reference tree."""
+
+    def __init__(self, log: TestLog, size: int) -> None:
+        self.log, self.origin = log, log.origin
+        self.notes: dict[int, bytes] = {}
+        self.grow(size)
+
+    def grow(self, size: int) -> None:
+        self.size = self.checkpoint_size = size
+        self.notes[size] = self.log.checkpoint(size)
+
+    def checkpoint(self, size: int | None = None) -> bytes | None:
+        return self.notes.get(self.checkpoint_size if size is None else size)
+
+    def consistency_proof(self, size1: int, size2: int) -> tuple[bytes, ...]:
+        return self.log.proof(size1, size2)
+
+    def store_checkpoint(self, size: int, note: bytes) -> None:
+        self.notes[size] = note
+
+
+def _config(*witnesses: WitnessConfig, interval: float = 60.0) -> LogConfig:
+    return LogConfig("test.example/log", Path("unused"), witnesses=witnesses,
+                     witness_interval_s=interval)
+
+
+def _line(signer: CosignatureSigner, log: TestLog, size: int, t: int = NOW) -> bytes:
+    return signer.cosignature_line(Checkpoint(log.origin, size, log.root(size)).to_text(), t)
+
+
+def test_attach_verifies_and_keeps_the_newest_line_per_witness() -> None:
+    log = TestLog()
+    store = FakeStore(log, 4)
+    witnesses = LogWitnesses(_config(WitnessConfig(W1.vkey()), WitnessConfig(W2.vkey())))
+    attach = cast(Callable[..., list[str]], witnesses.attach)
+    assert attach(store, 4, _line(W1, log, 4)) == [W1.name]
+    assert attach(store, 4, _line(W2, log, 4) + _line(W1, log, 4, NOW + 5)) == [W2.name, W1.name]
+    assert attach(store, 4, _line(W1, log, 4, NOW - 5)) == [W2.name, W1.name]
+    sigs = parse_note(store.notes[4]).signatures
+    assert [s.name for s in sigs] == [log.origin, W2.name, W1.name]
+    assert int.from_bytes(sigs[2].signature[:8], "big") == NOW + 5
+    assert witnesses.attached(store.notes[4]) == [W2.name, W1.name]
+
+
+def test_attach_refuses_what_it_cannot_verify() -> None:
+    log = TestLog()
+    store = FakeStore(log, 4)
+    before = store.notes[4]
+    witnesses = LogWitnesses(_config(WitnessConfig(W1.vkey())))
+    attach = cast(Callable[..., list[str]], witnesses.attach)
+    with pytest.raises(PermissionDeniedError, match="not a witness"):
+        attach(store, 4, _line(W2, log, 4))
+    with pytest.raises(VerificationError, match="does not verify"):
+        attach(store, 4, _line(W1, log, 3))
+    with pytest.raises(NotFoundError):
+        attach(store, 9, _line(W1, log, 9))
+    with pytest.raises(MalformedError):
+        attach(store, 4, b"not a signature line\n")
+    with pytest.raises(MalformedError, match="at most"):
+        attach(store, 4, _line(W1, log, 4) * 200)
+    with pytest.raises(PermissionDeniedError, match="no witnesses"):
+        cast(Any, LogWitnesses(_config())).attach(store, 4, _line(W1, log, 4))
+    assert store.notes[4] == before
+
+
+# -- pushing -------------------------------------------------------------------------------------
+@dataclass
+class FakeRuntime:
+    config: LogConfig
+    store: FakeStore
+    witnesses: LogWitnesses
+    failure: str | None = None
+
+
+def _runtime(log: TestLog, size: int, *witnesses: WitnessConfig, interval: float = 60.0) -> FakeRuntime:
+    config = _config(*witnesses, interval=interval)
+    return FakeRuntime(config, FakeStore(log, size), LogWitnesses(config))
+
+
+def _pushing(runtime: FakeRuntime, body: Callable[[WitnessPusher], Awaitable[None]],
+             post: Callable[[str, bytes, float], tuple[int, str, bytes]] = http_post) -> None:
+    async def main() -> None:
+        pusher = WitnessPusher(cast(Any, {runtime.config.origin: runtime}), post)
+        pusher.start()
+        try:
+            await body(pusher)
+        finally:
+            await pusher.stop()
+
+    asyncio.run(main())
+
+
+async def _until(check: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def witness(tmp_path: Path) -> Iterator[tuple[Witness, str, TestLog]]:
+    log = TestLog()
+    w = make_witness(tmp_path, [log], MemoryArchive(), signer=W1)
+    with served(w) as server:
+        yield w, f"http://127.0.0.1:{server.port}", log
+
+
+def test_push_learns_the_size_from_409_and_pushes_new_checkpoints_on_demand(
+    witness: tuple[Witness, str, TestLog],
+) -> None:
+    w, url, log = witness
+    w.process(parse_add_checkpoint(log.body(0, 5)))  # cosigned before this log process started
+    runtime = _runtime(log, 8, WitnessConfig(W1.vkey(), url))
+    statuses: list[tuple[int, int]] = []
+
+    def post(url: str, body: bytes, timeout: float) -> tuple[int, str, bytes]:
+        status, content_type, data = http_post(url, body, timeout)
+        statuses.append((parse_add_checkpoint(body).old_size, status))
+        return status, content_type, data
+
+    async def body(pusher: WitnessPusher) -> None:
+        await _until(lambda: runtime.witnesses.attached(runtime.store.notes[8]) == [W1.name])
+        assert statuses == [(0, 409), (5, 200)]
+        runtime.store.grow(13)
+        await _until(lambda: runtime.witnesses.attached(runtime.store.notes[13]) == [W1.name], 2)
+        assert statuses[-1] == (8, 200)
+
+    _pushing(runtime, body, post)
+    state = w.state_of(log.origin)
+    assert state is not None and state.size == 13
+
+
+def test_push_reports_a_witness_ahead_of_the_log(witness: tuple[Witness, str, TestLog]) -> None:
+    w, url, log = witness
+    w.process(parse_add_checkpoint(log.body(0, 20)))
+    runtime = _runtime(log, 8, WitnessConfig(W1.vkey(), url))
+
+    async def body(pusher: WitnessPusher) -> None:
+        progress = pusher.progress[(log.origin, W1.vkey())]
+        await _until(lambda: progress.failures >= 1)
+        assert progress.known_size == 20 and progress.cosigned_size == -1
+
+    _pushing(runtime, body)
+
+
+def test_push_backs_off_exponentially_while_a_witness_is_down() -> None:
+    calls: list[float] = []
+
+    def down(url: str, body: bytes, timeout: float) -> tuple[int, str, bytes]:
+        calls.append(time.monotonic())
+        raise ConnectionRefusedError("connection refused")
+
+    runtime = _runtime(TestLog(), 3, WitnessConfig(W1.vkey(), "http://127.0.0.1:9"), interval=60)
+
+    async def body(pusher: WitnessPusher) -> None:
+        await asyncio.sleep(1.6)
+
+    _pushing(runtime, body, down)
+    # Ticks come every 0.1 s (16 of them); with backoff (0.25 s doubling, jittered) only a
+    # handful of attempts are made, at least 0.2 s apart.
+    assert 2 <= len(calls) <= 5
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(calls))
+
+
+def test_a_hanging_witness_times_out_without_holding_up_another(
+    witness: tuple[Witness, str, TestLog],
+) -> None:
+    _, url, log = witness
+    with socket.socket() as hanging:  # accepts connections (backlog) and never answers
+        hanging.bind(("127.0.0.1", 0))
+        hanging.listen(8)
+        slow = WitnessConfig(W2.vkey(), f"http://127.0.0.1:{hanging.getsockname()[1]}", 0.3)
+        runtime = _runtime(log, 6, slow, WitnessConfig(W1.vkey(), url))
+
+        async def body(pusher: WitnessPusher) -> None:
+            await _until(lambda: runtime.witnesses.attached(runtime.store.notes[6]) == [W1.name], 2)
+            await _until(lambda: pusher.progress[(log.origin, W2.vkey())].failures >= 1, 5)
+
+        _pushing(runtime, body)
+
+
+# -- the AddCosignature RPC on a real server -----------------------------------------------------
+def test_add_cosignature_rpc_attaches_and_get_checkpoint_names_the_witnesses(tmp_path: Path) -> None:
+    key_file = tmp_path / "log.key"
+    log = TestLog()
+    key_file.write_text(log.signer.skey() + "\n")
+    key_file.chmod(0o600)
+    text = ('[server]\nlisten = "127.0.0.1:0"\nmetrics_listen = ""\n'
+            + _log_toml(f'key_file = "{key_file}"\nwitness_quorum = 1\n'
+                        f'[[log.witness]]\nvkey = "{W1.vkey()}"\n[[log.witness]]\nvkey = "{W2.vkey()}"'))
+    config = parse_config(text, tmp_path)
+
+    async def main() -> None:
+        server = LogServer(config)
+        await server.start()
+        try:
+            await server.logs[log.origin].sequencer().append([b"a", b"b", b"c"], False)
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+                stub = pb_grpc.LogStub(channel)
+                info = await stub.GetLogInfo(pb.GetLogInfoRequest(log=log.origin))
+                assert list(info.witness_keys) == [W1.vkey(), W2.vkey()]
+                assert info.witness_quorum == 1
+                got = await stub.GetCheckpoint(pb.GetCheckpointRequest(log=log.origin))
+                assert list(got.witnesses) == []
+                cp_text = parse_note(got.checkpoint).text
+                line = W2.cosignature_line(cp_text, NOW)
+                added = await stub.AddCosignature(
+                    pb.AddCosignatureRequest(log=log.origin, size=got.size, signatures=line))
+                assert list(added.witnesses) == [W2.name]
+                got = await stub.GetCheckpoint(pb.GetCheckpointRequest(log=log.origin))
+                assert list(got.witnesses) == [W2.name]
+                stranger = CosignatureSigner.generate("stranger.example")
+                for signatures, size, code in (
+                    (stranger.cosignature_line(cp_text, NOW), got.size, "PERMISSION_DENIED"),
+                    (W1.cosignature_line(cp_text, NOW), got.size + 1, "NOT_FOUND"),
+                    ("— w not-base64\n".encode(), got.size, "INVALID_ARGUMENT"),
+                    (W1.cosignature_line(cp_text + "x\n", NOW), got.size, "FAILED_PRECONDITION"),
+                ):
+                    with pytest.raises(grpc.aio.AioRpcError) as info_:
+                        await stub.AddCosignature(pb.AddCosignatureRequest(
+                            log=log.origin, size=size, signatures=signatures))
+                    assert info_.value.code().name == code
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
