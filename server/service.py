@@ -95,6 +95,16 @@ class LogService(pb_grpc.LogServicer):
                     ))
 
             writer = asyncio.create_task(acknowledge())
+
+            async def hand_over(item: tuple[int, asyncio.Task[Any]] | None) -> bool:
+                """Queue an item unless the acknowledger has stopped (then it never would)."""
+                put = asyncio.ensure_future(in_flight.put(item))
+                await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
+                if not put.done():
+                    put.cancel()
+                    return False
+                return True
+
             origin: str | None = None
             try:
                 async for request in request_iterator:
@@ -110,12 +120,17 @@ class LogService(pb_grpc.LogServicer):
                     task = asyncio.ensure_future(
                         sequencer.append(request.entries, request.want_receipt)
                     )
-                    await in_flight.put((request.sequence, task))
-                await in_flight.put(None)
-                await writer
+                    if not await hand_over((request.sequence, task)):
+                        break
+                if await hand_over(None):
+                    await writer
             finally:
                 if not writer.done():
                     writer.cancel()
+                while not in_flight.empty():  # queued, never acknowledged: stop waiting on them
+                    left = in_flight.get_nowait()
+                    if left is not None:
+                        left[1].cancel()
             if writer.done() and not writer.cancelled() and writer.exception():
                 raise writer.exception()  # type: ignore[misc]
 

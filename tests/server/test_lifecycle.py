@@ -107,3 +107,23 @@ def test_key_file_readable_by_others_is_refused(tmp_path: Path, mode: int) -> No
                             text=True, timeout=30)
     assert result.returncode != 0
     assert f"mode {mode:04o}" in result.stderr and "chmod 600" in result.stderr
+
+
+def test_stream_hitting_pushback_ends_promptly_with_resource_exhausted(tmp_path: Path) -> None:
+    config = write_server_config(
+        tmp_path, (ORIGIN,), extra_log="max_pending_entries = 50\nbatch_delay_ms = 200"
+    )
+    server = start_server(config)
+    try:
+        requests = (pb.AppendStreamRequest(log=ORIGIN, entries=[b"%d-%d" % (i, j) for j in range(20)],
+                                           sequence=i) for i in range(60))
+        acked = []
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as info:
+            for response in server.stub().AppendStream(requests, timeout=20):
+                acked.append(response.sequence)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert time.monotonic() - started < 10
+        assert acked == list(range(len(acked)))  # acknowledgements stay in order
+    finally:
+        server.stop()
