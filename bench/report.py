@@ -1,0 +1,201 @@
+"""The report: the targets of DESIGN.md's performance budget checked against the measurements,
+a short table for the terminal, and the JSON file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+DEFAULT_LOG = "bench.example/sha256-dedup"
+
+
+def fmt_size(n: int) -> str:
+    exponent = len(str(n)) - 1
+    return f"10^{exponent}" if n == 10**exponent else f"{n:,}"
+
+
+def _median(figure: dict[str, Any]) -> float:
+    value: float = figure["median"]
+    return value
+
+
+def _target(name: str, want: str, got: float | None, met: bool | None, note: str = "") -> dict[str, Any]:
+    return {"target": name, "want": want, "measured": got, "met": met, "note": note}
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    appends = report.get("appends")
+    scale = report.get("scale")
+    peer = report.get("peer")
+    if appends:
+        default = appends["logs"][DEFAULT_LOG]
+        for kind in ("stream", "batch"):
+            rate = _median(default[kind]["rate"])
+            size = default[kind]["batch_size"]
+            out.append(_target(
+                f"Append{kind.capitalize()} ({size}/msg), entries/s", ">= 100000", rate,
+                rate >= 100_000, "sha256, dedup on"))
+        ratio = default["unary_16"]["ratio_to_empty_16"]
+        out.append(_target("unary Append, 16 callers / empty unary call, 16 in flight",
+                           ">= 0.70", ratio, ratio is not None and ratio >= 0.70))
+    if scale and scale["sizes"]:
+        largest = scale["sizes"][-1]
+        size = fmt_size(largest["size"])
+        build = largest["build"]["rate"]
+        out.append(_target(f"sustained AppendStream while building to {size}, entries/s",
+                           ">= 100000", build, build >= 100_000))
+        for kind in ("inclusion", "consistency"):
+            p50 = _median(largest["in_process"][kind]["p50"])
+            out.append(_target(f"{kind} proof in process at {size}, p50 µs", "<= 50", p50,
+                               p50 <= 50))
+        for kind in ("inclusion", "consistency"):
+            ratio = largest["grpc"][kind]["ratio_to_empty_p50"]
+            out.append(_target(f"{kind} proof over gRPC at {size} / empty unary call (p50)",
+                               "<= 1.3", ratio, ratio <= 1.3))
+        restart = _median(largest["restart_s"])
+        out.append(_target(f"restart at {size}, s (spawn to serving)", "< 1", restart,
+                           restart < 1))
+        first = scale["sizes"][0]
+        growth = largest["rss_after_proofs_mib"] / first["rss_after_proofs_mib"]
+        out.append(_target(
+            f"server RSS at {size} / at {fmt_size(first['size'])}", "flat (<= 1.25)",
+            round(growth, 2), growth <= 1.25,
+            f"{first['rss_after_proofs_mib']} -> {largest['rss_after_proofs_mib']} MiB"))
+    if peer and scale:
+        ours = {s["size"]: s for s in scale["sizes"]}
+        for row in peer["sizes"]:
+            size = row["size"]
+            if size not in ours:
+                continue
+            for kind in ("inclusion", "consistency"):
+                theirs = _median(row["sqlite"][kind]["p50"])
+                mine = _median(ours[size]["in_process"][kind]["p50"])
+                speedup = round(theirs / mine, 1)
+                out.append(_target(
+                    f"{kind} proof vs pymerkle SqliteTree at {fmt_size(size)} (speedup)",
+                    ">= 50", speedup, speedup >= 50, f"{theirs} µs vs {mine} µs"))
+        if appends:
+            stream = _median(appends["logs"][DEFAULT_LOG]["stream"]["rate"])
+            for row in peer["sizes"]:
+                bulk = row["sqlite"]["append"]["rate"]
+                out.append(_target(
+                    f"durable AppendStream vs pymerkle SqliteTree bulk append at "
+                    f"{fmt_size(row['size'])} (ratio)", "> 1", round(stream / bulk, 2),
+                    stream > bulk, f"{stream:.0f} vs {bulk} entries/s"))
+    return out
+
+
+def _row(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [_row(header, widths), _row(["-" * w for w in widths], widths)]
+    lines += [_row(r, widths) for r in rows]
+    return "\n".join(lines)
+
+
+def _mmm(figure: dict[str, Any], digits: int = 0) -> str:
+    f = f"{{:,.{digits}f}}"
+    return f"{f.format(figure['median'])} ({f.format(figure['min'])}-{f.format(figure['max'])})"
+
+
+def table(report: dict[str, Any]) -> str:
+    """The terminal summary: medians with (min-max) of the runs."""
+    parts = []
+    meta = report["meta"]
+    m = meta["machine"]
+    parts.append(
+        f"auditlog bench ({meta['plan']['name']}): {m['nproc']} cores, {m['cpu_model']}, "
+        f"load {meta['load_start']} -> {meta['load_end']}, {meta['seconds']:.0f} s"
+    )
+    base = report.get("baseline")
+    if base:
+        e = base["empty"]
+        rows = [
+            ["empty unary call, p50", _mmm(e["unary_1"]["p50"], 1) + " µs"],
+            ["empty unary call, 16 in flight", _mmm(e["unary_16_rate"]) + " calls/s"],
+            ["health Check on the log server, p50", _mmm(base["health"]["unary_1"]["p50"], 1)
+             + " µs"],
+            ["client stream of empty messages", _mmm(e["client_stream"]) + " msg/s"],
+            ["bidi stream of empty messages", _mmm(e["bidi_stream"]) + " msg/s"],
+            ["SHA-256 leaf hash, 256 B", _mmm(base["hashing"]["sha256_leaves"]) + " leaves/s"],
+            ["BLAKE3 leaf hash, 256 B", _mmm(base["hashing"]["blake3_leaves"]) + " leaves/s"],
+            ["synced WriteBatch, 1 put, p50",
+             _mmm(base["rocksdb"]["one_put"]["p50"], 1) + " µs"],
+            ["synced WriteBatch, 1000 entries", _mmm(base["rocksdb"]["batch_1000_entries"])
+             + " µs"],
+        ]
+        parts.append(_table(["baseline", "median (min-max)"], rows))
+    appends = report.get("appends")
+    if appends:
+        rows = []
+        for origin, f in appends["logs"].items():
+            rows.append([
+                origin.rsplit("/", 1)[1],
+                _mmm(f["unary_1"]["p50"]) + " µs",
+                _mmm(f["unary_16"]["rate"]),
+                str(f["unary_16"]["ratio_to_empty_16"]),
+                _mmm(f["batch"]["rate"]),
+                _mmm(f["stream"]["rate"]),
+            ])
+        parts.append(_table(
+            ["appends (entries/s)", "unary 1: p50", "unary 16", "/empty", "batch", "stream"], rows))
+    scale = report.get("scale")
+    if scale:
+        rows = []
+        for s in scale["sizes"]:
+            ip, g = s["in_process"], s["grpc"]
+            rows.append([
+                fmt_size(s["size"]),
+                f"{s['build']['rate']:,}",
+                f"{ip['inclusion']['p50']['median']:.1f} / {ip['consistency']['p50']['median']:.1f}",
+                f"{g['inclusion']['p50']['median']:.0f} / {g['inclusion']['p99']['median']:.0f}",
+                f"{g['inclusion']['ratio_to_empty_p50']:.2f} / "
+                f"{g['consistency']['ratio_to_empty_p50']:.2f}",
+                f"{s['restart_s']['median']:.2f}",
+                f"{s['rss_after_proofs_mib']:.0f}",
+                f"{s['disk']['bytes_per_entry']:.0f}",
+            ])
+        parts.append(_table(
+            ["size", "build e/s", "proof µs incl/cons", "gRPC incl p50/p99 µs", "gRPC/empty",
+             "restart s", "RSS MiB", "disk B/entry"], rows))
+    peer = report.get("peer")
+    if peer:
+        rows = []
+        for row in peer["sizes"]:
+            for kind in ("inmemory", "sqlite"):
+                f = row[kind]
+                rows.append([
+                    f"{kind} {fmt_size(row['size'])}",
+                    f"{f['append']['rate']:,}",
+                    f"{f['inclusion']['p50']['median']:.1f}",
+                    f"{f['consistency']['p50']['median']:.1f}",
+                    f"{f['inclusion']['cold_ms']:.1f}",
+                ])
+        parts.append(_table(
+            ["pymerkle", "append e/s", "incl p50 µs", "cons p50 µs", "cold ms"], rows))
+    rows = [
+        [t["target"], t["want"], str(t["measured"]),
+         "met" if t["met"] else "MISSED", t["note"]]
+        for t in report.get("targets", [])
+    ]
+    if rows:
+        parts.append(_table(["target", "want", "measured", "", "note"], rows))
+    witness = report.get("witness")
+    if witness and not witness.get("measured"):
+        parts.append(f"witness: {witness['reason']}")
+    return "\n\n".join(parts)
+
+
+def write(report: dict[str, Any], directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = report["meta"]["started"].replace(":", "").replace("-", "")
+    path = directory / f"bench-{report['meta']['plan']['name']}-{stamp}.json"
+    text = json.dumps(report, indent=1, ensure_ascii=False)
+    path.write_text(text)
+    (directory / f"latest-{report['meta']['plan']['name']}.json").write_text(text)
+    return path

@@ -1,0 +1,250 @@
+"""Tree sizes 10^4 .. 10^7: built over gRPC, then proofs, restart, memory and disk at each size.
+
+One log (SHA-256, dedup on: the defaults) is grown in stages through the public append path,
+one AppendStream of ``plan.build_batch``-entry messages, and measured at each stage size:
+
+1. the server is stopped (SIGTERM, graceful) and the bytes of its data dir are counted;
+2. in this process: ``Database`` + ``LogStore`` open time, and inclusion / consistency proofs
+   (µs per proof, random index / size1 in the tree, size = the stage size); a sample of the
+   proofs is verified against the stored root and the previous stage's root;
+3. the server is restarted ``plan.restarts`` times: seconds from spawn to serving (an empty
+   log's restart is measured first, as the baseline of what Python and gRPC start-up cost);
+4. over gRPC: p50 and p99 of GetInclusionProof and GetConsistencyProof with one blocking
+   caller, interleaved with the empty unary call and the health Check, so that the ratio
+   proof / empty call compares numbers taken seconds apart (client and servers pinned to
+   different CPUs, see :func:`bench.procs.pinned`);
+5. RSS of the server after the restart and after the proof calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bench import load, machine, procs
+from bench.empty_server import UNARY
+from bench.plan import Plan
+from bench.stats import latency_summary, percentile, summary
+from bench.workload import (
+    APPEND_STREAM,
+    CONSISTENCY,
+    ENTRY_BYTES,
+    HEALTH_CHECK,
+    INCLUSION,
+    consistency_requests,
+    inclusion_requests,
+)
+from proto import auditlog_pb2 as pb
+from storage.db import Database
+from storage.logstore import LogStore
+from tree.hashing import SHA256
+from tree.verify import verify_consistency, verify_inclusion
+
+ORIGIN = "bench.example/scale"
+SPEC = procs.LogSpec(ORIGIN, "sha256", True)
+Log = Callable[[str], None]
+
+
+def _messages(start: int, end: int, batch: int) -> Iterator[bytes]:
+    """AppendStream messages carrying entries [start, end), made as they are sent."""
+    head = b"scale:"
+    pad = b"." * (ENTRY_BYTES - len(head) - 17)
+    for sequence, first in enumerate(range(start, end, batch)):
+        last = min(end, first + batch)
+        entries = [b"%s%016x:%s" % (head, n, pad) for n in range(first, last)]
+        yield pb.AppendStreamRequest(
+            log=ORIGIN if sequence == 0 else "", entries=entries, sequence=sequence
+        ).SerializeToString()
+
+
+async def _build(address: str, start: int, end: int, batch: int) -> float:
+    """Append entries [start, end) over one AppendStream; returns the seconds it took."""
+    async with load.channel(address) as ch:
+        call = ch.stream_stream(APPEND_STREAM)
+        started = time.perf_counter()
+        expected = start
+        async for raw in call(_messages(start, end, batch)):
+            results = pb.AppendStreamResponse.FromString(raw).results
+            if not results or results[0].index != expected or results[-1].duplicate:
+                raise AssertionError(f"stream acknowledgement out of order at {expected}")
+            expected += len(results)
+        elapsed = time.perf_counter() - started
+    if expected != end:
+        raise AssertionError(f"stream acknowledged up to {expected}, want {end}")
+    return elapsed
+
+
+def _pairs(size: int, count: int, rng: random.Random) -> tuple[list[tuple[int, int]], ...]:
+    inclusion = [(rng.randrange(size), size) for _ in range(count)]
+    consistency = [(rng.randrange(1, size), size) for _ in range(count)]
+    return inclusion, consistency
+
+
+def _in_process(
+    data: Path, size: int, plan: Plan, rng: random.Random, earlier: dict[int, bytes]
+) -> tuple[dict[str, Any], bytes]:
+    opens, store_opens = [], []
+    for _ in range(plan.restarts):
+        started = time.perf_counter()
+        db = Database(data)
+        opened = time.perf_counter()
+        store = LogStore(db, ORIGIN, SHA256)
+        store_opens.append((time.perf_counter() - opened) * 1e3)
+        opens.append((time.perf_counter() - started) * 1e3)
+        if store.size != size:
+            raise AssertionError(f"log holds {store.size} entries, want {size}")
+        db.close()
+    db = Database(data)
+    try:
+        store = LogStore(db, ORIGIN, SHA256)
+        inclusion_runs, consistency_runs = [], []
+        clock = time.perf_counter
+        for _ in range(plan.runs):
+            inclusion, consistency = _pairs(size, plan.proof_calls, rng)
+            samples = []
+            for index, tree_size in inclusion:
+                started = clock()
+                store.inclusion_proof(index, tree_size)
+                samples.append(clock() - started)
+            inclusion_runs.append(samples)
+            samples = []
+            for size1, size2 in consistency:
+                started = clock()
+                store.consistency_proof(size1, size2)
+                samples.append(clock() - started)
+            consistency_runs.append(samples)
+        for index, tree_size in inclusion[:20]:
+            proof = store.inclusion_proof(index, tree_size)
+            verify_inclusion(SHA256, index, size, store.leaf_hash(index), proof, store.root)
+        for size1, root1 in earlier.items():
+            verify_consistency(
+                SHA256, size1, size, store.consistency_proof(size1, size), root1, store.root
+            )
+        root = store.root
+    finally:
+        db.close()
+    return {
+        "open_ms": summary(opens, "ms", 2),
+        "logstore_open_ms": summary(store_opens, "ms", 3),
+        "inclusion": _mean_and_tail(inclusion_runs),
+        "consistency": _mean_and_tail(consistency_runs),
+        "verified": True,
+    }, root
+
+
+def _mean_and_tail(runs: list[list[float]]) -> dict[str, Any]:
+    out = latency_summary(runs)
+    out["mean"] = summary([statistics.fmean(r) * 1e6 for r in runs], "µs", 1)
+    return out
+
+
+def _latency_runs(
+    server: procs.Process, empty: procs.Process, size: int, plan: Plan, rng: random.Random,
+    root: bytes,
+) -> dict[str, list[list[float]]]:
+    """Per run: the empty call, the health Check, inclusion and consistency proofs, in turn."""
+    from grpc_health.v1 import health_pb2
+
+    health = health_pb2.HealthCheckRequest().SerializeToString()
+    runs: dict[str, list[list[float]]] = {
+        k: [] for k in ("empty", "health", "inclusion", "consistency")
+    }
+    calls, seconds = plan.grpc_proof_calls, plan.seconds
+    for _ in range(plan.runs):
+        inclusion, consistency = _pairs(size, calls + 20, rng)
+        runs["empty"].append(load.sync_latencies(empty.address, UNARY, [b""] * calls, seconds)[0])
+        runs["health"].append(
+            load.sync_latencies(server.address, HEALTH_CHECK, [health] * calls, seconds)[0])
+        samples, responses = load.sync_latencies(
+            server.address, INCLUSION, inclusion_requests(ORIGIN, inclusion), seconds)
+        runs["inclusion"].append(samples)
+        for raw in responses[:10]:
+            r = pb.GetInclusionProofResponse.FromString(raw)
+            verify_inclusion(SHA256, r.index, r.tree_size, r.leaf_hash, list(r.proof), root)
+        runs["consistency"].append(load.sync_latencies(
+            server.address, CONSISTENCY, consistency_requests(ORIGIN, consistency), seconds)[0])
+    return runs
+
+
+def _over_grpc(
+    server: procs.Process, empty: procs.Process, size: int, plan: Plan, rng: random.Random,
+    root: bytes,
+) -> dict[str, Any]:
+    with procs.pinned(server, empty):
+        runs = _latency_runs(server, empty, size, plan, rng, root)
+    out = {name: latency_summary(samples) for name, samples in runs.items()}
+    empty_p50 = out["empty"]["p50"]["median"]
+    health_p50 = out["health"]["p50"]["median"]
+    for kind in ("inclusion", "consistency"):
+        p50 = out[kind]["p50"]["median"]
+        # The ratio of medians, and the spread of per-run ratios (run i's proof p50 over run
+        # i's empty p50), so that drift in machine load shows up as spread, not as a bias.
+        per_run = [
+            percentile(p, 0.5) / percentile(e, 0.5)
+            for p, e in zip(runs[kind], runs["empty"], strict=True)
+        ]
+        out[kind]["ratio_to_empty_p50"] = round(p50 / empty_p50, 3)
+        out[kind]["ratio_to_empty_p50_runs"] = summary(per_run, "×", 3)
+        out[kind]["ratio_to_health_p50"] = round(p50 / health_p50, 3)
+    return out
+
+
+def _restarts(config: Path, count: int) -> tuple[procs.Process, list[float]]:
+    times = []
+    server = procs.start_log_server(config)
+    times.append(server.ready_s)
+    for _ in range(count - 1):
+        server.stop()
+        server = procs.start_log_server(config)
+        times.append(server.ready_s)
+    return server, times
+
+
+def run(plan: Plan, scratch: Path, empty: procs.Process, log: Log) -> dict[str, Any]:
+    config = procs.write_config(scratch / "scale", (SPEC,))
+    data = config.parent / "data" / "db"
+    rng = random.Random(6962)
+    out: dict[str, Any] = {"origin": ORIGIN, "build_batch": plan.build_batch, "sizes": []}
+    server, times = _restarts(config, plan.restarts)
+    out["restart_empty_log_s"] = summary(times, "s", 3)
+    roots: dict[int, bytes] = {}
+    size = 0
+    try:
+        for target in plan.sizes:
+            log(f"scale: building {size:,} -> {target:,} entries over AppendStream")
+            load_before = machine.load()
+            seconds = asyncio.run(_build(server.address, size, target, plan.build_batch))
+            stage: dict[str, Any] = {
+                "size": target,
+                "build": {
+                    "entries": target - size,
+                    "seconds": round(seconds, 2),
+                    "rate": round((target - size) / seconds),
+                    "load_before": load_before,
+                },
+                "build_peak_rss_mib": machine.peak_rss_mib(server.pid),
+            }
+            size = target
+            server.stop()
+            on_disk = machine.disk_bytes(data)
+            stage["disk"] = {"bytes": on_disk, "bytes_per_entry": round(on_disk / size, 1)}
+            log(f"scale: {size:,}: in-process open and proofs")
+            stage["in_process"], root = _in_process(data, size, plan, rng, roots)
+            roots[size] = root
+            log(f"scale: {size:,}: restarts")
+            server, times = _restarts(config, plan.restarts)
+            stage["restart_s"] = summary(times, "s", 3)
+            stage["rss_after_restart_mib"] = machine.rss_mib(server.pid)
+            log(f"scale: {size:,}: proofs over gRPC")
+            stage["grpc"] = _over_grpc(server, empty, size, plan, rng, root)
+            stage["rss_after_proofs_mib"] = machine.rss_mib(server.pid)
+            stage["load_after"] = machine.load()
+            out["sizes"].append(stage)
+    finally:
+        server.stop()
+    return out
