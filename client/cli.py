@@ -1,6 +1,11 @@
 """The ``auditlog`` console script: one entry point, one subcommand per job.
 
-Errors go to stderr as one line that says what to do, with a non-zero exit code.
+Processes: ``serve`` (a log server), ``witness`` (a witness), ``up`` (both, on one machine),
+``keygen``. Services: ``append``. Auditors: ``checkpoint``, ``prove``, ``consistency``,
+``entries``, ``verify`` (offline), ``audit``, ``monitor``. Every read command takes ``--json``.
+
+Errors go to stderr as one line that says what to do, with a non-zero exit code: 1 for a
+failure or a discrepancy, 2 for a usage error, 3 when a log was caught forking or rolling back.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
+EXIT_INCONSISTENT = 3
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -85,7 +92,79 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="path of the witness's TOML config")
     p.add_argument("--listen", help="HTTP address host:port (overrides [witness] listen)")
     p.set_defaults(handler=_witness)
+
+    from client import audit, commands, monitor, up
+    from client.context import add_common
+
+    p = sub.add_parser("up", help="run a log and a witness on this machine (what 'make run' does)")
+    up.add_up(p)
+    p.set_defaults(handler=up.cmd_up)
+    client_commands = [
+        ("append", "append an entry (text, file, audit event, or many from stdin); get receipts",
+         commands.add_append, commands.cmd_append, True),
+        ("checkpoint", "fetch and verify the latest checkpoint", commands.add_checkpoint,
+         commands.cmd_checkpoint, True),
+        ("prove", "fetch and verify an inclusion proof (by index or entry)", commands.add_prove,
+         commands.cmd_prove, True),
+        ("consistency", "fetch and verify a consistency proof between two tree sizes",
+         commands.add_consistency, commands.cmd_consistency, True),
+        ("entries", "print entries of the log", commands.add_entries, commands.cmd_entries, True),
+        ("verify", "verify a receipt (or a checkpoint) offline, against keys and a policy",
+         commands.add_verify, commands.cmd_verify, False),
+        ("audit", "re-verify the whole log from its entries, checkpoints and witness archive",
+         audit.add_audit, audit.cmd_audit, True),
+        ("monitor", "follow the log; alert on a fork, rollback, missing quorum or stall",
+         monitor.add_monitor, monitor.cmd_monitor, True),
+    ]
+    for name, help_text, add, run, online in client_commands:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add(p)
+        add_common(p, online=online)
+        p.set_defaults(handler=_client(run))
     return parser
+
+
+def _client(run: Callable[[Any], int]) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        from client.context import Context
+
+        return run(Context(args))
+
+    return handler
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def explain(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
+    """The one line to print for an error, saying what to do, and the exit code."""
+    from client.rpc import RpcError
+    from tree import errors
+
+    message = _one_line(str(exc)) or type(exc).__name__
+    if isinstance(exc, errors.InconsistencyError):
+        return (f"{message}. Do not trust this log: keep the evidence and tell its operator and "
+                "its witnesses", EXIT_INCONSISTENT)
+    if isinstance(exc, errors.VerificationError):
+        return (f"verification failed: {message}. Check that you trust the right keys and quorum "
+                "(--log-key, --witness-key, --quorum, or the client config)", EXIT_FAILED)
+    if isinstance(exc, RpcError) and exc.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+        return (f"cannot reach the log server ({message}). Start it ('make run' or 'auditlog up'), "
+                "or point --server (or the client config) at it", EXIT_FAILED)
+    if isinstance(exc, errors.UnauthenticatedError | errors.PermissionDeniedError):
+        return (f"{message}. Give a token the server knows (--token-file or $AUDITLOG_TOKEN) "
+                f"or a client certificate (--cert-file, --key-file) with the role needed",
+                EXIT_FAILED)
+    if isinstance(exc, errors.PushbackError):
+        return f"{message}. The log is busy: retry later", EXIT_FAILED
+    if isinstance(exc, errors.MalformedError):
+        return f"malformed input: {message}", EXIT_FAILED
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file: {exc.filename}", EXIT_FAILED
+    if isinstance(exc, FileExistsError):
+        return f"{exc.filename} exists already: choose another path or remove it", EXIT_FAILED
+    return message, EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,13 +174,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":%(message)r}',
     )
     handler: Handler = args.handler
+    from tree.errors import AuditLogError
+
     try:
         return handler(args)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, OSError) as exc:
-        print(f"auditlog {args.command}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except BrokenPipeError:
+        return EXIT_FAILED  # e.g. '| head': nothing more to say
+    except (AuditLogError, ValueError, OSError) as exc:
+        line, code = explain(exc, args)
+        print(f"auditlog {args.command}: {line}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":
