@@ -28,7 +28,7 @@ Example (every key but ``origin`` has a default)::
 
     witness_quorum = 2                     # k of n: how many witnesses clients should want
                                            # (default: all of them)
-    witness_interval_s = 60                # push the latest checkpoint at least this often
+    witness_interval_s = 300               # push the latest checkpoint at least this often
 
     [[log.witness]]                        # a witness (server/witnessing.py): its cosignature
     vkey = "witness.example/w1+1a2b3c4d+BA..."  # verifier key (type 0x04), and for push mode its
@@ -116,7 +116,7 @@ class LogConfig:
     keys: tuple[KeyConfig, ...] = ()
     witnesses: tuple[WitnessConfig, ...] = ()
     witness_quorum: int | None = None
-    witness_interval_s: float = 60.0
+    witness_interval_s: float = 300.0
 
     @property
     def quorum(self) -> int:
@@ -152,6 +152,8 @@ class LogConfig:
         quorum = self.witness_quorum
         if quorum is not None and (type(quorum) is not int or not 0 <= quorum <= n):
             raise ValueError(f"log {self.origin}: witness_quorum = {quorum!r}, want 0..{n}")
+        if n > 32:
+            raise ValueError(f"log {self.origin}: {n} witnesses, want at most 32")
         if len({w.vkey for w in self.witnesses}) != n:
             raise ValueError(f"log {self.origin}: the same witness vkey is configured twice")
         if not 0.1 <= self.witness_interval_s <= 86400:

@@ -12,8 +12,9 @@ c2sp.org/tlog-witness@v1.0.0 for push-mode witnesses, and the keeper of the cosi
   or ``witness_interval_s`` has passed, it POSTs ``<url>/add-checkpoint`` with the consistency
   proof from the witness's last size. That size starts at 0 and is learnt from 409 answers
   (``text/x.tlog.size``), as the spec suggests. Every call has a timeout; failures back off
-  exponentially with jitter, up to the interval. A witness that has cosigned a size beyond the
-  log's is reported as an error: this log was rolled back or forked.
+  exponentially with jitter, up to a minute (or the interval, if shorter). A witness that has
+  cosigned a size beyond the log's is reported as an error: this log was rolled back or forked.
+  :meth:`LogWitnesses.wait_for_quorum` lets a caller wait for a checkpoint that meets the quorum.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ log = logging.getLogger("auditlog.server.witnessing")
 MAX_COSIGNATURE_BYTES: Final = 16 * 1024  # signature lines in one AddCosignature or response
 MAX_RESPONSE_BYTES: Final = 64 * 1024
 TICK_S: Final = 0.1
+MAX_BACKOFF_S: Final = 60.0
 MAX_409: Final = 3  # 409 answers followed in one push before giving up until the next one
 
 
@@ -67,7 +69,8 @@ class LogWitnesses:
         self.quorum = config.quorum
         verifiers = [CosignatureVerifier.from_vkey(vkey) for vkey in self.keys]
         self._verifiers = {(v.name, bytes(v.key_id)): v for v in verifiers}
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._quorum_note: tuple[int, bytes] | None = None  # the latest that met the quorum
 
     def verifier(self, vkey: str) -> CosignatureVerifier:
         v = CosignatureVerifier.from_vkey(vkey)
@@ -120,7 +123,33 @@ class LogWitnesses:
             updated = format_note(Note(parsed.text, (*kept, *fresh.values())))
             if updated != note:
                 store.store_checkpoint(size, updated)
-            return self.attached(updated)
+            names = self.attached(updated)
+            if len(names) >= self.quorum and size >= (self._quorum_note or (-1, b""))[0]:
+                self._quorum_note = (size, updated)
+                self._lock.notify_all()
+            return names
+
+    def wait_for_quorum(
+        self, store: LogStore, min_size: int, timeout_s: float
+    ) -> tuple[int, bytes] | None:
+        """(size, note) of the latest checkpoint of at least ``min_size`` entries that carries
+        cosignatures of ``quorum`` witnesses, waiting up to ``timeout_s`` for one (blocking: call
+        it in a thread); None on timeout. For receipts that should say which witnesses signed.
+        """
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while True:
+                if self._quorum_note is None or self._quorum_note[0] < min_size:
+                    latest = store.checkpoint()
+                    if latest is not None and len(self.attached(latest)) >= self.quorum:
+                        self._quorum_note = (store.checkpoint_size, latest)
+                found = self._quorum_note
+                if found is not None and found[0] >= min_size:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._lock.wait(remaining)
 
 
 def http_post(url: str, body: bytes, timeout_s: float) -> tuple[int, str, bytes]:
@@ -201,12 +230,14 @@ class WitnessPusher:
                 try:
                     await self._push(runtime, witness, p, size)
                     p.failures, p.pushed_at, p.cosigned_size = 0, now, size
-                except (AuditLogError, OSError, ValueError) as exc:
+                except Exception as exc:  # the loop must outlive any one failure
                     p.failures += 1
-                    backoff = min(max(interval, 1.0), 0.25 * 2 ** min(p.failures, 16))
+                    backoff = min(interval, MAX_BACKOFF_S, 0.25 * 2 ** min(p.failures, 16))
                     p.retry_at = self._clock() + backoff * random.uniform(0.5, 1.0)
-                    log.warning("witness %s for %s: %s (attempt %d)", witness.url,
-                                runtime.config.origin, exc, p.failures)
+                    expected = isinstance(exc, AuditLogError | OSError | ValueError)
+                    log.log(logging.WARNING if expected else logging.ERROR,
+                            "witness %s for %s: %s (attempt %d)", witness.url,
+                            runtime.config.origin, exc, p.failures, exc_info=not expected)
             await asyncio.sleep(TICK_S)
 
     async def _push(self, runtime: LogRuntime, witness: WitnessConfig, p: _Progress,

@@ -7,9 +7,9 @@ RGW), through boto3, which no other module imports.
   ``retention_days``, a SHA-256 checksum, and ``If-None-Match: *``, so S3 itself refuses to
   replace an object (412: someone stored that key first; the key names its content, see
   ``witness.archive``, so the object is ours already). Then the object is read back with HEAD:
-  it must be in COMPLIANCE mode, retained until at least the date asked for (for an existing
-  object: still locked), with our SHA-256 in its metadata and our length; anything else is a
-  ``StorageError`` and the caller does not cosign.
+  it must be in COMPLIANCE mode, retained until at least the date asked for, with our SHA-256
+  in its metadata and our length (an object that was there already must still be locked);
+  anything else is a ``StorageError`` and the caller does not cosign.
 * Transient failures (connection errors, timeouts, 5xx, ``SlowDown``, a 409 conditional-write
   conflict, a HEAD that does not yet see the object) are retried with exponential backoff and
   jitter, up to ``max_attempts``; botocore's own retries are off so that this loop is the only one.
@@ -185,7 +185,9 @@ class S3Archive:
             problems.append("no retain-until date")
         elif until is not None and retained < until - timedelta(seconds=1):
             problems.append(f"retained until {retained.isoformat()}, want {until.isoformat()}")
-        if head.get("Metadata", {}).get("sha256") != digest or head.get("ContentLength") != length:
+        written = until is not None  # else the key was taken: the first object stays, as it is
+        if written and (head.get("Metadata", {}).get("sha256") != digest
+                        or head.get("ContentLength") != length):
             problems.append("its content is not what was archived")
         if problems:
             raise CorruptionError(f"S3 object {full} in {self.bucket}: " + "; ".join(problems))

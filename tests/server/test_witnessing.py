@@ -8,6 +8,7 @@ import itertools
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -88,7 +89,7 @@ class FakeStore:
         self.notes[size] = note
 
 
-def _config(*witnesses: WitnessConfig, interval: float = 60.0) -> LogConfig:
+def _config(*witnesses: WitnessConfig, interval: float = 300.0) -> LogConfig:
     return LogConfig("test.example/log", Path("unused"), witnesses=witnesses,
                      witness_interval_s=interval)
 
@@ -130,6 +131,28 @@ def test_attach_refuses_what_it_cannot_verify() -> None:
     with pytest.raises(PermissionDeniedError, match="no witnesses"):
         cast(Any, LogWitnesses(_config())).attach(store, 4, _line(W1, log, 4))
     assert store.notes[4] == before
+
+
+def test_wait_for_quorum_returns_once_k_witnesses_have_cosigned() -> None:
+    log = TestLog()
+    store = FakeStore(log, 4)
+    witnesses = LogWitnesses(_config(WitnessConfig(W1.vkey()), WitnessConfig(W2.vkey())))
+    attach = cast(Callable[..., list[str]], witnesses.attach)
+    wait = cast(Callable[..., tuple[int, bytes] | None], witnesses.wait_for_quorum)
+    assert wait(store, 4, 0.05) is None
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(wait, store, 4, 10)
+        attach(store, 4, _line(W1, log, 4))
+        time.sleep(0.05)
+        assert not waiting.done()  # 1 of 2 is not enough
+        attach(store, 4, _line(W2, log, 4))
+        found = waiting.result(10)
+    assert found is not None
+    size, note = found
+    assert size == 4 and witnesses.attached(note) == [W1.name, W2.name]
+    assert wait(store, 5, 0.05) is None
+    store.grow(6)
+    assert cast(Any, LogWitnesses(_config())).wait_for_quorum(store, 5, 0) == (6, store.notes[6])
 
 
 # -- pushing -------------------------------------------------------------------------------------

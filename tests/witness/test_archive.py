@@ -121,8 +121,10 @@ def test_s3_put_locks_in_compliance_mode_and_a_locked_version_cannot_be_deleted(
     body = s3.get_object(Bucket=bucket, Key="w1/" + KEY, VersionId=head["VersionId"])["Body"]
     with body:
         assert body.read() == b"cosigned note\n"
-    # A second put of the key is refused by S3 itself (If-None-Match) and changes nothing.
+    # A second put of the key is refused by S3 itself (If-None-Match) and changes nothing, even
+    # with other bytes (evidence keys name the contradiction, not the proof that came with it).
     assert archive.put(KEY, b"cosigned note\n") is False
+    assert archive.put(KEY, b"other bytes\n") is False
     assert s3server.all_keys(s3, bucket) == ["w1/" + KEY]
 
 

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import http.client
 import json
+import random
 import socket
 import time
 from collections.abc import Iterator
@@ -286,3 +287,26 @@ def test_a_note_text_the_witness_did_not_sign_is_never_answered_from_cache(w: Se
     assert status == 200
     (sig,) = parse_signature_lines(line)
     assert w.signer.verifier().verify(text.encode(), sig.signature)
+
+
+def test_mutated_bodies_get_a_protocol_status_and_never_change_the_state(w: Setup) -> None:
+    assert w.post(w.log.body(0, 5))[0] == 200
+    good = w.log.body(5, 9)
+    rng = random.Random(4)
+    allowed = {200, 400, 403, 404, 409, 422}
+    for _ in range(150):
+        body = bytearray(good)
+        for _ in range(rng.randint(1, 4)):
+            op = rng.randrange(3)
+            i = rng.randrange(len(body))
+            if op == 0:
+                body[i] = rng.randrange(256)
+            elif op == 1:
+                del body[i:i + rng.randint(1, 8)]
+            else:
+                body[i:i] = bytes([rng.randrange(256)])
+        before = w.state()
+        status, text = w.post(bytes(body))
+        assert status in allowed, (status, text)
+        if status != 200:
+            assert w.state() == before
