@@ -6,7 +6,9 @@ rollback is an alert (kind ``fork`` or ``rollback``, exit code 3, with the two s
 evidence). It also alerts when the latest checkpoint has lacked the witness quorum for
 ``--quorum-grace`` seconds (``quorum``), when the log's size has not changed for
 ``--stall-after`` seconds (``stalled``; off by default, since an idle log does not advance),
-and when the server cannot be reached for that long (``unreachable``).
+and when the server cannot be reached for that long (``unreachable``). With ``witness_urls``,
+it also asks each witness what it last cosigned and checks that against what the log showed
+(a log that shows its witnesses one history and its clients another is a ``fork``).
 
 An alert is one line on stderr (JSON with ``--json``) and, with ``--webhook URL``, a JSON POST::
 
@@ -29,9 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from client import witnesses
 from client.context import Context
 from client.verifier import VerifiedCheckpoint
-from tree.errors import AuditLogError, InconsistencyError
+from tree.errors import AuditLogError, InconsistencyError, NotFoundError
 
 EXIT_ALERT = 1
 EXIT_INCONSISTENT = 3
@@ -106,6 +109,9 @@ class Monitor:
         self.down_since = None
         self.resolve("unreachable")
         self._report(head)
+        for url in self.ctx.settings.witness_urls:
+            if (code := self._check_witness(url)) is not None:
+                return code
         if head.size != self.last_size:
             self.last_size, self.size_since = head.size, now
             self.resolve("stalled")
@@ -122,6 +128,23 @@ class Monitor:
                            f"{len(head.witnesses)} trusted witnesses, want {self.ctx.policy.quorum}",
                            head.size)
         return self._stop(once)
+
+    def _check_witness(self, url: str) -> int | None:
+        verifier = self.ctx.verifier()
+        try:
+            seen = verifier.verify_checkpoint(witnesses.latest_cosigned(url, self.ctx.policy.origin),
+                                              require_quorum=False)
+            verifier.observe(seen)
+        except InconsistencyError as exc:
+            self.alert("fork", f"the witness {url} saw another history: {exc}",
+                       evidence=exc.evidence)
+            return EXIT_INCONSISTENT
+        except NotFoundError:
+            pass  # it has cosigned nothing yet
+        except (AuditLogError, OSError) as exc:
+            print(f"auditlog monitor: cannot check the witness {url}: {exc}", file=sys.stderr,
+                  flush=True)
+        return None
 
     def _stop(self, once: bool) -> int | None:
         if self.alerts and (once or self.ctx.args.exit_on_alert):

@@ -77,6 +77,8 @@ def test_a_clean_log_passes(up: Up) -> None:
     done = up.run("audit")  # the text report, plain progress lines when not on a terminal
     assert "OK: every checkpoint agrees" in done.stdout
     assert "entries to check" in done.stderr
+    # The monitor agrees: the log, the witness and this client saw one history.
+    assert up.run("monitor", "--once").returncode == 0
 
 
 def test_a_cosigned_checkpoint_missing_from_the_archive(up: Up) -> None:
