@@ -16,6 +16,7 @@ from client.event import AuditEvent, event_from_json
 from client.sdk import AppendResult
 from client.state import write_atomic
 from client.verifier import VerifiedCheckpoint
+from tree.checkpoint import Checkpoint
 from tree.errors import MalformedError
 from tree.tlogproof import parse_tlog_proof
 
@@ -234,8 +235,6 @@ def cmd_consistency(ctx: Context) -> int:
 
 def _checkpoint_or_empty(ctx: Context, size: int) -> VerifiedCheckpoint:
     if size == 0:
-        from tree.checkpoint import Checkpoint
-
         empty = Checkpoint(ctx.policy.origin, 0, ctx.policy.hasher.empty_root())
         return VerifiedCheckpoint(empty, b"", (), True)
     return ctx.verifier().checkpoint_at(size)

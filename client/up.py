@@ -101,7 +101,8 @@ def start(name: str, args: list[str], ready: str, cwd: Path, timeout: float = 60
     if process.poll() is not None or not any(ready in line for line in child.lines):
         child.stop()
         last = child.lines[-1].strip() if child.lines else "no output"
-        raise OSError(f"the {name} did not start ({last}); see the [{name}] lines above")
+        hint = " (is the port in use? pass --listen or --witness-listen)" if "bind" in last else ""
+        raise OSError(f"the {name} did not start: {last}{hint}; see the [{name}] lines above")
     return child
 
 
