@@ -205,6 +205,7 @@ def _welcome(base: Path, s: Settings, children: list[Child]) -> None:
         "--receipt first.tlog-proof",
         "  auditlog verify first.tlog-proof",
         "  auditlog checkpoint",
+        "  auditlog prove --index 0",
         "  auditlog audit",
         "",
         "Ctrl-C stops everything; data, keys and the archive stay in " + str(rel) + ".",
