@@ -216,3 +216,11 @@ def test_progress_outputs() -> None:
     bar.start(3, "entries")
     bar.advance(3)
     bar.close()
+
+
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["append", "--bogus"], ["prove"], []):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        assert "--help" in one_line(capsys.readouterr().err)
