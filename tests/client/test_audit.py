@@ -1,0 +1,145 @@
+"""The audit algorithm against a fake log that serves what the test tells it to: which entry
+changed is found by bisection; archive objects that are damaged, evidence, and checkpoints
+beyond the log are each a finding."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from client import audit
+from client.audit import Auditor, AuditReport
+from client.sdk import ConsistencyProof, InclusionProof, LogClient, SignedCheckpoint
+from client.verifier import TrustPolicy, Verifier
+from tests.tree.reference import mth, path, proof
+from tree.checkpoint import Checkpoint
+from tree.cosignature import CosignatureSigner
+from tree.hashing import SHA256
+from tree.note import Ed25519Signer, add_signatures, parse_note, sign_note
+from witness.archive import LocalArchive, cosigned_key, evidence_key
+
+ORIGIN = "fake.example/log"
+LOG = Ed25519Signer.generate(ORIGIN)
+WITNESS = CosignatureSigner.generate("fake.example/witness")
+
+
+def signed(size: int, root: bytes) -> bytes:
+    return sign_note(Checkpoint(ORIGIN, size, root).to_text(), [LOG])
+
+
+class FakeLog:
+    """Serves ``entries``, but proofs and checkpoints of the tree of ``signed_entries``."""
+
+    def __init__(self, entries: list[bytes], signed_entries: list[bytes] | None = None) -> None:
+        self.entries_ = entries
+        self.leaves = [SHA256.hash_leaf(e) for e in (signed_entries or entries)]
+        self.notes = {n: signed(n, mth(SHA256, self.leaves[:n])) for n in range(len(entries) + 1)}
+
+    def checkpoint(self) -> SignedCheckpoint:
+        size = len(self.leaves)
+        return SignedCheckpoint(self.notes[size], size, ())
+
+    def checkpoint_at(self, size: int) -> bytes | None:
+        return self.notes.get(size) if size else None
+
+    def entry_pages(self, begin: int, end: int) -> Iterator[tuple[int, list[bytes]]]:
+        for first in range(begin, end, 7):
+            yield first, self.entries_[first:min(end, first + 7)]
+
+    def entries(self, begin: int, end: int) -> Iterator[tuple[int, bytes]]:
+        yield from ((i, self.entries_[i]) for i in range(begin, end))
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> ConsistencyProof:
+        size2 = len(self.leaves) if size2 is None else size2
+        hashes = proof(SHA256, size1, self.leaves[:size2]) if size1 else []
+        return ConsistencyProof(size1, size2, tuple(hashes))
+
+    def inclusion_proof(self, *, index: int | None = None, leaf_hash: bytes | None = None,
+                        size: int | None = None) -> InclusionProof:
+        assert index is not None and size is not None
+        hashes = tuple(path(SHA256, index, self.leaves[:size]))
+        return InclusionProof(index, size, self.leaves[index], hashes, self.notes[size])
+
+
+def run(log: FakeLog, tmp_path: Path, archive: Path | None = None, witnesses: int = 0) -> AuditReport:
+    policy = TrustPolicy((LOG.verifier().vkey(),), (WITNESS.verifier().vkey(),)[:witnesses])
+    client = cast(LogClient, log)
+    verifier = Verifier(policy, state_dir=tmp_path / "state", client=client)
+    return Auditor(client, verifier, archive_dir=archive).run()
+
+
+def kinds(report: AuditReport) -> list[str]:
+    return [f.kind for f in report.findings]
+
+
+ENTRIES = [b"entry %d" % i for i in range(300)]
+
+
+def test_clean(tmp_path: Path) -> None:
+    report = run(FakeLog(ENTRIES), tmp_path)
+    assert report.ok and report.entries == 300 and report.root == mth(SHA256, FakeLog(ENTRIES).leaves)
+
+
+@pytest.mark.parametrize("samples", [8, 4096])
+@pytest.mark.parametrize("changed", [0, 57, 299])
+def test_the_changed_entry_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    samples: int, changed: int) -> None:
+    monkeypatch.setattr(audit, "SAMPLES", samples)
+    stored = list(ENTRIES)
+    stored[changed] = b"entry X"
+    report = run(FakeLog(stored, ENTRIES), tmp_path)
+    assert kinds(report) == ["root-mismatch", "tampered-entry"]
+    assert report.findings[1].message.startswith(f"entry {changed} does not hash")
+
+
+def test_a_signed_root_that_no_tree_has(tmp_path: Path) -> None:
+    log = FakeLog(ENTRIES)
+    log.notes[300] = signed(300, SHA256.hash_leaf(b"not the root"))
+    report = run(log, tmp_path)
+    assert kinds(report) == ["root-mismatch", "tampered-tree"]
+
+
+def test_archive_findings(tmp_path: Path) -> None:
+    log = FakeLog(ENTRIES)
+    root = tmp_path / "archive"
+    archive = LocalArchive(root)
+
+    def cosigned(size: int) -> bytes:
+        line = WITNESS.cosignature_line(parse_note(log.notes[size]).text, 1_700_000_000 + size)
+        return add_signatures(log.notes[size], line)
+
+    for size in (0, 100, 200):
+        archive.put(cosigned_key(ORIGIN, size, cosigned(size)), cosigned(size))
+    assert run(log, tmp_path, root, witnesses=1).ok
+    # An object beyond the log's size, a changed object and fork evidence.
+    bigger = add_signatures(signed(400, bytes(32)), WITNESS.cosignature_line(
+        parse_note(signed(400, bytes(32))).text, 1_800_000_000))
+    archive.put(cosigned_key(ORIGIN, 400, bigger), bigger)
+    archive.put(evidence_key(ORIGIN, 100, b"a", b"b"), b"evidence")
+    changed = root / cosigned_key(ORIGIN, 200, cosigned(200))
+    os.chmod(changed, 0o644)
+    changed.write_bytes(cosigned(200) + b" ")  # no longer what its name says
+    report = run(log, tmp_path, root, witnesses=1)
+    assert sorted(kinds(report)) == ["archive-object", "evidence", "rollback"]
+
+
+def test_missing_from_the_archive(tmp_path: Path) -> None:
+    log = FakeLog(ENTRIES)
+    line = WITNESS.cosignature_line(parse_note(log.notes[300]).text, 1_700_000_300)
+    log.notes[300] = add_signatures(log.notes[300], line)
+    root = tmp_path / "archive"
+    archive = LocalArchive(root)
+    other = add_signatures(signed(300, mth(SHA256, log.leaves)), WITNESS.cosignature_line(
+        parse_note(log.notes[300]).text, 1_700_000_999))  # the same checkpoint, cosigned later
+    archive.put(cosigned_key(ORIGIN, 300, other), other)
+    report = run(log, tmp_path, root, witnesses=1)
+    assert "missing-from-archive" in kinds(report)
+    archive.put(cosigned_key(ORIGIN, 300, log.notes[300]), log.notes[300])
+    assert run(log, tmp_path, root, witnesses=1).ok
+    assert hashlib.sha256(log.notes[300]).hexdigest() in str(list(root.rglob("*")))
+
