@@ -71,10 +71,16 @@ class AppendStreamResponse(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., results: _Optional[_Iterable[_Union[AppendResult, _Mapping]]] = ...) -> None: ...
 
 class GetCheckpointRequest(_message.Message):
-    __slots__ = ("log",)
+    __slots__ = ("log", "cosigned", "min_size", "wait_ms")
     LOG_FIELD_NUMBER: _ClassVar[int]
+    COSIGNED_FIELD_NUMBER: _ClassVar[int]
+    MIN_SIZE_FIELD_NUMBER: _ClassVar[int]
+    WAIT_MS_FIELD_NUMBER: _ClassVar[int]
     log: str
-    def __init__(self, log: _Optional[str] = ...) -> None: ...
+    cosigned: bool
+    min_size: int
+    wait_ms: int
+    def __init__(self, log: _Optional[str] = ..., cosigned: _Optional[bool] = ..., min_size: _Optional[int] = ..., wait_ms: _Optional[int] = ...) -> None: ...
 
 class GetCheckpointResponse(_message.Message):
     __slots__ = ("checkpoint", "size", "witnesses")

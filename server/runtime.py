@@ -69,6 +69,22 @@ class LogRuntime:
             raise NotFoundError(f"log {self.config.origin} has not signed a checkpoint yet")
         return note, size, self.witnesses.attached(note)
 
+    def cosigned_checkpoint(self, min_size: int, wait_s: float) -> tuple[bytes, int, list[str]]:
+        """The latest checkpoint of at least ``min_size`` entries meeting the witness quorum,
+        waiting up to ``wait_s`` (blocking: call it in a thread)."""
+        if self.witnesses.quorum == 0:
+            note, size, names = self.latest_checkpoint()
+            if size >= min_size:
+                return note, size, names
+        else:
+            found = self.witnesses.wait_for_quorum(self.store, min_size, wait_s)
+            if found is not None:
+                return found[1], found[0], self.witnesses.attached(found[1])
+        raise NotFoundError(
+            f"log {self.config.origin} has no checkpoint of at least {min_size} entries "
+            f"cosigned by {self.witnesses.quorum} witnesses yet"
+        )
+
     def inclusion_by_index(self, index: int, size: int | None) -> Inclusion:
         store = self.store
         tree_size = self._size(size)

@@ -20,17 +20,20 @@ from server import convert
 from server.metrics import Metrics
 from server.runtime import LogRuntime
 from server.status import status_of
-from tree.errors import AuditLogError, MalformedError, NotFoundError
+from tree.errors import AuditLogError, MalformedError, NotFoundError, PushbackError
 
 log = logging.getLogger("auditlog.server")
 T = TypeVar("T")
 STREAM_WINDOW = 16  # request messages of one AppendStream in flight at once
+MAX_WAIT_MS = 30_000
+MAX_WAITERS = 4  # GetCheckpoint(cosigned) calls waiting at once (each holds a thread)
 
 
 class LogService(pb_grpc.LogServicer):
     def __init__(self, logs: dict[str, LogRuntime], metrics: Metrics) -> None:
         self._logs = logs
         self._metrics = metrics
+        self._waiters = 0
 
     def _log(self, name: str) -> LogRuntime:
         runtime = self._logs.get(name)
@@ -142,7 +145,22 @@ class LogService(pb_grpc.LogServicer):
     ) -> pb.GetCheckpointResponse:
         async def call() -> pb.GetCheckpointResponse:
             runtime = self._log(request.log)
-            note, size, witnesses = runtime.latest_checkpoint()
+            if request.cosigned:
+                if request.wait_ms > MAX_WAIT_MS:
+                    raise MalformedError(f"wait_ms {request.wait_ms}, want at most {MAX_WAIT_MS}")
+                wait_s = request.wait_ms / 1000
+                if wait_s and self._waiters >= MAX_WAITERS:
+                    raise PushbackError(f"{MAX_WAITERS} calls already wait for cosignatures; "
+                                        "retry later or ask without wait_ms")
+                self._waiters += 1 if wait_s else 0
+                try:
+                    note, size, witnesses = await asyncio.to_thread(
+                        runtime.cosigned_checkpoint, request.min_size, wait_s
+                    )
+                finally:
+                    self._waiters -= 1 if wait_s else 0
+            else:
+                note, size, witnesses = runtime.latest_checkpoint()
             return pb.GetCheckpointResponse(checkpoint=note, size=size, witnesses=witnesses)
 
         return await self._guard("GetCheckpoint", context, call)
