@@ -1,8 +1,9 @@
-"""Assemble and run a witness (``auditlog witness --config witness.toml``): key, state store,
-archive, the c2sp.org/tlog-witness@v1.0.0 HTTP server and one pull thread per ``[[log]]`` with a
-``grpc`` address. Start-up fails loudly, before anything is served, when the key file is
-readable by others or the archive is not write-once (an S3 bucket without versioning and
-Object Lock). SIGTERM and SIGINT stop it.
+"""Assemble and run a witness (``auditlog witness --config witness.toml``): keys, state store,
+archive, the c2sp.org/tlog-witness@v1.0.0 HTTP(S) server and one pull thread per ``[[log]]``
+with a ``grpc`` address. Start-up fails loudly, before anything is served, when plain text is
+configured off loopback without ``insecure = true`` (``witness.tls``), when a private key or
+token file is readable by others, or when the archive is not write-once (an S3 bucket without
+versioning and Object Lock). SIGTERM and SIGINT stop it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from witness.archive import Archive, LocalArchive
 from witness.config import ArchiveConfig, WitnessConfig
 from witness.core import Clock, Witness, WitnessedLog
 from witness.httpd import WitnessHTTPServer
-from witness.keys import load_or_create_key
+from witness.keys import WitnessKeys, load_keys
 from witness.pull import Puller
 from witness.state import FileStateStore
+from witness.tls import channel_credentials, check_transport, read_token, server_context
 
 
 def open_archive(config: ArchiveConfig) -> tuple[Archive, Callable[[], None]]:
@@ -52,11 +54,17 @@ class WitnessApp:
         self._threads: list[threading.Thread] = []
         self._pullers: list[Puller] = []
         self.http: WitnessHTTPServer | None = None
+        self.keys: WitnessKeys | None = None
         self.key_created = False
 
     def start(self) -> None:
         config = self.config
-        signer, self.key_created = load_or_create_key(config.key_file, config.name)
+        check_transport(config)
+        # Every file-mode and TLS check comes before the state, the archive or a socket opens.
+        ssl_context = server_context(config.tls) if config.tls and config.listen else None
+        dial = {e.origin: (channel_credentials(e), read_token(e)) for e in config.logs if e.grpc}
+        self.keys = load_keys(config.name, config.key_file, config.keys)
+        self.key_created = bool(self.keys.created)
         logs = [
             WitnessedLog(e.origin, tuple(Ed25519Verifier.from_vkey(v) for v in e.vkeys),
                          get_hasher(e.hash))
@@ -68,16 +76,20 @@ class WitnessApp:
         except BaseException:
             self._state.close()
             raise
-        self.witness = Witness(signer, logs, self._state, archive, self._clock, config.refresh_s)
+        self.witness = Witness(self.keys.active, logs, self._state, archive, self._clock,
+                               config.refresh_s)
         self.witness.reconcile()
         if config.listen:
             self.http = WitnessHTTPServer(
-                split_listen(config.listen), self.witness, config.prefix, config.max_connections
+                split_listen(config.listen), self.witness, config.prefix, config.max_connections,
+                ssl_context=ssl_context,
             )
             self._threads.append(self.http.serve_in_thread())
         for entry in config.logs:
             if entry.grpc:
-                puller = Puller(self.witness, entry.origin, entry.grpc, entry.poll_interval_s)
+                credentials, token = dial[entry.origin]
+                puller = Puller(self.witness, entry.origin, entry.grpc, entry.poll_interval_s,
+                                credentials=credentials, token=token)
                 self._pullers.append(puller)
                 thread = threading.Thread(target=puller.run, args=(self._stop,),
                                           name=f"pull-{entry.origin}", daemon=True)
@@ -101,16 +113,23 @@ def run(config: WitnessConfig) -> None:
     """Run until SIGTERM or SIGINT, printing where it listens and its verifier key."""
     app = WitnessApp(config)
     app.start()
-    signer = app.witness.signer
-    if app.key_created:
-        print(f"created a witness key in {config.key_file}", file=sys.stderr)
-    print(f"auditlog witness: key {signer.vkey()}", flush=True)
+    assert app.keys is not None
+    for path in app.keys.created:
+        print(f"created a witness key in {path}", file=sys.stderr)
+    for vkey, key in app.keys.listed:
+        dates = " ".join(f"{k} {v}" for k, v in (("since", key.since), ("until", key.until)) if v)
+        state = "key" if key.state == "active" else "retired key (signs nothing)"
+        print(f"auditlog witness: {state} {vkey}{' ' + dates if dates else ''}", flush=True)
     if app.http is not None:
         host = config.listen.rpartition(":")[0]
-        print(f"auditlog witness: serving tlog-witness on http://{host}:{app.http.port}"
-              f"{config.prefix}", flush=True)
+        scheme = "https" if config.tls else "http"
+        mutual = " (mutual TLS)" if config.tls and config.tls.client_ca_file else ""
+        print(f"auditlog witness: serving tlog-witness on {scheme}://{host}:{app.http.port}"
+              f"{config.prefix}{mutual}", flush=True)
     for entry in config.logs:
-        mode = f"pulling from {entry.grpc}" if entry.grpc else "push"
+        mode = "push"
+        if entry.grpc:
+            mode = f"pulling from {entry.grpc} over {'TLS' if entry.ca_file else 'plain text'}"
         print(f"auditlog witness: log {entry.origin} ({mode})", flush=True)
     stopped = threading.Event()
 

@@ -9,6 +9,20 @@ Example (``name`` and at least one ``[[log]]`` are required)::
     prefix = ""                      # submission prefix: POST <prefix>/add-checkpoint
     state_dir = "state"
     refresh_s = 60                   # re-answer the same checkpoint this long without re-signing
+    insecure = false                 # plain HTTP on a non-loopback listen address (without
+                                     # [witness.tls]); warned at every start
+
+    [witness.tls]                    # optional: serve HTTPS (witness/tls.py)
+    cert_file = "tls/witness.pem"    # the witness's certificate chain (PEM)
+    key_file = "tls/witness.key"     # its private key (PEM); mode 0600 or the witness won't start
+    client_ca_file = "tls/ca.pem"    # optional: mutual TLS, every client (every log) must
+                                     # present a certificate chaining to this CA
+
+    [[witness.key]]                  # optional, instead of key_file: several keys, for rotation
+    file = "witness-2026.key"        # mode 0600; an active key's file is created if missing
+    state = "active"                 # every "active" key cosigns every checkpoint (one line
+    since = "2026-01-01"             # each); "retired" keys sign nothing and are only listed
+    # until = "2026-06-30"           # (give vkey = "..." instead of file once the file is gone)
 
     [archive]
     type = "local"                   # the default; or "s3"
@@ -21,6 +35,15 @@ Example (``name`` and at least one ``[[log]]`` are required)::
     vkey = "auditlog.example/payments+1a2b3c4d+AQ..."   # or a list of vkeys
     grpc = "log.example:7600"        # optional: pull mode, poll this gRPC address
     poll_interval_s = 10
+    ca_file = "tls/log-ca.pem"       # pull over TLS, trusting this CA (a public CA's bundle works
+                                     # too); without it, plain text, only to a loopback address
+    client_cert_file = "tls/w1.pem"  # optional: mutual TLS, for a log that requires it
+    client_key_file = "tls/w1.key"   #   (mode 0600)
+    token_file = "log.token"         # optional: sent as "authorization: Bearer <token>" (mode
+                                     # 0600); the log needs no role for AddCosignature, and
+                                     # "read" on this log unless its reads are public
+    insecure = false                 # plain-text gRPC to a non-loopback address; warned at
+                                     # every start
 
 Relative paths are taken relative to the config file's folder.
 """
@@ -46,6 +69,49 @@ class LogEntry:
     hash: str = "sha256"
     grpc: str = ""
     poll_interval_s: float = 10.0
+    ca_file: Path | None = None
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+    token_file: Path | None = None
+    insecure: bool = False
+
+    def __post_init__(self) -> None:
+        where = f"[[log]] {self.origin}"
+        pull_only = ("ca_file", "client_cert_file", "client_key_file", "token_file", "insecure")
+        given = [name for name in pull_only if getattr(self, name)]
+        if given and not self.grpc:
+            raise ValueError(f"{where}: {', '.join(given)} only apply to pull mode: give grpc too")
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            raise ValueError(f"{where}: mutual TLS needs both client_cert_file and client_key_file")
+        if self.client_cert_file is not None and self.ca_file is None:
+            raise ValueError(f"{where}: a client certificate needs TLS: give ca_file too")
+
+
+@dataclass(frozen=True, slots=True)
+class TLSConfig:
+    """``[witness.tls]``: the HTTPS listener's certificate and key, and for mutual TLS the CA
+    that client certificates must chain to."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyConfig:
+    """One ``[[witness.key]]``: ``active`` keys cosign, ``retired`` ones are only listed."""
+
+    file: Path | None = None
+    vkey: str | None = None
+    state: str = "active"
+    since: str = ""
+    until: str = ""
+
+    def __post_init__(self) -> None:
+        if self.state not in ("active", "retired"):
+            raise ValueError(f"[[witness.key]] state = {self.state!r}, want 'active' or 'retired'")
+        if self.file is None and (self.state == "active" or self.vkey is None):
+            raise ValueError("[[witness.key]] needs file (an active key) or vkey (a retired one)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +137,9 @@ class WitnessConfig:
     prefix: str = ""
     refresh_s: float = 60.0
     max_connections: int = 64
+    insecure: bool = False
+    tls: TLSConfig | None = None
+    keys: tuple[KeyConfig, ...] = ()
 
 
 def _take(table: dict[str, Any], key: str, kind: type, where: str, default: Any) -> Any:
@@ -92,7 +161,44 @@ def _done(table: dict[str, Any], where: str) -> None:
         raise ValueError(f"{where}: unknown keys {sorted(table)}")
 
 
-def _log_entry(table: dict[str, Any], where: str) -> LogEntry:
+def _optional_path(table: dict[str, Any], key: str, where: str, base: Path) -> Path | None:
+    value = _take(table, key, str, where, "")
+    return _path(base, value) if value else None
+
+
+def _tls(table: Any, base: Path) -> TLSConfig:
+    where = "[witness.tls]"
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: want a table with cert_file, key_file and client_ca_file")
+    table = dict(table)
+    cert, key = (_optional_path(table, k, where, base) for k in ("cert_file", "key_file"))
+    if cert is None or key is None:
+        raise ValueError(f"{where}: cert_file and key_file are required")
+    config = TLSConfig(cert, key, _optional_path(table, "client_ca_file", where, base))
+    _done(table, where)
+    return config
+
+
+def _keys(tables: Any, base: Path) -> tuple[KeyConfig, ...]:
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ValueError("[[witness.key]]: want an array of tables")
+    keys = []
+    for i, raw in enumerate(tables):
+        where = f"[[witness.key]] #{i + 1}"
+        table = dict(raw)
+        vkey = _take(table, "vkey", str, where, "")
+        keys.append(KeyConfig(
+            file=_optional_path(table, "file", where, base), vkey=vkey or None,
+            state=_take(table, "state", str, where, "active"),
+            since=_take(table, "since", str, where, ""), until=_take(table, "until", str, where, ""),
+        ))
+        _done(table, where)
+    if keys and not any(k.state == "active" for k in keys):
+        raise ValueError("[[witness.key]] lists no active key, want at least one")
+    return tuple(keys)
+
+
+def _log_entry(table: dict[str, Any], where: str, base: Path) -> LogEntry:
     origin = _take(table, "origin", str, where, "")
     if not origin or any(c < " " for c in origin):
         raise ValueError(f"{where}.origin: got {origin!r}, want a non-empty line")
@@ -110,6 +216,11 @@ def _log_entry(table: dict[str, Any], where: str) -> LogEntry:
     entry = LogEntry(
         origin, tuple(vkeys), _take(table, "hash", str, where, "sha256"),
         _take(table, "grpc", str, where, ""), _take(table, "poll_interval_s", float, where, 10.0),
+        ca_file=_optional_path(table, "ca_file", where, base),
+        client_cert_file=_optional_path(table, "client_cert_file", where, base),
+        client_key_file=_optional_path(table, "client_key_file", where, base),
+        token_file=_optional_path(table, "token_file", where, base),
+        insecure=_take(table, "insecure", bool, where, False),
     )
     get_hasher(entry.hash)
     if not 0.05 <= entry.poll_interval_s <= 86400:
@@ -147,7 +258,8 @@ def parse_config(text: str, base: Path) -> WitnessConfig:
         raise ValueError(f"config is not valid TOML: {exc}") from exc
     witness = dict(doc.pop("witness", {}))
     archive = _archive(dict(doc.pop("archive", {})), base)
-    logs = tuple(_log_entry(dict(t), f"[[log]] #{i + 1}") for i, t in enumerate(doc.pop("log", [])))
+    logs = tuple(_log_entry(dict(t), f"[[log]] #{i + 1}", base)
+                 for i, t in enumerate(doc.pop("log", [])))
     _done(doc, "config")
     where = "[witness]"
     name = _take(witness, "name", str, where, "")
@@ -158,6 +270,10 @@ def parse_config(text: str, base: Path) -> WitnessConfig:
     origins = [entry.origin for entry in logs]
     if len(set(origins)) != len(origins):
         raise ValueError(f"log origins configured twice: {sorted(origins)}")
+    tls = _tls(witness.pop("tls"), base) if "tls" in witness else None
+    keys = _keys(witness.pop("key"), base) if "key" in witness else ()
+    if keys and "key_file" in witness:
+        raise ValueError(f"{where}: give key_file or [[witness.key]] tables, not both")
     config = WitnessConfig(
         name=name,
         key_file=_path(base, _take(witness, "key_file", str, where, "witness.key")),
@@ -168,6 +284,9 @@ def parse_config(text: str, base: Path) -> WitnessConfig:
         prefix=_take(witness, "prefix", str, where, ""),
         refresh_s=_take(witness, "refresh_s", float, where, 60.0),
         max_connections=_take(witness, "max_connections", int, where, 64),
+        insecure=_take(witness, "insecure", bool, where, False),
+        tls=tls,
+        keys=keys,
     )
     _done(witness, where)
     if not 0 <= config.refresh_s <= 86400:

@@ -22,6 +22,10 @@ evidence (``witness.archive``). A checkpoint smaller than the state is only logg
 replay a log's old checkpoints, and a rolled-back log is caught as a fork when it grows again.
 A same-size request within ``refresh_s`` of the last cosignature gets that cosignature again
 instead of a new one, so replaying the latest checkpoint cannot grow the archive without bound.
+
+During a key rotation the witness has several active keys (``witness.keys``): each cosigns every
+checkpoint, and the answer carries one line per key, so that a log or client that knows either
+key finds its line. A stored note that lacks a line by a current key is signed afresh.
 """
 
 from __future__ import annotations
@@ -106,14 +110,19 @@ def origin_hash(origin: str) -> str:
 class Witness:
     def __init__(
         self,
-        signer: CosignatureSigner,
+        signers: Sequence[CosignatureSigner],
         logs: Sequence[WitnessedLog],
         state: StateStore,
         archive: Archive,
         clock: Clock | None = None,
         refresh_s: float = 60.0,
     ) -> None:
-        self.signer = signer
+        self.signers = tuple(signers)
+        if not self.signers:
+            raise ValueError("want at least one witness key")
+        self._mine = [(s.name, bytes(s.key_id)) for s in self.signers]
+        if len(set(self._mine)) != len(self._mine):
+            raise ValueError("the same witness key (name and key ID) twice")
         self._logs = {entry.origin: entry for entry in logs}
         if len(self._logs) != len(logs):
             raise ValueError("the same log origin is configured twice")
@@ -126,6 +135,11 @@ class Witness:
         self._lock = threading.Lock()
 
     @property
+    def signer(self) -> CosignatureSigner:
+        """The first active key (the one to name when only one is named)."""
+        return self.signers[0]
+
+    @property
     def origins(self) -> list[str]:
         return sorted(self._logs)
 
@@ -133,9 +147,10 @@ class Witness:
         return self._state.load(origin)
 
     def is_cosigned_by_me(self, note: bytes) -> bool:
-        """Whether ``note`` carries a line with this witness's name and key ID (not verified)."""
-        me = (self.signer.name, self.signer.key_id)
-        return any((s.name, bytes(s.key_id)) == me for s in parse_note(note).signatures)
+        """Whether ``note`` carries a line by each of this witness's active keys (by name and
+        key ID, not verified)."""
+        present = {(s.name, bytes(s.key_id)) for s in parse_note(note).signatures}
+        return all(me in present for me in self._mine)
 
     # -- add-checkpoint ------------------------------------------------------------------------
     def add_checkpoint(self, body: bytes) -> bytes:
@@ -192,10 +207,11 @@ class Witness:
             if state is not None:
                 self._evidence(entry, f"consistency proof failed: {exc}", state, signed, req)
             raise InconsistencyError(f"consistency proof from size {size0}: {exc}") from exc
-        if state is not None and cp.size == size0 and (line := self._recent_line(state, signed.text)):
-            return line
-        signature = self.signer.cosign(signed.text, int(self._clock.now()))
-        cosigned = format_note(Note(signed.text, (*signed.signatures, signature)))
+        if state is not None and cp.size == size0 and (lines := self._recent_lines(state, signed.text)):
+            return lines
+        now = int(self._clock.now())
+        signatures = tuple(signer.cosign(signed.text, now) for signer in self.signers)
+        cosigned = format_note(Note(signed.text, (*signed.signatures, *signatures)))
         if len(cosigned) > MAX_NOTE_SIZE:
             raise MalformedError(f"cosigned checkpoint would be {len(cosigned)} bytes, want at "
                                  f"most {MAX_NOTE_SIZE}")
@@ -206,20 +222,25 @@ class Witness:
             raise _LostRace() from None
         self._archive_state(new)
         log.info("cosigned %s at size %d", entry.origin, cp.size)
-        return signature.line().encode()
+        return "".join(signature.line() for signature in signatures).encode()
 
-    def _recent_line(self, state: WitnessedState, text: str) -> bytes | None:
-        """Our stored cosignature of ``text``, if younger than ``refresh_s`` (and archived)."""
+    def _recent_lines(self, state: WitnessedState, text: str) -> bytes | None:
+        """Our stored cosignatures of ``text``, one per active key, if all are younger than
+        ``refresh_s`` (and archived)."""
         stored = parse_note(state.checkpoint)
-        me = (self.signer.name, self.signer.key_id)
-        mine = next((s for s in stored.signatures if (s.name, s.key_id) == me), None)
-        if mine is None or stored.text != text:
+        if stored.text != text:
             return None
-        age = self._clock.now() - int.from_bytes(mine.signature[:8], "big")
-        if not 0 <= age < self._refresh_s:
-            return None
+        by_key = {(s.name, bytes(s.key_id)): s for s in stored.signatures}
+        mine = [by_key.get(me) for me in self._mine]
+        now = self._clock.now()
+        for signature in mine:
+            if signature is None:
+                return None  # a key added since: sign afresh with every active key
+            age = now - int.from_bytes(signature.signature[:8], "big")
+            if not 0 <= age < self._refresh_s:
+                return None
         self._ensure_archived(state)
-        return mine.line().encode()
+        return "".join(s.line() for s in mine if s is not None).encode()
 
     # -- archive -------------------------------------------------------------------------------
     def _archive_state(self, state: WitnessedState) -> None:

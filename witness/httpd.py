@@ -9,8 +9,13 @@ Inputs are bounded before they are read: request line and header lines by ``http
 (64 KiB each, 100 headers), the header block to ``MAX_HEADER_BYTES``, the body to
 ``tree.witness_protocol.MAX_BODY_SIZE`` announced by ``Content-Length`` (413 beyond, 411
 without), the time a client may take by a socket timeout, and open connections by a semaphore
-(503 beyond). HTTP/1.1 keep-alive is on, as the spec recommends. Plain HTTP: the protocol needs
-no secrecy (everything is signed); put a TLS proxy in front if you want one.
+(503 beyond). HTTP/1.1 keep-alive is on, as the spec recommends.
+
+With an ``ssl.SSLContext`` (``witness.tls.server_context``) it serves HTTPS, and with mutual TLS
+only to clients whose certificate chains to the configured CA. The handshake runs in the
+connection's own thread, under the same socket timeout, so a slow or silent client holds one
+connection slot and never the accept loop; a failed handshake is logged and the connection
+closed before any HTTP is read.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,12 +53,14 @@ class WitnessHTTPServer(ThreadingHTTPServer):
         prefix: str = "",
         max_connections: int = 64,
         timeout_s: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError(f"prefix {prefix!r}: want '' or '/path' without a trailing '/'")
         self.witness = witness
         self.prefix = prefix
         self.timeout_s = timeout_s
+        self.ssl_context = ssl_context
         self._slots = threading.BoundedSemaphore(max_connections)
         super().__init__(address, _Handler)
 
@@ -62,9 +70,10 @@ class WitnessHTTPServer(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
-            with contextlib.suppress(OSError):
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                                b"Connection: close\r\nRetry-After: 1\r\n\r\n")
+            if self.ssl_context is None:  # over TLS there is no answering before a handshake
+                with contextlib.suppress(OSError):
+                    request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                    b"Connection: close\r\nRetry-After: 1\r\n\r\n")
             self.shutdown_request(request)
             return
         try:
@@ -79,10 +88,28 @@ class WitnessHTTPServer(ThreadingHTTPServer):
         finally:
             self._slots.release()
 
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Over TLS: the handshake (in this connection's thread), then HTTP on the TLS socket."""
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(self.timeout_s)
+        try:
+            # wrap_socket takes over the descriptor (``request`` is left detached) and closes
+            # it itself if the handshake fails.
+            conn = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            log.info("TLS handshake with %s failed: %s", client_address[0], exc)
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            self.shutdown_request(conn)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that goes away is routine; anything else is logged with its traceback."""
         exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError):
+        if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLError):
             log.debug("connection from %s: %s", client_address, exc)
         else:
             log.exception("request from %s failed", client_address)

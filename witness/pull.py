@@ -8,6 +8,13 @@ checkpoint size)`` (no call from size 0: that proof is empty); ``Witness.process
 size, proof, checkpoint)``; ``AddCosignature(size, cosignature line)``. If the log already
 serves our cosignature on the state's checkpoint there is nothing to do. Errors back off
 exponentially up to ``max_backoff_s``; a fork is logged and archived by ``Witness.process``.
+
+Over TLS (``credentials``, from ``witness.tls.channel_credentials``: the log's CA and, for a
+log that requires mutual TLS, the witness's client certificate) and with an optional bearer
+token, sent on every call as ``authorization: Bearer <token>`` metadata. On a log with
+principals the token (or certificate) needs ``read`` on the log for the reads;
+``AddCosignature`` needs no role, since the cosignature itself is checked against the log's
+configured witness keys.
 """
 
 from __future__ import annotations
@@ -40,15 +47,20 @@ class Puller:
         interval_s: float = 10.0,
         timeout_s: float = 10.0,
         max_backoff_s: float = 60.0,
+        credentials: grpc.ChannelCredentials | None = None,
+        token: str | None = None,
     ) -> None:
         self._witness = witness
         self.origin = origin
         self._interval = interval_s
         self._timeout = timeout_s
         self._max_backoff = max(max_backoff_s, interval_s)
-        self._channel = grpc.insecure_channel(
-            address, options=[("grpc.max_receive_message_length", MAX_MESSAGE)]
-        )
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE)]
+        if credentials is None:
+            self._channel = grpc.insecure_channel(address, options=options)
+        else:
+            self._channel = grpc.secure_channel(address, credentials, options=options)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._stub = pb_grpc.LogStub(self._channel)
 
     def close(self) -> None:
@@ -57,7 +69,7 @@ class Puller:
     def poll_once(self) -> str:
         """One round; returns "cosigned", "current" or "behind" (the log is below our state)."""
         resp = self._stub.GetCheckpoint(pb.GetCheckpointRequest(log=self.origin),
-                                        timeout=self._timeout)
+                                        timeout=self._timeout, metadata=self._metadata)
         note = resp.checkpoint
         checkpoint = parse_checkpoint(parse_note(note).text)
         if checkpoint.origin != self.origin:
@@ -76,7 +88,7 @@ class Puller:
         if 0 < size0 < checkpoint.size:
             got = self._stub.GetConsistencyProof(
                 pb.GetConsistencyProofRequest(log=self.origin, size1=size0, size2=checkpoint.size),
-                timeout=self._timeout,
+                timeout=self._timeout, metadata=self._metadata,
             )
             if (got.size1, got.size2) != (size0, checkpoint.size) or len(got.proof) > MAX_PROOF_LINES:
                 raise MalformedError(
@@ -92,7 +104,7 @@ class Puller:
         lines = self._witness.process(request)
         self._stub.AddCosignature(
             pb.AddCosignatureRequest(log=self.origin, size=checkpoint.size, signatures=lines),
-            timeout=self._timeout,
+            timeout=self._timeout, metadata=self._metadata,
         )
         log.info("pulled and cosigned %s at size %d", self.origin, checkpoint.size)
         return "cosigned"

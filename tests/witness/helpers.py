@@ -101,9 +101,11 @@ def make_witness(
     state_dir: Path, logs: Sequence[TestLog], archive: Archive | None = None,
     clock: FakeClock | None = None, state: StateStore | None = None,
     signer: CosignatureSigner | None = None, refresh_s: float = 60.0,
+    signers: Sequence[CosignatureSigner] = (),
 ) -> Witness:
     return Witness(
-        signer or CosignatureSigner.generate(WITNESS_NAME), [log.witnessed() for log in logs],
+        signers or (signer or CosignatureSigner.generate(WITNESS_NAME),),
+        [log.witnessed() for log in logs],
         state or FileStateStore(state_dir), archive if archive is not None else MemoryArchive(),
         clock or FakeClock(), refresh_s,
     )
