@@ -32,8 +32,13 @@ Example (every key but ``origin`` has a default)::
 
     [[log.witness]]                        # a witness (server/witnessing.py): its cosignature
     vkey = "witness.example/w1+1a2b3c4d+BA..."  # verifier key (type 0x04), and for push mode its
-    url = "http://witness.example:7700"    # tlog-witness URL (the add-checkpoint prefix)
+    url = "https://witness.example:7700"   # tlog-witness URL (the add-checkpoint prefix)
     timeout_s = 10
+    ca_file = "tls/witness-ca.pem"         # https: trust this CA (default: the system's roots)
+    client_cert_file = "tls/log.pem"       # https: a client certificate, for a witness that
+    client_key_file = "tls/log.key"        #   requires mutual TLS (key mode 0600)
+    insecure = false                       # allow an http:// url to a non-loopback host (plain
+                                           # text; warned at every start)
 
     [[log.key]]                            # optional: several keys, for rotation; default is
     file = "keys/payments-2026.key"        # one active key at key_file
@@ -47,11 +52,13 @@ Relative paths are taken relative to the config file's folder.
 from __future__ import annotations
 
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from server.security import Principal, TLSConfig, parse_principal, parse_tls
+from server.tls import is_loopback
 from tree.errors import MalformedError
 from tree.note import SIG_TYPE_COSIGNATURE_V1, split_vkey
 
@@ -79,11 +86,17 @@ class KeyConfig:
 @dataclass(frozen=True, slots=True)
 class WitnessConfig:
     """A witness of a log: its cosignature/v1 verifier key and, for push mode, its tlog-witness
-    URL (``""``: the witness pulls, and hands its cosignatures in with AddCosignature)."""
+    URL (``""``: the witness pulls, and hands its cosignatures in with AddCosignature), with
+    the CA to trust and the client certificate to present for an https URL. A plain http URL
+    must name a loopback host unless ``insecure``."""
 
     vkey: str
     url: str = ""
     timeout_s: float = 10.0
+    ca_file: Path | None = None
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+    insecure: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -96,6 +109,18 @@ class WitnessConfig:
             raise ValueError(f"[[log.witness]] url {self.url!r}: want http:// or https://")
         if not 0 < self.timeout_s <= 300:
             raise ValueError(f"[[log.witness]] timeout_s = {self.timeout_s}, want 0..300")
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            raise ValueError("[[log.witness]]: mutual TLS needs both client_cert_file and "
+                             "client_key_file")
+        tls = [k for k in ("ca_file", "client_cert_file") if getattr(self, k) is not None]
+        if tls and not self.url.startswith("https://"):
+            raise ValueError(f"[[log.witness]] {tls[0]}: want an https:// url, got {self.url!r}")
+        host = urllib.parse.urlsplit(self.url).hostname or ""
+        if self.url.startswith("http://") and not self.insecure and not is_loopback(f"[{host}]:0"):
+            raise ValueError(
+                f"[[log.witness]] url {self.url!r}: plain http only to a loopback host; use "
+                "https:// (with ca_file), or set insecure = true in that [[log.witness]]"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +267,7 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
             raise ValueError(f"{where}: origin is required")
         table = dict(table)
         keys = tuple(_key_config(k, base, where) for k in table.pop("key", []))
-        witnesses = tuple(_witness_config(w, where) for w in table.pop("witness", []))
+        witnesses = tuple(_witness_config(w, where, base) for w in table.pop("witness", []))
         appenders = table.pop("appender_keys", [])
         if not isinstance(appenders, list) or not all(isinstance(a, str) for a in appenders):
             raise ValueError(f"{where}.appender_keys: want a list of verifier key strings")
@@ -278,14 +303,22 @@ def _key_config(table: dict[str, Any], base: Path, where: str) -> KeyConfig:
     )
 
 
-def _witness_config(table: dict[str, Any], where: str) -> WitnessConfig:
+def _witness_config(table: dict[str, Any], where: str, base: Path) -> WitnessConfig:
     where = f"{where} [[log.witness]]"
     if not isinstance(table, dict):
         raise ValueError(f"{where}: want a table with vkey and optional url, timeout_s")
-    _check_keys(table, {"vkey", "url", "timeout_s"}, where)
+    paths = ("ca_file", "client_cert_file", "client_key_file")
+    _check_keys(table, {"vkey", "url", "timeout_s", "insecure", *paths}, where)
     if "vkey" not in table:
         raise ValueError(f"{where}: vkey is required")
-    return WitnessConfig(**_typed(WitnessConfig, table, where, Path()))
+    values = _typed(WitnessConfig, {k: v for k, v in table.items() if k not in paths}, where, base)
+    for key in paths:
+        if key in table:
+            value = table[key]
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{where}.{key}: got {value!r}, want a path string")
+            values[key] = Path(value) if Path(value).is_absolute() else base / value
+    return WitnessConfig(**values)
 
 
 def _safe_name(origin: str) -> str:

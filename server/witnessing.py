@@ -15,6 +15,15 @@ c2sp.org/tlog-witness@v1.0.0 for push-mode witnesses, and the keeper of the cosi
   exponentially with jitter, up to a minute (or the interval, if shorter). A witness that has
   cosigned a size beyond the log's is reported as an error: this log was rolled back or forked.
   :meth:`LogWitnesses.wait_for_quorum` lets a caller wait for a checkpoint that meets the quorum.
+* Transport: an ``https://`` witness URL is dialled with TLS, trusting ``ca_file`` (else the
+  system's roots) and checking the host name; with ``client_cert_file``/``client_key_file`` the
+  log presents a client certificate to a witness that requires mutual TLS. The contexts are
+  built when the log opens, so an unreadable file or a key file others can read (it must be
+  mode 0600) stops the server before it serves. Plain ``http://`` is for loopback witnesses,
+  or with ``insecure = true`` (warned at every start).
+* Key rotation: a witness rotating its key answers with one line per active key. The log keeps
+  the lines by the keys it is configured with and ignores the others, so a log configured with
+  either the old or the new key keeps working during the overlap.
 """
 
 from __future__ import annotations
@@ -24,15 +33,17 @@ import contextlib
 import http.client
 import logging
 import random
+import ssl
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from server.config import LogConfig, WitnessConfig
+from server.keys import check_private_mode
 from tree.cosignature import CosignatureVerifier
 from tree.errors import (
     AuditLogError,
@@ -69,6 +80,11 @@ class LogWitnesses:
         self.quorum = config.quorum
         verifiers = [CosignatureVerifier.from_vkey(vkey) for vkey in self.keys]
         self._verifiers = {(v.name, bytes(v.key_id)): v for v in verifiers}
+        self.contexts = {w.vkey: client_context(w) for w in config.witnesses if w.url}
+        for w in config.witnesses:
+            if w.url.startswith("http://") and w.insecure:
+                log.warning("insecure = true: log %s pushes to witness %s over plain http; "
+                            "anyone on the path can read and alter traffic", self.origin, w.url)
         self._lock = threading.Condition()
         self._quorum_note: tuple[int, bytes] | None = None  # the latest that met the quorum
 
@@ -83,7 +99,10 @@ class LogWitnesses:
     def attach(self, store: LogStore, size: int, lines: bytes) -> list[str]:
         """Verify cosignature lines of the checkpoint at ``size`` and store them with it.
 
-        Returns the names of every witness whose cosignature is now attached to it.
+        Lines by keys this log does not know are skipped, as long as one line is by a key it
+        knows (a witness rotating its key signs with the old and the new one); a line by a known
+        key that does not verify fails the whole call. Returns the names of every witness whose
+        cosignature is now attached to it.
         """
         if len(lines) > MAX_COSIGNATURE_BYTES:
             raise MalformedError(
@@ -92,6 +111,12 @@ class LogWitnesses:
         if not self._verifiers:
             raise PermissionDeniedError(f"log {self.origin} has no witnesses configured")
         given = parse_signature_lines(lines, MAX_COSIGNATURE_BYTES)
+        if given and not any((sig.name, sig.key_id) in self._verifiers for sig in given):
+            sig = given[0]
+            raise PermissionDeniedError(
+                f"cosignature by {sig.name}+{sig.key_id.hex()}: not a witness of log "
+                f"{self.origin} (want one of {', '.join(self.keys)})"
+            )
         with self._lock:  # one read-modify-write of the stored note at a time
             note = store.checkpoint(size) if size <= store.checkpoint_size else None
             if note is None:
@@ -103,10 +128,7 @@ class LogWitnesses:
                 ident = (sig.name, sig.key_id)
                 verifier = self._verifiers.get(ident)
                 if verifier is None:
-                    raise PermissionDeniedError(
-                        f"cosignature by {sig.name}+{sig.key_id.hex()}: not a witness of log "
-                        f"{self.origin} (want one of {', '.join(self.keys)})"
-                    )
+                    continue  # another key of a rotating witness, or of a stranger: not ours
                 if not verifier.verify(message, sig.signature):
                     raise VerificationError(
                         f"cosignature by {sig.name} does not verify for the checkpoint at size {size}"
@@ -152,13 +174,43 @@ class LogWitnesses:
                 self._lock.wait(remaining)
 
 
-def http_post(url: str, body: bytes, timeout_s: float) -> tuple[int, str, bytes]:
+def client_context(witness: WitnessConfig) -> ssl.SSLContext | None:
+    """The TLS context for an https witness (None for http): its CA, or the system's roots,
+    and the log's client certificate if it has one (key file mode 0600)."""
+    if not witness.url.startswith("https://"):
+        return None
+    try:
+        context = ssl.create_default_context(cafile=witness.ca_file)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if witness.client_cert_file is not None and witness.client_key_file is not None:
+            check_private_mode(witness.client_key_file)
+            context.load_cert_chain(witness.client_cert_file, witness.client_key_file)
+    except (OSError, ssl.SSLError) as exc:
+        if isinstance(exc, PermissionError):
+            raise
+        raise ValueError(f"[[log.witness]] {witness.url}: cannot load its TLS files: {exc}") from exc
+    return context
+
+
+class Post(Protocol):
+    """The one call the pusher makes: POST an add-checkpoint body to a witness."""
+
+    def __call__(self, url: str, body: bytes, timeout_s: float, context: ssl.SSLContext | None,
+                 /) -> tuple[int, str, bytes]: ...
+
+
+def http_post(url: str, body: bytes, timeout_s: float,
+              context: ssl.SSLContext | None = None) -> tuple[int, str, bytes]:
     """POST ``body`` to ``<url>/add-checkpoint``; (status, content type, bounded body)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"witness url {url!r}: want http(s)://host[:port][/prefix]")
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname, parts.port, timeout=timeout_s)
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout_s,
+                                           context=context or ssl.create_default_context())
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
     try:
         conn.request("POST", parts.path.rstrip("/") + "/add-checkpoint", body,
                      {"Content-Type": "text/plain; charset=utf-8"})
@@ -190,7 +242,7 @@ class WitnessPusher:
     def __init__(
         self,
         logs: Mapping[str, LogRuntime],
-        post: Callable[[str, bytes, float], tuple[int, str, bytes]] = http_post,
+        post: Post = http_post,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._logs = logs
@@ -251,8 +303,9 @@ class WitnessPusher:
                     "this log was rolled back or forked"
                 )
             body = await loop.run_in_executor(self._db, self._body, store, p.known_size, size)
+            context = runtime.witnesses.contexts.get(witness.vkey)
             status, content_type, data = await loop.run_in_executor(
-                self._net, self._post, witness.url, body, witness.timeout_s
+                self._net, self._post, witness.url, body, witness.timeout_s, context
             )
             if status == 409 and content_type.startswith("text/x.tlog.size"):
                 p.known_size = parse_size_body(data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from proto import auditlog_pb2 as pb
 from proto import auditlog_pb2_grpc as pb_grpc
 from server.app import LogServer
 from server.config import LogConfig, WitnessConfig, parse_config
-from server.witnessing import LogWitnesses, WitnessPusher, http_post
+from server.witnessing import LogWitnesses, Post, WitnessPusher, http_post
 from tests.witness.helpers import NOW, MemoryArchive, TestLog, make_witness, served
 from tree.checkpoint import Checkpoint
 from tree.cosignature import CosignatureSigner
@@ -170,7 +171,7 @@ def _runtime(log: TestLog, size: int, *witnesses: WitnessConfig, interval: float
 
 
 def _pushing(runtime: FakeRuntime, body: Callable[[WitnessPusher], Awaitable[None]],
-             post: Callable[[str, bytes, float], tuple[int, str, bytes]] = http_post) -> None:
+             post: Post = http_post) -> None:
     async def main() -> None:
         pusher = WitnessPusher(cast(Any, {runtime.config.origin: runtime}), post)
         pusher.start()
@@ -205,8 +206,9 @@ def test_push_learns_the_size_from_409_and_pushes_new_checkpoints_on_demand(
     runtime = _runtime(log, 8, WitnessConfig(W1.vkey(), url))
     statuses: list[tuple[int, int]] = []
 
-    def post(url: str, body: bytes, timeout: float) -> tuple[int, str, bytes]:
-        status, content_type, data = http_post(url, body, timeout)
+    def post(url: str, body: bytes, timeout: float,
+             context: ssl.SSLContext | None = None) -> tuple[int, str, bytes]:
+        status, content_type, data = http_post(url, body, timeout, context)
         statuses.append((parse_add_checkpoint(body).old_size, status))
         return status, content_type, data
 
@@ -238,7 +240,8 @@ def test_push_reports_a_witness_ahead_of_the_log(witness: tuple[Witness, str, Te
 def test_push_backs_off_exponentially_while_a_witness_is_down() -> None:
     calls: list[float] = []
 
-    def down(url: str, body: bytes, timeout: float) -> tuple[int, str, bytes]:
+    def down(url: str, body: bytes, timeout: float,
+             context: ssl.SSLContext | None = None) -> tuple[int, str, bytes]:
         calls.append(time.monotonic())
         raise ConnectionRefusedError("connection refused")
 
