@@ -29,6 +29,10 @@ class Plan:
     peer_sizes: tuple[int, ...]  # pymerkle tree sizes (each one of ``sizes``)
     peer_seconds: float          # time bound of each pymerkle phase
     peer_proofs: int             # pymerkle proofs per run at most
+    witness_requests: int        # add-checkpoint requests per run
+    witness_step: int            # new leaves per checkpoint sent to the witness
+    witness_appends: int         # appends timed until co-signed, at most
+    witness_seconds: float       # time bound of the append-to-cosigned phase
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -40,7 +44,8 @@ FULL = Plan(
     batch_size=1000, sweep=(1, 10, 100, 1000, 10_000), sweep_messages=20_000,
     sizes=(10_000, 1_000_000, 10_000_000), build_batch=1000, proof_calls=5000,
     grpc_proof_calls=3000, restarts=5, peer_sizes=(10_000, 1_000_000), peer_seconds=60.0,
-    peer_proofs=2000,
+    peer_proofs=2000, witness_requests=300, witness_step=100, witness_appends=50,
+    witness_seconds=20.0,
 )
 
 QUICK = Plan(
@@ -48,7 +53,8 @@ QUICK = Plan(
     stream_messages=4000, write_calls=100, unary_calls=600, append_entries=20_000,
     batch_size=1000, sweep=(1, 10, 100, 1000), sweep_messages=2000,
     sizes=(10_000, 100_000), build_batch=1000, proof_calls=1000, grpc_proof_calls=500,
-    restarts=3, peer_sizes=(10_000,), peer_seconds=5.0, peer_proofs=300,
+    restarts=3, peer_sizes=(10_000,), peer_seconds=5.0, peer_proofs=300, witness_requests=40,
+    witness_step=100, witness_appends=8, witness_seconds=3.0,
 )
 
 TINY = Plan(
@@ -56,7 +62,7 @@ TINY = Plan(
     stream_messages=200, write_calls=10, unary_calls=30, append_entries=400,
     batch_size=100, sweep=(1, 100), sweep_messages=20, sizes=(300, 1000), build_batch=100,
     proof_calls=30, grpc_proof_calls=30, restarts=1, peer_sizes=(300,), peer_seconds=1.0,
-    peer_proofs=20,
+    peer_proofs=20, witness_requests=5, witness_step=10, witness_appends=2, witness_seconds=2.0,
 )
 
 PLANS = {plan.name: plan for plan in (FULL, QUICK, TINY)}

@@ -36,6 +36,7 @@ class LogSpec:
     max_batch_entries: int = 10_000
     max_pending_entries: int = 1_000_000
     checkpoint_interval_ms: float = 0.0
+    extra: str = ""  # more TOML for this [[log]] (keys, then its sub-tables)
 
     def toml(self) -> str:
         return (
@@ -44,6 +45,7 @@ class LogSpec:
             f"max_batch_entries = {self.max_batch_entries}\n"
             f"max_pending_entries = {self.max_pending_entries}\n"
             f"checkpoint_interval_ms = {self.checkpoint_interval_ms}\n"
+            + self.extra
         )
 
 
@@ -101,7 +103,12 @@ class Process:
         return code
 
 
-def _start(argv: list[str], cwd: Path, ready_marker: str, timeout: float) -> Process:
+def start(
+    argv: list[str], cwd: Path, ready_marker: str, address: str = _ADDRESS.pattern,
+    timeout: float = 120,
+) -> Process:
+    """Run ``argv`` and wait for a line matching ``address`` and then one with ``ready_marker``."""
+    pattern = re.compile(address)
     started = time.perf_counter()
     popen = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
@@ -109,23 +116,23 @@ def _start(argv: list[str], cwd: Path, ready_marker: str, timeout: float) -> Pro
     )
     assert popen.stdout is not None
     output: list[str] = []
-    address = ""
+    found = ""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = popen.stdout.readline()
         if not line:
             break
         output.append(line)
-        if m := _ADDRESS.search(line):
-            address = m.group(1)
-        if address and ready_marker in line:
+        if m := pattern.search(line):
+            found = m.group(1) if m.groups() else m.group(0)
+        if found and ready_marker in line:
             break
     ready_s = time.perf_counter() - started
-    if not address:
+    if not found:
         popen.kill()
         popen.wait(10)
-        raise RuntimeError(f"{argv[2]} did not start:\n" + "".join(output))
-    process = Process(popen, address, ready_s, output)
+        raise RuntimeError(f"{' '.join(argv[1:4])} did not start:\n" + "".join(output))
+    process = Process(popen, found, ready_s, output)
 
     def pump() -> None:
         assert popen.stdout is not None
@@ -144,12 +151,12 @@ def start_log_server(config: Path, timeout: float = 120) -> Process:
     log after it serves, so the first such line marks the end of the restart.
     """
     argv = [sys.executable, "-m", "client.cli", "serve", "--config", str(config)]
-    return _start(argv, config.parent, "auditlog: log ", timeout)
+    return start(argv, config.parent, "auditlog: log ", timeout=timeout)
 
 
 def start_empty_server(timeout: float = 60) -> Process:
     argv = [sys.executable, "-m", "bench.empty_server"]
-    return _start(argv, REPO, "serving gRPC", timeout)
+    return start(argv, REPO, "serving gRPC", timeout=timeout)
 
 
 def sequencer_batches(process: Process, origin: str) -> tuple[float, float]:

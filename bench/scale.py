@@ -33,10 +33,10 @@ from bench.stats import latency_summary, percentile, summary
 from bench.workload import (
     APPEND_STREAM,
     CONSISTENCY,
-    ENTRY_BYTES,
     HEALTH_CHECK,
     INCLUSION,
     consistency_requests,
+    entries,
     inclusion_requests,
 )
 from proto import auditlog_pb2 as pb
@@ -52,13 +52,10 @@ Log = Callable[[str], None]
 
 def _messages(start: int, end: int, batch: int) -> Iterator[bytes]:
     """AppendStream messages carrying entries [start, end), made as they are sent."""
-    head = b"scale:"
-    pad = b"." * (ENTRY_BYTES - len(head) - 17)
     for sequence, first in enumerate(range(start, end, batch)):
-        last = min(end, first + batch)
-        entries = [b"%s%016x:%s" % (head, n, pad) for n in range(first, last)]
         yield pb.AppendStreamRequest(
-            log=ORIGIN if sequence == 0 else "", entries=entries, sequence=sequence
+            log=ORIGIN if sequence == 0 else "", entries=entries("scale", first, min(end, first + batch)),
+            sequence=sequence,
         ).SerializeToString()
 
 
