@@ -1,15 +1,18 @@
 """Test doubles and builders for the witness tests: a fake clock and archive, a test log whose
-trees come from the naive RFC 6962 reference, and an HTTP client for the witness API."""
+trees come from the naive RFC 6962 reference, an HTTP(S) client for the witness API, and
+certificate files for TLS (made with ``tests.server.certs``)."""
 
 from __future__ import annotations
 
 import http.client
+import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.server.certs import CA
 from tests.tree import reference
 from tree.checkpoint import Checkpoint
 from tree.cosignature import CosignatureSigner
@@ -149,3 +152,48 @@ def request(port: int, method: str, path: str, body: bytes | None = None,
 
 def add_checkpoint(port: int, body: bytes) -> Reply:
     return request(port, "POST", "/add-checkpoint", body)
+
+
+@dataclass(frozen=True)
+class Pki:
+    """PEM files in one folder: a CA; a server certificate for 127.0.0.1 and localhost; a
+    client certificate from that CA; and one from another CA (a stranger)."""
+
+    dir: Path
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    stranger_cert: Path
+    stranger_key: Path
+
+    def client_context(self, client: str | None = "client") -> ssl.SSLContext:
+        """A client context trusting the CA, presenting ``client`` (or stranger, or none)."""
+        context = ssl.create_default_context(cafile=self.ca)
+        if client is not None:
+            context.load_cert_chain(getattr(self, f"{client}_cert"), getattr(self, f"{client}_key"))
+        return context
+
+
+def write_pki(directory: Path, client_name: str = "log.internal") -> Pki:
+    ca = CA()
+    (directory / "ca.pem").write_bytes(ca.pem)
+    server = ca.issue("witness.internal", server=True).write(directory, "server")
+    client = ca.issue(client_name).write(directory, "client")
+    stranger = CA("another CA").issue(client_name).write(directory, "stranger")
+    return Pki(directory, directory / "ca.pem", *server, *client, *stranger)
+
+
+def https_request(port: int, context: ssl.SSLContext, method: str, path: str,
+                  body: bytes | None = None) -> Reply:
+    """One HTTPS request to 127.0.0.1:port."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
+    try:
+        conn.request(method, path, body=body)
+        resp = conn.getresponse()
+        data = resp.read()
+        return Reply(resp.status, resp.getheader("Content-Type", ""), data,
+                     {k.lower(): v for k, v in resp.getheaders()})
+    finally:
+        conn.close()
