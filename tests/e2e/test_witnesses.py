@@ -1,8 +1,9 @@
 """End to end on loopback: a log server and two witnesses, all real processes.
 
-* ``w1`` is a push witness (the log calls its tlog-witness API) archiving to S3 Object Lock on a
-  real S3 endpoint (moto_server); ``w2`` is a pull witness (it polls the log's gRPC API and
-  hands its cosignature back) archiving to a local write-once directory.
+* ``w1`` is a push witness (the log calls its tlog-witness API over HTTPS with mutual TLS: the
+  log presents a client certificate) archiving to S3 Object Lock on a real S3 endpoint
+  (moto_server); ``w2`` is a pull witness (it polls the log's gRPC API and hands its
+  cosignature back) archiving to a local write-once directory.
 * Entries are appended, the latest checkpoint ends up cosigned by both, and a client holding
   only the log's and witnesses' keys verifies it with the ``tree`` verifiers under the log's
   2-of-2 policy, with an inclusion proof against it. Both archives hold the cosigned notes.
@@ -33,6 +34,7 @@ from proto import auditlog_pb2 as pb
 from proto import auditlog_pb2_grpc as pb_grpc
 from tests.servers import AUDITLOG, RunningServer, running, write_server_config
 from tests.witness import s3server
+from tests.witness.helpers import Pki, write_pki
 from tree.checkpoint import open_checkpoint, parse_checkpoint
 from tree.cosignature import CosignatureSigner
 from tree.errors import VerificationError
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
 ORIGIN = "e2e.example/log"
 BUCKET = "witness-archive"
 T = TypeVar("T")
-_LISTEN = re.compile(r"serving tlog-witness on (http://127\.0\.0\.1:\d+)")
+_LISTEN = re.compile(r"serving tlog-witness on (https?://127\.0\.0\.1:\d+)")
 
 
 @dataclass
@@ -124,6 +126,7 @@ class Deployment:
     w1_key: CosignatureSigner
     w2_key: CosignatureSigner
     s3: S3Client
+    pki: Pki
 
 
 def _write_key(path: Path, skey: str) -> Path:
@@ -151,6 +154,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     for name, signer in (("w1", w1_key), ("w2", w2_key)):
         (base / name).mkdir()
         _write_key(base / name / "witness.key", signer.skey())
+    (base / "pki").mkdir()
+    pki = write_pki(base / "pki")
     env = {**os.environ, **s3server.CREDENTIALS}
     with contextlib.ExitStack() as stack:
         moto_url = stack.enter_context(contextlib.contextmanager(s3server.running_moto)())
@@ -159,13 +164,16 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         s3server.make_bucket(s3, BUCKET)
         (base / "w1" / "witness.toml").write_text(
             f'[witness]\nname = "{w1_key.name}"\nlisten = "127.0.0.1:0"\n'
+            f'[witness.tls]\ncert_file = "{pki.server_cert}"\nkey_file = "{pki.server_key}"\n'
+            f'client_ca_file = "{pki.ca}"\n'
             f'[archive]\ntype = "s3"\nbucket = "{BUCKET}"\nendpoint_url = "{moto_url}"\n'
             f'region = "us-east-1"\nretention_days = 1\n'
             f'[[log]]\norigin = "{ORIGIN}"\nvkey = "{log_key.vkey()}"\n'
         )
         w1 = stack.enter_context(running_witness(base / "w1" / "witness.toml", env))
+        assert w1.url.startswith("https://")
         config = _log_config(base / "log", key, (
-            f'[[log.witness]]\nvkey = "{w1_key.vkey()}"\nurl = "{w1.url}"\ntimeout_s = 5\n'
+            _w1_table(w1_key, w1.url, pki) + 'timeout_s = 5\n'
             f'[[log.witness]]\nvkey = "{w2_key.vkey()}"\n'
         ), quorum=2)
         log = stack.enter_context(contextlib.contextmanager(running)(config))
@@ -175,7 +183,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             f'grpc = "{log.address}"\npoll_interval_s = 0.2\n'
         )
         w2 = stack.enter_context(running_witness(base / "w2" / "witness.toml", env))
-        yield Deployment(base, log, w1, w2, log_key, w1_key, w2_key, s3)
+        yield Deployment(base, log, w1, w2, log_key, w1_key, w2_key, s3, pki)
+
+
+def _w1_table(key: CosignatureSigner, url: str, pki: Pki) -> str:
+    return (f'[[log.witness]]\nvkey = "{key.vkey()}"\nurl = "{url}"\nca_file = "{pki.ca}"\n'
+            f'client_cert_file = "{pki.client_cert}"\nclient_key_file = "{pki.client_key}"\n')
 
 
 def _cosigned_by_both(stub: pb_grpc.LogStub, size: int) -> pb.GetCheckpointResponse | None:
@@ -228,8 +241,7 @@ def test_a_forked_log_is_refused_and_the_evidence_is_archived(d: Deployment) -> 
         got = wait_for("both cosignatures", lambda: _cosigned_by_both(stub, last.index + 1))
     honest = parse_checkpoint(parse_note(got.checkpoint).text)
     # Same key, another tree, larger than the one w1 cosigned: it pushes to w1 like the real log.
-    config = _log_config(d.dir / "fork", d.dir / "log.key",
-                         f'[[log.witness]]\nvkey = "{d.w1_key.vkey()}"\nurl = "{d.w1.url}"\n',
+    config = _log_config(d.dir / "fork", d.dir / "log.key", _w1_table(d.w1_key, d.w1.url, d.pki),
                          quorum=1)
     for fork in running(config):
         with grpc.insecure_channel(fork.address) as channel:
@@ -259,7 +271,8 @@ def test_a_forked_log_is_refused_and_the_evidence_is_archived(d: Deployment) -> 
     assert head["ObjectLockMode"] == "COMPLIANCE"
     assert doc["reason"].startswith("consistency proof failed")
     # The witness did not move: its monitoring endpoint still serves the honest checkpoint.
-    with urllib.request.urlopen(f"{d.w1.url}/{origin_hash(ORIGIN)}/checkpoint", timeout=10) as r:
+    with urllib.request.urlopen(f"{d.w1.url}/{origin_hash(ORIGIN)}/checkpoint", timeout=10,
+                                context=d.pki.client_context()) as r:
         latest = parse_checkpoint(parse_note(r.read()).text)
     assert latest.root != presented.root and latest.size >= honest.size
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import socket
 import ssl
 import time
@@ -22,13 +23,23 @@ from proto import auditlog_pb2_grpc as pb_grpc
 from server.app import LogServer
 from server.config import LogConfig, WitnessConfig, parse_config
 from server.witnessing import LogWitnesses, Post, WitnessPusher, http_post
-from tests.witness.helpers import NOW, MemoryArchive, TestLog, make_witness, served
+from tests.witness.helpers import (
+    NOW,
+    MemoryArchive,
+    Pki,
+    TestLog,
+    make_witness,
+    served,
+    write_pki,
+)
 from tree.checkpoint import Checkpoint
 from tree.cosignature import CosignatureSigner
 from tree.errors import MalformedError, NotFoundError, PermissionDeniedError, VerificationError
 from tree.note import parse_note
 from tree.witness_protocol import parse_add_checkpoint
+from witness.config import TLSConfig
 from witness.core import Witness
+from witness.tls import server_context
 
 W1 = CosignatureSigner.generate("witness.example/w1")
 W2 = CosignatureSigner.generate("witness.example/w2")
@@ -52,6 +63,23 @@ def test_config_reads_witness_tables_and_the_quorum(tmp_path: Path) -> None:
     assert parse_config(_log_toml(""), tmp_path).logs[0].quorum == 0
 
 
+def test_config_reads_the_tls_settings_of_a_witness(tmp_path: Path) -> None:
+    text = _log_toml(f'[[log.witness]]\nvkey = "{W1.vkey()}"\nurl = "https://w.example:7700"\n'
+                     'ca_file = "tls/ca.pem"\nclient_cert_file = "/etc/log.pem"\n'
+                     'client_key_file = "tls/log.key"\n'
+                     f'[[log.witness]]\nvkey = "{W2.vkey()}"\nurl = "http://w2.example:7700"\n'
+                     'insecure = true\n')
+    (log,) = parse_config(text, tmp_path).logs
+    assert log.witnesses == (
+        WitnessConfig(W1.vkey(), "https://w.example:7700", ca_file=tmp_path / "tls/ca.pem",
+                      client_cert_file=Path("/etc/log.pem"),
+                      client_key_file=tmp_path / "tls/log.key"),
+        WitnessConfig(W2.vkey(), "http://w2.example:7700", insecure=True),
+    )
+    for url in ("http://127.0.0.1:7700", "http://localhost:7700", "http://[::1]:7700"):
+        WitnessConfig(W1.vkey(), url)  # plain http to loopback needs no insecure
+
+
 @pytest.mark.parametrize("extra, problem", [
     (f'witness_quorum = 2\n[[log.witness]]\nvkey = "{W1.vkey()}"', "want 0..1"),
     (f'witness_quorum = true\n[[log.witness]]\nvkey = "{W1.vkey()}"', "witness_quorum"),
@@ -61,6 +89,15 @@ def test_config_reads_witness_tables_and_the_quorum(tmp_path: Path) -> None:
     (f'[[log.witness]]\nvkey = "{W1.vkey()}"\nurl = "ftp://x"', "http"),
     (f'[[log.witness]]\nvkey = "{W1.vkey()}"\nport = 1', "unknown keys"),
     (f'[[log.witness]]\nvkey = "{W1.vkey()}"\n[[log.witness]]\nvkey = "{W1.vkey()}"', "twice"),
+    (f'[[log.witness]]\nvkey = "{W1.vkey()}"\nurl = "http://w.example:7700"',
+     "plain http only to a loopback host"),
+    (f'[[log.witness]]\nvkey = "{W1.vkey()}"\nurl = "http://0.0.0.0:7700"', "loopback"),
+    (f'[[log.witness]]\nvkey = "{W1.vkey()}"\nurl = "http://127.0.0.1:1"\nca_file = "c"',
+     "want an https:// url"),
+    (f'[[log.witness]]\nvkey = "{W1.vkey()}"\nurl = "https://w:1"\nclient_cert_file = "c"',
+     "needs both"),
+    (f'[[log.witness]]\nvkey = "{W1.vkey()}"\nurl = "https://w:1"\nca_file = 3', "path string"),
+    (f'[[log.witness]]\nvkey = "{W1.vkey()}"\nurl = "https://w:1"\ninsecure = 1', "insecure"),
 ])
 def test_config_errors_say_what_is_wrong(tmp_path: Path, extra: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
@@ -132,6 +169,20 @@ def test_attach_refuses_what_it_cannot_verify() -> None:
     with pytest.raises(PermissionDeniedError, match="no witnesses"):
         cast(Any, LogWitnesses(_config())).attach(store, 4, _line(W1, log, 4))
     assert store.notes[4] == before
+
+
+def test_attach_keeps_the_known_line_of_a_witness_rotating_its_key() -> None:
+    log = TestLog()
+    store = FakeStore(log, 4)
+    rotated = CosignatureSigner.generate(W1.name)  # W1's next key, unknown to this log
+    witnesses = LogWitnesses(_config(WitnessConfig(W1.vkey())))
+    attach = cast(Callable[..., list[str]], witnesses.attach)
+    assert attach(store, 4, _line(rotated, log, 4) + _line(W1, log, 4)) == [W1.name]
+    assert [s.key_id for s in parse_note(store.notes[4]).signatures[1:]] == [W1.key_id]
+    with pytest.raises(VerificationError):  # a known key's bad line still fails the call
+        attach(store, 4, _line(rotated, log, 4) + _line(W1, log, 3))
+    with pytest.raises(PermissionDeniedError, match="not a witness"):
+        attach(store, 4, _line(rotated, log, 4))
 
 
 def test_wait_for_quorum_returns_once_k_witnesses_have_cosigned() -> None:
@@ -272,6 +323,49 @@ def test_a_hanging_witness_times_out_without_holding_up_another(
             await _until(lambda: pusher.progress[(log.origin, W2.vkey())].failures >= 1, 5)
 
         _pushing(runtime, body)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return write_pki(tmp_path_factory.mktemp("pki"))
+
+
+def test_push_to_an_https_witness_that_requires_mutual_tls(tmp_path: Path, pki: Pki) -> None:
+    log = TestLog()
+    w = make_witness(tmp_path, [log], MemoryArchive(), signer=W1)
+    context = server_context(TLSConfig(pki.server_cert, pki.server_key, pki.ca))
+    with served(w, ssl_context=context) as server:
+        url = f"https://127.0.0.1:{server.port}"
+        anonymous = _runtime(log, 4, WitnessConfig(W1.vkey(), url, ca_file=pki.ca))
+
+        async def refused(pusher: WitnessPusher) -> None:
+            await _until(lambda: pusher.progress[(log.origin, W1.vkey())].failures >= 1)
+
+        _pushing(anonymous, refused)  # no client certificate: the handshake fails
+        assert w.state_of(log.origin) is None
+        runtime = _runtime(log, 6, WitnessConfig(
+            W1.vkey(), url, ca_file=pki.ca, client_cert_file=pki.client_cert,
+            client_key_file=pki.client_key))
+
+        async def cosigned(pusher: WitnessPusher) -> None:
+            await _until(lambda: runtime.witnesses.attached(runtime.store.notes[6]) == [W1.name])
+
+        _pushing(runtime, cosigned)
+    state = w.state_of(log.origin)
+    assert state is not None and state.size == 6
+
+
+def test_a_client_key_others_can_read_stops_the_log(tmp_path: Path, pki: Pki) -> None:
+    key = tmp_path / "client.key"
+    key.write_bytes(pki.client_key.read_bytes())
+    key.chmod(0o644)
+    config = WitnessConfig(W1.vkey(), "https://127.0.0.1:1", ca_file=pki.ca,
+                           client_cert_file=pki.client_cert, client_key_file=key)
+    with pytest.raises(PermissionError, match=re.escape(f"run 'chmod 600 {key}'")):
+        LogWitnesses(_config(config))
+    with pytest.raises(ValueError, match="cannot load its TLS files"):
+        LogWitnesses(_config(WitnessConfig(W1.vkey(), "https://127.0.0.1:1",
+                                           ca_file=tmp_path / "missing.pem")))
 
 
 # -- the AddCosignature RPC on a real server -----------------------------------------------------
