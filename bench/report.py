@@ -188,6 +188,15 @@ def table(report: dict[str, Any]) -> str:
     witness = report.get("witness")
     if witness and not witness.get("measured"):
         parts.append(f"witness: {witness['reason']}")
+    elif witness:
+        add = witness["add_checkpoint"]
+        cosigned = witness["append_to_cosigned"]["latency"]
+        parts.append(_table(["witness", "median (min-max)"], [
+            ["add-checkpoint, one connection", _mmm(add["rate"], 1) + " requests/s"],
+            ["add-checkpoint latency, p50", _mmm(add["latency"]["p50"]) + " µs"],
+            ["append -> co-signed checkpoint, p50", _mmm(cosigned["p50"], 1) + " ms"],
+            ["append -> co-signed checkpoint, p99", _mmm(cosigned["p99"], 1) + " ms"],
+        ]))
     return "\n\n".join(parts)
 
 

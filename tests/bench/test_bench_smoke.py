@@ -53,7 +53,7 @@ def test_baselines_are_summaries(report: tuple[dict[str, Any], Path]) -> None:
 
 def test_appends_cover_every_log_and_the_sweep(report: tuple[dict[str, Any], Path]) -> None:
     appends = report[0]["appends"]
-    assert len(appends["logs"]) == 4
+    assert len(appends["logs"]) == 5
     for figures in appends["logs"].values():
         for kind in ("batch", "stream"):
             assert _is_summary(figures[kind]["rate"])
