@@ -273,13 +273,12 @@ class LogClient:
         return SignedCheckpoint(r.checkpoint, r.size, tuple(r.witnesses))
 
     def checkpoint_at(self, size: int) -> bytes | None:
-        """The checkpoint the log signed at exactly ``size``, or None if it has none there.
-
-        There is no RPC for this yet; the inclusion proof of leaf 0 at ``size`` carries it.
-        """
-        if size == 0:
+        """The checkpoint the log signed at exactly ``size``, or None if it has none there."""
+        try:
+            r = self._call("GetCheckpoint", pb.GetCheckpointRequest(log=self.origin, size=size))
+        except NotFoundError:
             return None
-        return self.inclusion_proof(index=0, size=size).checkpoint or None
+        return bytes(r.checkpoint)
 
     def inclusion_proof(
         self, *, index: int | None = None, leaf_hash: bytes | None = None, size: int | None = None

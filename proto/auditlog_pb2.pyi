@@ -71,16 +71,18 @@ class AppendStreamResponse(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., results: _Optional[_Iterable[_Union[AppendResult, _Mapping]]] = ...) -> None: ...
 
 class GetCheckpointRequest(_message.Message):
-    __slots__ = ("log", "cosigned", "min_size", "wait_ms")
+    __slots__ = ("log", "cosigned", "min_size", "wait_ms", "size")
     LOG_FIELD_NUMBER: _ClassVar[int]
     COSIGNED_FIELD_NUMBER: _ClassVar[int]
     MIN_SIZE_FIELD_NUMBER: _ClassVar[int]
     WAIT_MS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
     log: str
     cosigned: bool
     min_size: int
     wait_ms: int
-    def __init__(self, log: _Optional[str] = ..., cosigned: _Optional[bool] = ..., min_size: _Optional[int] = ..., wait_ms: _Optional[int] = ...) -> None: ...
+    size: int
+    def __init__(self, log: _Optional[str] = ..., cosigned: _Optional[bool] = ..., min_size: _Optional[int] = ..., wait_ms: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
 
 class GetCheckpointResponse(_message.Message):
     __slots__ = ("checkpoint", "size", "witnesses")
@@ -223,6 +225,24 @@ class AddCosignatureResponse(_message.Message):
     WITNESSES_FIELD_NUMBER: _ClassVar[int]
     witnesses: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, witnesses: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListCheckpointsRequest(_message.Message):
+    __slots__ = ("log", "begin_size", "limit")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    BEGIN_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    begin_size: int
+    limit: int
+    def __init__(self, log: _Optional[str] = ..., begin_size: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListCheckpointsResponse(_message.Message):
+    __slots__ = ("sizes", "more")
+    SIZES_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    sizes: _containers.RepeatedScalarFieldContainer[int]
+    more: bool
+    def __init__(self, sizes: _Optional[_Iterable[int]] = ..., more: _Optional[bool] = ...) -> None: ...
 
 class ListLogsRequest(_message.Message):
     __slots__ = ()

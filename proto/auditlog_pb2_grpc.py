@@ -79,6 +79,11 @@ class LogStub:
                 request_serializer=proto_dot_auditlog__pb2.ListLogsRequest.SerializeToString,
                 response_deserializer=proto_dot_auditlog__pb2.ListLogsResponse.FromString,
                 _registered_method=True)
+        self.ListCheckpoints = channel.unary_unary(
+                '/auditlog.v1.Log/ListCheckpoints',
+                request_serializer=proto_dot_auditlog__pb2.ListCheckpointsRequest.SerializeToString,
+                response_deserializer=proto_dot_auditlog__pb2.ListCheckpointsResponse.FromString,
+                _registered_method=True)
         self.AddCosignature = channel.unary_unary(
                 '/auditlog.v1.Log/AddCosignature',
                 request_serializer=proto_dot_auditlog__pb2.AddCosignatureRequest.SerializeToString,
@@ -154,6 +159,13 @@ class LogServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCheckpoints(self, request, context):
+        """The tree sizes at which the log signed checkpoints, ascending, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AddCosignature(self, request, context):
         """For witnesses that can only dial out (pull mode): hand the log a cosignature of one of its
         checkpoints. The log checks it against the witness keys in its config and attaches it.
@@ -209,6 +221,11 @@ def add_LogServicer_to_server(servicer, server):
                     servicer.ListLogs,
                     request_deserializer=proto_dot_auditlog__pb2.ListLogsRequest.FromString,
                     response_serializer=proto_dot_auditlog__pb2.ListLogsResponse.SerializeToString,
+            ),
+            'ListCheckpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCheckpoints,
+                    request_deserializer=proto_dot_auditlog__pb2.ListCheckpointsRequest.FromString,
+                    response_serializer=proto_dot_auditlog__pb2.ListCheckpointsResponse.SerializeToString,
             ),
             'AddCosignature': grpc.unary_unary_rpc_method_handler(
                     servicer.AddCosignature,
@@ -459,6 +476,33 @@ class Log:
             '/auditlog.v1.Log/ListLogs',
             proto_dot_auditlog__pb2.ListLogsRequest.SerializeToString,
             proto_dot_auditlog__pb2.ListLogsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCheckpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auditlog.v1.Log/ListCheckpoints',
+            proto_dot_auditlog__pb2.ListCheckpointsRequest.SerializeToString,
+            proto_dot_auditlog__pb2.ListCheckpointsResponse.FromString,
             options,
             channel_credentials,
             insecure,

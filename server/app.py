@@ -92,6 +92,7 @@ class LogServer:
         self._server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
         ])
         public = frozenset(c.origin for c in self.config.logs if c.public_read)
         authorizer = Authorizer(self.config.principals, public)
@@ -106,9 +107,16 @@ class LogServer:
         names = (pb.DESCRIPTOR.services_by_name["Log"].full_name, reflection.SERVICE_NAME,
                  health.SERVICE_NAME)
         reflection.enable_server_reflection(names, self._server)
-        self.port = add_port(self._server, self.config.listen, self.config.tls, self.config.insecure)
+        try:
+            self.port = add_port(
+                self._server, self.config.listen, self.config.tls, self.config.insecure
+            )
+        except RuntimeError as exc:  # grpc's way of saying the address could not be bound
+            self.port = 0
+            log.debug("binding %s: %s", self.config.listen, exc)
         if self.port == 0:
-            raise OSError(f"cannot listen on {self.config.listen}")
+            raise OSError(f"cannot listen on {self.config.listen}: the port is in use or the "
+                          "address is not on this machine")
         for runtime in self.logs.values():
             if runtime.failure is None:
                 runtime.sequencer().start()

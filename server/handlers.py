@@ -28,7 +28,8 @@ SERVICE = pb.DESCRIPTOR.services_by_name["Log"]
 ROLE = {
     "Append": "append", "AppendBatch": "append", "AppendStream": "append",
     "GetCheckpoint": "read", "GetInclusionProof": "read", "GetConsistencyProof": "read",
-    "GetEntries": "read", "GetLogInfo": "read", "ListLogs": None, "AddCosignature": None,
+    "GetEntries": "read", "GetLogInfo": "read", "ListCheckpoints": "read",
+    "ListLogs": None, "AddCosignature": None,
 }
 
 

@@ -69,6 +69,17 @@ class LogRuntime:
             raise NotFoundError(f"log {self.config.origin} has not signed a checkpoint yet")
         return note, size, self.witnesses.attached(note)
 
+    def checkpoint_at(self, size: int) -> tuple[bytes, int, list[str]]:
+        note = self.store.checkpoint(size) if size <= self.store.checkpoint_size else None
+        if note is None:
+            raise NotFoundError(f"log {self.config.origin} signed no checkpoint at size {size}")
+        return note, size, self.witnesses.attached(note)
+
+    def checkpoint_page(self, begin: int, limit: int) -> tuple[list[int], bool]:
+        sizes = self.store.checkpoint_sizes(begin, limit + 1)
+        sizes = [s for s in sizes if s <= self.store.checkpoint_size]
+        return sizes[:limit], len(sizes) > limit
+
     def cosigned_checkpoint(self, min_size: int, wait_s: float) -> tuple[bytes, int, list[str]]:
         """The latest checkpoint of at least ``min_size`` entries meeting the witness quorum,
         waiting up to ``wait_s`` (blocking: call it in a thread)."""

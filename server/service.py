@@ -26,6 +26,7 @@ log = logging.getLogger("auditlog.server")
 T = TypeVar("T")
 STREAM_WINDOW = 16  # request messages of one AppendStream in flight at once
 MAX_WAIT_MS = 30_000
+MAX_PAGE = 1000  # ListCheckpoints
 MAX_WAITERS = 4  # GetCheckpoint(cosigned) calls waiting at once (each holds a thread)
 
 
@@ -145,7 +146,11 @@ class LogService(pb_grpc.LogServicer):
     ) -> pb.GetCheckpointResponse:
         async def call() -> pb.GetCheckpointResponse:
             runtime = self._log(request.log)
-            if request.cosigned:
+            if request.HasField("size"):
+                if request.cosigned:
+                    raise MalformedError("give size or cosigned, not both")
+                note, size, witnesses = runtime.checkpoint_at(request.size)
+            elif request.cosigned:
                 if request.wait_ms > MAX_WAIT_MS:
                     raise MalformedError(f"wait_ms {request.wait_ms}, want at most {MAX_WAIT_MS}")
                 wait_s = request.wait_ms / 1000
@@ -164,6 +169,16 @@ class LogService(pb_grpc.LogServicer):
             return pb.GetCheckpointResponse(checkpoint=note, size=size, witnesses=witnesses)
 
         return await self._guard("GetCheckpoint", context, call)
+
+    async def ListCheckpoints(
+        self, request: pb.ListCheckpointsRequest, context: Any
+    ) -> pb.ListCheckpointsResponse:
+        async def call() -> pb.ListCheckpointsResponse:
+            limit = request.limit if 0 < request.limit <= MAX_PAGE else MAX_PAGE
+            sizes, more = self._log(request.log).checkpoint_page(request.begin_size, limit)
+            return pb.ListCheckpointsResponse(sizes=sizes, more=more)
+
+        return await self._guard("ListCheckpoints", context, call)
 
     async def GetInclusionProof(
         self, request: pb.GetInclusionProofRequest, context: Any

@@ -115,7 +115,10 @@ class TileServer:
 
     def __init__(self, address: str, reader: TileReader) -> None:
         host, _, port = address.rpartition(":")
-        self._http = ThreadingHTTPServer((host, int(port)), _handler(reader))
+        try:
+            self._http = ThreadingHTTPServer((host, int(port)), _handler(reader))
+        except OSError as exc:
+            raise OSError(f"cannot listen on {address} for tiles: {exc.strerror}") from exc
         self._http.daemon_threads = True
         self.port = int(self._http.server_address[1])
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)

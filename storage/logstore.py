@@ -209,9 +209,15 @@ class LogStore:
         size = self.checkpoint_size if size is None else size
         return self._db.get(self._key(b"C", size.to_bytes(8, "big")))
 
-    def checkpoint_sizes(self) -> list[int]:
-        start = self._key(b"C")
-        return [int.from_bytes(k[-8:], "big") for k, _ in self._db.scan(start, self._key(b"D"))]
+    def checkpoint_sizes(self, begin: int = 0, limit: int | None = None) -> list[int]:
+        """Sizes with a stored checkpoint, ascending, from ``begin``, at most ``limit``."""
+        sizes: list[int] = []
+        start = self._key(b"C", min(begin, 2**64 - 1).to_bytes(8, "big"))
+        for key, _ in self._db.scan(start, self._key(b"D")):
+            if limit is not None and len(sizes) >= limit:
+                break
+            sizes.append(int.from_bytes(key[-8:], "big"))
+        return sizes
 
     # -- the write path (the sequencer's thread only) -------------------------------------------
     def prepare(self, entries: Sequence[bytes], dedup: bool) -> PreparedBatch:

@@ -12,8 +12,10 @@
     ├── PushbackError              a queue or quota is full: retry later
     ├── PermissionDeniedError      the caller is known but lacks a role
     ├── UnauthenticatedError       the caller could not be identified
-    └── StorageError               the backing store failed
-        └── CorruptionError        stored data contradicts itself
+    ├── StorageError               the backing store failed
+    │   └── CorruptionError        stored data contradicts itself
+    └── client.rpc.RpcError        (client side) a transport failure or a gRPC status no class
+                                   above stands for; ``code`` names the status
 
 Misuse by a programmer (a wrong type, a negative size passed by our own code) is ``TypeError`` or
 ``ValueError``, never one of these. ``verify_*`` functions return ``None`` or raise

@@ -193,3 +193,42 @@ def test_metrics_count_appends_and_requests(server: RunningServer) -> None:
     assert f'auditlog_tree_size{{log="{ORIGIN}"}}' in text
     assert 'auditlog_requests_total{code="OK",method="Append"}' in text
     assert 'auditlog_requests_total{code="NOT_FOUND",method="Append"}' in text
+
+
+def test_checkpoints_by_size_and_listed_in_pages(server: RunningServer) -> None:
+    stub = server.stub()
+    for i in range(3):
+        stub.Append(pb.AppendRequest(log=ORIGIN, entry=b"listed-%d" % i))
+    first = stub.ListCheckpoints(pb.ListCheckpointsRequest(log=ORIGIN, limit=2))
+    assert first.sizes[0] == 0 and len(first.sizes) == 2 and first.more
+    sizes: list[int] = []
+    begin = 0
+    while True:
+        page = stub.ListCheckpoints(pb.ListCheckpointsRequest(log=ORIGIN, begin_size=begin, limit=3))
+        sizes += page.sizes
+        if not page.more:
+            break
+        begin = page.sizes[-1] + 1
+    latest = stub.GetCheckpoint(pb.GetCheckpointRequest(log=ORIGIN))
+    assert sizes == sorted(set(sizes)) and sizes[-1] == latest.size
+    middle = sizes[len(sizes) // 2]
+    at = stub.GetCheckpoint(pb.GetCheckpointRequest(log=ORIGIN, size=middle))
+    assert at.size == middle and f"\n{middle}\n".encode() in at.checkpoint
+    missing = _code(stub.GetCheckpoint, pb.GetCheckpointRequest(log=ORIGIN, size=latest.size + 5))
+    assert missing[0] == grpc.StatusCode.NOT_FOUND and "signed no checkpoint" in missing[1]
+
+
+def test_port_in_use_is_a_clean_error(server: RunningServer, tmp_path: object) -> None:
+    import pathlib
+    import subprocess
+
+    from tests.servers import AUDITLOG, write_server_config
+
+    assert isinstance(tmp_path, pathlib.Path)
+    config = write_server_config(tmp_path, ("other.example/log",))
+    config.write_text(config.read_text().replace('\nlisten = "127.0.0.1:0"',
+                                                 f'\nlisten = "{server.address}"'))
+    result = subprocess.run([*AUDITLOG, "serve", "--config", str(config)], capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"cannot listen on {server.address}: the port is in use" in result.stderr
