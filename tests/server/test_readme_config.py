@@ -1,0 +1,23 @@
+"""The hardened server config shown in README.md's Security section is a valid config."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from server.config import parse_config
+from tree.note import parse_vkey
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_hardened_config_in_the_readme_parses() -> None:
+    security = README.read_text().split("## Security", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```toml\n(.*?)```", security, re.S)
+    config = parse_config(block, Path("/etc/auditlog"))
+    assert config.tls is not None and config.tls.client_ca_file is not None
+    assert {p.name for p in config.principals} == {"payments-service", "auditors"}
+    (log,) = config.logs
+    assert log.require_signed_entries and log.keys[0].state == "active"
+    assert [parse_vkey(k).name for k in log.appender_keys] == ["payments.internal"]
+    assert log.quorum == 2 and len(log.witnesses) == 2
