@@ -6,9 +6,10 @@ also dial out to our log's gRPC API (pull), cosigns with c2sp.org/tlog-cosignatu
 compare-and-swap store, and archives every cosigned checkpoint, and the evidence of every fork it
 is shown, in write-once storage (S3 Object Lock in COMPLIANCE mode, or a local directory).
 
-Modules: ``core`` (the checks of tlog-witness §"add-checkpoint"), ``httpd`` (the HTTP server),
-``pull`` (gRPC polling), ``state`` (the compare-and-swap store), ``archive`` and ``s3archive``
-(write-once storage), ``status`` (exception -> HTTP code), ``config``, ``keys`` and ``app``.
+Modules: ``core`` (the checks of tlog-witness §"add-checkpoint"), ``httpd`` (the HTTP(S)
+server), ``pull`` (gRPC polling), ``tls`` (TLS, mutual TLS, tokens and the loopback rule),
+``state`` (the compare-and-swap store), ``archive`` and ``s3archive`` (write-once storage),
+``status`` (exception -> HTTP code), ``config``, ``keys`` (key files and rotation) and ``app``.
 A witness trusts nothing but signatures and proofs: it imports ``tree`` and never ``storage``
 or ``server``.
 """
