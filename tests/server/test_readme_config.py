@@ -13,7 +13,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def test_hardened_config_in_the_readme_parses() -> None:
     security = README.read_text().split("## Security", 1)[1].split("\n## ", 1)[0]
-    (block,) = re.findall(r"```toml\n(.*?)```", security, re.S)
+    block = re.findall(r"```toml\n(.*?)```", security, re.S)[0]
     config = parse_config(block, Path("/etc/auditlog"))
     assert config.tls is not None and config.tls.client_ca_file is not None
     assert {p.name for p in config.principals} == {"payments-service", "auditors"}
@@ -21,3 +21,12 @@ def test_hardened_config_in_the_readme_parses() -> None:
     assert log.require_signed_entries and log.keys[0].state == "active"
     assert [parse_vkey(k).name for k in log.appender_keys] == ["payments.internal"]
     assert log.quorum == 2 and len(log.witnesses) == 2
+
+
+def test_hardened_witness_config_in_the_readme_parses() -> None:
+    from witness.config import parse_config as parse_witness_config
+
+    security = README.read_text().split("## Security", 1)[1].split("\n## ", 1)[0]
+    block = re.findall(r"```toml\n(.*?)```", security, re.S)[1]
+    config = parse_witness_config(block, Path("/etc/auditlog-witness"))
+    assert config.name == "witness.example/w1"
