@@ -14,8 +14,8 @@ from typing import Any
 from client.context import Context, checkpoint_json, describe, show_entry, with_entry
 from client.event import AuditEvent, event_from_json
 from client.sdk import AppendResult
-from client.state import write_atomic
 from client.verifier import VerifiedCheckpoint
+from common.files import write_atomic
 from tree.checkpoint import Checkpoint
 from tree.errors import MalformedError
 from tree.tlogproof import parse_tlog_proof

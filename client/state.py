@@ -23,30 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
+from common.files import fsync_dir, write_atomic
+
 MAX_STATE_FILE: Final = 2 << 20
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class CheckpointStore:
@@ -102,6 +81,6 @@ class CheckpointStore:
                 f.write(body)
                 f.flush()
                 os.fsync(f.fileno())
-            _fsync_dir(directory)
+            fsync_dir(directory)
             return path
         raise FileExistsError(f"too many evidence files named {name}-* in {directory}")

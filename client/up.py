@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Final
 
 from client.config import Settings, format_settings
-from client.state import write_atomic
+from common.files import write_atomic
 
 ORIGIN: Final = "localhost/audit"
 WITNESS: Final = "localhost/witness"

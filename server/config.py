@@ -57,30 +57,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from common.keys import KeyConfig
+from common.net import is_loopback
 from server.security import Principal, TLSConfig, parse_principal, parse_tls
-from server.tls import is_loopback
 from tree.errors import MalformedError
 from tree.note import SIG_TYPE_COSIGNATURE_V1, split_vkey
 
 DEFAULT_LISTEN = "127.0.0.1:7600"
 DEFAULT_METRICS = "127.0.0.1:7601"
-
-
-@dataclass(frozen=True, slots=True)
-class KeyConfig:
-    """One of a log's signing keys: ``active`` keys sign, ``retired`` ones are only listed."""
-
-    file: Path | None = None
-    vkey: str | None = None
-    state: str = "active"
-    since: str = ""
-    until: str = ""
-
-    def __post_init__(self) -> None:
-        if self.state not in ("active", "retired"):
-            raise ValueError(f"[[log.key]] state = {self.state!r}, want 'active' or 'retired'")
-        if self.file is None and (self.state == "active" or self.vkey is None):
-            raise ValueError("[[log.key]] needs file (an active key) or vkey (a retired one)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from common.files import check_private_mode
 from tree.errors import MalformedError
 from tree.note import Ed25519Signer, parse_vkey
 
@@ -32,7 +32,7 @@ def load_log_keys(config: LogConfig) -> tuple[list[Ed25519Signer], tuple[KeyInfo
     Without ``[[log.key]]`` tables a log has one active key at ``key_file``. Active key files
     are created on first use; during a rotation every active key signs every checkpoint.
     """
-    from server.config import KeyConfig
+    from common.keys import KeyConfig
 
     configured = config.keys or (KeyConfig(file=config.key_file),)
     signers: list[Ed25519Signer] = []
@@ -74,18 +74,6 @@ def load_or_create_key(path: Path, name: str) -> tuple[Ed25519Signer, bool]:
         f.flush()
         os.fsync(f.fileno())
     return signer, True
-
-
-def check_private_mode(path: Path) -> None:
-    """Refuse a private key file that group or others may read or write."""
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except OSError as exc:
-        raise ValueError(f"cannot read key file {path}: {exc.strerror}") from exc
-    if mode & 0o077:
-        raise PermissionError(
-            f"key file {path} has mode {mode:04o}; others can read it: run 'chmod 600 {path}'"
-        )
 
 
 def read_key(path: Path, name: str | None = None) -> Ed25519Signer:

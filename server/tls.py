@@ -6,26 +6,16 @@ in which case every start logs a warning.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from pathlib import Path
 
 import grpc
 
-from server.keys import check_private_mode
+from common.files import check_private_mode
+from common.net import is_loopback
 from server.security import TLSConfig
 
 log = logging.getLogger("auditlog.server")
-
-
-def is_loopback(listen: str) -> bool:
-    host = listen.rpartition(":")[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def server_credentials(tls: TLSConfig) -> grpc.ServerCredentials:

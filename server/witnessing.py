@@ -42,8 +42,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
+from common.files import check_private_mode
 from server.config import LogConfig, WitnessConfig
-from server.keys import check_private_mode
 from tree.cosignature import CosignatureVerifier
 from tree.errors import (
     AuditLogError,

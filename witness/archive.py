@@ -26,6 +26,7 @@ import threading
 from pathlib import Path
 from typing import Final, Protocol
 
+from common.files import fsync_dir, write_once
 from tree.errors import StorageError
 
 _KEY: Final = re.compile(r"(cosigned|evidence)/[0-9a-f]{64}/(0|[1-9][0-9]{0,19})/[0-9a-f]{64}")
@@ -60,14 +61,6 @@ def check_key(key: str) -> None:
         raise ValueError(f"archive key {key[:200]!r}: want cosigned|evidence/<hex>/<size>/<hex>")
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class LocalArchive:
     """Write-once files under a directory (the default archive for a one-machine start)."""
 
@@ -92,23 +85,8 @@ class LocalArchive:
             return False
         try:
             self._make_dirs(path.parent)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, path)
-                written = True
-            except FileExistsError:
-                written = False  # a concurrent put of the same key won; its object stays
-            finally:
-                os.unlink(tmp)
-            _fsync_dir(path.parent)
+            # A concurrent put of the same key may win; its object stays (written is False).
+            written = write_once(path, data, 0o444)
         except OSError as exc:
             raise StorageError(f"cannot archive {key}: {exc.strerror}") from exc
         return written
@@ -125,4 +103,4 @@ class LocalArchive:
                     d.mkdir(mode=0o755)
                 except FileExistsError:
                     continue
-                _fsync_dir(d.parent)
+                fsync_dir(d.parent)

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.keys import KeyConfig
 from tree.errors import MalformedError
 from tree.hashing import get_hasher
 from tree.note import SIG_TYPE_ED25519, key_name_problem, split_vkey
@@ -95,23 +96,6 @@ class TLSConfig:
     cert_file: Path
     key_file: Path
     client_ca_file: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class KeyConfig:
-    """One ``[[witness.key]]``: ``active`` keys cosign, ``retired`` ones are only listed."""
-
-    file: Path | None = None
-    vkey: str | None = None
-    state: str = "active"
-    since: str = ""
-    until: str = ""
-
-    def __post_init__(self) -> None:
-        if self.state not in ("active", "retired"):
-            raise ValueError(f"[[witness.key]] state = {self.state!r}, want 'active' or 'retired'")
-        if self.file is None and (self.state == "active" or self.vkey is None):
-            raise ValueError("[[witness.key]] needs file (an active key) or vkey (a retired one)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,13 @@ clients configured with either the old or the new key keep verifying during the 
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.files import check_private_mode
+from common.keys import KeyConfig
 from tree.cosignature import CosignatureSigner, CosignatureVerifier
 from tree.errors import MalformedError
-from witness.config import KeyConfig
 
 MAX_KEY_FILE = 4096
 
@@ -83,18 +83,6 @@ def load_or_create_key(path: Path, name: str) -> tuple[CosignatureSigner, bool]:
         f.flush()
         os.fsync(f.fileno())
     return signer, True
-
-
-def check_private_mode(path: Path, what: str = "key file") -> None:
-    """Refuse a secret file that group or others may read or write, saying the chmod to run."""
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except OSError as exc:
-        raise ValueError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    if mode & 0o077:
-        raise PermissionError(
-            f"{what} {path} has mode {mode:04o}; others can read it: run 'chmod 600 {path}'"
-        )
 
 
 def read_key(path: Path, name: str | None = None) -> CosignatureSigner:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
+from common.files import write_atomic
 from tree.errors import ConflictError, CorruptionError, StorageError
 from tree.hashing import HASH_SIZE
 
@@ -71,14 +72,6 @@ class StateStore(Protocol):
 
 def _file_name(origin: str) -> str:
     return hashlib.sha256(origin.encode()).hexdigest() + ".json"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class FileStateStore:
@@ -139,18 +132,8 @@ class FileStateStore:
             "checkpoint": state.checkpoint.decode(),
         }, sort_keys=True).encode()
         path = self._dir / _file_name(state.origin)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-            _fsync_dir(self._dir)
+            write_atomic(path, data, 0o600)
         except OSError as exc:
             raise StorageError(f"cannot write state file {path}: {exc.strerror}") from exc
 

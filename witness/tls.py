@@ -10,28 +10,17 @@ the traffic private, and mutual TLS keeps strangers from spending the witness's 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import ssl
 from pathlib import Path
 
 import grpc
 
+from common.files import check_private_mode
+from common.net import is_loopback
 from witness.config import LogEntry, TLSConfig, WitnessConfig
-from witness.keys import check_private_mode
 
 log = logging.getLogger("auditlog.witness")
-
-
-def is_loopback(address: str) -> bool:
-    """Whether ``host:port`` (or ``[v6]:port``) names a loopback host."""
-    host = address.rpartition(":")[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_transport(config: WitnessConfig) -> None:

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from common.keys import KeyConfig
 from tests.witness.helpers import FakeClock, TestLog, add_checkpoint, make_witness, request
 from tree.cosignature import CosignatureSigner
 from tree.errors import VerificationError
 from tree.note import add_signatures, open_note, parse_note, parse_signature_lines
 from tree.witness_protocol import parse_add_checkpoint
 from witness.app import WitnessApp
-from witness.config import KeyConfig, parse_config
+from witness.config import parse_config
 from witness.core import origin_hash
 from witness.keys import load_keys
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from common.net import is_loopback
 from tests.witness.helpers import (
     Pki,
     TestLog,
@@ -24,7 +25,7 @@ from tests.witness.helpers import (
 from tree.note import parse_signature_lines
 from witness.app import WitnessApp
 from witness.config import TLSConfig, parse_config
-from witness.tls import check_transport, is_loopback, server_context
+from witness.tls import check_transport, server_context
 
 NAME = "witness.example/w1"
 
