@@ -30,6 +30,9 @@ from tree.nodes import MAX_SIZE, NodeID, decompose
 Visitor = Callable[[NodeID, bytes], None]
 """Called with each complete node the moment its hash becomes known."""
 
+LevelVisitor = Callable[[int, int, bytes], None]
+"""The same, called with the node's level and index instead of a ``NodeID``."""
+
 
 def _check_hash(what: str, value: bytes) -> None:
     if len(value) != HASH_SIZE:
@@ -104,15 +107,28 @@ class CompactRange:
 
     def extend(self, leaf_hashes: Iterable[bytes], visit: Visitor | None = None) -> None:
         """Append many leaves; the same as ``append`` in a loop, without the per-call overhead."""
+        if visit is None:
+            self.extend_levels(leaf_hashes)
+        else:
+            self.extend_levels(leaf_hashes, lambda level, index, value: visit(NodeID(level, index), value))
+
+    def extend_levels(
+        self, leaf_hashes: Iterable[bytes], visit: LevelVisitor | None = None
+    ) -> None:
+        """``extend``, with a visitor that gets each complete node as ``(level, index, hash)``.
+
+        This is the storage write path: it skips building a ``NodeID`` for every node.
+        """
         hashes, levels, hash_children = self._hashes, self._levels, self._hasher.hash_children
         end = self.end
         try:
             for leaf_hash in leaf_hashes:
-                _check_hash("leaf hash", leaf_hash)
+                if len(leaf_hash) != HASH_SIZE:
+                    _check_hash("leaf hash", leaf_hash)
                 if end >= MAX_SIZE:
                     raise ValueError(f"append: got a range ending at {end}, want < {MAX_SIZE}")
                 if visit is not None:
-                    visit(NodeID(0, end), leaf_hash)
+                    visit(0, end, leaf_hash)
                 # This is ``_push`` inlined. The trailing one bits of the new leaf's index are
                 # the levels at which it is a right child; each one of them whose left sibling
                 # is held completes a parent.
@@ -123,7 +139,7 @@ class CompactRange:
                     level += 1
                     index >>= 1
                     if visit is not None:
-                        visit(NodeID(level, index), value)
+                        visit(level, index, value)
                 hashes.append(value)
                 levels.append(level)
                 end += 1
