@@ -53,8 +53,8 @@ QUICK = Plan(
     stream_messages=4000, write_calls=100, unary_calls=600, append_entries=20_000,
     batch_size=1000, sweep=(1, 10, 100, 1000), sweep_messages=2000,
     sizes=(10_000, 100_000), build_batch=1000, proof_calls=1000, grpc_proof_calls=500,
-    restarts=3, peer_sizes=(10_000,), peer_seconds=5.0, peer_proofs=300, witness_requests=40,
-    witness_step=100, witness_appends=8, witness_seconds=3.0,
+    restarts=3, peer_sizes=(10_000,), peer_seconds=5.0, peer_proofs=300, witness_requests=15,
+    witness_step=100, witness_appends=5, witness_seconds=2.0,
 )
 
 TINY = Plan(

@@ -3,6 +3,7 @@ print the table.
 
     python bench/run.py [--quick | --profile full|quick|tiny] [--out bench-results]
                         [--only baseline,appends,scale,peer,witness] [--no-plots]
+    python bench/run.py --markdown bench-results/latest-full.json   # tables for BENCHMARKS.md
 
 Servers run as subprocesses on ephemeral ports of 127.0.0.1 and are stopped by PID; their data
 lives in a scratch directory that is removed at the end (``--keep`` keeps it).
@@ -11,6 +12,7 @@ lives in a scratch directory that is removed at the end (``--keep`` keeps it).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -63,8 +65,7 @@ def measure(plan: Plan, scratch: Path, only: tuple[str, ...]) -> dict[str, Any]:
             _done(out, "baseline", t)
         if "appends" in only:
             t = time.perf_counter()
-            rate = out["baseline"]["empty"]["unary_16_rate"]["median"]
-            out["appends"] = appends.run(plan, scratch, rate, _log)
+            out["appends"] = appends.run(plan, scratch, empty, _log)
             _done(out, "appends", t)
         if "scale" in only:
             t = time.perf_counter()
@@ -102,7 +103,12 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated sections of {', '.join(SECTIONS)}")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the scratch data directory")
+    parser.add_argument("--markdown", type=Path, metavar="REPORT.json",
+                        help="print the tables of an existing report as Markdown and stop")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(report.table(json.loads(args.markdown.read_text()), markdown=True))
+        return 0
     name = args.profile or ("quick" if args.quick else "full")
     only = tuple(s.strip() for s in args.only.split(",") if s.strip())
     unknown = set(only) - set(SECTIONS)

@@ -59,7 +59,7 @@ def _messages(start: int, end: int, batch: int) -> Iterator[bytes]:
         ).SerializeToString()
 
 
-async def _build(address: str, start: int, end: int, batch: int) -> float:
+async def build(address: str, start: int, end: int, batch: int) -> float:
     """Append entries [start, end) over one AppendStream; returns the seconds it took."""
     async with load.channel(address) as ch:
         call = ch.stream_stream(APPEND_STREAM)
@@ -215,7 +215,7 @@ def run(plan: Plan, scratch: Path, empty: procs.Process, log: Log) -> dict[str, 
         for target in plan.sizes:
             log(f"scale: building {size:,} -> {target:,} entries over AppendStream")
             load_before = machine.load()
-            seconds = asyncio.run(_build(server.address, size, target, plan.build_batch))
+            seconds = asyncio.run(build(server.address, size, target, plan.build_batch))
             stage: dict[str, Any] = {
                 "size": target,
                 "build": {
