@@ -90,7 +90,7 @@ def summarize(raw: Path, seconds: float, top: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("workload", choices=("unary16", "stream", "proofs"))
-    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--seconds", type=int, default=6)
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
     spy = _py_spy()
@@ -103,13 +103,15 @@ def main() -> int:
                 asyncio.run(scale.build(server.address, 0, PROOF_SIZE, 1000))
             profiler = subprocess.Popen(
                 [spy, "record", "--gil", "--nonblocking", "--threads", "-f", "raw", "-r", str(RATE),
-                 "-d", str(args.seconds), "-p", str(server.pid), "-o", str(raw)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                 "-d", str(round(args.seconds)), "-p", str(server.pid), "-o", str(raw)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             )
             time.sleep(0.5)
             print(_workload(args.workload, server, args.seconds + 1))
-            profiler.wait()
-            print(summarize(raw, args.seconds, args.top))
+            _, errors = profiler.communicate()
+            if not raw.exists():
+                raise SystemExit(f"py-spy wrote no profile: {errors.strip()}")
+            print(summarize(raw, round(args.seconds), args.top))
         finally:
             server.stop()
     return 0
