@@ -71,6 +71,7 @@ class AuditReport:
     entries: int = 0
     seconds: float = 0.0
     archive_objects: int = 0
+    stored_checkpoints: int = 0  # how many the log holds (not all are checked above a cap)
     targets: list[Target] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -83,6 +84,7 @@ class AuditReport:
             "ok": self.ok, "origin": self.origin, "size": self.size, "root": self.root.hex(),
             "entries": self.entries, "seconds": round(self.seconds, 3),
             "archive_objects": self.archive_objects,
+            "stored_checkpoints": self.stored_checkpoints,
             "checkpoints": [
                 {"size": t.checkpoint.size, "source": t.source, "ok": t.ok,
                  "witnesses": list(t.checkpoint.witnesses)} for t in self.targets
@@ -95,7 +97,8 @@ class AuditReport:
 class Auditor:
     def __init__(self, client: LogClient, verifier: Verifier, *, archive_dir: Path | None = None,
                  archive_witness: str | None = None, witness_urls: tuple[str, ...] = (),
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, max_checkpoints: int = 10_000) -> None:
+        self.max_checkpoints = max_checkpoints
         self.client, self.verifier, self.witness_urls = client, verifier, witness_urls
         self.hasher = verifier.policy.hasher
         self.origin = verifier.policy.origin
@@ -112,6 +115,7 @@ class Auditor:
         if latest is not None:
             self.report.size, self.report.root = latest.size, latest.root
             self._archive(latest)
+            self._stored(latest)
             self._recompute(latest.size)
         self.report.seconds = time.monotonic() - started
         return self.report
@@ -198,6 +202,27 @@ class Auditor:
                 continue
             self.report.targets.append(Target(stored, f"the log's checkpoint of size {size}"))
         self._completeness(archived_lines)
+
+    def _stored(self, latest: VerifiedCheckpoint) -> None:
+        """Every checkpoint the log stored (an even spread of ``max_checkpoints`` above that)
+        must be signed by the log and agree with the entries."""
+        sizes = [s for s in self.client.checkpoint_sizes() if 0 < s <= latest.size]
+        self.report.stored_checkpoints = len(sizes)
+        known = {t.checkpoint.size for t in self.report.targets}
+        if len(sizes) > self.max_checkpoints:
+            stride = len(sizes) / self.max_checkpoints
+            sizes = sorted({sizes[int(i * stride)] for i in range(self.max_checkpoints)}
+                           | {sizes[-1]})
+        for size in sizes:
+            if size in known:
+                continue
+            try:
+                stored = self.verifier.checkpoint_at(size)
+            except (AuditLogError, ValueError) as exc:
+                self.find("bad-signature", f"the log's stored checkpoint of size {size} does not "
+                          f"verify: {exc}", size)
+                continue
+            self.report.targets.append(Target(stored, f"the log's checkpoint of size {size}"))
 
     def _archived(self, obj: archive.ArchivedObject) -> VerifiedCheckpoint | None:
         if obj.problem is not None:
@@ -325,6 +350,9 @@ def add_audit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--archive-witness", help="the witness whose archive it is (default: the one "
                    "trusted witness, or the cosigner every archived object names)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--max-checkpoints", type=int, default=10_000, metavar="N",
+                   help="check at most N of the log's stored checkpoints, evenly spread "
+                   "(default 10000)")
 
 
 def cmd_audit(ctx: Context) -> int:
@@ -332,7 +360,8 @@ def cmd_audit(ctx: Context) -> int:
     archive_dir = None if a.no_archive else (a.archive or ctx.settings.archive_dir)
     auditor = Auditor(ctx.client, ctx.verifier(), archive_dir=archive_dir,
                       archive_witness=a.archive_witness, witness_urls=ctx.settings.witness_urls,
-                      progress=progress_for(quiet=a.quiet or ctx.json))
+                      progress=progress_for(quiet=a.quiet or ctx.json),
+                      max_checkpoints=max(1, a.max_checkpoints))
     report = auditor.run()
     ctx.emit(report.to_json(), format_report(report, archive_dir))
     return 0 if report.ok else 1
@@ -355,8 +384,8 @@ def format_report(r: AuditReport, archive_dir: Path | None) -> str:
     for kind, group in summed.items():
         bad = sum(1 for t in group if t.ok is False)
         sizes = sorted(t.checkpoint.size for t in group)
-        what = {"archived": "archived cosigned checkpoints", "stored": "the log's own checkpoints "
-                "at the archived sizes"}[kind]
+        what = {"archived": "archived cosigned checkpoints",
+                "stored": f"of the log's {r.stored_checkpoints} stored checkpoints"}[kind]
         lines.append(f"  {'ok' if not bad else 'MISMATCH':8} {len(group)} {what} "
                      f"(sizes {sizes[0]}..{sizes[-1]}){f', {bad} mismatched' if bad else ''}")
     if archive_dir is not None:

@@ -280,6 +280,16 @@ class LogClient:
             return None
         return bytes(r.checkpoint)
 
+    def checkpoint_sizes(self, begin: int = 0) -> Iterator[int]:
+        """The sizes at which the log signed checkpoints, ascending (ListCheckpoints, paged)."""
+        while True:
+            page = self._call("ListCheckpoints",
+                              pb.ListCheckpointsRequest(log=self.origin, begin_size=begin))
+            yield from page.sizes
+            if not page.more or not page.sizes:
+                return
+            begin = page.sizes[-1] + 1
+
     def inclusion_proof(
         self, *, index: int | None = None, leaf_hash: bytes | None = None, size: int | None = None
     ) -> InclusionProof:

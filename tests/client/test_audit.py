@@ -39,6 +39,10 @@ class FakeLog:
         self.entries_ = entries
         self.leaves = [SHA256.hash_leaf(e) for e in (signed_entries or entries)]
         self.notes = {n: signed(n, mth(SHA256, self.leaves[:n])) for n in range(len(entries) + 1)}
+        self.stored = [0, len(entries)]  # sizes ListCheckpoints reports
+
+    def checkpoint_sizes(self, begin: int = 0) -> Iterator[int]:
+        return iter(s for s in self.stored if s >= begin)
 
     def checkpoint(self) -> SignedCheckpoint:
         size = len(self.leaves)
@@ -66,11 +70,12 @@ class FakeLog:
         return InclusionProof(index, size, self.leaves[index], hashes, self.notes[size])
 
 
-def run(log: FakeLog, tmp_path: Path, archive: Path | None = None, witnesses: int = 0) -> AuditReport:
+def run(log: FakeLog, tmp_path: Path, archive: Path | None = None, witnesses: int = 0,
+        max_checkpoints: int = 10_000) -> AuditReport:
     policy = TrustPolicy((LOG.verifier().vkey(),), (WITNESS.verifier().vkey(),)[:witnesses])
     client = cast(LogClient, log)
     verifier = Verifier(policy, state_dir=tmp_path / "state", client=client)
-    return Auditor(client, verifier, archive_dir=archive).run()
+    return Auditor(client, verifier, archive_dir=archive, max_checkpoints=max_checkpoints).run()
 
 
 def kinds(report: AuditReport) -> list[str]:
@@ -95,6 +100,26 @@ def test_the_changed_entry_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     report = run(FakeLog(stored, ENTRIES), tmp_path)
     assert kinds(report) == ["root-mismatch", "tampered-entry"]
     assert report.findings[1].message.startswith(f"entry {changed} does not hash")
+
+
+def test_every_stored_checkpoint_is_checked(tmp_path: Path) -> None:
+    log = FakeLog(ENTRIES)
+    log.stored = [0, 10, 64, 120, 255, 300]
+    log.notes[120] = signed(120, SHA256.hash_leaf(b"a root of another history"))
+    report = run(log, tmp_path)
+    assert report.stored_checkpoints == 5
+    checked = {t.checkpoint.size for t in report.targets}
+    assert {10, 64, 120, 255, 300} <= checked
+    assert kinds(report)[0] == "root-mismatch" and report.findings[0].size == 120
+
+
+def test_stored_checkpoints_above_the_cap_are_sampled(tmp_path: Path) -> None:
+    log = FakeLog(ENTRIES)
+    log.stored = list(range(301))
+    report = run(log, tmp_path, max_checkpoints=7)
+    assert report.ok and report.stored_checkpoints == 300
+    stored = [t for t in report.targets if t.source.startswith("the log's checkpoint of size")]
+    assert 6 <= len(stored) <= 8 and max(t.checkpoint.size for t in report.targets) == 300
 
 
 def test_a_signed_root_that_no_tree_has(tmp_path: Path) -> None:
