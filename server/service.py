@@ -7,6 +7,7 @@ status of ``server.status.GRPC_STATUS`` with the exception's message, and counts
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -110,6 +111,7 @@ class LogService(pb_grpc.LogServicer):
                 return True
 
             origin: str | None = None
+            started: list[asyncio.Task[Any]] = []
             try:
                 async for request in request_iterator:
                     if writer.done():
@@ -124,18 +126,23 @@ class LogService(pb_grpc.LogServicer):
                     task = asyncio.ensure_future(
                         sequencer.append(request.entries, request.want_receipt)
                     )
+                    started.append(task)
                     if not await hand_over((request.sequence, task)):
                         break
                 if await hand_over(None):
                     await writer
             finally:
+                # Never cancel the acknowledger in the middle of a write: stop waiting for the
+                # appends not yet acknowledged (they are queued and will be written, unanswered),
+                # tell it to finish, and let it end on its own.
+                for task in started:
+                    task.cancel()
+                with contextlib.suppress(asyncio.QueueFull):
+                    in_flight.put_nowait(None)
+                await asyncio.wait({writer}, timeout=10)
                 if not writer.done():
                     writer.cancel()
-                while not in_flight.empty():  # queued, never acknowledged: stop waiting on them
-                    left = in_flight.get_nowait()
-                    if left is not None:
-                        left[1].cancel()
-            if writer.done() and not writer.cancelled() and writer.exception():
+            if not writer.cancelled() and writer.exception():
                 raise writer.exception()  # type: ignore[misc]
 
         await self._guard("AppendStream", context, call)
