@@ -12,8 +12,8 @@ per-batch signature costs. For each log:
 - ``batch``: AppendBatch of ``plan.batch_size`` entries, 4 requests in flight;
 - ``stream``: one AppendStream, messages of ``plan.batch_size`` entries.
 
-Then, on a fresh server with the default log (SHA-256, dedup on), entries/s against the batch
-size for AppendBatch and AppendStream (``sweep``). Every answer is checked after the clock
+Then, for each batch size on a fresh server with the default log (SHA-256, dedup on), entries/s
+of AppendBatch and AppendStream (``sweep``). Every answer is checked after the clock
 stops: one result per entry, fresh indexes, nothing reported as a duplicate.
 """
 
@@ -180,16 +180,17 @@ def run(plan: Plan, scratch: Path, empty: procs.Process, log: Any) -> dict[str, 
         out["server_peak_rss_mib"] = machine.peak_rss_mib(server.pid)
     finally:
         server.stop()
-    # The sweep gets a fresh server and database, so that the curve shows the batch size and
-    # not the millions of entries the runs above left in the database.
-    server = procs.start_log_server(procs.write_config(scratch / "appends-sweep", LOGS[:1]))
-    try:
-        default = Appender(server, LOGS[0], plan)
-        for size in plan.sweep:
-            log(f"appends: sweep, batch size {size}")
+    # Each point of the sweep gets a fresh server and database, so that the curve shows the
+    # batch size and not the millions of entries the runs before it left in the database.
+    for size in plan.sweep:
+        log(f"appends: sweep, batch size {size}")
+        config = procs.write_config(scratch / f"appends-sweep-{size}", LOGS[:1])
+        server = procs.start_log_server(config)
+        try:
+            default = Appender(server, LOGS[0], plan)
             entries = min(plan.append_entries, size * plan.sweep_messages)
             out["sweep"]["batch"].append(default.batch(size, entries))
             out["sweep"]["stream"].append(default.stream(size, entries))
-    finally:
-        server.stop()
+        finally:
+            server.stop()
     return out
