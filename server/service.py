@@ -111,7 +111,9 @@ class LogService(pb_grpc.LogServicer):
                 return True
 
             origin: str | None = None
-            started: list[asyncio.Task[Any]] = []
+            # Appends not finished yet; each leaves the set when done, so that a long stream
+            # holds at most the window's requests and results, not every one it ever carried.
+            started: set[asyncio.Task[Any]] = set()
             try:
                 async for request in request_iterator:
                     if writer.done():
@@ -126,7 +128,8 @@ class LogService(pb_grpc.LogServicer):
                     task = asyncio.ensure_future(
                         sequencer.append(request.entries, request.want_receipt)
                     )
-                    started.append(task)
+                    started.add(task)
+                    task.add_done_callback(started.discard)
                     if not await hand_over((request.sequence, task)):
                         break
                 if await hand_over(None):
@@ -135,7 +138,7 @@ class LogService(pb_grpc.LogServicer):
                 # Never cancel the acknowledger in the middle of a write: stop waiting for the
                 # appends not yet acknowledged (they are queued and will be written, unanswered),
                 # tell it to finish, and let it end on its own.
-                for task in started:
+                for task in list(started):
                     task.cancel()
                 with contextlib.suppress(asyncio.QueueFull):
                     in_flight.put_nowait(None)
