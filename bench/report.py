@@ -173,12 +173,12 @@ def _tables(report: dict[str, Any]) -> str:
                 f"{g['inclusion']['ratio_to_empty_p50']:.2f} / "
                 f"{g['consistency']['ratio_to_empty_p50']:.2f}",
                 f"{s['restart_s']['median']:.2f}",
-                f"{s['rss_after_proofs_mib']:.0f}",
+                f"{s['rss_after_proofs_mib']:.0f} / {s['build_peak_rss_mib']:.0f}",
                 f"{s['disk']['bytes_per_entry']:.0f}",
             ])
         parts.append(_table(
             ["size", "build e/s", "proof µs incl/cons", "gRPC incl p50/p99 µs", "gRPC/empty",
-             "restart s", "RSS MiB", "disk B/entry"], rows))
+             "restart s", "RSS / build peak MiB", "disk B/entry"], rows))
     peer = report.get("peer")
     if peer:
         rows = []
