@@ -187,10 +187,11 @@ class Sequencer:
             self.store.commit(batch, checkpoint)
         results: list[list[Receipted]] = []
         outcomes = iter(batch.outcomes)
+        note = self._receipt_checkpoint() if any(r.want_receipt for r in requests) else b""
         for request in requests:
             mine = [next(outcomes) for _ in request.entries]
             if request.want_receipt:
-                results.append([self._receipted(o) for o in mine])
+                results.append([self._receipted(o, note) for o in mine])
             else:
                 results.append([Receipted(o) for o in mine])
         return results
@@ -204,12 +205,16 @@ class Sequencer:
             note = self.signer.sign(store.size, store.root, proof)
             store.commit(store.prepare([], False), note)
 
-    def _receipted(self, outcome: AppendOutcome) -> Receipted:
-        size = self.store.checkpoint_size
-        note = self.store.checkpoint(size)
+    def _receipt_checkpoint(self) -> bytes:
+        """The latest checkpoint (which covers the batch just written), read once per batch."""
+        note = self.store.checkpoint(self.store.checkpoint_size)
         if note is None:
-            raise StorageError(f"log {self.store.origin}: no checkpoint stored at size {size}")
-        proof = self.store.inclusion_proof(outcome.index, size)
+            raise StorageError(f"log {self.store.origin}: no checkpoint stored at size "
+                               f"{self.store.checkpoint_size}")
+        return note
+
+    def _receipted(self, outcome: AppendOutcome, note: bytes) -> Receipted:
+        proof = self.store.inclusion_proof(outcome.index, self.store.checkpoint_size)
         receipt = format_tlog_proof(TlogProof(index=outcome.index, proof=proof, checkpoint=note))
         return Receipted(outcome, receipt)
 

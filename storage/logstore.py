@@ -41,7 +41,6 @@ class PreparedBatch:
     """A batch hashed, deduplicated and folded into the tree, not yet written."""
 
     outcomes: list[AppendOutcome]
-    old_size: int
     size: int
     root: bytes
     compact: tuple[bytes, ...]
@@ -229,7 +228,7 @@ class LogStore:
         known: list[bytes | None] = [None] * len(leaves)
         if dedup:
             known = self._db.get_many([self._key(b"H", h) for h in leaves])
-        batch = PreparedBatch([], self.size, self.size, self.root, self._compact)
+        batch = PreparedBatch([], self.size, self.root, self._compact)
         first: dict[bytes, int] = {}
         index = self.size
         for entry, leaf, raw in zip(entries, leaves, known, strict=True):
@@ -273,12 +272,14 @@ class LogStore:
         """PROOF(size1, new size) over the prepared (not yet written) tree, for the signer."""
         self._check_size(size1, "size1")
         plan = consistency_plan(size1, batch.size)
-        hashes = []
+        hashes: list[bytes | None] = []
         for node in plan.ids:
             level, index, row, position = strata.locate(node)
             stratum = batch.strata.get((level, index))
-            found = stratum and strata.node_hash(stratum.value(), row, position)
-            hashes.append(found or self._nodes([node])[0])
+            hashes.append(stratum.node(row, position) if stratum is not None else None)
+        missing = [i for i, h in enumerate(hashes) if h is None]
+        for i, found in zip(missing, self._nodes([plan.ids[i] for i in missing]), strict=True):
+            hashes[i] = found  # nodes the batch did not touch are on disk: one multi-get
         if any(h is None for h in hashes):
             raise CorruptionError(f"log {self.origin!r}: nodes for the batch's consistency proof")
         return plan.fold(self.hasher, [h for h in hashes if h is not None])

@@ -95,5 +95,11 @@ class Stratum:
             )
         self.rows[row] += hash_
 
+    def node(self, row: int, position: int) -> bytes | None:
+        """The hash at ``position`` in ``row``, or None if that node is not complete yet."""
+        start = position * HASH_SIZE
+        found = bytes(self.rows[row][start : start + HASH_SIZE])
+        return found if len(found) == HASH_SIZE else None
+
     def value(self) -> bytes:
         return b"".join(self.rows)

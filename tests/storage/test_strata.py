@@ -49,3 +49,16 @@ def test_out_of_order_node_is_refused() -> None:
 def test_value_of_impossible_length_is_refused() -> None:
     with pytest.raises(ValueError, match="no valid size"):
         strata.width_of(b"x" * 33)
+
+
+def test_node_of_a_stratum_being_filled_matches_its_stored_value() -> None:
+    s = strata.Stratum(0, 0)
+    for position in range(5):
+        s.add(0, position, bytes([position]) * 32)
+    s.add(1, 0, b"\x10" * 32)
+    s.add(1, 1, b"\x11" * 32)
+    s.add(2, 0, b"\x20" * 32)  # five leaves complete the node over the first four
+    value = s.value()
+    for row, width in ((0, 5), (1, 2), (2, 1), (3, 0)):
+        for position in range(width + 1):
+            assert s.node(row, position) == strata.node_hash(value, row, position)
