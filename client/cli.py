@@ -55,17 +55,15 @@ def _witness(args: argparse.Namespace) -> int:
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    import os
-
+    from common.files import create_secret
     from tree.cosignature import CosignatureSigner
     from tree.note import Ed25519Signer
 
     signer: Ed25519Signer | CosignatureSigner
     signer = CosignatureSigner.generate(args.name) if args.witness else Ed25519Signer.generate(args.name)
     path = Path(args.out)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(signer.skey() + "\n")
+    if not create_secret(path, signer.skey() + "\n"):
+        raise FileExistsError(f"{path} exists; keygen never overwrites a key: choose another --out")
     print(signer.vkey())
     return 0
 

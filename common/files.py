@@ -3,6 +3,8 @@
 - :func:`write_atomic` replaces a file so that a crash leaves the old or the new one, never a mix.
 - :func:`write_once` creates a file that is never rewritten: it appears complete or not at all.
 - :func:`check_private_mode` refuses a secret (key, token) that group or others may read.
+- :func:`create_secret` / :func:`read_secret` write a new secret (mode 0600, durable) and read
+  one back (mode checked, size bounded).
 """
 
 from __future__ import annotations
@@ -64,6 +66,47 @@ def write_once(path: Path, data: bytes, mode: int = 0o444) -> bool:
         os.unlink(tmp)
     fsync_dir(path.parent)
     return written
+
+
+MAX_SECRET = 4096  # bytes; a private key string is under 200
+
+
+def create_secret(path: Path, text: str) -> bool:
+    """Create ``path`` holding ``text`` with mode 0600, durably (file and directory fsynced).
+
+    Returns False, writing nothing, when the file already exists. Missing parent directories
+    are created.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return False
+    try:
+        view = memoryview(text.encode())
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(path.parent)
+    return True
+
+
+def read_secret(path: Path, what: str = "key file") -> str:
+    """The text of a secret file whose mode is 0600 or stricter, at most MAX_SECRET bytes."""
+    check_private_mode(path, what)
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_SECRET + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    if len(data) > MAX_SECRET:
+        raise ValueError(f"{what} {path} is over {MAX_SECRET} bytes: not a key")
+    try:
+        return data.decode().strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"{what} {path} is not text: not a key") from None
 
 
 def check_private_mode(path: Path, what: str = "key file") -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common.files import check_private_mode
+from common.files import create_secret, read_secret
 from tree.errors import MalformedError
 from tree.note import Ed25519Signer, parse_vkey
 
@@ -61,25 +60,15 @@ def load_log_keys(config: LogConfig) -> tuple[list[Ed25519Signer], tuple[KeyInfo
 def load_or_create_key(path: Path, name: str) -> tuple[Ed25519Signer, bool]:
     """Return the signer stored at ``path`` (creating it for ``name`` if missing) and whether it
     was created now. A key readable by group or others, or for another name, is refused."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return read_key(path, name), False
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return load_or_create_key(path, name)
     signer = Ed25519Signer.generate(name)
-    with os.fdopen(fd, "w") as f:
-        f.write(signer.skey() + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    return signer, True
+    if create_secret(path, signer.skey() + "\n"):
+        return signer, True
+    return read_key(path, name), False
 
 
 def read_key(path: Path, name: str | None = None) -> Ed25519Signer:
-    check_private_mode(path)
     try:
-        signer = Ed25519Signer.from_skey(path.read_text().strip())
+        signer = Ed25519Signer.from_skey(read_secret(path))
     except MalformedError as exc:
         raise ValueError(f"key file {path} is not a private key: {exc}") from exc
     if name is not None and signer.name != name:

@@ -11,16 +11,13 @@ clients configured with either the old or the new key keep verifying during the 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.files import check_private_mode
+from common.files import create_secret, read_secret
 from common.keys import KeyConfig
 from tree.cosignature import CosignatureSigner, CosignatureVerifier
 from tree.errors import MalformedError
-
-MAX_KEY_FILE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,25 +69,15 @@ def load_keys(name: str, key_file: Path, keys: tuple[KeyConfig, ...] = ()) -> Wi
 def load_or_create_key(path: Path, name: str) -> tuple[CosignatureSigner, bool]:
     """The witness key stored at ``path`` (created for ``name`` if missing), and whether it was
     created now."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    except FileExistsError:
-        return read_key(path, name), False
     signer = CosignatureSigner.generate(name)
-    with os.fdopen(fd, "w") as f:
-        f.write(signer.skey() + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    return signer, True
+    if create_secret(path, signer.skey() + "\n"):
+        return signer, True
+    return read_key(path, name), False
 
 
 def read_key(path: Path, name: str | None = None) -> CosignatureSigner:
-    check_private_mode(path)
-    with path.open() as f:
-        text = f.read(MAX_KEY_FILE + 1)
     try:
-        signer = CosignatureSigner.from_skey(text.strip())
+        signer = CosignatureSigner.from_skey(read_secret(path))
     except MalformedError as exc:
         raise ValueError(f"key file {path} is not a private key: {exc}") from exc
     if name is not None and signer.name != name:
