@@ -8,18 +8,26 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test test-all lint typecheck proto proto-check bench bench-quick clean
 
-$(STAMP): pyproject.toml
+# make run installs the runtime dependencies only; make test and make bench add their extras.
+RUN_STAMP := $(VENV)/.installed-run
+
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/auditlog up
+# ARGS passes options to 'auditlog up', e.g. make run ARGS="--port 7610 --witness-port 7710".
+run: $(RUN_STAMP)
+	$(BIN)/auditlog up $(ARGS)
 
 # Generated gRPC code is committed; proto-check fails when it is not what the .proto gives.
 proto: $(STAMP)
-	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. proto/auditlog.proto
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. auditlog_tlog/proto/auditlog.proto
 
 proto-check: $(STAMP)
 	$(BIN)/python tests/proto_check.py

@@ -24,6 +24,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from auditlog_tlog.proto import auditlog_pb2 as pb
 from bench import load, machine, procs
 from bench.empty_server import UNARY
 from bench.plan import Plan
@@ -37,7 +38,6 @@ from bench.workload import (
     batch_requests,
     stream_messages,
 )
-from proto import auditlog_pb2 as pb
 
 LOGS = (
     procs.LogSpec("bench.example/sha256-dedup", "sha256", True),

@@ -21,13 +21,13 @@ from typing import Any
 
 import blake3
 
+from auditlog_tlog.storage.db import Database
+from auditlog_tlog.tree.hashing import BLAKE3, SHA256, Hasher
 from bench import load, procs
 from bench.empty_server import BIDI_STREAM, CLIENT_STREAM, UNARY
 from bench.plan import Plan
 from bench.stats import latency_summary, summary
 from bench.workload import ENTRY_BYTES, HEALTH_CHECK, entry
-from storage.db import Database
-from tree.hashing import BLAKE3, SHA256, Hasher
 
 IN_FLIGHT = 16
 

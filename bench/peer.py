@@ -23,11 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from auditlog_tlog.tree.compact import root_of
+from auditlog_tlog.tree.hashing import SHA256
 from bench.plan import Plan
 from bench.stats import percentile, summary
 from bench.workload import entry
-from tree.compact import root_of
-from tree.hashing import SHA256
 
 Log = Callable[[str], None]
 

@@ -150,7 +150,7 @@ def start_log_server(config: Path, timeout: float = 120) -> Process:
     The server opens every log before it listens and prints one ``auditlog: log`` line per
     log after it serves, so the first such line marks the end of the restart.
     """
-    argv = [sys.executable, "-m", "client.cli", "serve", "--config", str(config)]
+    argv = [sys.executable, "-m", "auditlog_tlog.client.cli", "serve", "--config", str(config)]
     return start(argv, config.parent, "auditlog: log ", timeout=timeout)
 
 

@@ -26,6 +26,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.storage.db import Database
+from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
 from bench import load, machine, procs
 from bench.empty_server import UNARY
 from bench.plan import Plan
@@ -39,11 +44,6 @@ from bench.workload import (
     entries,
     inclusion_requests,
 )
-from proto import auditlog_pb2 as pb
-from storage.db import Database
-from storage.logstore import LogStore
-from tree.hashing import SHA256
-from tree.verify import verify_consistency, verify_inclusion
 
 ORIGIN = "bench.example/scale"
 SPEC = procs.LogSpec(ORIGIN, "sha256", True)

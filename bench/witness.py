@@ -26,18 +26,18 @@ from typing import Any
 
 import grpc
 
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.tree.checkpoint import Checkpoint
+from auditlog_tlog.tree.compact import CompactRange
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.note import Ed25519Signer, sign_note
+from auditlog_tlog.tree.proof import consistency_plan
+from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, format_add_checkpoint
 from bench import procs
 from bench.plan import Plan
 from bench.stats import latency_summary, summary
 from bench.workload import entry
-from proto import auditlog_pb2 as pb
-from proto import auditlog_pb2_grpc as pb_grpc
-from tree.checkpoint import Checkpoint
-from tree.compact import CompactRange
-from tree.hashing import SHA256
-from tree.note import Ed25519Signer, sign_note
-from tree.proof import consistency_plan
-from tree.witness_protocol import AddCheckpointRequest, format_add_checkpoint
 
 ORIGIN = "bench.example/witnessed"
 WITNESS = "bench.example/witness"
@@ -88,7 +88,7 @@ def _write_witness_config(directory: Path, log_vkey: str) -> Path:
 
 
 def _start_witness(config: Path) -> tuple[procs.Process, str, str]:
-    argv = [sys.executable, "-m", "client.cli", "witness", "--config", str(config)]
+    argv = [sys.executable, "-m", "auditlog_tlog.client.cli", "witness", "--config", str(config)]
     process = procs.start(argv, config.parent, "auditlog witness: ready", _HTTP.pattern)
     text = "".join(process.output)
     address = process.address

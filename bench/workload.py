@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from typing import Final
 
-from proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2 as pb
 
 ENTRY_BYTES = 256
 APPEND = "/auditlog.v1.Log/Append"

@@ -27,21 +27,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from client import archive, witnesses
-from client.context import Context
-from client.progress import Progress, Silent, progress_for
-from client.sdk import LogClient
-from client.verifier import VerifiedCheckpoint, Verifier
-from tree.compact import CompactRange
-from tree.errors import (
+from auditlog_tlog.client import archive, witnesses
+from auditlog_tlog.client.context import Context
+from auditlog_tlog.client.progress import Progress, Silent, progress_for
+from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.client.verifier import VerifiedCheckpoint, Verifier
+from auditlog_tlog.tree.compact import CompactRange
+from auditlog_tlog.tree.errors import (
     AuditLogError,
     InconsistencyError,
     MalformedError,
     NotFoundError,
     VerificationError,
 )
-from tree.note import parse_note
-from tree.verify import verify_consistency, verify_inclusion
+from auditlog_tlog.tree.note import parse_note
+from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
 
 SAMPLES: Final = 4096
 

@@ -26,8 +26,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from server.app import serve
-    from server.config import load_config
+    from auditlog_tlog.server.app import serve
+    from auditlog_tlog.server.config import load_config
 
     overrides = {"listen": args.listen, "data_dir": args.data_dir,
                  "metrics_listen": args.metrics_listen}
@@ -37,9 +37,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _witness(args: argparse.Namespace) -> int:
-    from tree.errors import AuditLogError
-    from witness.app import run
-    from witness.config import load_config
+    from auditlog_tlog.tree.errors import AuditLogError
+    from auditlog_tlog.witness.app import run
+    from auditlog_tlog.witness.config import load_config
 
     config = load_config(Path(args.config))
     if args.listen is not None:
@@ -55,9 +55,9 @@ def _witness(args: argparse.Namespace) -> int:
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from common.files import create_secret
-    from tree.cosignature import CosignatureSigner
-    from tree.note import Ed25519Signer
+    from auditlog_tlog.common.files import create_secret
+    from auditlog_tlog.tree.cosignature import CosignatureSigner
+    from auditlog_tlog.tree.note import Ed25519Signer
 
     signer: Ed25519Signer | CosignatureSigner
     signer = CosignatureSigner.generate(args.name) if args.witness else Ed25519Signer.generate(args.name)
@@ -98,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", help="HTTP address host:port (overrides [witness] listen)")
     p.set_defaults(handler=_witness)
 
-    from client import audit, commands, monitor, up
-    from client.context import add_common
+    from auditlog_tlog.client import audit, commands, monitor, up
+    from auditlog_tlog.client.context import add_common
 
     p = sub.add_parser("up", help="run a log and a witness on this machine (what 'make run' does)")
     up.add_up(p)
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _client(run: Callable[[Any], int]) -> Handler:
     def handler(args: argparse.Namespace) -> int:
-        from client.context import Context
+        from auditlog_tlog.client.context import Context
 
         return run(Context(args))
 
@@ -144,8 +144,8 @@ def _one_line(text: str) -> str:
 
 def explain(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
     """The one line to print for an error, saying what to do, and the exit code."""
-    from client.rpc import RpcError
-    from tree import errors
+    from auditlog_tlog.client.rpc import RpcError
+    from auditlog_tlog.tree import errors
 
     message = _one_line(str(exc)) or type(exc).__name__
     if isinstance(exc, errors.InconsistencyError):
@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":%(message)r}',
     )
     handler: Handler = args.handler
-    from tree.errors import AuditLogError
+    from auditlog_tlog.tree.errors import AuditLogError
 
     try:
         return handler(args)

@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from client.context import Context, checkpoint_json, describe, show_entry, with_entry
-from client.event import AuditEvent, event_from_json
-from client.sdk import AppendResult
-from client.verifier import VerifiedCheckpoint
-from common.files import write_atomic
-from tree.checkpoint import Checkpoint
-from tree.errors import MalformedError
-from tree.tlogproof import parse_tlog_proof
+from auditlog_tlog.client.context import Context, checkpoint_json, describe, show_entry, with_entry
+from auditlog_tlog.client.event import AuditEvent, event_from_json
+from auditlog_tlog.client.sdk import AppendResult
+from auditlog_tlog.client.verifier import VerifiedCheckpoint
+from auditlog_tlog.common.files import write_atomic
+from auditlog_tlog.tree.checkpoint import Checkpoint
+from auditlog_tlog.tree.errors import MalformedError
+from auditlog_tlog.tree.tlogproof import parse_tlog_proof
 
 
 # -- append ------------------------------------------------------------------------------------

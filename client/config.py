@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from client.verifier import TrustPolicy
+from auditlog_tlog.client.verifier import TrustPolicy
 
 DEFAULT_SERVER: Final = "127.0.0.1:7600"
 DEFAULT_FILE: Final = Path("var/client.toml")

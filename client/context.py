@@ -11,10 +11,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from client.config import Settings, load_settings
-from client.sdk import LogClient
-from client.verifier import TrustPolicy, VerifiedCheckpoint, Verifier
-from tree.tlogproof import MAX_EXTRA_SIZE, TlogProof, format_tlog_proof, parse_tlog_proof
+from auditlog_tlog.client.config import Settings, load_settings
+from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.client.verifier import TrustPolicy, VerifiedCheckpoint, Verifier
+from auditlog_tlog.tree.tlogproof import MAX_EXTRA_SIZE, TlogProof, format_tlog_proof, parse_tlog_proof
 
 
 def add_common(parser: argparse.ArgumentParser, *, online: bool = True) -> None:

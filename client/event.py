@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from tree.errors import MalformedError
-from tree.hashing import SHA256, Hasher
+from auditlog_tlog.tree.errors import MalformedError
+from auditlog_tlog.tree.hashing import SHA256, Hasher
 
 VERSION: Final = 1
 MAX_EVENT_BYTES: Final = 64 * 1024

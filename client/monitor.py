@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from client import witnesses
-from client.context import Context
-from client.verifier import VerifiedCheckpoint
-from tree.errors import AuditLogError, InconsistencyError, NotFoundError
+from auditlog_tlog.client import witnesses
+from auditlog_tlog.client.context import Context
+from auditlog_tlog.client.verifier import VerifiedCheckpoint
+from auditlog_tlog.tree.errors import AuditLogError, InconsistencyError, NotFoundError
 
 EXIT_ALERT = 1
 EXIT_INCONSISTENT = 3

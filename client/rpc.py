@@ -24,7 +24,7 @@ from typing import Any, Final, TypeVar
 
 import grpc
 
-from tree import errors
+from auditlog_tlog.tree import errors
 
 T = TypeVar("T")
 _RETRY_AFTER: Final = re.compile(r"retry after (\d+(?:\.\d+)?) ?(ms|s)\b")

@@ -26,12 +26,12 @@ from typing import Any, Final, Self
 
 import grpc
 
-from client import rpc
-from client.event import AuditEvent
-from client.streaming import AppendStreamer
-from proto import auditlog_pb2 as pb
-from proto import auditlog_pb2_grpc as pb_grpc
-from tree.errors import InvalidRangeError, NotFoundError
+from auditlog_tlog.client import rpc
+from auditlog_tlog.client.event import AuditEvent
+from auditlog_tlog.client.streaming import AppendStreamer
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.tree.errors import InvalidRangeError, NotFoundError
 
 MAX_REQUEST_BYTES: Final = 4 * 1024 * 1024  # bytes of entries per request message we send
 MAX_MESSAGE: Final = 64 * 1024 * 1024

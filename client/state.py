@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from common.files import fsync_dir, write_atomic
+from auditlog_tlog.common.files import fsync_dir, write_atomic
 
 MAX_STATE_FILE: Final = 2 << 20
 

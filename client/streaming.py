@@ -28,8 +28,8 @@ from typing import Any, Final, Generic, TypeVar
 
 import grpc
 
-from client import rpc
-from proto import auditlog_pb2 as pb
+from auditlog_tlog.client import rpc
+from auditlog_tlog.proto import auditlog_pb2 as pb
 
 R = TypeVar("R")
 _DONE: Final = object()

@@ -34,14 +34,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
-from client.config import Settings, format_settings
-from common.files import write_atomic
+from auditlog_tlog.client.config import Settings, format_settings
+from auditlog_tlog.common.files import write_atomic
 
 ORIGIN: Final = "localhost/audit"
 WITNESS: Final = "localhost/witness"
 _GRPC: Final = re.compile(r"serving gRPC on (\S+:\d+)")
 _HTTP: Final = re.compile(r"serving tlog-witness on (http://\S+)")
-AUDITLOG: Final = [sys.executable, "-m", "client.cli"]
+AUDITLOG: Final = [sys.executable, "-m", "auditlog_tlog.client.cli"]
 
 
 def add_up(p: argparse.ArgumentParser) -> None:
@@ -130,8 +130,8 @@ def _witness_toml(origin: str, log_vkey: str, listen: str) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from server.keys import load_or_create_key as log_key
-    from witness.keys import load_or_create_key as witness_key
+    from auditlog_tlog.server.keys import load_or_create_key as log_key
+    from auditlog_tlog.witness.keys import load_or_create_key as witness_key
 
     base: Path = args.dir.resolve()
     (base / "keys").mkdir(parents=True, exist_ok=True)

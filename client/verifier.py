@@ -27,15 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from client.sdk import LogClient
-from client.state import CheckpointStore
-from tree.checkpoint import Checkpoint, open_checkpoint
-from tree.cosignature import CosignatureVerifier
-from tree.errors import InconsistencyError, MalformedError, VerificationError
-from tree.hashing import Hasher, get_hasher
-from tree.note import Ed25519Verifier, NoteVerifier
-from tree.tlogproof import TlogProof, format_tlog_proof, parse_tlog_proof
-from tree.verify import verify_consistency, verify_inclusion
+from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.client.state import CheckpointStore
+from auditlog_tlog.tree.checkpoint import Checkpoint, open_checkpoint
+from auditlog_tlog.tree.cosignature import CosignatureVerifier
+from auditlog_tlog.tree.errors import InconsistencyError, MalformedError, VerificationError
+from auditlog_tlog.tree.hashing import Hasher, get_hasher
+from auditlog_tlog.tree.note import Ed25519Verifier, NoteVerifier
+from auditlog_tlog.tree.tlogproof import TlogProof, format_tlog_proof, parse_tlog_proof
+from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
 
 Consistency = Literal["first", "same", "proved", "older", "unchecked"]
 

@@ -10,8 +10,8 @@ import urllib.error
 import urllib.request
 from typing import Final
 
-from tree.errors import NotFoundError
-from tree.note import MAX_NOTE_SIZE
+from auditlog_tlog.tree.errors import NotFoundError
+from auditlog_tlog.tree.note import MAX_NOTE_SIZE
 
 TIMEOUT: Final = 10.0
 

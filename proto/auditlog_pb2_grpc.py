@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from proto import auditlog_pb2 as proto_dot_auditlog__pb2
+from auditlog_tlog.proto import auditlog_pb2 as auditlog__tlog_dot_proto_dot_auditlog__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in proto/auditlog_pb2_grpc.py depends on'
+        + ' but the generated code in auditlog_tlog/proto/auditlog_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,58 +36,58 @@ class LogStub:
         """
         self.Append = channel.unary_unary(
                 '/auditlog.v1.Log/Append',
-                request_serializer=proto_dot_auditlog__pb2.AppendRequest.SerializeToString,
-                response_deserializer=proto_dot_auditlog__pb2.AppendResponse.FromString,
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendResponse.FromString,
                 _registered_method=True)
         self.AppendBatch = channel.unary_unary(
                 '/auditlog.v1.Log/AppendBatch',
-                request_serializer=proto_dot_auditlog__pb2.AppendBatchRequest.SerializeToString,
-                response_deserializer=proto_dot_auditlog__pb2.AppendBatchResponse.FromString,
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendBatchRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendBatchResponse.FromString,
                 _registered_method=True)
         self.AppendStream = channel.stream_stream(
                 '/auditlog.v1.Log/AppendStream',
-                request_serializer=proto_dot_auditlog__pb2.AppendStreamRequest.SerializeToString,
-                response_deserializer=proto_dot_auditlog__pb2.AppendStreamResponse.FromString,
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendStreamRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendStreamResponse.FromString,
                 _registered_method=True)
         self.GetCheckpoint = channel.unary_unary(
                 '/auditlog.v1.Log/GetCheckpoint',
-                request_serializer=proto_dot_auditlog__pb2.GetCheckpointRequest.SerializeToString,
-                response_deserializer=proto_dot_auditlog__pb2.GetCheckpointResponse.FromString,
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetCheckpointResponse.FromString,
                 _registered_method=True)
         self.GetInclusionProof = channel.unary_unary(
                 '/auditlog.v1.Log/GetInclusionProof',
-                request_serializer=proto_dot_auditlog__pb2.GetInclusionProofRequest.SerializeToString,
-                response_deserializer=proto_dot_auditlog__pb2.GetInclusionProofResponse.FromString,
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetInclusionProofRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetInclusionProofResponse.FromString,
                 _registered_method=True)
         self.GetConsistencyProof = channel.unary_unary(
                 '/auditlog.v1.Log/GetConsistencyProof',
-                request_serializer=proto_dot_auditlog__pb2.GetConsistencyProofRequest.SerializeToString,
-                response_deserializer=proto_dot_auditlog__pb2.GetConsistencyProofResponse.FromString,
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetConsistencyProofRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetConsistencyProofResponse.FromString,
                 _registered_method=True)
         self.GetEntries = channel.unary_stream(
                 '/auditlog.v1.Log/GetEntries',
-                request_serializer=proto_dot_auditlog__pb2.GetEntriesRequest.SerializeToString,
-                response_deserializer=proto_dot_auditlog__pb2.GetEntriesResponse.FromString,
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetEntriesRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetEntriesResponse.FromString,
                 _registered_method=True)
         self.GetLogInfo = channel.unary_unary(
                 '/auditlog.v1.Log/GetLogInfo',
-                request_serializer=proto_dot_auditlog__pb2.GetLogInfoRequest.SerializeToString,
-                response_deserializer=proto_dot_auditlog__pb2.LogInfo.FromString,
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetLogInfoRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.LogInfo.FromString,
                 _registered_method=True)
         self.ListLogs = channel.unary_unary(
                 '/auditlog.v1.Log/ListLogs',
-                request_serializer=proto_dot_auditlog__pb2.ListLogsRequest.SerializeToString,
-                response_deserializer=proto_dot_auditlog__pb2.ListLogsResponse.FromString,
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.ListLogsRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.ListLogsResponse.FromString,
                 _registered_method=True)
         self.ListCheckpoints = channel.unary_unary(
                 '/auditlog.v1.Log/ListCheckpoints',
-                request_serializer=proto_dot_auditlog__pb2.ListCheckpointsRequest.SerializeToString,
-                response_deserializer=proto_dot_auditlog__pb2.ListCheckpointsResponse.FromString,
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.ListCheckpointsRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.ListCheckpointsResponse.FromString,
                 _registered_method=True)
         self.AddCosignature = channel.unary_unary(
                 '/auditlog.v1.Log/AddCosignature',
-                request_serializer=proto_dot_auditlog__pb2.AddCosignatureRequest.SerializeToString,
-                response_deserializer=proto_dot_auditlog__pb2.AddCosignatureResponse.FromString,
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureResponse.FromString,
                 _registered_method=True)
 
 
@@ -179,58 +179,58 @@ def add_LogServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Append': grpc.unary_unary_rpc_method_handler(
                     servicer.Append,
-                    request_deserializer=proto_dot_auditlog__pb2.AppendRequest.FromString,
-                    response_serializer=proto_dot_auditlog__pb2.AppendResponse.SerializeToString,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendResponse.SerializeToString,
             ),
             'AppendBatch': grpc.unary_unary_rpc_method_handler(
                     servicer.AppendBatch,
-                    request_deserializer=proto_dot_auditlog__pb2.AppendBatchRequest.FromString,
-                    response_serializer=proto_dot_auditlog__pb2.AppendBatchResponse.SerializeToString,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendBatchRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendBatchResponse.SerializeToString,
             ),
             'AppendStream': grpc.stream_stream_rpc_method_handler(
                     servicer.AppendStream,
-                    request_deserializer=proto_dot_auditlog__pb2.AppendStreamRequest.FromString,
-                    response_serializer=proto_dot_auditlog__pb2.AppendStreamResponse.SerializeToString,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendStreamRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendStreamResponse.SerializeToString,
             ),
             'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCheckpoint,
-                    request_deserializer=proto_dot_auditlog__pb2.GetCheckpointRequest.FromString,
-                    response_serializer=proto_dot_auditlog__pb2.GetCheckpointResponse.SerializeToString,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetCheckpointResponse.SerializeToString,
             ),
             'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
                     servicer.GetInclusionProof,
-                    request_deserializer=proto_dot_auditlog__pb2.GetInclusionProofRequest.FromString,
-                    response_serializer=proto_dot_auditlog__pb2.GetInclusionProofResponse.SerializeToString,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetInclusionProofRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetInclusionProofResponse.SerializeToString,
             ),
             'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
                     servicer.GetConsistencyProof,
-                    request_deserializer=proto_dot_auditlog__pb2.GetConsistencyProofRequest.FromString,
-                    response_serializer=proto_dot_auditlog__pb2.GetConsistencyProofResponse.SerializeToString,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetConsistencyProofRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetConsistencyProofResponse.SerializeToString,
             ),
             'GetEntries': grpc.unary_stream_rpc_method_handler(
                     servicer.GetEntries,
-                    request_deserializer=proto_dot_auditlog__pb2.GetEntriesRequest.FromString,
-                    response_serializer=proto_dot_auditlog__pb2.GetEntriesResponse.SerializeToString,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetEntriesRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetEntriesResponse.SerializeToString,
             ),
             'GetLogInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLogInfo,
-                    request_deserializer=proto_dot_auditlog__pb2.GetLogInfoRequest.FromString,
-                    response_serializer=proto_dot_auditlog__pb2.LogInfo.SerializeToString,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetLogInfoRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.LogInfo.SerializeToString,
             ),
             'ListLogs': grpc.unary_unary_rpc_method_handler(
                     servicer.ListLogs,
-                    request_deserializer=proto_dot_auditlog__pb2.ListLogsRequest.FromString,
-                    response_serializer=proto_dot_auditlog__pb2.ListLogsResponse.SerializeToString,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.ListLogsRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.ListLogsResponse.SerializeToString,
             ),
             'ListCheckpoints': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCheckpoints,
-                    request_deserializer=proto_dot_auditlog__pb2.ListCheckpointsRequest.FromString,
-                    response_serializer=proto_dot_auditlog__pb2.ListCheckpointsResponse.SerializeToString,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.ListCheckpointsRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.ListCheckpointsResponse.SerializeToString,
             ),
             'AddCosignature': grpc.unary_unary_rpc_method_handler(
                     servicer.AddCosignature,
-                    request_deserializer=proto_dot_auditlog__pb2.AddCosignatureRequest.FromString,
-                    response_serializer=proto_dot_auditlog__pb2.AddCosignatureResponse.SerializeToString,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -258,8 +258,8 @@ class Log:
             request,
             target,
             '/auditlog.v1.Log/Append',
-            proto_dot_auditlog__pb2.AppendRequest.SerializeToString,
-            proto_dot_auditlog__pb2.AppendResponse.FromString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -285,8 +285,8 @@ class Log:
             request,
             target,
             '/auditlog.v1.Log/AppendBatch',
-            proto_dot_auditlog__pb2.AppendBatchRequest.SerializeToString,
-            proto_dot_auditlog__pb2.AppendBatchResponse.FromString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendBatchRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -312,8 +312,8 @@ class Log:
             request_iterator,
             target,
             '/auditlog.v1.Log/AppendStream',
-            proto_dot_auditlog__pb2.AppendStreamRequest.SerializeToString,
-            proto_dot_auditlog__pb2.AppendStreamResponse.FromString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendStreamRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.AppendStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -339,8 +339,8 @@ class Log:
             request,
             target,
             '/auditlog.v1.Log/GetCheckpoint',
-            proto_dot_auditlog__pb2.GetCheckpointRequest.SerializeToString,
-            proto_dot_auditlog__pb2.GetCheckpointResponse.FromString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.GetCheckpointRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.GetCheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -366,8 +366,8 @@ class Log:
             request,
             target,
             '/auditlog.v1.Log/GetInclusionProof',
-            proto_dot_auditlog__pb2.GetInclusionProofRequest.SerializeToString,
-            proto_dot_auditlog__pb2.GetInclusionProofResponse.FromString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.GetInclusionProofRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.GetInclusionProofResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -393,8 +393,8 @@ class Log:
             request,
             target,
             '/auditlog.v1.Log/GetConsistencyProof',
-            proto_dot_auditlog__pb2.GetConsistencyProofRequest.SerializeToString,
-            proto_dot_auditlog__pb2.GetConsistencyProofResponse.FromString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.GetConsistencyProofRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.GetConsistencyProofResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -420,8 +420,8 @@ class Log:
             request,
             target,
             '/auditlog.v1.Log/GetEntries',
-            proto_dot_auditlog__pb2.GetEntriesRequest.SerializeToString,
-            proto_dot_auditlog__pb2.GetEntriesResponse.FromString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.GetEntriesRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.GetEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -447,8 +447,8 @@ class Log:
             request,
             target,
             '/auditlog.v1.Log/GetLogInfo',
-            proto_dot_auditlog__pb2.GetLogInfoRequest.SerializeToString,
-            proto_dot_auditlog__pb2.LogInfo.FromString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.GetLogInfoRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.LogInfo.FromString,
             options,
             channel_credentials,
             insecure,
@@ -474,8 +474,8 @@ class Log:
             request,
             target,
             '/auditlog.v1.Log/ListLogs',
-            proto_dot_auditlog__pb2.ListLogsRequest.SerializeToString,
-            proto_dot_auditlog__pb2.ListLogsResponse.FromString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.ListLogsRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.ListLogsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -501,8 +501,8 @@ class Log:
             request,
             target,
             '/auditlog.v1.Log/ListCheckpoints',
-            proto_dot_auditlog__pb2.ListCheckpointsRequest.SerializeToString,
-            proto_dot_auditlog__pb2.ListCheckpointsResponse.FromString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.ListCheckpointsRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.ListCheckpointsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -528,8 +528,8 @@ class Log:
             request,
             target,
             '/auditlog.v1.Log/AddCosignature',
-            proto_dot_auditlog__pb2.AddCosignatureRequest.SerializeToString,
-            proto_dot_auditlog__pb2.AddCosignatureResponse.FromString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureResponse.FromString,
             options,
             channel_credentials,
             insecure,

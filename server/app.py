@@ -17,25 +17,25 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from proto import auditlog_pb2 as pb
-from server.config import LogConfig, ServerConfig
-from server.handlers import Gate, generic_handler
-from server.keys import load_log_keys
-from server.metrics import Metrics
-from server.runtime import LogRuntime
-from server.security import Authorizer
-from server.sequencer import Sequencer
-from server.service import LogService
-from server.signer import CheckpointSigner
-from server.tiles_http import TileReader, TileServer
-from server.tls import add_port
-from server.witnessing import WitnessPusher
-from storage.db import Database
-from storage.logstore import LogStore
-from tree.checkpoint import parse_checkpoint
-from tree.errors import CorruptionError
-from tree.hashing import get_hasher
-from tree.note import Ed25519Signer, parse_note
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.server.config import LogConfig, ServerConfig
+from auditlog_tlog.server.handlers import Gate, generic_handler
+from auditlog_tlog.server.keys import load_log_keys
+from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.runtime import LogRuntime
+from auditlog_tlog.server.security import Authorizer
+from auditlog_tlog.server.sequencer import Sequencer
+from auditlog_tlog.server.service import LogService
+from auditlog_tlog.server.signer import CheckpointSigner
+from auditlog_tlog.server.tiles_http import TileReader, TileServer
+from auditlog_tlog.server.tls import add_port
+from auditlog_tlog.server.witnessing import WitnessPusher
+from auditlog_tlog.storage.db import Database
+from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.tree.checkpoint import parse_checkpoint
+from auditlog_tlog.tree.errors import CorruptionError
+from auditlog_tlog.tree.hashing import get_hasher
+from auditlog_tlog.tree.note import Ed25519Signer, parse_note
 
 log = logging.getLogger("auditlog.server")
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from proto import auditlog_pb2 as pb
-from server.runtime import Inclusion, LogRuntime
-from server.sequencer import Receipted
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.server.runtime import Inclusion, LogRuntime
+from auditlog_tlog.server.sequencer import Receipted
 
 
 def append_result(r: Receipted) -> pb.AppendResult:

@@ -16,11 +16,11 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from proto import auditlog_pb2 as pb
-from server.metrics import Metrics
-from server.security import Authorizer
-from server.status import status_of
-from tree.errors import AuditLogError, MalformedError
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.security import Authorizer
+from auditlog_tlog.server.status import status_of
+from auditlog_tlog.tree.errors import AuditLogError, MalformedError
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Log"]
 # The role each method needs on the request's log; None: no role (ListLogs filters by role,

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common.files import create_secret, read_secret
-from tree.errors import MalformedError
-from tree.note import Ed25519Signer, parse_vkey
+from auditlog_tlog.common.files import create_secret, read_secret
+from auditlog_tlog.tree.errors import MalformedError
+from auditlog_tlog.tree.note import Ed25519Signer, parse_vkey
 
 if TYPE_CHECKING:
-    from server.config import LogConfig
+    from auditlog_tlog.server.config import LogConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ def load_log_keys(config: LogConfig) -> tuple[list[Ed25519Signer], tuple[KeyInfo
     Without ``[[log.key]]`` tables a log has one active key at ``key_file``. Active key files
     are created on first use; during a rotation every active key signs every checkpoint.
     """
-    from common.keys import KeyConfig
+    from auditlog_tlog.common.keys import KeyConfig
 
     configured = config.keys or (KeyConfig(file=config.key_file),)
     signers: list[Ed25519Signer] = []

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from server.config import LogConfig
-from server.keys import KeyInfo
-from server.sequencer import Sequencer
-from server.signer import CheckpointSigner
-from server.witnessing import LogWitnesses
-from storage.logstore import LogStore
-from tree.errors import CorruptionError, InvalidRangeError, MalformedError, NotFoundError
-from tree.hashing import HASH_SIZE
+from auditlog_tlog.server.config import LogConfig
+from auditlog_tlog.server.keys import KeyInfo
+from auditlog_tlog.server.sequencer import Sequencer
+from auditlog_tlog.server.signer import CheckpointSigner
+from auditlog_tlog.server.witnessing import LogWitnesses
+from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, MalformedError, NotFoundError
+from auditlog_tlog.tree.hashing import HASH_SIZE
 
 MAX_PAGE_BYTES = 4 * 1024 * 1024
 

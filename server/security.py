@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tree.errors import PermissionDeniedError, PushbackError, UnauthenticatedError
+from auditlog_tlog.tree.errors import PermissionDeniedError, PushbackError, UnauthenticatedError
 
 ROLES = ("append", "read", "admin")
 

@@ -25,19 +25,19 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from server.config import LogConfig
-from server.metrics import Metrics
-from server.signer import CheckpointSigner
-from storage.logstore import AppendOutcome, LogStore
-from tree.errors import (
+from auditlog_tlog.server.config import LogConfig
+from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.signer import CheckpointSigner
+from auditlog_tlog.storage.logstore import AppendOutcome, LogStore
+from auditlog_tlog.tree.errors import (
     MalformedError,
     PermissionDeniedError,
     PushbackError,
     StorageError,
     VerificationError,
 )
-from tree.note import open_note, parse_vkey
-from tree.tlogproof import TlogProof, format_tlog_proof
+from auditlog_tlog.tree.note import open_note, parse_vkey
+from auditlog_tlog.tree.tlogproof import TlogProof, format_tlog_proof
 
 
 @dataclass(frozen=True, slots=True)

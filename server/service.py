@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 
 import grpc
 
-from proto import auditlog_pb2 as pb
-from proto import auditlog_pb2_grpc as pb_grpc
-from server import convert
-from server.metrics import Metrics
-from server.runtime import LogRuntime
-from server.status import status_of
-from tree.errors import AuditLogError, MalformedError, NotFoundError, PushbackError
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.server import convert
+from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.runtime import LogRuntime
+from auditlog_tlog.server.status import status_of
+from auditlog_tlog.tree.errors import AuditLogError, MalformedError, NotFoundError, PushbackError
 
 log = logging.getLogger("auditlog.server")
 T = TypeVar("T")

@@ -12,10 +12,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from tree.checkpoint import Checkpoint
-from tree.hashing import Hasher
-from tree.note import NoteSigner, sign_note
-from tree.verify import verify_consistency
+from auditlog_tlog.tree.checkpoint import Checkpoint
+from auditlog_tlog.tree.hashing import Hasher
+from auditlog_tlog.tree.note import NoteSigner, sign_note
+from auditlog_tlog.tree.verify import verify_consistency
 
 
 class CheckpointSigner:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from tree import errors
+from auditlog_tlog.tree import errors
 
 GRPC_STATUS: dict[type[errors.AuditLogError], grpc.StatusCode] = {
     errors.AuditLogError: grpc.StatusCode.UNKNOWN,

@@ -19,10 +19,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from server.runtime import LogRuntime
-from server.security import Authorizer
-from storage.strata import WIDTH
-from tree.errors import (
+from auditlog_tlog.server.runtime import LogRuntime
+from auditlog_tlog.server.security import Authorizer
+from auditlog_tlog.storage.strata import WIDTH
+from auditlog_tlog.tree.errors import (
     AuditLogError,
     InvalidRangeError,
     MalformedError,
@@ -30,8 +30,8 @@ from tree.errors import (
     PermissionDeniedError,
     UnauthenticatedError,
 )
-from tree.hashing import HASH_SIZE
-from tree.tiles import encode_entry_bundle, parse_entries_path, parse_tile_path
+from auditlog_tlog.tree.hashing import HASH_SIZE
+from auditlog_tlog.tree.tiles import encode_entry_bundle, parse_entries_path, parse_tile_path
 
 log = logging.getLogger("auditlog.tiles")
 MAX_PATH = 512

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import grpc
 
-from common.files import check_private_mode
-from common.net import is_loopback
-from server.security import TLSConfig
+from auditlog_tlog.common.files import check_private_mode
+from auditlog_tlog.common.net import is_loopback
+from auditlog_tlog.server.security import TLSConfig
 
 log = logging.getLogger("auditlog.server")
 

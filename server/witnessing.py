@@ -42,22 +42,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
-from common.files import check_private_mode
-from server.config import LogConfig, WitnessConfig
-from tree.cosignature import CosignatureVerifier
-from tree.errors import (
+from auditlog_tlog.common.files import check_private_mode
+from auditlog_tlog.server.config import LogConfig, WitnessConfig
+from auditlog_tlog.tree.cosignature import CosignatureVerifier
+from auditlog_tlog.tree.errors import (
     AuditLogError,
     MalformedError,
     NotFoundError,
     PermissionDeniedError,
     VerificationError,
 )
-from tree.note import Note, Signature, format_note, parse_note, parse_signature_lines
-from tree.witness_protocol import AddCheckpointRequest, format_add_checkpoint, parse_size_body
+from auditlog_tlog.tree.note import Note, Signature, format_note, parse_note, parse_signature_lines
+from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, format_add_checkpoint, parse_size_body
 
 if TYPE_CHECKING:
-    from server.runtime import LogRuntime
-    from storage.logstore import LogStore
+    from auditlog_tlog.server.runtime import LogRuntime
+    from auditlog_tlog.storage.logstore import LogStore
 
 log = logging.getLogger("auditlog.server.witnessing")
 MAX_COSIGNATURE_BYTES: Final = 16 * 1024  # signature lines in one AddCosignature or response

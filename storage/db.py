@@ -23,7 +23,7 @@ from typing import Any
 
 from rocksdict import Options, Rdict, ReadOptions, WriteBatch, WriteOptions
 
-from tree.errors import CorruptionError, StorageError
+from auditlog_tlog.tree.errors import CorruptionError, StorageError
 
 _REGISTRY = b"R"
 

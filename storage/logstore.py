@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from storage import strata
-from storage.db import Database, prefix
-from tree.compact import CompactRange, LevelVisitor
-from tree.errors import CorruptionError, InvalidRangeError, StorageError
-from tree.hashing import HASH_SIZE, Hasher
-from tree.nodes import NodeID, decompose
-from tree.proof import ProofPlan, consistency_plan, inclusion_plan
+from auditlog_tlog.storage import strata
+from auditlog_tlog.storage.db import Database, prefix
+from auditlog_tlog.tree.compact import CompactRange, LevelVisitor
+from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, StorageError
+from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher
+from auditlog_tlog.tree.nodes import NodeID, decompose
+from auditlog_tlog.tree.proof import ProofPlan, consistency_plan, inclusion_plan
 
 
 @dataclass(frozen=True, slots=True)

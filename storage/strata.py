@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from tree.hashing import HASH_SIZE
-from tree.nodes import NodeID
+from auditlog_tlog.tree.hashing import HASH_SIZE
+from auditlog_tlog.tree.nodes import NodeID
 
 ROWS: Final = 8
 WIDTH: Final = 1 << ROWS

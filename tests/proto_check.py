@@ -15,16 +15,18 @@ GENERATED = ("auditlog_pb2.py", "auditlog_pb2.pyi", "auditlog_pb2_grpc.py")
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp)
-        (out / "proto").mkdir()
-        shutil.copy(ROOT / "proto" / "auditlog.proto", out / "proto")
+        # Generated under the installed name, so the gRPC glue imports auditlog_tlog.proto.
+        generated = out / "auditlog_tlog" / "proto"
+        generated.mkdir(parents=True)
+        shutil.copy(ROOT / "proto" / "auditlog.proto", generated)
         subprocess.run(
             [sys.executable, "-m", "grpc_tools.protoc", "-I.", "--python_out=.",
-             "--pyi_out=.", "--grpc_python_out=.", "proto/auditlog.proto"],
+             "--pyi_out=.", "--grpc_python_out=.", "auditlog_tlog/proto/auditlog.proto"],
             cwd=out, check=True,
         )
         stale = [name for name in GENERATED
                  if not (ROOT / "proto" / name).exists()
-                 or (ROOT / "proto" / name).read_bytes() != (out / "proto" / name).read_bytes()]
+                 or (ROOT / "proto" / name).read_bytes() != (generated / name).read_bytes()]
     if stale:
         print(f"proto-check: {', '.join(stale)} out of date with proto/auditlog.proto; run 'make proto'")
         return 1

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import grpc
 
-from proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 
-AUDITLOG = [sys.executable, "-m", "client.cli"]
+AUDITLOG = [sys.executable, "-m", "auditlog_tlog.client.cli"]
 _GRPC_LINE = re.compile(r"serving gRPC on (127\.0\.0\.1:\d+)")
 _METRICS_LINE = re.compile(r"metrics on (http://127\.0\.0\.1:\d+/metrics)")
 _TILES_LINE = re.compile(r"tiles on (http://127\.0\.0\.1:\d+)/")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from common.files import MAX_SECRET, create_secret, read_secret, write_once
+from auditlog_tlog.common.files import MAX_SECRET, create_secret, read_secret, write_once
 
 
 def test_a_secret_is_created_once_with_mode_0600(tmp_path: Path) -> None:

@@ -25,8 +25,12 @@ def _modules(package: str) -> list[Path]:
     return sorted(p for p in (ROOT / package).rglob("*.py") if "_pb2" not in p.name)
 
 
+PACKAGE = "auditlog_tlog"
+
+
 def _top(name: str) -> str:
-    return name.split(".")[0]
+    """The first name under our package (``auditlog_tlog.tree.note`` -> ``tree``), else the first."""
+    return name.removeprefix(PACKAGE + ".").split(".")[0]
 
 
 FORBIDDEN = {

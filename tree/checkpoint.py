@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from tree.errors import MalformedError, VerificationError
-from tree.note import (
+from auditlog_tlog.tree.errors import MalformedError, VerificationError
+from auditlog_tlog.tree.note import (
     MAX_NOTE_SIZE,
     MAX_UINT64,
     NoteVerifier,

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from tree.hashing import HASH_SIZE, Hasher
-from tree.nodes import MAX_SIZE, NodeID, decompose
+from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher
+from auditlog_tlog.tree.nodes import MAX_SIZE, NodeID, decompose
 
 Visitor = Callable[[NodeID, bytes], None]
 """Called with each complete node the moment its hash becomes known."""

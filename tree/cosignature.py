@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
-from tree.checkpoint import parse_checkpoint
-from tree.errors import MalformedError
-from tree.note import (
+from auditlog_tlog.tree.checkpoint import parse_checkpoint
+from auditlog_tlog.tree.errors import MalformedError
+from auditlog_tlog.tree.note import (
     KEY_ID_SIZE,
     SIG_TYPE_COSIGNATURE_V1,
     Ed25519SignerBase,

@@ -7,7 +7,7 @@ import binascii
 import re
 from typing import Final
 
-from tree.errors import MalformedError
+from auditlog_tlog.tree.errors import MalformedError
 
 MAX_UINT64: Final = (1 << 64) - 1
 MAX_BASE64: Final = 1 << 20  # characters, unless a caller says otherwise

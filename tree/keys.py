@@ -15,8 +15,8 @@ from typing import ClassVar, Final, Protocol, Self
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from tree.encoding import decode_base64, encode_base64
-from tree.errors import MalformedError
+from auditlog_tlog.tree.encoding import decode_base64, encode_base64
+from auditlog_tlog.tree.errors import MalformedError
 
 SIG_TYPE_ED25519: Final = 0x01
 SIG_TYPE_COSIGNATURE_V1: Final = 0x04
@@ -214,7 +214,7 @@ class Ed25519Signer(Ed25519SignerBase):
 
 def parse_vkey(vkey: str) -> NoteVerifier:
     """A verifier for a type 0x01 (Ed25519) or 0x04 (cosignature/v1) vkey; else MalformedError."""
-    from tree.cosignature import CosignatureVerifier  # a cycle: cosignature imports note
+    from auditlog_tlog.tree.cosignature import CosignatureVerifier  # a cycle: cosignature imports note
 
     name, sig_type, key = split_vkey(vkey)
     if sig_type == SIG_TYPE_ED25519:

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from tree.encoding import MAX_UINT64, decode_base64, encode_base64, parse_decimal
-from tree.errors import MalformedError, VerificationError
-from tree.keys import (
+from auditlog_tlog.tree.encoding import MAX_UINT64, decode_base64, encode_base64, parse_decimal
+from auditlog_tlog.tree.errors import MalformedError, VerificationError
+from auditlog_tlog.tree.keys import (
     CONTROL,
     KEY_ID_SIZE,
     SIG_TYPE_COSIGNATURE_V1,

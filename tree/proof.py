@@ -27,9 +27,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tree.errors import InvalidRangeError
-from tree.hashing import Hasher
-from tree.nodes import MAX_SIZE, NodeID
+from auditlog_tlog.tree.errors import InvalidRangeError
+from auditlog_tlog.tree.hashing import Hasher
+from auditlog_tlog.tree.nodes import MAX_SIZE, NodeID
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from tree.errors import InvalidRangeError, MalformedError
+from auditlog_tlog.tree.errors import InvalidRangeError, MalformedError
 
 TILE_HEIGHT: Final = 8
 TILE_WIDTH: Final = 1 << TILE_HEIGHT  # 256 hashes, 8192 bytes

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from tree.checkpoint import HASH_SIZE, Checkpoint, open_checkpoint
-from tree.errors import MalformedError
-from tree.note import (
+from auditlog_tlog.tree.checkpoint import HASH_SIZE, Checkpoint, open_checkpoint
+from auditlog_tlog.tree.errors import MalformedError
+from auditlog_tlog.tree.note import (
     MAX_NOTE_SIZE,
     MAX_UINT64,
     NoteVerifier,
@@ -33,7 +33,7 @@ from tree.note import (
     encode_base64,
     parse_decimal,
 )
-from tree.witness_protocol import check_signed_checkpoint, parse_hash_lines, split_head
+from auditlog_tlog.tree.witness_protocol import check_signed_checkpoint, parse_hash_lines, split_head
 
 HEADER: Final = "c2sp.org/tlog-proof@v1"
 MAX_PROOF_HASHES: Final = 64  # an inclusion proof in a tree of at most 2^64-1 leaves

@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from tree.errors import VerificationError
-from tree.hashing import HASH_SIZE, Hasher
-from tree.nodes import MAX_SIZE
+from auditlog_tlog.tree.errors import VerificationError
+from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher
+from auditlog_tlog.tree.nodes import MAX_SIZE
 
 MAX_INCLUSION_HASHES: Final = 64
 MAX_CONSISTENCY_HASHES: Final = 65

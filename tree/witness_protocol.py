@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from tree.checkpoint import HASH_SIZE, parse_checkpoint
-from tree.errors import MalformedError
-from tree.note import (
+from auditlog_tlog.tree.checkpoint import HASH_SIZE, parse_checkpoint
+from auditlog_tlog.tree.errors import MalformedError
+from auditlog_tlog.tree.note import (
     MAX_NOTE_SIZE,
     MAX_UINT64,
     decode_base64,

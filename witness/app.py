@@ -14,22 +14,22 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from tree.hashing import get_hasher
-from tree.note import Ed25519Verifier
-from witness.archive import Archive, LocalArchive
-from witness.config import ArchiveConfig, WitnessConfig
-from witness.core import Clock, Witness, WitnessedLog
-from witness.httpd import WitnessHTTPServer
-from witness.keys import WitnessKeys, load_keys
-from witness.pull import Puller
-from witness.state import FileStateStore
-from witness.tls import channel_credentials, check_transport, read_token, server_context
+from auditlog_tlog.tree.hashing import get_hasher
+from auditlog_tlog.tree.note import Ed25519Verifier
+from auditlog_tlog.witness.archive import Archive, LocalArchive
+from auditlog_tlog.witness.config import ArchiveConfig, WitnessConfig
+from auditlog_tlog.witness.core import Clock, Witness, WitnessedLog
+from auditlog_tlog.witness.httpd import WitnessHTTPServer
+from auditlog_tlog.witness.keys import WitnessKeys, load_keys
+from auditlog_tlog.witness.pull import Puller
+from auditlog_tlog.witness.state import FileStateStore
+from auditlog_tlog.witness.tls import channel_credentials, check_transport, read_token, server_context
 
 
 def open_archive(config: ArchiveConfig) -> tuple[Archive, Callable[[], None]]:
     """The configured archive and a function that releases it."""
     if config.type == "s3":
-        from witness.s3archive import S3Archive  # boto3 is only imported when S3 is used
+        from auditlog_tlog.witness.s3archive import S3Archive  # boto3 is only imported when S3 is used
 
         s3 = S3Archive.connect(
             config.bucket, config.retention_days, endpoint_url=config.endpoint_url,

@@ -26,8 +26,8 @@ import threading
 from pathlib import Path
 from typing import Final, Protocol
 
-from common.files import fsync_dir, write_once
-from tree.errors import StorageError
+from auditlog_tlog.common.files import fsync_dir, write_once
+from auditlog_tlog.tree.errors import StorageError
 
 _KEY: Final = re.compile(r"(cosigned|evidence)/[0-9a-f]{64}/(0|[1-9][0-9]{0,19})/[0-9a-f]{64}")
 

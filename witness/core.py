@@ -41,9 +41,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from tree.checkpoint import Checkpoint, parse_checkpoint
-from tree.cosignature import CosignatureSigner
-from tree.errors import (
+from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.errors import (
     ConflictError,
     InconsistencyError,
     InvalidRangeError,
@@ -53,12 +53,12 @@ from tree.errors import (
     StorageError,
     VerificationError,
 )
-from tree.hashing import SHA256, Hasher
-from tree.note import MAX_NOTE_SIZE, Note, NoteVerifier, format_note, parse_note, verify_note
-from tree.verify import verify_consistency
-from tree.witness_protocol import AddCheckpointRequest, parse_add_checkpoint
-from witness.archive import Archive, cosigned_key, evidence_key
-from witness.state import StateStore, WitnessedState
+from auditlog_tlog.tree.hashing import SHA256, Hasher
+from auditlog_tlog.tree.note import MAX_NOTE_SIZE, Note, NoteVerifier, format_note, parse_note, verify_note
+from auditlog_tlog.tree.verify import verify_consistency
+from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, parse_add_checkpoint
+from auditlog_tlog.witness.archive import Archive, cosigned_key, evidence_key
+from auditlog_tlog.witness.state import StateStore, WitnessedState
 
 log = logging.getLogger("auditlog.witness")
 MAX_ATTEMPTS: Final = 8  # compare-and-swap retries of one request before giving up (503)

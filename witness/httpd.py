@@ -29,10 +29,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 
-from tree.errors import AuditLogError
-from tree.witness_protocol import MAX_BODY_SIZE, format_size_body
-from witness.core import OldSizeConflictError, Witness
-from witness.status import http_status_of
+from auditlog_tlog.tree.errors import AuditLogError
+from auditlog_tlog.tree.witness_protocol import MAX_BODY_SIZE, format_size_body
+from auditlog_tlog.witness.core import OldSizeConflictError, Witness
+from auditlog_tlog.witness.status import http_status_of
 
 log = logging.getLogger("auditlog.witness.http")
 MAX_HEADER_BYTES: Final = 16 * 1024

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.files import create_secret, read_secret
-from common.keys import KeyConfig
-from tree.cosignature import CosignatureSigner, CosignatureVerifier
-from tree.errors import MalformedError
+from auditlog_tlog.common.files import create_secret, read_secret
+from auditlog_tlog.common.keys import KeyConfig
+from auditlog_tlog.tree.cosignature import CosignatureSigner, CosignatureVerifier
+from auditlog_tlog.tree.errors import MalformedError
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,13 +26,13 @@ from typing import Final
 
 import grpc
 
-from proto import auditlog_pb2 as pb
-from proto import auditlog_pb2_grpc as pb_grpc
-from tree.checkpoint import parse_checkpoint
-from tree.errors import AuditLogError, MalformedError
-from tree.note import parse_note
-from tree.witness_protocol import MAX_PROOF_LINES, AddCheckpointRequest
-from witness.core import Witness
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.tree.checkpoint import parse_checkpoint
+from auditlog_tlog.tree.errors import AuditLogError, MalformedError
+from auditlog_tlog.tree.note import parse_note
+from auditlog_tlog.tree.witness_protocol import MAX_PROOF_LINES, AddCheckpointRequest
+from auditlog_tlog.witness.core import Witness
 
 log = logging.getLogger("auditlog.witness.pull")
 MAX_MESSAGE: Final = 2 << 20  # a checkpoint note is at most 1 MiB

@@ -29,13 +29,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
-from tree.errors import CorruptionError, StorageError
-from witness.archive import check_key
+from auditlog_tlog.tree.errors import CorruptionError, StorageError
+from auditlog_tlog.witness.archive import check_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from witness.core import Clock
+    from auditlog_tlog.witness.core import Clock
 
 log = logging.getLogger("auditlog.witness.s3")
 _TRANSIENT_CODES: Final = frozenset({

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
-from common.files import write_atomic
-from tree.errors import ConflictError, CorruptionError, StorageError
-from tree.hashing import HASH_SIZE
+from auditlog_tlog.common.files import write_atomic
+from auditlog_tlog.tree.errors import ConflictError, CorruptionError, StorageError
+from auditlog_tlog.tree.hashing import HASH_SIZE
 
 MAX_STATE_FILE: Final = 4 << 20  # a cosigned note is at most 1 MiB, JSON escapes it at most ~2x
 

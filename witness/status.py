@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from tree import errors
+from auditlog_tlog.tree import errors
 
 HTTP_STATUS: Final[dict[type[errors.AuditLogError], int]] = {
     errors.AuditLogError: 500,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import grpc
 
-from common.files import check_private_mode
-from common.net import is_loopback
-from witness.config import LogEntry, TLSConfig, WitnessConfig
+from auditlog_tlog.common.files import check_private_mode
+from auditlog_tlog.common.net import is_loopback
+from auditlog_tlog.witness.config import LogEntry, TLSConfig, WitnessConfig
 
 log = logging.getLogger("auditlog.witness")
 

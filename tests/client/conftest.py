@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from auditlog_tlog.tree.note import Ed25519Signer
 from tests.servers import RunningServer, running, write_server_config
-from tree.note import Ed25519Signer
 
 ORIGIN = "client.example/log"
 NODEDUP = "client.example/nodedup"

@@ -12,16 +12,16 @@ from typing import cast
 
 import pytest
 
-from client import audit
-from client.audit import Auditor, AuditReport
-from client.sdk import ConsistencyProof, InclusionProof, LogClient, SignedCheckpoint
-from client.verifier import TrustPolicy, Verifier
+from auditlog_tlog.client import audit
+from auditlog_tlog.client.audit import Auditor, AuditReport
+from auditlog_tlog.client.sdk import ConsistencyProof, InclusionProof, LogClient, SignedCheckpoint
+from auditlog_tlog.client.verifier import TrustPolicy, Verifier
+from auditlog_tlog.tree.checkpoint import Checkpoint
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.note import Ed25519Signer, add_signatures, parse_note, sign_note
+from auditlog_tlog.witness.archive import LocalArchive, cosigned_key, evidence_key
 from tests.tree.reference import mth, path, proof
-from tree.checkpoint import Checkpoint
-from tree.cosignature import CosignatureSigner
-from tree.hashing import SHA256
-from tree.note import Ed25519Signer, add_signatures, parse_note, sign_note
-from witness.archive import LocalArchive, cosigned_key, evidence_key
 
 ORIGIN = "fake.example/log"
 LOG = Ed25519Signer.generate(ORIGIN)

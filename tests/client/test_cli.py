@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 
-from client.cli import main
-from client.config import Settings, format_settings, load_settings
-from client.progress import PlainProgress, RichProgress, progress_for
-from client.sdk import LogClient
-from client.state import CheckpointStore
+from auditlog_tlog.client.cli import main
+from auditlog_tlog.client.config import Settings, format_settings, load_settings
+from auditlog_tlog.client.progress import PlainProgress, RichProgress, progress_for
+from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.client.state import CheckpointStore
+from auditlog_tlog.tree.checkpoint import Checkpoint
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.note import sign_note
+from auditlog_tlog.tree.tlogproof import TlogProof, format_tlog_proof, parse_tlog_proof
 from tests.client.conftest import ORIGIN, log_signer
 from tests.servers import RunningServer
-from tree.checkpoint import Checkpoint
-from tree.cosignature import CosignatureSigner
-from tree.hashing import SHA256
-from tree.note import sign_note
-from tree.tlogproof import TlogProof, format_tlog_proof, parse_tlog_proof
 
 Run = tuple[int, str, str]
 

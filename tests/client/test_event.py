@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client.event import MAX_INT, AuditEvent, event_from_json, parse_event
-from tree.errors import MalformedError
-from tree.hashing import SHA256
+from auditlog_tlog.client.event import MAX_INT, AuditEvent, event_from_json, parse_event
+from auditlog_tlog.tree.errors import MalformedError
+from auditlog_tlog.tree.hashing import SHA256
 
 WHEN = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 

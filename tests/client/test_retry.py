@@ -9,10 +9,10 @@ from typing import Any
 import grpc
 import pytest
 
-from client import rpc
-from client.streaming import AppendStreamer
-from proto import auditlog_pb2 as pb
-from tree.errors import NotFoundError, PushbackError
+from auditlog_tlog.client import rpc
+from auditlog_tlog.client.streaming import AppendStreamer
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.tree.errors import NotFoundError, PushbackError
 
 
 class Failure(grpc.RpcError):  # type: ignore[misc]
@@ -146,7 +146,7 @@ def test_a_stream_without_dedup_is_not_resumed() -> None:
 
 
 def test_prefetch_takes_what_is_ready() -> None:
-    from client.streaming import _Prefetch
+    from auditlog_tlog.client.streaming import _Prefetch
 
     q: queue.Queue[bytes] = queue.Queue()
     for i in range(5):

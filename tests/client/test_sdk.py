@@ -7,16 +7,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from client.event import AuditEvent
-from client.sdk import LogClient
+from auditlog_tlog.client.event import AuditEvent
+from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.tree.checkpoint import parse_checkpoint
+from auditlog_tlog.tree.compact import root_of
+from auditlog_tlog.tree.errors import InvalidRangeError, MalformedError, NotFoundError
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.note import parse_note
+from auditlog_tlog.tree.tlogproof import parse_tlog_proof
 from tests.client.conftest import NODEDUP, ORIGIN
 from tests.servers import RunningServer
-from tree.checkpoint import parse_checkpoint
-from tree.compact import root_of
-from tree.errors import InvalidRangeError, MalformedError, NotFoundError
-from tree.hashing import SHA256
-from tree.note import parse_note
-from tree.tlogproof import parse_tlog_proof
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from client.cli import main
-from client.sdk import LogClient
-from server.security import hash_token
+from auditlog_tlog.client.cli import main
+from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.server.security import hash_token
+from auditlog_tlog.tree.errors import PermissionDeniedError, UnauthenticatedError
 from tests.server.certs import CA
 from tests.servers import RunningServer, running, write_server_config
-from tree.errors import PermissionDeniedError, UnauthenticatedError
 
 ORIGIN = "tls.example/log"
 CA_ = CA()

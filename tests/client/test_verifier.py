@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from client.sdk import LogClient
-from client.state import CheckpointStore
-from client.verifier import TrustPolicy, Verifier
+from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.client.state import CheckpointStore
+from auditlog_tlog.client.verifier import TrustPolicy, Verifier
+from auditlog_tlog.tree.checkpoint import Checkpoint
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.errors import InconsistencyError, MalformedError, VerificationError
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.note import Ed25519Signer, add_signatures, parse_note, sign_note
+from auditlog_tlog.tree.tlogproof import TlogProof, format_tlog_proof, parse_tlog_proof
 from tests.client.conftest import ORIGIN, log_signer
 from tests.servers import RunningServer
-from tree.checkpoint import Checkpoint
-from tree.cosignature import CosignatureSigner
-from tree.errors import InconsistencyError, MalformedError, VerificationError
-from tree.hashing import SHA256
-from tree.note import Ed25519Signer, add_signatures, parse_note, sign_note
-from tree.tlogproof import TlogProof, format_tlog_proof, parse_tlog_proof
 
 WITNESS = CosignatureSigner.generate("witness.example/w1")
 OTHER = CosignatureSigner.generate("witness.example/w2")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-AUDITLOG = [sys.executable, "-m", "client.cli"]
+AUDITLOG = [sys.executable, "-m", "auditlog_tlog.client.cli"]
 UP_ARGS = ["up", "--listen", "127.0.0.1:0", "--metrics-listen", "", "--witness-listen",
            "127.0.0.1:0"]
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from client.witnesses import latest_cosigned
-from storage.db import Database, prefix
+from auditlog_tlog.client.witnesses import latest_cosigned
+from auditlog_tlog.storage.db import Database, prefix
+from auditlog_tlog.tree.checkpoint import parse_checkpoint
+from auditlog_tlog.tree.note import parse_note
 from tests.client.up import Up, start_up
-from tree.checkpoint import parse_checkpoint
-from tree.note import parse_note
 
 ORIGIN = "localhost/audit"
 ENTRIES = 40

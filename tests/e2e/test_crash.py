@@ -21,15 +21,15 @@ from pathlib import Path
 import grpc
 import pytest
 
-from proto import auditlog_pb2 as pb
-from storage.db import Database
-from storage.logstore import LogStore
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.storage.db import Database
+from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.tree.checkpoint import parse_checkpoint
+from auditlog_tlog.tree.compact import CompactRange
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.note import open_note, parse_vkey
+from auditlog_tlog.tree.verify import verify_consistency
 from tests.servers import RunningServer, start_server, write_server_config
-from tree.checkpoint import parse_checkpoint
-from tree.compact import CompactRange
-from tree.hashing import SHA256
-from tree.note import open_note, parse_vkey
-from tree.verify import verify_consistency
 
 ORIGIN = "crash.example/log"
 

@@ -30,18 +30,18 @@ from typing import TYPE_CHECKING, TypeVar
 import grpc
 import pytest
 
-from proto import auditlog_pb2 as pb
-from proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.tree.checkpoint import open_checkpoint, parse_checkpoint
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.errors import VerificationError
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.note import Ed25519Signer, open_note, parse_note, parse_vkey
+from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
+from auditlog_tlog.witness.core import origin_hash
 from tests.servers import AUDITLOG, RunningServer, running, write_server_config
 from tests.witness import s3server
 from tests.witness.helpers import Pki, write_pki
-from tree.checkpoint import open_checkpoint, parse_checkpoint
-from tree.cosignature import CosignatureSigner
-from tree.errors import VerificationError
-from tree.hashing import SHA256
-from tree.note import Ed25519Signer, open_note, parse_note, parse_vkey
-from tree.verify import verify_consistency, verify_inclusion
-from witness.core import origin_hash
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -8,18 +8,18 @@ from pathlib import Path
 import grpc
 import pytest
 
-from server.config import parse_config
-from server.signer import CheckpointSigner
-from server.status import GRPC_STATUS, status_of
-from storage.db import Database, prefix
-from storage.logstore import LogStore
-from tree import errors
-from tree.checkpoint import parse_checkpoint
-from tree.compact import root_of
-from tree.errors import VerificationError
-from tree.hashing import SHA256
-from tree.note import Ed25519Signer, open_note
-from tree.proof import consistency_plan
+from auditlog_tlog.server.config import parse_config
+from auditlog_tlog.server.signer import CheckpointSigner
+from auditlog_tlog.server.status import GRPC_STATUS, status_of
+from auditlog_tlog.storage.db import Database, prefix
+from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.tree import errors
+from auditlog_tlog.tree.checkpoint import parse_checkpoint
+from auditlog_tlog.tree.compact import root_of
+from auditlog_tlog.tree.errors import VerificationError
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.note import Ed25519Signer, open_note
+from auditlog_tlog.tree.proof import consistency_plan
 
 ORIGIN = "test.example/log"
 

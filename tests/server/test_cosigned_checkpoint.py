@@ -10,10 +10,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.note import parse_note
 from tests.servers import RunningServer, running, write_server_config
-from tree.cosignature import CosignatureSigner
-from tree.note import parse_note
 
 ORIGIN = "cosigned.example/log"
 WITNESS = CosignatureSigner.generate("witness.example/w1")

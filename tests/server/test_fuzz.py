@@ -9,7 +9,7 @@ import grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2 as pb
 from tests.server.conftest import ORIGIN
 from tests.servers import RunningServer
 

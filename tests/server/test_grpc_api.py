@@ -5,14 +5,14 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.tree.checkpoint import parse_checkpoint
+from auditlog_tlog.tree.hashing import BLAKE3, SHA256
+from auditlog_tlog.tree.note import open_note, parse_vkey
+from auditlog_tlog.tree.tlogproof import parse_tlog_proof
+from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
 from tests.server.conftest import BLAKE_ORIGIN, ORIGIN
 from tests.servers import RunningServer
-from tree.checkpoint import parse_checkpoint
-from tree.hashing import BLAKE3, SHA256
-from tree.note import open_note, parse_vkey
-from tree.tlogproof import parse_tlog_proof
-from tree.verify import verify_consistency, verify_inclusion
 
 
 def _code(call: object, request: object) -> tuple[grpc.StatusCode, str]:

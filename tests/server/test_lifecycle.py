@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2 as pb
 from tests.servers import start_server, write_server_config
 
 ORIGIN = "life.example/log"

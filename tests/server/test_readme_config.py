@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from server.config import parse_config
-from tree.note import parse_vkey
+from auditlog_tlog.server.config import parse_config
+from auditlog_tlog.tree.note import parse_vkey
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -24,7 +24,7 @@ def test_hardened_config_in_the_readme_parses() -> None:
 
 
 def test_hardened_witness_config_in_the_readme_parses() -> None:
-    from witness.config import parse_config as parse_witness_config
+    from auditlog_tlog.witness.config import parse_config as parse_witness_config
 
     security = README.read_text().split("## Security", 1)[1].split("\n## ", 1)[0]
     block = re.findall(r"```toml\n(.*?)```", security, re.S)[1]

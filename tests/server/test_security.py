@@ -11,16 +11,16 @@ from pathlib import Path
 import grpc
 import pytest
 
-from proto import auditlog_pb2 as pb
-from proto import auditlog_pb2_grpc as pb_grpc
-from server.security import hash_token
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.server.security import hash_token
+from auditlog_tlog.tree.checkpoint import parse_checkpoint
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.note import Ed25519Signer, open_note, parse_vkey, sign_note
+from auditlog_tlog.tree.tlogproof import parse_tlog_proof
+from auditlog_tlog.tree.verify import verify_inclusion
 from tests.server.certs import CA, Pair
 from tests.servers import AUDITLOG, RunningServer, running, start_server, write_server_config
-from tree.checkpoint import parse_checkpoint
-from tree.hashing import SHA256
-from tree.note import Ed25519Signer, open_note, parse_vkey, sign_note
-from tree.tlogproof import parse_tlog_proof
-from tree.verify import verify_inclusion
 
 LOG_A = "a.example/private"
 LOG_B = "b.example/public"

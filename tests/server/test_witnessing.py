@@ -18,11 +18,19 @@ from typing import Any, cast
 import grpc
 import pytest
 
-from proto import auditlog_pb2 as pb
-from proto import auditlog_pb2_grpc as pb_grpc
-from server.app import LogServer
-from server.config import LogConfig, WitnessConfig, parse_config
-from server.witnessing import LogWitnesses, Post, WitnessPusher, http_post
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.server.app import LogServer
+from auditlog_tlog.server.config import LogConfig, WitnessConfig, parse_config
+from auditlog_tlog.server.witnessing import LogWitnesses, Post, WitnessPusher, http_post
+from auditlog_tlog.tree.checkpoint import Checkpoint
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.errors import MalformedError, NotFoundError, PermissionDeniedError, VerificationError
+from auditlog_tlog.tree.note import parse_note
+from auditlog_tlog.tree.witness_protocol import parse_add_checkpoint
+from auditlog_tlog.witness.config import TLSConfig
+from auditlog_tlog.witness.core import Witness
+from auditlog_tlog.witness.tls import server_context
 from tests.witness.helpers import (
     NOW,
     MemoryArchive,
@@ -32,14 +40,6 @@ from tests.witness.helpers import (
     served,
     write_pki,
 )
-from tree.checkpoint import Checkpoint
-from tree.cosignature import CosignatureSigner
-from tree.errors import MalformedError, NotFoundError, PermissionDeniedError, VerificationError
-from tree.note import parse_note
-from tree.witness_protocol import parse_add_checkpoint
-from witness.config import TLSConfig
-from witness.core import Witness
-from witness.tls import server_context
 
 W1 = CosignatureSigner.generate("witness.example/w1")
 W2 = CosignatureSigner.generate("witness.example/w2")

@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from storage.db import Database, prefix
-from storage.logstore import LogStore
-from tree.compact import root_of
-from tree.errors import CorruptionError, InvalidRangeError, StorageError
-from tree.hashing import BLAKE3, SHA256, Hasher
-from tree.verify import verify_consistency, verify_inclusion
+from auditlog_tlog.storage.db import Database, prefix
+from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.tree.compact import root_of
+from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, StorageError
+from auditlog_tlog.tree.hashing import BLAKE3, SHA256, Hasher
+from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
 
 ORIGIN = "test.example/log"
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage import strata
-from tree.nodes import NodeID
+from auditlog_tlog.storage import strata
+from auditlog_tlog.tree.nodes import NodeID
 
 
 @given(st.integers(0, 63), st.integers(0, 2**40))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tree.hashing import Hasher
-from tree.nodes import NodeID
+from auditlog_tlog.tree.hashing import Hasher
+from auditlog_tlog.tree.nodes import NodeID
 
 
 def split(n: int) -> int:

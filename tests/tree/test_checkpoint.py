@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from auditlog_tlog.tree.checkpoint import MAX_EXTENSION_LINES, Checkpoint, open_checkpoint, parse_checkpoint
+from auditlog_tlog.tree.errors import MalformedError, VerificationError
+from auditlog_tlog.tree.note import Ed25519Signer, parse_vkey, sign_note
 from tests.tree.vectors import case_id, load, note_bytes
-from tree.checkpoint import MAX_EXTENSION_LINES, Checkpoint, open_checkpoint, parse_checkpoint
-from tree.errors import MalformedError, VerificationError
-from tree.note import Ed25519Signer, parse_vkey, sign_note
 
 NOTES = load("notes")
 WITH_CHECKPOINT = [c for c in NOTES["cases"] if "checkpoint" in c]

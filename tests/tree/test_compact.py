@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auditlog_tlog.tree.compact import CompactRange, root_of
+from auditlog_tlog.tree.hashing import BLAKE3, SHA256, Hasher
+from auditlog_tlog.tree.nodes import MAX_SIZE, NodeID, decompose, largest_power_of_two_below
 from tests.tree import reference
-from tree.compact import CompactRange, root_of
-from tree.hashing import BLAKE3, SHA256, Hasher
-from tree.nodes import MAX_SIZE, NodeID, decompose, largest_power_of_two_below
 
 HASHERS = pytest.mark.parametrize("hasher", [SHA256, BLAKE3], ids=lambda h: h.name)
 hashers = st.sampled_from([SHA256, BLAKE3])

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.tree.vectors import case_id, load
-from tree.checkpoint import Checkpoint
-from tree.cosignature import (
+from auditlog_tlog.tree.checkpoint import Checkpoint
+from auditlog_tlog.tree.cosignature import (
     MAX_TIMESTAMP,
     Cosignature,
     CosignatureSigner,
@@ -18,8 +17,8 @@ from tree.cosignature import (
     cosignature_message,
     decode_cosignature,
 )
-from tree.errors import MalformedError, VerificationError
-from tree.note import (
+from auditlog_tlog.tree.errors import MalformedError, VerificationError
+from auditlog_tlog.tree.note import (
     Ed25519Signer,
     Ed25519Verifier,
     add_signatures,
@@ -29,6 +28,7 @@ from tree.note import (
     parse_vkey,
     sign_note,
 )
+from tests.tree.vectors import case_id, load
 
 V = load("cosignatures")
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from auditlog_tlog.tree.compact import CompactRange, root_of
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.nodes import NodeID, decompose
+from auditlog_tlog.tree.proof import consistency_plan, inclusion_plan
+from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
 from tests.tree import reference
-from tree.compact import CompactRange, root_of
-from tree.hashing import SHA256
-from tree.nodes import NodeID, decompose
-from tree.proof import consistency_plan, inclusion_plan
-from tree.verify import verify_consistency, verify_inclusion
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).parent.parent / "vectors" / "merkle.json").read_text(encoding="utf-8")

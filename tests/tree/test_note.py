@@ -9,10 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.tree.vectors import case_id, load, note_bytes
-from tree.cosignature import CosignatureVerifier
-from tree.errors import MalformedError, VerificationError
-from tree.note import (
+from auditlog_tlog.tree.cosignature import CosignatureVerifier
+from auditlog_tlog.tree.errors import MalformedError, VerificationError
+from auditlog_tlog.tree.note import (
     MAX_SIGNATURES,
     Ed25519Signer,
     Ed25519Verifier,
@@ -30,6 +29,7 @@ from tree.note import (
     parse_vkey,
     sign_note,
 )
+from tests.tree.vectors import case_id, load, note_bytes
 
 V = load("notes")
 PETER = next(k for k in V["key_pairs"] if k["name"] == "PeterNeumann")

@@ -6,13 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auditlog_tlog.tree.compact import CompactRange
+from auditlog_tlog.tree.errors import InvalidRangeError
+from auditlog_tlog.tree.hashing import BLAKE3, SHA256, Hasher
+from auditlog_tlog.tree.nodes import MAX_SIZE, NodeID, decompose
+from auditlog_tlog.tree.proof import ProofPlan, consistency_plan, inclusion_plan
+from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
 from tests.tree import reference
-from tree.compact import CompactRange
-from tree.errors import InvalidRangeError
-from tree.hashing import BLAKE3, SHA256, Hasher
-from tree.nodes import MAX_SIZE, NodeID, decompose
-from tree.proof import ProofPlan, consistency_plan, inclusion_plan
-from tree.verify import verify_consistency, verify_inclusion
 
 HASHERS = pytest.mark.parametrize("hasher", [SHA256, BLAKE3], ids=lambda h: h.name)
 hashers = st.sampled_from([SHA256, BLAKE3])

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.tree.vectors import load
-from tree.errors import InvalidRangeError, MalformedError
-from tree.tiles import (
+from auditlog_tlog.tree.errors import InvalidRangeError, MalformedError
+from auditlog_tlog.tree.tiles import (
     MAX_ENTRY_SIZE,
     MAX_INDEX,
     MAX_LEVEL,
@@ -27,6 +26,7 @@ from tree.tiles import (
     tile_width,
     tiles_for_size,
 )
+from tests.tree.vectors import load
 
 V = load("tiles")
 

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tree.checkpoint import Checkpoint
-from tree.cosignature import CosignatureSigner
-from tree.errors import MalformedError, VerificationError
-from tree.hashing import SHA256
-from tree.note import Ed25519Signer, add_signatures, sign_note
-from tree.tlogproof import (
+from auditlog_tlog.tree.checkpoint import Checkpoint
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.errors import MalformedError, VerificationError
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.note import Ed25519Signer, add_signatures, sign_note
+from auditlog_tlog.tree.tlogproof import (
     HEADER,
     MAX_PROOF_HASHES,
     TlogProof,
@@ -22,7 +22,7 @@ from tree.tlogproof import (
     open_tlog_proof,
     parse_tlog_proof,
 )
-from tree.verify import verify_inclusion
+from auditlog_tlog.tree.verify import verify_inclusion
 
 LOG = Ed25519Signer("example.com/fancylog", b"\2" * 32)
 WITNESS = CosignatureSigner("witness1.example", b"\3" * 32)

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auditlog_tlog.tree.errors import VerificationError
+from auditlog_tlog.tree.hashing import BLAKE3, SHA256, Hasher
+from auditlog_tlog.tree.nodes import MAX_SIZE
+from auditlog_tlog.tree.proof import consistency_plan, inclusion_plan
+from auditlog_tlog.tree.verify import root_from_inclusion_proof, verify_consistency, verify_inclusion
 from tests.tree import reference
-from tree.errors import VerificationError
-from tree.hashing import BLAKE3, SHA256, Hasher
-from tree.nodes import MAX_SIZE
-from tree.proof import consistency_plan, inclusion_plan
-from tree.verify import root_from_inclusion_proof, verify_consistency, verify_inclusion
 
 HASHERS = pytest.mark.parametrize("hasher", [SHA256, BLAKE3], ids=lambda h: h.name)
 hashers = st.sampled_from([SHA256, BLAKE3])

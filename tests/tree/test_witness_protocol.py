@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tree.checkpoint import Checkpoint
-from tree.errors import MalformedError
-from tree.note import Ed25519Signer, parse_signature_lines, sign_note
-from tree.witness_protocol import (
+from auditlog_tlog.tree.checkpoint import Checkpoint
+from auditlog_tlog.tree.errors import MalformedError
+from auditlog_tlog.tree.note import Ed25519Signer, parse_signature_lines, sign_note
+from auditlog_tlog.tree.witness_protocol import (
     MAX_PROOF_LINES,
     AddCheckpointRequest,
     format_add_checkpoint,

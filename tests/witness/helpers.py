@@ -12,18 +12,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditlog_tlog.tree.checkpoint import Checkpoint
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.errors import StorageError
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.note import Ed25519Signer, NoteSigner, sign_note
+from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, format_add_checkpoint
+from auditlog_tlog.witness.archive import Archive
+from auditlog_tlog.witness.core import Witness, WitnessedLog
+from auditlog_tlog.witness.httpd import WitnessHTTPServer
+from auditlog_tlog.witness.state import FileStateStore, StateStore
 from tests.server.certs import CA
 from tests.tree import reference
-from tree.checkpoint import Checkpoint
-from tree.cosignature import CosignatureSigner
-from tree.errors import StorageError
-from tree.hashing import SHA256
-from tree.note import Ed25519Signer, NoteSigner, sign_note
-from tree.witness_protocol import AddCheckpointRequest, format_add_checkpoint
-from witness.archive import Archive
-from witness.core import Witness, WitnessedLog
-from witness.httpd import WitnessHTTPServer
-from witness.state import FileStateStore, StateStore
 
 ORIGIN = "test.example/log"
 WITNESS_NAME = "witness.example/w1"

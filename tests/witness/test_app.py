@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from auditlog_tlog.tree import errors
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.errors import StorageError
+from auditlog_tlog.tree.note import parse_signature_lines
+from auditlog_tlog.witness.app import WitnessApp
+from auditlog_tlog.witness.config import load_config, parse_config
+from auditlog_tlog.witness.keys import load_or_create_key
+from auditlog_tlog.witness.status import HTTP_STATUS, http_status_of
 from tests.witness import s3server
 from tests.witness.helpers import TestLog, add_checkpoint
-from tree import errors
-from tree.cosignature import CosignatureSigner
-from tree.errors import StorageError
-from tree.note import parse_signature_lines
-from witness.app import WitnessApp
-from witness.config import load_config, parse_config
-from witness.keys import load_or_create_key
-from witness.status import HTTP_STATUS, http_status_of
 
 
 def _config(log: TestLog, archive: str = "", extra: str = "") -> str:

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from auditlog_tlog.tree.errors import CorruptionError, StorageError
+from auditlog_tlog.tree.note import add_signatures
+from auditlog_tlog.witness.archive import LocalArchive, cosigned_key, evidence_key
+from auditlog_tlog.witness.s3archive import S3Archive
 from tests.witness import s3server
 from tests.witness.helpers import FakeClock, TestLog, make_witness
-from tree.errors import CorruptionError, StorageError
-from tree.note import add_signatures
-from witness.archive import LocalArchive, cosigned_key, evidence_key
-from witness.s3archive import S3Archive
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -15,6 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from auditlog_tlog.tree.checkpoint import Checkpoint, open_checkpoint
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.note import Ed25519Signer, open_note, parse_note, parse_signature_lines, sign_note
+from auditlog_tlog.tree.witness_protocol import MAX_BODY_SIZE
+from auditlog_tlog.witness.archive import cosigned_key
+from auditlog_tlog.witness.core import Witness, origin_hash
+from auditlog_tlog.witness.httpd import WitnessHTTPServer
 from tests.witness.helpers import (
     NOW,
     FakeClock,
@@ -25,14 +33,6 @@ from tests.witness.helpers import (
     request,
     served,
 )
-from tree.checkpoint import Checkpoint, open_checkpoint
-from tree.cosignature import CosignatureSigner
-from tree.hashing import SHA256
-from tree.note import Ed25519Signer, open_note, parse_note, parse_signature_lines, sign_note
-from tree.witness_protocol import MAX_BODY_SIZE
-from witness.archive import cosigned_key
-from witness.core import Witness, origin_hash
-from witness.httpd import WitnessHTTPServer
 
 
 class Setup:

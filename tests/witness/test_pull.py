@@ -13,14 +13,14 @@ from typing import Any
 import grpc
 import pytest
 
-from proto import auditlog_pb2 as pb
-from proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.errors import InconsistencyError, MalformedError
+from auditlog_tlog.tree.note import add_signatures, open_note
+from auditlog_tlog.witness.core import Witness
+from auditlog_tlog.witness.pull import Puller
 from tests.witness.helpers import MemoryArchive, TestLog, make_witness
-from tree.cosignature import CosignatureSigner
-from tree.errors import InconsistencyError, MalformedError
-from tree.note import add_signatures, open_note
-from witness.core import Witness
-from witness.pull import Puller
 
 
 @dataclass

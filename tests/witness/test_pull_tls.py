@@ -16,17 +16,17 @@ from pathlib import Path
 import grpc
 import pytest
 
-from proto import auditlog_pb2 as pb
-from proto import auditlog_pb2_grpc as pb_grpc
-from server.security import hash_token
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.server.security import hash_token
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.note import Ed25519Signer, open_note
+from auditlog_tlog.witness.app import WitnessApp
+from auditlog_tlog.witness.config import parse_config
+from auditlog_tlog.witness.pull import Puller
+from auditlog_tlog.witness.tls import channel_credentials
 from tests.servers import RunningServer, running, write_server_config
 from tests.witness.helpers import Pki, make_witness, write_pki
-from tree.cosignature import CosignatureSigner
-from tree.note import Ed25519Signer, open_note
-from witness.app import WitnessApp
-from witness.config import parse_config
-from witness.pull import Puller
-from witness.tls import channel_credentials
 
 LOG = "pull.example/private"
 NAME = "witness.example/puller"

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from common.keys import KeyConfig
+from auditlog_tlog.common.keys import KeyConfig
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.errors import VerificationError
+from auditlog_tlog.tree.note import add_signatures, open_note, parse_note, parse_signature_lines
+from auditlog_tlog.tree.witness_protocol import parse_add_checkpoint
+from auditlog_tlog.witness.app import WitnessApp
+from auditlog_tlog.witness.config import parse_config
+from auditlog_tlog.witness.core import origin_hash
+from auditlog_tlog.witness.keys import load_keys
 from tests.witness.helpers import FakeClock, TestLog, add_checkpoint, make_witness, request
-from tree.cosignature import CosignatureSigner
-from tree.errors import VerificationError
-from tree.note import add_signatures, open_note, parse_note, parse_signature_lines
-from tree.witness_protocol import parse_add_checkpoint
-from witness.app import WitnessApp
-from witness.config import parse_config
-from witness.core import origin_hash
-from witness.keys import load_keys
 
 NAME = "witness.example/w1"
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from auditlog_tlog.tree.errors import ConflictError, CorruptionError
+from auditlog_tlog.tree.witness_protocol import parse_add_checkpoint
+from auditlog_tlog.witness.core import OldSizeConflictError, Witness
+from auditlog_tlog.witness.state import FileStateStore, WitnessedState
 from tests.witness.helpers import TestLog, make_witness
-from tree.errors import ConflictError, CorruptionError
-from tree.witness_protocol import parse_add_checkpoint
-from witness.core import OldSizeConflictError, Witness
-from witness.state import FileStateStore, WitnessedState
 
 ORIGIN = "test.example/log"
 R1, R2 = bytes(range(32)), bytes(range(1, 33))

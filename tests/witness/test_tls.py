@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from common.net import is_loopback
+from auditlog_tlog.common.net import is_loopback
+from auditlog_tlog.tree.note import parse_signature_lines
+from auditlog_tlog.witness.app import WitnessApp
+from auditlog_tlog.witness.config import TLSConfig, parse_config
+from auditlog_tlog.witness.tls import check_transport, server_context
 from tests.witness.helpers import (
     Pki,
     TestLog,
@@ -22,10 +26,6 @@ from tests.witness.helpers import (
     served,
     write_pki,
 )
-from tree.note import parse_signature_lines
-from witness.app import WitnessApp
-from witness.config import TLSConfig, parse_config
-from witness.tls import check_transport, server_context
 
 NAME = "witness.example/w1"
 
