@@ -20,6 +20,7 @@ from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.server.status import status_of
+from auditlog_tlog.server.stream_window import stream_log
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Log"]
@@ -40,7 +41,8 @@ class Gate:
         self.authorizer = authorizer
         self.metrics = metrics
 
-    def admit(self, method: str, request: Any, context: Any) -> None:
+    def admit(self, method: str, request: Any, context: Any, log: str | None = None) -> None:
+        """Raise unless the caller may call ``method`` on ``log`` (default: the request's)."""
         role = ROLE[method]
         if role is None or self.authorizer.open:
             return
@@ -48,8 +50,7 @@ class Gate:
             principal = self.authorizer.identify(
                 context.invocation_metadata(), context.auth_context()
             )
-            log = request.log
-            self.authorizer.check(principal, log, role)
+            self.authorizer.check(principal, request.log if log is None else log, role)
             if role == "append":
                 entries = list(request.entries) if hasattr(request, "entries") else [request.entry]
                 self.authorizer.charge(principal, len(entries), sum(len(e) for e in entries))
@@ -90,9 +91,11 @@ def _stream_request(
 ) -> Callable[..., Any]:
     async def handler(raw_requests: AsyncIterator[bytes], context: Any) -> Any:
         async def requests() -> AsyncIterator[Any]:
+            log: str | None = None
             async for raw in raw_requests:
                 request = _parse(cls, raw)  # errors surface inside the handler's guard
-                gate.admit(name, request, context)
+                log = stream_log(log, request.log)  # a message with an empty log: the stream's
+                gate.admit(name, request, context, log)
                 yield request
 
         return await fn(requests(), context)

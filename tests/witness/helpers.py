@@ -22,20 +22,13 @@ from auditlog_tlog.witness.archive import Archive
 from auditlog_tlog.witness.core import Witness, WitnessedLog
 from auditlog_tlog.witness.httpd import WitnessHTTPServer
 from auditlog_tlog.witness.state import FileStateStore, StateStore
+from tests.clock import FakeClock
 from tests.server.certs import CA
 from tests.tree import reference
 
 ORIGIN = "test.example/log"
 WITNESS_NAME = "witness.example/w1"
-NOW = 1_700_000_000
-
-
-@dataclass
-class FakeClock:
-    t: float = NOW
-
-    def now(self) -> float:
-        return self.t
+NOW = 1_700_000_000  # the FakeClock's start
 
 
 @dataclass
