@@ -1,13 +1,16 @@
 """Anchors (server/anchors.py, server/writer.py): a log whose database was deleted, truncated or
 replaced by an older copy of itself refuses to append and sign, and never signs a second
 checkpoint at a size it already signed; a crash between the anchor file and the database is
-repaired at open. In process with a real RocksDB, then end to end with the real server."""
+repaired at open; a witness catches a log that lost everything. In process with a real RocksDB,
+then with the real server and a real witness on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,14 +19,18 @@ import pytest
 
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.anchors import AnchorFile, LogHaltedError
+from auditlog_tlog.server.app import LogServer
+from auditlog_tlog.server.config import parse_config
 from auditlog_tlog.server.writer import LogWriter
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import Checkpoint
+from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.errors import CorruptionError
 from auditlog_tlog.tree.hashing import SHA256
 from auditlog_tlog.tree.note import Ed25519Signer, sign_note
 from tests.servers import start_server, write_server_config
+from tests.witness.helpers import MemoryArchive, TestLog, make_witness, served
 
 ORIGIN = "anchor.example/log"
 KEY = Ed25519Signer.generate(ORIGIN)
@@ -245,3 +252,58 @@ def test_the_server_refuses_to_sign_over_a_restored_or_deleted_database(
             [0, 3] if damage == "older copy" else [])
     finally:
         db.close()
+
+
+def test_a_witness_catches_a_log_whose_whole_data_dir_was_deleted(tmp_path: Path) -> None:
+    """Without database and anchor file, the log starts from nothing; its push witness answers
+    409 with the size it cosigned before, and the log halts before it takes an append."""
+    log = TestLog()
+    key_file = tmp_path / "log.key"
+    key_file.write_text(log.signer.skey() + "\n")
+    key_file.chmod(0o600)
+    signer = CosignatureSigner.generate("witness.example/w1")
+    witness = make_witness(tmp_path / "witness", [log], MemoryArchive(), signer=signer)
+
+    async def until(check: Callable[[], bool]) -> None:
+        for _ in range(500):
+            if check():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("timed out")
+
+    def cosigned() -> int:
+        state = witness.state_of(log.origin)
+        return -1 if state is None else state.size
+
+    with served(witness) as httpd:
+        config = parse_config(
+            '[server]\nlisten = "127.0.0.1:0"\nmetrics_listen = ""\n'
+            f'[[log]]\norigin = "{log.origin}"\nkey_file = "{key_file}"\n'
+            f'[[log.witness]]\nvkey = "{signer.vkey()}"\nurl = "http://127.0.0.1:{httpd.port}"\n',
+            tmp_path,
+        )
+
+        async def main() -> None:
+            server = LogServer(config)
+            await server.start()
+            try:
+                await server.logs[log.origin].sequencer().append([b"a", b"b", b"c"], False)
+                await until(lambda: cosigned() == 3)
+            finally:
+                await server.stop()
+            shutil.rmtree(config.data_dir)
+            server = LogServer(config)
+            await server.start()
+            try:
+                runtime = server.logs[log.origin]
+                await until(lambda: runtime.halted is not None)
+                assert "smaller than the size 3 that witness witness.example/w1" in str(
+                    runtime.halted)
+                with pytest.raises(LogHaltedError):
+                    await runtime.sequencer().append([b"x"], False)
+                assert runtime.store.checkpoint_sizes() == [0]  # the empty tree, nothing else
+            finally:
+                await server.stop()
+
+        asyncio.run(main())
+    assert cosigned() == 3
