@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,8 @@ from auditlog_tlog.tree.errors import (
 )
 from auditlog_tlog.tree.note import open_note, parse_vkey
 from auditlog_tlog.tree.tlogproof import TlogProof, format_tlog_proof
+
+log = logging.getLogger("auditlog.server.sequencer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +120,7 @@ class Sequencer:
     async def append(self, entries: Sequence[bytes], want_receipt: bool) -> list[Receipted]:
         """Append a batch; returns once it is durable (and signed into a checkpoint)."""
         self.check_entries(entries)
-        if self.writer.halted is not None:
-            raise self.writer.halted
+        self.writer.refuse_if_halted()
         if self._closing:
             raise ShuttingDownError("the server is shutting down; retry on another instance")
         if self._queued + len(entries) > self.config.max_pending_entries:
@@ -140,8 +142,11 @@ class Sequencer:
             if unsigned:
                 timeout = self._last_signed + self._interval - self._clock.monotonic()
                 if not await self._woken_within(timeout):
-                    with contextlib.suppress(AuditLogError):  # a halt says so itself
+                    try:
                         await loop.run_in_executor(self._thread, self._sign_tail)
+                    except AuditLogError as exc:  # a halt logs itself; else retried next interval
+                        if self.writer.halted is None:
+                            log.error("log %s: signing the tail: %s", self.store.origin, exc)
                     continue
             else:
                 await self._wakeup.wait()

@@ -83,7 +83,7 @@ class LogWriter:
         if file_note is not None and file_size > db_size:
             store.commit_checkpoint(file_size, file_note)  # signed, but the db crashed before it
         elif db_note is not None and db_size > file_size:
-            self._file.append(db_note)  # a database older than its anchor file, or a lost file
+            self._file.append(db_note)  # a database from before anchor files, or a lost file
             self._verified[self._file.name] = db_note
         if store.checkpoint() is None or store.checkpoint_size < store.size:
             self.sign_head()
@@ -91,8 +91,7 @@ class LogWriter:
     # -- writes (the writer thread only) -------------------------------------------------------
     def append(self, entries: Sequence[bytes], dedup: bool, sign: bool) -> list[AppendOutcome]:
         """Commit a batch durably; then, if ``sign``, sign the tree that covers it."""
-        if self.halted is not None:
-            raise self.halted
+        self.refuse_if_halted()
         batch = self.store.prepare(entries, dedup)
         if batch.entries:
             self.store.commit(batch)
@@ -102,8 +101,7 @@ class LogWriter:
 
     def sign_head(self) -> bytes:
         """Sign the committed tree and store the checkpoint: the one signing operation."""
-        if self.halted is not None:
-            raise self.halted
+        self.refuse_if_halted()
         store = self.store
         self.check_anchors()
         size, root = store.size, store.root
@@ -132,8 +130,7 @@ class LogWriter:
 
     def check_anchors(self) -> None:
         """Raise (and halt) unless the local tree equals or extends every anchor."""
-        if self.halted is not None:
-            raise self.halted
+        self.refuse_if_halted()
         try:
             for anchor in self._anchors:
                 note = anchor.latest()
@@ -146,6 +143,11 @@ class LogWriter:
         except LogHaltedError as exc:
             self._halt(exc)
             raise
+
+    def refuse_if_halted(self) -> None:
+        """Raise the reason the log is halted (a fresh exception each time), if it is."""
+        if self.halted is not None:
+            raise LogHaltedError(str(self.halted), self.halted.anchor, self.halted.evidence)
 
     def _halt(self, exc: LogHaltedError) -> None:
         if self.halted is None:

@@ -3,6 +3,7 @@ receipts, on the interval, for the idle tail), and that a halted log takes no ap
 
 from __future__ import annotations
 
+import ast
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -119,3 +120,14 @@ def test_a_halted_log_refuses_appends(opened: Opened) -> None:
 
     _run(opened, FakeClock(), 0, body)
     assert opened.store.size == 1 and opened.store.checkpoint_sizes() == [0, 1]
+
+
+@pytest.mark.parametrize("module", ["sequencer", "pushing"])
+def test_time_is_read_from_the_clock_only(module: str) -> None:
+    """The sequencer and the pusher get time from the injected Clock, never from ``time``."""
+    source = Path(__file__).resolve().parents[2] / "server" / f"{module}.py"
+    imported = {alias.name.split(".")[0] for node in ast.walk(ast.parse(source.read_text()))
+                if isinstance(node, ast.Import | ast.ImportFrom)
+                for alias in (node.names if isinstance(node, ast.Import) else
+                              [ast.alias(node.module or "")])}
+    assert imported and "time" not in imported

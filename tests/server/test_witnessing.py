@@ -23,7 +23,7 @@ from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server.app import LogServer
 from auditlog_tlog.server.config import LogConfig, WitnessConfig, parse_config
 from auditlog_tlog.server.cosigning import LogWitnesses
-from auditlog_tlog.server.pushing import Post, WitnessPusher, http_post
+from auditlog_tlog.server.pushing import TICK_S, Post, WitnessPusher, http_post
 from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.errors import MalformedError, NotFoundError, PermissionDeniedError, VerificationError
@@ -32,6 +32,7 @@ from auditlog_tlog.tree.witness_protocol import parse_add_checkpoint
 from auditlog_tlog.witness.config import TLSConfig
 from auditlog_tlog.witness.core import Witness
 from auditlog_tlog.witness.tls import server_context
+from tests.clock import FakeClock
 from tests.witness.helpers import (
     NOW,
     MemoryArchive,
@@ -231,9 +232,9 @@ def _runtime(log: TestLog, size: int, *witnesses: WitnessConfig, interval: float
 
 
 def _pushing(runtime: FakeRuntime, body: Callable[[WitnessPusher], Awaitable[None]],
-             post: Post = http_post) -> None:
+             post: Post = http_post, clock: FakeClock | None = None) -> None:
     async def main() -> None:
-        pusher = WitnessPusher({runtime.config.origin: runtime}, post)
+        pusher = WitnessPusher({runtime.config.origin: runtime}, post, clock)
         pusher.start()
         try:
             await body(pusher)
@@ -300,19 +301,22 @@ def test_push_reports_a_witness_ahead_of_the_log(witness: tuple[Witness, str, Te
 
 
 def test_push_backs_off_exponentially_while_a_witness_is_down() -> None:
+    clock = FakeClock()
     calls: list[float] = []
 
     def down(url: str, body: bytes, timeout: float,
              context: ssl.SSLContext | None = None) -> tuple[int, str, bytes]:
-        calls.append(time.monotonic())
+        calls.append(clock.monotonic())
         raise ConnectionRefusedError("connection refused")
 
     runtime = _runtime(TestLog(), 3, WitnessConfig(W1.vkey(), "http://127.0.0.1:9"), interval=60)
 
     async def body(pusher: WitnessPusher) -> None:
-        await asyncio.sleep(1.6)
+        for _ in range(16):  # 1.6 s of the pusher's clock, one tick at a time
+            await _until(lambda: clock.sleeping == 1)
+            clock.advance(TICK_S)
 
-    _pushing(runtime, body, down)
+    _pushing(runtime, body, down, clock)
     # Ticks come every 0.1 s (16 of them); with backoff (0.25 s doubling, jittered) only a
     # handful of attempts are made, at least 0.2 s apart.
     assert 2 <= len(calls) <= 5
