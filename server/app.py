@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,14 +90,20 @@ class LogServer:
     port: int = 0
     metrics_port: int = 0
     http_port: int = 0
+    # Anchors beside each log's anchor file, by origin (a publisher's bucket, say).
+    anchors: Mapping[str, Sequence[Anchor]] = field(default_factory=dict)
+    clock: Clock | None = None
 
     async def start(self) -> None:
         self._db = Database(self.config.data_dir / "db")
         anchor_dir = self.config.data_dir / "anchors"
-        self.logs = {c.origin: open_log(self._db, c, self.metrics, anchor_dir)
-                     for c in self.config.logs}
+        self.logs = {
+            c.origin: open_log(self._db, c, self.metrics, anchor_dir,
+                               self.anchors.get(c.origin, ()), self.clock)
+            for c in self.config.logs
+        }
         self._pusher = WitnessPusher(
-            {o: r for o, r in self.logs.items() if r.failure is None}
+            {o: r for o, r in self.logs.items() if r.failure is None}, clock=self.clock
         )  # before serving: unreadable witness TLS files stop the server here
         limit = self.config.max_request_bytes
         self._server = grpc.aio.server(options=[
