@@ -307,3 +307,23 @@ def test_a_witness_catches_a_log_whose_whole_data_dir_was_deleted(tmp_path: Path
 
         asyncio.run(main())
     assert cosigned() == 3
+
+
+def test_the_server_checks_the_anchors_it_is_given_for_a_log(tmp_path: Path) -> None:
+    """A publisher hands its bucket to the server as an anchor of its log (LogServer.anchors)."""
+    config = parse_config(
+        f'[server]\nlisten = "127.0.0.1:0"\nmetrics_listen = ""\n[[log]]\norigin = "{ORIGIN}"\n'
+        '[[log]]\norigin = "other.example/log"\n', tmp_path)
+    bucket = FakeAnchor("bucket s3://logs", _note(10, SHA256.hash_leaf(b"x")))
+
+    async def main() -> None:
+        server = LogServer(config, anchors={ORIGIN: (bucket,)})
+        await server.start()
+        try:
+            halted = server.logs[ORIGIN].halted
+            assert halted is not None and halted.anchor == "bucket s3://logs"
+            assert server.logs["other.example/log"].halted is None
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
