@@ -35,7 +35,8 @@ from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.errors import CorruptionError
 from auditlog_tlog.tree.hashing import get_hasher
-from auditlog_tlog.tree.note import Ed25519Signer, parse_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import parse_note
 
 log = logging.getLogger("auditlog.server")
 

@@ -30,7 +30,7 @@ from auditlog_tlog.tree.errors import InvalidRangeError, MalformedError
 
 TILE_HEIGHT: Final = 8
 TILE_WIDTH: Final = 1 << TILE_HEIGHT  # 256 hashes, 8192 bytes
-MAX_LEVEL: Final = 63
+MAX_TILE_LEVEL: Final = 63
 MAX_INDEX: Final = (1 << 64) - 1
 MAX_ENTRY_SIZE: Final = 0xFFFF  # the uint16 length prefix
 MAX_PATH_LENGTH: Final = 128
@@ -60,7 +60,7 @@ def _suffix(width: int) -> str:
 
 def tile_path(level: int, index: int, width: int = TILE_WIDTH) -> str:
     """``tile/<level>/<index>[.p/<width>]``; width 256 is a full tile."""
-    _check("tile level", level, MAX_LEVEL)
+    _check("tile level", level, MAX_TILE_LEVEL)
     return f"tile/{level}/{encode_index(index)}{_suffix(width)}"
 
 
@@ -71,7 +71,7 @@ def entries_path(index: int, width: int = TILE_WIDTH) -> str:
 
 def tile_width(level: int, index: int, size: int) -> int:
     """How many hashes the tile holds in a tree of ``size`` leaves; 0 if it does not exist."""
-    _check("tile level", level, MAX_LEVEL)
+    _check("tile level", level, MAX_TILE_LEVEL)
     _check("tile index", index, MAX_INDEX)
     _check("tree size", size, MAX_INDEX)
     return max(0, min(TILE_WIDTH, (size >> (TILE_HEIGHT * level)) - index * TILE_WIDTH))
@@ -101,7 +101,7 @@ def _widths(level: int, size: int) -> Iterable[tuple[int, int]]:
 def tiles_for_size(size: int) -> list[str]:
     """Every tile a log of ``size`` leaves serves, level 0 first, then by index."""
     _check("tree size", size, MAX_INDEX)
-    levels = range(MAX_LEVEL + 1)
+    levels = range(MAX_TILE_LEVEL + 1)
     return [tile_path(lv, i, w) for lv in levels if size >> (8 * lv) for i, w in _widths(lv, size)]
 
 
@@ -140,7 +140,7 @@ def _split(path: str) -> tuple[str, str]:
 def parse_tile_path(path: str) -> tuple[int, int, int]:
     """``tile/<L>/<N>[.p/<W>]`` -> (level, index, width), width 256 for a full tile."""
     level_str, rest = _split(path)
-    if not _LEVEL.fullmatch(level_str) or int(level_str) > MAX_LEVEL:
+    if not _LEVEL.fullmatch(level_str) or int(level_str) > MAX_TILE_LEVEL:
         raise MalformedError(f"tile path {path!r}: got level {level_str!r}, want 0..63")
     return (int(level_str), *_parse_index_and_width(rest, path))
 

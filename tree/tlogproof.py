@@ -22,17 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from auditlog_tlog.tree.checkpoint import HASH_SIZE, Checkpoint, open_checkpoint
+from auditlog_tlog.tree.checkpoint import Checkpoint, open_checkpoint
+from auditlog_tlog.tree.encoding import MAX_UINT64, decode_base64, encode_base64, parse_decimal
 from auditlog_tlog.tree.errors import MalformedError
-from auditlog_tlog.tree.note import (
-    MAX_NOTE_SIZE,
-    MAX_UINT64,
-    NoteVerifier,
-    OpenedNote,
-    decode_base64,
-    encode_base64,
-    parse_decimal,
-)
+from auditlog_tlog.tree.hashing import HASH_SIZE
+from auditlog_tlog.tree.keys import NoteVerifier
+from auditlog_tlog.tree.note import MAX_NOTE_SIZE, OpenedNote
 from auditlog_tlog.tree.witness_protocol import check_signed_checkpoint, parse_hash_lines, split_head
 
 HEADER: Final = "c2sp.org/tlog-proof@v1"

@@ -19,7 +19,8 @@ from auditlog_tlog.client.verifier import TrustPolicy, Verifier
 from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, add_signatures, parse_note, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import add_signatures, parse_note, sign_note
 from auditlog_tlog.witness.archive import LocalArchive, cosigned_key, evidence_key
 from tests.tree.reference import mth, path, proof
 

@@ -16,7 +16,8 @@ from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.errors import InconsistencyError, MalformedError, VerificationError
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, add_signatures, parse_note, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import add_signatures, parse_note, sign_note
 from auditlog_tlog.tree.tlogproof import TlogProof, format_tlog_proof, parse_tlog_proof
 from tests.client.conftest import ORIGIN, log_signer
 from tests.servers import RunningServer

@@ -13,7 +13,8 @@ from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.errors import MalformedError, VerificationError
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, add_signatures, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import add_signatures, sign_note
 from auditlog_tlog.tree.tlogproof import (
     HEADER,
     MAX_PROOF_HASHES,
