@@ -5,15 +5,17 @@ holds (the log's latest, the remembered one, a witness's endpoint, the witness's
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
 import pytest
 
-from auditlog_tlog.client import audit
+from auditlog_tlog.client import audit, findings
 from auditlog_tlog.client.audit import Auditor
 from auditlog_tlog.client.findings import AuditReport, FindingKind, Source
 from auditlog_tlog.client.sdk import ConsistencyProof, InclusionProof, LogClient, SignedCheckpoint
@@ -239,3 +241,25 @@ def test_a_listed_checkpoint_the_log_does_not_serve_is_missing_not_a_bad_signatu
     del log.notes[50]
     report = run(log, tmp_path)
     assert kinds(report) == [FindingKind.MISSING_CHECKPOINT] and missing(report) == [50]
+
+
+# -- kinds are decided on types ------------------------------------------------------------------
+def test_a_rollback_and_a_fork_of_the_latest_checkpoint(tmp_path: Path) -> None:
+    assert run(FakeLog(ENTRIES), tmp_path).ok  # remembers size 300
+    rolled_back = run(FakeLog(ENTRIES[:120]), tmp_path)
+    assert kinds(rolled_back) == [FindingKind.ROLLBACK]
+    forked = FakeLog([b"another " + e for e in ENTRIES])
+    forked.notes[300] = signed(300, mth(SHA256, forked.leaves))
+    report = run(forked, tmp_path)
+    assert kinds(report)[0] == FindingKind.FORK and report.findings[0].size == 300
+
+
+def test_every_finding_kind_is_emitted_and_documented() -> None:
+    source = Path(audit.__file__).read_text(encoding="utf-8")
+    used = {node.attr for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == "FindingKind"}
+    assert used == {kind.name for kind in FindingKind}
+    findings_source = Path(findings.__file__).read_text(encoding="utf-8")
+    for kind in FindingKind:  # each member has its comment saying what it means
+        assert re.search(rf'{kind.name} = "{kind.value}"  # \w', findings_source), kind
