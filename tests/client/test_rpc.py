@@ -4,7 +4,9 @@ documented parent, with fake failed calls and on a real server."""
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -112,6 +114,28 @@ def test_a_failure_without_metadata_is_mapped_by_its_code() -> None:
             return "index 9, size 3"
 
     assert type(rpc.to_error(Bare(), "test")) is errors.InvalidRangeError
+
+
+def _aborts_without_trailer(source: str, name: str) -> list[str]:
+    """``name:line`` of each ``<x>.abort(code, message)`` call that passes no trailing metadata."""
+    return [
+        f"{name}:{node.lineno}"
+        for node in ast.walk(ast.parse(source, name))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "abort" and len(node.args) < 3
+        and not any(k.arg == "trailing_metadata" for k in node.keywords)
+    ]
+
+
+def test_every_abort_of_the_server_names_the_class() -> None:
+    root = Path(__file__).resolve().parents[2] / "server"
+    sources = {p.name: p.read_text(encoding="utf-8") for p in sorted(root.glob("*.py"))}
+    assert "abort(" in sources["service.py"]
+    missing = [site for name, text in sources.items() for site in _aborts_without_trailer(text, name)]
+    assert missing == [], "pass trailer_of(exc) as the third argument of context.abort"
+    assert _aborts_without_trailer("async def f(c, e):\n    await c.abort(1, 'm')\n", "x.py") == [
+        "x.py:2"
+    ]
 
 
 @pytest.fixture(scope="module")
