@@ -74,6 +74,7 @@ class Auditor:
         self.archive_dir, self.archive_witness = archive_dir, archive_witness
         self.progress = progress or Silent()
         self.report = AuditReport(self.origin)
+        self.asked: set[int] = set()  # sizes whose checkpoint was asked of the log
 
     def find(self, kind: FindingKind, message: str, size: int | None = None) -> None:
         self.report.findings.append(Finding(kind, message, size))
@@ -184,20 +185,25 @@ class Auditor:
                 self._stored_at(size, "which it lists")
 
     def _complete_store(self, listed: set[int]) -> None:
-        """Each reference's checkpoint must be among the sizes the log lists as stored."""
-        missing: dict[int, Target] = {}
+        """Each reference's checkpoint must be in the log's store: listed, and served."""
+        references: dict[int, Target] = {}
         for target in self.report.targets:
-            size = target.checkpoint.size
-            if target.source in REFERENCES and size > 0 and size not in listed:
-                missing.setdefault(size, target)
-        for size, target in sorted(missing.items()):
-            self.find(FindingKind.MISSING_CHECKPOINT,
-                      f"the log lists {len(listed)} stored checkpoints and none of size {size}, "
-                      f"but {target.describe()} is a checkpoint of that size signed by the log: "
-                      "its store lost checkpoints", size)
+            if target.source in REFERENCES and target.checkpoint.size > 0:
+                references.setdefault(target.checkpoint.size, target)
+        for size, target in sorted(references.items()):
+            if size not in listed:
+                self.find(FindingKind.MISSING_CHECKPOINT,
+                          f"the log lists {len(listed)} stored checkpoints and none of size "
+                          f"{size}, but {target.describe()} is a checkpoint of that size signed "
+                          "by the log: its store lost checkpoints", size)
+            self._stored_at(size, f"which {target.describe()} is")
 
     def _stored_at(self, size: int, why: str) -> None:
-        """Hold the entries to the log's own checkpoint at ``size`` (``why`` it must have one)."""
+        """Hold the entries to the log's own checkpoint at ``size`` (``why`` it must have one),
+        once per size."""
+        if size in self.asked:
+            return
+        self.asked.add(size)
         try:
             note = self.client.checkpoint_at(size)
         except AuditLogError as exc:
@@ -219,7 +225,9 @@ class Auditor:
             self.find(FindingKind.MISSING_CHECKPOINT, f"asked for the log's checkpoint of size "
                       f"{size}, {why}, it served one of size {stored.size}", size)
             return
-        self.report.targets.append(Target(stored, Source.STORED))
+        if not any(t.checkpoint.size == size and t.checkpoint.root == stored.root
+                   for t in self.report.targets):  # the same head is compared once
+            self.report.targets.append(Target(stored, Source.STORED))
 
     def _archived(self, obj: archive.ArchivedObject) -> VerifiedCheckpoint | None:
         if obj.problem is not None:

@@ -204,6 +204,9 @@ def test_a_store_without_the_remembered_checkpoint_is_a_finding(tmp_path: Path) 
     assert "the checkpoint this client verified last" in report.findings[0].message
     log.stored = [0, 120, 300]
     assert run(log, tmp_path).ok
+    del log.notes[120]  # listed, but GetCheckpoint at 120 finds nothing
+    report = run(log, tmp_path)
+    assert missing(report) == [120] and "serves no checkpoint of size 120" in report.findings[0].message
 
 
 def test_a_store_without_the_archived_checkpoints_is_a_finding(tmp_path: Path) -> None:
