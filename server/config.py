@@ -61,7 +61,7 @@ from auditlog_tlog.common.keys import KeyConfig
 from auditlog_tlog.common.net import is_loopback
 from auditlog_tlog.server.security import Principal, TLSConfig, parse_principal, parse_tls
 from auditlog_tlog.tree.errors import MalformedError
-from auditlog_tlog.tree.note import SIG_TYPE_COSIGNATURE_V1, split_vkey
+from auditlog_tlog.tree.keys import SIG_TYPE_COSIGNATURE_V1, split_vkey
 
 DEFAULT_LISTEN = "127.0.0.1:7600"
 DEFAULT_METRICS = "127.0.0.1:7601"

@@ -19,7 +19,7 @@ from google.protobuf.message import DecodeError, Message
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.security import Authorizer
-from auditlog_tlog.server.status import status_of
+from auditlog_tlog.server.status import status_of, trailer_of
 from auditlog_tlog.server.stream_window import stream_log
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError
 
@@ -80,7 +80,7 @@ def _unary_request(
             request = _parse(cls, raw)
             gate.admit(name, request, context)
         except AuditLogError as exc:
-            await context.abort(status_of(exc), str(exc))
+            await context.abort(status_of(exc), str(exc), trailer_of(exc))
         return await fn(request, context)
 
     return handler

@@ -20,7 +20,7 @@ from auditlog_tlog.server import convert
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.sequencer import Receipted
-from auditlog_tlog.server.status import status_of
+from auditlog_tlog.server.status import status_of, trailer_of
 from auditlog_tlog.server.stream_window import AppendWindow, stream_log
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError, NotFoundError, PushbackError
 
@@ -53,7 +53,7 @@ class LogService(pb_grpc.LogServicer):
             return await call()
         except AuditLogError as exc:
             code = status_of(exc)
-            await context.abort(code, str(exc))
+            await context.abort(code, str(exc), trailer_of(exc))
             raise  # not reached: abort raises
         finally:
             self._metrics.requests.labels(method, code.name).inc()
@@ -104,7 +104,7 @@ class LogService(pb_grpc.LogServicer):
                         break
                 await window.finish()
             finally:
-                await window.abort()
+                await window.close()
 
         await self._guard("AppendStream", context, call)
 

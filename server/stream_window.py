@@ -9,7 +9,7 @@ in request order by one acknowledger task, whatever order the appends finish in:
 
 :meth:`AppendWindow.submit` waits while the window is full and says False once the acknowledger
 has stopped (an append or a write failed): the stream ends with that error, raised by
-:meth:`AppendWindow.finish`. :meth:`AppendWindow.abort` stops waiting for the appends not yet
+:meth:`AppendWindow.finish`. :meth:`AppendWindow.close` stops waiting for the appends not yet
 acknowledged (cancelling the wait, not the append already queued in the sequencer) and lets the
 acknowledger finish the write it is in, so a response is never cut in half. Each append is
 forgotten once done, so a long stream holds at most a window's requests and results.
@@ -26,7 +26,7 @@ from auditlog_tlog.tree.errors import MalformedError
 
 T = TypeVar("T")
 STREAM_WINDOW: Final = 16  # request messages of one AppendStream in flight at once
-ABORT_WAIT_S: Final = 10.0  # how long an aborted window lets a write in progress finish
+CLOSE_WAIT_S: Final = 10.0  # how long a closed window lets a write in progress finish
 
 
 class AppendWindow(Generic[T]):
@@ -79,13 +79,13 @@ class AppendWindow(Generic[T]):
         if error is not None:
             raise error
 
-    async def abort(self) -> None:
+    async def close(self) -> None:
         """Stop waiting for unacknowledged appends; let a write in progress end on its own."""
         for task in list(self._pending):
             task.cancel()
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
-        await asyncio.wait({self._acker}, timeout=ABORT_WAIT_S)
+        await asyncio.wait({self._acker}, timeout=CLOSE_WAIT_S)
         if not self._acker.done():
             self._acker.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

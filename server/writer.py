@@ -33,7 +33,7 @@ from auditlog_tlog.server.anchors import (
 from auditlog_tlog.server.signer import CheckpointSigner
 from auditlog_tlog.storage.logstore import AppendOutcome, LogStore
 from auditlog_tlog.tree.errors import CorruptionError, VerificationError
-from auditlog_tlog.tree.note import NoteSigner
+from auditlog_tlog.tree.keys import NoteSigner
 
 
 class LogWriter:

@@ -16,7 +16,7 @@ from typing import Any
 
 from auditlog_tlog.common.clock import Clock
 from auditlog_tlog.tree.hashing import get_hasher
-from auditlog_tlog.tree.note import Ed25519Verifier
+from auditlog_tlog.tree.keys import Ed25519Verifier
 from auditlog_tlog.witness.archive import Archive, LocalArchive
 from auditlog_tlog.witness.config import ArchiveConfig, WitnessConfig
 from auditlog_tlog.witness.core import Witness, WitnessedLog

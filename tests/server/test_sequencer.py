@@ -19,7 +19,8 @@ from auditlog_tlog.server.writer import LogWriter
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, open_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import open_note
 from auditlog_tlog.tree.tlogproof import parse_tlog_proof
 from tests.clock import FakeClock
 

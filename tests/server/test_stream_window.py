@@ -68,12 +68,12 @@ def test_at_most_the_window_runs_and_acks_come_in_request_order() -> None:
         await window.finish()
         assert [k for k, _ in appends.acked] == [0, 1, 2, 3, 4, 5]
         assert window.pending == 0  # every append is forgotten once done
-        await window.abort()  # after finish: nothing to do
+        await window.close()  # after finish: nothing to do
 
     asyncio.run(main())
 
 
-def test_an_error_ends_the_window_and_abort_cancels_only_the_waiting_appends() -> None:
+def test_an_error_ends_the_window_and_close_cancels_only_the_waiting_appends() -> None:
     async def main() -> None:
         appends = Appends()
         window: AppendWindow[str] = AppendWindow(appends.acknowledge, size=4)
@@ -86,14 +86,14 @@ def test_an_error_ends_the_window_and_abort_cancels_only_the_waiting_appends() -
         assert appends.started == [0, 1, 2]
         with pytest.raises(PushbackError, match="queue full"):
             await window.finish()
-        await window.abort()
+        await window.close()
         await _settle()
         assert sorted(appends.cancelled) == [1, 2] and appends.acked == []
 
     asyncio.run(main())
 
 
-def test_abort_lets_a_write_in_progress_finish() -> None:
+def test_close_lets_a_write_in_progress_finish() -> None:
     async def main() -> None:
         writing = asyncio.Event()
         release = asyncio.Event()
@@ -110,11 +110,11 @@ def test_abort_lets_a_write_in_progress_finish() -> None:
             assert await window.submit(key, appends.append(key))
         appends.gates[0].set_result("r0")
         await writing.wait()
-        aborting = asyncio.create_task(window.abort())
+        closing = asyncio.create_task(window.close())
         await _settle()
-        assert appends.cancelled == [1] and not aborting.done()  # waits for the write
+        assert appends.cancelled == [1] and not closing.done()  # waits for the write
         release.set()
-        await aborting
+        await closing
         assert written == [0]
 
     asyncio.run(main())
