@@ -122,6 +122,13 @@ class ByteBudget:
         self.held -= size
 
 
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"))
+    except OSError:
+        return None
+
+
 def pin_mmap_threshold() -> bool:
     """Have glibc serve every allocation of 1 MiB or more by its own mmap, for good.
 
@@ -132,11 +139,36 @@ def pin_mmap_threshold() -> bool:
     request buffer goes back to the kernel when it is freed. Returns False where the C
     library is not glibc; nothing changes there.
     """
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is None:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
+
+class HeapTrimmer:
+    """Give the heap memory freed by refused requests back to the kernel (glibc
+    ``malloc_trim``) each time refused requests have brought in ``every`` bytes.
+
+    Blocks under the mmap threshold (protobuf arenas, grpc's slices) stay in the heaps of
+    the threads that freed them; without a trim a server that refused a burst of large
+    requests kept ~40 MB more than idle for good. Trimming only after refusals, and only
+    per ``every`` bytes of them, costs nothing on the append path and little next to
+    receiving those bytes.
+    """
+
+    def __init__(self, every: int = 32 * 1024 * 1024) -> None:
+        self.every = every
+        self.pending = 0
+        self.trims = 0
+        self._trim = getattr(_libc(), "malloc_trim", None)
+
+    def refused(self, size: int) -> None:
+        """Count a refused request of ``size`` bytes; trim once ``every`` bytes are counted."""
+        self.pending += size
+        if self.pending >= self.every:
+            self.pending = 0
+            self.trims += 1
+            if self._trim is not None:
+                self._trim(0)

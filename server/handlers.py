@@ -23,7 +23,7 @@ from google.protobuf.message import DecodeError, Message
 
 from auditlog_tlog.common.echo import clip
 from auditlog_tlog.proto import auditlog_pb2 as pb
-from auditlog_tlog.server.budget import ByteBudget, RequestLimits
+from auditlog_tlog.server.budget import ByteBudget, HeapTrimmer, RequestLimits
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.server.status import status_of
@@ -49,6 +49,7 @@ class Gate:
         self.metrics = metrics
         self.limits = limits
         self.budget = budget
+        self.trimmer = HeapTrimmer()
 
     def readable(self, logs: Iterable[str], context: Any) -> list[str]:
         """Those of ``logs`` the caller may read (ListLogs shows only these)."""
@@ -145,6 +146,7 @@ def _unary_request(
                 gate.budget.give(size)
         except BaseException as exc:
             _forget(exc)
+            gate.trimmer.refused(size)
             raise
         finally:
             del raw, request  # this frame, too, stays in the traceback grpc keeps

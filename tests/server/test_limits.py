@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from auditlog_tlog.common.echo import MAX_MESSAGE_CHARS, clip, echo
 from auditlog_tlog.proto import auditlog_pb2 as pb
-from auditlog_tlog.server.budget import OTHER_REQUEST_BYTES, ByteBudget, request_limits
+from auditlog_tlog.server.budget import (
+    OTHER_REQUEST_BYTES,
+    ByteBudget,
+    HeapTrimmer,
+    pin_mmap_threshold,
+    request_limits,
+)
 from auditlog_tlog.server.config import LogConfig, ServerConfig
 from auditlog_tlog.tree.errors import MalformedError, PushbackError
 
@@ -93,6 +99,23 @@ def test_the_budget_never_holds_more_than_its_capacity(steps: list[tuple[bool, i
         elif held:
             budget.give(held.pop())
         assert budget.held == sum(held) <= 100
+
+
+def test_the_heap_is_trimmed_once_per_every_refused_bytes() -> None:
+    trimmer = HeapTrimmer(every=100)
+    for size in (60, 30, 9):
+        trimmer.refused(size)
+    assert (trimmer.trims, trimmer.pending) == (0, 99)
+    trimmer.refused(1)
+    assert (trimmer.trims, trimmer.pending) == (1, 0)
+    trimmer.refused(250)  # one large refusal: one trim, nothing carried over
+    assert (trimmer.trims, trimmer.pending) == (2, 0)
+
+
+def test_the_mmap_threshold_is_pinned_on_glibc() -> None:
+    import platform
+
+    assert pin_mmap_threshold() == (platform.libc_ver()[0] == "glibc")
 
 
 def test_inflight_budget_must_hold_the_largest_request() -> None:
