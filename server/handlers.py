@@ -128,27 +128,24 @@ def _unary_request(
     fn: Callable[..., Any], cls: type[Message], name: str, gate: Gate
 ) -> Callable[..., Any]:
     async def handler(raw: bytes, context: Any) -> Any:
-        size, request = len(raw), None
+        size, request, held = len(raw), None, False
         try:
             try:
                 gate.limits.check(name, size)
                 gate.budget.take(size)
+                held = True
+                request = _parse(cls, raw)
+                gate.admit(name, request, context)
             except AuditLogError as exc:
                 await context.abort(status_of(exc), clip(str(exc)))
-            try:
-                try:
-                    request = _parse(cls, raw)
-                    gate.admit(name, request, context)
-                except AuditLogError as exc:
-                    await context.abort(status_of(exc), clip(str(exc)))
-                return await fn(request, context)
-            finally:
-                gate.budget.give(size)
+            return await fn(request, context)
         except BaseException as exc:
             _forget(exc)
             gate.trimmer.refused(size)
             raise
         finally:
+            if held:
+                gate.budget.give(size)
             del raw, request  # this frame, too, stays in the traceback grpc keeps
 
     return handler
