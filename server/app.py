@@ -27,6 +27,7 @@ from grpc_reflection.v1alpha import reflection
 from auditlog_tlog.common.clock import Clock
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.anchors import Anchor, AnchorFile, LogHaltedError
+from auditlog_tlog.server.budget import ByteBudget, pin_mmap_threshold, request_limits
 from auditlog_tlog.server.config import LogConfig, ServerConfig
 from auditlog_tlog.server.handlers import Gate, generic_handler
 from auditlog_tlog.server.keys import load_log_keys
@@ -105,19 +106,20 @@ class LogServer:
         self._pusher = WitnessPusher(
             {o: r for o, r in self.logs.items() if r.failure is None}, clock=self.clock
         )  # before serving: unreadable witness TLS files stop the server here
-        limit = self.config.max_request_bytes
+        pin_mmap_threshold()
+        limits = request_limits(self.config)
         self._server = grpc.aio.server(options=[
-            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_receive_message_length", limits.receive),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
         ])
         public = frozenset(c.origin for c in self.config.logs if c.public_read)
         authorizer = Authorizer(self.config.principals, public)
-        gate = Gate(authorizer, self.metrics)
+        gate = Gate(authorizer, self.metrics, limits, ByteBudget(self.config.max_inflight_bytes))
         self._tiles: TileServer | None = None
         if self.config.http_listen:
             self._tiles = TileServer(self.config.http_listen, TileReader(self.logs, authorizer))
-        service = LogService(self.logs, self.metrics)
+        service = LogService(self.logs, self.metrics, gate.readable)
         self._server.add_generic_rpc_handlers((generic_handler(service, gate),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)

@@ -22,6 +22,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, Generic, TypeVar
 
+from auditlog_tlog.common.echo import echo
 from auditlog_tlog.tree.errors import MalformedError
 
 T = TypeVar("T")
@@ -98,5 +99,5 @@ def stream_log(origin: str | None, named: str) -> str:
     if origin is None or named == origin:
         return named
     if named:
-        raise MalformedError(f"stream message names log {named!r}, want {origin!r} or empty")
+        raise MalformedError(f"stream message names log {echo(named)}, want {origin!r} or empty")
     return origin

@@ -139,7 +139,7 @@ def test_role_matrix(tls_server: RunningServer, pki: dict[str, Pair | CA], who: 
         assert code == grpc.StatusCode.UNAUTHENTICATED and "needs a credential" in details
     else:
         assert code == grpc.StatusCode.PERMISSION_DENIED
-        assert f"lacks the '{op}' role on {log}" in details
+        assert f"lacks the '{op}' role on '{log}'" in details
 
 
 def test_denials_are_counted_and_unknown_tokens_refused(
