@@ -4,6 +4,7 @@ scrape-time gauges an operator alerts on, and the addresses each listener prints
 from __future__ import annotations
 
 import re
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.metrics_http import LogsCollector
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.errors import NotFoundError
-from tests.servers import RunningServer, running, write_server_config
+from tests.servers import AUDITLOG, RunningServer, running, write_server_config
 
 ORIGIN = "metrics.example/log"
 WITNESS = CosignatureSigner.generate("witness.example/w1")
@@ -164,3 +165,16 @@ def test_checkpoint_age_grows_until_the_checkpoint_moves(tmp_path: Path) -> None
     runtime.failure = "stored root disagrees"
     got = _values(collector)
     assert got["auditlog_log_up/l"] == 0 and "auditlog_checkpoint_size/l" not in got
+
+
+@pytest.mark.parametrize(("key", "what"), [("metrics_listen", "metrics HTTP"),
+                                           ("http_listen", "tiles HTTP")])
+def test_http_listeners_follow_the_listener_rule(tmp_path: Path, key: str, what: str) -> None:
+    config = write_server_config(tmp_path, (ORIGIN,))
+    config.write_text(config.read_text().replace(f'{key} = "127.0.0.1:0"', f'{key} = "0.0.0.0:0"'))
+    result = subprocess.run([*AUDITLOG, "serve", "--config", str(config)], capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode != 0
+    assert f"refusing plain-text {what} on 0.0.0.0:0" in result.stderr
+    assert "insecure = true in [server]" in result.stderr
+    assert not (tmp_path / "data").exists()  # refused before the database was opened
