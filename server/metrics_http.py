@@ -1,15 +1,16 @@
 """What the log server reports at scrape time, per log, for an operator to alert on (the rules
 are in deploy/prometheus/alerts.yml; the listener is ``common.metrics_http``):
 
-    auditlog_checkpoint_size{log}                 size of the latest signed checkpoint
-    auditlog_unsigned_entries{log}                entries written but in no checkpoint yet
-    auditlog_checkpoint_age_seconds{log}          seconds since the checkpoint size last moved
-    auditlog_sequencer_queue_entries{log}         entries waiting for the sequencer
-    auditlog_witness_cosigned_size{log, witness}  the latest size each witness cosigned
-    auditlog_witness_quorum{log}                  cosignatures the log's policy wants
-    auditlog_witness_quorum_size{log}             the latest size that met that quorum
-    auditlog_log_up{log}                          1, or 0 when the log refuses service
-    auditlog_database_bytes                       the database's files on disk
+    auditlog_checkpoint_size{log}          size of the latest signed checkpoint
+    auditlog_unsigned_entries{log}         entries written but in no checkpoint yet
+    auditlog_checkpoint_age_seconds{log}   seconds since the checkpoint size last moved
+    auditlog_sequencer_queue_entries{log}  entries waiting for the sequencer
+    auditlog_cosigned_size{log, witness}   the latest size each witness cosigned, as the log
+                                           knows it (``auditlog_witness_*`` are the witness's own)
+    auditlog_quorum{log}                   cosignatures the log's policy wants
+    auditlog_quorum_size{log}              the latest size that met that quorum
+    auditlog_log_up{log}                   1, or 0 when the log refuses service
+    auditlog_database_bytes                the database's files on disk
 
 The checkpoint age is measured by this process: the time since it first saw the current
 checkpoint size (the server signs at start, so after a restart the age starts at 0). Witness
@@ -69,10 +70,10 @@ class LogsCollector(Collector):
         age = family("auditlog_checkpoint_age_seconds",
                      "Seconds since the checkpoint size last changed (measured by this process)")
         queue = family("auditlog_sequencer_queue_entries", "Entries waiting for the sequencer")
-        cosigned = family("auditlog_witness_cosigned_size",
+        cosigned = family("auditlog_cosigned_size",
                           "The latest checkpoint size each witness cosigned", ("log", "witness"))
-        quorum = family("auditlog_witness_quorum", "Cosignatures the log's witness policy wants")
-        quorum_size = family("auditlog_witness_quorum_size",
+        quorum = family("auditlog_quorum", "Cosignatures the log's witness policy wants")
+        quorum_size = family("auditlog_quorum_size",
                              "The latest checkpoint size cosigned by a quorum of witnesses")
         for origin, runtime in self._logs.items():
             seconds = self._checkpoint_age(origin)

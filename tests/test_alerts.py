@@ -71,8 +71,8 @@ def test_every_rule_is_complete_and_names_only_exported_metrics(tmp_path: Path) 
         assert not unknown, f"{rule['alert']} names metrics nobody exports: {sorted(unknown)}"
         named |= used
     # What the operator must be able to alert on is covered by some rule.
-    for metric in ("auditlog_checkpoint_age_seconds", "auditlog_witness_cosigned_size",
-                   "auditlog_witness_quorum_size", "auditlog_sequencer_queue_entries",
+    for metric in ("auditlog_checkpoint_age_seconds", "auditlog_cosigned_size",
+                   "auditlog_quorum_size", "auditlog_sequencer_queue_entries",
                    "auditlog_database_bytes", "auditlog_witness_archive_writes_total",
                    "auditlog_witness_requests_total"):
         assert metric in named, metric

@@ -77,9 +77,9 @@ def test_appended_entries_count_what_was_written_and_the_gauges_follow(
     assert sample(text, "auditlog_checkpoint_age_seconds", log=ORIGIN) >= 0
     assert sample(text, "auditlog_sequencer_queue_entries", log=ORIGIN) == 0
     assert sample(text, "auditlog_log_up", log=ORIGIN) == 1
-    assert sample(text, "auditlog_witness_quorum", log=ORIGIN) == 1
-    assert sample(text, "auditlog_witness_quorum_size", log=ORIGIN) == 0  # nobody cosigned
-    assert sample(text, "auditlog_witness_cosigned_size", log=ORIGIN,
+    assert sample(text, "auditlog_quorum", log=ORIGIN) == 1
+    assert sample(text, "auditlog_quorum_size", log=ORIGIN) == 0  # nobody cosigned
+    assert sample(text, "auditlog_cosigned_size", log=ORIGIN,
                   witness=WITNESS.name) == 0
     assert sample(text, "auditlog_database_bytes") > 0
 
@@ -160,8 +160,8 @@ def test_checkpoint_age_grows_until_the_checkpoint_moves(tmp_path: Path) -> None
     assert _values(collector)["auditlog_checkpoint_age_seconds/l"] == 5
     runtime.witnesses.sizes, runtime.witnesses.met = {WITNESS.name: 12}, 12
     got = _values(collector)
-    assert got[f"auditlog_witness_cosigned_size/l,{WITNESS.name}"] == 12
-    assert got["auditlog_witness_quorum_size/l"] == 12
+    assert got[f"auditlog_cosigned_size/l,{WITNESS.name}"] == 12
+    assert got["auditlog_quorum_size/l"] == 12
     runtime.failure = "stored root disagrees"
     got = _values(collector)
     assert got["auditlog_log_up/l"] == 0 and "auditlog_checkpoint_size/l" not in got
