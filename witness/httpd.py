@@ -30,7 +30,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from auditlog_tlog.common.http import Handler, Limits, ThreadedHTTPService, text_response
-from auditlog_tlog.common.net import format_address
+from auditlog_tlog.common.net import format_address, split_host_port
 from auditlog_tlog.tree.errors import AuditLogError
 from auditlog_tlog.tree.witness_protocol import MAX_BODY_SIZE, format_size_body
 from auditlog_tlog.witness.core import OldSizeConflictError, Witness
@@ -169,6 +169,11 @@ class WitnessHTTPServer:
     @property
     def address(self) -> str:
         return self._service.address
+
+    @property
+    def server_address(self) -> tuple[str, int]:
+        """(host, port) as bound, as ``socketserver`` names it (callers of the old server)."""
+        return split_host_port(self._service.address)
 
     def stop(self) -> None:
         self._service.stop()
