@@ -305,9 +305,19 @@ class ThreadedHTTPService:
 
     def stop(self) -> None:
         if self._service is not None:
-            asyncio.run_coroutine_threadsafe(self._service.stop(), self._loop).result(30)
+            asyncio.run_coroutine_threadsafe(self._stop(self._service), self._loop).result(30)
             self._service = None
         self._close_loop()
+
+    @staticmethod
+    async def _stop(service: HTTPService) -> None:
+        """Stop serving, then end what is left on this loop (connections that outlived the
+        shutdown), so that closing the loop destroys no pending task."""
+        await service.stop()
+        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
 
     def _close_loop(self) -> None:
         if self._thread.is_alive():
