@@ -25,6 +25,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from auditlog_tlog.common.clock import Clock
+from auditlog_tlog.common.http import HTTPService, Limits
+from auditlog_tlog.common.metrics_http import metrics_app
+from auditlog_tlog.common.net import check_listener, format_address, split_host_port
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.anchors import Anchor, AnchorFile, LogHaltedError
 from auditlog_tlog.server.budget import ByteBudget, pin_mmap_threshold, request_limits
@@ -32,12 +35,13 @@ from auditlog_tlog.server.config import LogConfig, ServerConfig
 from auditlog_tlog.server.handlers import Gate, generic_handler
 from auditlog_tlog.server.keys import load_log_keys
 from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.metrics_http import LogsCollector, log_problems
 from auditlog_tlog.server.pushing import WitnessPusher
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.server.sequencer import Sequencer
 from auditlog_tlog.server.service import LogService
-from auditlog_tlog.server.tiles_http import TileReader, TileServer
+from auditlog_tlog.server.tiles_http import TileReader, tiles_app
 from auditlog_tlog.server.tls import add_port
 from auditlog_tlog.server.writer import LogWriter
 from auditlog_tlog.storage.db import Database
@@ -79,7 +83,7 @@ def open_log(
     except CorruptionError as exc:
         log.error("log %s refuses service: %s", origin, exc)
         return LogRuntime(config, vkey, failure=str(exc), keys=keys)
-    metrics.tree_size.labels(origin).set(store.size)
+    metrics.opened(origin, store.size)
     sequencer = Sequencer(writer, config, metrics, clock)
     return LogRuntime(config, vkey, store, sequencer, keys=keys)
 
@@ -94,8 +98,20 @@ class LogServer:
     # Anchors beside each log's anchor file, by origin (a publisher's bucket, say).
     anchors: Mapping[str, Sequence[Anchor]] = field(default_factory=dict)
     clock: Clock | None = None
+    address: str = ""  # each listener's address as bound ("" when off)
+    metrics_address: str = ""
+    http_address: str = ""
 
     async def start(self) -> None:
+        config = self.config
+        # Every listener follows one rule (common/net.py), checked before anything opens.
+        check_listener("gRPC", config.listen, tls=config.tls is not None,
+                       insecure=config.insecure, section="[server]", tls_section="[server.tls]")
+        for what, listen in (("metrics HTTP", config.metrics_listen),
+                             ("tiles HTTP", config.http_listen)):
+            if listen:
+                check_listener(what, listen, tls=False, insecure=config.insecure,
+                               section="[server]")
         self._db = Database(self.config.data_dir / "db")
         anchor_dir = self.config.data_dir / "anchors"
         self.logs = {
@@ -116,9 +132,18 @@ class LogServer:
         public = frozenset(c.origin for c in self.config.logs if c.public_read)
         authorizer = Authorizer(self.config.principals, public)
         gate = Gate(authorizer, self.metrics, limits, ByteBudget(self.config.max_inflight_bytes))
-        self._tiles: TileServer | None = None
+        self._tiles: HTTPService | None = None
         if self.config.http_listen:
-            self._tiles = TileServer(self.config.http_listen, TileReader(self.logs, authorizer))
+            self._tiles = HTTPService(tiles_app(TileReader(self.logs, authorizer)),
+                                      self.config.http_listen, Limits())
+        self._metrics_http: HTTPService | None = None
+        if self.config.metrics_listen:
+            self.metrics.registry.register(LogsCollector(self.logs, self.config.data_dir / "db"))
+            logs = self.logs
+            self._metrics_http = HTTPService(
+                metrics_app(self.metrics.registry, lambda: log_problems(logs)),
+                self.config.metrics_listen, Limits(),
+            )
         service = LogService(self.logs, self.metrics, gate.readable)
         self._server.add_generic_rpc_handlers((generic_handler(service, gate),))
         self._health = health.aio.HealthServicer()
@@ -127,15 +152,14 @@ class LogServer:
                  health.SERVICE_NAME)
         reflection.enable_server_reflection(names, self._server)
         try:
-            self.port = add_port(
-                self._server, self.config.listen, self.config.tls, self.config.insecure
-            )
+            self.port = add_port(self._server, self.config.listen, self.config.tls)
         except RuntimeError as exc:  # grpc's way of saying the address could not be bound
             self.port = 0
             log.debug("binding %s: %s", self.config.listen, exc)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen}: the port is in use or the "
                           "address is not on this machine")
+        self.address = format_address(split_host_port(self.config.listen)[0], self.port)
         for runtime in self.logs.values():
             if runtime.failure is None:
                 runtime.sequencer().start()
@@ -143,10 +167,11 @@ class LogServer:
         serving = health_pb2.HealthCheckResponse.SERVING
         await self._health.set("", serving)
         await self._health.set("auditlog.v1.Log", serving)
-        if self.config.metrics_listen:
-            _, self.metrics_port = self.metrics.serve(self.config.metrics_listen)
+        if self._metrics_http is not None:
+            self.metrics_address = await self._metrics_http.start()
+            self.metrics_port = self._metrics_http.port
         if self._tiles is not None:
-            self._tiles.start()
+            self.http_address = await self._tiles.start()
             self.http_port = self._tiles.port
         self._pusher.start()
 
@@ -159,19 +184,20 @@ class LogServer:
                 await runtime.sequencer().close()
         await self._server.stop(self.config.shutdown_grace_s)
         if self._tiles is not None:
-            self._tiles.stop()
+            await self._tiles.stop()
+        if self._metrics_http is not None:
+            await self._metrics_http.stop()
         self._db.close()
 
 
 async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
     server = LogServer(config)
     await server.start()
-    host = config.listen.rpartition(":")[0]
-    print(f"auditlog: serving gRPC on {host}:{server.port}", flush=True)
-    if server.metrics_port:
-        print(f"auditlog: metrics on http://{host}:{server.metrics_port}/metrics", flush=True)
-    if server.http_port:
-        print(f"auditlog: tiles on http://{host}:{server.http_port}/<origin>/", flush=True)
+    print(f"auditlog: serving gRPC on {server.address}", flush=True)
+    if server.metrics_address:
+        print(f"auditlog: metrics on http://{server.metrics_address}/metrics", flush=True)
+    if server.http_address:
+        print(f"auditlog: tiles on http://{server.http_address}/<origin>/", flush=True)
     for runtime in server.logs.values():
         status = f"size {runtime.store.size}" if runtime.failure is None else runtime.failure
         if runtime.halted is not None:

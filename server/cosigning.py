@@ -58,6 +58,17 @@ class LogWitnesses:
         self._verifiers = {(v.name, bytes(v.key_id)): v for v in verifiers}
         self._lock = threading.Condition()
         self._quorum_note: tuple[int, bytes] | None = None  # the latest that met the quorum
+        self._cosigned: dict[str, int] = {}  # witness name -> latest size it cosigned (metrics)
+
+    def cosigned_sizes(self) -> dict[str, int]:
+        """Witness name -> the latest size whose cosignature by it was attached (metrics)."""
+        with self._lock:
+            return dict(self._cosigned)
+
+    def quorum_size(self) -> int:
+        """The latest size known to carry ``quorum`` cosignatures, 0 if none yet (metrics)."""
+        with self._lock:
+            return self._quorum_note[0] if self._quorum_note is not None else 0
 
     def verifier(self, vkey: str) -> CosignatureVerifier:
         v = CosignatureVerifier.from_vkey(vkey)
@@ -117,6 +128,8 @@ class LogWitnesses:
             if updated != note:
                 store.store_checkpoint(size, updated)
             names = self.attached(updated)
+            for name in names:
+                self._cosigned[name] = max(size, self._cosigned.get(name, 0))
             if len(names) >= self.quorum and size >= (self._quorum_note or (-1, b""))[0]:
                 self._quorum_note = (size, updated)
                 self._lock.notify_all()

@@ -87,6 +87,11 @@ class Sequencer:
         self._interval = config.checkpoint_interval_ms / 1000
         self._last_signed = self._clock.monotonic()
 
+    @property
+    def queued(self) -> int:
+        """Entries waiting to be written (the metrics' queue depth)."""
+        return self._queued
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 

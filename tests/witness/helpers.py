@@ -111,13 +111,11 @@ def make_witness(
 @contextmanager
 def served(witness: Witness, **kwargs: object) -> Iterator[WitnessHTTPServer]:
     server = WitnessHTTPServer(("127.0.0.1", 0), witness, **kwargs)  # type: ignore[arg-type]
-    thread = server.serve_in_thread()
+    server.start()
     try:
         yield server
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+        server.stop()
 
 
 @dataclass
