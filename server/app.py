@@ -33,6 +33,7 @@ from auditlog_tlog.server.anchors import Anchor, AnchorFile, LogHaltedError
 from auditlog_tlog.server.budget import ByteBudget, pin_mmap_threshold, request_limits
 from auditlog_tlog.server.config import LogConfig, ServerConfig
 from auditlog_tlog.server.handlers import Gate, generic_handler
+from auditlog_tlog.server.ingest.listeners import Ingestion, check_ingest_listeners
 from auditlog_tlog.server.keys import load_log_keys
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.metrics_http import LogsCollector, log_problems
@@ -112,6 +113,7 @@ class LogServer:
             if listen:
                 check_listener(what, listen, tls=False, insecure=config.insecure,
                                section="[server]")
+        check_ingest_listeners(config)
         self._db = Database(self.config.data_dir / "db")
         anchor_dir = self.config.data_dir / "anchors"
         self.logs = {
@@ -124,14 +126,16 @@ class LogServer:
         )  # before serving: unreadable witness TLS files stop the server here
         pin_mmap_threshold()
         limits = request_limits(self.config)
+        public = frozenset(c.origin for c in self.config.logs if c.public_read)
+        authorizer = Authorizer(self.config.principals, public)
+        budget = ByteBudget(self.config.max_inflight_bytes)
+        self.ingestion = Ingestion(self.config, self.logs, authorizer, self.metrics, budget)
         self._server = grpc.aio.server(options=[
-            ("grpc.max_receive_message_length", limits.receive),
+            ("grpc.max_receive_message_length", max(limits.receive, self.ingestion.receive)),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
         ])
-        public = frozenset(c.origin for c in self.config.logs if c.public_read)
-        authorizer = Authorizer(self.config.principals, public)
-        gate = Gate(authorizer, self.metrics, limits, ByteBudget(self.config.max_inflight_bytes))
+        gate = Gate(authorizer, self.metrics, limits, budget)
         self._tiles: HTTPService | None = None
         if self.config.http_listen:
             self._tiles = HTTPService(tiles_app(TileReader(self.logs, authorizer)),
@@ -145,7 +149,8 @@ class LogServer:
                 self.config.metrics_listen, Limits(),
             )
         service = LogService(self.logs, self.metrics, gate.readable)
-        self._server.add_generic_rpc_handlers((generic_handler(service, gate),))
+        self._server.add_generic_rpc_handlers((generic_handler(service, gate),
+                                               *self.ingestion.grpc_handlers()))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         names = (pb.DESCRIPTOR.services_by_name["Log"].full_name, reflection.SERVICE_NAME,
@@ -173,6 +178,7 @@ class LogServer:
         if self._tiles is not None:
             self.http_address = await self._tiles.start()
             self.http_port = self._tiles.port
+        await self.ingestion.start()
         self._pusher.start()
 
     async def stop(self) -> None:
@@ -185,6 +191,7 @@ class LogServer:
         await self._server.stop(self.config.shutdown_grace_s)
         if self._tiles is not None:
             await self._tiles.stop()
+        await self.ingestion.stop()
         if self._metrics_http is not None:
             await self._metrics_http.stop()
         self._db.close()
@@ -198,6 +205,9 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
         print(f"auditlog: metrics on http://{server.metrics_address}/metrics", flush=True)
     if server.http_address:
         print(f"auditlog: tiles on http://{server.http_address}/<origin>/", flush=True)
+    if server.ingestion.http_address:
+        print(f"auditlog: ingest on {server.ingestion.scheme}://{server.ingestion.http_address}/",
+              flush=True)
     for runtime in server.logs.values():
         status = f"size {runtime.store.size}" if runtime.failure is None else runtime.failure
         if runtime.halted is not None:
