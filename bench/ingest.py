@@ -2,7 +2,7 @@
 same run on the same server:
 
 - ``append_batch``: AppendBatch of ``--batch`` 256-byte entries (the same-run baseline);
-- ``otlp_grpc``: LogsService/Export of ``--batch`` LogRecords (a ~100-byte body and five
+- ``otlp_grpc``: LogsService/Export of ``--batch`` LogRecords (a ~50-byte body and five
   attributes each, as an audit event from an SDK looks);
 - ``otlp_http``: the same requests as OTLP/HTTP protobuf POSTs to /v1/logs.
 
