@@ -119,7 +119,8 @@ def _utc_second(seconds: int) -> str:
 
 
 def rfc3339_utc(text: str) -> str:
-    """An RFC 3339 timestamp with any offset as UTC ``Z`` (fraction kept as given, up to ns)."""
+    """An RFC 3339 (or ISO 8601) timestamp with an offset as UTC ``Z`` (fraction kept as given,
+    up to ns); MalformedError for anything else, or a time outside years 1..9999 in UTC."""
     raw = text.strip()
     head, dot, rest = raw.partition(".")
     fraction = ""
@@ -135,5 +136,8 @@ def rfc3339_utc(text: str) -> str:
         raise MalformedError(f"time {text[:64]!r}: want RFC 3339 (2006-01-02T15:04:05Z)") from None
     if parsed.tzinfo is None:
         raise MalformedError(f"time {text[:64]!r}: no UTC offset, want Z or +hh:mm")
-    utc = parsed.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    try:
+        utc = parsed.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        raise MalformedError(f"time {text[:64]!r} is outside years 1..9999 in UTC") from None
     return f"{utc}.{fraction}Z" if fraction else f"{utc}Z"

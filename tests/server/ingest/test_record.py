@@ -89,7 +89,8 @@ def test_rfc3339_is_normalised_to_utc(given_: str, want: str) -> None:
     assert rfc3339_utc(given_) == want
 
 
-@pytest.mark.parametrize("bad", ["yesterday", "2026-11-30T01:45:00", "2026-11-30T01:45:00.1234567891Z"])
+@pytest.mark.parametrize("bad", ["yesterday", "2026-11-30T01:45:00", "2026-11-30T01:45:00.1234567891Z",
+                                 "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
 def test_bad_rfc3339_is_malformed(bad: str) -> None:
     with pytest.raises(MalformedError, match="time"):
         rfc3339_utc(bad)
