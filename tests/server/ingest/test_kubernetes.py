@@ -1,6 +1,5 @@
 """The Kubernetes audit webhook: an audit.k8s.io/v1 EventList (in the format of the Kubernetes
-documentation's audit examples) POSTed as kube-apiserver does, by bearer token and by client
-certificate over TLS."""
+documentation's audit examples) POSTed as kube-apiserver does (over TLS: test_tls.py)."""
 
 from __future__ import annotations
 
@@ -8,29 +7,19 @@ import json
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.server.certs import CA
-from tests.server.ingest.conftest import (
-    K8S,
-    READER,
-    TOKEN,
-    entries,
-    ingest_config,
-    ingest_url,
-    size_of,
-)
-from tests.servers import RunningServer, running
+from tests.server.ingest.conftest import K8S, READER, TOKEN, entries, ingest_url, size_of
+from tests.servers import RunningServer
 
 EVENTS = (Path(__file__).parent / "k8s_eventlist.json").read_bytes()
 
 
-def _post(url: str, body: bytes, token: str | None = TOKEN, context: ssl.SSLContext | None = None,
-          content_type: str = "application/json") -> tuple[int, str]:
+def post_events(url: str, body: bytes, token: str | None = TOKEN, context: ssl.SSLContext | None = None,
+                content_type: str = "application/json") -> tuple[int, str]:
     request = urllib.request.Request(url + "/k8s/audit", data=body, method="POST",
                                      headers={"Content-Type": content_type})
     if token:
@@ -45,7 +34,7 @@ def _post(url: str, body: bytes, token: str | None = TOKEN, context: ssl.SSLCont
 
 def test_each_event_is_one_entry_and_a_retry_adds_none(server: RunningServer) -> None:
     before = size_of(server, K8S)
-    status, text = _post(ingest_url(server), EVENTS)
+    status, text = post_events(ingest_url(server), EVENTS)
     assert (status, text.strip()) == (200, "4 events stored")
     got = entries(server, K8S, before)
     assert len(got) == 4
@@ -65,7 +54,7 @@ def test_each_event_is_one_entry_and_a_retry_adds_none(server: RunningServer) ->
          "time": "2026-11-30T01:00:02.75Z"},
     ]
     # kube-apiserver retries a batch it saw fail: the same Events are the same entries.
-    assert _post(ingest_url(server), EVENTS)[0] == 200
+    assert post_events(ingest_url(server), EVENTS)[0] == 200
     assert size_of(server, K8S) == before + 4
 
 
@@ -87,43 +76,10 @@ def _event_list(items: Any) -> bytes:
 def test_bad_event_lists_are_refused_whole(server: RunningServer, body: bytes, token: str | None,
                                            status: int, says: str) -> None:
     before = size_of(server, K8S)
-    got, text = _post(ingest_url(server), body, token)
+    got, text = post_events(ingest_url(server), body, token)
     assert (got, says in text) == (status, True), text
     assert size_of(server, K8S) == before
 
 
 def test_another_content_type_is_refused(server: RunningServer) -> None:
-    assert _post(ingest_url(server), EVENTS, content_type="text/plain")[0] == 400
-
-
-@pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, CA, Path]]:
-    directory = tmp_path_factory.mktemp("ingest-tls")
-    ca = CA()
-    (directory / "ca.pem").write_bytes(ca.pem)
-    ca.issue("127.0.0.1", server=True).write(directory, "server")
-    config = ingest_config(directory, extra_server=(
-        '[server.tls]\ncert_file = "server.pem"\nkey_file = "server.key"\nclient_ca_file = "ca.pem"\n'))
-    for server in running(config):
-        yield server, ca, directory
-
-
-def test_over_tls_a_client_certificate_identifies_the_apiserver(
-        tls_server: tuple[RunningServer, CA, Path]) -> None:
-    server, ca, directory = tls_server
-    url = ingest_url(server)
-    assert url.startswith("https://")
-    cert, key = ca.issue("collector.internal").write(directory, "apiserver")
-    context = ssl.create_default_context(cafile=directory / "ca.pem")
-    context.load_cert_chain(cert, key)
-    status, text = _post(url, EVENTS, token=None, context=context)
-    assert (status, text.strip()) == (200, "4 events stored")
-    # Without a certificate, a token still works; with neither, 401.
-    plain = ssl.create_default_context(cafile=directory / "ca.pem")
-    assert _post(url, EVENTS, token=TOKEN, context=plain)[0] == 200
-    assert _post(url, EVENTS, token=None, context=plain)[0] == 401
-    stranger, stranger_key = CA("another CA").issue("collector.internal").write(directory, "stranger")
-    context = ssl.create_default_context(cafile=directory / "ca.pem")
-    context.load_cert_chain(stranger, stranger_key)
-    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
-        _post(url, EVENTS, token=None, context=context)
+    assert post_events(ingest_url(server), EVENTS, content_type="text/plain")[0] == 400
