@@ -154,7 +154,7 @@ class LogServer:
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         names = (pb.DESCRIPTOR.services_by_name["Log"].full_name, reflection.SERVICE_NAME,
-                 health.SERVICE_NAME)
+                 health.SERVICE_NAME, *self.ingestion.service_names())
         reflection.enable_server_reflection(names, self._server)
         try:
             self.port = add_port(self._server, self.config.listen, self.config.tls)

@@ -48,7 +48,8 @@ Example (every key but ``origin`` has a default)::
     state = "active"                       # "active" keys sign every checkpoint; "retired"
     since = "2026-01-01"                   # ones are only listed (give vkey if the file is gone)
 
-TLS, principals, roles and quotas are described in server/security.py.
+TLS, principals, roles and quotas are described in server/security.py; the ingestion sources
+(``[ingest]``: OTLP, the Kubernetes audit webhook) in server/ingest/config.py.
 Relative paths are taken relative to the config file's folder.
 """
 

@@ -16,7 +16,7 @@ from auditlog_tlog.server.budget import ByteBudget
 from auditlog_tlog.server.config import ServerConfig
 from auditlog_tlog.server.ingest.http import IngestHTTP, ssl_context
 from auditlog_tlog.server.ingest.otlp import OTLPIngest
-from auditlog_tlog.server.ingest.otlp_grpc import otlp_grpc_handler
+from auditlog_tlog.server.ingest.otlp_grpc import SERVICE, otlp_grpc_handler
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
@@ -49,6 +49,10 @@ class Ingestion:
         self.scheme = "https" if config.tls is not None else "http"
         self.http_address = ""
         self.http_port = 0
+
+    def service_names(self) -> tuple[str, ...]:
+        """The gRPC services added to the server (for reflection)."""
+        return (SERVICE.full_name,) if self.otlp is not None else ()
 
     def grpc_handlers(self) -> tuple[grpc.GenericRpcHandler, ...]:
         if self.otlp is None:

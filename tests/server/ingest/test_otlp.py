@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcExporter
@@ -227,3 +228,11 @@ def test_ingestion_is_counted_in_metrics(server: RunningServer) -> None:
         text = response.read().decode()
     assert f'auditlog_ingest_records_total{{log="{ORIGIN}",transport="otlp-http"}}' in text
     assert 'auditlog_ingest_rejected_total{reason="malformed",transport="otlp-http"}' in text
+
+
+def test_reflection_lists_the_logs_service(server: RunningServer) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        [answer] = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        names = {s.name for s in answer.list_services_response.service}
+    assert "opentelemetry.proto.collector.logs.v1.LogsService" in names
