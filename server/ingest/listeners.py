@@ -41,6 +41,7 @@ class Ingestion:
         self.otlp = OTLPIngest(self.sink, ingest.otlp.route) if ingest.otlp else None
         self.receive = self.bound if self.otlp is not None else 0
         self._budget = budget
+        self._metrics = metrics
         self._http: HTTPService | None = None
         if ingest.http_listen and (ingest.otlp or ingest.kubernetes):
             app = IngestHTTP(self.sink, self.otlp, ingest.kubernetes, budget, self.bound).app()
@@ -57,7 +58,7 @@ class Ingestion:
     def grpc_handlers(self) -> tuple[grpc.GenericRpcHandler, ...]:
         if self.otlp is None:
             return ()
-        return (otlp_grpc_handler(self.otlp, self.sink, self._budget, self.bound),)
+        return (otlp_grpc_handler(self.otlp, self.sink, self._budget, self.bound, self._metrics),)
 
     async def start(self) -> None:
         if self._http is not None:

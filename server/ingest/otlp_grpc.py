@@ -14,6 +14,7 @@ exporters retry.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Final
 
 import grpc
@@ -24,6 +25,7 @@ from auditlog_tlog.common.echo import clip
 from auditlog_tlog.server.budget import ByteBudget
 from auditlog_tlog.server.ingest.otlp import OTLPIngest, parse_protobuf
 from auditlog_tlog.server.ingest.sink import IngestSink
+from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.status import status_of, trailer_of
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError
 
@@ -36,11 +38,13 @@ def _identity(raw: bytes) -> bytes:
 
 
 def otlp_grpc_handler(ingest: OTLPIngest, sink: IngestSink, budget: ByteBudget,
-                      bound: int) -> grpc.GenericRpcHandler:
-    """The LogsService handler: ``bound`` is the largest request accepted, in bytes."""
+                      bound: int, metrics: Metrics) -> grpc.GenericRpcHandler:
+    """The LogsService handler: ``bound`` is the largest request accepted, in bytes. Calls
+    are counted as ``Export`` in ``auditlog_requests`` and ``auditlog_request_seconds``."""
 
     async def export(raw: bytes, context: Any) -> ExportLogsServiceResponse:
         size, held = len(raw), False
+        started, code = time.perf_counter(), grpc.StatusCode.OK
         try:
             try:
                 if size > bound:
@@ -57,11 +61,14 @@ def otlp_grpc_handler(ingest: OTLPIngest, sink: IngestSink, budget: ByteBudget,
             return await ingest.export(request, TRANSPORT, principal)  # counts its refusals
         except AuditLogError as exc:
             exc.__traceback__ = None
-            await context.abort(status_of(exc), clip(str(exc)), trailer_of(exc))
+            code = status_of(exc)
+            await context.abort(code, clip(str(exc)), trailer_of(exc))
             raise AssertionError("unreachable: abort raises") from None
         finally:
             if held:
                 budget.give(size)
+            metrics.requests.labels("Export", code.name).inc()
+            metrics.latency.labels("Export").observe(time.perf_counter() - started)
 
     handler = grpc.unary_unary_rpc_method_handler(
         export, request_deserializer=_identity,

@@ -223,11 +223,16 @@ def test_bad_grpc_requests_get_a_precise_status(server: RunningServer) -> None:
 
 def test_ingestion_is_counted_in_metrics(server: RunningServer) -> None:
     _post(server, _request("counted").SerializeToString())
+    with grpc.insecure_channel(server.address) as channel:
+        channel.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")(
+            _request("counted").SerializeToString(), metadata=(("authorization", f"Bearer {TOKEN}"),),
+            timeout=10)
     _post(server, b"\xff", token=TOKEN)
     with urllib.request.urlopen(server.metrics_url, timeout=10) as response:
         text = response.read().decode()
     assert f'auditlog_ingest_records_total{{log="{ORIGIN}",transport="otlp-http"}}' in text
     assert 'auditlog_ingest_rejected_total{reason="malformed",transport="otlp-http"}' in text
+    assert 'auditlog_requests_total{code="OK",method="Export"}' in text
 
 
 def test_reflection_lists_the_logs_service(server: RunningServer) -> None:
