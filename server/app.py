@@ -149,15 +149,15 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
     server = LogServer(config)
     await server.start()
     host = config.listen.rpartition(":")[0]
-    print(f"auditlog: serving gRPC on {host}:{server.port}", flush=True)
+    log.info("auditlog: serving gRPC on %s:%d", host, server.port)
     if server.metrics_port:
-        print(f"auditlog: metrics on http://{host}:{server.metrics_port}/metrics", flush=True)
+        log.info("auditlog: metrics on http://%s:%d/metrics", host, server.metrics_port)
     if server.http_port:
-        print(f"auditlog: tiles on http://{host}:{server.http_port}/<origin>/", flush=True)
+        log.info("auditlog: tiles on http://%s:%d/<origin>/", host, server.http_port)
     for runtime in server.logs.values():
         status = f"size {runtime.store.size}" if runtime.failure is None else runtime.failure
-        print(f"auditlog: log {runtime.config.origin} ({status}) key {runtime.verifier_key}",
-              flush=True)
+        log.info("auditlog: log %s (%s) key %s", runtime.config.origin, status,
+                 runtime.verifier_key)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -165,5 +165,5 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
     if ready is not None:
         ready.set()
     await stop.wait()
-    print("auditlog: shutting down, draining appends", flush=True)
+    log.info("auditlog: shutting down, draining appends")
     await server.stop()

@@ -1,4 +1,4 @@
-"""The log's side of witnessing (DESIGN.md, "The flow of one entry", step 4): a client of
+"""The log's side of witnessing (the README, "For witness operators"): a client of
 c2sp.org/tlog-witness@v1.0.0 for push-mode witnesses, and the keeper of the cosignatures
 (c2sp.org/tlog-cosignature@v1.0.1) that push- and pull-mode witnesses give the log.
 

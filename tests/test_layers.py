@@ -1,4 +1,4 @@
-"""The dependency rules between packages (STYLE.md, DESIGN.md), read from the imports."""
+"""The dependency rules between packages (the README's Layout section), read from the imports."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The witness's configuration: a TOML file (DESIGN.md, "Witness and archive").
+"""The witness's configuration: a TOML file (every key: docs/configuration.md).
 
 Example (``name`` and at least one ``[[log]]`` are required)::
 
