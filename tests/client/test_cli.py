@@ -15,7 +15,6 @@ import pytest
 from auditlog_tlog.client.cli import main
 from auditlog_tlog.client.config import Settings, format_settings, load_settings
 from auditlog_tlog.client.progress import PlainProgress, RichProgress, progress_for
-from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.client.state import CheckpointStore
 from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
@@ -24,31 +23,6 @@ from auditlog_tlog.tree.note import sign_note
 from auditlog_tlog.tree.tlogproof import TlogProof, format_tlog_proof, parse_tlog_proof
 from tests.client.conftest import ORIGIN, log_signer
 from tests.servers import RunningServer
-
-Run = tuple[int, str, str]
-
-
-@pytest.fixture
-def cli(server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> Any:
-    """``cli(*args)`` runs ``auditlog <command> <args> --server ... --log-key ...``."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AUDITLOG_CONFIG", raising=False)
-    with LogClient(server.address, ORIGIN) as client:
-        vkey = client.log_info().verifier_key
-
-    def run(command: str, *args: str, stdin: str = "", trust: bool = True) -> Run:
-        common = ["--state-dir", str(tmp_path / "state")]
-        if command != "verify":  # offline: it takes no server
-            common += ["--server", server.address]
-        if trust:
-            common += ["--log-key", vkey]
-        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
-        code = main([command, *common, *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def one_line(err: str) -> str:
