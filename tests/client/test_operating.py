@@ -17,6 +17,7 @@ import pytest
 
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.common.logs import resolve_format, setup
+from auditlog_tlog.tree.note import Ed25519Signer
 from tests.client.up import AUDITLOG, UP_ARGS, env, start_up
 from tests.servers import write_server_config
 
@@ -121,7 +122,7 @@ def test_a_reader_that_stops_reading_is_not_an_error(tmp_path: Path) -> None:
     up = start_up(tmp_path)
     try:
         up.run("append", "--lines", "--no-receipt",
-               stdin="".join(f"stream {i} " + "x" * 2000 + "\n" for i in range(300)))
+               stdin="".join(f"stream {i} " + "x" * 200 + "\n" for i in range(5000)))
         for _ in range(3):
             with subprocess.Popen([*AUDITLOG, "entries"], cwd=tmp_path, env=env(),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) as pipe:
@@ -144,3 +145,38 @@ def test_stopping_up_keeps_one_message_a_line(tmp_path: Path) -> None:
     assert "draining appendsauditlog" not in text
     for line in text.splitlines():
         assert line.count("auditlog") <= 2 or "auditlog is up" in line, line
+
+
+def test_a_witness_on_a_busy_port_names_the_address(tmp_path: Path) -> None:
+    vkey = Ed25519Signer.generate("busy.example/log").vkey()
+    config = tmp_path / "witness.toml"
+    config.write_text(f'[witness]\nname = "busy.example/w"\n\n[[log]]\norigin = "busy.example/log"\n'
+                      f'vkey = "{vkey}"\n')
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        address = f"127.0.0.1:{busy.getsockname()[1]}"
+        done = subprocess.run([*AUDITLOG, "witness", "--config", str(config), "--listen", address],
+                              cwd=tmp_path, text=True, capture_output=True, timeout=60, env=env())
+    assert done.returncode == 1
+    line = done.stderr.strip().splitlines()[-1]
+    assert f"cannot listen on {address}: in use by another program" in line, done.stderr
+
+
+def test_up_in_json_writes_only_json_lines(tmp_path: Path) -> None:
+    args = [*AUDITLOG, "--log-format", "json", *UP_ARGS]
+    with subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, env=env()) as up:
+        assert up.stdout is not None
+        lines = []
+        for line in up.stdout:
+            lines.append(line)
+            if "auditlog is up" in line:
+                break
+        up.terminate()
+        lines += up.stdout.readlines()
+        assert up.wait(60) == 0, "".join(lines)
+    events = [json.loads(line)["event"] for line in lines]  # every line is JSON
+    assert any(e.startswith("auditlog witness: ready") for e in events)
+    assert any(e.startswith("auditlog is up: log localhost/audit") for e in events)
+    assert any("draining appends" in e for e in events)
