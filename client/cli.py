@@ -289,7 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (AuditLogError, ValueError, OSError) as exc:
         line, code = explain(exc, args)
-        print(f"auditlog {args.command}: {line}", file=sys.stderr)
+        if process and args.log_format == "json":  # a process's stderr is its log: JSON only
+            logging.getLogger("auditlog").error("auditlog %s: %s", args.command, line)
+        else:
+            print(f"auditlog {args.command}: {line}", file=sys.stderr)
         return code
 
 

@@ -180,3 +180,12 @@ def test_up_in_json_writes_only_json_lines(tmp_path: Path) -> None:
     assert any(e.startswith("auditlog witness: ready") for e in events)
     assert any(e.startswith("auditlog is up: log localhost/audit") for e in events)
     assert any("draining appends" in e for e in events)
+
+
+def test_a_process_that_fails_in_json_says_so_in_json(tmp_path: Path) -> None:
+    (tmp_path / "var").mkdir()
+    done = subprocess.run([*AUDITLOG, "--log-format", "json", "up", "--port", "99999"],
+                          cwd=tmp_path, text=True, capture_output=True, timeout=60, env=env())
+    assert done.returncode == 1
+    record = json.loads(done.stderr.strip().splitlines()[-1])
+    assert record["level"] == "error" and "port 99999: want 0..65535" in record["event"]
