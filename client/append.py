@@ -22,7 +22,7 @@ from auditlog_tlog.client.context import Context, EntryTooLargeError, UsageError
 from auditlog_tlog.client.event import AuditEvent, event_from_json
 from auditlog_tlog.client.sdk import AppendResult
 from auditlog_tlog.common.files import write_atomic
-from auditlog_tlog.tree.errors import MalformedError
+from auditlog_tlog.tree.errors import InconsistencyError, MalformedError, VerificationError
 
 OUTCOMES = ("success", "failure", "denied", "error")
 
@@ -210,6 +210,7 @@ def _append_many(ctx: Context) -> int:
     rejects = a.rejects.open("w", encoding="utf-8") if a.rejects is not None else None
     reader = _Reader(ctx, rejects, deque())
     new = duplicates = 0
+    written: list[tuple[Path, int, bytes]] = []
     try:
         for result in ctx.client.append_stream(reader.entries(), receipt=want):
             entry = reader.sent.popleft()
@@ -219,6 +220,7 @@ def _append_many(ctx: Context) -> int:
             if want:
                 path = a.receipt_dir / f"{result.index}.tlog-proof"
                 write_atomic(path, result.receipt if a.detached else with_entry(result.receipt, entry))
+                written.append((path, result.index, entry))
             flag = "\tduplicate" if result.duplicate else ""
             ctx.emit({"index": result.index, "leaf_hash": result.leaf_hash.hex(),
                       "duplicate": result.duplicate, "receipt_file": str(path) if path else None},
@@ -231,11 +233,31 @@ def _append_many(ctx: Context) -> int:
             f"{reader.error}; nothing after it was read; before it: "
             f"{summary(reader.lines, new, duplicates, ctx.client.origin)}")
     ctx.note(summary(reader.lines, new, duplicates, ctx.client.origin, reader.rejected, a.rejects))
-    if want and new + duplicates and ctx.settings.log_keys and ctx.policy.quorum:
-        ctx.note(f"the receipts in {a.receipt_dir} are signed by the log at append time, before "
-                 "witnesses cosign; for one on a cosigned checkpoint run 'auditlog prove "
-                 f"--leaf-hash HASH --receipt FILE'")
+    if written and ctx.settings.log_keys and ctx.policy.quorum:
+        _cosigned_receipts(ctx, written)
     return 1 if reader.rejected else 0
+
+
+def _cosigned_receipts(ctx: Context, written: list[tuple[Path, int, bytes]]) -> None:
+    """Replace the log-signed receipts of a stream (written at append time, before witnesses
+    cosign) by receipts on a checkpoint with the witness quorum, so that each verifies as
+    written; if the quorum does not come within --wait, keep them and say what to run."""
+    verifier = ctx.verifier()
+    last = max(index for _, index, _ in written)
+    ctx.note(f"waiting up to {ctx.args.wait:g} s for {ctx.policy.quorum} witness cosignature(s) "
+             f"to put the {len(written)} receipt(s) on a cosigned checkpoint")
+    try:
+        head = verifier.latest(wait=ctx.args.wait, min_size=last + 1)
+    except InconsistencyError:
+        raise
+    except VerificationError:
+        ctx.note(f"the receipts in {ctx.args.receipt_dir} are signed by the log only (no witness "
+                 "quorum yet); later, run 'auditlog prove --leaf-hash HASH --receipt FILE' for "
+                 "one on a cosigned checkpoint")
+        return
+    for path, _, entry in written:
+        receipt = verifier.prove(entry=entry, at=head).receipt
+        write_atomic(path, receipt if ctx.args.detached else with_entry(receipt, entry))
 
 
 def summary(lines: int, new: int, duplicates: int, origin: str, rejected: int = 0,

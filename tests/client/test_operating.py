@@ -189,3 +189,17 @@ def test_a_process_that_fails_in_json_says_so_in_json(tmp_path: Path) -> None:
     assert done.returncode == 1
     record = json.loads(done.stderr.strip().splitlines()[-1])
     assert record["level"] == "error" and "port 99999: want 0..65535" in record["event"]
+
+
+def test_receipt_dir_receipts_are_cosigned_and_verify_as_written(tmp_path: Path) -> None:
+    up = start_up(tmp_path)
+    try:
+        done = up.run("append", "--lines", "--receipt-dir", "rd", stdin="rd one\nrd two\nrd one\n")
+        assert "3 lines, 2 new entries, 1 already in the log" in done.stderr
+        receipts = sorted((tmp_path / "rd").glob("*.tlog-proof"))
+        assert len(receipts) == 2
+        for receipt in receipts:
+            out = up.run("verify", str(receipt)).stdout
+            assert "OK: entry" in out and "cosigned by localhost/witness (1 of 1" in out
+    finally:
+        assert up.stop() == 0
