@@ -9,7 +9,7 @@ import pytest
 
 from auditlog_tlog.client.cli import main
 from auditlog_tlog.client.sdk import LogClient
-from auditlog_tlog.tree.note import Ed25519Signer
+from auditlog_tlog.tree.keys import Ed25519Signer
 from tests.servers import RunningServer, running, write_server_config
 
 ORIGIN = "client.example/log"

@@ -17,7 +17,7 @@ import pytest
 
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.common.logs import resolve_format, setup
-from auditlog_tlog.tree.note import Ed25519Signer
+from auditlog_tlog.tree.keys import Ed25519Signer
 from tests.client.up import AUDITLOG, UP_ARGS, env, start_up
 from tests.servers import write_server_config
 
