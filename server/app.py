@@ -193,17 +193,17 @@ class LogServer:
 async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
     server = LogServer(config)
     await server.start()
-    print(f"auditlog: serving gRPC on {server.address}", flush=True)
+    log.info("auditlog: serving gRPC on %s", server.address)
     if server.metrics_address:
-        print(f"auditlog: metrics on http://{server.metrics_address}/metrics", flush=True)
+        log.info("auditlog: metrics on http://%s/metrics", server.metrics_address)
     if server.http_address:
-        print(f"auditlog: tiles on http://{server.http_address}/<origin>/", flush=True)
+        log.info("auditlog: tiles on http://%s/<origin>/", server.http_address)
     for runtime in server.logs.values():
         status = f"size {runtime.store.size}" if runtime.failure is None else runtime.failure
         if runtime.halted is not None:
             status = f"size {runtime.store.size}, HALTED: {runtime.halted}"
-        print(f"auditlog: log {runtime.config.origin} ({status}) key {runtime.verifier_key}",
-              flush=True)
+        log.info("auditlog: log %s (%s) key %s", runtime.config.origin, status,
+                 runtime.verifier_key)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -211,5 +211,5 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
     if ready is not None:
         ready.set()
     await stop.wait()
-    print("auditlog: shutting down, draining appends", flush=True)
+    log.info("auditlog: shutting down, draining appends")
     await server.stop()

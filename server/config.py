@@ -78,12 +78,20 @@ class WitnessConfig:
     must name a loopback host unless ``insecure``."""
 
     vkey: str
+    """The witness's cosignature/v1 verifier key (type 0x04), as the witness printed it."""
     url: str = ""
+    """Push mode: the witness's tlog-witness URL (the add-checkpoint prefix); "" for a witness that
+    pulls and hands its cosignatures in with AddCosignature."""
     timeout_s: float = 10.0
+    """Seconds to wait for the witness's answer to one push (0..300)."""
     ca_file: Path | None = None
+    """For an https url: trust this CA (PEM) instead of the system's roots."""
     client_cert_file: Path | None = None
+    """For a witness that requires mutual TLS: the log's client certificate (PEM)."""
     client_key_file: Path | None = None
+    """Its private key (PEM, mode 0600)."""
     insecure: bool = False
+    """Allow an http:// url to a non-loopback host (plain text; warned at every start)."""
 
     def __post_init__(self) -> None:
         try:
@@ -113,22 +121,43 @@ class WitnessConfig:
 @dataclass(frozen=True, slots=True)
 class LogConfig:
     origin: str
+    """The log's name: the first line of its checkpoints, and its key name (no spaces, no '+').
+    Required."""
     key_file: Path
+    """The log's signing key; created (mode 0600) on first start if missing."""
     hash: str = "sha256"
+    """"sha256" (RFC 6962, what every C2SP tool understands) or "blake3"; fixed when the log is
+    created."""
     dedup: bool = True
+    """Appending an entry already in the log returns its first index (duplicate = true) instead of
+    storing it again, so retries are safe."""
     max_entry_bytes: int = 64 * 1024
+    """The largest entry accepted, in bytes (1..16777216); bigger ones get INVALID_ARGUMENT."""
     max_batch_entries: int = 10_000
+    """The most entries in one AppendBatch request or stream message (1..1000000)."""
     max_pending_entries: int = 100_000
+    """Queue bound: beyond this many unwritten entries, appends get RESOURCE_EXHAUSTED (pushback)."""
     max_entries_page: int = 1000
+    """Entries per GetEntries page (1..100000)."""
     batch_delay_ms: float = 0.0
+    """How long the sequencer may wait to fill a batch (0..1000 ms)."""
     checkpoint_interval_ms: float = 0.0
+    """0: sign a checkpoint for every batch; else at most one per interval (and at once when an
+    append asks for a receipt)."""
     public_read: bool = False
+    """When principals exist: reads need no credential."""
     require_signed_entries: bool = False
+    """Accept only entries that are C2SP signed notes by one of appender_keys."""
     appender_keys: tuple[str, ...] = ()
+    """Verifier keys whose signed-note entries are accepted (with require_signed_entries)."""
     keys: tuple[KeyConfig, ...] = ()
+    """[[log.key]] tables: several signing keys, for rotation (instead of key_file)."""
     witnesses: tuple[WitnessConfig, ...] = ()
+    """[[log.witness]] tables: the witnesses that cosign this log's checkpoints."""
     witness_quorum: int | None = None
+    """How many of the witnesses clients should require (k of n); default: all of them."""
     witness_interval_s: float = 300.0
+    """Push the latest checkpoint to the witnesses at least this often, in seconds (0.1..86400)."""
 
     @property
     def quorum(self) -> int:
@@ -177,16 +206,29 @@ class LogConfig:
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     data_dir: Path
+    """Where the RocksDB lives."""
     logs: tuple[LogConfig, ...]
+    """[[log]] tables: one per log this server holds."""
     listen: str = DEFAULT_LISTEN
+    """gRPC address host:port; plain text only on loopback (else [server.tls], or insecure)."""
     metrics_listen: str = DEFAULT_METRICS
+    """Prometheus /metrics address; "" turns it off."""
     http_listen: str = ""
+    """c2sp.org/tlog-tiles read endpoints (GET /<origin>/checkpoint, tiles, entries); "" turns them
+    off."""
     max_request_bytes: int = 16 * 1024 * 1024
+    """The largest gRPC message accepted, in bytes (1024..268435456)."""
     max_inflight_bytes: int = 64 * 1024 * 1024
+    """Request bytes held at once, server-wide (at least max_request_bytes); beyond it, requests
+    get RESOURCE_EXHAUSTED (pushback) until others finish."""
     shutdown_grace_s: float = 10.0
+    """On SIGTERM: seconds to let calls in flight finish after the queued appends are written."""
     insecure: bool = False
+    """Serve plain-text gRPC on a non-loopback address (warned at every start)."""
     tls: TLSConfig | None = None
+    """[server.tls]: serve gRPC over TLS."""
     principals: tuple[Principal, ...] = ()
+    """[[principal]] tables: who may call, and with which roles."""
     logs_by_origin: dict[str, LogConfig] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""The S3 Object Lock archive (DESIGN.md, "Witness and archive"): any S3 API (AWS, MinIO, Ceph
+"""The S3 Object Lock archive (the README, "For witness operators"): any S3 API (AWS, MinIO, Ceph
 RGW), through boto3, which no other module imports.
 
 * Start-up (:meth:`S3Archive.check`): the bucket must have versioning ``Enabled`` and an Object
