@@ -22,6 +22,7 @@ from auditlog_tlog.server.config import LogConfig, ServerConfig
 from auditlog_tlog.server.handlers import Gate, generic_handler
 from auditlog_tlog.server.keys import load_log_keys
 from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.publisher import Publisher, SystemClock, open_bucket
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.server.sequencer import Sequencer
@@ -117,9 +118,12 @@ class LogServer:
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen}: the port is in use or the "
                           "address is not on this machine")
+        await self._open_publishers()
         for runtime in self.logs.values():
             if runtime.failure is None:
                 runtime.sequencer().start()
+                if runtime.publisher is not None:
+                    runtime.publisher.start()
         await self._server.start()
         serving = health_pb2.HealthCheckResponse.SERVING
         await self._health.set("", serving)
@@ -132,12 +136,35 @@ class LogServer:
         self._pusher = WitnessPusher(self.logs)
         self._pusher.start()
 
+    async def _open_publishers(self) -> None:
+        """Connect, check and probe each publishing log's bucket: an unfit bucket stops the
+        server (StorageError); a bucket ahead of the local tree, or inconsistent with it, makes
+        that log refuse writes (DESIGN.md, "Anchors")."""
+        for runtime in self.logs.values():
+            publish = runtime.config.publish
+            if publish is None or runtime.failure is not None:
+                continue
+            bucket = await asyncio.to_thread(
+                open_bucket, publish, runtime.config.origin, SystemClock()
+            )
+            publisher = Publisher(runtime.store, publish, bucket, self.metrics)
+            try:
+                await asyncio.to_thread(publisher.open)
+            except CorruptionError as exc:
+                log.error("log %s refuses service: %s", runtime.config.origin, exc)
+                runtime.failure = str(exc)
+                bucket.client.close()
+                continue
+            runtime.publisher = publisher
+
     async def stop(self) -> None:
         """Drain: refuse new appends, write and answer the queued ones, then stop."""
         await self._health.enter_graceful_shutdown()
         for runtime in self.logs.values():
             if runtime.failure is None:
                 await runtime.sequencer().close()
+            if runtime.publisher is not None:
+                await runtime.publisher.stop()
         await self._server.stop(self.config.shutdown_grace_s)
         if self._tiles is not None:
             self._tiles.stop()

@@ -63,7 +63,7 @@ class LogService(pb_grpc.LogServicer):
     async def Append(self, request: pb.AppendRequest, context: Any) -> pb.AppendResponse:
         async def call() -> pb.AppendResponse:
             runtime = self._log(request.log)
-            (result,) = await runtime.sequencer().append([request.entry], request.want_receipt)
+            (result,) = await runtime.append([request.entry], request.want_receipt)
             return pb.AppendResponse(result=convert.append_result(result))
 
         return await self._guard("Append", context, call)
@@ -73,7 +73,7 @@ class LogService(pb_grpc.LogServicer):
     ) -> pb.AppendBatchResponse:
         async def call() -> pb.AppendBatchResponse:
             runtime = self._log(request.log)
-            results = await runtime.sequencer().append(request.entries, request.want_receipt)
+            results = await runtime.append(request.entries, request.want_receipt)
             return pb.AppendBatchResponse(results=[convert.append_result(r) for r in results])
 
         return await self._guard("AppendBatch", context, call)
@@ -124,9 +124,10 @@ class LogService(pb_grpc.LogServicer):
                         raise MalformedError(
                             f"stream message names log {request.log!r}, want {origin!r} or empty"
                         )
-                    sequencer = self._log(origin).sequencer()
+                    runtime = self._log(origin)
+                    runtime.sequencer()  # a log that refuses writes ends the stream here
                     task = asyncio.ensure_future(
-                        sequencer.append(request.entries, request.want_receipt)
+                        runtime.append(request.entries, request.want_receipt)
                     )
                     started.add(task)
                     task.add_done_callback(started.discard)

@@ -1,0 +1,200 @@
+"""Publication to S3 Object Lock (server/publisher.py) against a real store (SeaweedFS): the
+layout, write-once objects, resumption after a crash mid-round, a foreign object at a key, the
+bucket as an anchor, and the lag with a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from auditlog_tlog.common.s3 import LockedBucket
+from auditlog_tlog.server.config import PublishConfig
+from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.publisher import (
+    BucketAnchor,
+    Publisher,
+    changed_objects,
+    history_name,
+)
+from auditlog_tlog.server.signer import CheckpointSigner
+from auditlog_tlog.storage.db import Database
+from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.tree.errors import CorruptionError
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.note import Ed25519Signer
+from auditlog_tlog.tree.tiles import decode_entry_bundle, entry_bundles_for_size, tiles_for_size
+from tests import seaweedfs
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+ORIGIN = "test.example/published"
+
+
+class FakeClock:
+    def __init__(self, t: float = 1_800_000_000.0) -> None:
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+
+@dataclass
+class Log:
+    db: Database
+    store: LogStore
+    signer: CheckpointSigner
+
+    def append(self, count: int, tag: str = "e") -> None:
+        first = self.store.size
+        entries = [f"{tag}{first + i}".encode() for i in range(count)]
+        batch = self.store.prepare(entries, False)
+        proof = self.store.proof_in_batch(batch, self.signer.last[0])
+        self.store.commit(batch, self.signer.sign(batch.size, batch.root, proof))
+
+
+def _log(directory: Path, key: Ed25519Signer) -> Log:
+    db = Database(directory)
+    store = LogStore(db, ORIGIN, SHA256)
+    return Log(db, store, CheckpointSigner(ORIGIN, SHA256, [key], 0, SHA256.empty_root()))
+
+
+@pytest.fixture
+def key() -> Ed25519Signer:
+    return Ed25519Signer.generate(ORIGIN)
+
+
+@pytest.fixture
+def log(tmp_path: Path, key: Ed25519Signer) -> Iterator[Log]:
+    opened = _log(tmp_path / "db", key)
+    yield opened
+    opened.db.close()
+
+
+@pytest.fixture
+def s3(seaweed_url: str) -> Iterator[S3Client]:
+    client = seaweedfs.client(seaweed_url)
+    yield client
+    client.close()
+
+
+CONFIG = PublishConfig(bucket="unused-name", retention_days=1, interval_s=5, concurrency=4)
+
+
+def _publisher(log: Log, bucket: LockedBucket, clock: FakeClock | None = None) -> Publisher:
+    publisher = Publisher(log.store, CONFIG, bucket, Metrics(), clock or FakeClock())
+    publisher.open()
+    return publisher
+
+
+def _versions(s3: S3Client, bucket: str) -> list[str]:
+    found = s3.list_object_versions(Bucket=bucket).get("Versions", [])
+    return sorted(v["Key"] for v in found)
+
+
+def _bucket(s3: S3Client) -> LockedBucket:
+    return LockedBucket(s3, seaweedfs.make_bucket(s3, "publish"), 1, ORIGIN + "/")
+
+
+def test_changed_objects_are_the_tiles_and_bundles_that_differ() -> None:
+    names = [name for name, _ in changed_objects(None, 0, 300)]  # type: ignore[arg-type]
+    assert sorted(names) == sorted([*tiles_for_size(300), *entry_bundles_for_size(300)])
+    names = [name for name, _ in changed_objects(None, 300, 600)]  # type: ignore[arg-type]
+    assert names == ["tile/0/001", "tile/entries/001", "tile/0/002.p/88",
+                     "tile/entries/002.p/88", "tile/1/000.p/2"]
+    assert list(changed_objects(None, 600, 600)) == []  # type: ignore[arg-type]
+
+
+def test_publication_writes_the_tlog_tiles_layout_once_and_locked(s3: S3Client, log: Log) -> None:
+    bucket = _bucket(s3)
+    publisher = _publisher(log, bucket)
+    assert publisher.publish_once() is None  # nothing signed yet
+    log.append(300)
+    first = publisher.publish_once()
+    assert first is not None and (first.size, first.objects, first.written) == (300, 7, 7)
+    log.append(300)
+    second = publisher.publish_once()
+    assert second is not None and (second.size, second.objects) == (600, 7)
+    assert publisher.publish_once() is None
+    prefix = ORIGIN + "/"
+    keys = [k.removeprefix(prefix) for k in _versions(s3, bucket.bucket) if ".canary" not in k]
+    partial_300 = ["tile/0/001.p/44", "tile/entries/001.p/44", "tile/1/000.p/1"]
+    assert keys == sorted([
+        *tiles_for_size(600), *entry_bundles_for_size(600), *partial_300,
+        history_name(300), history_name(600), "checkpoint", "checkpoint",
+    ])
+    assert bucket.get("checkpoint") == log.store.checkpoint() == bucket.get(history_name(600))
+    assert bucket.get(history_name(300)) == log.store.checkpoint(300)
+    tile = bucket.get("tile/0/000")
+    assert tile == b"".join(log.store.leaf_hash(i) for i in range(256))
+    assert decode_entry_bundle(bucket.get("tile/entries/002.p/88") or b"", 88)[0] == b"e512"
+    for found in s3.list_object_versions(Bucket=bucket.bucket)["Versions"]:
+        head = s3.head_object(Bucket=bucket.bucket, Key=found["Key"], VersionId=found["VersionId"])
+        assert head["ObjectLockMode"] == "COMPLIANCE", found["Key"]
+
+
+def test_a_crash_mid_round_resumes_with_no_gap_and_no_overwrite(s3: S3Client, log: Log) -> None:
+    bucket = _bucket(s3)
+    log.append(700)
+    crashed = _publisher(log, bucket)
+    # The crash: tiles and bundles written, neither the history object nor the checkpoint.
+    list(crashed._write_all(changed_objects(log.store, 0, 700)))
+    assert bucket.get("checkpoint") is None
+    resumed = _publisher(log, bucket)
+    assert resumed.published == 0
+    done = resumed.publish_once()
+    assert done is not None and done.size == 700 and done.written == 2  # history + checkpoint
+    assert done.objects == len(tiles_for_size(700)) + len(entry_bundles_for_size(700)) + 2
+    keys = _versions(s3, bucket.bucket)
+    assert len(keys) == len(set(keys))  # one version of each: nothing was written twice
+    assert _publisher(log, bucket).published == 700
+
+
+def test_a_different_object_at_a_key_stops_publication(s3: S3Client, log: Log) -> None:
+    bucket = _bucket(s3)
+    bucket.put_once("tile/entries/000.p/5", b"\x00\x03not")
+    log.append(5)
+    publisher = _publisher(log, bucket)
+    with pytest.raises(CorruptionError, match="want the"):
+        publisher.publish_once()
+    assert bucket.get("checkpoint") is None and publisher.published == 0
+
+
+def test_the_bucket_is_an_anchor_the_local_tree_must_extend(
+    s3: S3Client, log: Log, tmp_path: Path, key: Ed25519Signer
+) -> None:
+    bucket = _bucket(s3)
+    log.append(600)
+    assert _publisher(log, bucket).publish_once() is not None
+    assert BucketAnchor(bucket).latest() == log.store.checkpoint()
+    shorter = _log(tmp_path / "older", key)  # e.g. an old backup of the database
+    shorter.append(300)
+    with pytest.raises(CorruptionError, match="only 300 entries"):
+        _publisher(shorter, bucket)
+    shorter.db.close()
+    forked = _log(tmp_path / "forked", key)  # the same key, another history
+    forked.append(700, tag="x")
+    with pytest.raises(CorruptionError, match="not consistent"):
+        _publisher(forked, bucket)
+    forked.db.close()
+    log.append(10)
+    assert _publisher(log, bucket).published == 600  # a longer, consistent tree is fine
+
+
+def test_lag_and_interval_follow_the_clock(s3: S3Client, log: Log) -> None:
+    clock = FakeClock()
+    publisher = _publisher(log, _bucket(s3), clock)
+    assert publisher.observe_lag() == (0, 0.0) and publisher.due()
+    log.append(10)
+    assert publisher.observe_lag() == (10, 0.0)
+    clock.t += 2.5
+    assert publisher.observe_lag() == (10, 2.5)
+    assert publisher.publish_once() is not None
+    assert publisher.observe_lag() == (0, 0.0) and publisher.last_success == clock.t
+    assert not publisher.due()
+    clock.t += 5
+    assert publisher.due()
