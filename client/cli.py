@@ -1,8 +1,9 @@
 """The ``auditlog`` console script: one entry point, one subcommand per job.
 
 Processes: ``serve`` (a log server), ``witness`` (a witness), ``up`` (both, on one machine),
-``keygen``. Services: ``append``. Auditors: ``checkpoint``, ``prove``, ``consistency``,
-``entries``, ``verify`` (offline), ``audit``, ``monitor``. Every read command takes ``--json``.
+``keygen``, ``bucket init`` (a compliant S3 bucket). Services: ``append``. Auditors:
+``checkpoint``, ``prove``, ``consistency``, ``entries``, ``verify`` (offline), ``audit``,
+``monitor``. Every read command takes ``--json``.
 
 Errors go to stderr as one line that says what to do, with a non-zero exit code: 1 for a
 failure or a discrepancy, 2 for a usage error, 3 when a log was caught forking or rolling back.
@@ -98,8 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", help="HTTP address host:port (overrides [witness] listen)")
     p.set_defaults(handler=_witness)
 
-    from auditlog_tlog.client import audit, commands, monitor, up
+    from auditlog_tlog.client import audit, bucket, commands, monitor, up
     from auditlog_tlog.client.context import add_common
+
+    p = sub.add_parser("bucket", help="prepare an S3 bucket for publication or a witness archive")
+    bucket.add_bucket(p)
 
     p = sub.add_parser("up", help="run a log and a witness on this machine (what 'make run' does)")
     up.add_up(p)
