@@ -4,6 +4,7 @@ bucket as an anchor, and the lag with a fake clock."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from auditlog_tlog.common.s3 import LockedBucket
-from auditlog_tlog.server.config import PublishConfig
+from auditlog_tlog.server.config import PublishConfig, parse_config
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.publisher import (
     BucketAnchor,
@@ -198,3 +199,22 @@ def test_lag_and_interval_follow_the_clock(s3: S3Client, log: Log) -> None:
     assert not publisher.due()
     clock.t += 5
     assert publisher.due()
+
+
+def test_the_publish_table_in_the_docs_parses_and_bad_ones_are_refused() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "publication.md"
+    block = docs.read_text().split("```toml\n", 1)[1].split("```", 1)[0]
+    (config,) = parse_config(block, Path("/etc/auditlog")).logs
+    assert config.publish is not None and config.publish.retention_days == 2555
+    assert config.publish.endpoint_url == "https://s3.example:8333"
+    base = '[[log]]\norigin = "a.example/log"\n[log.publish]\n'
+    for table, problem in (
+        ('retention_days = 1\n', "bucket is required"),
+        ('bucket = "records"\n', "retention_days is required"),
+        ('bucket = "records"\nretention_days = 0\n', "retention_days = 0, want 1..36500"),
+        ('bucket = "records"\nretention_days = 1\nprefix = "p"\n', "want '' or 'a/b/'"),
+        ('bucket = "records"\nretention_days = 1\nlock = true\n', "unknown keys ['lock']"),
+        ('bucket = "records"\nretention_days = "7"\n', "want int"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(problem)):
+            parse_config(base + table, Path("/etc/auditlog"))
