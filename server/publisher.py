@@ -45,6 +45,7 @@ from auditlog_tlog.server.tiledata import entry_bundle, hash_tile
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
 from auditlog_tlog.tree.errors import (
+    AuditLogError,
     CorruptionError,
     InconsistencyError,
     MalformedError,
@@ -168,12 +169,14 @@ class Publisher:
     """Publishes one log's signed checkpoints, tiles and bundles to its bucket."""
 
     def __init__(self, store: LogStore, config: PublishConfig, bucket: LockedBucket,
-                 metrics: Metrics, clock: Clock | None = None) -> None:
+                 metrics: Metrics, clock: Clock | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.store = store
         self.config = config
         self.bucket = bucket
         self._metrics = metrics
         self._clock = clock or SystemClock()
+        self._sleep = sleep  # between retries of one object
         self._origin = store.origin
         self.published = 0
         self.failure: str | None = None
@@ -248,11 +251,11 @@ class Publisher:
             if once:
                 written = retrying(lambda: self.bucket.put_once(name, data),
                                    f"S3 put of {self.bucket.prefix}{name}",
-                                   self.config.max_attempts, on_retry=retried)
+                                   self.config.max_attempts, sleep=self._sleep, on_retry=retried)
             else:
                 retrying(lambda: self.bucket.put_version(name, data),
                          f"S3 put of {self.bucket.prefix}{name}", self.config.max_attempts,
-                         on_retry=retried)
+                         sleep=self._sleep, on_retry=retried)
                 written = True
         except S3Error as exc:
             raise translated(exc) from exc
@@ -295,7 +298,7 @@ class Publisher:
                 self._metrics.publish_errors.labels(self._origin).inc()
                 self.failure = str(exc)
                 log.error("log %s: publication stopped: %s", self._origin, exc)
-            except StorageError as exc:
+            except AuditLogError as exc:  # S3 unavailable, a store read failed: try again
                 self._metrics.publish_errors.labels(self._origin).inc()
                 backoff = min(60.0, max(1.0, backoff * 2))
                 log.warning("log %s: publication round failed (retrying in %.0f s): %s",

@@ -8,9 +8,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
+from botocore.exceptions import ClientError
 
 from auditlog_tlog.common.s3 import LockedBucket
 from auditlog_tlog.server.config import PublishConfig, parse_config
@@ -218,3 +219,37 @@ def test_the_publish_table_in_the_docs_parses_and_bad_ones_are_refused() -> None
     ):
         with pytest.raises(ValueError, match=re.escape(problem)):
             parse_config(base + table, Path("/etc/auditlog"))
+
+
+class FlakyPuts:
+    """A real S3 client whose first ``failures`` puts answer 503 SlowDown."""
+
+    def __init__(self, real: S3Client, failures: int) -> None:
+        self._real, self.failures = real, failures
+
+    def put_object(self, **kwargs: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            response: Any = {"Error": {"Code": "SlowDown", "Message": "slow down"},
+                             "ResponseMetadata": {"HTTPStatusCode": 503}}
+            raise ClientError(response, "PutObject")
+        return self._real.put_object(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_transient_errors_are_retried_and_counted(s3: S3Client, log: Log) -> None:
+    flaky = FlakyPuts(s3, 2)
+    bucket = LockedBucket(cast("S3Client", flaky), seaweedfs.make_bucket(s3, "flaky"), 1,
+                          ORIGIN + "/")
+    metrics, sleeps = Metrics(), list[float]()
+    publisher = Publisher(log.store, CONFIG, bucket, metrics, FakeClock(), sleeps.append)
+    publisher.open()
+    log.append(3)
+    assert publisher.publish_once() is not None and bucket.get("checkpoint") == log.store.checkpoint()
+    assert len(sleeps) == 2 and flaky.failures == 0
+    retries = metrics.registry.get_sample_value("auditlog_publish_retries_total", {"log": ORIGIN})
+    assert retries == 2
+    objects = metrics.registry.get_sample_value("auditlog_published_objects_total", {"log": ORIGIN})
+    assert objects == 4  # a partial tile and bundle, the history object, the checkpoint
