@@ -90,9 +90,10 @@ def running_seaweedfs(directory: Path) -> Iterator[str]:
         _wait_writable(url, deadline)
         yield url
     finally:
+        # weed takes ~15 s to shut down gracefully; its data is scratch, so do not wait long.
         os.kill(process.pid, signal.SIGTERM)
         try:
-            process.wait(15)
+            process.wait(2)
         except subprocess.TimeoutExpired:
             os.kill(process.pid, signal.SIGKILL)
             process.wait(15)
