@@ -129,3 +129,40 @@ def test_a_lost_database_does_not_sign_behind_the_bucket(
         assert "bucket holds a checkpoint of size 3" in str(info.value.details())
     assert _bucket_size(s3, bucket) == 3
     assert AUDITLOG  # the same console script as every other server test
+
+
+def _metric(url: str, name: str) -> float:
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith(f'{name}{{log="{ORIGIN}"}}'):
+                return float(line.split()[-1])
+    return 0.0
+
+
+def test_appends_never_wait_on_an_unreachable_bucket_and_publication_catches_up(
+    s3: S3Client, seaweed_url: str, tmp_path: Path
+) -> None:
+    bucket = seaweedfs.make_bucket(s3, "outage")
+    outage: set[str] = set()
+    with lying_store(seaweed_url, live=outage) as url:
+        config = _config(tmp_path, url, bucket, "max_attempts = 2\ntimeout_s = 2\n")
+        for server in running(config):
+            stub = server.stub()
+            stub.Append(pb.AppendRequest(log=ORIGIN, entry=b"before"))
+            assert _published(stub, 1).publication.published_size == 1
+            outage.add("down")
+            started = time.monotonic()
+            for i in range(5):
+                stub.Append(pb.AppendRequest(log=ORIGIN, entry=b"during %d" % i), timeout=5)
+            assert time.monotonic() - started < 5
+            deadline = time.monotonic() + 30
+            while _metric(server.metrics_url, "auditlog_publish_errors_total") < 1:
+                assert time.monotonic() < deadline, "no failed round counted"
+                time.sleep(0.1)
+            assert _metric(server.metrics_url, "auditlog_publish_retries_total") >= 1
+            info = stub.GetLogInfo(pb.GetLogInfoRequest(log=ORIGIN)).publication
+            assert info.lag_entries == 5 and info.lag_seconds > 0 and not info.failure
+            assert info.published_size == 1
+            outage.clear()  # the store is back: publication catches up, from the bucket's size
+            assert _published(stub, 6, timeout=60).publication.published_size == 6
+    assert _bucket_size(s3, bucket) == 6
