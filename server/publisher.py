@@ -22,8 +22,9 @@ at most ``2 * concurrency`` objects built at once (memory is bounded whatever th
 ``acknowledge_after_publication`` an append waits (:meth:`Publisher.wait_published`) until a
 published checkpoint covers it.
 
-The bucket is also an anchor (DESIGN.md, "Anchors"): :class:`BucketAnchor` gives its checkpoint,
-and :meth:`Publisher.open` refuses a bucket ahead of the local tree or not consistent with it.
+The bucket is also an anchor (DESIGN.md, "Anchors"): :class:`BucketAnchor` reads its checkpoint,
+:meth:`Publisher.latest` gives it from memory (cheap enough before every signature), and
+:meth:`Publisher.open` refuses a bucket ahead of the local tree or not consistent with it.
 """
 
 from __future__ import annotations
@@ -179,6 +180,7 @@ class Publisher:
         self._sleep = sleep  # between retries of one object
         self._origin = store.origin
         self.published = 0
+        self._latest: bytes | None = None  # the signed note of the bucket's checkpoint
         self.failure: str | None = None
         self.last_success = 0.0
         self._behind_since: float | None = None
@@ -192,6 +194,7 @@ class Publisher:
         note = BucketAnchor(self.bucket).latest()
         if note is not None:
             self.published = check_anchor(self.store, note).size
+            self._latest = note
         self._metrics.published_size.labels(self._origin).set(self.published)
         self.observe_lag()
 
@@ -210,7 +213,7 @@ class Publisher:
         written += self._put(history_name(size), note, once=True)
         self._put("checkpoint", note, once=False)
         objects, written, total = objects + 2, written + 1, total + 2 * len(note)
-        self.published = size
+        self.published, self._latest = size, note
         self.last_success = self._clock.now()
         self._behind_since = None
         self._metrics.published_size.labels(self._origin).set(size)
@@ -263,6 +266,12 @@ class Publisher:
             self._metrics.published_objects.labels(self._origin).inc()
             self._metrics.published_bytes.labels(self._origin).inc(len(data))
         return written
+
+    def latest(self) -> bytes | None:
+        """The anchor from memory: the checkpoint note in the bucket, as read at open or written
+        since (this process is the bucket's only writer). For the checks before each signature;
+        :class:`BucketAnchor` reads the bucket itself."""
+        return self._latest
 
     def observe_lag(self) -> tuple[int, float]:
         """(entries, seconds) the bucket is behind the local tree; also set in the metrics."""

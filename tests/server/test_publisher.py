@@ -171,8 +171,11 @@ def test_the_bucket_is_an_anchor_the_local_tree_must_extend(
 ) -> None:
     bucket = _bucket(s3)
     log.append(600)
-    assert _publisher(log, bucket).publish_once() is not None
-    assert BucketAnchor(bucket).latest() == log.store.checkpoint()
+    publisher = _publisher(log, bucket)
+    assert publisher.latest() is None and BucketAnchor(bucket).latest() is None
+    assert publisher.publish_once() is not None
+    assert BucketAnchor(bucket).latest() == log.store.checkpoint() == publisher.latest()
+    assert _publisher(log, bucket).latest() == log.store.checkpoint()
     shorter = _log(tmp_path / "older", key)  # e.g. an old backup of the database
     shorter.append(300)
     with pytest.raises(CorruptionError, match="only 300 entries"):
