@@ -37,7 +37,7 @@ from auditlog_tlog.server.signer import CheckpointSigner
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer
+from auditlog_tlog.tree.keys import Ed25519Signer
 
 ORIGIN = "bench.example/publication"
 BATCH = 1000
@@ -48,9 +48,9 @@ def _grow(store: LogStore, signer: CheckpointSigner, count: int, entry_bytes: in
         n = min(BATCH, count)
         first = store.size
         entries = [(b"%012d" % (first + i)).ljust(entry_bytes, b".") for i in range(n)]
-        batch = store.prepare(entries, False)
-        proof = store.proof_in_batch(batch, signer.last[0])
-        store.commit(batch, signer.sign(batch.size, batch.root, proof))
+        store.commit(store.prepare(entries, False))
+        proof = store.consistency_proof(signer.last[0], store.size)
+        store.commit_checkpoint(store.size, signer.sign(store.size, store.root, proof))
         count -= n
 
 

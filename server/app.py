@@ -1,5 +1,10 @@
 """Assemble and run the log server: open the database and every log, serve gRPC and metrics.
 
+Each log keeps the checkpoints it signs in an anchor file beside the database
+(``<data_dir>/anchors/``, see ``server.anchors``). A log whose tree does not equal or extend an
+anchor is halted: it serves reads but refuses appends and signatures (FAILED_PRECONDITION), says
+so in ``GetLogInfo`` and the ``auditlog_log_halted`` gauge, and logs both checkpoints.
+
 A log whose stored state fails its open check (``CorruptionError``) does not stop the server:
 it is listed with the reason, refuses writes and reads with FAILED_PRECONDITION, and the other
 logs go on. SIGTERM and SIGINT stop the server gracefully: no new appends are taken, queued
@@ -11,71 +16,73 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.server.anchors import Anchor, AnchorFile, LogHaltedError
+from auditlog_tlog.server.budget import ByteBudget, pin_mmap_threshold, request_limits
 from auditlog_tlog.server.config import LogConfig, ServerConfig
 from auditlog_tlog.server.handlers import Gate, generic_handler
 from auditlog_tlog.server.keys import load_log_keys
 from auditlog_tlog.server.metrics import Metrics
-from auditlog_tlog.server.publisher import Publisher, SystemClock, open_bucket
+from auditlog_tlog.server.publisher import BucketAnchor, Publisher, open_bucket
+from auditlog_tlog.server.pushing import WitnessPusher
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.server.sequencer import Sequencer
 from auditlog_tlog.server.service import LogService
-from auditlog_tlog.server.signer import CheckpointSigner
 from auditlog_tlog.server.tiles_http import TileReader, TileServer
 from auditlog_tlog.server.tls import add_port
-from auditlog_tlog.server.witnessing import WitnessPusher
+from auditlog_tlog.server.writer import LogWriter
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
-from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.errors import CorruptionError
 from auditlog_tlog.tree.hashing import get_hasher
-from auditlog_tlog.tree.note import Ed25519Signer, parse_note
 
 log = logging.getLogger("auditlog.server")
 
 
-def open_log(db: Database, config: LogConfig, metrics: Metrics) -> LogRuntime:
-    """Open one log; sign a checkpoint for its current tree if the latest one is older."""
+def open_log(
+    db: Database, config: LogConfig, metrics: Metrics, anchor_dir: Path,
+    anchors: Sequence[Anchor] = (), clock: Clock | None = None,
+) -> LogRuntime:
+    """Open one log: check it against its anchors, sign its tree if the latest checkpoint is
+    older. ``anchors`` adds to the log's anchor file (a publisher's bucket, say)."""
     signers, keys = load_log_keys(config)
     vkey = keys[0].verifier_key
+    origin = config.origin
+    metrics.halted.labels(origin).set(0)
+
+    def halted(exc: LogHaltedError) -> None:
+        metrics.halted.labels(origin).set(1)
+        anchor_note, local_note = (*exc.evidence, b"", b"")[:2]
+        log.error(
+            "log %s is HALTED: it refuses to append and sign. %s\n"
+            "--- %s says ---\n%s--- the database's latest checkpoint ---\n%s"
+            "To recover, restore this log's database from a backup or from its bucket "
+            "(auditlog restore) so that it extends the checkpoint above, then restart. "
+            "Never delete the anchor file to make this go away: that is how a log signs a fork.",
+            origin, exc, exc.anchor, anchor_note.decode(errors="replace"),
+            local_note.decode(errors="replace") or "(none)\n",
+        )
+
     try:
-        store = LogStore(db, config.origin, get_hasher(config.hash))
-        signer = _signer_for(store, signers, config)
-        if store.checkpoint(store.size) is None or store.checkpoint_size != store.size:
-            batch = store.prepare([], config.dedup)
-            proof = store.consistency_proof(signer.last[0], store.size)
-            note = signer.sign(store.size, store.root, proof)
-            store.commit(batch, note)
+        store = LogStore(db, origin, get_hasher(config.hash))
+        writer = LogWriter(store, signers, AnchorFile(anchor_dir, origin), anchors, halted)
+        writer.open()
     except CorruptionError as exc:
-        log.error("log %s refuses service: %s", config.origin, exc)
+        log.error("log %s refuses service: %s", origin, exc)
         return LogRuntime(config, vkey, failure=str(exc), keys=keys)
-    metrics.tree_size.labels(config.origin).set(store.size)
-    sequencer = Sequencer(store, signer, config, metrics)
-    return LogRuntime(config, vkey, store, signer, sequencer, keys=keys)
-
-
-def _signer_for(
-    store: LogStore, signers: list[Ed25519Signer], config: LogConfig
-) -> CheckpointSigner:
-    """A signer that continues from the latest stored checkpoint (or the empty tree)."""
-    note = store.checkpoint()
-    size, root = 0, store.hasher.empty_root()
-    if note is not None:
-        checkpoint = parse_checkpoint(parse_note(note).text)
-        size, root = checkpoint.size, checkpoint.root
-        if size == store.size and root != store.root:
-            raise CorruptionError(
-                f"the latest checkpoint (size {size}) has root {root.hex()}, the stored tree "
-                f"has {store.root.hex()}"
-            )
-    return CheckpointSigner(config.origin, store.hasher, signers, size, root)
+    metrics.tree_size.labels(origin).set(store.size)
+    sequencer = Sequencer(writer, config, metrics, clock)
+    return LogRuntime(config, vkey, store, sequencer, keys=keys)
 
 
 @dataclass
@@ -85,23 +92,37 @@ class LogServer:
     port: int = 0
     metrics_port: int = 0
     http_port: int = 0
+    # Anchors beside each log's anchor file, by origin (a publisher's bucket, say).
+    anchors: Mapping[str, Sequence[Anchor]] = field(default_factory=dict)
+    clock: Clock | None = None
 
     async def start(self) -> None:
+        buckets = await self._open_buckets()
         self._db = Database(self.config.data_dir / "db")
-        self.logs = {c.origin: open_log(self._db, c, self.metrics) for c in self.config.logs}
-        limit = self.config.max_request_bytes
+        anchor_dir = self.config.data_dir / "anchors"
+        self.logs = {
+            c.origin: open_log(self._db, c, self.metrics, anchor_dir,
+                               (*self.anchors.get(c.origin, ()), *buckets.get(c.origin, ())),
+                               self.clock)
+            for c in self.config.logs
+        }
+        self._pusher = WitnessPusher(
+            {o: r for o, r in self.logs.items() if r.failure is None}, clock=self.clock
+        )  # before serving: unreadable witness TLS files stop the server here
+        pin_mmap_threshold()
+        limits = request_limits(self.config)
         self._server = grpc.aio.server(options=[
-            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_receive_message_length", limits.receive),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
         ])
         public = frozenset(c.origin for c in self.config.logs if c.public_read)
         authorizer = Authorizer(self.config.principals, public)
-        gate = Gate(authorizer, self.metrics)
+        gate = Gate(authorizer, self.metrics, limits, ByteBudget(self.config.max_inflight_bytes))
         self._tiles: TileServer | None = None
         if self.config.http_listen:
             self._tiles = TileServer(self.config.http_listen, TileReader(self.logs, authorizer))
-        service = LogService(self.logs, self.metrics)
+        service = LogService(self.logs, self.metrics, gate.readable)
         self._server.add_generic_rpc_handlers((generic_handler(service, gate),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -118,7 +139,7 @@ class LogServer:
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen}: the port is in use or the "
                           "address is not on this machine")
-        await self._open_publishers()
+        await self._open_publishers(buckets)
         for runtime in self.logs.values():
             if runtime.failure is None:
                 runtime.sequencer().start()
@@ -133,33 +154,43 @@ class LogServer:
         if self._tiles is not None:
             self._tiles.start()
             self.http_port = self._tiles.port
-        self._pusher = WitnessPusher(self.logs)
         self._pusher.start()
 
-    async def _open_publishers(self) -> None:
-        """Connect, check and probe each publishing log's bucket: an unfit bucket stops the
-        server (StorageError); a bucket ahead of the local tree, or inconsistent with it, makes
-        that log refuse writes (DESIGN.md, "Anchors")."""
-        for runtime in self.logs.values():
+    async def _open_buckets(self) -> dict[str, tuple[BucketAnchor]]:
+        """Connect to, check and probe each publishing log's bucket (an unfit one stops the
+        server: StorageError); the bucket's checkpoint is then one of the log's anchors."""
+        buckets: dict[str, tuple[BucketAnchor]] = {}
+        for c in self.config.logs:
+            if c.publish is not None:
+                bucket = await asyncio.to_thread(
+                    open_bucket, c.publish, c.origin, self.clock or SystemClock()
+                )
+                buckets[c.origin] = (BucketAnchor(bucket),)
+        return buckets
+
+    async def _open_publishers(self, buckets: dict[str, tuple[BucketAnchor]]) -> None:
+        """A publisher beside each log that publishes and is not failed or halted."""
+        for origin, (anchor,) in buckets.items():
+            runtime = self.logs[origin]
             publish = runtime.config.publish
-            if publish is None or runtime.failure is not None:
+            if publish is None or runtime.failure is not None or runtime.halted is not None:
+                anchor.bucket.client.close()
                 continue
-            bucket = await asyncio.to_thread(
-                open_bucket, publish, runtime.config.origin, SystemClock()
-            )
-            publisher = Publisher(runtime.store, publish, bucket, self.metrics)
+            publisher = Publisher(runtime.store, publish, anchor.bucket, self.metrics,
+                                  self.clock, anchor=anchor)
             try:
                 await asyncio.to_thread(publisher.open)
             except CorruptionError as exc:
-                log.error("log %s refuses service: %s", runtime.config.origin, exc)
+                log.error("log %s refuses service: %s", origin, exc)
                 runtime.failure = str(exc)
-                bucket.client.close()
+                anchor.bucket.client.close()
                 continue
             runtime.publisher = publisher
 
     async def stop(self) -> None:
         """Drain: refuse new appends, write and answer the queued ones, then stop."""
         await self._health.enter_graceful_shutdown()
+        await self._pusher.stop()
         for runtime in self.logs.values():
             if runtime.failure is None:
                 await runtime.sequencer().close()
@@ -168,7 +199,6 @@ class LogServer:
         await self._server.stop(self.config.shutdown_grace_s)
         if self._tiles is not None:
             self._tiles.stop()
-        await self._pusher.stop()
         self._db.close()
 
 
@@ -183,6 +213,8 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
         print(f"auditlog: tiles on http://{host}:{server.http_port}/<origin>/", flush=True)
     for runtime in server.logs.values():
         status = f"size {runtime.store.size}" if runtime.failure is None else runtime.failure
+        if runtime.halted is not None:
+            status = f"size {runtime.store.size}, HALTED: {runtime.halted}"
         print(f"auditlog: log {runtime.config.origin} ({status}) key {runtime.verifier_key}",
               flush=True)
     stop = asyncio.Event()

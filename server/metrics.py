@@ -24,6 +24,11 @@ class Metrics:
         self.tree_size = Gauge(
             "auditlog_tree_size", "Current tree size", ["log"], registry=self.registry
         )
+        self.halted = Gauge(
+            "auditlog_log_halted",
+            "1 when the log refuses to append and sign: its tree does not extend an anchor",
+            ["log"], registry=self.registry,
+        )
         self.pushback = Counter(
             "auditlog_pushback", "Appends refused because the queue was full", ["log"],
             registry=self.registry,

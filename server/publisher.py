@@ -22,9 +22,10 @@ at most ``2 * concurrency`` objects built at once (memory is bounded whatever th
 ``acknowledge_after_publication`` an append waits (:meth:`Publisher.wait_published`) until a
 published checkpoint covers it.
 
-The bucket is also an anchor (DESIGN.md, "Anchors"): :class:`BucketAnchor` reads its checkpoint,
-:meth:`Publisher.latest` gives it from memory (cheap enough before every signature), and
-:meth:`Publisher.open` refuses a bucket ahead of the local tree or not consistent with it.
+The bucket is also an anchor (DESIGN.md, "Anchors"): :class:`BucketAnchor` reads its checkpoint
+once and then learns each one the publisher writes (cheap enough for the writer's check before
+every signature), and :meth:`Publisher.open` refuses a bucket ahead of the local tree or not
+consistent with it.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
-from typing import Final, Protocol
+from typing import Final
 
+from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.common.s3 import Failure, LockedBucket, S3Error, connect, retrying
 from auditlog_tlog.server.config import PublishConfig
 from auditlog_tlog.server.metrics import Metrics
@@ -61,17 +63,6 @@ log = logging.getLogger("auditlog.server.publisher")
 TICK_S: Final = 0.05
 WIDTH: Final = 256
 MAX_NOTE_BYTES: Final = 1024 * 1024
-
-
-class Clock(Protocol):
-    def now(self) -> float:
-        """Seconds since the epoch."""
-        ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
 
 
 def history_name(size: int) -> str:
@@ -101,20 +92,35 @@ def open_bucket(config: PublishConfig, origin: str, clock: Clock) -> LockedBucke
 
 
 class BucketAnchor:
-    """The checkpoint the log last published: an anchor the local tree must equal or extend."""
+    """The checkpoint the log last published: an anchor (``server.anchors.Anchor``) the local
+    tree must equal or extend. The bucket is read once, at the first :meth:`latest`; after that
+    the publisher, the bucket's only writer, tells it each checkpoint it publishes, so the check
+    before every signature costs no request."""
 
     def __init__(self, bucket: LockedBucket) -> None:
-        self._bucket = bucket
+        self.bucket = bucket
+        self._note: bytes | None = None
+        self._read = False
+
+    @property
+    def name(self) -> str:
+        return f"bucket s3://{self.bucket.bucket}/{self.bucket.prefix}checkpoint"
 
     def latest(self) -> bytes | None:
         """The signed checkpoint note in the bucket, or None if nothing was published yet."""
-        try:
-            return self._bucket.get("checkpoint", MAX_NOTE_BYTES)
-        except S3Error as exc:
-            raise translated(exc) from exc
+        if not self._read:
+            try:
+                self._note = self.bucket.get("checkpoint", MAX_NOTE_BYTES)
+            except S3Error as exc:
+                raise translated(exc) from exc
+            self._read = True
+        return self._note
+
+    def published(self, note: bytes) -> None:
+        self._note, self._read = note, True
 
 
-def check_anchor(store: LogStore, note: bytes) -> Checkpoint:
+def check_published(store: LogStore, note: bytes) -> Checkpoint:
     """The checkpoint in ``note`` if the local tree equals or extends it, else CorruptionError."""
     try:
         checkpoint = parse_checkpoint(parse_note(note).text)
@@ -171,16 +177,17 @@ class Publisher:
 
     def __init__(self, store: LogStore, config: PublishConfig, bucket: LockedBucket,
                  metrics: Metrics, clock: Clock | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 anchor: BucketAnchor | None = None) -> None:
         self.store = store
         self.config = config
         self.bucket = bucket
         self._metrics = metrics
         self._clock = clock or SystemClock()
         self._sleep = sleep  # between retries of one object
+        self.anchor = anchor or BucketAnchor(bucket)
         self._origin = store.origin
         self.published = 0
-        self._latest: bytes | None = None  # the signed note of the bucket's checkpoint
         self.failure: str | None = None
         self.last_success = 0.0
         self._behind_since: float | None = None
@@ -191,10 +198,9 @@ class Publisher:
 
     def open(self) -> None:
         """Learn the published size from the bucket; the local tree must extend it."""
-        note = BucketAnchor(self.bucket).latest()
+        note = self.anchor.latest()
         if note is not None:
-            self.published = check_anchor(self.store, note).size
-            self._latest = note
+            self.published = check_published(self.store, note).size
         self._metrics.published_size.labels(self._origin).set(self.published)
         self.observe_lag()
 
@@ -213,7 +219,8 @@ class Publisher:
         written += self._put(history_name(size), note, once=True)
         self._put("checkpoint", note, once=False)
         objects, written, total = objects + 2, written + 1, total + 2 * len(note)
-        self.published, self._latest = size, note
+        self.published = size
+        self.anchor.published(note)
         self.last_success = self._clock.now()
         self._behind_since = None
         self._metrics.published_size.labels(self._origin).set(size)
@@ -266,12 +273,6 @@ class Publisher:
             self._metrics.published_objects.labels(self._origin).inc()
             self._metrics.published_bytes.labels(self._origin).inc(len(data))
         return written
-
-    def latest(self) -> bytes | None:
-        """The anchor from memory: the checkpoint note in the bucket, as read at open or written
-        since (this process is the bucket's only writer). For the checks before each signature;
-        :class:`BucketAnchor` reads the bucket itself."""
-        return self._latest
 
     def observe_lag(self) -> tuple[int, float]:
         """(entries, seconds) the bucket is behind the local tree; also set in the metrics."""

@@ -41,6 +41,7 @@ class Database:
             raise StorageError(f"cannot open database at {path}: {exc}") from exc
         self._sync = WriteOptions()
         self._sync.sync = True
+        self._unsynced = WriteOptions()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -70,10 +71,10 @@ class Database:
     def batch(self) -> Any:
         return WriteBatch(raw_mode=True)
 
-    def write(self, batch: Any) -> None:
-        """Apply a WriteBatch atomically and durably (synced WAL)."""
+    def write(self, batch: Any, sync: bool = True) -> None:
+        """Apply a WriteBatch atomically and durably (synced WAL; unsynced with ``sync=False``)."""
         try:
-            self._db.write(batch, self._sync)
+            self._db.write(batch, self._sync if sync else self._unsynced)
         except Exception as exc:
             raise StorageError(f"write failed: {exc}") from exc
 

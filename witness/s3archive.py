@@ -30,7 +30,7 @@ from auditlog_tlog.witness.archive import check_key
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from auditlog_tlog.witness.core import Clock
+    from auditlog_tlog.common.clock import Clock
 
 
 def _translated(exc: S3Error) -> StorageError:

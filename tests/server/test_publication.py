@@ -126,7 +126,10 @@ def test_a_lost_database_does_not_sign_behind_the_bucket(
         with pytest.raises(grpc.RpcError) as info:
             server.stub().Append(pb.AppendRequest(log=ORIGIN, entry=b"d"))
         assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert "bucket holds a checkpoint of size 3" in str(info.value.details())
+        details = str(info.value.details())
+        assert "smaller than the checkpoint at size 3 in bucket s3://" in details, details
+        halted = server.stub().GetLogInfo(pb.GetLogInfoRequest(log=ORIGIN)).halted
+        assert f"bucket s3://{bucket}/{ORIGIN}/checkpoint" in halted
     assert _bucket_size(s3, bucket) == 3
     assert AUDITLOG  # the same console script as every other server test
 

@@ -5,6 +5,7 @@ bucket as an anchor, and the lag with a fake clock."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,22 +28,15 @@ from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.errors import CorruptionError
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer
+from auditlog_tlog.tree.keys import Ed25519Signer
 from auditlog_tlog.tree.tiles import decode_entry_bundle, entry_bundles_for_size, tiles_for_size
 from tests import seaweedfs
+from tests.clock import FakeClock
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 ORIGIN = "test.example/published"
-
-
-class FakeClock:
-    def __init__(self, t: float = 1_800_000_000.0) -> None:
-        self.t = t
-
-    def now(self) -> float:
-        return self.t
 
 
 @dataclass
@@ -54,9 +48,10 @@ class Log:
     def append(self, count: int, tag: str = "e") -> None:
         first = self.store.size
         entries = [f"{tag}{first + i}".encode() for i in range(count)]
-        batch = self.store.prepare(entries, False)
-        proof = self.store.proof_in_batch(batch, self.signer.last[0])
-        self.store.commit(batch, self.signer.sign(batch.size, batch.root, proof))
+        store = self.store
+        store.commit(store.prepare(entries, False))
+        proof = store.consistency_proof(self.signer.last[0], store.size)
+        store.commit_checkpoint(store.size, self.signer.sign(store.size, store.root, proof))
 
 
 def _log(directory: Path, key: Ed25519Signer) -> Log:
@@ -88,7 +83,7 @@ CONFIG = PublishConfig(bucket="unused-name", retention_days=1, interval_s=5, con
 
 
 def _publisher(log: Log, bucket: LockedBucket, clock: FakeClock | None = None) -> Publisher:
-    publisher = Publisher(log.store, CONFIG, bucket, Metrics(), clock or FakeClock())
+    publisher = Publisher(log.store, CONFIG, bucket, Metrics(), clock or FakeClock(time.time()))
     publisher.open()
     return publisher
 
@@ -172,10 +167,10 @@ def test_the_bucket_is_an_anchor_the_local_tree_must_extend(
     bucket = _bucket(s3)
     log.append(600)
     publisher = _publisher(log, bucket)
-    assert publisher.latest() is None and BucketAnchor(bucket).latest() is None
+    assert publisher.anchor.latest() is None and BucketAnchor(bucket).latest() is None
     assert publisher.publish_once() is not None
-    assert BucketAnchor(bucket).latest() == log.store.checkpoint() == publisher.latest()
-    assert _publisher(log, bucket).latest() == log.store.checkpoint()
+    assert BucketAnchor(bucket).latest() == log.store.checkpoint() == publisher.anchor.latest()
+    assert publisher.anchor.name == f"bucket s3://{bucket.bucket}/{ORIGIN}/checkpoint"
     shorter = _log(tmp_path / "older", key)  # e.g. an old backup of the database
     shorter.append(300)
     with pytest.raises(CorruptionError, match="only 300 entries"):
@@ -191,7 +186,7 @@ def test_the_bucket_is_an_anchor_the_local_tree_must_extend(
 
 
 def test_lag_and_interval_follow_the_clock(s3: S3Client, log: Log) -> None:
-    clock = FakeClock()
+    clock = FakeClock(time.time())
     publisher = _publisher(log, _bucket(s3), clock)
     assert publisher.observe_lag() == (0, 0.0) and publisher.due()
     log.append(10)
@@ -247,7 +242,7 @@ def test_transient_errors_are_retried_and_counted(s3: S3Client, log: Log) -> Non
     bucket = LockedBucket(cast("S3Client", flaky), seaweedfs.make_bucket(s3, "flaky"), 1,
                           ORIGIN + "/")
     metrics, sleeps = Metrics(), list[float]()
-    publisher = Publisher(log.store, CONFIG, bucket, metrics, FakeClock(), sleeps.append)
+    publisher = Publisher(log.store, CONFIG, bucket, metrics, FakeClock(time.time()), sleeps.append)
     publisher.open()
     log.append(3)
     assert publisher.publish_once() is not None and bucket.get("checkpoint") == log.store.checkpoint()

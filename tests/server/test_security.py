@@ -16,9 +16,11 @@ from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server.security import hash_token
 from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, open_note, parse_vkey, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import open_note, sign_note
 from auditlog_tlog.tree.tlogproof import parse_tlog_proof
 from auditlog_tlog.tree.verify import verify_inclusion
+from auditlog_tlog.tree.vkeys import parse_vkey
 from tests.server.certs import CA, Pair
 from tests.servers import AUDITLOG, RunningServer, running, start_server, write_server_config
 
@@ -137,7 +139,7 @@ def test_role_matrix(tls_server: RunningServer, pki: dict[str, Pair | CA], who: 
         assert code == grpc.StatusCode.UNAUTHENTICATED and "needs a credential" in details
     else:
         assert code == grpc.StatusCode.PERMISSION_DENIED
-        assert f"lacks the '{op}' role on {log}" in details
+        assert f"lacks the '{op}' role on '{log}'" in details
 
 
 def test_denials_are_counted_and_unknown_tokens_refused(
@@ -271,3 +273,25 @@ def test_key_rotation_end_to_end(tmp_path: Path) -> None:
     cp = parse_checkpoint(open_note(receipt.checkpoint, [parse_vkey(old_vkey)]).note.text)
     verify_inclusion(SHA256, receipt.index, cp.size, SHA256.hash_leaf(b"before"), receipt.proof,
                      cp.root)
+
+
+def test_a_stream_message_with_an_empty_log_is_authorized_for_the_streams_log(
+    tls_server: RunningServer, pki: dict[str, Pair | CA]
+) -> None:
+    """Later messages of an AppendStream may leave ``log`` empty: they append to the stream's
+    log, and the caller's role on that log is what counts (not a role on the log '')."""
+    requests = [pb.AppendStreamRequest(log=LOG_A, entries=[b"stream-0"], sequence=0),
+                pb.AppendStreamRequest(entries=[b"stream-1"], sequence=1),
+                pb.AppendStreamRequest(entries=[b"stream-2"], sequence=2)]
+    with _channel(tls_server, pki, "plain") as channel:
+        stub = pb_grpc.LogStub(channel)
+        acks = list(stub.AppendStream(iter(requests), metadata=_metadata("writer"), timeout=10))
+        assert [a.sequence for a in acks] == [0, 1, 2]
+        indexes = [a.results[0].index for a in acks]
+        assert indexes == list(range(indexes[0], indexes[0] + 3))
+        # A message naming another log is still checked against that log, and refused.
+        other = [requests[0], pb.AppendStreamRequest(log=LOG_B, entries=[b"x"], sequence=1)]
+        with pytest.raises(grpc.RpcError) as info:
+            list(stub.AppendStream(iter(other), metadata=_metadata("writer"), timeout=10))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "want 'a.example/private' or empty" in (info.value.details() or "")

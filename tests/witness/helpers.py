@@ -16,26 +16,20 @@ from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.errors import StorageError
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, NoteSigner, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer, NoteSigner
+from auditlog_tlog.tree.note import sign_note
 from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, format_add_checkpoint
 from auditlog_tlog.witness.archive import Archive
 from auditlog_tlog.witness.core import Witness, WitnessedLog
 from auditlog_tlog.witness.httpd import WitnessHTTPServer
 from auditlog_tlog.witness.state import FileStateStore, StateStore
+from tests.clock import FakeClock
 from tests.server.certs import CA
 from tests.tree import reference
 
 ORIGIN = "test.example/log"
 WITNESS_NAME = "witness.example/w1"
-NOW = 1_700_000_000
-
-
-@dataclass
-class FakeClock:
-    t: float = NOW
-
-    def now(self) -> float:
-        return self.t
+NOW = 1_700_000_000  # the FakeClock's start
 
 
 @dataclass
