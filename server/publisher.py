@@ -212,7 +212,7 @@ class Publisher:
         note = store.checkpoint(size)
         if size <= self.published or note is None:
             return None
-        self._last_round = self._clock.now()
+        self._last_round = self._clock.monotonic()
         objects = written = total = 0
         for was_written, length in self._write_all(changed_objects(store, self.published, size)):
             objects, written, total = objects + 1, written + was_written, total + length
@@ -277,7 +277,7 @@ class Publisher:
     def observe_lag(self) -> tuple[int, float]:
         """(entries, seconds) the bucket is behind the local tree; also set in the metrics."""
         entries = max(0, self.store.size - self.published)
-        now = self._clock.now()
+        now = self._clock.monotonic()
         if self.store.checkpoint_size > self.published and self._behind_since is None:
             self._behind_since = now
         seconds = 0.0 if self._behind_since is None or not entries else now - self._behind_since
@@ -287,7 +287,7 @@ class Publisher:
 
     def due(self) -> bool:
         """Whether a round may run now: the interval has passed since the last one."""
-        return self._clock.now() - self._last_round >= self.config.interval_s
+        return self._clock.monotonic() - self._last_round >= self.config.interval_s
 
     # -- the task ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -297,7 +297,7 @@ class Publisher:
     async def _run(self) -> None:
         backoff = 0.0
         while True:
-            await asyncio.sleep(max(TICK_S, backoff))
+            await self._clock.sleep(max(TICK_S, backoff))
             self.observe_lag()
             if self.failure or not self.due() or self.store.checkpoint_size <= self.published:
                 continue

@@ -4,6 +4,7 @@ bucket as an anchor, and the lag with a fake clock."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Iterator
@@ -251,3 +252,36 @@ def test_transient_errors_are_retried_and_counted(s3: S3Client, log: Log) -> Non
     assert retries == 2
     objects = metrics.registry.get_sample_value("auditlog_published_objects_total", {"log": ORIGIN})
     assert objects == 4  # a partial tile and bundle, the history object, the checkpoint
+
+
+def test_the_task_publishes_on_the_clock_and_wakes_waiters(s3: S3Client, log: Log) -> None:
+    clock = FakeClock(time.time())
+    publisher = _publisher(log, _bucket(s3), clock)
+
+    async def main() -> None:
+        publisher.start()
+        log.append(5)
+        waiter = asyncio.ensure_future(publisher.wait_published(5))
+        await asyncio.sleep(0.2)
+        assert not waiter.done() and publisher.published == 0  # the clock has not moved
+        clock.advance(0.05)  # one tick: the first round is due at once
+        await asyncio.wait_for(waiter, 30)  # the round's S3 requests take real time
+        assert publisher.published == 5
+        log.append(1)
+        for _ in range(20):  # 1 s of ticks, less than the 5 s interval: no round
+            clock.advance(0.05)
+            await asyncio.sleep(0.01)
+        entries, seconds = publisher.observe_lag()
+        assert publisher.published == 5 and entries == 1 and 0.9 <= seconds <= 1.0 + 1e-6
+        clock.advance(4.0)
+        for _ in range(300):
+            if publisher.published == 6:
+                break
+            clock.advance(0.05)
+            await asyncio.sleep(0.01)
+        assert publisher.published == 6
+        log.append(2)
+        await publisher.stop()  # the last round publishes what was signed
+        assert publisher.published == 8
+
+    asyncio.run(main())
