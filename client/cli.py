@@ -1,9 +1,9 @@
 """The ``auditlog`` console script: one entry point, one subcommand per job.
 
 Processes: ``serve`` (a log server), ``witness`` (a witness), ``up`` (both, on one machine),
-``keygen``. Services: ``append``. Auditors: ``checkpoint``, ``checkpoints``, ``prove``,
-``consistency``, ``entries``, ``verify`` (offline), ``audit``, ``monitor``. Every read command
-takes ``--json``.
+``keygen``, ``bucket init`` (a compliant S3 bucket). Services: ``append``. Auditors:
+``checkpoint``, ``checkpoints``, ``prove``, ``consistency``, ``entries``, ``verify`` (offline),
+``audit``, ``monitor``. Every read command takes ``--json``.
 
 Errors go to stderr as one line that says what to do, with a non-zero exit code: 1 for a
 failure or a discrepancy, 2 for a usage error, 3 when a log was caught forking or rolling back.
@@ -129,7 +129,7 @@ class Subcommand:
 
 def subcommands() -> list[Subcommand]:
     """Every subcommand, in the order ``--help`` lists them."""
-    from auditlog_tlog.client import append, audit, commands, monitor, up
+    from auditlog_tlog.client import append, audit, bucket, commands, monitor, up
 
     return [
         Subcommand("up", "run a log and a witness on this machine (what 'make run' does)",
@@ -144,6 +144,9 @@ def subcommands() -> list[Subcommand]:
         Subcommand("keygen", "create a log or witness key (private key file mode 0600)",
                    "auditlog keygen --witness --name witness.example/w1 --out witness.key",
                    _add_keygen, _keygen, "process"),
+        Subcommand("bucket", "prepare an S3 bucket for publication or a witness archive",
+                   "auditlog bucket init --endpoint https://s3.example:8333 --bucket audit "
+                   "--retention-days 2555", bucket.add_bucket, bucket.cmd_bucket_init, "process"),
         Subcommand("append", "append an entry (text, file, audit event, or many from stdin); "
                    "get receipts",
                    "auditlog append --actor alice --action repo.delete --resource acme/web "

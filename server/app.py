@@ -24,7 +24,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from auditlog_tlog.common.clock import Clock
+from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.common.http import HTTPService, Limits
 from auditlog_tlog.common.metrics_http import metrics_app
 from auditlog_tlog.common.net import check_listener, format_address, split_host_port
@@ -36,6 +36,7 @@ from auditlog_tlog.server.handlers import Gate, generic_handler
 from auditlog_tlog.server.keys import load_log_keys
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.metrics_http import LogsCollector, log_problems
+from auditlog_tlog.server.publisher import BucketAnchor, Publisher, open_bucket
 from auditlog_tlog.server.pushing import WitnessPusher
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer
@@ -112,11 +113,13 @@ class LogServer:
             if listen:
                 check_listener(what, listen, tls=False, insecure=config.insecure,
                                section="[server]")
+        buckets = await self._open_buckets()
         self._db = Database(self.config.data_dir / "db")
         anchor_dir = self.config.data_dir / "anchors"
         self.logs = {
             c.origin: open_log(self._db, c, self.metrics, anchor_dir,
-                               self.anchors.get(c.origin, ()), self.clock)
+                               (*self.anchors.get(c.origin, ()), *buckets.get(c.origin, ())),
+                               self.clock)
             for c in self.config.logs
         }
         self._pusher = WitnessPusher(
@@ -160,9 +163,12 @@ class LogServer:
             raise OSError(f"cannot listen on {self.config.listen}: the port is in use or the "
                           "address is not on this machine")
         self.address = format_address(split_host_port(self.config.listen)[0], self.port)
+        await self._open_publishers(buckets)
         for runtime in self.logs.values():
             if runtime.failure is None:
                 runtime.sequencer().start()
+                if runtime.publisher is not None:
+                    runtime.publisher.start()
         await self._server.start()
         serving = health_pb2.HealthCheckResponse.SERVING
         await self._health.set("", serving)
@@ -175,6 +181,37 @@ class LogServer:
             self.http_port = self._tiles.port
         self._pusher.start()
 
+    async def _open_buckets(self) -> dict[str, tuple[BucketAnchor]]:
+        """Connect to, check and probe each publishing log's bucket (an unfit one stops the
+        server: StorageError); the bucket's checkpoint is then one of the log's anchors."""
+        buckets: dict[str, tuple[BucketAnchor]] = {}
+        for c in self.config.logs:
+            if c.publish is not None:
+                bucket = await asyncio.to_thread(
+                    open_bucket, c.publish, c.origin, self.clock or SystemClock()
+                )
+                buckets[c.origin] = (BucketAnchor(bucket),)
+        return buckets
+
+    async def _open_publishers(self, buckets: dict[str, tuple[BucketAnchor]]) -> None:
+        """A publisher beside each log that publishes and is not failed or halted."""
+        for origin, (anchor,) in buckets.items():
+            runtime = self.logs[origin]
+            publish = runtime.config.publish
+            if publish is None or runtime.failure is not None or runtime.halted is not None:
+                anchor.bucket.client.close()
+                continue
+            publisher = Publisher(runtime.store, publish, anchor.bucket, self.metrics,
+                                  self.clock, anchor=anchor)
+            try:
+                await asyncio.to_thread(publisher.open)
+            except CorruptionError as exc:
+                log.error("log %s refuses service: %s", origin, exc)
+                runtime.failure = str(exc)
+                anchor.bucket.client.close()
+                continue
+            runtime.publisher = publisher
+
     async def stop(self) -> None:
         """Drain: refuse new appends, write and answer the queued ones, then stop."""
         await self._health.enter_graceful_shutdown()
@@ -182,6 +219,8 @@ class LogServer:
         for runtime in self.logs.values():
             if runtime.failure is None:
                 await runtime.sequencer().close()
+            if runtime.publisher is not None:
+                await runtime.publisher.stop()
         await self._server.stop(self.config.shutdown_grace_s)
         if self._tiles is not None:
             await self._tiles.stop()

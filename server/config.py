@@ -43,6 +43,19 @@ Example (every key but ``origin`` has a default)::
     insecure = false                       # allow an http:// url to a non-loopback host (plain
                                            # text; warned at every start)
 
+    [log.publish]                          # optional: publish the log to S3 Object Lock
+    bucket = "audit-records"               #   (server/publisher.py, docs/publication.md)
+    retention_days = 2555                  # COMPLIANCE retention of every object written
+    endpoint_url = ""                      # "" is AWS; else e.g. "https://s3.example:8333"
+    region = ""
+    prefix = ""                            # "" is "<origin>/"; else a prefix ending in "/"
+    interval_s = 1.0                       # at most one publication round per interval
+    acknowledge_after_publication = false  # appends answer only once a published checkpoint
+                                           # covers them (and wait for S3)
+    max_attempts = 5                       # per object, for transient S3 errors
+    timeout_s = 10
+    concurrency = 16                       # objects written at once
+
     [[log.key]]                            # optional: several keys, for rotation; default is
     file = "keys/payments-2026.key"        # one active key at key_file
     state = "active"                       # "active" keys sign every checkpoint; "retired"
@@ -119,6 +132,47 @@ class WitnessConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishConfig:
+    """Where and how a log publishes itself (``[log.publish]``; server/publisher.py)."""
+
+    bucket: str
+    """The S3 bucket (versioning and Object Lock on; `auditlog bucket init` prepares one)."""
+    retention_days: int
+    """COMPLIANCE retention of every object written, in days (1..36500)."""
+    endpoint_url: str = ""
+    """S3 endpoint URL; "" is AWS, else e.g. "https://s3.example:8333"."""
+    region: str = ""
+    """S3 region; "" is boto3's default."""
+    prefix: str = ""
+    """Where the log goes in the bucket: "" is "<origin>/", else a prefix ending in "/"."""
+    interval_s: float = 1.0
+    """At most one publication round per this many seconds."""
+    acknowledge_after_publication: bool = False
+    """Appends answer only once a published checkpoint covers them (they wait for S3)."""
+    max_attempts: int = 5
+    """Attempts per object for transient S3 errors."""
+    timeout_s: float = 10.0
+    """Timeout of one S3 request, in seconds."""
+    concurrency: int = 16
+    """Objects written at once."""
+
+    def __post_init__(self) -> None:
+        if not 3 <= len(self.bucket) <= 63:
+            raise ValueError(f"[log.publish] bucket {self.bucket!r}: want an S3 bucket name")
+        if self.prefix and (not self.prefix.endswith("/") or self.prefix.startswith("/")):
+            raise ValueError(f"[log.publish] prefix {self.prefix!r}: want '' or 'a/b/'")
+        if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
+            raise ValueError(f"[log.publish] endpoint_url {self.endpoint_url!r}: want http(s)://")
+        for name, low, high in (
+            ("retention_days", 1, 36500), ("interval_s", 0.01, 3600), ("max_attempts", 1, 20),
+            ("timeout_s", 0.1, 300), ("concurrency", 1, 256),
+        ):
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(f"[log.publish] {name} = {value}, want {low}..{high}")
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     origin: str
     """The log's name: the first line of its checkpoints, and its key name (no spaces, no '+').
@@ -158,6 +212,8 @@ class LogConfig:
     """How many of the witnesses clients should require (k of n); default: all of them."""
     witness_interval_s: float = 300.0
     """Push the latest checkpoint to the witnesses at least this often, in seconds (0.1..86400)."""
+    publish: PublishConfig | None = None
+    """[log.publish]: publish this log to an S3 Object Lock bucket (optional)."""
 
     @property
     def quorum(self) -> int:
@@ -301,11 +357,13 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
         table = dict(table)
         keys = tuple(_key_config(k, base, where) for k in table.pop("key", []))
         witnesses = tuple(_witness_config(w, where, base) for w in table.pop("witness", []))
+        publish = _publish_config(table.pop("publish"), where) if "publish" in table else None
         appenders = table.pop("appender_keys", [])
         if not isinstance(appenders, list) or not all(isinstance(a, str) for a in appenders):
             raise ValueError(f"{where}.appender_keys: want a list of verifier key strings")
         values = _typed(LogConfig, table, where, base)
-        values.update(keys=keys, appender_keys=tuple(appenders), witnesses=witnesses)
+        values.update(keys=keys, appender_keys=tuple(appenders), witnesses=witnesses,
+                      publish=publish)
         values.setdefault("key_file", base / "keys" / (_safe_name(values["origin"]) + ".key"))
         logs.append(LogConfig(**values))
     values = _typed(ServerConfig, server, "[server]", base)
@@ -352,6 +410,17 @@ def _witness_config(table: dict[str, Any], where: str, base: Path) -> WitnessCon
                 raise ValueError(f"{where}.{key}: got {value!r}, want a path string")
             values[key] = Path(value) if Path(value).is_absolute() else base / value
     return WitnessConfig(**values)
+
+
+def _publish_config(table: Any, where: str) -> PublishConfig:
+    where = f"{where} [log.publish]"
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: want a table with bucket and retention_days")
+    _check_keys(table, {f.name for f in fields(PublishConfig)}, where)
+    for key in ("bucket", "retention_days"):
+        if key not in table:
+            raise ValueError(f"{where}: {key} is required")
+    return PublishConfig(**_typed(PublishConfig, table, where, Path()))
 
 
 def _safe_name(origin: str) -> str:

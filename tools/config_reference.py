@@ -42,7 +42,7 @@ class Section:
 
 
 SUBTABLES = frozenset({"logs", "logs_by_origin", "principals", "tls", "keys", "witnesses",
-                       "archive", "source"})
+                       "archive", "source", "publish"})
 
 FILES: Final[list[tuple[str, str, list[Section]]]] = [
     ("The log server: `auditlog serve --config server.toml`",
@@ -57,6 +57,9 @@ FILES: Final[list[tuple[str, str, list[Section]]]] = [
               types={"witness_quorum": "integer"}),
       Section("[[log.witness]]", server_config.WitnessConfig,
               "One per witness of that log.", defaults={"vkey": "required"}),
+      Section("[log.publish]", server_config.PublishConfig,
+              "Publication to S3 Object Lock (optional; docs/publication.md).",
+              defaults={"bucket": "required", "retention_days": "required"}),
       Section("[[log.key]]", common_keys.KeyConfig, "Signing keys for rotation (optional; "
               "default: one active key at `key_file`).", types={"vkey": "string"}),
       Section("[[principal]]", security.Principal,

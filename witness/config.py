@@ -32,7 +32,9 @@ Example (``name`` and at least one ``[[log]]`` are required)::
     type = "local"                   # the default; or "s3"
     dir = "archive"                  # local only
     # s3: bucket = "...", retention_days = 3650, endpoint_url = "http://...", region = "...",
-    #     prefix = "witness/", max_attempts = 5; credentials from boto3's usual chain
+    #     prefix = "witness/", max_attempts = 5; credentials from boto3's usual chain. At
+    #     start the bucket is checked and probed with a locked canary (common/s3.py); prepare
+    #     it with `auditlog bucket init`.
 
     [[log]]
     origin = "auditlog.example/payments"
