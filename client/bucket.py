@@ -1,4 +1,4 @@
-"""``auditlog bucket init``: create or check a bucket fit for write-once records 
+"""``auditlog bucket init``: create or check a bucket fit for write-once records
 (docs/publication.md): versioning, Object Lock, a COMPLIANCE default retention,
 and the canary probe of ``common.s3`` that proves the store enforces the lock. The same checks
 run when a log server or a witness starts; this command is the infrastructure step before.

@@ -1,4 +1,5 @@
-"""Publication of a log to an S3 bucket with Object Lock, as c2sp.org/tlog-tiles (docs/publication.md). Layout under the prefix (default ``<origin>/``)::
+"""Publication of a log to an S3 bucket with Object Lock, as c2sp.org/tlog-tiles
+(docs/publication.md). Layout under the prefix (default ``<origin>/``)::
 
     tile/<L>/<N>                 full hash tiles          written once (If-None-Match: *)
     tile/<L>/<N>.p/<W>           partial hash tiles       written once per width
