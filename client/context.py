@@ -75,7 +75,7 @@ def add_common(parser: argparse.ArgumentParser, *, online: bool = True) -> None:
 def add_source(parser: argparse.ArgumentParser) -> None:
     """``--source``: the read commands can read the log's published tiles instead of the server."""
     g = parser.add_argument_group("reading the published tiles instead of the server")
-    g.add_argument("--source", metavar="URL", help="s3://BUCKET/PREFIX, https://BASE-URL (e.g. "
+    g.add_argument("--source", dest="tiles_source", metavar="URL", help="s3://BUCKET/PREFIX, https://BASE-URL (e.g. "
                    "the server's http://HOST:PORT/ORIGIN) or file:///DIR")
     g.add_argument("--s3-endpoint", help="S3 endpoint URL for s3:// (default: $AWS_ENDPOINT_URL, "
                    "else AWS)")
@@ -105,7 +105,7 @@ class Context:
     @cached_property
     def reader(self) -> LogReader:
         """Where reads come from: the log's tiles with ``--source``, else the server."""
-        source = getattr(self.args, "source", None)
+        source = getattr(self.args, "tiles_source", None)
         if source is None:
             return self.client
         fetcher = open_fetcher(source, s3_endpoint=self.args.s3_endpoint, token=self.settings.token())
@@ -119,7 +119,7 @@ class Context:
         return policy
 
     def verifier(self, online: bool = True) -> Verifier:
-        online = online or getattr(self.args, "source", None) is not None
+        online = online or getattr(self.args, "tiles_source", None) is not None
         return Verifier(self.policy, state_dir=self.settings.state_path(),
                         client=self.reader if online else None)
 
