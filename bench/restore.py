@@ -7,8 +7,9 @@ A published log of ``--entries`` entries (one checkpoint every 100,000 entries, 
 bundles of the latest size, a history of checkpoints) is written to a scratch directory
 (``file``), or to a ``moto_server`` bucket on 127.0.0.1 (``s3``; moto is a Python server and
 measures itself more than the restore), then restored into a fresh database with the code the
-command runs (``client.restore.Restorer``). Prints one JSON object; the budget is 200,000/s. ``entries_per_cpu_s`` divides by the CPU
-time of this process instead, which a busy machine does not distort.
+command runs (``client.restore.Restorer``). Prints one JSON object; the budget is 200,000/s.
+``entries_per_cpu_s`` divides by the CPU time of this process instead, which a busy machine does
+not distort.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auditlog_tlog.client.tiles_source import FileFetcher, Fetcher, TileSource, history_path
+from auditlog_tlog.client.tiles_source import Fetcher, FileFetcher, TileSource, history_path
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import Checkpoint

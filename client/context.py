@@ -75,8 +75,9 @@ def add_common(parser: argparse.ArgumentParser, *, online: bool = True) -> None:
 def add_source(parser: argparse.ArgumentParser) -> None:
     """``--source``: the read commands can read the log's published tiles instead of the server."""
     g = parser.add_argument_group("reading the published tiles instead of the server")
-    g.add_argument("--source", dest="tiles_source", metavar="URL", help="s3://BUCKET/PREFIX, https://BASE-URL (e.g. "
-                   "the server's http://HOST:PORT/ORIGIN) or file:///DIR")
+    g.add_argument("--source", dest="tiles_source", metavar="URL",
+                   help="s3://BUCKET/PREFIX, https://BASE-URL (e.g. the server's "
+                   "http://HOST:PORT/ORIGIN) or file:///DIR")
     g.add_argument("--s3-endpoint", help="S3 endpoint URL for s3:// (default: $AWS_ENDPOINT_URL, "
                    "else AWS)")
 
