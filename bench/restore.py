@@ -32,7 +32,8 @@ from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import sign_note
 from auditlog_tlog.tree.tiles import (
     TILE_WIDTH,
     encode_entry_bundle,
@@ -106,7 +107,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from auditlog_tlog.client.restore import Restorer
-    from auditlog_tlog.tree.note import parse_vkey
+    from auditlog_tlog.tree.keys import parse_vkey
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-restore-"))
     moto = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from auditlog_tlog.client.progress import Progress, Silent, progress_for
-from auditlog_tlog.client.tiles_source import TileSource, history_path, open_fetcher, prefetch
+from auditlog_tlog.client.tiles_source import (
+    MAX_NOTE,
+    TileSource,
+    history_path,
+    open_fetcher,
+    prefetch,
+)
 from auditlog_tlog.common.keys import KeyConfig
 from auditlog_tlog.server.config import LogConfig, ServerConfig, load_config
 from auditlog_tlog.server.keys import read_key
@@ -38,7 +45,7 @@ from auditlog_tlog.storage.restore import LogImporter
 from auditlog_tlog.tree.checkpoint import Checkpoint, open_checkpoint
 from auditlog_tlog.tree.errors import MalformedError, VerificationError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher, get_hasher
-from auditlog_tlog.tree.note import Ed25519Verifier, parse_vkey
+from auditlog_tlog.tree.keys import Ed25519Verifier, parse_vkey
 from auditlog_tlog.tree.tiles import TILE_WIDTH, entries_path, tile_path, tile_width
 
 AnchorHook = Callable[[ServerConfig, LogConfig, bytes], None]
@@ -88,7 +95,7 @@ class Restorer:
         latest, latest_note = self.latest()
         found = {latest.size: (latest, latest_note)}
         sizes = [s for s in self.source.checkpoint_sizes() if s != latest.size]
-        tasks = (partial(self.source.fetcher.get, history_path(s), 64 * 1024) for s in sizes)
+        tasks = (partial(self.source.fetcher.get, history_path(s), MAX_NOTE) for s in sizes)
         for size, note in zip(sizes, prefetch(tasks, self.source.pool, 4 * self.source.workers),
                               strict=True):
             checkpoint = self._verified(note, history_path(size))
@@ -239,8 +246,14 @@ def trusted_keys(log: LogConfig, flags: Sequence[str]) -> tuple[list[Ed25519Veri
 
 
 def seed_anchors(config: ServerConfig, log: LogConfig, note: bytes) -> None:
-    """Hook: record the restored checkpoint in the log's anchor file, once the server keeps one
-    (``<data_dir>/anchors/``); the log must then never sign a tree that does not extend it."""
+    """Record the restored checkpoint where the server keeps its anchors, so that the restored
+    log never signs a tree that does not extend it.
+
+    The anchor file (``<data_dir>/anchors/<sha256(origin)>.checkpoints``, ``server.anchors``) is
+    not in this tree yet; when it is, this becomes
+    ``AnchorFile(config.data_dir / "anchors", log.origin).append(note)``. Until then there is
+    nothing to seed: the database's own latest checkpoint is the restored one.
+    """
 
 
 def cmd_restore(args: argparse.Namespace, anchor_hook: AnchorHook = seed_anchors) -> int:
@@ -250,7 +263,7 @@ def cmd_restore(args: argparse.Namespace, anchor_hook: AnchorHook = seed_anchors
     hasher = get_hasher(log.hash)
     fetcher = open_fetcher(args.source, s3_endpoint=args.s3_endpoint)
     source = TileSource(fetcher, log.origin, hasher, workers=max(1, args.workers))
-    progress = progress_for(quiet=args.quiet or args.json, prefix="restore")
+    progress = progress_for(sys.stderr, quiet=args.quiet or args.json, prefix="restore")
     try:
         restorer = Restorer(source, verifiers, progress)
         if active:

@@ -44,7 +44,7 @@ from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.errors import InvalidRangeError, MalformedError, NotFoundError, StorageError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher
 from auditlog_tlog.tree.nodes import NodeID
-from auditlog_tlog.tree.note import parse_note
+from auditlog_tlog.tree.note import MAX_NOTE_SIZE, parse_note
 from auditlog_tlog.tree.proof import ProofPlan, consistency_plan, inclusion_plan
 from auditlog_tlog.tree.tiles import (
     MAX_ENTRY_SIZE,
@@ -56,7 +56,7 @@ from auditlog_tlog.tree.tiles import (
 )
 
 T = TypeVar("T")
-MAX_NOTE: Final = 64 * 1024
+MAX_NOTE: Final = MAX_NOTE_SIZE
 MAX_TILE: Final = TILE_WIDTH * HASH_SIZE
 MAX_BUNDLE: Final = TILE_WIDTH * (2 + MAX_ENTRY_SIZE)
 HISTORY: Final = "checkpoints/"

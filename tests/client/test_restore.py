@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from auditlog_tlog.client.cli import main
+from auditlog_tlog.client.cli import build_parser, main
+from auditlog_tlog.client.restore import cmd_restore
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.client.tiles_source import HttpFetcher, TileSource, history_path
 from auditlog_tlog.proto import auditlog_pb2 as pb
@@ -26,6 +27,7 @@ from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.keys import Ed25519Signer
 from auditlog_tlog.tree.note import parse_note
 from auditlog_tlog.tree.tiles import encode_entry_bundle, entry_bundles_for_size, tiles_for_size
 from auditlog_tlog.tree.verify import verify_consistency
@@ -139,10 +141,7 @@ def test_read_commands_work_from_the_bucket_with_the_server_stopped(published: P
 
 def test_restore_rebuilds_the_log_and_it_continues(published: Published, tmp_path: Path) -> None:
     directory = tmp_path / "restored"
-    (directory / "keys").mkdir(parents=True)
-    key = "restore.example_log.key"
-    shutil.copy2(published.directory / "keys" / key, directory / "keys" / key)
-    config = write_server_config(directory, (ORIGIN,))
+    config = _fresh(published, directory)
     done = _cli(published, "restore", "--from", published.source, "--config", str(config), "--json",
                 cwd=directory)
     assert done.returncode == 0, done.stderr
@@ -231,9 +230,7 @@ def test_a_tampered_bucket_is_refused_naming_the_object(
         path, body, named = objects[case]
         prefix = _tampered(published, case, path, body)
     directory = tmp_path / "restored"
-    (directory / "keys").mkdir(parents=True)
-    shutil.copy2(published.directory / "keys" / "restore.example_log.key", directory / "keys")
-    config = write_server_config(directory, (ORIGIN,))
+    config = _fresh(published, directory)
     code = main(["restore", "--from", f"s3://{BUCKET}/{prefix}", "--config", str(config),
                  "--s3-endpoint", published.moto, "--quiet"])
     err = capsys.readouterr().err
@@ -244,3 +241,50 @@ def test_a_tampered_bucket_is_refused_naming_the_object(
         assert LogStore(db, ORIGIN, SHA256).size == 0  # nothing of the failed restore is left
     finally:
         db.close()
+
+
+def _fresh(published: Published, directory: Path, with_key: bool = True) -> Path:
+    (directory / "keys").mkdir(parents=True)
+    if with_key:
+        shutil.copy2(published.directory / "keys" / "restore.example_log.key", directory / "keys")
+    return write_server_config(directory, (ORIGIN,))
+
+
+def test_restore_in_process_seeds_the_anchor_and_shows_progress(
+    published: Published, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in s3server.CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", published.moto)
+    config = _fresh(published, tmp_path)
+    seeded: list[tuple[str, bytes]] = []
+    args = build_parser().parse_args(["restore", "--from", published.source, "--config", str(config),
+                                      "--workers", "3"])
+    assert cmd_restore(args, lambda _c, log, note: seeded.append((log.origin, note))) == 0
+    assert seeded == [(ORIGIN, published.checkpoints[SIZE])]
+    out, err = capsys.readouterr()
+    assert f"restore: {SIZE} entries to check" in err and f"restore: {SIZE}/{SIZE} entries" in err
+    assert f"restored {ORIGIN} from {published.source}" in out and f"{SIZE} entries" in out
+
+
+def test_restore_wants_the_logs_own_key(published: Published, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in s3server.CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", published.moto)
+    other = Ed25519Signer.generate(ORIGIN)
+    no_key = _fresh(published, tmp_path / "no-key", with_key=False)
+    assert main(["restore", "--from", published.source, "--config", str(no_key), "--quiet"]) == 1
+    assert "restore.example_log.key does not exist: put the log's signing key back" in \
+        capsys.readouterr().err
+    config = _fresh(published, tmp_path / "wrong-key")
+    assert main(["restore", "--from", published.source, "--config", str(config), "--quiet",
+                 "--log-key", other.vkey()]) == 1
+    err = capsys.readouterr().err
+    assert f"{published.source}/checkpoint is not a checkpoint signed by the log's key" in err
+    (tmp_path / "wrong-key" / "keys" / "restore.example_log.key").write_text(other.skey() + "\n")
+    assert main(["restore", "--from", published.source, "--config", str(config), "--quiet",
+                 "--log-key", published.vkey]) == 1
+    assert "is not signed by the log's active key in the config" in capsys.readouterr().err
