@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -261,7 +262,8 @@ def cmd_restore(args: argparse.Namespace, anchor_hook: AnchorHook = seed_anchors
     log = log_config(config, args.log)
     verifiers, active = trusted_keys(log, args.log_keys)
     hasher = get_hasher(log.hash)
-    fetcher = open_fetcher(args.source, s3_endpoint=args.s3_endpoint)
+    fetcher = open_fetcher(args.source, s3_endpoint=args.s3_endpoint,
+                           token=os.environ.get("AUDITLOG_TOKEN"))
     source = TileSource(fetcher, log.origin, hasher, workers=max(1, args.workers))
     progress = progress_for(sys.stderr, quiet=args.quiet or args.json, prefix="restore")
     try:

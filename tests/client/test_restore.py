@@ -116,6 +116,9 @@ def test_read_commands_work_from_the_bucket_with_the_server_stopped(published: P
     assert (report["ok"], report["size"], report["entries"]) == (True, SIZE, SIZE)
     assert report["stored_checkpoints"] == len([s for s in published.checkpoints if s > 0])
 
+    head = _cli(published, "checkpoint", "--json", *trust)
+    assert (json.loads(head.stdout)["size"], json.loads(head.stdout)["consistency"]) == (SIZE, "same")
+
     proved = _cli(published, "prove", "--index", "4321", "--json", "--receipt",
                   str(tmp_path / "r.tlog-proof"), *trust)
     assert proved.returncode == 0, proved.stderr
