@@ -178,6 +178,15 @@ def test_restore_rebuilds_the_log_and_it_continues(published: Published, tmp_pat
             assert [e for _, e in tiles.entries(5195, 5205)] == \
                 [b"entry %d" % i for i in range(5195, 5200)] + [b"after %d" % i for i in range(5)]
             tiles.close()
+            # The server's own tiles endpoint is a source too (without the history).
+            second = _fresh(published, tmp_path / "from-http")
+            assert main(["restore", "--from", f"{server.tiles_url}/{ORIGIN}", "--config",
+                         str(second), "--quiet"]) == 0
+            db = Database(tmp_path / "from-http" / "data" / "db")
+            again_store = LogStore(db, ORIGIN, SHA256)
+            assert (again_store.size, again_store.checkpoint_sizes()) == (SIZE + 300, [SIZE + 300])
+            assert again_store.checkpoint() == latest.note
+            db.close()
     for index, receipt in published.receipts.items():
         path = tmp_path / f"{index}.tlog-proof"
         path.write_bytes(receipt)
