@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--entry-bytes", type=int, default=256)
     parser.add_argument("--source", choices=("file", "s3"), default="file")
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from auditlog_tlog.client.restore import Restorer
@@ -120,13 +121,14 @@ def main() -> None:
         db = Database(scratch / "restored")
         verifier = parse_vkey(vkey)
         started, cpu = time.perf_counter(), time.process_time()
-        result = Restorer(source, [verifier]).run(db, SHA256)  # type: ignore[list-item]
+        restorer = Restorer(source, [verifier], processes=args.processes)  # type: ignore[list-item]
+        result = restorer.run(db, SHA256)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         db.close()
         source.close()
         report = {
             "benchmark": "restore", "source": args.source, "entries": result.size,
-            "entry_bytes": args.entry_bytes, "workers": args.workers,
+            "entry_bytes": args.entry_bytes, "workers": args.workers, "processes": args.processes,
             "objects": len(objects), "tiles_checked": result.tiles,
             "checkpoints_checked": result.checkpoints, "seconds": round(seconds, 3),
             "entries_per_s": round(result.size / seconds), "budget_entries_per_s": 200_000,

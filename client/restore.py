@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -42,7 +44,7 @@ from auditlog_tlog.common.keys import KeyConfig
 from auditlog_tlog.server.config import LogConfig, ServerConfig, load_config
 from auditlog_tlog.server.keys import read_key
 from auditlog_tlog.storage.db import Database
-from auditlog_tlog.storage.restore import LogImporter
+from auditlog_tlog.storage.restore import LogImporter, digest_bundle
 from auditlog_tlog.tree.checkpoint import Checkpoint, open_checkpoint
 from auditlog_tlog.tree.errors import MalformedError, VerificationError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher, get_hasher
@@ -50,6 +52,7 @@ from auditlog_tlog.tree.keys import Ed25519Verifier, parse_vkey
 from auditlog_tlog.tree.tiles import TILE_WIDTH, entries_path, tile_path, tile_width
 
 AnchorHook = Callable[[ServerConfig, LogConfig, bytes], None]
+MIN_SIZE_FOR_PROCESSES = 1 << 17  # below this, starting a process costs more than it saves
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +75,12 @@ class Restorer:
     """Verifies a source against the log's keys while importing it (see the module docstring)."""
 
     def __init__(self, source: TileSource, log_keys: Sequence[Ed25519Verifier],
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, processes: int = 1) -> None:
         if not log_keys:
             raise ValueError("no log verifier key given, want at least one")
         self.source, self.log_keys = source, tuple(log_keys)
         self.progress = progress or Silent()
+        self.processes = processes  # decoding and hashing beside the writer (0: in threads)
 
     def _verified(self, note: bytes, path: str) -> Checkpoint:
         try:
@@ -113,44 +117,55 @@ class Restorer:
         size = max(known)
         check = _TileCheck(self, size)
         importer = LogImporter(db, self.source.origin, hasher, on_tile=check)
+        processes = None
+        if self.processes and size >= MIN_SIZE_FOR_PROCESSES:
+            context = multiprocessing.get_context("forkserver")  # no fork of a threaded process
+            processes = ProcessPoolExecutor(self.processes, mp_context=context)
         try:
-            self._run(importer, known, size)
+            self._run(importer, known, size, processes or self.source.pool)
         except BaseException:
             importer.abort()
             raise
+        finally:
+            if processes is not None:
+                processes.shutdown(cancel_futures=True)
         return RestoreResult(self.source.origin, size, known[size][0].root, len(known),
                              check.checked, time.monotonic() - started, known[size][1])
 
     def _run(self, importer: LogImporter, known: dict[int, tuple[Checkpoint, bytes]],
-             size: int) -> None:
-        stops = sorted(s for s in known if s > 0)
+             size: int, digest_pool: Executor) -> None:
+        stops = iter(sorted(s for s in known if s > 0))
+        stop = next(stops, None)
+        window = 4 * self.source.workers
+        raw = prefetch((partial(self._fetch, n, size) for n in range(-(-size // TILE_WIDTH))),
+                       self.source.pool, window)
+        digests = prefetch((partial(digest_bundle, importer.hasher.name, data, width, where)
+                            for data, width, where in raw), digest_pool, window)
         self.progress.start(size, "entries")
-        hash_leaf = importer.hasher.hash_leaf
-        count = -(-size // TILE_WIDTH)
-        tasks = (partial(self._bundle_and_tile, n, size) for n in range(count))
-        stop_at = iter(stops)
-        stop = next(stop_at, None)
         try:
-            for entries in prefetch(tasks, self.source.pool, 4 * self.source.workers):
-                leaves = [hash_leaf(e) for e in entries]
+            for entries, leaves, tile in digests:
                 position = 0
                 while position < len(entries):
                     take = len(entries) - position
                     if stop is not None:
                         take = min(take, stop - importer.size)
-                    importer.add(entries[position:position + take], leaves[position:position + take])
+                    importer.add(entries[position:position + take], leaves[position:position + take],
+                                 tile if take == len(entries) else None)
                     position += take
                     if importer.size == stop:
                         self._check_root(importer, known[stop][0], stop)
-                        stop = next(stop_at, None)
+                        stop = next(stops, None)
                 self.progress.advance(len(entries))
         finally:
             self.progress.close()
         importer.finish({s: n for s, (_, n) in known.items()}, size)
 
-    def _bundle_and_tile(self, index: int, size: int) -> list[bytes]:
-        self.source.tile(0, index, size)  # fetched now, in the pool; checked by _TileCheck
-        return self.source.bundle(index, size)
+    def _fetch(self, index: int, size: int) -> tuple[bytes, int, str]:
+        """Bundle ``index`` as fetched, its width at ``size`` and its name; its level-0 tile is
+        fetched too (into the source's cache), for ``_TileCheck``."""
+        self.source.tile(0, index, size)
+        data, where = self.source.bundle_bytes(index, size)
+        return data, tile_width(0, index, size), where
 
     def _check_root(self, importer: LogImporter, checkpoint: Checkpoint, size: int) -> None:
         root = importer.root()
@@ -196,6 +211,8 @@ def add_restore(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, help="overrides [server] data_dir")
     p.add_argument("--s3-endpoint", help="S3 endpoint URL (default: $AWS_ENDPOINT_URL, else AWS)")
     p.add_argument("--workers", type=int, default=16, help="parallel fetches (default 16)")
+    p.add_argument("--processes", type=int, default=1, help="processes that decode and hash "
+                   "beside the one that writes (default 1; 0: none)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
@@ -267,7 +284,7 @@ def cmd_restore(args: argparse.Namespace, anchor_hook: AnchorHook = seed_anchors
     source = TileSource(fetcher, log.origin, hasher, workers=max(1, args.workers))
     progress = progress_for(sys.stderr, quiet=args.quiet or args.json, prefix="restore")
     try:
-        restorer = Restorer(source, verifiers, progress)
+        restorer = Restorer(source, verifiers, progress, processes=max(0, args.processes))
         if active:
             _check_active_key(restorer.latest()[1], active, log.origin, fetcher.where("checkpoint"))
         db = Database(config.data_dir / "db")  # where server/app.py opens it

@@ -34,7 +34,7 @@ import urllib.parse
 import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Final, Protocol, TypeVar
@@ -162,7 +162,7 @@ def open_fetcher(url: str, *, s3_endpoint: str | None = None, token: str | None 
     raise ValueError(f"source {url!r}: want s3://BUCKET/PREFIX, https://BASE-URL or file:///DIR")
 
 
-def prefetch(tasks: Iterable[Callable[[], T]], pool: ThreadPoolExecutor, window: int) -> Iterator[T]:
+def prefetch(tasks: Iterable[Callable[[], T]], pool: Executor, window: int) -> Iterator[T]:
     """Run ``tasks`` in ``pool``, at most ``window`` ahead, and yield their results in order."""
     pending: list[Future[T]] = []
     it = iter(tasks)
@@ -318,8 +318,8 @@ class TileSource:
         self._check_size(size2)
         return ConsistencyProof(size1, size2, self._fold(consistency_plan(size1, size2), size2))
 
-    def bundle(self, index: int, size: int) -> list[bytes]:
-        """The entries of bundle ``index`` in the tree of ``size`` leaves."""
+    def bundle_bytes(self, index: int, size: int) -> tuple[bytes, str]:
+        """Entry bundle ``index`` as published, at least as wide as at ``size``, and its name."""
         width = tile_width(0, index, size)
         missing: list[str] = []
         for w in dict.fromkeys((width, TILE_WIDTH, tile_width(0, index, self.latest_size()))):
@@ -327,15 +327,22 @@ class TileSource:
                 continue
             path = entries_path(index, w)
             try:
-                data = self.fetcher.get(path, MAX_BUNDLE)
+                return self.fetcher.get(path, MAX_BUNDLE), self.fetcher.where(path)
             except NotFoundError:
                 missing.append(self.fetcher.where(path))
-                continue
-            try:
-                return decode_entry_bundle(data, w)[:width]
-            except MalformedError as exc:
-                raise MalformedError(f"{self.fetcher.where(path)}: {exc}") from None
         raise NotFoundError(f"entry bundle {index}: none of {', '.join(missing)}")
+
+    def bundle(self, index: int, size: int) -> list[bytes]:
+        """The entries of bundle ``index`` in the tree of ``size`` leaves."""
+        data, where = self.bundle_bytes(index, size)
+        try:
+            entries = decode_entry_bundle(data)
+        except MalformedError as exc:
+            raise MalformedError(f"{where}: {exc}") from None
+        width = tile_width(0, index, size)
+        if len(entries) < width:
+            raise MalformedError(f"{where}: got {len(entries)} entries, want at least {width}")
+        return entries[:width]
 
     def entry_pages(self, begin: int, end: int) -> Iterator[tuple[int, list[bytes]]]:
         """Entries of [begin, end) as (index of the first, entries) pages, one per bundle."""

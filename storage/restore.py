@@ -27,11 +27,46 @@ from typing import Any, Final
 from auditlog_tlog.storage import strata
 from auditlog_tlog.storage.db import Database, prefix
 from auditlog_tlog.tree.compact import CompactRange
-from auditlog_tlog.tree.errors import ConflictError, InvalidRangeError
-from auditlog_tlog.tree.hashing import Hasher
+from auditlog_tlog.tree.errors import ConflictError, InvalidRangeError, MalformedError
+from auditlog_tlog.tree.hashing import Hasher, get_hasher
+from auditlog_tlog.tree.tiles import decode_entry_bundle
 
 TileCallback = Callable[[int, int, bytes], None]
+Tile = tuple[bytes, bytes]
+"""A level-0 stratum value and the root of its tile."""
 MAX_BATCH_ENTRIES: Final = 1 << 16
+
+
+def tile_stratum(hasher: Hasher, leaf_hashes: Sequence[bytes]) -> Tile:
+    """The stratum of a whole level-0 tile (256 leaf hashes), row by row, and the tile's root.
+
+    This is what the compact range's visitor would fill node by node, in a few comprehensions.
+    """
+    if len(leaf_hashes) != strata.WIDTH:
+        raise ValueError(f"got {len(leaf_hashes)} leaf hashes, want a whole tile of {strata.WIDTH}")
+    hash_children = hasher.hash_children
+    rows = [list(leaf_hashes)]
+    for _ in range(strata.ROWS - 1):
+        row = rows[-1]
+        rows.append([hash_children(row[i], row[i + 1]) for i in range(0, len(row), 2)])
+    top = rows[-1]
+    return b"".join(b"".join(row) for row in rows), hash_children(top[0], top[1])
+
+
+def digest_bundle(hash_name: str, data: bytes, width: int, where: str
+                  ) -> tuple[list[bytes], list[bytes], Tile | None]:
+    """Decode a c2sp.org/tlog-tiles entry bundle of ``width`` entries, hash its leaves, and for a
+    whole one build its stratum: the CPU work of a restore, which may run in another process.
+    A malformed bundle is a ``MalformedError`` naming ``where``."""
+    hasher = get_hasher(hash_name)
+    try:
+        entries = decode_entry_bundle(data, None)[:width]
+    except MalformedError as exc:
+        raise MalformedError(f"{where}: {exc}") from None
+    if len(entries) != width:
+        raise MalformedError(f"{where}: got {len(entries)} entries, want {width}")
+    leaves = [hasher.hash_leaf(e) for e in entries]
+    return entries, leaves, tile_stratum(hasher, leaves) if width == strata.WIDTH else None
 
 
 class LogImporter:
@@ -78,8 +113,13 @@ class LogImporter:
         if row == 7 and index & 1:  # the top node of the stratum: all of it is complete now
             self._full.append(stratum)
 
-    def add(self, entries: Sequence[bytes], leaf_hashes: Sequence[bytes]) -> None:
-        """Append entries (with their leaf hashes, computed by the caller) at the end."""
+    def add(self, entries: Sequence[bytes], leaf_hashes: Sequence[bytes],
+            tile: Tile | None = None) -> None:
+        """Append entries (with their leaf hashes, computed by the caller) at the end.
+
+        ``tile`` may carry ``tile_stratum(hasher, leaf_hashes)`` when the entries are a whole
+        level-0 tile, computed elsewhere (another process).
+        """
         if len(entries) != len(leaf_hashes):
             raise ValueError(f"got {len(entries)} entries and {len(leaf_hashes)} leaf hashes")
         put, index_key = self._batch.put, self._index.append
@@ -91,7 +131,7 @@ class LogImporter:
             index_key((hash_key + leaf, position))
             index += 1
         if len(leaf_hashes) == strata.WIDTH and not self._compact.end & 0xFF:  # a whole tile
-            self._add_tile(leaf_hashes)
+            self._add_tile(leaf_hashes, tile)
         else:
             self._compact.extend_levels(leaf_hashes, self._visit)
         for stratum in self._full:
@@ -101,20 +141,10 @@ class LogImporter:
         if self._pending >= MAX_BATCH_ENTRIES:
             self._flush()
 
-    def _add_tile(self, leaf_hashes: Sequence[bytes]) -> None:
-        """A whole level-0 tile at once: its stratum row by row, then its root into the range.
-
-        This is what the visitor would do node by node, in a few list comprehensions.
-        """
-        hash_children = self.hasher.hash_children
+    def _add_tile(self, leaf_hashes: Sequence[bytes], tile: Tile | None) -> None:
+        """A whole level-0 tile at once, its stratum built by :func:`tile_stratum`."""
         index = self._compact.end >> 8
-        rows = [list(leaf_hashes)]
-        for _ in range(strata.ROWS - 1):
-            row = rows[-1]
-            rows.append([hash_children(row[i], row[i + 1]) for i in range(0, len(row), 2)])
-        top = rows[-1]
-        tile_root = hash_children(top[0], top[1])
-        value = b"".join(b"".join(row) for row in rows)
+        value, tile_root = tile or tile_stratum(self.hasher, leaf_hashes)
         self._batch.put(self._tile_key(0, index), value)
         if self._on_tile is not None:
             self._on_tile(0, index, value[: strata.WIDTH * len(tile_root)])

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from auditlog_tlog.client import restore
 from auditlog_tlog.client.cli import build_parser, main
-from auditlog_tlog.client.restore import cmd_restore
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.client.tiles_source import HttpFetcher, TileSource, history_path
 from auditlog_tlog.proto import auditlog_pb2 as pb
@@ -269,11 +269,12 @@ def test_restore_in_process_seeds_the_anchor_and_shows_progress(
     for name, value in s3server.CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", published.moto)
+    monkeypatch.setattr(restore, "MIN_SIZE_FOR_PROCESSES", 0)  # decode and hash in a process
     config = _fresh(published, tmp_path)
     seeded: list[tuple[str, bytes]] = []
     args = build_parser().parse_args(["restore", "--from", published.source, "--config", str(config),
                                       "--workers", "3"])
-    assert cmd_restore(args, lambda _c, log, note: seeded.append((log.origin, note))) == 0
+    assert restore.cmd_restore(args, lambda _c, log, note: seeded.append((log.origin, note))) == 0
     assert seeded == [(ORIGIN, published.checkpoints[SIZE])]
     out, err = capsys.readouterr()
     assert f"restore: {SIZE} entries to check" in err and f"restore: {SIZE}/{SIZE} entries" in err

@@ -10,9 +10,10 @@ import pytest
 
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
-from auditlog_tlog.storage.restore import LogImporter
-from auditlog_tlog.tree.errors import ConflictError, CorruptionError, InvalidRangeError
+from auditlog_tlog.storage.restore import LogImporter, digest_bundle, tile_stratum
+from auditlog_tlog.tree.errors import ConflictError, CorruptionError, InvalidRangeError, MalformedError
 from auditlog_tlog.tree.hashing import BLAKE3, SHA256, Hasher
+from auditlog_tlog.tree.tiles import encode_entry_bundle
 
 ORIGIN = "restore.example/log"
 
@@ -119,3 +120,24 @@ def test_finish_wants_a_checkpoint_at_the_imported_size(dbs: tuple[Database, Dat
         importer.finish({2: b"checkpoint 2\n"}, 2)
     with pytest.raises(ValueError, match="2 entries and 1 leaf hashes"):
         importer.add([b"d", b"e"], [SHA256.hash_leaf(b"d")])
+
+
+def test_a_bundle_digested_elsewhere_gives_the_same_log(dbs: tuple[Database, Database]) -> None:
+    entries = [b"e%d" % i for i in range(600)]
+    digests = [digest_bundle("sha256", encode_entry_bundle(entries[i:i + 256]), min(256, 600 - i),
+                             f"bundle {i}") for i in range(0, 600, 256)]
+    assert [d[2] is not None for d in digests] == [True, True, False]
+    importer = LogImporter(dbs[0], ORIGIN, SHA256)
+    for chunk, leaves, tile in digests:
+        importer.add(chunk, leaves, tile)
+    importer.finish({600: b"checkpoint 600\n"}, 600)
+    appended = _appended(dbs[1], SHA256, entries, [600])
+    restored = LogStore(dbs[0], ORIGIN, SHA256)
+    assert restored.root == appended.root
+    assert [restored.tile(0, i) for i in range(3)] == [appended.tile(0, i) for i in range(3)]
+    with pytest.raises(MalformedError, match="bundle 7: entry bundle: entry 1 wants"):
+        digest_bundle("sha256", b"\x00\x01a\x00\x09b", 2, "bundle 7")
+    with pytest.raises(MalformedError, match="bundle 8: got 1 entries, want 2"):
+        digest_bundle("sha256", b"\x00\x01a", 2, "bundle 8")
+    with pytest.raises(ValueError, match="want a whole tile of 256"):
+        tile_stratum(SHA256, [SHA256.hash_leaf(b"x")])
