@@ -32,7 +32,7 @@ from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.keys import Ed25519Signer, Ed25519Verifier
 from auditlog_tlog.tree.note import sign_note
 from auditlog_tlog.tree.tiles import (
     TILE_WIDTH,
@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from auditlog_tlog.client.restore import Restorer
-    from auditlog_tlog.tree.keys import parse_vkey
+    from auditlog_tlog.tree.vkeys import parse_vkey
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-restore-"))
     moto = None
@@ -120,8 +120,9 @@ def main() -> None:
         source = TileSource(fetcher, ORIGIN, SHA256, workers=args.workers)
         db = Database(scratch / "restored")
         verifier = parse_vkey(vkey)
+        assert isinstance(verifier, Ed25519Verifier)
         started, cpu = time.perf_counter(), time.process_time()
-        restorer = Restorer(source, [verifier], processes=args.processes)  # type: ignore[list-item]
+        restorer = Restorer(source, [verifier], processes=args.processes)
         result = restorer.run(db, SHA256)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         db.close()

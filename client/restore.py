@@ -48,8 +48,9 @@ from auditlog_tlog.storage.restore import LogImporter, digest_bundle
 from auditlog_tlog.tree.checkpoint import Checkpoint, open_checkpoint
 from auditlog_tlog.tree.errors import MalformedError, VerificationError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher, get_hasher
-from auditlog_tlog.tree.keys import Ed25519Verifier, parse_vkey
+from auditlog_tlog.tree.keys import Ed25519Verifier
 from auditlog_tlog.tree.tiles import TILE_WIDTH, entries_path, tile_path, tile_width
+from auditlog_tlog.tree.vkeys import parse_vkey
 
 AnchorHook = Callable[[ServerConfig, LogConfig, bytes], None]
 MIN_SIZE_FOR_PROCESSES = 1 << 17  # below this, starting a process costs more than it saves
