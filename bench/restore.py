@@ -8,8 +8,8 @@ bundles of the latest size, a history of checkpoints) is written to a scratch di
 (``file``), or to a ``moto_server`` bucket on 127.0.0.1 (``s3``; moto is a Python server and
 measures itself more than the restore), then restored into a fresh database with the code the
 command runs (``client.restore.Restorer``). Prints one JSON object; the budget is 200,000/s.
-``entries_per_cpu_s`` divides by the CPU time of this process instead, which a busy machine does
-not distort.
+``entries_per_cpu_s`` divides by the CPU time of this process instead (not of the worker
+processes that fetch and hash), which a busy machine distorts less.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auditlog_tlog.client.tiles_source import Fetcher, FileFetcher, TileSource, history_path
+from auditlog_tlog.client.restore_worker import SourceSpec, close_sources
+from auditlog_tlog.client.tiles_source import history_path
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import Checkpoint
@@ -78,14 +79,14 @@ def publish(directory: Path, count: int, entry_bytes: int) -> tuple[str, dict[st
     return signer.vkey(), objects
 
 
-def _fetcher(kind: str, directory: Path, objects: dict[str, bytes]) -> tuple[Fetcher, Any]:
+def _source(kind: str, directory: Path, objects: dict[str, bytes]) -> tuple[str, str | None, Any]:
+    """(source URL, S3 endpoint, the moto_server generator to close)."""
     if kind == "file":
         root = directory / "bucket"
         for path, body in objects.items():
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_bytes(body)
-        return FileFetcher(root), None
-    from auditlog_tlog.client.s3tiles import S3Fetcher
+        return f"file://{root}", None, None
     from tests.witness import s3server
 
     os.environ.update(s3server.CREDENTIALS)
@@ -95,7 +96,7 @@ def _fetcher(kind: str, directory: Path, objects: dict[str, bytes]) -> tuple[Fet
     s3server.make_bucket(s3, "bench", lock=False, versioning=False)
     for path, body in objects.items():
         s3.put_object(Bucket="bench", Key=f"log/{path}", Body=body)
-    return S3Fetcher("bench", "log", url), moto
+    return "s3://bench/log", url, moto
 
 
 def main() -> None:
@@ -115,18 +116,18 @@ def main() -> None:
     try:
         started = time.perf_counter()
         vkey, objects = publish(scratch, args.entries, args.entry_bytes)
-        fetcher, moto = _fetcher(args.source, scratch, objects)
+        url, endpoint, moto = _source(args.source, scratch, objects)
         built = time.perf_counter() - started
-        source = TileSource(fetcher, ORIGIN, SHA256, workers=args.workers)
+        spec = SourceSpec(url, ORIGIN, "sha256", endpoint, None, args.workers)
         db = Database(scratch / "restored")
         verifier = parse_vkey(vkey)
         assert isinstance(verifier, Ed25519Verifier)
         started, cpu = time.perf_counter(), time.process_time()
-        restorer = Restorer(source, [verifier], processes=args.processes)
+        restorer = Restorer(spec, [verifier], processes=args.processes)
         result = restorer.run(db, SHA256)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         db.close()
-        source.close()
+        close_sources()
         report = {
             "benchmark": "restore", "source": args.source, "entries": result.size,
             "entry_bytes": args.entry_bytes, "workers": args.workers, "processes": args.processes,

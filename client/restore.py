@@ -26,25 +26,20 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from auditlog_tlog.client.progress import Progress, Silent, progress_for
-from auditlog_tlog.client.tiles_source import (
-    MAX_NOTE,
-    TileSource,
-    history_path,
-    open_fetcher,
-    prefetch,
-)
+from auditlog_tlog.client.restore_worker import SourceSpec, close_sources, digest_bundles, open_source
+from auditlog_tlog.client.tiles_source import MAX_NOTE, history_path, prefetch
 from auditlog_tlog.common.keys import KeyConfig
 from auditlog_tlog.server.config import LogConfig, ServerConfig, load_config
 from auditlog_tlog.server.keys import read_key
 from auditlog_tlog.storage.db import Database
-from auditlog_tlog.storage.restore import LogImporter, digest_bundle
+from auditlog_tlog.storage.restore import LogImporter
 from auditlog_tlog.tree.checkpoint import Checkpoint, open_checkpoint
 from auditlog_tlog.tree.errors import MalformedError, VerificationError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher, get_hasher
@@ -54,6 +49,7 @@ from auditlog_tlog.tree.vkeys import parse_vkey
 
 AnchorHook = Callable[[ServerConfig, LogConfig, bytes], None]
 MIN_SIZE_FOR_PROCESSES = 1 << 17  # below this, starting a process costs more than it saves
+BUNDLES_PER_TASK = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +71,14 @@ class RestoreResult:
 class Restorer:
     """Verifies a source against the log's keys while importing it (see the module docstring)."""
 
-    def __init__(self, source: TileSource, log_keys: Sequence[Ed25519Verifier],
+    def __init__(self, spec: SourceSpec, log_keys: Sequence[Ed25519Verifier],
                  progress: Progress | None = None, processes: int = 1) -> None:
         if not log_keys:
             raise ValueError("no log verifier key given, want at least one")
-        self.source, self.log_keys = source, tuple(log_keys)
+        self.spec, self.log_keys = spec, tuple(log_keys)
+        self.source = open_source(spec)
         self.progress = progress or Silent()
-        self.processes = processes  # decoding and hashing beside the writer (0: in threads)
+        self.processes = processes  # fetching and hashing beside the writer (0: in threads)
 
     def _verified(self, note: bytes, path: str) -> Checkpoint:
         try:
@@ -118,55 +115,50 @@ class Restorer:
         size = max(known)
         check = _TileCheck(self, size)
         importer = LogImporter(db, self.source.origin, hasher, on_tile=check)
-        processes = None
         if self.processes and size >= MIN_SIZE_FOR_PROCESSES:
             context = multiprocessing.get_context("forkserver")  # no fork of a threaded process
-            processes = ProcessPoolExecutor(self.processes, mp_context=context)
+            pool: Executor = ProcessPoolExecutor(self.processes, mp_context=context)
+        else:
+            pool = ThreadPoolExecutor(2, thread_name_prefix="digest")
         try:
-            self._run(importer, known, size, processes or self.source.pool)
+            self._run(importer, known, size, pool, 2 * max(1, self.processes) + 1)
         except BaseException:
             importer.abort()
             raise
         finally:
-            if processes is not None:
-                processes.shutdown(cancel_futures=True)
+            pool.shutdown(cancel_futures=True)
         return RestoreResult(self.source.origin, size, known[size][0].root, len(known),
                              check.checked, time.monotonic() - started, known[size][1])
 
     def _run(self, importer: LogImporter, known: dict[int, tuple[Checkpoint, bytes]],
-             size: int, digest_pool: Executor) -> None:
+             size: int, pool: Executor, window: int) -> None:
         stops = iter(sorted(s for s in known if s > 0))
         stop = next(stops, None)
-        window = 4 * self.source.workers
-        raw = prefetch((partial(self._fetch, n, size) for n in range(-(-size // TILE_WIDTH))),
-                       self.source.pool, window)
-        digests = prefetch((partial(digest_bundle, importer.hasher.name, data, width, where)
-                            for data, width, where in raw), digest_pool, window)
+        count = -(-size // TILE_WIDTH)
+        tasks = (partial(digest_bundles, self.spec, first, min(first + BUNDLES_PER_TASK, count), size)
+                 for first in range(0, count, BUNDLES_PER_TASK))
         self.progress.start(size, "entries")
         try:
-            for entries, leaves, tile in digests:
-                position = 0
-                while position < len(entries):
-                    take = len(entries) - position
-                    if stop is not None:
-                        take = min(take, stop - importer.size)
-                    importer.add(entries[position:position + take], leaves[position:position + take],
-                                 tile if take == len(entries) else None)
-                    position += take
-                    if importer.size == stop:
-                        self._check_root(importer, known[stop][0], stop)
-                        stop = next(stops, None)
-                self.progress.advance(len(entries))
+            for digests in prefetch(tasks, pool, window):
+                for digest in digests:
+                    self.source.remember_tile(0, digest.index, digest.published_tile)
+                    entries, leaves = digest.entries, digest.leaves
+                    position = 0
+                    while position < len(entries):
+                        take = len(entries) - position
+                        if stop is not None:
+                            take = min(take, stop - importer.size)
+                        importer.add(entries[position:position + take],
+                                     leaves[position:position + take],
+                                     digest.tile if take == len(entries) else None)
+                        position += take
+                        if importer.size == stop:
+                            self._check_root(importer, known[stop][0], stop)
+                            stop = next(stops, None)
+                    self.progress.advance(len(entries))
         finally:
             self.progress.close()
         importer.finish({s: n for s, (_, n) in known.items()}, size)
-
-    def _fetch(self, index: int, size: int) -> tuple[bytes, int, str]:
-        """Bundle ``index`` as fetched, its width at ``size`` and its name; its level-0 tile is
-        fetched too (into the source's cache), for ``_TileCheck``."""
-        self.source.tile(0, index, size)
-        data, where = self.source.bundle_bytes(index, size)
-        return data, tile_width(0, index, size), where
 
     def _check_root(self, importer: LogImporter, checkpoint: Checkpoint, size: int) -> None:
         root = importer.root()
@@ -280,14 +272,14 @@ def cmd_restore(args: argparse.Namespace, anchor_hook: AnchorHook = seed_anchors
     log = log_config(config, args.log)
     verifiers, active = trusted_keys(log, args.log_keys)
     hasher = get_hasher(log.hash)
-    fetcher = open_fetcher(args.source, s3_endpoint=args.s3_endpoint,
-                           token=os.environ.get("AUDITLOG_TOKEN"))
-    source = TileSource(fetcher, log.origin, hasher, workers=max(1, args.workers))
+    spec = SourceSpec(args.source, log.origin, hasher.name, args.s3_endpoint,
+                      os.environ.get("AUDITLOG_TOKEN"), max(1, args.workers))
     progress = progress_for(sys.stderr, quiet=args.quiet or args.json, prefix="restore")
     try:
-        restorer = Restorer(source, verifiers, progress, processes=max(0, args.processes))
+        restorer = Restorer(spec, verifiers, progress, processes=max(0, args.processes))
         if active:
-            _check_active_key(restorer.latest()[1], active, log.origin, fetcher.where("checkpoint"))
+            where = restorer.source.fetcher.where("checkpoint")
+            _check_active_key(restorer.latest()[1], active, log.origin, where)
         db = Database(config.data_dir / "db")  # where server/app.py opens it
         try:
             result = restorer.run(db, hasher)
@@ -295,7 +287,7 @@ def cmd_restore(args: argparse.Namespace, anchor_hook: AnchorHook = seed_anchors
         finally:
             db.close()
     finally:
-        source.close()
+        close_sources()
     rate = result.size / result.seconds if result.seconds else 0.0
     text = (f"restored {log.origin} from {args.source} into {config.data_dir}: {result.size} "
             f"entries ({rate:,.0f}/s), root {result.root.hex()}, {result.checkpoints} signed "

@@ -265,6 +265,14 @@ class TileSource:
             return data[: width * HASH_SIZE]
         raise NotFoundError(f"tile {level}/{index} of width {width}: none of {', '.join(missing)}")
 
+    def remember_tile(self, level: int, index: int, data: bytes) -> None:
+        """Put a tile fetched elsewhere (a restore's worker process) into the cache."""
+        with self._lock:
+            if len(data) > len(self._tiles.get((level, index), b"")):
+                self._tiles[(level, index)] = data
+                if len(self._tiles) > self._cache_tiles:
+                    self._tiles.popitem(last=False)
+
     def node(self, node: NodeID, size: int) -> bytes:
         """The hash of a complete node of the tree of ``size`` leaves."""
         row = node.level % 8
