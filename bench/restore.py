@@ -59,7 +59,8 @@ def publish(directory: Path, count: int, entry_bytes: int) -> tuple[str, dict[st
         end = min(count, done + CHECKPOINT_EVERY)
         batch = store.prepare([b"%012d" % i + pad for i in range(done, end)], dedup=False)
         note = sign_note(Checkpoint(ORIGIN, end, batch.root).to_text(), [signer])
-        store.commit(batch, note)
+        store.commit(batch)
+        store.commit_checkpoint(end, note)
         objects[history_path(end)] = note
         done = end
     objects["checkpoint"] = objects[history_path(count)]

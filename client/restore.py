@@ -36,12 +36,13 @@ from auditlog_tlog.client.progress import Progress, Silent, progress_for
 from auditlog_tlog.client.restore_worker import SourceSpec, close_sources, digest_bundles, open_source
 from auditlog_tlog.client.tiles_source import MAX_NOTE, history_path, prefetch
 from auditlog_tlog.common.keys import KeyConfig
+from auditlog_tlog.server.anchors import AnchorFile, checkpoint_of
 from auditlog_tlog.server.config import LogConfig, ServerConfig, load_config
 from auditlog_tlog.server.keys import read_key
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.restore import LogImporter
 from auditlog_tlog.tree.checkpoint import Checkpoint, open_checkpoint
-from auditlog_tlog.tree.errors import MalformedError, VerificationError
+from auditlog_tlog.tree.errors import ConflictError, MalformedError, VerificationError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher, get_hasher
 from auditlog_tlog.tree.keys import Ed25519Verifier
 from auditlog_tlog.tree.tiles import TILE_WIDTH, entries_path, tile_path, tile_width
@@ -257,14 +258,24 @@ def trusted_keys(log: LogConfig, flags: Sequence[str]) -> tuple[list[Ed25519Veri
 
 
 def seed_anchors(config: ServerConfig, log: LogConfig, note: bytes) -> None:
-    """Record the restored checkpoint where the server keeps its anchors, so that the restored
-    log never signs a tree that does not extend it.
+    """Record the restored checkpoint in the log's anchor file (``server.anchors``), so that the
+    restored log never signs a tree that does not extend it; a newer one there is kept."""
+    anchors = AnchorFile(config.data_dir / "anchors", log.origin)
+    held = anchors.latest()
+    if held is None or checkpoint_of(held).size < checkpoint_of(note).size:
+        anchors.append(note)
 
-    The anchor file (``<data_dir>/anchors/<sha256(origin)>.checkpoints``, ``server.anchors``) is
-    not in this tree yet; when it is, this becomes
-    ``AnchorFile(config.data_dir / "anchors", log.origin).append(note)``. Until then there is
-    nothing to seed: the database's own latest checkpoint is the restored one.
-    """
+
+def _check_anchor_file(config: ServerConfig, log: LogConfig, size: int) -> None:
+    """Refuse a bucket behind what the log's anchor file says it signed."""
+    anchors = AnchorFile(config.data_dir / "anchors", log.origin)
+    held = anchors.latest()
+    if held is not None and (held_size := checkpoint_of(held).size) > size:
+        raise ConflictError(
+            f"{anchors.name} holds a checkpoint of size {held_size} signed by the log, beyond the "
+            f"source's latest ({size}): the log signed entries that were never published, and a "
+            "log restored from this source would halt; restore from a source that has them (never "
+            "delete the anchor file)")
 
 
 def cmd_restore(args: argparse.Namespace, anchor_hook: AnchorHook = seed_anchors) -> int:
@@ -280,6 +291,7 @@ def cmd_restore(args: argparse.Namespace, anchor_hook: AnchorHook = seed_anchors
         if active:
             where = restorer.source.fetcher.where("checkpoint")
             _check_active_key(restorer.latest()[1], active, log.origin, where)
+        _check_anchor_file(config, log, restorer.latest()[0].size)
         db = Database(config.data_dir / "db")  # where server/app.py opens it
         try:
             result = restorer.run(db, hasher)

@@ -23,12 +23,13 @@ from auditlog_tlog.client.cli import build_parser, main
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.client.tiles_source import HttpFetcher, TileSource, history_path
 from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.server.anchors import AnchorFile
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
-from auditlog_tlog.tree.checkpoint import parse_checkpoint
+from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
 from auditlog_tlog.tree.hashing import SHA256
 from auditlog_tlog.tree.keys import Ed25519Signer
-from auditlog_tlog.tree.note import parse_note
+from auditlog_tlog.tree.note import parse_note, sign_note
 from auditlog_tlog.tree.tiles import encode_entry_bundle, entry_bundles_for_size, tiles_for_size
 from auditlog_tlog.tree.verify import verify_consistency
 from tests.servers import AUDITLOG, RunningServer, running, write_server_config
@@ -151,6 +152,9 @@ def test_restore_rebuilds_the_log_and_it_continues(published: Published, tmp_pat
     result = json.loads(done.stdout)
     assert (result["size"], result["checkpoints"]) == (SIZE, len(published.checkpoints))
     assert result["tiles"] == len(tiles_for_size(SIZE))
+
+    anchors = AnchorFile(directory / "data" / "anchors", ORIGIN)
+    assert anchors.latest() == published.checkpoints[SIZE]
 
     again = _cli(published, "restore", "--from", published.source, "--config", str(config),
                  cwd=directory)
@@ -301,3 +305,21 @@ def test_restore_wants_the_logs_own_key(published: Published, tmp_path: Path,
     assert main(["restore", "--from", published.source, "--config", str(config), "--quiet",
                  "--log-key", published.vkey]) == 1
     assert "is not signed by the log's active key in the config" in capsys.readouterr().err
+
+
+def test_restore_refuses_a_source_behind_the_anchor_file(
+    published: Published, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in s3server.CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", published.moto)
+    config = _fresh(published, tmp_path)
+    key = (tmp_path / "keys" / "restore.example_log.key").read_text().strip()
+    ahead = sign_note(Checkpoint(ORIGIN, SIZE + 1, bytes(32)).to_text(), [Ed25519Signer.from_skey(key)])
+    AnchorFile(tmp_path / "data" / "anchors", ORIGIN).append(ahead)
+    assert main(["restore", "--from", published.source, "--config", str(config), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"holds a checkpoint of size {SIZE + 1} signed by the log, beyond the source's latest " \
+        f"({SIZE})" in err, err
+    assert AnchorFile(tmp_path / "data" / "anchors", ORIGIN).latest() == ahead

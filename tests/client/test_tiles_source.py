@@ -34,8 +34,8 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     db = Database(directory / "db")
     store = LogStore(db, ORIGIN, SHA256)
     for begin in range(0, SIZE, 10_000):
-        store.commit(store.prepare([b"entry %d" % i for i in range(begin, begin + 10_000)], False),
-                     b"checkpoint %d\n" % (begin + 10_000))
+        store.commit(store.prepare([b"entry %d" % i for i in range(begin, begin + 10_000)], False))
+        store.commit_checkpoint(begin + 10_000, b"checkpoint %d\n" % (begin + 10_000))
     root = directory / "bucket"
     objects = {"checkpoint": f"{ORIGIN}\n{SIZE}\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n"
                              f"— {ORIGIN} AAAAAAAAAA==\n".encode()}

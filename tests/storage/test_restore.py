@@ -31,7 +31,8 @@ def _appended(db: Database, hasher: Hasher, entries: list[bytes], cuts: list[int
     begin = 0
     for end in cuts:
         batch = store.prepare(entries[begin:end], dedup=False)
-        store.commit(batch, b"checkpoint %d\n" % end)
+        store.commit(batch)
+        store.commit_checkpoint(end, b"checkpoint %d\n" % end)
         begin = end
     return store
 
@@ -81,7 +82,7 @@ def test_an_imported_log_equals_the_appended_one(dbs: tuple[Database, Database],
         assert restored.index_of(hasher.hash_leaf(entries[index])) == index
     assert restored.entries(size - 3 if size > 3 else 0, size) == entries[-3:]
     batch = restored.prepare([b"after the restore"], dedup=True)
-    restored.commit(batch, b"checkpoint after\n")
+    restored.commit(batch)
     assert LogStore(dbs[1], ORIGIN, hasher).size == size + 1
 
 
