@@ -117,6 +117,9 @@ def test_read_commands_work_from_the_bucket_with_the_server_stopped(published: P
     assert (report["ok"], report["size"], report["entries"]) == (True, SIZE, SIZE)
     assert report["stored_checkpoints"] == len([s for s in published.checkpoints if s > 0])
 
+    listed_sizes = _cli(published, "checkpoints", "--json", *trust)
+    assert [json.loads(line)["size"] for line in listed_sizes.stdout.splitlines()] == \
+        sorted(published.checkpoints), listed_sizes.stderr
     head = _cli(published, "checkpoint", "--json", *trust)
     assert (json.loads(head.stdout)["size"], json.loads(head.stdout)["consistency"]) == (SIZE, "same")
 
