@@ -71,6 +71,18 @@ def _witness(args: argparse.Namespace) -> int:
     return 0
 
 
+def _restore(args: argparse.Namespace) -> int:
+    from auditlog_tlog.client.restore import cmd_restore
+
+    return cmd_restore(args)
+
+
+def _add_restore(p: argparse.ArgumentParser) -> None:
+    from auditlog_tlog.client.restore import add_restore
+
+    add_restore(p)
+
+
 def _keygen(args: argparse.Namespace) -> int:
     from auditlog_tlog.common.files import create_secret
     from auditlog_tlog.tree.cosignature import CosignatureSigner
@@ -117,7 +129,8 @@ class Subcommand:
 
     ``kind`` is "process" (``run`` takes the parsed arguments) or "client"/"offline" (``run``
     takes a :class:`~client.context.Context`; the common client options are added, without
-    the network ones for "offline")."""
+    the network ones for "offline"). ``tiles``: the command can read the log's published tiles
+    instead of the server (``--source``, ``client.context.add_source``)."""
 
     name: str
     help: str
@@ -125,6 +138,7 @@ class Subcommand:
     add: Callable[[argparse.ArgumentParser], None]
     run: Callable[[Any], int]
     kind: str = "client"
+    tiles: bool = False
 
 
 def subcommands() -> list[Subcommand]:
@@ -147,30 +161,35 @@ def subcommands() -> list[Subcommand]:
         Subcommand("bucket", "prepare an S3 bucket for publication or a witness archive",
                    "auditlog bucket init --endpoint https://s3.example:8333 --bucket audit "
                    "--retention-days 2555", bucket.add_bucket, bucket.cmd_bucket_init, "process"),
+        Subcommand("restore", "rebuild a log's database from its published tiles (a bucket), "
+                   "verifying every tile and checkpoint",
+                   "auditlog restore --from s3://bucket/audit.example.com/payments --config "
+                   "/etc/auditlog/server.toml", _add_restore, _restore, "process"),
         Subcommand("append", "append an entry (text, file, audit event, or many from stdin); "
                    "get receipts",
                    "auditlog append --actor alice --action repo.delete --resource acme/web "
                    "--receipt r.tlog-proof", append.add_append, append.cmd_append),
         Subcommand("checkpoint", "fetch and verify the latest checkpoint",
-                   "auditlog checkpoint --note", commands.add_checkpoint, commands.cmd_checkpoint),
+                   "auditlog checkpoint --note", commands.add_checkpoint, commands.cmd_checkpoint,
+                   tiles=True),
         Subcommand("checkpoints", "list the sizes at which the log signed checkpoints",
                    "auditlog checkpoints --begin 100", commands.add_checkpoints,
-                   commands.cmd_checkpoints),
+                   commands.cmd_checkpoints, tiles=True),
         Subcommand("prove", "fetch and verify an inclusion proof (by index or entry)",
                    "auditlog prove --leaf-hash HEX --receipt r.tlog-proof", commands.add_prove,
-                   commands.cmd_prove),
+                   commands.cmd_prove, tiles=True),
         Subcommand("consistency", "fetch and verify a consistency proof between two tree sizes",
                    "auditlog consistency --from 10 --to 20", commands.add_consistency,
-                   commands.cmd_consistency),
+                   commands.cmd_consistency, tiles=True),
         Subcommand("entries", "print entries of the log, checked against a verified checkpoint",
                    "auditlog entries --begin 0 --end 10", commands.add_entries,
-                   commands.cmd_entries),
+                   commands.cmd_entries, tiles=True),
         Subcommand("verify", "verify a receipt (or a checkpoint) offline, against keys and a policy",
                    "auditlog verify r.tlog-proof", commands.add_verify, commands.cmd_verify,
-                   "offline"),
+                   "offline", tiles=True),
         Subcommand("audit", "re-verify the whole log from its entries, checkpoints and witness "
                    "archive", "auditlog audit --archive var/witness/archive", audit.add_audit,
-                   audit.cmd_audit),
+                   audit.cmd_audit, tiles=True),
         Subcommand("monitor", "follow the log; alert on a fork, rollback, missing quorum or stall",
                    "auditlog monitor --interval 10 --webhook https://alerts.example/hook",
                    monitor.add_monitor, monitor.cmd_monitor),
@@ -196,7 +215,7 @@ def _add_witness(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from auditlog_tlog.client.context import add_common
+    from auditlog_tlog.client.context import add_common, add_source
 
     parser = _Parser(prog="auditlog", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -214,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.set_defaults(handler=command.run)
         else:
             add_common(p, online=command.kind == "client")
+            if command.tiles:
+                add_source(p)
             p.set_defaults(handler=_client(command.run))
     return parser
 

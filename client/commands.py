@@ -55,24 +55,24 @@ def add_checkpoints(p: argparse.ArgumentParser) -> None:
 
 def cmd_checkpoints(ctx: Context) -> int:
     count = 0
-    for size in ctx.client.checkpoint_sizes(ctx.args.begin):
+    for size in ctx.reader.checkpoint_sizes(ctx.args.begin):
         ctx.emit({"size": size}, str(size))
         count += 1
         if count == ctx.args.limit:
             break
-    ctx.note(f"{count} checkpoint size(s) of {ctx.client.origin} from {ctx.args.begin}; "
+    ctx.note(f"{count} checkpoint size(s) of {ctx.reader.origin} from {ctx.args.begin}; "
              "'auditlog consistency --from SIZE' takes any of them")
     return 0
 
 
 def _sizes_near(ctx: Context, size: int) -> str:
     """Which checkpoint sizes exist around ``size``, in a few words (reads a bounded window)."""
-    latest = ctx.client.checkpoint().size
+    latest = ctx.reader.checkpoint().size
     if size > latest:
         return f"the log's latest checkpoint has size {latest}"
     below: deque[int] = deque(maxlen=3)
     above: list[int] = []
-    for s in ctx.client.checkpoint_sizes(max(0, size - 10_000)):
+    for s in ctx.reader.checkpoint_sizes(max(0, size - 10_000)):
         if s < size:
             below.append(s)
         elif s > size:
@@ -91,7 +91,7 @@ def checkpoint_at(ctx: Context, verifier: Verifier, size: int) -> VerifiedCheckp
     if size == 0:
         empty = Checkpoint(ctx.policy.origin, 0, ctx.policy.hasher.empty_root())
         return VerifiedCheckpoint(empty, b"", (), True)
-    if ctx.client.checkpoint_at(size) is None:
+    if ctx.reader.checkpoint_at(size) is None:
         raise NoSuchCheckpointError(
             f"the log has no checkpoint of size {size}: {_sizes_near(ctx, size)}. "
             "'auditlog checkpoints' lists every size it signed")
@@ -180,10 +180,10 @@ def cmd_entries(ctx: Context) -> int:
     hasher = ctx.policy.hasher
     page: list[bytes] = []
     first = begin
-    for index, entry in ctx.client.entries(begin, end):
+    for index, entry in ctx.reader.entries(begin, end):
         page.append(entry)
         if len(page) == PAGE or index == end - 1:
-            check_range(ctx.client, hasher, first, page, head.size, head.root)
+            check_range(ctx.reader, hasher, first, page, head.size, head.root)
             for i, checked in enumerate(page, start=first):
                 ctx.emit({"index": i, "entry": base64.b64encode(checked).decode(),
                           "leaf_hash": hasher.hash_leaf(checked).hex()},

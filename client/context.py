@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from auditlog_tlog.client.config import Settings, load_settings
+from auditlog_tlog.client.reader import LogReader
 from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.client.tiles_source import TileSource, open_fetcher
 from auditlog_tlog.client.verifier import TrustPolicy, VerifiedCheckpoint, Verifier
 from auditlog_tlog.tree.errors import AuditLogError, InvalidRangeError, NotFoundError, VerificationError
 from auditlog_tlog.tree.tlogproof import MAX_EXTRA_SIZE, TlogProof, format_tlog_proof, parse_tlog_proof
@@ -70,6 +72,16 @@ def add_common(parser: argparse.ArgumentParser, *, online: bool = True) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
+def add_source(parser: argparse.ArgumentParser) -> None:
+    """``--source``: the read commands can read the log's published tiles instead of the server."""
+    g = parser.add_argument_group("reading the published tiles instead of the server")
+    g.add_argument("--source", dest="tiles_source", metavar="URL",
+                   help="s3://BUCKET/PREFIX, https://BASE-URL (e.g. the server's "
+                   "http://HOST:PORT/ORIGIN) or file:///DIR")
+    g.add_argument("--s3-endpoint", help="S3 endpoint URL for s3:// (default: $AWS_ENDPOINT_URL, "
+                   "else AWS)")
+
+
 class Context:
     """Built once per command from its parsed arguments."""
 
@@ -92,6 +104,15 @@ class Context:
                          tls=s.credentials(), token=s.token())
 
     @cached_property
+    def reader(self) -> LogReader:
+        """Where reads come from: the log's tiles with ``--source``, else the server."""
+        source = getattr(self.args, "tiles_source", None)
+        if source is None:
+            return self.client
+        fetcher = open_fetcher(source, s3_endpoint=self.args.s3_endpoint, token=self.settings.token())
+        return TileSource(fetcher, self.settings.log or self.policy.origin, self.policy.hasher)
+
+    @cached_property
     def policy(self) -> TrustPolicy:
         policy = self.settings.policy()
         if self.settings.log and self.settings.log != policy.origin:
@@ -99,8 +120,9 @@ class Context:
         return policy
 
     def verifier(self, online: bool = True) -> Verifier:
+        online = online or getattr(self.args, "tiles_source", None) is not None
         return Verifier(self.policy, state_dir=self.settings.state_path(),
-                        client=self.client if online else None)
+                        client=self.reader if online else None)
 
     # -- output --------------------------------------------------------------------------------
     def emit(self, obj: dict[str, Any], text: str) -> None:

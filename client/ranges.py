@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.client.reader import LogReader
 from auditlog_tlog.tree.compact import CompactRange
 from auditlog_tlog.tree.errors import VerificationError
 from auditlog_tlog.tree.hashing import Hasher
@@ -47,7 +47,7 @@ def left_siblings(index: int, size: int, proof: Sequence[bytes]) -> list[bytes]:
 
 
 def check_range(
-    client: LogClient, hasher: Hasher, begin: int, entries: Sequence[bytes], size: int, root: bytes
+    client: LogReader, hasher: Hasher, begin: int, entries: Sequence[bytes], size: int, root: bytes
 ) -> None:
     """Raise ``VerificationError`` unless ``entries`` are leaves ``begin ..`` of the tree of
     ``size`` with ``root`` (a root already verified against the log's key)."""
