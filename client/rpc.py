@@ -5,7 +5,9 @@ What is safe to retry (see the status codes at the top of ``proto/auditlog.proto
 
 * ``RESOURCE_EXHAUSTED`` whose message names a delay ("retry after 100 ms") is pushback: the
   log refused the request before queueing it, so a retry can never duplicate. Without such a
-  delay it is a request that is too large, and retrying would not help: not retried.
+  delay it is a request that is too large, or the server's disk is full (the log resumes once
+  its operator frees space, not within a call's deadline): not retried.
+* ``DATA_LOSS`` (the log's stored data is damaged) is never retried.
 * ``UNAVAILABLE`` (the server is stopping, or the connection broke) is retried for reads always
   and for appends only when the log deduplicates: an append that was cut off may already be in
   the log, and only dedup makes sending it again harmless (it returns the first index, marked

@@ -1,9 +1,10 @@
 """Assemble and run the log server: open the database and every log, serve gRPC and metrics.
 
 A log whose stored state fails its open check (``CorruptionError``) does not stop the server:
-it is listed with the reason, refuses writes and reads with FAILED_PRECONDITION, and the other
-logs go on. SIGTERM and SIGINT stop the server gracefully: no new appends are taken, queued
-ones are written and answered, then the process exits.
+it is listed with the reason, refuses writes and reads with DATA_LOSS, and the other logs go
+on. A database that RocksDB cannot open stops the server with one line naming its files.
+SIGTERM and SIGINT stop the server gracefully: no new appends are taken, queued ones are
+written and answered, then the process exits (with 0, even after a failed write).
 """
 
 from __future__ import annotations

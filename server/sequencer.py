@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.signer import CheckpointSigner
 from auditlog_tlog.storage.logstore import AppendOutcome, LogStore
 from auditlog_tlog.tree.errors import (
+    AuditLogError,
     MalformedError,
     PermissionDeniedError,
     PushbackError,
@@ -38,6 +40,8 @@ from auditlog_tlog.tree.errors import (
 )
 from auditlog_tlog.tree.note import open_note, parse_vkey
 from auditlog_tlog.tree.tlogproof import TlogProof, format_tlog_proof
+
+log = logging.getLogger("auditlog.server")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +137,10 @@ class Sequencer:
                 timeout = max(0.0, self._last_signed + self._interval - time.monotonic())
                 await asyncio.wait_for(self._wakeup.wait(), timeout if unsigned else None)
             except TimeoutError:
-                await loop.run_in_executor(self._writer, self._sign_tail)
+                try:
+                    await loop.run_in_executor(self._writer, self._sign_tail)
+                except AuditLogError as exc:  # a failed write: the next batch or timeout retries
+                    log.warning("log %s: signing the tail failed: %s", self.store.origin, exc)
                 continue
             self._wakeup.clear()
             if self.config.batch_delay_ms and self._queued < self.config.max_batch_entries:
@@ -173,6 +180,7 @@ class Sequencer:
         """In the writer thread: prepare, sign, commit, then build receipts."""
         entries = [e for r in requests for e in r.entries]
         batch = self.store.prepare(entries, self.config.dedup)
+        signed_before = self.signer.last
         checkpoint = None
         due = time.monotonic() - self._last_signed >= self._interval
         if batch.entries and (due or any(r.want_receipt for r in requests)):
@@ -184,7 +192,14 @@ class Sequencer:
                 self.store.abandon()
                 raise
         if batch.entries:
-            self.store.commit(batch, checkpoint)
+            try:
+                self.store.commit(batch, checkpoint)
+            except StorageError:
+                # A failed write (a full disk): the checkpoint just signed was never stored;
+                # the store reloads its state before the next batch, which is signed from the
+                # head before this one.
+                self.signer.rewind(*signed_before)
+                raise
         results: list[list[Receipted]] = []
         outcomes = iter(batch.outcomes)
         note = self._receipt_checkpoint() if any(r.want_receipt for r in requests) else b""
@@ -201,9 +216,14 @@ class Sequencer:
         store = self.store
         if store.size > store.checkpoint_size:
             self._last_signed = time.monotonic()
-            proof = store.consistency_proof(self.signer.last[0], store.size)
+            signed_before = self.signer.last
+            proof = store.consistency_proof(signed_before[0], store.size)
             note = self.signer.sign(store.size, store.root, proof)
-            store.commit(store.prepare([], False), note)
+            try:
+                store.commit(store.prepare([], False), note)
+            except StorageError:
+                self.signer.rewind(*signed_before)  # never stored: as in _write
+                raise
 
     def _receipt_checkpoint(self) -> bytes:
         """The latest checkpoint (which covers the batch just written), read once per batch."""
