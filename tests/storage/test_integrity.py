@@ -86,8 +86,8 @@ def test_a_torn_last_record_opens_without_it_and_a_flipped_byte_is_refused(
     size = wal.stat().st_size
     torn = tmp_path / "torn"
     os.makedirs(torn)
-    for f in path.iterdir():
-        (torn / f.name).write_bytes(f.read_bytes())
+    for file in path.iterdir():
+        (torn / file.name).write_bytes(file.read_bytes())
     with _wal(torn).open("r+b") as f:
         f.truncate(size - 20)
     db = Database(torn)
