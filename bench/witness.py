@@ -31,7 +31,8 @@ from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.compact import CompactRange
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import sign_note
 from auditlog_tlog.tree.proof import consistency_plan
 from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, format_add_checkpoint
 from bench import procs

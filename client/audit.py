@@ -3,7 +3,8 @@
 1. Gather the checkpoints to hold the log to: its latest (checked against the auditor's
    remembered one: a fork or rollback is a finding), the remembered one, and, given a witness
    archive, every archived cosigned checkpoint of the log and the log's own checkpoint at each
-   of those sizes. Each must carry a valid log signature.
+   of those sizes, and every checkpoint the log stores (``ListCheckpoints``; an even spread above
+   a cap). Each must carry a valid log signature.
 2. Stream every entry (``GetEntries``), hash it and fold it into a compact range (RFC 6962), and
    note the recomputed root at each of those sizes; every checkpoint's root must equal it.
 3. Archive completeness: every checkpoint seen with a cosignature of the archive's witness must
@@ -15,26 +16,40 @@
    the entries of the last good stretch are compared one by one with the leaf hashes the log's
    tree holds (each proven by an inclusion proof against the checkpoint).
 
-Every discrepancy is a :class:`Finding`; the report lists them all and the command exits non-zero
-if there is one.
+Throughout, the log's store must be complete: every checkpoint a reference holds (the log's
+latest, the one this client verified last, a witness's latest cosigned, an archived one) was
+signed by the log and stored with its batch, so ``ListCheckpoints`` must list its size and
+``GetCheckpoint`` must serve it. A store that lists none, or fewer, is a finding.
+
+Every discrepancy is a :class:`~client.findings.Finding` of a :class:`~client.findings.FindingKind`;
+the report lists them all and the command exits non-zero if there is one.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from auditlog_tlog.client import archive, witnesses
 from auditlog_tlog.client.context import Context
+from auditlog_tlog.client.findings import (
+    REFERENCES,
+    AuditReport,
+    Finding,
+    FindingKind,
+    Source,
+    Target,
+    format_report,
+)
 from auditlog_tlog.client.progress import Progress, Silent, progress_for
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.client.verifier import VerifiedCheckpoint, Verifier
 from auditlog_tlog.tree.compact import CompactRange
 from auditlog_tlog.tree.errors import (
     AuditLogError,
+    Inconsistency,
     InconsistencyError,
     MalformedError,
     NotFoundError,
@@ -44,54 +59,8 @@ from auditlog_tlog.tree.note import parse_note
 from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
 
 SAMPLES: Final = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    kind: str  # root-mismatch, tampered-entry, fork, rollback, bad-signature, missing-from-archive,
-    #            archive-object, evidence, short-log
-    message: str
-    size: int | None = None
-
-
-@dataclass(slots=True)
-class Target:
-    """A checkpoint to compare with the recomputed tree, and where it came from."""
-
-    checkpoint: VerifiedCheckpoint
-    source: str
-    ok: bool | None = None
-
-
-@dataclass(slots=True)
-class AuditReport:
-    origin: str
-    size: int = 0
-    root: bytes = b""
-    entries: int = 0
-    seconds: float = 0.0
-    archive_objects: int = 0
-    stored_checkpoints: int = 0  # how many the log holds (not all are checked above a cap)
-    targets: list[Target] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok, "origin": self.origin, "size": self.size, "root": self.root.hex(),
-            "entries": self.entries, "seconds": round(self.seconds, 3),
-            "archive_objects": self.archive_objects,
-            "stored_checkpoints": self.stored_checkpoints,
-            "checkpoints": [
-                {"size": t.checkpoint.size, "source": t.source, "ok": t.ok,
-                 "witnesses": list(t.checkpoint.witnesses)} for t in self.targets
-            ],
-            "findings": [{"kind": f.kind, "size": f.size, "message": f.message}
-                         for f in self.findings],
-        }
+_INCONSISTENCY: Final = {Inconsistency.FORK: FindingKind.FORK,
+                         Inconsistency.ROLLBACK: FindingKind.ROLLBACK}
 
 
 class Auditor:
@@ -105,8 +74,9 @@ class Auditor:
         self.archive_dir, self.archive_witness = archive_dir, archive_witness
         self.progress = progress or Silent()
         self.report = AuditReport(self.origin)
+        self.asked: set[int] = set()  # sizes whose checkpoint was asked of the log
 
-    def find(self, kind: str, message: str, size: int | None = None) -> None:
+    def find(self, kind: FindingKind, message: str, size: int | None = None) -> None:
         self.report.findings.append(Finding(kind, message, size))
 
     def run(self) -> AuditReport:
@@ -126,10 +96,11 @@ class Auditor:
         try:
             latest = self.verifier.verify_checkpoint(note, require_quorum=False)
         except (MalformedError, VerificationError) as exc:
-            self.find("bad-signature", f"the log's latest checkpoint does not verify: {exc}")
+            self.find(FindingKind.BAD_SIGNATURE,
+                      f"the log's latest checkpoint does not verify: {exc}")
             return None
         if not latest.quorum_met:
-            self.find("quorum", f"the latest checkpoint (size {latest.size}) is cosigned by "
+            self.find(FindingKind.QUORUM, f"the latest checkpoint (size {latest.size}) is cosigned by "
                       f"{len(latest.witnesses)} trusted witnesses, want {self.verifier.policy.quorum}",
                       latest.size)
         remembered = None
@@ -137,11 +108,10 @@ class Auditor:
             remembered = self.verifier.remembered()
             latest = self.verifier.observe(latest, latest=True)
         except InconsistencyError as exc:
-            kind = "rollback" if "rolled back" in str(exc) else "fork"
-            self.find(kind, str(exc), latest.size)
-        self.report.targets.append(Target(latest, "the log's latest checkpoint"))
+            self.find(_INCONSISTENCY[exc.kind], str(exc), latest.size)
+        self.report.targets.append(Target(latest, Source.LATEST))
         if remembered is not None and remembered.size <= latest.size:
-            self.report.targets.append(Target(remembered, "the checkpoint this client verified last"))
+            self.report.targets.append(Target(remembered, Source.REMEMBERED))
         for url in self.witness_urls:
             self._witness(url, latest)
         return latest
@@ -153,26 +123,27 @@ class Auditor:
         except NotFoundError:
             return  # it has cosigned nothing yet
         except OSError as exc:
-            self.find("witness-unreachable", f"{exc}; the audit could not check its checkpoint")
+            self.find(FindingKind.WITNESS_UNREACHABLE,
+                      f"{exc}; the audit could not check its checkpoint")
             return
         source = f"the witness {url}'s latest cosigned checkpoint"
         try:
             checked = self.verifier.verify_checkpoint(note, require_quorum=False)
         except (MalformedError, VerificationError) as exc:
-            self.find("bad-signature", f"{source} does not verify: {exc}")
+            self.find(FindingKind.BAD_SIGNATURE, f"{source} does not verify: {exc}")
             return
         if checked.size > latest.size:
-            self.find("rollback", f"{source} has size {checked.size}, larger than the log's "
+            self.find(FindingKind.ROLLBACK, f"{source} has size {checked.size}, larger than the log's "
                       f"latest ({latest.size}): the log rolled back", checked.size)
             return
-        self.report.targets.append(Target(checked, source))
+        self.report.targets.append(Target(checked, Source.WITNESS, url))
 
     def _archive(self, latest: VerifiedCheckpoint) -> None:
         root = self.archive_dir
         if root is None:
             return
         if not root.is_dir():
-            self.find("archive-object", f"the archive directory {root} does not exist")
+            self.find(FindingKind.ARCHIVE_OBJECT, f"the archive directory {root} does not exist")
             return
         sizes: set[int] = set()
         archived_lines: dict[int, set[str]] = {}
@@ -184,58 +155,92 @@ class Auditor:
             lines = {s.line() for s in parse_note(checked.note).signatures}
             archived_lines.setdefault(checked.size, set()).update(lines)
             if checked.size > latest.size:
-                self.find("rollback", f"{obj.path} is a checkpoint of size {checked.size}, larger "
+                self.find(FindingKind.ROLLBACK, f"{obj.path} is a checkpoint of size {checked.size}, larger "
                           f"than the log's latest ({latest.size}): the log rolled back", checked.size)
                 continue
-            self.report.targets.append(Target(checked, f"archived {obj.path}"))
+            self.report.targets.append(Target(checked, Source.ARCHIVED, str(obj.path)))
             sizes.add(checked.size)
         for obj in archive.evidence(root, self.origin):
             self.report.archive_objects += 1
-            self.find("evidence", f"the witness archived evidence of a fork at size {obj.size}: "
+            self.find(FindingKind.EVIDENCE, f"the witness archived evidence of a fork at size {obj.size}: "
                       f"{obj.path}", obj.size)
         for size in sorted(sizes - {0}):  # the empty tree's root is fixed; no need to ask
-            try:
-                stored = self.verifier.checkpoint_at(size)
-            except (AuditLogError, ValueError) as exc:
-                self.find("missing-checkpoint", f"the log has no valid checkpoint of size {size}, "
-                          f"which the witness archived: {exc}", size)
-                continue
-            self.report.targets.append(Target(stored, f"the log's checkpoint of size {size}"))
+            self._stored_at(size, "which the witness archived")
         self._completeness(archived_lines)
 
     def _stored(self, latest: VerifiedCheckpoint) -> None:
         """Every checkpoint the log stored (an even spread of ``max_checkpoints`` above that)
-        must be signed by the log and agree with the entries."""
+        must be signed by the log and agree with the entries, and the store must list every
+        checkpoint a reference holds."""
         sizes = [s for s in self.client.checkpoint_sizes() if 0 < s <= latest.size]
         self.report.stored_checkpoints = len(sizes)
+        self._complete_store(set(sizes))
         known = {t.checkpoint.size for t in self.report.targets}
         if len(sizes) > self.max_checkpoints:
             stride = len(sizes) / self.max_checkpoints
             sizes = sorted({sizes[int(i * stride)] for i in range(self.max_checkpoints)}
                            | {sizes[-1]})
         for size in sizes:
-            if size in known:
-                continue
-            try:
-                stored = self.verifier.checkpoint_at(size)
-            except (AuditLogError, ValueError) as exc:
-                self.find("bad-signature", f"the log's stored checkpoint of size {size} does not "
-                          f"verify: {exc}", size)
-                continue
-            self.report.targets.append(Target(stored, f"the log's checkpoint of size {size}"))
+            if size not in known:
+                self._stored_at(size, "which it lists")
+
+    def _complete_store(self, listed: set[int]) -> None:
+        """Each reference's checkpoint must be in the log's store: listed, and served."""
+        references: dict[int, Target] = {}
+        for target in self.report.targets:
+            if target.source in REFERENCES and target.checkpoint.size > 0:
+                references.setdefault(target.checkpoint.size, target)
+        for size, target in sorted(references.items()):
+            if size not in listed:
+                self.find(FindingKind.MISSING_CHECKPOINT,
+                          f"the log lists {len(listed)} stored checkpoints and none of size "
+                          f"{size}, but {target.describe()} is a checkpoint of that size signed "
+                          "by the log: its store lost checkpoints", size)
+            self._stored_at(size, f"which {target.describe()} is")
+
+    def _stored_at(self, size: int, why: str) -> None:
+        """Hold the entries to the log's own checkpoint at ``size`` (``why`` it must have one),
+        once per size."""
+        if size in self.asked:
+            return
+        self.asked.add(size)
+        try:
+            note = self.client.checkpoint_at(size)
+        except AuditLogError as exc:
+            note = None
+            problem = f"asking for it failed: {exc}"
+        else:
+            problem = "it has none"
+        if note is None:
+            self.find(FindingKind.MISSING_CHECKPOINT, f"the log serves no checkpoint of size "
+                      f"{size}, {why}: {problem}", size)
+            return
+        try:
+            stored = self.verifier.verify_checkpoint(note, require_quorum=False)
+        except (MalformedError, VerificationError) as exc:
+            self.find(FindingKind.BAD_SIGNATURE, f"the log's stored checkpoint of size {size} "
+                      f"does not verify: {exc}", size)
+            return
+        if stored.size != size:
+            self.find(FindingKind.MISSING_CHECKPOINT, f"asked for the log's checkpoint of size "
+                      f"{size}, {why}, it served one of size {stored.size}", size)
+            return
+        if not any(t.checkpoint.size == size and t.checkpoint.root == stored.root
+                   for t in self.report.targets):  # the same head is compared once
+            self.report.targets.append(Target(stored, Source.STORED))
 
     def _archived(self, obj: archive.ArchivedObject) -> VerifiedCheckpoint | None:
         if obj.problem is not None:
-            self.find("archive-object", f"{obj.path}: {obj.problem}", obj.size)
+            self.find(FindingKind.ARCHIVE_OBJECT, f"{obj.path}: {obj.problem}", obj.size)
             return None
         try:
             checked = self.verifier.verify_checkpoint(obj.data, require_quorum=False)
         except (MalformedError, VerificationError) as exc:
-            self.find("bad-signature", f"{obj.path} is not a checkpoint signed by the log: {exc}",
+            self.find(FindingKind.BAD_SIGNATURE, f"{obj.path} is not a checkpoint signed by the log: {exc}",
                       obj.size)
             return None
         if checked.size != obj.size:
-            self.find("archive-object", f"{obj.path} holds a checkpoint of size {checked.size}, "
+            self.find(FindingKind.ARCHIVE_OBJECT, f"{obj.path} holds a checkpoint of size {checked.size}, "
                       f"its directory says {obj.size}", obj.size)
             return None
         return checked
@@ -246,14 +251,14 @@ class Auditor:
         if witness is None:
             return
         for target in list(self.report.targets):
-            if target.source.startswith("archived"):
+            if target.source is Source.ARCHIVED:
                 continue
             note = parse_note(target.checkpoint.note)
             mine = {s.line() for s in note.signatures if s.name == witness}
             missing = mine - archived_lines.get(target.checkpoint.size, set())
             if missing:
-                self.find("missing-from-archive",
-                          f"{target.source} (size {target.checkpoint.size}) carries a cosignature "
+                self.find(FindingKind.MISSING_FROM_ARCHIVE,
+                          f"{target.describe()} (size {target.checkpoint.size}) carries a cosignature "
                           f"of {witness}, but that cosigned checkpoint is not in the archive "
                           f"{self.archive_dir}", target.checkpoint.size)
 
@@ -304,8 +309,8 @@ class Auditor:
             target.ok = got == target.checkpoint.root
             if not target.ok:
                 bad.append(target)
-                self.find("root-mismatch",
-                          f"{target.source} (size {target.checkpoint.size}) has root "
+                self.find(FindingKind.ROOT_MISMATCH,
+                          f"{target.describe()} (size {target.checkpoint.size}) has root "
                           f"{target.checkpoint.root.hex()}, the log's entries give {got.hex()}",
                           target.checkpoint.size)
         if bad:
@@ -331,12 +336,12 @@ class Auditor:
                 verify_inclusion(self.hasher, index, checkpoint.size, found.leaf_hash, found.proof,
                                  checkpoint.root)
             except VerificationError:
-                self.find("tampered-tree", f"the log's tree does not prove leaf {index} in the "
+                self.find(FindingKind.TAMPERED_TREE, f"the log's tree does not prove leaf {index} in the "
                           f"checkpoint of size {checkpoint.size}: its stored nodes were changed",
                           checkpoint.size)
                 return
             if self.hasher.hash_leaf(entry) != found.leaf_hash:
-                self.find("tampered-entry", f"entry {index} does not hash to the leaf the signed "
+                self.find(FindingKind.TAMPERED_ENTRY, f"entry {index} does not hash to the leaf the signed "
                           f"tree holds ({found.leaf_hash.hex()[:16]}...): it was changed after it "
                           "was logged", checkpoint.size)
                 return
@@ -365,34 +370,3 @@ def cmd_audit(ctx: Context) -> int:
     report = auditor.run()
     ctx.emit(report.to_json(), format_report(report, archive_dir))
     return 0 if report.ok else 1
-
-
-def format_report(r: AuditReport, archive_dir: Path | None) -> str:
-    rate = r.entries / r.seconds if r.seconds else 0.0
-    lines = [f"audit of {r.origin}: {r.entries} entries in {r.seconds:.1f} s ({rate:,.0f}/s)",
-             f"  recomputed root at size {r.size}: {r.root.hex()}"]
-    summed: dict[str, list[Target]] = {}
-    for t in r.targets:
-        kind = "archived" if t.source.startswith("archived") else (
-            "stored" if t.source.startswith("the log's checkpoint of size") else "")
-        if kind:
-            summed.setdefault(kind, []).append(t)
-            continue
-        mark = {True: "ok", False: "MISMATCH", None: "not checked"}[t.ok]
-        cosigned = f", cosigned by {', '.join(t.checkpoint.witnesses)}" if t.checkpoint.witnesses else ""
-        lines.append(f"  {mark:8} size {t.checkpoint.size:<8} {t.source}{cosigned}")
-    for kind, group in summed.items():
-        bad = sum(1 for t in group if t.ok is False)
-        sizes = sorted(t.checkpoint.size for t in group)
-        what = {"archived": "archived cosigned checkpoints",
-                "stored": f"of the log's {r.stored_checkpoints} stored checkpoints"}[kind]
-        lines.append(f"  {'ok' if not bad else 'MISMATCH':8} {len(group)} {what} "
-                     f"(sizes {sizes[0]}..{sizes[-1]}){f', {bad} mismatched' if bad else ''}")
-    if archive_dir is not None:
-        lines.append(f"  archive {archive_dir}: {r.archive_objects} objects")
-    if r.ok:
-        lines.append("OK: every checkpoint agrees with the entries; no discrepancy found")
-    else:
-        lines.append(f"FAILED: {len(r.findings)} discrepancies")
-        lines += [f"  - [{f.kind}] {f.message}" for f in r.findings]
-    return "\n".join(lines)

@@ -57,7 +57,7 @@ def _witness(args: argparse.Namespace) -> int:
 def _keygen(args: argparse.Namespace) -> int:
     from auditlog_tlog.common.files import create_secret
     from auditlog_tlog.tree.cosignature import CosignatureSigner
-    from auditlog_tlog.tree.note import Ed25519Signer
+    from auditlog_tlog.tree.keys import Ed25519Signer
 
     signer: Ed25519Signer | CosignatureSigner
     signer = CosignatureSigner.generate(args.name) if args.witness else Ed25519Signer.generate(args.name)

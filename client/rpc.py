@@ -13,6 +13,20 @@ What is safe to retry (see the status codes at the top of ``proto/auditlog.proto
   the log, and only dedup makes sending it again harmless (it returns the first index, marked
   ``duplicate``). On a log with dedup off an append is not retried on ``UNAVAILABLE``.
 * Nothing else is retried; ``DEADLINE_EXCEEDED`` ends the call (the deadline covers all attempts).
+
+Which exception a failed call raises (``to_error``), read from the server's table
+``server.status.GRPC_STATUS`` (``tests/client/test_rpc.py`` pins the two together):
+
+* the class the server names in the trailing metadata ``proto.metadata.ERROR_CLASS``, or its
+  nearest base in ``NAMEABLE`` (``InconsistencyError`` needs its kind and evidence, which a
+  status does not carry: it comes back as its parent ``VerificationError``), provided that class
+  agrees with the code (it is ``FROM_STATUS[code]`` or a subclass of it);
+* else what the code alone means, ``FROM_STATUS[code]``: the class every server exception sent
+  with that code is an instance of; ``RESOURCE_EXHAUSTED`` is ``PushbackError`` with the delay
+  its message names;
+* else ``RpcError`` naming the code: a transport failure (``UNAVAILABLE`` from a connection that
+  broke, ``DEADLINE_EXCEEDED``), or a code that stands for unrelated classes (FAILED_PRECONDITION
+  is a failed verification and a log that refuses writes) from a server that names none.
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ from typing import Any, Final, TypeVar
 
 import grpc
 
+from auditlog_tlog.proto.metadata import ERROR_CLASS
 from auditlog_tlog.tree import errors
 
 T = TypeVar("T")
@@ -43,15 +58,57 @@ class RpcError(errors.AuditLogError):
         self.code = code
 
 
-_BY_CODE: Final[dict[grpc.StatusCode, type[errors.AuditLogError]]] = {
+# What a code means on its own: the nearest common base of every class the server sends with it.
+# A code missing here (FAILED_PRECONDITION, UNAVAILABLE, UNKNOWN) means nothing more specific
+# than RpcError unless the server names the class.
+FROM_STATUS: Final[dict[grpc.StatusCode, type[errors.AuditLogError]]] = {
     grpc.StatusCode.INVALID_ARGUMENT: errors.MalformedError,
     grpc.StatusCode.OUT_OF_RANGE: errors.InvalidRangeError,
     grpc.StatusCode.NOT_FOUND: errors.NotFoundError,
-    grpc.StatusCode.FAILED_PRECONDITION: errors.CorruptionError,
     grpc.StatusCode.ABORTED: errors.ConflictError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.PushbackError,
     grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDeniedError,
     grpc.StatusCode.UNAUTHENTICATED: errors.UnauthenticatedError,
+    grpc.StatusCode.DATA_LOSS: errors.CorruptionError,
 }
+
+# The classes a client raises when the server names them (or a subclass): each is made from the
+# server's message alone. PushbackError is built from its code (it carries the retry delay).
+NAMEABLE: Final[frozenset[type[errors.AuditLogError]]] = frozenset({
+    errors.VerificationError,
+    errors.MalformedError,
+    errors.InvalidRangeError,
+    errors.NotFoundError,
+    errors.ConflictError,
+    errors.PermissionDeniedError,
+    errors.UnauthenticatedError,
+    errors.StorageError,
+    errors.CorruptionError,
+})
+
+
+def _subclasses(cls: type[errors.AuditLogError]) -> dict[str, type[errors.AuditLogError]]:
+    found = {cls.__name__: cls}
+    for sub in cls.__subclasses__():
+        found.update(_subclasses(sub))
+    return found
+
+
+def named_class(name: str, code: grpc.StatusCode) -> type[errors.AuditLogError] | None:
+    """The class to raise for a server that named ``name`` with ``code``, or None.
+
+    The named class, or its nearest base in ``NAMEABLE``; None if the name is unknown, nothing
+    on its way up is nameable, or the class contradicts the code (not ``FROM_STATUS[code]`` or
+    a subclass of it).
+    """
+    named = _subclasses(errors.AuditLogError).get(name)
+    if named is None:
+        return None
+    nameable = next((base for base in named.__mro__ if base in NAMEABLE), None)
+    expected = FROM_STATUS.get(code)
+    if nameable is None or (expected is not None and not issubclass(nameable, expected)):
+        return None
+    return nameable
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +152,19 @@ def _code_and_details(exc: grpc.RpcError) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.UNKNOWN, str(exc)
 
 
+def _error_class_name(exc: grpc.RpcError) -> str:
+    """The class the server named in the trailing metadata, or ""."""
+    call: Any = exc
+    try:
+        trailer = call.trailing_metadata() or ()
+    except AttributeError:  # not a call: a failure before any answer
+        return ""
+    for key, value in trailer:
+        if key == ERROR_CLASS and isinstance(value, str):
+            return value
+    return ""
+
+
 def retry_delay(
     exc: grpc.RpcError, attempt: int, policy: RetryPolicy, *, retry_unavailable: bool
 ) -> float | None:
@@ -111,9 +181,12 @@ def retry_delay(
 def to_error(exc: grpc.RpcError, address: str) -> errors.AuditLogError:
     """The auditlog exception for a failed call; the server's message is kept verbatim."""
     code, details = _code_and_details(exc)
+    named = named_class(_error_class_name(exc), code)
+    if named is not None:
+        return named(details)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return errors.PushbackError(details, pushback_delay(details) or 0.1)
-    cls = _BY_CODE.get(code)
+    cls = FROM_STATUS.get(code)
     if cls is not None:
         return cls(details)
     return RpcError(f"{code.name} from {address}: {details}", code.name)

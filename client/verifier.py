@@ -31,9 +31,14 @@ from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.client.state import CheckpointStore
 from auditlog_tlog.tree.checkpoint import Checkpoint, open_checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureVerifier
-from auditlog_tlog.tree.errors import InconsistencyError, MalformedError, VerificationError
+from auditlog_tlog.tree.errors import (
+    Inconsistency,
+    InconsistencyError,
+    MalformedError,
+    VerificationError,
+)
 from auditlog_tlog.tree.hashing import Hasher, get_hasher
-from auditlog_tlog.tree.note import Ed25519Verifier, NoteVerifier
+from auditlog_tlog.tree.keys import Ed25519Verifier, NoteVerifier
 from auditlog_tlog.tree.tlogproof import TlogProof, format_tlog_proof, parse_tlog_proof
 from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
 
@@ -218,12 +223,13 @@ class Verifier:
             if new.root != old.root:
                 self._inconsistent(
                     f"the log forked: two checkpoints of size {new.size} with different roots "
-                    f"({old.root.hex()[:16]}... remembered, {new.root.hex()[:16]}... now)", old, new)
+                    f"({old.root.hex()[:16]}... remembered, {new.root.hex()[:16]}... now)",
+                    Inconsistency.FORK, old, new)
             return "same"
         if new.size < old.size and latest:
             self._inconsistent(
                 f"the log rolled back: its latest checkpoint has size {new.size}, but size "
-                f"{old.size} was verified before", old, new)
+                f"{old.size} was verified before", Inconsistency.ROLLBACK, old, new)
         if self.client is None:
             return "unchecked"
         first, second = (old, new) if old.size < new.size else (new, old)
@@ -234,15 +240,16 @@ class Verifier:
         except VerificationError as exc:
             self._inconsistent(
                 f"the log forked: the checkpoint of size {new.size} is not consistent with the "
-                f"one of size {old.size} verified before ({exc})", old, new)
+                f"one of size {old.size} verified before ({exc})", Inconsistency.FORK, old, new)
         return "proved" if new.size > old.size else "older"
 
-    def _inconsistent(self, message: str, old: VerifiedCheckpoint, new: VerifiedCheckpoint) -> None:
+    def _inconsistent(self, message: str, kind: Inconsistency, old: VerifiedCheckpoint,
+                      new: VerifiedCheckpoint) -> None:
         evidence = (old.note, new.note)
         if self.store is not None:
             path = self.store.save_evidence(self.policy.origin, evidence, message)
             message += f"; evidence saved in {path}"
-        raise InconsistencyError(message, evidence)
+        raise InconsistencyError(message, kind=kind, evidence=evidence)
 
     # -- online --------------------------------------------------------------------------------
     def _client(self) -> LogClient:
@@ -324,5 +331,6 @@ class Verifier:
                                new.root)
         except VerificationError as exc:
             self._inconsistent(
-                f"checkpoints of sizes {old.size} and {new.size} are not consistent: {exc}", old, new)
+                f"checkpoints of sizes {old.size} and {new.size} are not consistent: {exc}",
+                Inconsistency.FORK, old, new)
         return proof.proof

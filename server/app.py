@@ -19,6 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.server.budget import ByteBudget, pin_mmap_threshold, request_limits
 from auditlog_tlog.server.config import LogConfig, ServerConfig
 from auditlog_tlog.server.handlers import Gate, generic_handler
 from auditlog_tlog.server.keys import load_log_keys
@@ -36,7 +37,8 @@ from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.errors import CorruptionError
 from auditlog_tlog.tree.hashing import get_hasher
-from auditlog_tlog.tree.note import Ed25519Signer, parse_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import parse_note
 
 log = logging.getLogger("auditlog.server")
 
@@ -89,19 +91,20 @@ class LogServer:
     async def start(self) -> None:
         self._db = Database(self.config.data_dir / "db")
         self.logs = {c.origin: open_log(self._db, c, self.metrics) for c in self.config.logs}
-        limit = self.config.max_request_bytes
+        pin_mmap_threshold()
+        limits = request_limits(self.config)
         self._server = grpc.aio.server(options=[
-            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_receive_message_length", limits.receive),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
         ])
         public = frozenset(c.origin for c in self.config.logs if c.public_read)
         authorizer = Authorizer(self.config.principals, public)
-        gate = Gate(authorizer, self.metrics)
+        gate = Gate(authorizer, self.metrics, limits, ByteBudget(self.config.max_inflight_bytes))
         self._tiles: TileServer | None = None
         if self.config.http_listen:
             self._tiles = TileServer(self.config.http_listen, TileReader(self.logs, authorizer))
-        service = LogService(self.logs, self.metrics)
+        service = LogService(self.logs, self.metrics, gate.readable)
         self._server.add_generic_rpc_handlers((generic_handler(service, gate),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)

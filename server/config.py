@@ -7,7 +7,10 @@ Example (every key but ``origin`` has a default)::
     metrics_listen = "127.0.0.1:7601"  # Prometheus /metrics; "" turns it off
     http_listen = ""                   # c2sp.org/tlog-tiles read endpoints (server/tiles_http.py)
     data_dir = "data/log"              # the RocksDB lives here
-    max_request_bytes = 16777216       # largest gRPC message accepted
+    max_request_bytes = 16777216       # largest gRPC message accepted (lowered to the largest
+                                       # valid request of the logs below: server/budget.py)
+    max_inflight_bytes = 67108864      # request bytes held at once, server-wide; beyond it
+                                       # requests get RESOURCE_EXHAUSTED (docs/limits.md)
 
     [[log]]
     origin = "auditlog.example/payments"   # the checkpoint origin line, also the key name
@@ -61,7 +64,7 @@ from auditlog_tlog.common.keys import KeyConfig
 from auditlog_tlog.common.net import is_loopback
 from auditlog_tlog.server.security import Principal, TLSConfig, parse_principal, parse_tls
 from auditlog_tlog.tree.errors import MalformedError
-from auditlog_tlog.tree.note import SIG_TYPE_COSIGNATURE_V1, split_vkey
+from auditlog_tlog.tree.keys import SIG_TYPE_COSIGNATURE_V1, split_vkey
 
 DEFAULT_LISTEN = "127.0.0.1:7600"
 DEFAULT_METRICS = "127.0.0.1:7601"
@@ -179,6 +182,7 @@ class ServerConfig:
     metrics_listen: str = DEFAULT_METRICS
     http_listen: str = ""
     max_request_bytes: int = 16 * 1024 * 1024
+    max_inflight_bytes: int = 64 * 1024 * 1024
     shutdown_grace_s: float = 10.0
     insecure: bool = False
     tls: TLSConfig | None = None
@@ -194,6 +198,9 @@ class ServerConfig:
             raise ValueError(f"log origins configured twice: {sorted(duplicates)}")
         if not 1024 <= self.max_request_bytes <= 256 * 1024 * 1024:
             raise ValueError(f"max_request_bytes = {self.max_request_bytes}, want 1024..268435456")
+        if not self.max_request_bytes <= self.max_inflight_bytes <= 4 * 1024 * 1024 * 1024:
+            raise ValueError(f"max_inflight_bytes = {self.max_inflight_bytes}, want "
+                             f"{self.max_request_bytes} (max_request_bytes)..4294967296")
         object.__setattr__(self, "logs_by_origin", {log.origin: log for log in self.logs})
         names = [p.name for p in self.principals]
         if len(set(names)) != len(names):

@@ -4,22 +4,29 @@ grpc's generated registration deserializes requests itself and answers INTERNAL 
 do not parse. We register every method with an identity deserializer instead and parse in the
 handler, where a ``DecodeError`` becomes a ``MalformedError`` that names the expected message.
 
+Before parsing, a request larger than any valid request of its method is refused, and the
+request's bytes are held in the server's byte budget until it is answered (server/budget.py);
+a request that does not fit is refused with RESOURCE_EXHAUSTED and a retry hint.
+
 Right after parsing, the caller is identified and its role on the request's log checked (and,
 for appends, its quota charged): a denied request never reaches the service or storage.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import traceback
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError, Message
 
+from auditlog_tlog.common.echo import clip
 from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.server.budget import ByteBudget, HeapTrimmer, RequestLimits
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.security import Authorizer
-from auditlog_tlog.server.status import status_of
+from auditlog_tlog.server.status import status_of, trailer_of
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Log"]
@@ -36,9 +43,26 @@ ROLE = {
 class Gate:
     """Identify, authorize and charge one request; count denials."""
 
-    def __init__(self, authorizer: Authorizer, metrics: Metrics) -> None:
+    def __init__(self, authorizer: Authorizer, metrics: Metrics, limits: RequestLimits,
+                 budget: ByteBudget) -> None:
         self.authorizer = authorizer
         self.metrics = metrics
+        self.limits = limits
+        self.budget = budget
+        self.trimmer = HeapTrimmer()
+
+    def readable(self, logs: Iterable[str], context: Any) -> list[str]:
+        """Those of ``logs`` the caller may read (ListLogs shows only these)."""
+        principal = None
+        if not self.authorizer.open:
+            try:
+                principal = self.authorizer.identify(
+                    context.invocation_metadata(), context.auth_context()
+                )
+            except AuditLogError as exc:
+                self.metrics.denied.labels("ListLogs", status_of(exc).name).inc()
+                raise
+        return [log for log in logs if self.authorizer.may(principal, log, "read")]
 
     def admit(self, method: str, request: Any, context: Any) -> None:
         role = ROLE[method]
@@ -51,8 +75,13 @@ class Gate:
             log = request.log
             self.authorizer.check(principal, log, role)
             if role == "append":
-                entries = list(request.entries) if hasattr(request, "entries") else [request.entry]
-                self.authorizer.charge(principal, len(entries), sum(len(e) for e in entries))
+                # Count without a list: a refused batch of 10^6 entries must not become
+                # 10^6 Python objects at once.
+                if hasattr(request, "entries"):
+                    count, size = len(request.entries), sum(map(len, request.entries))
+                else:
+                    count, size = 1, len(request.entry)
+                self.authorizer.charge(principal, count, size)
         except AuditLogError as exc:
             self.metrics.denied.labels(method, status_of(exc).name).inc()
             raise
@@ -71,16 +100,53 @@ def _identity(raw: bytes) -> bytes:
     return raw
 
 
+def _forget(exc: BaseException) -> None:
+    """Let go of the request held by ``exc``'s tracebacks (and those of its context).
+
+    grpc keeps the exception that ended a call (the AbortError of ``context.abort``, whose
+    context is our error) in the call's state, and that state lives in a reference cycle
+    until the garbage collector runs, which an idle server does rarely. Through the traceback
+    the exception holds every frame it passed, and so the request: each refused 8 MiB batch
+    of 10^6 entries kept ~47 MB alive, and RSS grew by that much per request (docs/limits.md).
+    Clearing a frame drops its locals but not its function, whose closure may hold the
+    request too; so our own errors, already turned into a status, lose their traceback.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        if isinstance(current, AuditLogError):
+            current.__traceback__ = None
+        pending += (current.__context__, current.__cause__)
+
+
 def _unary_request(
     fn: Callable[..., Any], cls: type[Message], name: str, gate: Gate
 ) -> Callable[..., Any]:
     async def handler(raw: bytes, context: Any) -> Any:
+        size, request, held = len(raw), None, False
         try:
-            request = _parse(cls, raw)
-            gate.admit(name, request, context)
-        except AuditLogError as exc:
-            await context.abort(status_of(exc), str(exc))
-        return await fn(request, context)
+            try:
+                gate.limits.check(name, size)
+                gate.budget.take(size)
+                held = True
+                request = _parse(cls, raw)
+                gate.admit(name, request, context)
+            except AuditLogError as exc:
+                await context.abort(status_of(exc), clip(str(exc)), trailer_of(exc))
+            return await fn(request, context)
+        except BaseException as exc:
+            _forget(exc)
+            gate.trimmer.refused(size)
+            raise
+        finally:
+            if held:
+                gate.budget.give(size)
+            del raw, request  # this frame, too, stays in the traceback grpc keeps
 
     return handler
 
@@ -90,12 +156,24 @@ def _stream_request(
 ) -> Callable[..., Any]:
     async def handler(raw_requests: AsyncIterator[bytes], context: Any) -> Any:
         async def requests() -> AsyncIterator[Any]:
+            # Errors surface inside the handler's guard. A message holds its bytes in the
+            # budget until the service asks for the next one; the messages the service then
+            # still keeps are bounded by its stream window.
             async for raw in raw_requests:
-                request = _parse(cls, raw)  # errors surface inside the handler's guard
-                gate.admit(name, request, context)
-                yield request
+                gate.limits.check(name, len(raw))
+                gate.budget.take(len(raw))
+                try:
+                    request = _parse(cls, raw)
+                    gate.admit(name, request, context)
+                    yield request
+                finally:
+                    gate.budget.give(len(raw))
 
-        return await fn(requests(), context)
+        try:
+            return await fn(requests(), context)
+        except BaseException as exc:
+            _forget(exc)
+            raise
 
     return handler
 

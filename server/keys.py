@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from auditlog_tlog.common.files import create_secret, read_secret
 from auditlog_tlog.tree.errors import MalformedError
-from auditlog_tlog.tree.note import Ed25519Signer, parse_vkey
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.vkeys import parse_vkey
 
 if TYPE_CHECKING:
     from auditlog_tlog.server.config import LogConfig

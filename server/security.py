@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auditlog_tlog.common.echo import echo
 from auditlog_tlog.tree.errors import PermissionDeniedError, PushbackError, UnauthenticatedError
 
 ROLES = ("append", "read", "admin")
@@ -172,15 +173,20 @@ class Authorizer:
                     return by_cert
         return None
 
-    def check(self, principal: Principal | None, log: str, role: str) -> None:
+    def may(self, principal: Principal | None, log: str, role: str) -> bool:
+        """Whether ``principal`` (None: an anonymous caller) may act as ``role`` on ``log``."""
         if self.open or (role == "read" and log in self._public_read):
+            return True
+        return principal is not None and principal.has(log, role)
+
+    def check(self, principal: Principal | None, log: str, role: str) -> None:
+        if self.may(principal, log, role):
             return
         if principal is None:
             raise UnauthenticatedError(
-                f"{role} on {log} needs a credential: a bearer token or a client certificate"
+                f"{role} on {echo(log)} needs a credential: a bearer token or a client certificate"
             )
-        if not principal.has(log, role):
-            raise PermissionDeniedError(f"{principal.name} lacks the {role!r} role on {log}")
+        raise PermissionDeniedError(f"{principal.name} lacks the {role!r} role on {echo(log)}")
 
     def charge(self, principal: Principal | None, entries: int, size: int) -> None:
         """Apply the principal's append quotas; PushbackError with a retry hint when over."""

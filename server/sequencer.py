@@ -38,8 +38,9 @@ from auditlog_tlog.tree.errors import (
     StorageError,
     VerificationError,
 )
-from auditlog_tlog.tree.note import open_note, parse_vkey
+from auditlog_tlog.tree.note import open_note
 from auditlog_tlog.tree.tlogproof import TlogProof, format_tlog_proof
+from auditlog_tlog.tree.vkeys import parse_vkey
 
 log = logging.getLogger("auditlog.server")
 

@@ -10,17 +10,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import grpc
 
+from auditlog_tlog.common.echo import clip, echo
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server import convert
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
-from auditlog_tlog.server.status import status_of
+from auditlog_tlog.server.status import status_of, trailer_of
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError, NotFoundError, PushbackError
 
 log = logging.getLogger("auditlog.server")
@@ -32,16 +33,17 @@ MAX_WAITERS = 4  # GetCheckpoint(cosigned) calls waiting at once (each holds a t
 
 
 class LogService(pb_grpc.LogServicer):
-    def __init__(self, logs: dict[str, LogRuntime], metrics: Metrics) -> None:
+    def __init__(self, logs: dict[str, LogRuntime], metrics: Metrics,
+                 readable: Callable[[Iterable[str], Any], list[str]]) -> None:
         self._logs = logs
         self._metrics = metrics
+        self._readable = readable  # (logs, context) -> those the caller may read
         self._waiters = 0
 
     def _log(self, name: str) -> LogRuntime:
         runtime = self._logs.get(name)
         if runtime is None:
-            known = ", ".join(sorted(self._logs)) or "none"
-            raise NotFoundError(f"unknown log {name!r}; this server holds: {known}")
+            raise NotFoundError(f"unknown log {echo(name)}; ListLogs names the logs you may read")
         return runtime
 
     async def _guard(
@@ -53,7 +55,7 @@ class LogService(pb_grpc.LogServicer):
             return await call()
         except AuditLogError as exc:
             code = status_of(exc)
-            await context.abort(code, str(exc))
+            await context.abort(code, clip(str(exc)), trailer_of(exc))
             raise  # not reached: abort raises
         finally:
             self._metrics.requests.labels(method, code.name).inc()
@@ -122,7 +124,7 @@ class LogService(pb_grpc.LogServicer):
                         origin = request.log
                     elif request.log not in ("", origin):
                         raise MalformedError(
-                            f"stream message names log {request.log!r}, want {origin!r} or empty"
+                            f"stream message names log {echo(request.log)}, want {origin!r} or empty"
                         )
                     sequencer = self._log(origin).sequencer()
                     task = asyncio.ensure_future(
@@ -248,8 +250,7 @@ class LogService(pb_grpc.LogServicer):
 
     async def ListLogs(self, request: pb.ListLogsRequest, context: Any) -> pb.ListLogsResponse:
         async def call() -> pb.ListLogsResponse:
-            return pb.ListLogsResponse(
-                logs=[convert.log_info(self._logs[name]) for name in sorted(self._logs)]
-            )
+            names = self._readable(sorted(self._logs), context)
+            return pb.ListLogsResponse(logs=[convert.log_info(self._logs[name]) for name in names])
 
         return await self._guard("ListLogs", context, call)

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.hashing import Hasher
-from auditlog_tlog.tree.note import NoteSigner, sign_note
+from auditlog_tlog.tree.keys import NoteSigner
+from auditlog_tlog.tree.note import sign_note
 from auditlog_tlog.tree.verify import verify_consistency
 
 

@@ -20,20 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from auditlog_tlog.tree.encoding import MAX_UINT64, decode_base64, encode_base64, parse_decimal
 from auditlog_tlog.tree.errors import MalformedError, VerificationError
-from auditlog_tlog.tree.note import (
-    MAX_NOTE_SIZE,
-    MAX_UINT64,
-    NoteVerifier,
-    OpenedNote,
-    decode_base64,
-    encode_base64,
-    parse_decimal,
-    parse_note,
-    verify_note,
-)
+from auditlog_tlog.tree.hashing import HASH_SIZE
+from auditlog_tlog.tree.keys import NoteVerifier
+from auditlog_tlog.tree.note import MAX_NOTE_SIZE, OpenedNote, parse_note, verify_note
 
-HASH_SIZE: Final = 32
 MAX_EXTENSION_LINES: Final = 64
 
 

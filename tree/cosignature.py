@@ -24,13 +24,8 @@ from typing import ClassVar, Final
 
 from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.errors import MalformedError
-from auditlog_tlog.tree.note import (
-    KEY_ID_SIZE,
-    SIG_TYPE_COSIGNATURE_V1,
-    Ed25519SignerBase,
-    Ed25519Verifier,
-    Signature,
-)
+from auditlog_tlog.tree.keys import KEY_ID_SIZE, SIG_TYPE_COSIGNATURE_V1, Ed25519SignerBase, Ed25519Verifier
+from auditlog_tlog.tree.note import Signature
 
 MAX_TIMESTAMP: Final = (1 << 63) - 1
 TIMESTAMPED_SIGNATURE_SIZE: Final = 8 + 64

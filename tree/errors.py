@@ -4,7 +4,8 @@
 
     AuditLogError                  base of everything auditlog raises on purpose
     ├── VerificationError          a proof, root or signature does not check out
-    │   └── InconsistencyError     two tree heads that cannot both be true (carries the evidence)
+    │   └── InconsistencyError     two tree heads that cannot both be true (carries the evidence
+    │                              and its ``kind``: a fork or a rollback)
     ├── MalformedError             bytes that are not exactly the canonical encoding
     ├── InvalidRangeError          an index or size outside what exists or is allowed
     ├── NotFoundError              an unknown log, entry, key or checkpoint
@@ -25,6 +26,8 @@ Misuse by a programmer (a wrong type, a negative size passed by our own code) is
 
 from __future__ import annotations
 
+from enum import Enum
+
 
 class AuditLogError(Exception):
     """Base class of every error auditlog raises on purpose."""
@@ -34,15 +37,25 @@ class VerificationError(AuditLogError):
     """A proof, a root or a signature does not verify."""
 
 
+class Inconsistency(Enum):
+    """What kind of contradiction an ``InconsistencyError`` is; decided where it is raised."""
+
+    FORK = "fork"  # two heads of one size with different roots, or no valid consistency proof
+    ROLLBACK = "rollback"  # a head presented as the latest is smaller than one already seen
+
+
 class InconsistencyError(VerificationError):
     """Two signed tree heads that cannot both be honest.
 
-    ``evidence`` holds the two signed notes (bytes) that contradict each other, so that the
-    caller can archive or publish them.
+    ``kind`` says whether the log forked or rolled back; ``evidence`` holds the two signed notes
+    (bytes) that contradict each other, so that the caller can archive or publish them.
     """
 
-    def __init__(self, message: str, evidence: tuple[bytes, ...] = ()) -> None:
+    def __init__(
+        self, message: str, *, kind: Inconsistency, evidence: tuple[bytes, ...] = ()
+    ) -> None:
         super().__init__(message)
+        self.kind = kind
         self.evidence = evidence
 
 

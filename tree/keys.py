@@ -4,6 +4,7 @@ strings, and the Ed25519 signer and verifier of signature type 0x01.
 Verifier keys are ``<name>+<hex8 key ID>+base64(type || public key)``; private keys follow x/mod:
 ``PRIVATE+KEY+<name>+<hex8 key ID>+base64(0x01 || 32-byte seed)``. Types 0x01 (Ed25519, here) and
 0x04 (cosignature/v1, ``tree.cosignature``) are understood; every other type is malformed.
+``tree.vkeys.parse_vkey`` picks the verifier class of either type.
 """
 
 from __future__ import annotations
@@ -210,17 +211,3 @@ class Ed25519Signer(Ed25519SignerBase):
 
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message)
-
-
-def parse_vkey(vkey: str) -> NoteVerifier:
-    """A verifier for a type 0x01 (Ed25519) or 0x04 (cosignature/v1) vkey; else MalformedError."""
-    from auditlog_tlog.tree.cosignature import CosignatureVerifier  # a cycle: cosignature imports note
-
-    name, sig_type, key = split_vkey(vkey)
-    if sig_type == SIG_TYPE_ED25519:
-        return Ed25519Verifier(name, key)
-    if sig_type == SIG_TYPE_COSIGNATURE_V1:
-        return CosignatureVerifier(name, key)
-    raise MalformedError(f"vkey: got type {sig_type:#04x}, want 0x01 or 0x04")
-
-

@@ -24,10 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from auditlog_tlog.tree.encoding import MAX_UINT64
+
 MAX_LEVEL: Final = 64
 """No node is higher than level 64: the root of 2^64 leaves."""
 
-MAX_SIZE: Final = (1 << 64) - 1
+MAX_SIZE: Final = MAX_UINT64
 """The largest tree size: sizes and indices are uint64 on the wire."""
 
 

@@ -14,7 +14,8 @@ verified line is rejected. A trusted list holding one (name, key ID) twice is am
 behaviour): it is a ``ValueError`` when a line needs that key. Unlike x/mod, a repeated line of a
 known key is verified again rather than skipped (identical lines verify alike).
 
-Keys (verifier and private key strings, the Ed25519 signer and verifier) are in ``tree.keys``.
+Keys (verifier and private key strings, the Ed25519 signer and verifier) are in ``tree.keys``;
+``tree.vkeys.parse_vkey`` reads a verifier key of any type.
 """
 
 from __future__ import annotations
@@ -23,36 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from auditlog_tlog.tree.encoding import MAX_UINT64, decode_base64, encode_base64, parse_decimal
+from auditlog_tlog.tree.encoding import decode_base64, encode_base64
 from auditlog_tlog.tree.errors import MalformedError, VerificationError
-from auditlog_tlog.tree.keys import (
-    CONTROL,
-    KEY_ID_SIZE,
-    SIG_TYPE_COSIGNATURE_V1,
-    SIG_TYPE_ED25519,
-    Ed25519KeyBase,
-    Ed25519Signer,
-    Ed25519SignerBase,
-    Ed25519Verifier,
-    NoteSigner,
-    NoteVerifier,
-    format_vkey,
-    key_id,
-    key_name_problem,
-    parse_skey,
-    parse_vkey,
-    split_vkey,
-)
-
-# The key names are defined in tree.keys and tree.encoding; importing them from here still works.
-__all__ = [
-    "KEY_ID_SIZE", "MAX_NOTE_SIZE", "MAX_SIGNATURES", "MAX_UINT64", "SIG_TYPE_COSIGNATURE_V1",
-    "SIG_TYPE_ED25519", "Ed25519KeyBase", "Ed25519Signer", "Ed25519SignerBase", "Ed25519Verifier",
-    "Note", "NoteSigner", "NoteVerifier", "OpenedNote", "Signature", "add_signatures",
-    "decode_base64", "encode_base64", "format_note", "format_vkey", "key_id", "key_name_problem",
-    "open_note", "parse_decimal", "parse_note", "parse_signature_lines", "parse_skey",
-    "parse_vkey", "sign_note", "split_vkey", "verify_note",
-]
+from auditlog_tlog.tree.keys import CONTROL, KEY_ID_SIZE, NoteSigner, NoteVerifier, key_name_problem
 
 MAX_NOTE_SIZE: Final = 1 << 20  # bytes; C2SP asks for at least 16 signatures of up to ~5 kB each
 MAX_SIGNATURES: Final = 100  # signature lines per note, as x/mod

@@ -27,11 +27,11 @@ from collections.abc import Iterable
 from typing import Final
 
 from auditlog_tlog.tree.errors import InvalidRangeError, MalformedError
+from auditlog_tlog.tree.nodes import MAX_SIZE
 
 TILE_HEIGHT: Final = 8
 TILE_WIDTH: Final = 1 << TILE_HEIGHT  # 256 hashes, 8192 bytes
-MAX_LEVEL: Final = 63
-MAX_INDEX: Final = (1 << 64) - 1
+MAX_TILE_LEVEL: Final = 63
 MAX_ENTRY_SIZE: Final = 0xFFFF  # the uint16 length prefix
 MAX_PATH_LENGTH: Final = 128
 _LEVEL: Final = re.compile("0|[1-9][0-9]?")
@@ -46,7 +46,7 @@ def _check(what: str, value: int, high: int, low: int = 0) -> None:
 
 def encode_index(n: int) -> str:
     """1234067 -> ``x001/x234/067``."""
-    _check("tile index", n, MAX_INDEX)
+    _check("tile index", n, MAX_SIZE)
     groups = [f"{n % 1000:03d}"]
     while (n := n // 1000) > 0:
         groups.append(f"x{n % 1000:03d}")
@@ -60,7 +60,7 @@ def _suffix(width: int) -> str:
 
 def tile_path(level: int, index: int, width: int = TILE_WIDTH) -> str:
     """``tile/<level>/<index>[.p/<width>]``; width 256 is a full tile."""
-    _check("tile level", level, MAX_LEVEL)
+    _check("tile level", level, MAX_TILE_LEVEL)
     return f"tile/{level}/{encode_index(index)}{_suffix(width)}"
 
 
@@ -71,9 +71,9 @@ def entries_path(index: int, width: int = TILE_WIDTH) -> str:
 
 def tile_width(level: int, index: int, size: int) -> int:
     """How many hashes the tile holds in a tree of ``size`` leaves; 0 if it does not exist."""
-    _check("tile level", level, MAX_LEVEL)
-    _check("tile index", index, MAX_INDEX)
-    _check("tree size", size, MAX_INDEX)
+    _check("tile level", level, MAX_TILE_LEVEL)
+    _check("tile index", index, MAX_SIZE)
+    _check("tree size", size, MAX_SIZE)
     return max(0, min(TILE_WIDTH, (size >> (TILE_HEIGHT * level)) - index * TILE_WIDTH))
 
 
@@ -100,14 +100,14 @@ def _widths(level: int, size: int) -> Iterable[tuple[int, int]]:
 
 def tiles_for_size(size: int) -> list[str]:
     """Every tile a log of ``size`` leaves serves, level 0 first, then by index."""
-    _check("tree size", size, MAX_INDEX)
-    levels = range(MAX_LEVEL + 1)
+    _check("tree size", size, MAX_SIZE)
+    levels = range(MAX_TILE_LEVEL + 1)
     return [tile_path(lv, i, w) for lv in levels if size >> (8 * lv) for i, w in _widths(lv, size)]
 
 
 def entry_bundles_for_size(size: int) -> list[str]:
     """Every entry bundle a log of ``size`` leaves serves, by index."""
-    _check("tree size", size, MAX_INDEX)
+    _check("tree size", size, MAX_SIZE)
     return [entries_path(i, w) for i, w in _widths(0, size)]
 
 
@@ -125,7 +125,7 @@ def _parse_index_and_width(rest: str, path: str) -> tuple[int, int]:
     if not all(_GROUP.fullmatch(d) for d in digits) or (len(digits) > 1 and digits[0] == "000"):
         raise MalformedError(f"tile path {path!r}: want canonical 3-digit index groups")
     index = int("".join(digits))
-    if index > MAX_INDEX:
+    if index > MAX_SIZE:
         raise MalformedError(f"tile path {path!r}: got index {index}, want at most 2^64-1")
     return index, width
 
@@ -140,7 +140,7 @@ def _split(path: str) -> tuple[str, str]:
 def parse_tile_path(path: str) -> tuple[int, int, int]:
     """``tile/<L>/<N>[.p/<W>]`` -> (level, index, width), width 256 for a full tile."""
     level_str, rest = _split(path)
-    if not _LEVEL.fullmatch(level_str) or int(level_str) > MAX_LEVEL:
+    if not _LEVEL.fullmatch(level_str) or int(level_str) > MAX_TILE_LEVEL:
         raise MalformedError(f"tile path {path!r}: got level {level_str!r}, want 0..63")
     return (int(level_str), *_parse_index_and_width(rest, path))
 

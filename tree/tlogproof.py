@@ -22,21 +22,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from auditlog_tlog.tree.checkpoint import HASH_SIZE, Checkpoint, open_checkpoint
+from auditlog_tlog.tree.checkpoint import Checkpoint, open_checkpoint
+from auditlog_tlog.tree.encoding import MAX_UINT64, decode_base64, encode_base64, parse_decimal
 from auditlog_tlog.tree.errors import MalformedError
-from auditlog_tlog.tree.note import (
-    MAX_NOTE_SIZE,
-    MAX_UINT64,
-    NoteVerifier,
-    OpenedNote,
-    decode_base64,
-    encode_base64,
-    parse_decimal,
-)
+from auditlog_tlog.tree.hashing import HASH_SIZE
+from auditlog_tlog.tree.keys import NoteVerifier
+from auditlog_tlog.tree.note import MAX_NOTE_SIZE, OpenedNote
+from auditlog_tlog.tree.verify import MAX_INCLUSION_HASHES
 from auditlog_tlog.tree.witness_protocol import check_signed_checkpoint, parse_hash_lines, split_head
 
 HEADER: Final = "c2sp.org/tlog-proof@v1"
-MAX_PROOF_HASHES: Final = 64  # an inclusion proof in a tree of at most 2^64-1 leaves
 MAX_EXTRA_SIZE: Final = 1 << 16  # decoded bytes of extra data (our cap; the spec sets none)
 MAX_TLOG_PROOF_SIZE: Final = 64 + (MAX_EXTRA_SIZE * 4 // 3 + 4) + 65 * 45 + MAX_NOTE_SIZE
 
@@ -56,9 +51,9 @@ class TlogProof:
     def __post_init__(self) -> None:
         if isinstance(self.index, bool) or not 0 <= self.index <= MAX_UINT64:
             raise ValueError(f"index: got {self.index!r}, want an integer in [0, 2^64-1]")
-        if len(self.proof) > MAX_PROOF_HASHES:
+        if len(self.proof) > MAX_INCLUSION_HASHES:
             n = len(self.proof)
-            raise ValueError(f"proof: got {n} hashes, want at most {MAX_PROOF_HASHES}")
+            raise ValueError(f"proof: got {n} hashes, want at most {MAX_INCLUSION_HASHES}")
         if any(not isinstance(h, bytes) or len(h) != HASH_SIZE for h in self.proof):
             raise ValueError(f"proof: want {HASH_SIZE}-byte hashes")
         if not isinstance(self.extra, bytes) or len(self.extra) > MAX_EXTRA_SIZE:
@@ -88,7 +83,7 @@ def parse_tlog_proof(data: bytes, max_size: int = MAX_TLOG_PROOF_SIZE) -> TlogPr
     if word != "index" or not space:
         got = lines[pos][:32] if len(lines) > pos else ""
         raise MalformedError(f"tlog-proof: got line {got!r}, want 'index <n>'")
-    proof = parse_hash_lines(lines[pos + 1 :], "tlog-proof proof", MAX_PROOF_HASHES)
+    proof = parse_hash_lines(lines[pos + 1 :], "tlog-proof proof", MAX_INCLUSION_HASHES)
     check_signed_checkpoint(checkpoint, "tlog-proof checkpoint")
     return TlogProof(parse_decimal(index, "tlog-proof index"), proof, checkpoint, extra)
 

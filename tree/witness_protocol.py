@@ -20,16 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from auditlog_tlog.tree.checkpoint import HASH_SIZE, parse_checkpoint
+from auditlog_tlog.tree.checkpoint import parse_checkpoint
+from auditlog_tlog.tree.encoding import MAX_UINT64, decode_base64, encode_base64, parse_decimal
 from auditlog_tlog.tree.errors import MalformedError
-from auditlog_tlog.tree.note import (
-    MAX_NOTE_SIZE,
-    MAX_UINT64,
-    decode_base64,
-    encode_base64,
-    parse_decimal,
-    parse_note,
-)
+from auditlog_tlog.tree.hashing import HASH_SIZE
+from auditlog_tlog.tree.note import MAX_NOTE_SIZE, parse_note
 
 MAX_PROOF_LINES: Final = 63
 _HASH_LINE: Final = 45  # 44 base64 characters and a newline

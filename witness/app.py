@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from auditlog_tlog.tree.hashing import get_hasher
-from auditlog_tlog.tree.note import Ed25519Verifier
+from auditlog_tlog.tree.keys import Ed25519Verifier
 from auditlog_tlog.witness.archive import Archive, LocalArchive
 from auditlog_tlog.witness.config import ArchiveConfig, WitnessConfig
 from auditlog_tlog.witness.core import Clock, Witness, WitnessedLog

@@ -58,7 +58,7 @@ from typing import Any
 from auditlog_tlog.common.keys import KeyConfig
 from auditlog_tlog.tree.errors import MalformedError
 from auditlog_tlog.tree.hashing import get_hasher
-from auditlog_tlog.tree.note import SIG_TYPE_ED25519, key_name_problem, split_vkey
+from auditlog_tlog.tree.keys import SIG_TYPE_ED25519, key_name_problem, split_vkey
 
 DEFAULT_LISTEN = "127.0.0.1:7700"
 

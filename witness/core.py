@@ -45,6 +45,7 @@ from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.errors import (
     ConflictError,
+    Inconsistency,
     InconsistencyError,
     InvalidRangeError,
     MalformedError,
@@ -54,7 +55,8 @@ from auditlog_tlog.tree.errors import (
     VerificationError,
 )
 from auditlog_tlog.tree.hashing import SHA256, Hasher
-from auditlog_tlog.tree.note import MAX_NOTE_SIZE, Note, NoteVerifier, format_note, parse_note, verify_note
+from auditlog_tlog.tree.keys import NoteVerifier
+from auditlog_tlog.tree.note import MAX_NOTE_SIZE, Note, format_note, parse_note, verify_note
 from auditlog_tlog.tree.verify import verify_consistency
 from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, parse_add_checkpoint
 from auditlog_tlog.witness.archive import Archive, cosigned_key, evidence_key
@@ -190,23 +192,30 @@ class Witness:
                 f"old size {req.old_size}, but this witness last cosigned size {size0}", size0
             )
         if cp.size == 0 and cp.root != entry.hasher.empty_root():
-            raise InconsistencyError("checkpoint of size 0 has a root other than the empty tree's")
+            raise InconsistencyError(
+                "checkpoint of size 0 has a root other than the empty tree's",
+                kind=Inconsistency.FORK,
+            )
         if req.old_size == 0 and req.proof:
             raise InconsistencyError(
-                f"proof from old size 0: got {len(req.proof)} hashes, want none"
+                f"proof from old size 0: got {len(req.proof)} hashes, want none",
+                kind=Inconsistency.FORK,
             )
         if state is not None and cp.size == size0 and cp.root != root0:
             self._evidence(entry, "same size, another root", state, signed, req)
             raise InconsistencyError(
                 f"size {cp.size} was cosigned with root {base64.b64encode(root0).decode()}, got "
-                f"{base64.b64encode(cp.root).decode()}: the log forked"
+                f"{base64.b64encode(cp.root).decode()}: the log forked",
+                kind=Inconsistency.FORK,
             )
         try:
             verify_consistency(entry.hasher, size0, cp.size, req.proof, root0, cp.root)
         except VerificationError as exc:
             if state is not None:
                 self._evidence(entry, f"consistency proof failed: {exc}", state, signed, req)
-            raise InconsistencyError(f"consistency proof from size {size0}: {exc}") from exc
+            raise InconsistencyError(
+                f"consistency proof from size {size0}: {exc}", kind=Inconsistency.FORK
+            ) from exc
         if state is not None and cp.size == size0 and (lines := self._recent_lines(state, signed.text)):
             return lines
         now = int(self._clock.now())

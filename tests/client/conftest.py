@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlog_tlog.tree.note import Ed25519Signer
+from auditlog_tlog.tree.keys import Ed25519Signer
 from tests.servers import RunningServer, running, write_server_config
 
 ORIGIN = "client.example/log"

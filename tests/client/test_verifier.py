@@ -14,9 +14,15 @@ from auditlog_tlog.client.state import CheckpointStore
 from auditlog_tlog.client.verifier import TrustPolicy, Verifier
 from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
-from auditlog_tlog.tree.errors import InconsistencyError, MalformedError, VerificationError
+from auditlog_tlog.tree.errors import (
+    Inconsistency,
+    InconsistencyError,
+    MalformedError,
+    VerificationError,
+)
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, add_signatures, parse_note, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import add_signatures, parse_note, sign_note
 from auditlog_tlog.tree.tlogproof import TlogProof, format_tlog_proof, parse_tlog_proof
 from tests.client.conftest import ORIGIN, log_signer
 from tests.servers import RunningServer
@@ -115,6 +121,7 @@ def test_fork_at_the_same_size_is_caught_offline(client: LogClient, policy: Trus
     with pytest.raises(InconsistencyError, match="forked") as info:
         offline.observe(offline.verify_checkpoint(forged))
     assert info.value.evidence == (proof.checkpoint, forged)
+    assert info.value.kind is Inconsistency.FORK
     (evidence,) = (tmp_path / "evidence").iterdir()
     assert proof.checkpoint in evidence.read_bytes() and forged in evidence.read_bytes()
 
@@ -127,12 +134,14 @@ def test_fork_at_another_size_and_rollback(client: LogClient, policy: TrustPolic
     # The client once saw a smaller tree with another history: the log's newer head is a fork.
     store.save(ORIGIN, forge(server, latest.size - 1, SHA256.hash_leaf(b"x")))
     verifier = Verifier(policy, state_dir=tmp_path, client=client)
-    with pytest.raises(InconsistencyError, match="not consistent"):
+    with pytest.raises(InconsistencyError, match="not consistent") as forked:
         verifier.latest()
+    assert forked.value.kind is Inconsistency.FORK
     # The client once saw a larger tree: the log's latest head is a rollback.
     store.save(ORIGIN, forge(server, latest.size + 1000, SHA256.hash_leaf(b"y")))
-    with pytest.raises(InconsistencyError, match="rolled back"):
+    with pytest.raises(InconsistencyError, match="rolled back") as rolled_back:
         verifier.latest()
+    assert rolled_back.value.kind is Inconsistency.ROLLBACK
 
 
 def test_state_file_signed_by_another_key_is_refused(policy: TrustPolicy, tmp_path: Path) -> None:

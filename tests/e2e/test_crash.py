@@ -27,8 +27,9 @@ from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.compact import CompactRange
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import open_note, parse_vkey
+from auditlog_tlog.tree.note import open_note
 from auditlog_tlog.tree.verify import verify_consistency
+from auditlog_tlog.tree.vkeys import parse_vkey
 from tests.servers import RunningServer, start_server, write_server_config
 
 ORIGIN = "crash.example/log"

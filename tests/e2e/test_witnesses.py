@@ -36,8 +36,10 @@ from auditlog_tlog.tree.checkpoint import open_checkpoint, parse_checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.errors import VerificationError
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, open_note, parse_note, parse_vkey
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import open_note, parse_note
 from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
+from auditlog_tlog.tree.vkeys import parse_vkey
 from auditlog_tlog.witness.core import origin_hash
 from tests.servers import AUDITLOG, RunningServer, running, write_server_config
 from tests.witness import s3server

@@ -18,7 +18,8 @@ from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.compact import root_of
 from auditlog_tlog.tree.errors import VerificationError
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, open_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import open_note
 from auditlog_tlog.tree.proof import consistency_plan
 
 ORIGIN = "test.example/log"

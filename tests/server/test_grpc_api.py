@@ -8,9 +8,10 @@ import pytest
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.hashing import BLAKE3, SHA256
-from auditlog_tlog.tree.note import open_note, parse_vkey
+from auditlog_tlog.tree.note import open_note
 from auditlog_tlog.tree.tlogproof import parse_tlog_proof
 from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
+from auditlog_tlog.tree.vkeys import parse_vkey
 from tests.server.conftest import BLAKE_ORIGIN, ORIGIN
 from tests.servers import RunningServer
 

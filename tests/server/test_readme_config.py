@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from auditlog_tlog.server.config import parse_config
-from auditlog_tlog.tree.note import parse_vkey
+from auditlog_tlog.tree.vkeys import parse_vkey
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

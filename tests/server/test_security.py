@@ -16,9 +16,11 @@ from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server.security import hash_token
 from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, open_note, parse_vkey, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import open_note, sign_note
 from auditlog_tlog.tree.tlogproof import parse_tlog_proof
 from auditlog_tlog.tree.verify import verify_inclusion
+from auditlog_tlog.tree.vkeys import parse_vkey
 from tests.server.certs import CA, Pair
 from tests.servers import AUDITLOG, RunningServer, running, start_server, write_server_config
 
@@ -137,7 +139,7 @@ def test_role_matrix(tls_server: RunningServer, pki: dict[str, Pair | CA], who: 
         assert code == grpc.StatusCode.UNAUTHENTICATED and "needs a credential" in details
     else:
         assert code == grpc.StatusCode.PERMISSION_DENIED
-        assert f"lacks the '{op}' role on {log}" in details
+        assert f"lacks the '{op}' role on '{log}'" in details
 
 
 def test_denials_are_counted_and_unknown_tokens_refused(

@@ -13,8 +13,9 @@ from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.compact import root_of
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import open_note, parse_vkey
+from auditlog_tlog.tree.note import open_note
 from auditlog_tlog.tree.tiles import decode_entry_bundle, entry_bundles_for_size, tile_path, tiles_for_size
+from auditlog_tlog.tree.vkeys import parse_vkey
 from tests.servers import RunningServer, running, write_server_config
 
 ORIGIN = "tiles.example/log"

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from auditlog_tlog.tree.checkpoint import MAX_EXTENSION_LINES, Checkpoint, open_checkpoint, parse_checkpoint
 from auditlog_tlog.tree.errors import MalformedError, VerificationError
-from auditlog_tlog.tree.note import Ed25519Signer, parse_vkey, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import sign_note
+from auditlog_tlog.tree.vkeys import parse_vkey
 from tests.tree.vectors import case_id, load, note_bytes
 
 NOTES = load("notes")

@@ -17,17 +17,11 @@ from auditlog_tlog.tree.cosignature import (
     cosignature_message,
     decode_cosignature,
 )
+from auditlog_tlog.tree.encoding import decode_base64
 from auditlog_tlog.tree.errors import MalformedError, VerificationError
-from auditlog_tlog.tree.note import (
-    Ed25519Signer,
-    Ed25519Verifier,
-    add_signatures,
-    decode_base64,
-    open_note,
-    parse_signature_lines,
-    parse_vkey,
-    sign_note,
-)
+from auditlog_tlog.tree.keys import Ed25519Signer, Ed25519Verifier
+from auditlog_tlog.tree.note import add_signatures, open_note, parse_signature_lines, sign_note
+from auditlog_tlog.tree.vkeys import parse_vkey
 from tests.tree.vectors import case_id, load
 
 V = load("cosignatures")

@@ -10,25 +10,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from auditlog_tlog.tree.cosignature import CosignatureVerifier
+from auditlog_tlog.tree.encoding import decode_base64
 from auditlog_tlog.tree.errors import MalformedError, VerificationError
+from auditlog_tlog.tree.keys import Ed25519Signer, Ed25519Verifier, NoteSigner, NoteVerifier, key_id
 from auditlog_tlog.tree.note import (
     MAX_SIGNATURES,
-    Ed25519Signer,
-    Ed25519Verifier,
     Note,
-    NoteSigner,
-    NoteVerifier,
     Signature,
     add_signatures,
-    decode_base64,
     format_note,
-    key_id,
     open_note,
     parse_note,
     parse_signature_lines,
-    parse_vkey,
     sign_note,
 )
+from auditlog_tlog.tree.vkeys import parse_vkey
 from tests.tree.vectors import case_id, load, note_bytes
 
 V = load("notes")

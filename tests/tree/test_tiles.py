@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from auditlog_tlog.tree.errors import InvalidRangeError, MalformedError
+from auditlog_tlog.tree.nodes import MAX_SIZE
 from auditlog_tlog.tree.tiles import (
     MAX_ENTRY_SIZE,
-    MAX_INDEX,
-    MAX_LEVEL,
+    MAX_TILE_LEVEL,
     decode_entry_bundle,
     encode_entry_bundle,
     encode_index,
@@ -80,7 +80,7 @@ def test_parse_ok(case: dict[str, Any]) -> None:
 def test_parse_error(case: dict[str, Any]) -> None:
     with pytest.raises(MalformedError):
         parse_tile_path(case["path"])
-    level_ok = case["level_str"] in {str(level) for level in range(MAX_LEVEL + 1)}
+    level_ok = case["level_str"] in {str(level) for level in range(MAX_TILE_LEVEL + 1)}
     if level_ok:  # then the index part is at fault, and is for an entry bundle too
         with pytest.raises(MalformedError):
             parse_entries_path(f"tile/entries/{case['index_str']}")
@@ -150,7 +150,7 @@ def test_entries_path_errors() -> None:
 def test_misuse_is_value_error() -> None:
     for call in (
         lambda: encode_index(-1),
-        lambda: encode_index(MAX_INDEX + 1),
+        lambda: encode_index(MAX_SIZE + 1),
         lambda: tile_path(64, 0),
         lambda: tile_path(0, 0, 0),
         lambda: tile_path(0, 0, 257),
@@ -177,7 +177,7 @@ def test_entry_bundles() -> None:
         decode_entry_bundle(b"\0\0" * 257)
 
 
-@given(st.integers(0, MAX_LEVEL), st.integers(0, MAX_INDEX), st.integers(1, 256))
+@given(st.integers(0, MAX_TILE_LEVEL), st.integers(0, MAX_SIZE), st.integers(1, 256))
 def test_tile_path_round_trip(level: int, index: int, width: int) -> None:
     assert parse_tile_path(tile_path(level, index, width)) == (level, index, width)
     assert parse_entries_path(entries_path(index, width)) == (index, width)

@@ -13,16 +13,16 @@ from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.errors import MalformedError, VerificationError
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, add_signatures, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import add_signatures, sign_note
 from auditlog_tlog.tree.tlogproof import (
     HEADER,
-    MAX_PROOF_HASHES,
     TlogProof,
     format_tlog_proof,
     open_tlog_proof,
     parse_tlog_proof,
 )
-from auditlog_tlog.tree.verify import verify_inclusion
+from auditlog_tlog.tree.verify import MAX_INCLUSION_HASHES, verify_inclusion
 
 LOG = Ed25519Signer("example.com/fancylog", b"\2" * 32)
 WITNESS = CosignatureSigner("witness1.example", b"\3" * 32)
@@ -115,13 +115,13 @@ def test_malformed(data: bytes) -> None:
 
 
 def test_limits() -> None:
-    many = (bytes(32),) * MAX_PROOF_HASHES
+    many = (bytes(32),) * MAX_INCLUSION_HASHES
     assert parse_tlog_proof(format_tlog_proof(TlogProof(1, many, NOTE))).proof == many
     with pytest.raises(MalformedError, match="at most"):
         parse_tlog_proof(GOOD, max_size=len(GOOD) - 1)
     calls: list[Callable[[], object]] = [
         lambda: TlogProof(-1, (), NOTE),
-        lambda: TlogProof(0, (bytes(32),) * (MAX_PROOF_HASHES + 1), NOTE),
+        lambda: TlogProof(0, (bytes(32),) * (MAX_INCLUSION_HASHES + 1), NOTE),
         lambda: TlogProof(0, (bytes(31),), NOTE),
         lambda: TlogProof(0, (), b"x\n\n"),
         lambda: TlogProof(0, (), NOTE, extra=b"x" * 70000),
@@ -134,7 +134,7 @@ def test_limits() -> None:
 PROOFS = st.builds(
     TlogProof,
     st.integers(0, 2**64 - 1),
-    st.lists(st.binary(min_size=32, max_size=32), max_size=MAX_PROOF_HASHES).map(tuple),
+    st.lists(st.binary(min_size=32, max_size=32), max_size=MAX_INCLUSION_HASHES).map(tuple),
     st.just(NOTE),
     st.binary(max_size=100),
 )

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.errors import MalformedError
-from auditlog_tlog.tree.note import Ed25519Signer, parse_signature_lines, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import parse_signature_lines, sign_note
 from auditlog_tlog.tree.witness_protocol import (
     MAX_PROOF_LINES,
     AddCheckpointRequest,

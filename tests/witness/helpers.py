@@ -16,7 +16,8 @@ from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.errors import StorageError
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, NoteSigner, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer, NoteSigner
+from auditlog_tlog.tree.note import sign_note
 from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, format_add_checkpoint
 from auditlog_tlog.witness.archive import Archive
 from auditlog_tlog.witness.core import Witness, WitnessedLog

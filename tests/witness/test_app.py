@@ -30,7 +30,7 @@ def test_every_exception_class_has_an_http_status() -> None:
     classes = [c for _, c in inspect.getmembers(errors, inspect.isclass)
                if issubclass(c, errors.AuditLogError)]
     assert set(classes) == set(HTTP_STATUS)
-    assert http_status_of(errors.InconsistencyError("x")) == 422
+    assert http_status_of(errors.InconsistencyError("x", kind=errors.Inconsistency.FORK)) == 422
     assert http_status_of(errors.VerificationError("x")) == 403
 
 

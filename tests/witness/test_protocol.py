@@ -18,7 +18,8 @@ import pytest
 from auditlog_tlog.tree.checkpoint import Checkpoint, open_checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.note import Ed25519Signer, open_note, parse_note, parse_signature_lines, sign_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import open_note, parse_note, parse_signature_lines, sign_note
 from auditlog_tlog.tree.witness_protocol import MAX_BODY_SIZE
 from auditlog_tlog.witness.archive import cosigned_key
 from auditlog_tlog.witness.core import Witness, origin_hash

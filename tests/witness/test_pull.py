@@ -16,7 +16,7 @@ import pytest
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.tree.cosignature import CosignatureSigner
-from auditlog_tlog.tree.errors import InconsistencyError, MalformedError
+from auditlog_tlog.tree.errors import Inconsistency, InconsistencyError, MalformedError
 from auditlog_tlog.tree.note import add_signatures, open_note
 from auditlog_tlog.witness.core import Witness
 from auditlog_tlog.witness.pull import Puller
@@ -93,8 +93,9 @@ def test_pull_refuses_a_fork_and_keeps_the_evidence(pulling: Pulling) -> None:
     assert pulling.puller.poll_once() == "cosigned"
     pulling.fake.log = pulling.fake.log.fork()
     pulling.fake.size = 7
-    with pytest.raises(InconsistencyError):
+    with pytest.raises(InconsistencyError) as info:
         pulling.puller.poll_once()
+    assert info.value.kind is Inconsistency.FORK
     state = pulling.witness.state_of(pulling.fake.log.origin)
     assert state is not None and state.size == 3
     assert len(pulling.archive.keys("evidence/")) == 1

@@ -20,7 +20,8 @@ from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server.security import hash_token
 from auditlog_tlog.tree.cosignature import CosignatureSigner
-from auditlog_tlog.tree.note import Ed25519Signer, open_note
+from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.note import open_note
 from auditlog_tlog.witness.app import WitnessApp
 from auditlog_tlog.witness.config import parse_config
 from auditlog_tlog.witness.pull import Puller
