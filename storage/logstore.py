@@ -84,29 +84,31 @@ class LogStore:
     # -- reads of the database, with this log's name on every failure ------------------------
     def _damaged(self, exc: CorruptionError) -> CorruptionError:
         """Record damage to this log (it appends no more) and return the error to raise."""
-        if not str(exc).startswith(f"log {self.origin!r}"):
-            exc = CorruptionError(f"log {self.origin!r}: {exc}")
         if self._damage is None:
             self._damage = exc
         return exc
+
+    def _named(self, exc: CorruptionError) -> CorruptionError:
+        """A database failure as damage to this log, with the log's name."""
+        return self._damaged(CorruptionError(f"log {self.origin!r}: {exc}"))
 
     def _get(self, key: bytes) -> bytes | None:
         try:
             return self._db.get(key)
         except CorruptionError as exc:
-            raise self._damaged(exc) from exc
+            raise self._named(exc) from exc
 
     def _get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
         try:
             return self._db.get_many(keys)
         except CorruptionError as exc:
-            raise self._damaged(exc) from exc
+            raise self._named(exc) from exc
 
     def _scan(self, begin: bytes, end: bytes) -> Iterable[tuple[bytes, bytes]]:
         try:
             yield from self._db.scan(begin, end)
         except CorruptionError as exc:
-            raise self._damaged(exc) from exc
+            raise self._named(exc) from exc
 
     def _check_writable(self) -> None:
         """Raise if this log must not append; reload its state after a failed write."""
@@ -366,7 +368,7 @@ class LogStore:
         try:
             self._db.write(wb)
         except CorruptionError as exc:
-            raise self._damaged(exc) from exc
+            raise self._named(exc) from exc
         except StorageError:
             # The in-memory strata are ahead of the disk now; the next prepare reloads them.
             self._stale = True
