@@ -11,7 +11,7 @@ checkpoint, signed with a key the witness is configured to trust.
 ``append_to_cosigned``: a log server with that witness as a push witness ([[log.witness]]).
 One entry is appended (unary, durable), then GetCheckpoint is polled every millisecond until
 the checkpoint covers the entry and carries the witness's cosignature. The log pushes on a
-timer (``server.witnessing.TICK_S``), which bounds this latency from below.
+timer (``server.pushing.TICK_S``), which bounds this latency from below.
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ class Limits(_message.Message):
     def __init__(self, max_entry_bytes: _Optional[int] = ..., max_batch_entries: _Optional[int] = ..., max_pending_entries: _Optional[int] = ..., max_entries_page: _Optional[int] = ...) -> None: ...
 
 class LogInfo(_message.Message):
-    __slots__ = ("origin", "verifier_key", "hash", "size", "dedup", "limits", "witness_keys", "witness_quorum", "keys")
+    __slots__ = ("origin", "verifier_key", "hash", "size", "dedup", "limits", "witness_keys", "witness_quorum", "keys", "halted")
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
     VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +187,7 @@ class LogInfo(_message.Message):
     WITNESS_KEYS_FIELD_NUMBER: _ClassVar[int]
     WITNESS_QUORUM_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
+    HALTED_FIELD_NUMBER: _ClassVar[int]
     origin: str
     verifier_key: str
     hash: str
@@ -196,7 +197,8 @@ class LogInfo(_message.Message):
     witness_keys: _containers.RepeatedScalarFieldContainer[str]
     witness_quorum: int
     keys: _containers.RepeatedCompositeFieldContainer[KeyInfo]
-    def __init__(self, origin: _Optional[str] = ..., verifier_key: _Optional[str] = ..., hash: _Optional[str] = ..., size: _Optional[int] = ..., dedup: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., witness_keys: _Optional[_Iterable[str]] = ..., witness_quorum: _Optional[int] = ..., keys: _Optional[_Iterable[_Union[KeyInfo, _Mapping]]] = ...) -> None: ...
+    halted: str
+    def __init__(self, origin: _Optional[str] = ..., verifier_key: _Optional[str] = ..., hash: _Optional[str] = ..., size: _Optional[int] = ..., dedup: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., witness_keys: _Optional[_Iterable[str]] = ..., witness_quorum: _Optional[int] = ..., keys: _Optional[_Iterable[_Union[KeyInfo, _Mapping]]] = ..., halted: _Optional[str] = ...) -> None: ...
 
 class KeyInfo(_message.Message):
     __slots__ = ("verifier_key", "state", "since", "until")

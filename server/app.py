@@ -1,5 +1,10 @@
 """Assemble and run the log server: open the database and every log, serve gRPC and metrics.
 
+Each log keeps the checkpoints it signs in an anchor file beside the database
+(``<data_dir>/anchors/``, see ``server.anchors``). A log whose tree does not equal or extend an
+anchor is halted: it serves reads but refuses appends and signatures (FAILED_PRECONDITION), says
+so in ``GetLogInfo`` and the ``auditlog_log_halted`` gauge, and logs both checkpoints.
+
 A log whose stored state fails its open check (``CorruptionError``) does not stop the server:
 it is listed with the reason, refuses writes and reads with DATA_LOSS, and the other logs go
 on. A database that RocksDB cannot open stops the server with one line naming its files.
@@ -12,72 +17,76 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from auditlog_tlog.common.clock import Clock
+from auditlog_tlog.common.http import HTTPService, Limits
+from auditlog_tlog.common.metrics_http import metrics_app
+from auditlog_tlog.common.net import check_listener, format_address, split_host_port
 from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.server.anchors import Anchor, AnchorFile, LogHaltedError
 from auditlog_tlog.server.budget import ByteBudget, pin_mmap_threshold, request_limits
 from auditlog_tlog.server.config import LogConfig, ServerConfig
 from auditlog_tlog.server.handlers import Gate, generic_handler
 from auditlog_tlog.server.keys import load_log_keys
 from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.metrics_http import LogsCollector, log_problems
+from auditlog_tlog.server.pushing import WitnessPusher
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.server.sequencer import Sequencer
 from auditlog_tlog.server.service import LogService
-from auditlog_tlog.server.signer import CheckpointSigner
-from auditlog_tlog.server.tiles_http import TileReader, TileServer
+from auditlog_tlog.server.tiles_http import TileReader, tiles_app
 from auditlog_tlog.server.tls import add_port
-from auditlog_tlog.server.witnessing import WitnessPusher
+from auditlog_tlog.server.writer import LogWriter
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
-from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.errors import CorruptionError
 from auditlog_tlog.tree.hashing import get_hasher
-from auditlog_tlog.tree.keys import Ed25519Signer
-from auditlog_tlog.tree.note import parse_note
 
 log = logging.getLogger("auditlog.server")
 
 
-def open_log(db: Database, config: LogConfig, metrics: Metrics) -> LogRuntime:
-    """Open one log; sign a checkpoint for its current tree if the latest one is older."""
+def open_log(
+    db: Database, config: LogConfig, metrics: Metrics, anchor_dir: Path,
+    anchors: Sequence[Anchor] = (), clock: Clock | None = None,
+) -> LogRuntime:
+    """Open one log: check it against its anchors, sign its tree if the latest checkpoint is
+    older. ``anchors`` adds to the log's anchor file (a publisher's bucket, say)."""
     signers, keys = load_log_keys(config)
     vkey = keys[0].verifier_key
+    origin = config.origin
+    metrics.halted.labels(origin).set(0)
+
+    def halted(exc: LogHaltedError) -> None:
+        metrics.halted.labels(origin).set(1)
+        anchor_note, local_note = (*exc.evidence, b"", b"")[:2]
+        log.error(
+            "log %s is HALTED: it refuses to append and sign. %s\n"
+            "--- %s says ---\n%s--- the database's latest checkpoint ---\n%s"
+            "To recover, restore this log's database from a backup or from its bucket "
+            "(auditlog restore) so that it extends the checkpoint above, then restart. "
+            "Never delete the anchor file to make this go away: that is how a log signs a fork.",
+            origin, exc, exc.anchor, anchor_note.decode(errors="replace"),
+            local_note.decode(errors="replace") or "(none)\n",
+        )
+
     try:
-        store = LogStore(db, config.origin, get_hasher(config.hash))
-        signer = _signer_for(store, signers, config)
-        if store.checkpoint(store.size) is None or store.checkpoint_size != store.size:
-            batch = store.prepare([], config.dedup)
-            proof = store.consistency_proof(signer.last[0], store.size)
-            note = signer.sign(store.size, store.root, proof)
-            store.commit(batch, note)
+        store = LogStore(db, origin, get_hasher(config.hash))
+        writer = LogWriter(store, signers, AnchorFile(anchor_dir, origin), anchors, halted)
+        writer.open()
     except CorruptionError as exc:
-        log.error("log %s refuses service: %s", config.origin, exc)
+        log.error("log %s refuses service: %s", origin, exc)
         return LogRuntime(config, vkey, failure=str(exc), keys=keys)
-    metrics.tree_size.labels(config.origin).set(store.size)
-    sequencer = Sequencer(store, signer, config, metrics)
-    return LogRuntime(config, vkey, store, signer, sequencer, keys=keys)
-
-
-def _signer_for(
-    store: LogStore, signers: list[Ed25519Signer], config: LogConfig
-) -> CheckpointSigner:
-    """A signer that continues from the latest stored checkpoint (or the empty tree)."""
-    note = store.checkpoint()
-    size, root = 0, store.hasher.empty_root()
-    if note is not None:
-        checkpoint = parse_checkpoint(parse_note(note).text)
-        size, root = checkpoint.size, checkpoint.root
-        if size == store.size and root != store.root:
-            raise CorruptionError(
-                f"the latest checkpoint (size {size}) has root {root.hex()}, the stored tree "
-                f"has {store.root.hex()}"
-            )
-    return CheckpointSigner(config.origin, store.hasher, signers, size, root)
+    metrics.opened(origin, store.size)
+    sequencer = Sequencer(writer, config, metrics, clock)
+    return LogRuntime(config, vkey, store, sequencer, keys=keys)
 
 
 @dataclass
@@ -87,10 +96,33 @@ class LogServer:
     port: int = 0
     metrics_port: int = 0
     http_port: int = 0
+    # Anchors beside each log's anchor file, by origin (a publisher's bucket, say).
+    anchors: Mapping[str, Sequence[Anchor]] = field(default_factory=dict)
+    clock: Clock | None = None
+    address: str = ""  # each listener's address as bound ("" when off)
+    metrics_address: str = ""
+    http_address: str = ""
 
     async def start(self) -> None:
+        config = self.config
+        # Every listener follows one rule (common/net.py), checked before anything opens.
+        check_listener("gRPC", config.listen, tls=config.tls is not None,
+                       insecure=config.insecure, section="[server]", tls_section="[server.tls]")
+        for what, listen in (("metrics HTTP", config.metrics_listen),
+                             ("tiles HTTP", config.http_listen)):
+            if listen:
+                check_listener(what, listen, tls=False, insecure=config.insecure,
+                               section="[server]")
         self._db = Database(self.config.data_dir / "db")
-        self.logs = {c.origin: open_log(self._db, c, self.metrics) for c in self.config.logs}
+        anchor_dir = self.config.data_dir / "anchors"
+        self.logs = {
+            c.origin: open_log(self._db, c, self.metrics, anchor_dir,
+                               self.anchors.get(c.origin, ()), self.clock)
+            for c in self.config.logs
+        }
+        self._pusher = WitnessPusher(
+            {o: r for o, r in self.logs.items() if r.failure is None}, clock=self.clock
+        )  # before serving: unreadable witness TLS files stop the server here
         pin_mmap_threshold()
         limits = request_limits(self.config)
         self._server = grpc.aio.server(options=[
@@ -101,9 +133,18 @@ class LogServer:
         public = frozenset(c.origin for c in self.config.logs if c.public_read)
         authorizer = Authorizer(self.config.principals, public)
         gate = Gate(authorizer, self.metrics, limits, ByteBudget(self.config.max_inflight_bytes))
-        self._tiles: TileServer | None = None
+        self._tiles: HTTPService | None = None
         if self.config.http_listen:
-            self._tiles = TileServer(self.config.http_listen, TileReader(self.logs, authorizer))
+            self._tiles = HTTPService(tiles_app(TileReader(self.logs, authorizer)),
+                                      self.config.http_listen, Limits())
+        self._metrics_http: HTTPService | None = None
+        if self.config.metrics_listen:
+            self.metrics.registry.register(LogsCollector(self.logs, self.config.data_dir / "db"))
+            logs = self.logs
+            self._metrics_http = HTTPService(
+                metrics_app(self.metrics.registry, lambda: log_problems(logs)),
+                self.config.metrics_listen, Limits(),
+            )
         service = LogService(self.logs, self.metrics, gate.readable)
         self._server.add_generic_rpc_handlers((generic_handler(service, gate),))
         self._health = health.aio.HealthServicer()
@@ -112,15 +153,14 @@ class LogServer:
                  health.SERVICE_NAME)
         reflection.enable_server_reflection(names, self._server)
         try:
-            self.port = add_port(
-                self._server, self.config.listen, self.config.tls, self.config.insecure
-            )
+            self.port = add_port(self._server, self.config.listen, self.config.tls)
         except RuntimeError as exc:  # grpc's way of saying the address could not be bound
             self.port = 0
             log.debug("binding %s: %s", self.config.listen, exc)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen}: the port is in use or the "
                           "address is not on this machine")
+        self.address = format_address(split_host_port(self.config.listen)[0], self.port)
         for runtime in self.logs.values():
             if runtime.failure is None:
                 runtime.sequencer().start()
@@ -128,38 +168,41 @@ class LogServer:
         serving = health_pb2.HealthCheckResponse.SERVING
         await self._health.set("", serving)
         await self._health.set("auditlog.v1.Log", serving)
-        if self.config.metrics_listen:
-            _, self.metrics_port = self.metrics.serve(self.config.metrics_listen)
+        if self._metrics_http is not None:
+            self.metrics_address = await self._metrics_http.start()
+            self.metrics_port = self._metrics_http.port
         if self._tiles is not None:
-            self._tiles.start()
+            self.http_address = await self._tiles.start()
             self.http_port = self._tiles.port
-        self._pusher = WitnessPusher(self.logs)
         self._pusher.start()
 
     async def stop(self) -> None:
         """Drain: refuse new appends, write and answer the queued ones, then stop."""
         await self._health.enter_graceful_shutdown()
+        await self._pusher.stop()
         for runtime in self.logs.values():
             if runtime.failure is None:
                 await runtime.sequencer().close()
         await self._server.stop(self.config.shutdown_grace_s)
         if self._tiles is not None:
-            self._tiles.stop()
-        await self._pusher.stop()
+            await self._tiles.stop()
+        if self._metrics_http is not None:
+            await self._metrics_http.stop()
         self._db.close()
 
 
 async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
     server = LogServer(config)
     await server.start()
-    host = config.listen.rpartition(":")[0]
-    print(f"auditlog: serving gRPC on {host}:{server.port}", flush=True)
-    if server.metrics_port:
-        print(f"auditlog: metrics on http://{host}:{server.metrics_port}/metrics", flush=True)
-    if server.http_port:
-        print(f"auditlog: tiles on http://{host}:{server.http_port}/<origin>/", flush=True)
+    print(f"auditlog: serving gRPC on {server.address}", flush=True)
+    if server.metrics_address:
+        print(f"auditlog: metrics on http://{server.metrics_address}/metrics", flush=True)
+    if server.http_address:
+        print(f"auditlog: tiles on http://{server.http_address}/<origin>/", flush=True)
     for runtime in server.logs.values():
         status = f"size {runtime.store.size}" if runtime.failure is None else runtime.failure
+        if runtime.halted is not None:
+            status = f"size {runtime.store.size}, HALTED: {runtime.halted}"
         print(f"auditlog: log {runtime.config.origin} ({status}) key {runtime.verifier_key}",
               flush=True)
     stop = asyncio.Event()

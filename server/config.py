@@ -33,7 +33,7 @@ Example (every key but ``origin`` has a default)::
                                            # (default: all of them)
     witness_interval_s = 300               # push the latest checkpoint at least this often
 
-    [[log.witness]]                        # a witness (server/witnessing.py): its cosignature
+    [[log.witness]]                        # a witness (server/pushing.py): its cosignature
     vkey = "witness.example/w1+1a2b3c4d+BA..."  # verifier key (type 0x04), and for push mode its
     url = "https://witness.example:7700"   # tlog-witness URL (the add-checkpoint prefix)
     timeout_s = 10

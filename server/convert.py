@@ -26,7 +26,7 @@ def log_info(runtime: LogRuntime) -> pb.LogInfo:
     size = 0 if runtime.failure else runtime.store.checkpoint_size
     return pb.LogInfo(
         origin=c.origin, verifier_key=runtime.verifier_key, hash=c.hash, size=size,
-        dedup=c.dedup,
+        dedup=c.dedup, halted=str(runtime.halted or ""),
         witness_keys=list(runtime.witnesses.keys), witness_quorum=runtime.witnesses.quorum,
         keys=[pb.KeyInfo(verifier_key=k.verifier_key, state=k.state, since=k.since, until=k.until)
               for k in runtime.keys],

@@ -27,6 +27,7 @@ from auditlog_tlog.server.budget import ByteBudget, HeapTrimmer, RequestLimits
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.server.status import status_of, trailer_of
+from auditlog_tlog.server.stream_window import stream_log
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Log"]
@@ -64,7 +65,8 @@ class Gate:
                 raise
         return [log for log in logs if self.authorizer.may(principal, log, "read")]
 
-    def admit(self, method: str, request: Any, context: Any) -> None:
+    def admit(self, method: str, request: Any, context: Any, log: str | None = None) -> None:
+        """Raise unless the caller may call ``method`` on ``log`` (default: the request's)."""
         role = ROLE[method]
         if role is None or self.authorizer.open:
             return
@@ -72,8 +74,7 @@ class Gate:
             principal = self.authorizer.identify(
                 context.invocation_metadata(), context.auth_context()
             )
-            log = request.log
-            self.authorizer.check(principal, log, role)
+            self.authorizer.check(principal, request.log if log is None else log, role)
             if role == "append":
                 # Count without a list: a refused batch of 10^6 entries must not become
                 # 10^6 Python objects at once.
@@ -159,12 +160,14 @@ def _stream_request(
             # Errors surface inside the handler's guard. A message holds its bytes in the
             # budget until the service asks for the next one; the messages the service then
             # still keeps are bounded by its stream window.
+            log: str | None = None
             async for raw in raw_requests:
                 gate.limits.check(name, len(raw))
                 gate.budget.take(len(raw))
                 try:
                     request = _parse(cls, raw)
-                    gate.admit(name, request, context)
+                    log = stream_log(log, request.log)  # an empty log: the stream's (for roles too)
+                    gate.admit(name, request, context, log)
                     yield request
                 finally:
                     gate.budget.give(len(raw))

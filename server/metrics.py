@@ -1,8 +1,10 @@
-"""Prometheus metrics of the log server, on their own registry (served at /metrics)."""
+"""Prometheus metrics of the log server, on their own registry (served at /metrics by
+``common.metrics_http``; what is read at scrape time is in ``server.metrics_http``).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -24,6 +26,11 @@ class Metrics:
         self.tree_size = Gauge(
             "auditlog_tree_size", "Current tree size", ["log"], registry=self.registry
         )
+        self.halted = Gauge(
+            "auditlog_log_halted",
+            "1 when the log refuses to append and sign: its tree does not extend an anchor",
+            ["log"], registry=self.registry,
+        )
         self.pushback = Counter(
             "auditlog_pushback", "Appends refused because the queue was full", ["log"],
             registry=self.registry,
@@ -42,14 +49,21 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._sizes: dict[str, int] = {}
+
+    def opened(self, log: str, size: int) -> None:
+        """A log opened at ``size`` entries: appends count from there."""
+        self._sizes[log] = size
+        self.tree_size.labels(log).set(size)
+        self.appended.labels(log).inc(0)  # present (at 0) before the first append
+
     def observe_batch(self, log: str, entries: int, seconds: float, size: int) -> None:
+        """A batch of ``entries`` requested entries was written; the tree now has ``size``."""
         self.batch_size.labels(log).observe(entries)
         self.batch_seconds.labels(log).observe(seconds)
         self.tree_size.labels(log).set(size)
-
-    def serve(self, address: str) -> tuple[str, int]:
-        """Serve /metrics over HTTP at ``host:port`` (port 0 picks one); returns where."""
-        host, _, port = address.rpartition(":")
-        server, _thread = start_http_server(int(port), addr=host, registry=self.registry)
-        bound_host, bound_port = server.server_address[:2]
-        return str(bound_host), int(bound_port)
+        # The tree grows by exactly the entries written: duplicates (dedup) add nothing.
+        grown = size - self._sizes.get(log, size)
+        if grown > 0:
+            self.appended.labels(log).inc(grown)
+        self._sizes[log] = size

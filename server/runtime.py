@@ -1,15 +1,16 @@
-"""One log as the server runs it: its store, signer and sequencer, or why it could not open."""
+"""One log as the server runs it: its store and sequencer (the one writer), or why it could not
+open; and whether it is halted because its tree does not extend an anchor (``server.anchors``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from auditlog_tlog.server.anchors import LogHaltedError
 from auditlog_tlog.server.config import LogConfig
+from auditlog_tlog.server.cosigning import LogWitnesses
 from auditlog_tlog.server.keys import KeyInfo
 from auditlog_tlog.server.sequencer import Sequencer
-from auditlog_tlog.server.signer import CheckpointSigner
-from auditlog_tlog.server.witnessing import LogWitnesses
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, MalformedError, NotFoundError
 from auditlog_tlog.tree.hashing import HASH_SIZE
@@ -32,7 +33,6 @@ class LogRuntime:
         config: LogConfig,
         verifier_key: str,
         store: LogStore | None = None,
-        signer: CheckpointSigner | None = None,
         sequencer: Sequencer | None = None,
         failure: str | None = None,
         keys: tuple[KeyInfo, ...] = (),
@@ -41,7 +41,6 @@ class LogRuntime:
         self.config = config
         self.verifier_key = verifier_key
         self._store = store
-        self.signer = signer
         self._sequencer = sequencer
         self.failure = failure
         self.witnesses = LogWitnesses(config)
@@ -56,6 +55,18 @@ class LogRuntime:
         if self._sequencer is None or self.failure:
             raise CorruptionError(f"log {self.config.origin} refuses writes: {self.failure}")
         return self._sequencer
+
+    @property
+    def halted(self) -> LogHaltedError | None:
+        """Why the log refuses to append and sign (its tree does not extend an anchor)."""
+        return None if self._sequencer is None else self._sequencer.writer.halted
+
+    async def add_cosignatures(self, size: int, lines: bytes) -> list[str]:
+        """Verify witness cosignatures of the checkpoint at ``size`` and store them with it."""
+        return await self.sequencer().attach_cosignatures(self.witnesses, size, lines)
+
+    async def report_witness_size(self, witness: str, size: int) -> None:
+        await self.sequencer().report_witness_size(witness, size)
 
     def _size(self, size: int | None) -> int:
         store = self.store

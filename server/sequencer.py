@@ -1,18 +1,20 @@
-"""The sequencer: one per log, the only writer of that log.
+"""The sequencer: one per log, and its writer thread, the only thread that writes the log.
 
 Appends from any number of callers wait in one bounded queue. A single task takes what is
-queued (up to ``max_batch_entries``), and in the log's own writer thread prepares the batch,
-has the signer sign a checkpoint for the new tree (given the consistency proof from the last
-one), and commits entries, nodes, state and checkpoint in one synced WriteBatch. Only then are
-the callers answered. While one batch is being written the next one fills up, so a busy log
-writes large batches and an idle log answers at once (group commit).
+queued (up to ``max_batch_entries``) and, in the log's writer thread, has the log's
+:class:`~auditlog_tlog.server.writer.LogWriter` commit the batch durably and, when a checkpoint
+is due, sign the tree that covers it. Only then are the callers answered. While one batch is
+being written the next one fills up, so a busy log writes large batches and an idle log answers
+at once (group commit). Cosignatures that witnesses hand in are attached in the same thread, so
+a log's database has one writer.
 
 Indexes are assigned in arrival order: the order in which requests entered the queue.
 
-Checkpoints: with ``checkpoint_interval_ms = 0`` every batch is signed into a checkpoint in the
-same WriteBatch. Otherwise a batch is signed only when the interval has passed since the last
-checkpoint or when a caller asked for a receipt; an idle log signs its unsigned tail when the
-interval runs out, so the latest checkpoint never lags the tree by more than one interval.
+Checkpoints: with ``checkpoint_interval_ms = 0`` every batch is signed into a checkpoint. Otherwise
+a batch is signed only when the interval has passed since the last checkpoint or when a caller
+asked for a receipt; an idle log signs its unsigned tail when the interval runs out, so the
+latest checkpoint never lags the tree by more than one interval. Time is read from the injected
+:class:`~auditlog_tlog.common.clock.Clock` only.
 """
 
 from __future__ import annotations
@@ -20,16 +22,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.server.config import LogConfig
+from auditlog_tlog.server.cosigning import LogWitnesses
 from auditlog_tlog.server.metrics import Metrics
-from auditlog_tlog.server.signer import CheckpointSigner
-from auditlog_tlog.storage.logstore import AppendOutcome, LogStore
+from auditlog_tlog.server.writer import LogWriter
+from auditlog_tlog.storage.logstore import AppendOutcome
 from auditlog_tlog.tree.errors import (
     AuditLogError,
     MalformedError,
@@ -42,7 +45,7 @@ from auditlog_tlog.tree.note import open_note
 from auditlog_tlog.tree.tlogproof import TlogProof, format_tlog_proof
 from auditlog_tlog.tree.vkeys import parse_vkey
 
-log = logging.getLogger("auditlog.server")
+log = logging.getLogger("auditlog.server.sequencer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,21 +69,28 @@ class ShuttingDownError(StorageError):
 
 class Sequencer:
     def __init__(
-        self, store: LogStore, signer: CheckpointSigner, config: LogConfig, metrics: Metrics
+        self, writer: LogWriter, config: LogConfig, metrics: Metrics,
+        clock: Clock | None = None,
     ) -> None:
-        self.store = store
-        self.signer = signer
+        self.writer = writer
+        self.store = writer.store
         self.config = config
         self._metrics = metrics
+        self._clock = clock or SystemClock()
         self._queue: deque[_Request] = deque()
         self._queued = 0
         self._wakeup = asyncio.Event()
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"writer-{store.origin}")
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"writer-{self.store.origin}")
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._appenders = [parse_vkey(v) for v in config.appender_keys]
         self._interval = config.checkpoint_interval_ms / 1000
-        self._last_signed = time.monotonic()
+        self._last_signed = self._clock.monotonic()
+
+    @property
+    def queued(self) -> int:
+        """Entries waiting to be written (the metrics' queue depth)."""
+        return self._queued
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -116,6 +126,7 @@ class Sequencer:
     async def append(self, entries: Sequence[bytes], want_receipt: bool) -> list[Receipted]:
         """Append a batch; returns once it is durable (and signed into a checkpoint)."""
         self.check_entries(entries)
+        self.writer.refuse_if_halted()
         if self._closing:
             raise ShuttingDownError("the server is shutting down; retry on another instance")
         if self._queued + len(entries) > self.config.max_pending_entries:
@@ -133,24 +144,26 @@ class Sequencer:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            unsigned = self.store.size > self.store.checkpoint_size
-            try:
-                timeout = max(0.0, self._last_signed + self._interval - time.monotonic())
-                await asyncio.wait_for(self._wakeup.wait(), timeout if unsigned else None)
-            except TimeoutError:
-                try:
-                    await loop.run_in_executor(self._writer, self._sign_tail)
-                except AuditLogError as exc:  # a failed write: the next batch or timeout retries
-                    log.warning("log %s: signing the tail failed: %s", self.store.origin, exc)
-                continue
+            unsigned = self.store.size > self.store.checkpoint_size and self.writer.halted is None
+            if unsigned:
+                timeout = self._last_signed + self._interval - self._clock.monotonic()
+                if not await self._woken_within(timeout):
+                    try:
+                        await loop.run_in_executor(self._thread, self._sign_tail)
+                    except AuditLogError as exc:  # a halt logs itself; else retried next interval
+                        if self.writer.halted is None:
+                            log.error("log %s: signing the tail: %s", self.store.origin, exc)
+                    continue
+            else:
+                await self._wakeup.wait()
             self._wakeup.clear()
             if self.config.batch_delay_ms and self._queued < self.config.max_batch_entries:
-                await asyncio.sleep(self.config.batch_delay_ms / 1000)
+                await self._clock.sleep(self.config.batch_delay_ms / 1000)
             while self._queue:
                 requests = self._take()
-                started = time.perf_counter()
+                started = self._clock.monotonic()
                 try:
-                    results = await loop.run_in_executor(self._writer, self._write, requests)
+                    results = await loop.run_in_executor(self._thread, self._write, requests)
                 except Exception as exc:  # answered to every caller of the batch
                     # Its traceback holds this loop's own frame; a caller that clears the frames
                     # of an error it answered (server/handlers.py) would end this loop with it.
@@ -163,11 +176,24 @@ class Sequencer:
                     self._queued -= sum(len(r.entries) for r in requests)
                 self._metrics.observe_batch(
                     self.store.origin, sum(len(r.entries) for r in requests),
-                    time.perf_counter() - started, self.store.size,
+                    self._clock.monotonic() - started, self.store.size,
                 )
                 for request, result in zip(requests, results, strict=True):
                     if not request.future.done():  # the caller may have gone away
                         request.future.set_result(result)
+
+    async def _woken_within(self, timeout: float) -> bool:
+        """True when an append wakes the sequencer within ``timeout`` seconds of the clock."""
+        if timeout <= 0:
+            return self._wakeup.is_set()
+        woken = asyncio.ensure_future(self._wakeup.wait())
+        timer = asyncio.ensure_future(self._clock.sleep(timeout))
+        try:
+            await asyncio.wait({woken, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            timer.cancel()
+        return self._wakeup.is_set()
 
     def _take(self) -> list[_Request]:
         taken: list[_Request] = []
@@ -181,32 +207,15 @@ class Sequencer:
         return taken
 
     def _write(self, requests: list[_Request]) -> list[list[Receipted]]:
-        """In the writer thread: prepare, sign, commit, then build receipts."""
+        """In the writer thread: commit, sign if due or a receipt is wanted, build receipts."""
         entries = [e for r in requests for e in r.entries]
-        batch = self.store.prepare(entries, self.config.dedup)
-        signed_before = self.signer.last
-        checkpoint = None
-        due = time.monotonic() - self._last_signed >= self._interval
-        if batch.entries and (due or any(r.want_receipt for r in requests)):
-            self._last_signed = time.monotonic()
-            try:
-                proof = self.store.proof_in_batch(batch, self.signer.last[0])
-                checkpoint = self.signer.sign(batch.size, batch.root, proof)
-            except Exception:
-                self.store.abandon()
-                raise
-        if batch.entries:
-            try:
-                self.store.commit(batch, checkpoint)
-            except StorageError:
-                # A failed write (a full disk): the checkpoint just signed was never stored;
-                # the store reloads its state before the next batch, which is signed from the
-                # head before this one.
-                self.signer.rewind(*signed_before)
-                raise
+        want_receipt = any(r.want_receipt for r in requests)
+        sign = want_receipt or self._clock.monotonic() - self._last_signed >= self._interval
+        if sign:
+            self._last_signed = self._clock.monotonic()
+        outcomes = iter(self.writer.append(entries, self.config.dedup, sign))
         results: list[list[Receipted]] = []
-        outcomes = iter(batch.outcomes)
-        note = self._receipt_checkpoint() if any(r.want_receipt for r in requests) else b""
+        note = self._receipt_checkpoint() if want_receipt else b""
         for request in requests:
             mine = [next(outcomes) for _ in request.entries]
             if request.want_receipt:
@@ -217,17 +226,27 @@ class Sequencer:
 
     def _sign_tail(self) -> None:
         """Sign a checkpoint for entries committed since the last one (interval mode)."""
-        store = self.store
-        if store.size > store.checkpoint_size:
-            self._last_signed = time.monotonic()
-            signed_before = self.signer.last
-            proof = store.consistency_proof(signed_before[0], store.size)
-            note = self.signer.sign(store.size, store.root, proof)
-            try:
-                store.commit(store.prepare([], False), note)
-            except StorageError:
-                self.signer.rewind(*signed_before)  # never stored: as in _write
-                raise
+        self._last_signed = self._clock.monotonic()
+        if self.store.size > self.store.checkpoint_size:
+            self.writer.sign_head()
+
+    async def attach_cosignatures(
+        self, witnesses: LogWitnesses, size: int, lines: bytes
+    ) -> list[str]:
+        """Verify cosignature lines and store them with the checkpoint (in the writer thread)."""
+        if self._closing:
+            raise ShuttingDownError("the server is shutting down; retry on another instance")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, witnesses.attach, self.store, size, lines
+        )
+
+    async def report_witness_size(self, witness: str, size: int) -> None:
+        """A witness said which size it cosigned last: an anchor (beyond the tree: a halt)."""
+        if self._closing:
+            return
+        await asyncio.get_running_loop().run_in_executor(
+            self._thread, self.writer.report_witness_size, witness, size
+        )
 
     def _receipt_checkpoint(self) -> bytes:
         """The latest checkpoint (which covers the batch just written), read once per batch."""
@@ -251,4 +270,4 @@ class Sequencer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self._writer.shutdown(wait=True)
+        self._thread.shutdown(wait=True)

@@ -7,7 +7,6 @@ status of ``server.status.GRPC_STATUS`` with the exception's message, and counts
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -21,12 +20,13 @@ from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server import convert
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
+from auditlog_tlog.server.sequencer import Receipted
 from auditlog_tlog.server.status import status_of, trailer_of
+from auditlog_tlog.server.stream_window import AppendWindow, stream_log
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError, NotFoundError, PushbackError
 
 log = logging.getLogger("auditlog.server")
 T = TypeVar("T")
-STREAM_WINDOW = 16  # request messages of one AppendStream in flight at once
 MAX_WAIT_MS = 30_000
 MAX_PAGE = 1000  # ListCheckpoints
 MAX_WAITERS = 4  # GetCheckpoint(cosigned) calls waiting at once (each holds a thread)
@@ -88,67 +88,25 @@ class LogService(pb_grpc.LogServicer):
         that were not acknowledged may or may not have been appended (retry them: dedup makes
         the retry idempotent)."""
 
+        async def acknowledge(sequence: int, results: list[Receipted]) -> None:
+            await context.write(pb.AppendStreamResponse(
+                sequence=sequence, results=[convert.append_result(r) for r in results]
+            ))
+
         async def call() -> None:
-            in_flight: asyncio.Queue[tuple[int, asyncio.Task[Any]] | None] = asyncio.Queue(
-                STREAM_WINDOW
-            )
-
-            async def acknowledge() -> None:
-                while (item := await in_flight.get()) is not None:
-                    sequence, task = item
-                    results = await task
-                    await context.write(pb.AppendStreamResponse(
-                        sequence=sequence, results=[convert.append_result(r) for r in results]
-                    ))
-
-            writer = asyncio.create_task(acknowledge())
-
-            async def hand_over(item: tuple[int, asyncio.Task[Any]] | None) -> bool:
-                """Queue an item unless the acknowledger has stopped (then it never would)."""
-                put = asyncio.ensure_future(in_flight.put(item))
-                await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
-                if not put.done():
-                    put.cancel()
-                    return False
-                return True
-
+            window = AppendWindow(acknowledge)
             origin: str | None = None
-            # Appends not finished yet; each leaves the set when done, so that a long stream
-            # holds at most the window's requests and results, not every one it ever carried.
-            started: set[asyncio.Task[Any]] = set()
             try:
                 async for request in request_iterator:
-                    if writer.done():
+                    origin = stream_log(origin, request.log)
+                    append = self._log(origin).sequencer().append
+                    if not await window.submit(
+                        request.sequence, append(request.entries, request.want_receipt)
+                    ):
                         break
-                    if origin is None:
-                        origin = request.log
-                    elif request.log not in ("", origin):
-                        raise MalformedError(
-                            f"stream message names log {echo(request.log)}, want {origin!r} or empty"
-                        )
-                    sequencer = self._log(origin).sequencer()
-                    task = asyncio.ensure_future(
-                        sequencer.append(request.entries, request.want_receipt)
-                    )
-                    started.add(task)
-                    task.add_done_callback(started.discard)
-                    if not await hand_over((request.sequence, task)):
-                        break
-                if await hand_over(None):
-                    await writer
+                await window.finish()
             finally:
-                # Never cancel the acknowledger in the middle of a write: stop waiting for the
-                # appends not yet acknowledged (they are queued and will be written, unanswered),
-                # tell it to finish, and let it end on its own.
-                for task in list(started):
-                    task.cancel()
-                with contextlib.suppress(asyncio.QueueFull):
-                    in_flight.put_nowait(None)
-                await asyncio.wait({writer}, timeout=10)
-                if not writer.done():
-                    writer.cancel()
-            if not writer.cancelled() and writer.exception():
-                raise writer.exception()  # type: ignore[misc]
+                await window.close()
 
         await self._guard("AppendStream", context, call)
 
@@ -237,13 +195,12 @@ class LogService(pb_grpc.LogServicer):
     async def AddCosignature(
         self, request: pb.AddCosignatureRequest, context: Any
     ) -> pb.AddCosignatureResponse:
-        """Pull-mode witnesses hand in cosignatures; server/witnessing.py verifies and stores."""
+        """Pull-mode witnesses hand in cosignatures; server/cosigning.py verifies them, the
+        log's writer stores them."""
 
         async def call() -> pb.AddCosignatureResponse:
             runtime = self._log(request.log)
-            names = await asyncio.to_thread(
-                runtime.witnesses.attach, runtime.store, request.size, request.signatures
-            )
+            names = await runtime.add_cosignatures(request.size, request.signatures)
             return pb.AddCosignatureResponse(witnesses=names)
 
         return await self._guard("AddCosignature", context, call)

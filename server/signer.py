@@ -45,12 +45,3 @@ class CheckpointSigner:
             note = sign_note(Checkpoint(self._origin, size, root).to_text(), self._signers)
             self._last = (size, root)
             return note
-
-    def rewind(self, size: int, root: bytes) -> None:
-        """Go back to the head (size, root) signed before the last ``sign``, whose note was
-        then never stored nor shown to anyone (its commit failed): the stored tree equals or
-        extends (size, root), so what is signed next is consistent with both heads."""
-        with self._lock:
-            if size > self._last[0]:
-                raise ValueError(f"rewind to size {size}: want at most {self._last[0]}")
-            self._last = (size, root)

@@ -8,17 +8,25 @@ Each log is served under its origin as the prefix (``http://host:port/<origin>/.
 
 Tiles are stored ready to serve (storage/strata.py), so nothing is recomputed; full tiles and
 bundles are immutable and say so in Cache-Control. A tile wider than what the log holds is 404.
+Entry bundles go out gzip-compressed (``Content-Encoding: gzip``) to a client whose
+``Accept-Encoding`` allows it; hash tiles do not compress and go out as they are.
 Private logs (``public_read = false`` with principals configured) need
 ``Authorization: Bearer <token>`` of a principal with the ``read`` role (401/403 otherwise).
+It runs on the shared HTTP stack (``common.http``: deadlines, connection limits, keep-alive
+with TCP_NODELAY) on the server's event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from dataclasses import dataclass
+from typing import Final
 
+from aiohttp import web
+
+from auditlog_tlog.common.http import accepts_gzip, text_response
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.storage.strata import WIDTH
@@ -35,10 +43,19 @@ from auditlog_tlog.tree.tiles import encode_entry_bundle, parse_entries_path, pa
 
 log = logging.getLogger("auditlog.tiles")
 MAX_PATH = 512
+_INLINE_GZIP: Final = 64 * 1024  # larger bundles are compressed in a worker thread
 HTTP_STATUS: dict[type[AuditLogError], int] = {
     MalformedError: 400, InvalidRangeError: 404, NotFoundError: 404,
     UnauthenticatedError: 401, PermissionDeniedError: 403,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    body: bytes
+    content_type: str
+    immutable: bool
+    compressible: bool = False
 
 
 class TileReader:
@@ -48,8 +65,8 @@ class TileReader:
         self._logs = logs
         self._authorizer = authorizer
 
-    def get(self, path: str, authorization: str | None) -> tuple[bytes, str, bool]:
-        """(body, content type, immutable) for a GET of ``path``."""
+    def get(self, path: str, authorization: str | None) -> Resource:
+        """What a GET of ``path`` answers; raises an AuditLogError when there is nothing."""
         if len(path) > MAX_PATH:
             raise MalformedError(f"path of {len(path)} characters, want at most {MAX_PATH}")
         runtime, rest = self._route(path)
@@ -61,20 +78,20 @@ class TileReader:
             note = store.checkpoint()
             if note is None:
                 raise NotFoundError("no checkpoint yet")
-            return note, "text/plain; charset=utf-8", False
+            return Resource(note, "text/plain; charset=utf-8", False)
         if rest.startswith("tile/entries/"):
             index, width = parse_entries_path(rest)
             begin = index * WIDTH
             if begin + width > store.size:
                 raise NotFoundError(f"entry bundle {rest} is beyond the log's size {store.size}")
             body = encode_entry_bundle(store.entries(begin, begin + width))
-            return body, "application/octet-stream", width == WIDTH
+            return Resource(body, "application/octet-stream", width == WIDTH, compressible=True)
         if rest.startswith("tile/"):
             level, index, width = parse_tile_path(rest)
             row = store.tile(level, index) or b""
             if len(row) < width * HASH_SIZE:
                 raise NotFoundError(f"tile {rest} does not exist at the log's size {store.size}")
-            return row[: width * HASH_SIZE], "application/octet-stream", width == WIDTH
+            return Resource(row[: width * HASH_SIZE], "application/octet-stream", width == WIDTH)
         raise NotFoundError(f"no such resource {rest!r}, want checkpoint or tile/...")
 
     def _route(self, path: str) -> tuple[LogRuntime, str]:
@@ -85,47 +102,34 @@ class TileReader:
         raise NotFoundError(f"no log serves {path!r}")
 
 
-def _handler(reader: TileReader) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "auditlog"
+def tiles_app(reader: TileReader) -> web.Application:
+    """The tlog-tiles endpoints of every log in ``reader``."""
 
-        def do_GET(self) -> None:
-            try:
-                body, kind, immutable = reader.get(self.path, self.headers.get("Authorization"))
-                status, cache = 200, "public, max-age=31536000, immutable" if immutable else "no-cache"
-            except AuditLogError as exc:
-                status = next((code for cls, code in HTTP_STATUS.items() if isinstance(exc, cls)), 503)
-                body, kind, cache = f"{exc}\n".encode(), "text/plain; charset=utf-8", "no-store"
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", cache)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug(format, *args)
-
-    return Handler
-
-
-class TileServer:
-    """A threaded HTTP server for the tiles of every log; ``serve`` returns the bound port."""
-
-    def __init__(self, address: str, reader: TileReader) -> None:
-        host, _, port = address.rpartition(":")
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            return text_response(405, f"method {request.method}: want GET", close=True,
+                                 headers={"Allow": "GET, HEAD"})
         try:
-            self._http = ThreadingHTTPServer((host, int(port)), _handler(reader))
-        except OSError as exc:
-            raise OSError(f"cannot listen on {address} for tiles: {exc.strerror}") from exc
-        self._http.daemon_threads = True
-        self.port = int(self._http.server_address[1])
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+            found = reader.get(request.raw_path, request.headers.get("Authorization"))
+        except AuditLogError as exc:
+            status = next((code for cls, code in HTTP_STATUS.items() if isinstance(exc, cls)), 503)
+            response = text_response(status, str(exc))
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        body = found.body
+        response = web.Response()
+        if found.compressible:
+            response.headers["Vary"] = "Accept-Encoding"
+            if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+                body = (gzip.compress(body, mtime=0) if len(body) <= _INLINE_GZIP
+                        else await asyncio.to_thread(gzip.compress, body, mtime=0))
+                response.headers["Content-Encoding"] = "gzip"
+        response.body = body
+        response.headers["Content-Type"] = found.content_type
+        response.headers["Cache-Control"] = ("public, max-age=31536000, immutable"
+                                             if found.immutable else "no-cache")
+        return response
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app

@@ -99,6 +99,7 @@ class Database:
         self._db = self._open(create=new)
         self._sync = WriteOptions()
         self._sync.sync = True
+        self._unsynced = WriteOptions()
         self._lock = threading.RLock()  # write() may recover() inside register_log()
         self._closed = False
         self._broken: StorageError | None = None  # the failed write RocksDB still holds against us
@@ -253,15 +254,15 @@ class Database:
     def batch(self) -> Any:
         return WriteBatch(raw_mode=True)
 
-    def write(self, batch: Any) -> None:
-        """Apply a WriteBatch atomically and durably (synced WAL).
+    def write(self, batch: Any, sync: bool = True) -> None:
+        """Apply a WriteBatch atomically and durably (synced WAL; unsynced with ``sync=False``).
 
         On failure nothing of the batch is visible to reads, but its WAL record may or may not
         be on disk; a writer that keeps state in memory reloads it after :meth:`recover`.
         """
         self.recover()
         try:
-            self._db.write(batch, self._sync)
+            self._db.write(batch, self._sync if sync else self._unsynced)
         except Exception as exc:
             error = translate(exc, "write failed")
             self._broken = error

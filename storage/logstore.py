@@ -2,9 +2,11 @@
 
 The write path is two steps so that the signer can look at a batch before it is stored:
 :meth:`LogStore.prepare` hashes and deduplicates a batch and extends the tree in memory;
-:meth:`LogStore.commit` writes entries, the leaf-hash index, the new tree nodes, the new state and
-the checkpoint signed for it in **one** WriteBatch with a synced WAL. Only one thread may write
-(the log's sequencer); any number may read, and readers only ever see committed state.
+:meth:`LogStore.commit` writes entries, the leaf-hash index, the new tree nodes and the new state
+in **one** WriteBatch with a synced WAL; :meth:`LogStore.commit_checkpoint` then stores the
+checkpoint signed for that tree on its own. Only one thread may write
+(the log's writer, ``server.writer.LogWriter``, in the sequencer's thread); any number may
+read, and readers only ever see committed state.
 
 Opening costs O(log n) reads whatever the size: the stored state carries the compact range, and
 :meth:`LogStore.open` checks that it hashes to the stored root and that each of its nodes equals
@@ -323,30 +325,13 @@ class LogStore:
 
         return visit
 
-    def proof_in_batch(self, batch: PreparedBatch, size1: int) -> tuple[bytes, ...]:
-        """PROOF(size1, new size) over the prepared (not yet written) tree, for the signer."""
-        self._check_size(size1, "size1")
-        plan = consistency_plan(size1, batch.size)
-        hashes: list[bytes | None] = []
-        for node in plan.ids:
-            level, index, row, position = strata.locate(node)
-            stratum = batch.strata.get((level, index))
-            hashes.append(stratum.node(row, position) if stratum is not None else None)
-        missing = [i for i, h in enumerate(hashes) if h is None]
-        for i, found in zip(missing, self._nodes([plan.ids[i] for i in missing]), strict=True):
-            hashes[i] = found  # nodes the batch did not touch are on disk: one multi-get
-        if any(h is None for h in hashes):
-            raise self._damaged(
-                CorruptionError(f"log {self.origin!r}: nodes for the batch's consistency proof")
-            )
-        return plan.fold(self.hasher, [h for h in hashes if h is not None])
-
     def abandon(self) -> None:
         """Forget a prepared batch that will not be committed (its nodes are in memory only)."""
         self._load_frontier()
 
-    def commit(self, batch: PreparedBatch, checkpoint: bytes | None) -> None:
-        """Write the batch and the checkpoint signed for it, atomically and durably."""
+    def commit(self, batch: PreparedBatch) -> None:
+        """Write the batch's entries, nodes and new state atomically and durably (no checkpoint:
+        the log's writer signs the committed tree, then stores it with :meth:`commit_checkpoint`)."""
         if self._damage is not None or self._stale:
             raise StorageError(f"log {self.origin!r}: the batch was prepared before a failure")
         wb = self._db.batch()
@@ -356,25 +341,42 @@ class LogStore:
             wb.put(self._key(b"H", leaf), position)
         for (level, index), stratum in batch.strata.items():
             wb.put(self._tile_key(level, index), stratum.value())
-        checkpoint_size = self.checkpoint_size
-        if checkpoint is not None:
-            checkpoint_size = batch.size
-            wb.put(self._key(b"C", batch.size.to_bytes(8, "big")), checkpoint)
-        state = (
-            batch.size.to_bytes(8, "big") + batch.root + checkpoint_size.to_bytes(8, "big")
-            + b"".join(batch.compact)
-        )
-        wb.put(self._key(b"S"), state)
+        wb.put(self._key(b"S"), self._state(batch.size, batch.root, self.checkpoint_size,
+                                            batch.compact))
+        self._write(wb, sync=True)
+        self.size, self.root, self._compact = batch.size, batch.root, batch.compact
+
+    def commit_checkpoint(self, size: int, checkpoint: bytes, sync: bool = True) -> None:
+        """Store the checkpoint signed for the committed tree of ``size`` entries as the latest.
+
+        ``sync=False`` leaves the WAL unsynced: for a checkpoint already durable elsewhere (the
+        log's anchor file), which the log restores from there after a power loss.
+        """
+        self._check_writable()  # after a failed write: the stored state, not the one in memory
+        if not self.checkpoint_size <= size <= self.size:
+            raise InvalidRangeError(
+                f"checkpoint for size {size}: want {self.checkpoint_size} to {self.size}"
+            )
+        wb = self._db.batch()
+        wb.put(self._key(b"C", size.to_bytes(8, "big")), checkpoint)
+        wb.put(self._key(b"S"), self._state(self.size, self.root, size, self._compact))
+        self._write(wb, sync)
+        self.checkpoint_size = size
+
+    @staticmethod
+    def _state(size: int, root: bytes, checkpoint_size: int, compact: tuple[bytes, ...]) -> bytes:
+        return size.to_bytes(8, "big") + root + checkpoint_size.to_bytes(8, "big") + b"".join(compact)
+
+    def _write(self, wb: object, sync: bool) -> None:
         try:
-            self._db.write(wb)
+            self._db.write(wb, sync=sync)
         except CorruptionError as exc:
             raise self._named(exc) from exc
         except StorageError:
-            # The in-memory strata are ahead of the disk now; the next prepare reloads them.
+            # The in-memory strata may be ahead of the disk now, and the failed batch may or
+            # may not be in the WAL: the next write reloads the state from disk first.
             self._stale = True
             raise
-        self.size, self.root, self._compact = batch.size, batch.root, batch.compact
-        self.checkpoint_size = checkpoint_size
 
     def store_checkpoint(self, size: int, checkpoint: bytes) -> None:
         """Replace the stored checkpoint at ``size`` (to attach cosignatures to it)."""

@@ -1,7 +1,8 @@
 """Assemble and run a witness (``auditlog witness --config witness.toml``): keys, state store,
-archive, the c2sp.org/tlog-witness@v1.0.0 HTTP(S) server and one pull thread per ``[[log]]``
-with a ``grpc`` address. Start-up fails loudly, before anything is served, when plain text is
-configured off loopback without ``insecure = true`` (``witness.tls``), when a private key or
+archive, the c2sp.org/tlog-witness@v1.0.0 HTTP(S) server, the metrics listener (``/metrics``,
+``/healthz``) and one pull thread per ``[[log]]`` with a ``grpc`` address. Start-up fails
+loudly, before anything is served, when plain text is configured off loopback without
+``insecure = true`` (``common.net.check_listener``), when a private key or
 token file is readable by others, or when the archive is not write-once (an S3 bucket without
 versioning and Object Lock). SIGTERM and SIGINT stop it.
 """
@@ -14,13 +15,19 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from auditlog_tlog.common.clock import Clock
+from auditlog_tlog.common.http import Limits, ThreadedHTTPService
+from auditlog_tlog.common.metrics_http import metrics_app
+from auditlog_tlog.common.net import split_host_port
+from auditlog_tlog.tree.errors import AuditLogError
 from auditlog_tlog.tree.hashing import get_hasher
 from auditlog_tlog.tree.keys import Ed25519Verifier
 from auditlog_tlog.witness.archive import Archive, LocalArchive
 from auditlog_tlog.witness.config import ArchiveConfig, WitnessConfig
-from auditlog_tlog.witness.core import Clock, Witness, WitnessedLog
+from auditlog_tlog.witness.core import Witness, WitnessedLog
 from auditlog_tlog.witness.httpd import WitnessHTTPServer
 from auditlog_tlog.witness.keys import WitnessKeys, load_keys
+from auditlog_tlog.witness.metrics import MeteredArchive, WitnessMetrics
 from auditlog_tlog.witness.pull import Puller
 from auditlog_tlog.witness.state import FileStateStore
 from auditlog_tlog.witness.tls import channel_credentials, check_transport, read_token, server_context
@@ -39,13 +46,6 @@ def open_archive(config: ArchiveConfig) -> tuple[Archive, Callable[[], None]]:
     return LocalArchive(config.dir), lambda: None
 
 
-def split_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"listen {listen!r}: want host:port")
-    return host, int(port)
-
-
 class WitnessApp:
     def __init__(self, config: WitnessConfig, clock: Clock | None = None) -> None:
         self.config = config
@@ -54,6 +54,8 @@ class WitnessApp:
         self._threads: list[threading.Thread] = []
         self._pullers: list[Puller] = []
         self.http: WitnessHTTPServer | None = None
+        self.metrics = WitnessMetrics()
+        self.metrics_http: ThreadedHTTPService | None = None
         self.keys: WitnessKeys | None = None
         self.key_created = False
 
@@ -76,15 +78,25 @@ class WitnessApp:
         except BaseException:
             self._state.close()
             raise
-        self.witness = Witness(self.keys.active, logs, self._state, archive, self._clock,
+        self.witness = Witness(self.keys.active, logs, self._state,
+                               MeteredArchive(archive, self.metrics), self._clock,
                                config.refresh_s)
         self.witness.reconcile()
+        self.metrics.watch(self.witness)
         if config.listen:
             self.http = WitnessHTTPServer(
-                split_listen(config.listen), self.witness, config.prefix, config.max_connections,
-                ssl_context=ssl_context,
+                split_host_port(config.listen), self.witness, config.prefix, config.max_connections,
+                config.request_timeout_s, ssl_context, config.max_connections_per_peer,
+                self.metrics,
             )
-            self._threads.append(self.http.serve_in_thread())
+            self.http.start()
+        if config.metrics_listen:
+            registry = self.metrics.registry
+            self.metrics_http = ThreadedHTTPService(
+                lambda: metrics_app(registry, self._problems), config.metrics_listen, Limits(),
+                name="witness-metrics",
+            )
+            self.metrics_http.start()
         for entry in config.logs:
             if entry.grpc:
                 credentials, token = dial[entry.origin]
@@ -96,11 +108,22 @@ class WitnessApp:
                 thread.start()
                 self._threads.append(thread)
 
+    def _problems(self) -> list[str]:
+        """What /healthz reports: each log whose state cannot be read."""
+        problems = []
+        for origin in self.witness.origins:
+            try:
+                self.witness.state_of(origin)
+            except AuditLogError as exc:
+                problems.append(f"log {origin}: {exc}")
+        return problems
+
     def stop(self) -> None:
         self._stop.set()
         if self.http is not None:
-            self.http.shutdown()
-            self.http.server_close()
+            self.http.stop()
+        if self.metrics_http is not None:
+            self.metrics_http.stop()
         for thread in self._threads:
             thread.join(15)
         for puller in self._pullers:
@@ -121,11 +144,13 @@ def run(config: WitnessConfig) -> None:
         state = "key" if key.state == "active" else "retired key (signs nothing)"
         print(f"auditlog witness: {state} {vkey}{' ' + dates if dates else ''}", flush=True)
     if app.http is not None:
-        host = config.listen.rpartition(":")[0]
         scheme = "https" if config.tls else "http"
         mutual = " (mutual TLS)" if config.tls and config.tls.client_ca_file else ""
-        print(f"auditlog witness: serving tlog-witness on {scheme}://{host}:{app.http.port}"
+        print(f"auditlog witness: serving tlog-witness on {scheme}://{app.http.address}"
               f"{config.prefix}{mutual}", flush=True)
+    if app.metrics_http is not None:
+        print(f"auditlog witness: metrics on http://{app.metrics_http.address}/metrics",
+              flush=True)
     for entry in config.logs:
         mode = "push"
         if entry.grpc:

@@ -10,7 +10,11 @@ Example (``name`` and at least one ``[[log]]`` are required)::
     state_dir = "state"
     refresh_s = 60                   # re-answer the same checkpoint this long without re-signing
     insecure = false                 # plain HTTP on a non-loopback listen address (without
-                                     # [witness.tls]); warned at every start
+                                     # [witness.tls]) and for metrics_listen; warned at start
+    max_connections = 1024           # open HTTP connections in total (503 beyond)
+    max_connections_per_peer = 64    # open HTTP connections per client address (503 beyond)
+    request_timeout_s = 10           # total time one HTTP request may take (408 or closed)
+    metrics_listen = ""              # Prometheus /metrics and /healthz, e.g. "127.0.0.1:7701"
 
     [witness.tls]                    # optional: serve HTTPS (witness/tls.py)
     cert_file = "tls/witness.pem"    # the witness's certificate chain (PEM)
@@ -120,8 +124,11 @@ class WitnessConfig:
     listen: str = DEFAULT_LISTEN
     prefix: str = ""
     refresh_s: float = 60.0
-    max_connections: int = 64
+    max_connections: int = 1024
     insecure: bool = False
+    max_connections_per_peer: int = 64
+    request_timeout_s: float = 10.0
+    metrics_listen: str = ""
     tls: TLSConfig | None = None
     keys: tuple[KeyConfig, ...] = ()
 
@@ -267,8 +274,11 @@ def parse_config(text: str, base: Path) -> WitnessConfig:
         listen=_take(witness, "listen", str, where, DEFAULT_LISTEN),
         prefix=_take(witness, "prefix", str, where, ""),
         refresh_s=_take(witness, "refresh_s", float, where, 60.0),
-        max_connections=_take(witness, "max_connections", int, where, 64),
+        max_connections=_take(witness, "max_connections", int, where, 1024),
         insecure=_take(witness, "insecure", bool, where, False),
+        max_connections_per_peer=_take(witness, "max_connections_per_peer", int, where, 64),
+        request_timeout_s=_take(witness, "request_timeout_s", float, where, 10.0),
+        metrics_listen=_take(witness, "metrics_listen", str, where, ""),
         tls=tls,
         keys=keys,
     )
@@ -277,6 +287,12 @@ def parse_config(text: str, base: Path) -> WitnessConfig:
         raise ValueError(f"{where}.refresh_s: got {config.refresh_s}, want 0..86400")
     if not 1 <= config.max_connections <= 10000:
         raise ValueError(f"{where}.max_connections: got {config.max_connections}, want 1..10000")
+    if not 1 <= config.max_connections_per_peer <= config.max_connections:
+        raise ValueError(f"{where}.max_connections_per_peer: got "
+                         f"{config.max_connections_per_peer}, want 1..max_connections")
+    if not 0 < config.request_timeout_s <= 3600:
+        raise ValueError(f"{where}.request_timeout_s: got {config.request_timeout_s}, "
+                         "want > 0 and <= 3600")
     if not config.listen and not any(entry.grpc for entry in logs):
         raise ValueError("listen is off and no [[log]] has grpc: this witness would do nothing")
     return config

@@ -36,11 +36,11 @@ import hashlib
 import json
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final
 
+from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.errors import (
@@ -64,17 +64,6 @@ from auditlog_tlog.witness.state import StateStore, WitnessedState
 
 log = logging.getLogger("auditlog.witness")
 MAX_ATTEMPTS: Final = 8  # compare-and-swap retries of one request before giving up (503)
-
-
-class Clock(Protocol):
-    def now(self) -> float:
-        """POSIX time in seconds."""
-        ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
 
 
 class OldSizeConflictError(ConflictError):

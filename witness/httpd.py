@@ -1,243 +1,179 @@
-"""The witness's HTTP API, c2sp.org/tlog-witness@v1.0.0 (and the HEAD monitoring endpoint):
+"""The witness's HTTP API, c2sp.org/tlog-witness@v1.0.0, on the shared aiohttp stack
+(``common.http``):
 
     POST <prefix>/add-checkpoint                    body: see tree.witness_protocol
         200 cosignature lines | 400 | 403 | 404 | 409 text/x.tlog.size "<size>\\n" | 422 | 503
     GET  <prefix>/<hex sha256(origin)>/checkpoint   the latest cosigned checkpoint, or 404
 
 Every answer but 200 and 409 carries a one-line ``text/plain`` body saying what was wrong.
-Inputs are bounded before they are read: request line and header lines by ``http.server``
-(64 KiB each, 100 headers), the header block to ``MAX_HEADER_BYTES``, the body to
-``tree.witness_protocol.MAX_BODY_SIZE`` announced by ``Content-Length`` (413 beyond, 411
-without), the time a client may take by a socket timeout, and open connections by a semaphore
-(503 beyond). HTTP/1.1 keep-alive is on, as the spec recommends.
+Inputs are bounded before they are read: the request path to ``MAX_PATH`` (414), the header
+block to ``MAX_HEADER_BYTES`` (431), the body to ``tree.witness_protocol.MAX_BODY_SIZE``
+announced by ``Content-Length`` (413 beyond, 411 without or chunked), the whole request by a
+total deadline (408 or closed), and open connections per peer and in total (503 beyond).
+HTTP/1.1 keep-alive is on, as the spec recommends. A slow client costs a coroutine; the
+witness's own work (state, archive) runs in worker threads.
 
 With an ``ssl.SSLContext`` (``witness.tls.server_context``) it serves HTTPS, and with mutual TLS
-only to clients whose certificate chains to the configured CA. The handshake runs in the
-connection's own thread, under the same socket timeout, so a slow or silent client holds one
-connection slot and never the accept loop; a failed handshake is logged and the connection
-closed before any HTTP is read.
+only to clients whose certificate chains to the configured CA; the handshake is bounded by the
+request deadline, and a failed one closes the connection before any HTTP is read.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import re
 import ssl
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final
+from typing import Final
 
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from auditlog_tlog.common.http import Handler, Limits, ThreadedHTTPService, text_response
+from auditlog_tlog.common.net import format_address, split_host_port
 from auditlog_tlog.tree.errors import AuditLogError
 from auditlog_tlog.tree.witness_protocol import MAX_BODY_SIZE, format_size_body
 from auditlog_tlog.witness.core import OldSizeConflictError, Witness
+from auditlog_tlog.witness.metrics import WitnessMetrics
 from auditlog_tlog.witness.status import http_status_of
 
 log = logging.getLogger("auditlog.witness.http")
 MAX_HEADER_BYTES: Final = 16 * 1024
 MAX_PATH: Final = 1024
 _CHECKPOINT_PATH: Final = re.compile(r"/([0-9a-f]{64})/checkpoint")
-_TEXT: Final = "text/plain; charset=utf-8"
 
 
-class WitnessHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server for one :class:`Witness` (``prefix``: e.g. "" or "/witness")."""
+def witness_app(witness: Witness, prefix: str = "",
+                metrics: WitnessMetrics | None = None) -> web.Application:
+    """The tlog-witness endpoints of ``witness`` under ``prefix`` ("" or "/path")."""
+    if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+        raise ValueError(f"prefix {prefix!r}: want '' or '/path' without a trailing '/'")
+    api = _WitnessAPI(witness, prefix)
+    app = web.Application(client_max_size=MAX_BODY_SIZE)
+    if metrics is not None:
+        app.middlewares.append(_counting(metrics))
+    app.router.add_route("*", "/{tail:.*}", api.handle)
+    return app
 
-    daemon_threads = True
+
+def _endpoint(path: str) -> str:
+    if path.endswith("/add-checkpoint"):
+        return "add-checkpoint"
+    return "checkpoint" if path.endswith("/checkpoint") else "other"
+
+
+def _counting(metrics: WitnessMetrics) -> Middleware:
+    @web.middleware
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        metrics.requests.labels(_endpoint(request.path), str(response.status)).inc()
+        return response
+
+    return count
+
+
+class _WitnessAPI:
+    def __init__(self, witness: Witness, prefix: str) -> None:
+        self._witness = witness
+        self._prefix = prefix
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.raw_path
+        if len(path) > MAX_PATH:
+            return text_response(414, f"request path of {len(path)} bytes, want at most "
+                                 f"{MAX_PATH}", close=True)
+        size = sum(len(k) + len(v) + 4 for k, v in request.raw_headers)
+        if size > MAX_HEADER_BYTES:
+            return text_response(431, f"headers of {size} bytes, want at most "
+                                 f"{MAX_HEADER_BYTES}", close=True)
+        if request.method == "POST":
+            return await self._post(request, path)
+        if request.method in ("GET", "HEAD"):
+            return await self._get(path)
+        return text_response(
+            405, "method not allowed: want POST add-checkpoint or GET <hex origin>/checkpoint",
+            close=True, headers={"Allow": "GET, POST"},
+        )
+
+    async def _post(self, request: web.Request, path: str) -> web.StreamResponse:
+        if path != self._prefix + "/add-checkpoint":
+            return text_response(404, f"no such endpoint: POST {path[:200]}", close=True)
+        if "Transfer-Encoding" in request.headers:
+            return text_response(411, "chunked bodies are not accepted: send Content-Length",
+                                 close=True)
+        length = request.content_length
+        if length is None:
+            return text_response(411, "Content-Length is required", close=True)
+        if length > MAX_BODY_SIZE:
+            return text_response(413, f"body of {length} bytes, want at most {MAX_BODY_SIZE}",
+                                 close=True)
+        body = await request.read()
+        try:
+            lines = await asyncio.to_thread(self._witness.add_checkpoint, body)
+        except OldSizeConflictError as exc:
+            return web.Response(status=409, body=format_size_body(exc.size),
+                                content_type="text/x.tlog.size")
+        except AuditLogError as exc:
+            return text_response(http_status_of(exc), str(exc))
+        except Exception:
+            log.exception("add-checkpoint failed")
+            return text_response(500, "internal error")
+        return web.Response(body=lines, content_type="text/plain", charset="utf-8")
+
+    async def _get(self, path: str) -> web.StreamResponse:
+        match = _CHECKPOINT_PATH.fullmatch(path[len(self._prefix):])
+        if not path.startswith(self._prefix) or match is None:
+            return text_response(404, f"no such endpoint: GET {path[:200]}")
+        try:
+            note = await asyncio.to_thread(self._witness.latest, match.group(1))
+        except AuditLogError as exc:
+            return text_response(http_status_of(exc), str(exc))
+        except Exception:
+            log.exception("checkpoint lookup failed")
+            return text_response(500, "internal error")
+        return web.Response(body=note, content_type="text/plain", charset="utf-8")
+
+
+class WitnessHTTPServer:
+    """The witness API on its own event loop thread: ``start`` binds, ``stop`` closes.
+
+    ``max_connections`` bounds open connections in total, ``max_per_peer`` per client
+    address; ``timeout_s`` is the total deadline of one request (and of a TLS handshake).
+    """
 
     def __init__(
         self,
         address: tuple[str, int],
         witness: Witness,
         prefix: str = "",
-        max_connections: int = 64,
+        max_connections: int = 1024,
         timeout_s: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
+        max_per_peer: int = 64,
+        metrics: WitnessMetrics | None = None,
     ) -> None:
-        if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
-            raise ValueError(f"prefix {prefix!r}: want '' or '/path' without a trailing '/'")
-        self.witness = witness
-        self.prefix = prefix
-        self.timeout_s = timeout_s
-        self.ssl_context = ssl_context
-        self._slots = threading.BoundedSemaphore(max_connections)
-        super().__init__(address, _Handler)
+        app = witness_app(witness, prefix, metrics)  # checks the prefix before anything binds
+        limits = Limits(deadline_s=timeout_s, max_connections=max_connections,
+                        max_per_peer=min(max_per_peer, max_connections))
+        self._service = ThreadedHTTPService(lambda: app, format_address(*address), limits,
+                                            ssl_context, name="witness-http")
+
+    def start(self) -> str:
+        """Bind and serve; returns the address bound (port 0: the port picked)."""
+        return self._service.start()
 
     @property
     def port(self) -> int:
-        return int(self.server_address[1])
+        return self._service.port
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            if self.ssl_context is None:  # over TLS there is no answering before a handshake
-                with contextlib.suppress(OSError):
-                    request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                                    b"Connection: close\r\nRetry-After: 1\r\n\r\n")
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
+    @property
+    def address(self) -> str:
+        return self._service.address
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
+    @property
+    def server_address(self) -> tuple[str, int]:
+        """(host, port) as bound, as ``socketserver`` names it (callers of the old server)."""
+        return split_host_port(self._service.address)
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        """Over TLS: the handshake (in this connection's thread), then HTTP on the TLS socket."""
-        if self.ssl_context is None:
-            super().finish_request(request, client_address)
-            return
-        request.settimeout(self.timeout_s)
-        try:
-            # wrap_socket takes over the descriptor (``request`` is left detached) and closes
-            # it itself if the handshake fails.
-            conn = self.ssl_context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
-            log.info("TLS handshake with %s failed: %s", client_address[0], exc)
-            return
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            self.shutdown_request(conn)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that goes away is routine; anything else is logged with its traceback."""
-        exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLError):
-            log.debug("connection from %s: %s", client_address, exc)
-        else:
-            log.exception("request from %s failed", client_address)
-
-    def serve_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="witness-http",
-                                  daemon=True)
-        thread.start()
-        return thread
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: WitnessHTTPServer
-    protocol_version = "HTTP/1.1"
-    # A response goes out in two sends (headers, body); with Nagle's algorithm on, the second
-    # waits for the client's delayed ACK, ~40 ms per request on keep-alive connections.
-    disable_nagle_algorithm = True
-    server_version = "auditlog-witness"
-    sys_version = ""
-
-    def setup(self) -> None:
-        # StreamRequestHandler.setup applies ``timeout`` to the socket: a slow client is cut off.
-        self.request.settimeout(self.server.timeout_s)
-        super().setup()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def _send(self, code: int, body: bytes, content_type: str = _TEXT, close: bool = False) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if code == 503:
-            self.send_header("Retry-After", "1")
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _error(self, code: int, message: str, close: bool = False) -> None:
-        self._send(code, (message[:1000] + "\n").encode(), close=close)
-
-    def _headers_ok(self) -> bool:
-        if len(self.path) > MAX_PATH:
-            self._error(414, f"request path of {len(self.path)} bytes, want at most {MAX_PATH}",
-                        close=True)
-            return False
-        size = sum(len(k) + len(v) + 4 for k, v in self.headers.items())
-        if size > MAX_HEADER_BYTES:
-            self._error(431, f"headers of {size} bytes, want at most {MAX_HEADER_BYTES}",
-                        close=True)
-            return False
-        return True
-
-    def _read_body(self) -> bytes | None:
-        if "Transfer-Encoding" in self.headers:
-            self._error(411, "chunked bodies are not accepted: send Content-Length", close=True)
-            return None
-        raw = self.headers.get("Content-Length")
-        if raw is None:
-            self._error(411, "Content-Length is required", close=True)
-            return None
-        if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
-            self._error(400, f"Content-Length {raw[:32]!r}: want a decimal", close=True)
-            return None
-        length = int(raw)
-        if length > MAX_BODY_SIZE:
-            self._error(413, f"body of {length} bytes, want at most {MAX_BODY_SIZE}", close=True)
-            return None
-        try:
-            body = self.rfile.read(length)
-        except TimeoutError:
-            self.close_connection = True
-            return None
-        if len(body) != length:
-            self.close_connection = True  # the client went away mid-body
-            return None
-        return body
-
-    def do_POST(self) -> None:
-        if not self._headers_ok():
-            return
-        if self.path != self.server.prefix + "/add-checkpoint":
-            self._error(404, f"no such endpoint: POST {self.path[:200]}", close=True)
-            return
-        body = self._read_body()
-        if body is None:
-            return
-        try:
-            lines = self.server.witness.add_checkpoint(body)
-        except OldSizeConflictError as exc:
-            self._send(409, format_size_body(exc.size), "text/x.tlog.size")
-        except AuditLogError as exc:
-            self._error(http_status_of(exc), str(exc))
-        except Exception:
-            log.exception("add-checkpoint failed")
-            self._error(500, "internal error")
-        else:
-            self._send(200, lines)
-
-    def do_GET(self) -> None:
-        if not self._headers_ok():
-            return
-        prefix = self.server.prefix
-        match = _CHECKPOINT_PATH.fullmatch(self.path[len(prefix):])
-        if not self.path.startswith(prefix) or match is None:
-            self._error(404, f"no such endpoint: GET {self.path[:200]}")
-            return
-        try:
-            note = self.server.witness.latest(match.group(1))
-        except AuditLogError as exc:
-            self._error(http_status_of(exc), str(exc))
-        except Exception:
-            log.exception("checkpoint lookup failed")
-            self._error(500, "internal error")
-        else:
-            self._send(200, note)
-
-    def _not_allowed(self) -> None:
-        self.send_response(405)
-        self.send_header("Allow", "GET, POST")
-        body = b"method not allowed: want POST add-checkpoint or GET <hex origin>/checkpoint\n"
-        self.send_header("Content-Type", _TEXT)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
+    def stop(self) -> None:
+        self._service.stop()

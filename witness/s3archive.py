@@ -35,7 +35,7 @@ from auditlog_tlog.witness.archive import check_key
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from auditlog_tlog.witness.core import Clock
+    from auditlog_tlog.common.clock import Clock
 
 log = logging.getLogger("auditlog.witness.s3")
 _TRANSIENT_CODES: Final = frozenset({

@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 
 from auditlog_tlog.common.files import check_private_mode
-from auditlog_tlog.common.net import is_loopback
+from auditlog_tlog.common.net import check_listener, is_loopback
 from auditlog_tlog.witness.config import LogEntry, TLSConfig, WitnessConfig
 
 log = logging.getLogger("auditlog.witness")
@@ -28,14 +28,13 @@ def check_transport(config: WitnessConfig) -> None:
 
     Reads no file and opens no socket: call it first, before anything is started.
     """
-    if config.listen and config.tls is None and not is_loopback(config.listen):
-        if not config.insecure:
-            raise ValueError(
-                f"refusing plain HTTP on {config.listen}: configure [witness.tls], listen on "
-                "127.0.0.1, or set insecure = true in [witness]"
-            )
-        log.warning("insecure = true: serving plain HTTP on %s; anyone on the path can read "
-                    "and alter traffic", config.listen)
+    if config.listen:
+        check_listener("tlog-witness HTTP", config.listen, tls=config.tls is not None,
+                       insecure=config.insecure, section="[witness]",
+                       tls_section="[witness.tls]")
+    if config.metrics_listen:
+        check_listener("metrics HTTP", config.metrics_listen, tls=False,
+                       insecure=config.insecure, section="[witness]")
     for entry in config.logs:
         if not entry.grpc or entry.ca_file is not None or is_loopback(entry.grpc):
             continue

@@ -8,9 +8,11 @@ from pathlib import Path
 import grpc
 import pytest
 
+from auditlog_tlog.server.anchors import AnchorFile, LogHaltedError
 from auditlog_tlog.server.config import parse_config
 from auditlog_tlog.server.signer import CheckpointSigner
 from auditlog_tlog.server.status import GRPC_STATUS, status_of
+from auditlog_tlog.server.writer import LogWriter
 from auditlog_tlog.storage.db import Database, prefix
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree import errors
@@ -66,13 +68,17 @@ def test_signer_signs_consistent_heads_only() -> None:
     assert signer.last == (20, root20)
 
 
-def test_sequencer_path_refuses_to_sign_over_a_corrupted_tree(tmp_path: Path) -> None:
+def test_the_writer_refuses_to_sign_over_a_corrupted_tree(tmp_path: Path) -> None:
     """A node rewritten behind the log's back cannot get an inconsistent checkpoint signed."""
-    db = Database(tmp_path)
+    db = Database(tmp_path / "db")
     store = LogStore(db, ORIGIN, SHA256)
-    signer = CheckpointSigner(ORIGIN, SHA256, [Ed25519Signer.generate(ORIGIN)], 0, store.root)
-    batch = store.prepare([b"%d" % i for i in range(600)], True)
-    store.commit(batch, signer.sign(batch.size, batch.root, store.proof_in_batch(batch, signer.last[0])))
+    anchors = AnchorFile(tmp_path / "anchors", ORIGIN)
+    halts: list[LogHaltedError] = []
+    writer = LogWriter(store, [Ed25519Signer.generate(ORIGIN)], anchors, on_halt=halts.append)
+    writer.open()
+    writer.append([b"%d" % i for i in range(600)], True, sign=True)
+    signed = anchors.latest()
+    assert store.checkpoint_size == 600 and signed == store.checkpoint()
     # PROOF(600, 601) starts with the node over leaves [0, 512): level 9, kept in row 1 of the
     # stratum 1/0 on disk. Flip its last byte.
     key = prefix(1) + b"T" + bytes([1]) + (0).to_bytes(8, "big")
@@ -82,11 +88,13 @@ def test_sequencer_path_refuses_to_sign_over_a_corrupted_tree(tmp_path: Path) ->
     wb = db.batch()
     wb.put(key, bytes(tile))
     db.write(wb)
-    batch = store.prepare([b"more"], True)
-    with pytest.raises(VerificationError):
-        signer.sign(batch.size, batch.root, store.proof_in_batch(batch, signer.last[0]))
-    store.abandon()
-    assert store.size == 600 and signer.last[0] == 600
+    with pytest.raises(LogHaltedError, match="does not extend the last checkpoint signed"):
+        writer.append([b"more"], True, sign=True)
+    assert store.size == 601  # durable, but never signed
+    assert (store.checkpoint_size, writer.signer.last[0], anchors.latest()) == (600, 600, signed)
+    assert len(halts) == 1 and halts[0].evidence == (signed, signed)
+    with pytest.raises(LogHaltedError):  # and it stays halted
+        writer.append([b"again"], True, sign=False)
     db.close()
 
 

@@ -1,4 +1,5 @@
-"""Sequencer behaviour over real gRPC: pushback, checkpoint interval, graceful drain, restarts."""
+"""Sequencer behaviour over real gRPC: pushback, graceful drain, restarts (the checkpoint interval
+is tested in process with a fake clock, tests/server/test_sequencer.py)."""
 
 from __future__ import annotations
 
@@ -36,27 +37,6 @@ def test_full_queue_pushes_back_with_resource_exhausted(tmp_path: Path) -> None:
         assert set(codes) == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
         # The queue drains: the log takes appends again.
         assert stub.Append(pb.AppendRequest(log=ORIGIN, entry=b"after")).result.leaf_hash
-    finally:
-        server.stop()
-
-
-def test_checkpoint_interval_signs_the_tail_and_receipts_at_once(tmp_path: Path) -> None:
-    config = write_server_config(tmp_path, (ORIGIN,), extra_log="checkpoint_interval_ms = 400")
-    server = start_server(config)
-    try:
-        stub = server.stub()
-        time.sleep(0.5)
-        stub.Append(pb.AppendRequest(log=ORIGIN, entry=b"first"))  # due: signed at once
-        stub.AppendBatch(pb.AppendBatchRequest(log=ORIGIN, entries=[b"a", b"b"]))
-        assert stub.GetCheckpoint(pb.GetCheckpointRequest(log=ORIGIN)).size == 1  # not yet due
-        receipt = stub.Append(pb.AppendRequest(log=ORIGIN, entry=b"r", want_receipt=True))
-        assert receipt.result.receipt  # a receipt forces a checkpoint covering the entry
-        assert stub.GetCheckpoint(pb.GetCheckpointRequest(log=ORIGIN)).size == 4
-        stub.Append(pb.AppendRequest(log=ORIGIN, entry=b"tail"))
-        deadline = time.monotonic() + 5
-        while stub.GetCheckpoint(pb.GetCheckpointRequest(log=ORIGIN)).size != 5:
-            assert time.monotonic() < deadline, "the unsigned tail was never signed"
-            time.sleep(0.05)
     finally:
         server.stop()
 

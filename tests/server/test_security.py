@@ -273,3 +273,25 @@ def test_key_rotation_end_to_end(tmp_path: Path) -> None:
     cp = parse_checkpoint(open_note(receipt.checkpoint, [parse_vkey(old_vkey)]).note.text)
     verify_inclusion(SHA256, receipt.index, cp.size, SHA256.hash_leaf(b"before"), receipt.proof,
                      cp.root)
+
+
+def test_a_stream_message_with_an_empty_log_is_authorized_for_the_streams_log(
+    tls_server: RunningServer, pki: dict[str, Pair | CA]
+) -> None:
+    """Later messages of an AppendStream may leave ``log`` empty: they append to the stream's
+    log, and the caller's role on that log is what counts (not a role on the log '')."""
+    requests = [pb.AppendStreamRequest(log=LOG_A, entries=[b"stream-0"], sequence=0),
+                pb.AppendStreamRequest(entries=[b"stream-1"], sequence=1),
+                pb.AppendStreamRequest(entries=[b"stream-2"], sequence=2)]
+    with _channel(tls_server, pki, "plain") as channel:
+        stub = pb_grpc.LogStub(channel)
+        acks = list(stub.AppendStream(iter(requests), metadata=_metadata("writer"), timeout=10))
+        assert [a.sequence for a in acks] == [0, 1, 2]
+        indexes = [a.results[0].index for a in acks]
+        assert indexes == list(range(indexes[0], indexes[0] + 3))
+        # A message naming another log is still checked against that log, and refused.
+        other = [requests[0], pb.AppendStreamRequest(log=LOG_B, entries=[b"x"], sequence=1)]
+        with pytest.raises(grpc.RpcError) as info:
+            list(stub.AppendStream(iter(other), metadata=_metadata("writer"), timeout=10))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "want 'a.example/private' or empty" in (info.value.details() or "")

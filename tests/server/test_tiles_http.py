@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import http.client
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,6 +20,7 @@ from auditlog_tlog.tree.note import open_note
 from auditlog_tlog.tree.tiles import decode_entry_bundle, entry_bundles_for_size, tile_path, tiles_for_size
 from auditlog_tlog.tree.vkeys import parse_vkey
 from tests.servers import RunningServer, running, write_server_config
+from tests.slowclients import slow_clients
 
 ORIGIN = "tiles.example/log"
 SIZE = 70_000
@@ -83,3 +87,74 @@ def test_missing_and_malformed_paths(served: tuple[RunningServer, list[bytes]], 
     server, _ = served
     got, body, _ = _get(server, path)
     assert got == status, body
+
+
+def _connection(server: RunningServer) -> http.client.HTTPConnection:
+    host, _, port = server.tiles_url.removeprefix("http://").rpartition(":")
+    return http.client.HTTPConnection(host, int(port), timeout=10)
+
+
+def _fetch(conn: http.client.HTTPConnection, path: str,
+           headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    conn.request("GET", f"/{ORIGIN}/{path}", headers=headers or {})
+    response = conn.getresponse()
+    response.read()
+    return response
+
+
+def test_entry_bundles_are_gzipped_for_clients_that_accept_it(
+    served: tuple[RunningServer, list[bytes]]
+) -> None:
+    server, entries = served
+    conn = _connection(server)
+    try:
+        for path in ("tile/entries/000", "tile/entries/273.p/112"):
+            conn.request("GET", f"/{ORIGIN}/{path}", headers={"Accept-Encoding": "gzip"})
+            zipped = conn.getresponse()
+            body = zipped.read()
+            assert zipped.status == 200 and zipped.getheader("Content-Encoding") == "gzip"
+            assert zipped.getheader("Vary") == "Accept-Encoding"
+            conn.request("GET", f"/{ORIGIN}/{path}")
+            plain = conn.getresponse()
+            raw = plain.read()
+            assert plain.getheader("Content-Encoding") is None
+            assert gzip.decompress(body) == raw and len(body) < len(raw)
+            index = int(path.split("/")[2].split(".")[0])
+            assert decode_entry_bundle(raw) == entries[index * 256:index * 256 + len(
+                decode_entry_bundle(raw))]
+        refused = _fetch(conn, "tile/entries/000", {"Accept-Encoding": "gzip;q=0, identity"})
+        assert refused.getheader("Content-Encoding") is None
+        tile = _fetch(conn, "tile/0/000", {"Accept-Encoding": "gzip"})
+        assert tile.status == 200 and tile.getheader("Content-Encoding") is None  # hashes
+    finally:
+        conn.close()
+
+
+def test_tiles_on_a_reused_connection_do_not_wait_for_delayed_acks(
+    served: tuple[RunningServer, list[bytes]]
+) -> None:
+    """A regression guard for the Nagle stall (~44 ms a request), not a benchmark."""
+    server, _ = served
+    conn = _connection(server)
+    try:
+        assert _fetch(conn, "tile/0/000").status == 200
+        started = time.monotonic()
+        statuses = {_fetch(conn, f"tile/0/{i:03d}").status for i in range(50)}
+        elapsed = time.monotonic() - started
+    finally:
+        conn.close()
+    assert statuses == {200}
+    assert elapsed < 1.0, f"50 tiles on one connection took {elapsed:.3f} s"
+
+
+def test_tiles_are_served_while_200_slow_connections_are_open(
+    served: tuple[RunningServer, list[bytes]]
+) -> None:
+    server, _ = served
+    port = int(server.tiles_url.rpartition(":")[2])
+    with slow_clients(port, 200, interval_s=0.1) as slow:
+        time.sleep(0.3)
+        assert slow.answered() == 0  # all accepted, none answered yet: they are still dribbling
+        status, note, _ = _get(server, "checkpoint")
+        assert status == 200 and note.startswith(ORIGIN.encode())
+        assert _get(server, "tile/0/001")[0] == 200

@@ -1,5 +1,6 @@
-"""The log side of witnessing: the [[log.witness]] config, attaching verified cosignatures,
-pushing to tlog-witness servers (409 learning, backoff, timeouts), and the AddCosignature RPC."""
+"""The log side of witnessing: the [[log.witness]] config, attaching verified cosignatures
+(server/cosigning.py), pushing to tlog-witness servers (server/pushing.py: 409 learning, backoff,
+timeouts, TLS), and the AddCosignature RPC."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
 
 import grpc
 import pytest
@@ -22,7 +22,8 @@ from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server.app import LogServer
 from auditlog_tlog.server.config import LogConfig, WitnessConfig, parse_config
-from auditlog_tlog.server.witnessing import LogWitnesses, Post, WitnessPusher, http_post
+from auditlog_tlog.server.cosigning import LogWitnesses
+from auditlog_tlog.server.pushing import TICK_S, Post, WitnessPusher, http_post
 from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.errors import MalformedError, NotFoundError, PermissionDeniedError, VerificationError
@@ -31,6 +32,7 @@ from auditlog_tlog.tree.witness_protocol import parse_add_checkpoint
 from auditlog_tlog.witness.config import TLSConfig
 from auditlog_tlog.witness.core import Witness
 from auditlog_tlog.witness.tls import server_context
+from tests.clock import FakeClock
 from tests.witness.helpers import (
     NOW,
     MemoryArchive,
@@ -106,7 +108,7 @@ def test_config_errors_say_what_is_wrong(tmp_path: Path, extra: str, problem: st
 
 # -- attaching -----------------------------------------------------------------------------------
 class FakeStore:
-    """The parts of LogStore that witnessing uses, over a reference tree."""
+    """A server.cosigning.CheckpointStore (and the pusher's reader) over a reference tree."""
 
     def __init__(self, log: TestLog, size: int) -> None:
         self.log, self.origin = log, log.origin
@@ -140,7 +142,7 @@ def test_attach_verifies_and_keeps_the_newest_line_per_witness() -> None:
     log = TestLog()
     store = FakeStore(log, 4)
     witnesses = LogWitnesses(_config(WitnessConfig(W1.vkey()), WitnessConfig(W2.vkey())))
-    attach = cast(Callable[..., list[str]], witnesses.attach)
+    attach = witnesses.attach
     assert attach(store, 4, _line(W1, log, 4)) == [W1.name]
     assert attach(store, 4, _line(W2, log, 4) + _line(W1, log, 4, NOW + 5)) == [W2.name, W1.name]
     assert attach(store, 4, _line(W1, log, 4, NOW - 5)) == [W2.name, W1.name]
@@ -155,7 +157,7 @@ def test_attach_refuses_what_it_cannot_verify() -> None:
     store = FakeStore(log, 4)
     before = store.notes[4]
     witnesses = LogWitnesses(_config(WitnessConfig(W1.vkey())))
-    attach = cast(Callable[..., list[str]], witnesses.attach)
+    attach = witnesses.attach
     with pytest.raises(PermissionDeniedError, match="not a witness"):
         attach(store, 4, _line(W2, log, 4))
     with pytest.raises(VerificationError, match="does not verify"):
@@ -167,7 +169,7 @@ def test_attach_refuses_what_it_cannot_verify() -> None:
     with pytest.raises(MalformedError, match="at most"):
         attach(store, 4, _line(W1, log, 4) * 200)
     with pytest.raises(PermissionDeniedError, match="no witnesses"):
-        cast(Any, LogWitnesses(_config())).attach(store, 4, _line(W1, log, 4))
+        LogWitnesses(_config()).attach(store, 4, _line(W1, log, 4))
     assert store.notes[4] == before
 
 
@@ -176,7 +178,7 @@ def test_attach_keeps_the_known_line_of_a_witness_rotating_its_key() -> None:
     store = FakeStore(log, 4)
     rotated = CosignatureSigner.generate(W1.name)  # W1's next key, unknown to this log
     witnesses = LogWitnesses(_config(WitnessConfig(W1.vkey())))
-    attach = cast(Callable[..., list[str]], witnesses.attach)
+    attach = witnesses.attach
     assert attach(store, 4, _line(rotated, log, 4) + _line(W1, log, 4)) == [W1.name]
     assert [s.key_id for s in parse_note(store.notes[4]).signatures[1:]] == [W1.key_id]
     with pytest.raises(VerificationError):  # a known key's bad line still fails the call
@@ -189,8 +191,8 @@ def test_wait_for_quorum_returns_once_k_witnesses_have_cosigned() -> None:
     log = TestLog()
     store = FakeStore(log, 4)
     witnesses = LogWitnesses(_config(WitnessConfig(W1.vkey()), WitnessConfig(W2.vkey())))
-    attach = cast(Callable[..., list[str]], witnesses.attach)
-    wait = cast(Callable[..., tuple[int, bytes] | None], witnesses.wait_for_quorum)
+    attach = witnesses.attach
+    wait = witnesses.wait_for_quorum
     assert wait(store, 4, 0.05) is None
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(wait, store, 4, 10)
@@ -204,16 +206,24 @@ def test_wait_for_quorum_returns_once_k_witnesses_have_cosigned() -> None:
     assert size == 4 and witnesses.attached(note) == [W1.name, W2.name]
     assert wait(store, 5, 0.05) is None
     store.grow(6)
-    assert cast(Any, LogWitnesses(_config())).wait_for_quorum(store, 5, 0) == (6, store.notes[6])
+    assert LogWitnesses(_config()).wait_for_quorum(store, 5, 0) == (6, store.notes[6])
 
 
 # -- pushing -------------------------------------------------------------------------------------
 @dataclass
 class FakeRuntime:
+    """A log as the pusher sees it (server.pushing.PushedLog); remembers witness sizes."""
+
     config: LogConfig
     store: FakeStore
     witnesses: LogWitnesses
-    failure: str | None = None
+    witness_sizes: dict[str, int] = field(default_factory=dict)
+
+    async def add_cosignatures(self, size: int, lines: bytes) -> list[str]:
+        return self.witnesses.attach(self.store, size, lines)
+
+    async def report_witness_size(self, witness: str, size: int) -> None:
+        self.witness_sizes[witness] = size
 
 
 def _runtime(log: TestLog, size: int, *witnesses: WitnessConfig, interval: float = 60.0) -> FakeRuntime:
@@ -222,9 +232,9 @@ def _runtime(log: TestLog, size: int, *witnesses: WitnessConfig, interval: float
 
 
 def _pushing(runtime: FakeRuntime, body: Callable[[WitnessPusher], Awaitable[None]],
-             post: Post = http_post) -> None:
+             post: Post = http_post, clock: FakeClock | None = None) -> None:
     async def main() -> None:
-        pusher = WitnessPusher(cast(Any, {runtime.config.origin: runtime}), post)
+        pusher = WitnessPusher({runtime.config.origin: runtime}, post, clock)
         pusher.start()
         try:
             await body(pusher)
@@ -284,24 +294,29 @@ def test_push_reports_a_witness_ahead_of_the_log(witness: tuple[Witness, str, Te
         progress = pusher.progress[(log.origin, W1.vkey())]
         await _until(lambda: progress.failures >= 1)
         assert progress.known_size == 20 and progress.cosigned_size == -1
+        # The witness's size is an anchor: the log is told, and halts (tests/server/test_anchors).
+        assert list(runtime.witness_sizes.values()) == [20]
 
     _pushing(runtime, body)
 
 
 def test_push_backs_off_exponentially_while_a_witness_is_down() -> None:
+    clock = FakeClock()
     calls: list[float] = []
 
     def down(url: str, body: bytes, timeout: float,
              context: ssl.SSLContext | None = None) -> tuple[int, str, bytes]:
-        calls.append(time.monotonic())
+        calls.append(clock.monotonic())
         raise ConnectionRefusedError("connection refused")
 
     runtime = _runtime(TestLog(), 3, WitnessConfig(W1.vkey(), "http://127.0.0.1:9"), interval=60)
 
     async def body(pusher: WitnessPusher) -> None:
-        await asyncio.sleep(1.6)
+        for _ in range(16):  # 1.6 s of the pusher's clock, one tick at a time
+            await _until(lambda: clock.sleeping == 1)
+            clock.advance(TICK_S)
 
-    _pushing(runtime, body, down)
+    _pushing(runtime, body, down, clock)
     # Ticks come every 0.1 s (16 of them); with backoff (0.25 s doubling, jittered) only a
     # handful of attempts are made, at least 0.2 s apart.
     assert 2 <= len(calls) <= 5
@@ -361,11 +376,12 @@ def test_a_client_key_others_can_read_stops_the_log(tmp_path: Path, pki: Pki) ->
     key.chmod(0o644)
     config = WitnessConfig(W1.vkey(), "https://127.0.0.1:1", ca_file=pki.ca,
                            client_cert_file=pki.client_cert, client_key_file=key)
+    log = TestLog()
     with pytest.raises(PermissionError, match=re.escape(f"run 'chmod 600 {key}'")):
-        LogWitnesses(_config(config))
+        WitnessPusher({log.origin: _runtime(log, 1, config)})
     with pytest.raises(ValueError, match="cannot load its TLS files"):
-        LogWitnesses(_config(WitnessConfig(W1.vkey(), "https://127.0.0.1:1",
-                                           ca_file=tmp_path / "missing.pem")))
+        WitnessPusher({log.origin: _runtime(log, 1, WitnessConfig(
+            W1.vkey(), "https://127.0.0.1:1", ca_file=tmp_path / "missing.pem"))})
 
 
 # -- the AddCosignature RPC on a real server -----------------------------------------------------

@@ -26,7 +26,7 @@ B = "b.example/log"
 
 def _append(store: LogStore, count: int, tag: bytes) -> None:
     store.commit(store.prepare([tag + b"%06d" % i + os.urandom(200) for i in range(count)],
-                               True), None)
+                               True))
 
 
 def _write_and_die(path: str) -> None:
@@ -136,7 +136,7 @@ def test_read_damage_stops_that_log_and_the_other_goes_on(tmp_path: Path) -> Non
         _append(a, 100, b"a")
     _append(b, 3, b"b")
     note = b"checkpoint"
-    a.commit(a.prepare([], True), note)
+    a.commit_checkpoint(a.size, note)
     db.close()
     (sst,) = tmp_path.glob("*.sst")
     _flip(sst, 100)  # the first block: A's checkpoints, whose keys sort first

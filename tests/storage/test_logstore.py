@@ -54,7 +54,8 @@ class LogStoreMachine(RuleBasedStateMachine):
             assert outcome.leaf_hash == self.hasher.hash_leaf(entry)
             first[entry] = len(self.entries)
             self.entries.append(entry)
-        self.store.commit(prepared, b"checkpoint %d" % len(self.entries))
+        self.store.commit(prepared)
+        self.store.commit_checkpoint(len(self.entries), b"checkpoint %d" % len(self.entries))
         self.roots[len(self.entries)] = self.store.root
 
     @rule()
@@ -112,7 +113,7 @@ TestLogStore.settings = settings(
 def _filled(path: Path, n: int) -> None:
     db = Database(path)
     store = LogStore(db, ORIGIN, SHA256)
-    store.commit(store.prepare([b"%d" % i for i in range(n)], True), None)
+    store.commit(store.prepare([b"%d" % i for i in range(n)], True))
     db.close()
 
 
@@ -157,10 +158,10 @@ def test_a_log_keeps_its_hash_function(tmp_path: Path) -> None:
 def test_abandoned_batch_leaves_no_trace(tmp_path: Path) -> None:
     db = Database(tmp_path)
     store = LogStore(db, ORIGIN, SHA256)
-    store.commit(store.prepare([b"a", b"b", b"c"], True), None)
+    store.commit(store.prepare([b"a", b"b", b"c"], True))
     store.prepare([b"x" * 10] * 1 + [b"y%d" % i for i in range(600)], False)
     store.abandon()
-    store.commit(store.prepare([b"d"], True), None)
+    store.commit(store.prepare([b"d"], True))
     assert store.root == root_of(SHA256, [SHA256.hash_leaf(e) for e in (b"a", b"b", b"c", b"d")])
     db.close()
     db = Database(tmp_path)
@@ -172,8 +173,8 @@ def test_two_logs_in_one_database_are_independent(tmp_path: Path) -> None:
     db = Database(tmp_path)
     a = LogStore(db, "a.example/log", SHA256)
     b = LogStore(db, "b.example/log", BLAKE3)
-    a.commit(a.prepare([b"same"], True), None)
-    b.commit(b.prepare([b"same", b"other"], True), None)
+    a.commit(a.prepare([b"same"], True))
+    b.commit(b.prepare([b"same", b"other"], True))
     assert (a.size, b.size) == (1, 2)
     assert a.entries(0, 1) == [b"same"] and b.entries(0, 2) == [b"same", b"other"]
     assert db.log_ids() == {"a.example/log": 1, "b.example/log": 2}
@@ -184,4 +185,22 @@ def test_a_second_process_cannot_open_the_same_database(tmp_path: Path) -> None:
     db = Database(tmp_path)
     with pytest.raises(StorageError, match="cannot open database"):
         Database(tmp_path)
+    db.close()
+
+
+def test_a_checkpoint_is_committed_on_its_own_for_the_committed_tree(tmp_path: Path) -> None:
+    db = Database(tmp_path)
+    store = LogStore(db, ORIGIN, SHA256)
+    store.commit(store.prepare([b"a", b"b", b"c"], True))
+    assert (store.size, store.checkpoint_size, store.checkpoint()) == (3, 0, None)
+    store.commit_checkpoint(2, b"two")
+    store.commit_checkpoint(3, b"three", sync=False)
+    for size in (1, 4):  # older than the latest one, or beyond the tree
+        with pytest.raises(InvalidRangeError, match="want 3 to 3"):
+            store.commit_checkpoint(size, b"no")
+    db.close()
+    db = Database(tmp_path)
+    store = LogStore(db, ORIGIN, SHA256)
+    assert (store.size, store.checkpoint_size) == (3, 3)
+    assert (store.checkpoint(), store.checkpoint(2), store.checkpoint_sizes()) == (b"three", b"two", [2, 3])
     db.close()

@@ -23,20 +23,13 @@ from auditlog_tlog.witness.archive import Archive
 from auditlog_tlog.witness.core import Witness, WitnessedLog
 from auditlog_tlog.witness.httpd import WitnessHTTPServer
 from auditlog_tlog.witness.state import FileStateStore, StateStore
+from tests.clock import FakeClock
 from tests.server.certs import CA
 from tests.tree import reference
 
 ORIGIN = "test.example/log"
 WITNESS_NAME = "witness.example/w1"
-NOW = 1_700_000_000
-
-
-@dataclass
-class FakeClock:
-    t: float = NOW
-
-    def now(self) -> float:
-        return self.t
+NOW = 1_700_000_000  # the FakeClock's start
 
 
 @dataclass
@@ -118,13 +111,11 @@ def make_witness(
 @contextmanager
 def served(witness: Witness, **kwargs: object) -> Iterator[WitnessHTTPServer]:
     server = WitnessHTTPServer(("127.0.0.1", 0), witness, **kwargs)  # type: ignore[arg-type]
-    thread = server.serve_in_thread()
+    server.start()
     try:
         yield server
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+        server.stop()
 
 
 @dataclass

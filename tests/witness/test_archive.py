@@ -19,8 +19,9 @@ from auditlog_tlog.tree.errors import CorruptionError, StorageError
 from auditlog_tlog.tree.note import add_signatures
 from auditlog_tlog.witness.archive import LocalArchive, cosigned_key, evidence_key
 from auditlog_tlog.witness.s3archive import S3Archive
+from tests.clock import FakeClock
 from tests.witness import s3server
-from tests.witness.helpers import FakeClock, TestLog, make_witness
+from tests.witness.helpers import TestLog, make_witness
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -24,9 +24,9 @@ from auditlog_tlog.tree.witness_protocol import MAX_BODY_SIZE
 from auditlog_tlog.witness.archive import cosigned_key
 from auditlog_tlog.witness.core import Witness, origin_hash
 from auditlog_tlog.witness.httpd import WitnessHTTPServer
+from tests.clock import FakeClock
 from tests.witness.helpers import (
     NOW,
-    FakeClock,
     MemoryArchive,
     TestLog,
     add_checkpoint,

@@ -19,7 +19,8 @@ from auditlog_tlog.witness.app import WitnessApp
 from auditlog_tlog.witness.config import parse_config
 from auditlog_tlog.witness.core import origin_hash
 from auditlog_tlog.witness.keys import load_keys
-from tests.witness.helpers import FakeClock, TestLog, add_checkpoint, make_witness, request
+from tests.clock import FakeClock
+from tests.witness.helpers import TestLog, add_checkpoint, make_witness, request
 
 NAME = "witness.example/w1"
 

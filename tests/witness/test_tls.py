@@ -122,7 +122,8 @@ def test_plain_http_off_loopback_is_refused(tmp_path: Path) -> None:
     # Only the refusal is tested: nothing here may bind a non-loopback address.
     config = parse_config(_config(TestLog()).replace("127.0.0.1:0", "0.0.0.0:0"), tmp_path)
     app = WitnessApp(config)
-    with pytest.raises(ValueError, match=re.escape("refusing plain HTTP on 0.0.0.0:0: configure")):
+    refusal = "refusing plain-text tlog-witness HTTP on 0.0.0.0:0: configure [witness.tls]"
+    with pytest.raises(ValueError, match=re.escape(refusal)):
         app.start()
     assert app.http is None and not (tmp_path / "witness.key").exists()
 
@@ -136,7 +137,7 @@ def test_insecure_allows_plain_text_with_a_warning(
     with caplog.at_level(logging.WARNING, "auditlog.witness"):
         check_transport(config)  # what start() runs first; it binds nothing
     warnings = [r.getMessage() for r in caplog.records]
-    assert any("serving plain HTTP on 0.0.0.0:0" in w for w in warnings)
+    assert any("serving plain-text tlog-witness HTTP on 0.0.0.0:0" in w for w in warnings)
     assert any("over plain-text gRPC from log.example:7600" in w for w in warnings)
 
 

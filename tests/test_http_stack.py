@@ -1,0 +1,76 @@
+"""common/net.py and common/http.py: the listener rule, addresses, Accept-Encoding, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+import pytest
+from aiohttp import web
+
+from auditlog_tlog.common.http import HTTPService, Limits, accepts_gzip
+from auditlog_tlog.common.net import check_listener, format_address, split_host_port
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:7600", "[::1]:0", "localhost:1", "127.9.9.9:80"])
+def test_plain_text_on_loopback_is_always_allowed(listen: str) -> None:
+    check_listener("tiles HTTP", listen, tls=False, insecure=False, section="[server]")
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:7600", "[::]:0", "10.0.0.1:80", "example.com:1"])
+def test_plain_text_off_loopback_needs_insecure_and_is_warned(
+    listen: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(ValueError, match=r"refusing plain-text metrics HTTP on .*"
+                       r"set insecure = true in \[server\]"):
+        check_listener("metrics HTTP", listen, tls=False, insecure=False, section="[server]")
+    with caplog.at_level(logging.WARNING, "auditlog.net"):
+        check_listener("metrics HTTP", listen, tls=False, insecure=True, section="[server]")
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    check_listener("gRPC", listen, tls=True, insecure=False, section="[server]")  # TLS: fine
+
+
+def test_addresses_split_and_format_with_ipv6_in_brackets() -> None:
+    assert split_host_port("[::1]:7600") == ("::1", 7600)
+    assert split_host_port("0.0.0.0:0") == ("0.0.0.0", 0)
+    assert format_address("::1", 7600) == "[::1]:7600"
+    assert format_address("0.0.0.0", 41000) == "0.0.0.0:41000"
+    for bad in ("7600", "host:", "host:65536", "host:x"):
+        with pytest.raises(ValueError, match="want host:port"):
+            split_host_port(bad)
+
+
+@pytest.mark.parametrize(("header", "gzip"), [
+    ("gzip", True), ("gzip, deflate, br", True), ("deflate, gzip;q=0.5", True), ("*", True),
+    ("", False), ("identity", False), ("gzip;q=0", False), ("deflate", False),
+    ("*;q=0", False), ("gzip;q=0, *", False), ("GZIP", True), ("x-gzip", True),
+    ("gzip;q=nonsense", False),
+])
+def test_accept_encoding(header: str, gzip: bool) -> None:
+    assert accepts_gzip(header) is gzip
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match="deadline_s: got 0, want > 0"):
+        Limits(deadline_s=0)
+    with pytest.raises(ValueError, match="max_per_peer: got 0, want >= 1"):
+        Limits(max_per_peer=0)
+
+
+def test_a_service_reports_the_port_it_bound_and_refuses_a_taken_one() -> None:
+    async def main() -> None:
+        app = web.Application()
+        service = HTTPService(app, "127.0.0.1:0", Limits())
+        address = await service.start()
+        try:
+            host, port = split_host_port(address)
+            assert host == "127.0.0.1" and port > 0
+            with socket.create_connection((host, port), timeout=5):
+                pass
+            with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
+                await HTTPService(web.Application(), address, Limits()).start()
+        finally:
+            await service.stop()
+
+    asyncio.run(main())
