@@ -2,7 +2,7 @@
 
 Each log keeps the checkpoints it signs in an anchor file beside the database
 (``<data_dir>/anchors/``, see ``server.anchors``). A log whose tree does not equal or extend an
-anchor is halted: it serves reads but refuses appends and signatures (FAILED_PRECONDITION), says
+anchor is halted: it serves reads but refuses appends and signatures (DATA_LOSS), says
 so in ``GetLogInfo`` and the ``auditlog_log_halted`` gauge, and logs both checkpoints.
 
 A log whose stored state fails its open check (``CorruptionError``) does not stop the server:
