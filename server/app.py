@@ -2,13 +2,14 @@
 
 Each log keeps the checkpoints it signs in an anchor file beside the database
 (``<data_dir>/anchors/``, see ``server.anchors``). A log whose tree does not equal or extend an
-anchor is halted: it serves reads but refuses appends and signatures (FAILED_PRECONDITION), says
+anchor is halted: it serves reads but refuses appends and signatures (DATA_LOSS), says
 so in ``GetLogInfo`` and the ``auditlog_log_halted`` gauge, and logs both checkpoints.
 
 A log whose stored state fails its open check (``CorruptionError``) does not stop the server:
-it is listed with the reason, refuses writes and reads with FAILED_PRECONDITION, and the other
-logs go on. SIGTERM and SIGINT stop the server gracefully: no new appends are taken, queued
-ones are written and answered, then the process exits.
+it is listed with the reason, refuses writes and reads with DATA_LOSS, and the other logs go
+on. A database that RocksDB cannot open stops the server with one line naming its files.
+SIGTERM and SIGINT stop the server gracefully: no new appends are taken, queued ones are
+written and answered, then the process exits (with 0, even after a failed write).
 """
 
 from __future__ import annotations

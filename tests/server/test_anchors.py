@@ -229,7 +229,7 @@ def test_the_server_refuses_to_sign_over_a_restored_or_deleted_database(
         stub = server.stub()
         with pytest.raises(grpc.RpcError) as info:
             stub.Append(pb.AppendRequest(log=ORIGIN, entry=b"f"))
-        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert info.value.code() == grpc.StatusCode.DATA_LOSS
         assert "smaller than the checkpoint at size 5" in (info.value.details() or "")
         assert "smaller than the checkpoint at size 5" in stub.GetLogInfo(
             pb.GetLogInfoRequest(log=ORIGIN)).halted
