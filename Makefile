@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-all lint typecheck proto proto-check bench bench-quick clean
+.PHONY: run test test-deps test-all lint typecheck proto proto-check bench bench-quick clean
 
 # make run installs the runtime dependencies only; make test and make bench add their extras.
 RUN_STAMP := $(VENV)/.installed-run
@@ -21,7 +21,8 @@ $(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# ARGS passes options to 'auditlog up', e.g. make run ARGS="--port 7610 --witness-port 7710".
+# ARGS passes options to 'auditlog up', e.g. make run ARGS="--port 7610 --metrics-port 7611
+# --witness-port 7710" (see 'auditlog up --help').
 run: $(RUN_STAMP)
 	$(BIN)/auditlog up $(ARGS)
 
@@ -38,10 +39,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-test: proto-check lint typecheck
+# Debian packages the tests need, one line each: '<command> <package>'. Add yours here.
+TEST_DEBS := systemd-analyze:systemd
+
+# Installs the missing ones with apt-get as root; otherwise prints the command and stops.
+test-deps:
+	@missing=""; for pair in $(TEST_DEBS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y $$missing; \
+	  else echo "missing test packages:$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi; \
+	fi
+
+test: test-deps proto-check lint typecheck
 	$(BIN)/pytest -q
 
-test-all: proto-check lint typecheck
+test-all: test-deps proto-check lint typecheck
 	$(BIN)/pytest -q -m ''
 
 # Benchmarks (BENCHMARKS.md): a JSON report and plots in bench-results/, a table on the terminal.

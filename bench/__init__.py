@@ -1,4 +1,4 @@
-"""``make bench``: the performance budget of ../shared/DESIGN.md measured in one run.
+"""``make bench``: the performance budget (BENCHMARKS.md) measured in one run.
 
 Every figure is the median of several runs with their min and max; where the machine's speed
 matters, the same run measures a baseline (an empty gRPC call, a synced RocksDB write, raw

@@ -6,7 +6,7 @@
 - the gRPC health Check against the log server itself (the same, through our server process);
 - a client stream of empty messages (messages/s) and a bidirectional stream (one answer each);
 - RFC 6962 leaf hashing of 256-byte entries with SHA-256 and BLAKE3 (leaves/s, one core), and
-  BLAKE3 on large buffers (GB/s), the bulk-integrity use DESIGN.md mentions;
+  BLAKE3 on large buffers (GB/s), for bulk integrity checks;
 - a synced RocksDB WriteBatch through ``storage.db.Database``: one small put, and 1,000 entries.
 """
 

@@ -1,4 +1,4 @@
-"""The report: the targets of DESIGN.md's performance budget checked against the measurements,
+"""The report: the targets of the performance budget (BENCHMARKS.md) checked against the measurements,
 a short table for the terminal, and the JSON file."""
 
 from __future__ import annotations

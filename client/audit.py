@@ -44,7 +44,7 @@ from auditlog_tlog.client.findings import (
     format_report,
 )
 from auditlog_tlog.client.progress import Progress, Silent, progress_for
-from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.client.reader import LogReader
 from auditlog_tlog.client.verifier import VerifiedCheckpoint, Verifier
 from auditlog_tlog.tree.compact import CompactRange
 from auditlog_tlog.tree.errors import (
@@ -64,7 +64,7 @@ _INCONSISTENCY: Final = {Inconsistency.FORK: FindingKind.FORK,
 
 
 class Auditor:
-    def __init__(self, client: LogClient, verifier: Verifier, *, archive_dir: Path | None = None,
+    def __init__(self, client: LogReader, verifier: Verifier, *, archive_dir: Path | None = None,
                  archive_witness: str | None = None, witness_urls: tuple[str, ...] = (),
                  progress: Progress | None = None, max_checkpoints: int = 10_000) -> None:
         self.max_checkpoints = max_checkpoints
@@ -363,7 +363,7 @@ def add_audit(p: argparse.ArgumentParser) -> None:
 def cmd_audit(ctx: Context) -> int:
     a = ctx.args
     archive_dir = None if a.no_archive else (a.archive or ctx.settings.archive_dir)
-    auditor = Auditor(ctx.client, ctx.verifier(), archive_dir=archive_dir,
+    auditor = Auditor(ctx.reader, ctx.verifier(), archive_dir=archive_dir,
                       archive_witness=a.archive_witness, witness_urls=ctx.settings.witness_urls,
                       progress=progress_for(quiet=a.quiet or ctx.json),
                       max_checkpoints=max(1, a.max_checkpoints))

@@ -1,155 +1,36 @@
-"""The client subcommands: ``append``, ``checkpoint``, ``prove``, ``consistency``, ``entries``,
-``verify``. Each takes the :class:`~client.context.Context` and returns an exit code."""
+"""The client read subcommands: ``checkpoint``, ``checkpoints``, ``prove``, ``consistency``,
+``entries``, ``verify`` (``append`` is in ``client.append``). Each takes the
+:class:`~client.context.Context` and returns an exit code; each checks what it prints against
+the trusted keys first."""
 
 from __future__ import annotations
 
 import argparse
 import base64
-import json
 import sys
-from collections.abc import Iterator
+from collections import deque
 from pathlib import Path
-from typing import Any
 
-from auditlog_tlog.client.context import Context, checkpoint_json, describe, show_entry, with_entry
-from auditlog_tlog.client.event import AuditEvent, event_from_json
-from auditlog_tlog.client.sdk import AppendResult
-from auditlog_tlog.client.verifier import VerifiedCheckpoint
+from auditlog_tlog.client.context import (
+    Context,
+    NoSuchCheckpointError,
+    ReceiptMismatchError,
+    ReceiptNotCosignedError,
+    UsageError,
+    checkpoint_json,
+    describe,
+    show_entry,
+    with_entry,
+)
+from auditlog_tlog.client.ranges import check_range
+from auditlog_tlog.client.verifier import VerifiedCheckpoint, Verifier
 from auditlog_tlog.common.files import write_atomic
 from auditlog_tlog.tree.checkpoint import Checkpoint
-from auditlog_tlog.tree.errors import MalformedError
+from auditlog_tlog.tree.errors import VerificationError
 from auditlog_tlog.tree.tlogproof import parse_tlog_proof
+from auditlog_tlog.tree.verify import verify_inclusion
 
-
-# -- append ------------------------------------------------------------------------------------
-def add_append(p: argparse.ArgumentParser) -> None:
-    what = p.add_argument_group("the entry (one of)")
-    what.add_argument("text", nargs="?", help="the entry: this text, UTF-8")
-    what.add_argument("--file", type=Path, help="the entry: this file's bytes")
-    what.add_argument("--jsonl", action="store_true",
-                      help="many entries: one audit event (JSON object) per line of stdin")
-    what.add_argument("--lines", action="store_true", help="many entries: each line of stdin")
-    ev = p.add_argument_group("the entry as an audit event (canonical JSON)")
-    ev.add_argument("--actor")
-    ev.add_argument("--action")
-    ev.add_argument("--resource")
-    ev.add_argument("--outcome", default="success")
-    ev.add_argument("--source", default="")
-    ev.add_argument("--request-id", default="")
-    ev.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
-                    help="a string attribute (repeatable; use --jsonl for numbers and booleans)")
-    out = p.add_argument_group("receipts")
-    out.add_argument("--receipt", type=Path, help="write the receipt here (default: stdout)")
-    out.add_argument("--receipt-dir", type=Path, help="many entries: write <index>.tlog-proof here")
-    out.add_argument("--no-receipt", action="store_true", help="do not ask for a receipt")
-    out.add_argument("--detached", action="store_true",
-                     help="leave the entry out of the receipt (verify it with --file/--entry)")
-    out.add_argument("--wait", type=float, default=30.0,
-                     help="seconds to wait for the witness quorum on the receipt (default 30)")
-
-
-def _event(args: argparse.Namespace) -> AuditEvent:
-    attributes: dict[str, str] = {}
-    for item in args.attr:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--attr {item!r}: want KEY=VALUE")
-        attributes[key] = value
-    missing = [f"--{n}" for n in ("actor", "action", "resource") if not getattr(args, n)]
-    if missing:
-        raise ValueError(f"an audit event needs {', '.join(missing)} too")
-    return AuditEvent(args.actor, args.action, args.resource, args.outcome,
-                      source=args.source, request_id=args.request_id, attributes=attributes)
-
-
-def cmd_append(ctx: Context) -> int:
-    a = ctx.args
-    modes = [a.text is not None, a.file is not None, a.jsonl, a.lines,
-             any((a.actor, a.action, a.resource))]
-    if sum(modes) != 1:
-        raise ValueError("give exactly one entry: TEXT, --file, --jsonl, --lines or --actor/--action"
-                         "/--resource")
-    if a.jsonl or a.lines:
-        return _append_many(ctx)
-    if a.file is not None:
-        entry = a.file.read_bytes()
-    elif a.text is not None:
-        entry = a.text.encode()
-    else:
-        entry = _event(a).encode()
-    result = ctx.client.append(entry, receipt=not a.no_receipt)
-    receipt = b""
-    if not a.no_receipt:
-        receipt = _final_receipt(ctx, result, entry)
-        if not a.detached:
-            receipt = with_entry(receipt, entry)
-        if a.receipt is not None:
-            write_atomic(a.receipt, receipt)
-    if ctx.json or (receipt and a.receipt is None):  # else stdout stays empty
-        ctx.emit(
-            {"index": result.index, "leaf_hash": result.leaf_hash.hex(),
-             "duplicate": result.duplicate, "receipt": receipt.decode(),
-             "receipt_file": str(a.receipt) if a.receipt else None},
-            receipt.decode().rstrip("\n"),
-        )
-    duplicate = " (it was in the log already: dedup)" if result.duplicate else ""
-    where = f"; receipt in {a.receipt}" if a.receipt is not None and receipt else ""
-    ctx.note(f"appended entry {result.index} to {ctx.client.origin}{duplicate}{where}")
-    return 0
-
-
-def _final_receipt(ctx: Context, result: AppendResult, entry: bytes) -> bytes:
-    """The log's receipt, or, when witnesses must cosign, one on a cosigned checkpoint."""
-    if not ctx.settings.log_keys:
-        return result.receipt  # nothing to verify it with; the user can run 'verify' later
-    verifier = ctx.verifier()
-    if ctx.policy.quorum == 0:
-        verifier.verify_receipt(result.receipt, entry=entry)
-        return result.receipt
-    head = verifier.latest(require_quorum=False)
-    if not head.quorum_met or head.size <= result.index:
-        ctx.note(f"waiting up to {ctx.args.wait:g} s for {ctx.policy.quorum} witness "
-                 "cosignature(s) on a checkpoint that covers the entry")
-        head = verifier.latest(wait=ctx.args.wait, min_size=result.index + 1)
-    return verifier.prove(entry=entry, at=head).receipt
-
-
-def _stdin_entries(jsonl: bool) -> Iterator[bytes]:
-    for number, line in enumerate(sys.stdin.buffer, start=1):
-        line = line.rstrip(b"\n")
-        if not line:
-            continue
-        if not jsonl:
-            yield line
-            continue
-        try:
-            yield event_from_json(json.loads(line)).encode()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise MalformedError(f"stdin line {number}: not JSON: {exc}") from None
-        except MalformedError as exc:
-            raise MalformedError(f"stdin line {number}: {exc}") from None
-
-
-def _append_many(ctx: Context) -> int:
-    a = ctx.args
-    want = a.receipt_dir is not None
-    if a.receipt is not None:
-        raise ValueError("--receipt is for one entry; with many use --receipt-dir DIR")
-    if want:
-        a.receipt_dir.mkdir(parents=True, exist_ok=True)
-    count = 0
-    for result in ctx.client.append_stream(_stdin_entries(a.jsonl), receipt=want):
-        count += 1
-        path = None
-        if want:
-            path = a.receipt_dir / f"{result.index}.tlog-proof"
-            write_atomic(path, result.receipt)
-        flag = "\tduplicate" if result.duplicate else ""
-        ctx.emit({"index": result.index, "leaf_hash": result.leaf_hash.hex(),
-                  "duplicate": result.duplicate, "receipt_file": str(path) if path else None},
-                 f"{result.index}\t{result.leaf_hash.hex()}{flag}")
-    ctx.note(f"appended {count} entries to {ctx.client.origin}")
-    return 0
+PAGE = 1000  # entries checked (one inclusion and one consistency proof) before they are printed
 
 
 # -- reads -------------------------------------------------------------------------------------
@@ -165,6 +46,56 @@ def cmd_checkpoint(ctx: Context) -> int:
         return 0
     ctx.emit(checkpoint_json(head, ctx.policy), describe(head, ctx.policy))
     return 0
+
+
+def add_checkpoints(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--begin", type=int, default=0, help="the smallest size to list (default 0)")
+    p.add_argument("--limit", type=int, default=0, help="list at most this many (default: all)")
+
+
+def cmd_checkpoints(ctx: Context) -> int:
+    count = 0
+    for size in ctx.reader.checkpoint_sizes(ctx.args.begin):
+        ctx.emit({"size": size}, str(size))
+        count += 1
+        if count == ctx.args.limit:
+            break
+    ctx.note(f"{count} checkpoint size(s) of {ctx.reader.origin} from {ctx.args.begin}; "
+             "'auditlog consistency --from SIZE' takes any of them")
+    return 0
+
+
+def _sizes_near(ctx: Context, size: int) -> str:
+    """Which checkpoint sizes exist around ``size``, in a few words (reads a bounded window)."""
+    latest = ctx.reader.checkpoint().size
+    if size > latest:
+        return f"the log's latest checkpoint has size {latest}"
+    below: deque[int] = deque(maxlen=3)
+    above: list[int] = []
+    for s in ctx.reader.checkpoint_sizes(max(0, size - 10_000)):
+        if s < size:
+            below.append(s)
+        elif s > size:
+            above.append(s)
+            if len(above) == 3:
+                break
+    near = ", ".join(str(s) for s in [*below, *above]) or "none"
+    return f"the nearest sizes it signed are {near} (latest {latest})"
+
+
+def checkpoint_at(ctx: Context, verifier: Verifier, size: int) -> VerifiedCheckpoint:
+    """The log's checkpoint at ``size`` (0: the empty tree), or a ``NoSuchCheckpointError``
+    saying which sizes exist."""
+    if size < 0:
+        raise UsageError(f"size {size}: want 0 or more")
+    if size == 0:
+        empty = Checkpoint(ctx.policy.origin, 0, ctx.policy.hasher.empty_root())
+        return VerifiedCheckpoint(empty, b"", (), True)
+    if ctx.reader.checkpoint_at(size) is None:
+        raise NoSuchCheckpointError(
+            f"the log has no checkpoint of size {size}: {_sizes_near(ctx, size)}. "
+            "'auditlog checkpoints' lists every size it signed")
+    return verifier.checkpoint_at(size)
 
 
 def _target(p: argparse.ArgumentParser) -> None:
@@ -185,7 +116,7 @@ def _entry_of(args: argparse.Namespace) -> tuple[bytes | None, bytes | None]:
         try:
             return None, bytes.fromhex(args.leaf_hash)
         except ValueError:
-            raise ValueError(f"--leaf-hash {args.leaf_hash!r}: want 64 hex digits") from None
+            raise UsageError(f"--leaf-hash {args.leaf_hash!r}: want 64 hex digits") from None
     return None, None
 
 
@@ -220,11 +151,11 @@ def add_consistency(p: argparse.ArgumentParser) -> None:
 def cmd_consistency(ctx: Context) -> int:
     verifier = ctx.verifier()
     a = ctx.args
-    new = verifier.checkpoint_at(a.size2) if a.size2 is not None else verifier.latest()
+    new = checkpoint_at(ctx, verifier, a.size2) if a.size2 is not None else verifier.latest()
     if a.from_checkpoint is not None:
         old = verifier.verify_checkpoint(a.from_checkpoint.read_bytes(), require_quorum=False)
     else:
-        old = _checkpoint_or_empty(ctx, a.size1)
+        old = checkpoint_at(ctx, verifier, a.size1)
     proof = verifier.consistency(old, new)
     ctx.emit({"size1": old.size, "size2": new.size, "root1": old.root.hex(),
               "root2": new.root.hex(), "proof": [h.hex() for h in proof], "consistent": True},
@@ -233,27 +164,31 @@ def cmd_consistency(ctx: Context) -> int:
     return 0
 
 
-def _checkpoint_or_empty(ctx: Context, size: int) -> VerifiedCheckpoint:
-    if size == 0:
-        empty = Checkpoint(ctx.policy.origin, 0, ctx.policy.hasher.empty_root())
-        return VerifiedCheckpoint(empty, b"", (), True)
-    return ctx.verifier().checkpoint_at(size)
-
-
 def add_entries(p: argparse.ArgumentParser) -> None:
     p.add_argument("--begin", type=int, default=0, help="first index (default 0)")
     p.add_argument("--end", type=int, help="one past the last index (default: the log's size)")
 
 
 def cmd_entries(ctx: Context) -> int:
-    client = ctx.client
-    end = ctx.args.end if ctx.args.end is not None else client.checkpoint().size
-    hasher = ctx.policy.hasher if ctx.settings.log_keys else None
-    for index, entry in client.entries(ctx.args.begin, end):
-        obj: dict[str, Any] = {"index": index, "entry": base64.b64encode(entry).decode()}
-        if hasher is not None:
-            obj["leaf_hash"] = hasher.hash_leaf(entry).hex()
-        ctx.emit(obj, f"{index}\t{show_entry(entry)}")
+    verifier = ctx.verifier()
+    head = verifier.latest(require_quorum=False)
+    begin = ctx.args.begin
+    end = ctx.args.end if ctx.args.end is not None else head.size
+    if not 0 <= begin <= end <= head.size:
+        raise UsageError(f"--begin {begin} --end {end}: want 0 <= begin <= end <= {head.size} "
+                         "(the size of the log's latest checkpoint)")
+    hasher = ctx.policy.hasher
+    page: list[bytes] = []
+    first = begin
+    for index, entry in ctx.reader.entries(begin, end):
+        page.append(entry)
+        if len(page) == PAGE or index == end - 1:
+            check_range(ctx.reader, hasher, first, page, head.size, head.root)
+            for i, checked in enumerate(page, start=first):
+                ctx.emit({"index": i, "entry": base64.b64encode(checked).decode(),
+                          "leaf_hash": hasher.hash_leaf(checked).hex()},
+                         f"{i}\t{show_entry(checked)}")
+            first, page = index + 1, []
     return 0
 
 
@@ -280,6 +215,7 @@ def cmd_verify(ctx: Context) -> int:
         entry = parse_tlog_proof(data).extra or None
         if entry is None:
             raise ValueError("the receipt does not hold its entry: give --entry, --file or --leaf-hash")
+    _diagnose(verifier, data, entry, leaf, ctx.args.receipt)
     found = verifier.verify_receipt(data, entry=entry, leaf_hash=leaf)
     shown = f"\n  entry: {show_entry(entry)}" if entry is not None else ""
     ctx.emit(
@@ -289,3 +225,28 @@ def cmd_verify(ctx: Context) -> int:
         f"OK: entry {found.index} is in {describe(found.checkpoint, ctx.policy)}{shown}",
     )
     return 0
+
+
+def _diagnose(verifier: Verifier, receipt: bytes, entry: bytes | None, leaf: bytes | None,
+              path: Path) -> None:
+    """Name the part of a receipt that fails, before ``verify_receipt`` checks it all: a
+    checkpoint that lacks only the witness quorum (a receipt written at append time), or a
+    proof that does not lead from the entry to the checkpoint's root (an altered receipt)."""
+    proof = parse_tlog_proof(receipt)
+    checked = verifier.verify_checkpoint(proof.checkpoint, require_quorum=False)
+    leaf_hash = leaf if leaf is not None else verifier.policy.hasher.hash_leaf(entry or b"")
+    try:
+        verify_inclusion(verifier.policy.hasher, proof.index, checked.size, leaf_hash,
+                         proof.proof, checked.root)
+    except VerificationError as exc:
+        raise ReceiptMismatchError(
+            f"{path} does not match its checkpoint: the entry and proof give another root than "
+            f"the signed checkpoint of size {checked.size} ({exc}). The receipt, or the entry "
+            "given with it, was altered or corrupted") from None
+    if not checked.quorum_met:
+        raise ReceiptNotCosignedError(
+            f"{path} is signed by the log but its checkpoint (size {checked.size}) has "
+            f"{len(checked.witnesses)} of the {verifier.policy.quorum} witness cosignatures "
+            "required: it was written at append time, before witnesses cosigned. Get one on a "
+            f"cosigned checkpoint with 'auditlog prove --leaf-hash {leaf_hash.hex()} --receipt "
+            f"{path}'")

@@ -45,18 +45,32 @@ _KEYS: Final = {"server", "log", "log_keys", "hash", "witness_keys", "witness_ur
 @dataclass(frozen=True, slots=True)
 class Settings:
     server: str = DEFAULT_SERVER
+    """The log server's gRPC address host:port (--server)."""
     log: str | None = None
+    """The log's origin (--log); default: the server's only log."""
     log_keys: tuple[str, ...] = ()
+    """The log's verifier key(s) (--log-key): the trust anchor; list both during a key rotation."""
     hash: str = "sha256"
+    """The log's hash function, "sha256" or "blake3" (--hash)."""
     witness_keys: tuple[str, ...] = ()
+    """Trusted witnesses' verifier keys (--witness-key)."""
     witness_urls: tuple[str, ...] = ()
+    """Witnesses to ask what they last cosigned (--witness-url), for audit and monitor."""
     quorum: int | None = None
+    """k: cosignatures required of the n witness keys (--quorum); default n."""
     state_dir: Path | None = None
+    """Where the last verified checkpoint per log is kept (--state-dir); default
+    $XDG_STATE_HOME/auditlog (~/.local/state/auditlog)."""
     archive_dir: Path | None = None
+    """A local witness archive, for auditlog audit (--archive)."""
     tls_ca_file: Path | None = None
+    """TLS: trust this CA for the server (--ca-file); without it, plain text."""
     tls_cert_file: Path | None = None
+    """Mutual TLS: the client's certificate (--cert-file)."""
     tls_key_file: Path | None = None
+    """Mutual TLS: the client's key (--key-file)."""
     token_file: Path | None = None
+    """A bearer token file (--token-file); $AUDITLOG_TOKEN overrides it."""
     source: Path | None = None  # the file these came from, if any
 
     def token(self) -> str | None:

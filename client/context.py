@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import sys
 from functools import cached_property
@@ -12,9 +13,36 @@ from pathlib import Path
 from typing import Any
 
 from auditlog_tlog.client.config import Settings, load_settings
+from auditlog_tlog.client.reader import LogReader
 from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.client.tiles_source import TileSource, open_fetcher
 from auditlog_tlog.client.verifier import TrustPolicy, VerifiedCheckpoint, Verifier
+from auditlog_tlog.tree.errors import AuditLogError, InvalidRangeError, NotFoundError, VerificationError
 from auditlog_tlog.tree.tlogproof import MAX_EXTRA_SIZE, TlogProof, format_tlog_proof, parse_tlog_proof
+
+
+class UsageError(ValueError):
+    """The command line asks for something impossible (exit code 2)."""
+
+
+class AdvisedError(AuditLogError):
+    """A failure whose message already says what happened and what to do: printed as is."""
+
+
+class EntryTooLargeError(AdvisedError, InvalidRangeError):
+    """An entry over the log's ``max_entry_bytes``, refused before it is sent."""
+
+
+class ReceiptMismatchError(AdvisedError, VerificationError):
+    """The receipt's proof does not lead from its entry to its (validly signed) checkpoint."""
+
+
+class ReceiptNotCosignedError(AdvisedError, VerificationError):
+    """The receipt's checkpoint is the log's, validly signed, but lacks the witness quorum."""
+
+
+class NoSuchCheckpointError(AdvisedError, NotFoundError):
+    """The log signed no checkpoint at the size asked for."""
 
 
 def add_common(parser: argparse.ArgumentParser, *, online: bool = True) -> None:
@@ -44,6 +72,16 @@ def add_common(parser: argparse.ArgumentParser, *, online: bool = True) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
+def add_source(parser: argparse.ArgumentParser) -> None:
+    """``--source``: the read commands can read the log's published tiles instead of the server."""
+    g = parser.add_argument_group("reading the published tiles instead of the server")
+    g.add_argument("--source", dest="tiles_source", metavar="URL",
+                   help="s3://BUCKET/PREFIX, https://BASE-URL (e.g. the server's "
+                   "http://HOST:PORT/ORIGIN) or file:///DIR")
+    g.add_argument("--s3-endpoint", help="S3 endpoint URL for s3:// (default: $AWS_ENDPOINT_URL, "
+                   "else AWS)")
+
+
 class Context:
     """Built once per command from its parsed arguments."""
 
@@ -66,6 +104,15 @@ class Context:
                          tls=s.credentials(), token=s.token())
 
     @cached_property
+    def reader(self) -> LogReader:
+        """Where reads come from: the log's tiles with ``--source``, else the server."""
+        source = getattr(self.args, "tiles_source", None)
+        if source is None:
+            return self.client
+        fetcher = open_fetcher(source, s3_endpoint=self.args.s3_endpoint, token=self.settings.token())
+        return TileSource(fetcher, self.settings.log or self.policy.origin, self.policy.hasher)
+
+    @cached_property
     def policy(self) -> TrustPolicy:
         policy = self.settings.policy()
         if self.settings.log and self.settings.log != policy.origin:
@@ -73,8 +120,9 @@ class Context:
         return policy
 
     def verifier(self, online: bool = True) -> Verifier:
+        online = online or getattr(self.args, "tiles_source", None) is not None
         return Verifier(self.policy, state_dir=self.settings.state_path(),
-                        client=self.client if online else None)
+                        client=self.reader if online else None)
 
     # -- output --------------------------------------------------------------------------------
     def emit(self, obj: dict[str, Any], text: str) -> None:
@@ -117,12 +165,28 @@ def with_entry(receipt: bytes, entry: bytes | None) -> bytes:
     return format_tlog_proof(TlogProof(p.index, p.proof, p.checkpoint, entry))
 
 
+SHOWN_BYTES = 200
+
+
 def show_entry(entry: bytes) -> str:
-    """An entry as one line: its text if it is printable UTF-8, else base64."""
+    """An entry as one line: its text if it is printable UTF-8, else base64; an entry longer
+    than ``SHOWN_BYTES`` (or binary and longer than a third of that) is summarised by its size,
+    SHA-256 and its first bytes (``--json`` carries the whole entry)."""
     try:
         text = entry.decode()
     except UnicodeDecodeError:
-        return "base64:" + base64.b64encode(entry).decode()
+        if len(entry) <= SHOWN_BYTES // 3:
+            return "base64:" + base64.b64encode(entry).decode()
+        return _summary(entry, "binary")
+    if len(entry) > SHOWN_BYTES:
+        return _summary(entry, "text")
     if text.isprintable():
         return text
     return json.dumps(text, ensure_ascii=False)
+
+
+def _summary(entry: bytes, kind: str) -> str:
+    head = entry[:48].decode(errors="replace") if kind == "text" else entry[:24].hex()
+    shown = json.dumps(head, ensure_ascii=False) if kind == "text" else head
+    return (f"[{kind}, {len(entry)} bytes, sha256 {hashlib.sha256(entry).hexdigest()}, "
+            f"starts {shown}...]")

@@ -63,7 +63,7 @@ class PlainProgress:
 class RichProgress:
     """A rich progress bar on stderr, with rate and time remaining."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "audit") -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -80,12 +80,13 @@ class RichProgress:
             console=Console(stderr=True), transient=False,
         )
         self._task: object = None
+        self._prefix = prefix
         self._started = 0.0
         self._done = 0
 
     def start(self, total: int, what: str) -> None:
         self._bar.start()
-        self._task = self._bar.add_task(f"audit {what}", total=total, rate="")
+        self._task = self._bar.add_task(f"{self._prefix} {what}", total=total, rate="")
         self._started = time.monotonic()
         self._done = 0
 
@@ -98,9 +99,9 @@ class RichProgress:
         self._bar.stop()
 
 
-def progress_for(stream: TextIO = sys.stderr, quiet: bool = False) -> Progress:
+def progress_for(stream: TextIO = sys.stderr, quiet: bool = False, prefix: str = "audit") -> Progress:
     if quiet:
         return Silent()
     if stream.isatty():
-        return RichProgress()
-    return PlainProgress(stream)
+        return RichProgress(prefix)
+    return PlainProgress(stream, prefix=prefix)

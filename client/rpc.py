@@ -5,7 +5,9 @@ What is safe to retry (see the status codes at the top of ``proto/auditlog.proto
 
 * ``RESOURCE_EXHAUSTED`` whose message names a delay ("retry after 100 ms") is pushback: the
   log refused the request before queueing it, so a retry can never duplicate. Without such a
-  delay it is a request that is too large, and retrying would not help: not retried.
+  delay it is a request that is too large, or the server's disk is full (the log resumes once
+  its operator frees space, not within a call's deadline): not retried.
+* ``DATA_LOSS`` (the log's stored data is damaged) is never retried.
 * ``UNAVAILABLE`` (the server is stopping, or the connection broke) is retried for reads always
   and for appends only when the log deduplicates: an append that was cut off may already be in
   the log, and only dedup makes sending it again harmless (it returns the first index, marked
@@ -19,9 +21,10 @@ Which exception a failed call raises (``to_error``), read from the server's tabl
   nearest base in ``NAMEABLE`` (``InconsistencyError`` needs its kind and evidence, which a
   status does not carry: it comes back as its parent ``VerificationError``), provided that class
   agrees with the code (it is ``FROM_STATUS[code]`` or a subclass of it);
+* else ``PushbackError`` for ``RESOURCE_EXHAUSTED`` that names a delay (or names that class),
+  with that delay;
 * else what the code alone means, ``FROM_STATUS[code]``: the class every server exception sent
-  with that code is an instance of; ``RESOURCE_EXHAUSTED`` is ``PushbackError`` with the delay
-  its message names;
+  with that code is an instance of;
 * else ``RpcError`` naming the code: a transport failure (``UNAVAILABLE`` from a connection that
   broke, ``DEADLINE_EXCEEDED``), or a code that stands for unrelated classes (FAILED_PRECONDITION
   is a failed verification and a log that refuses writes) from a server that names none.
@@ -57,14 +60,14 @@ class RpcError(errors.AuditLogError):
 
 
 # What a code means on its own: the nearest common base of every class the server sends with it.
-# A code missing here (FAILED_PRECONDITION, UNAVAILABLE, UNKNOWN) means nothing more specific
-# than RpcError unless the server names the class.
+# A code missing here (FAILED_PRECONDITION, UNAVAILABLE, UNKNOWN, and RESOURCE_EXHAUSTED, which
+# is pushback or a full disk) means nothing more specific than RpcError unless the server names
+# the class.
 FROM_STATUS: Final[dict[grpc.StatusCode, type[errors.AuditLogError]]] = {
     grpc.StatusCode.INVALID_ARGUMENT: errors.MalformedError,
     grpc.StatusCode.OUT_OF_RANGE: errors.InvalidRangeError,
     grpc.StatusCode.NOT_FOUND: errors.NotFoundError,
     grpc.StatusCode.ABORTED: errors.ConflictError,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.PushbackError,
     grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDeniedError,
     grpc.StatusCode.UNAUTHENTICATED: errors.UnauthenticatedError,
     grpc.StatusCode.DATA_LOSS: errors.CorruptionError,
@@ -82,6 +85,7 @@ NAMEABLE: Final[frozenset[type[errors.AuditLogError]]] = frozenset({
     errors.UnauthenticatedError,
     errors.StorageError,
     errors.CorruptionError,
+    errors.DiskFullError,
 })
 
 
@@ -182,8 +186,11 @@ def to_error(exc: grpc.RpcError, address: str) -> errors.AuditLogError:
     named = named_class(_error_class_name(exc), code)
     if named is not None:
         return named(details)
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return errors.PushbackError(details, pushback_delay(details) or 0.1)
+    delay = pushback_delay(details)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and (
+        delay is not None or _error_class_name(exc) == errors.PushbackError.__name__
+    ):
+        return errors.PushbackError(details, delay or 0.1)
     cls = FROM_STATUS.get(code)
     if cls is not None:
         return cls(details)

@@ -12,7 +12,10 @@ Everything lives in one directory (``--dir``, default ``var``)::
     var/client.toml            what the client commands use: address, keys, quorum, archive
     var/client-state/          the client's last verified checkpoint
 
-It runs ``auditlog witness`` and ``auditlog serve`` as child processes. The log pushes each new
+Before it touches anything it takes a lock on ``var/.lock`` (a second ``up`` on the same
+directory is refused, naming the process that holds it) and checks that every address it is to
+listen on is free (a busy one is named, with the flag that changes it). It runs ``auditlog
+witness`` and ``auditlog serve`` as child processes. The log pushes each new
 checkpoint to the witness (c2sp.org/tlog-witness ``add-checkpoint``, with the consistency proof
 from the witness's last size); the witness checks it, archives the cosigned checkpoint, and
 answers with its cosignature, which the log attaches. Clients require 1 of 1 witness
@@ -23,25 +26,39 @@ exits non-zero.
 from __future__ import annotations
 
 import argparse
+import errno
+import fcntl
+import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final
+from typing import IO, Final
 
 from auditlog_tlog.client.config import Settings, format_settings
 from auditlog_tlog.common.files import write_atomic
 
 ORIGIN: Final = "localhost/audit"
 WITNESS: Final = "localhost/witness"
-_GRPC: Final = re.compile(r"serving gRPC on (\S+:\d+)")
-_HTTP: Final = re.compile(r"serving tlog-witness on (http://\S+)")
+_GRPC: Final = re.compile(r"serving gRPC on ([^\s\"]+:\d+)")
+_HTTP: Final = re.compile(r"serving tlog-witness on (http://[^\s\"]+)")
 AUDITLOG: Final = [sys.executable, "-m", "auditlog_tlog.client.cli"]
+LOCK: Final = ".lock"
+log = logging.getLogger("auditlog.up")
+_OUT = threading.Lock()  # one whole line at a time on stdout, from the pumps and the main thread
+
+
+def say(line: str) -> None:
+    """Print one line whole (a pump thread may be printing a child's line at the same time)."""
+    with _OUT:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def add_up(p: argparse.ArgumentParser) -> None:
@@ -53,6 +70,66 @@ def add_up(p: argparse.ArgumentParser) -> None:
     p.add_argument("--witness-listen", default="127.0.0.1:7700",
                    help="the witness's tlog-witness HTTP address (127.0.0.1:7700)")
     p.add_argument("--no-witness", action="store_true", help="run the log alone")
+    ports = p.add_argument_group("ports on 127.0.0.1 (shorthands for the addresses above)")
+    ports.add_argument("--port", type=int, help="the log's gRPC port (7600)")
+    ports.add_argument("--metrics-port", type=int, help="the log's /metrics port (7601)")
+    ports.add_argument("--witness-port", type=int, help="the witness's port (7700)")
+
+
+def _addresses(a: argparse.Namespace) -> list[tuple[str, str]]:
+    """(address, how to change it) for every address ``up`` listens on; applies the port flags."""
+    for port, name in ((a.port, "listen"), (a.metrics_port, "metrics_listen"),
+                       (a.witness_port, "witness_listen")):
+        if port is not None:
+            if not 0 <= port <= 65535:
+                raise ValueError(f"port {port}: want 0..65535")
+            setattr(a, name, f"127.0.0.1:{port}")
+    found = [(a.listen, "--port or --listen"), (a.metrics_listen, "--metrics-port or "
+                                                 "--metrics-listen")]
+    if not a.no_witness:
+        found.append((a.witness_listen, "--witness-port or --witness-listen"))
+    return [(addr, flag) for addr, flag in found if addr]
+
+
+def check_free(addresses: list[tuple[str, str]]) -> None:
+    """``OSError`` naming the first address another program listens on."""
+    for address, flag in addresses:
+        host, _, port = address.rpartition(":")
+        host = host.strip("[]")
+        if not port.isdigit() or int(port) == 0:
+            continue
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, int(port)))
+            except OSError as exc:
+                why = "in use by another program" if exc.errno == errno.EADDRINUSE else exc.strerror
+                raise OSError(
+                    f"cannot listen on {address}: {why}. Stop that program, or choose other "
+                    f"ports with {flag} (e.g. make run ARGS=\"--port 7610 --metrics-port 7611 "
+                    f"--witness-port 7710\")") from None
+
+
+def lock_dir(base: Path) -> IO[str]:
+    """Hold an exclusive lock on ``base/.lock`` for as long as the returned file is open;
+    ``OSError`` saying who holds it if another ``auditlog up`` does."""
+    base.mkdir(parents=True, exist_ok=True)
+    handle = (base / LOCK).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise OSError(
+            f"{base} is in use by another 'auditlog up' (pid {holder}): stop it first, or give "
+            "another --dir (nothing was changed)") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 @dataclass
@@ -74,10 +151,13 @@ class Child:
             self.pump.join(5)
 
 
-def start(name: str, args: list[str], ready: str, cwd: Path, timeout: float = 60.0) -> Child:
-    """Run ``auditlog <args>``, echo its output prefixed with ``[name]``, and wait until it
-    prints a line containing ``ready``."""
-    process = subprocess.Popen([*AUDITLOG, *args], stdout=subprocess.PIPE,
+def start(name: str, args: list[str], ready: str, cwd: Path, timeout: float = 60.0,
+          log_format: str = "console") -> Child:
+    """Run ``auditlog <args>``, echo its output (prefixed with ``[name]`` in the console format;
+    JSON lines as they are), and wait until it prints a line containing ``ready``."""
+    prefix = f"[{name}] " if log_format == "console" else ""
+    process = subprocess.Popen([*AUDITLOG, "--log-format", log_format, *args],
+                               stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, cwd=cwd, bufsize=1)
     child = Child(name, process, [])
     seen = threading.Event()
@@ -87,7 +167,7 @@ def start(name: str, args: list[str], ready: str, cwd: Path, timeout: float = 60
         with process.stdout:
             for line in process.stdout:
                 child.lines.append(line)
-                print(f"[{name}] {line.rstrip()}", flush=True)
+                say(prefix + line.rstrip())
                 if ready in line:
                     seen.set()
         seen.set()  # it ended: stop waiting
@@ -101,8 +181,7 @@ def start(name: str, args: list[str], ready: str, cwd: Path, timeout: float = 60
     if process.poll() is not None or not any(ready in line for line in child.lines):
         child.stop()
         last = child.lines[-1].strip() if child.lines else "no output"
-        hint = " (is the port in use? pass --listen or --witness-listen)" if "bind" in last else ""
-        raise OSError(f"the {name} did not start: {last}{hint}; see the [{name}] lines above")
+        raise OSError(f"the {name} did not start: {last}; see its lines above")
     return child
 
 
@@ -130,10 +209,20 @@ def _witness_toml(origin: str, log_vkey: str, listen: str) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    base: Path = args.dir.resolve()
+    addresses = _addresses(args)
+    lock = lock_dir(base)
+    try:
+        check_free(addresses)
+        return _up(args, base)
+    finally:
+        lock.close()
+
+
+def _up(args: argparse.Namespace, base: Path) -> int:
     from auditlog_tlog.server.keys import load_or_create_key as log_key
     from auditlog_tlog.witness.keys import load_or_create_key as witness_key
 
-    base: Path = args.dir.resolve()
     (base / "keys").mkdir(parents=True, exist_ok=True)
     signer, _ = log_key(base / "keys" / "log.key", args.origin)
     settings = Settings(log=args.origin, log_keys=(signer.vkey(),),
@@ -155,31 +244,32 @@ def cmd_up(args: argparse.Namespace) -> int:
             write_atomic(directory / "witness.toml",
                          _witness_toml(args.origin, signer.vkey(), args.witness_listen).encode())
             witness = start("witness", ["witness", "--config", "witness.toml"],
-                            "auditlog witness: ready", directory)
+                            "auditlog witness: ready", directory, log_format=args.log_format)
             children.append(witness)
             witness_vkey, witness_url = cosigner.vkey(), _found(witness, _HTTP)
             settings = replace(settings, witness_keys=(witness_vkey,), quorum=1,
                                witness_urls=(witness_url,), archive_dir=Path("witness/archive"))
         write_atomic(base / "server.toml", _server_toml(args, witness_vkey, witness_url).encode())
-        server = start("log", ["serve", "--config", "server.toml"], "auditlog: log ", base)
+        server = start("log", ["serve", "--config", "server.toml"], "auditlog: log ", base,
+                       log_format=args.log_format)
         children.append(server)
         settings = replace(settings, server=_found(server, _GRPC))
         write_atomic(base / "client.toml", format_settings(settings).encode())
-        _welcome(base, settings, children)
+        _welcome(base, settings, children, args.log_format)
         while not stopping.wait(0.5):
             for child in children:
                 if child.process.poll() is not None:
-                    print(f"auditlog up: the {child.name} exited with code "
-                          f"{child.process.returncode}; stopping", file=sys.stderr, flush=True)
+                    log.error("auditlog up: the %s exited with code %d; stopping", child.name,
+                              child.process.returncode)
                     return 1
-        print("auditlog up: stopping", flush=True)
+        log.info("auditlog up: stopping")
         return 0
     finally:
         for child in reversed(children):
             child.stop()
 
 
-def _welcome(base: Path, s: Settings, children: list[Child]) -> None:
+def _welcome(base: Path, s: Settings, children: list[Child], log_format: str) -> None:
     here = Path.cwd()
     rel = base.relative_to(here) if base.is_relative_to(here) else base
     witness = next((c for c in children if c.name == "witness"), None)
@@ -210,4 +300,7 @@ def _welcome(base: Path, s: Settings, children: list[Child]) -> None:
         "",
         "Ctrl-C stops everything; data, keys and the archive stay in " + str(rel) + ".",
     ]
-    print("\n".join(lines), flush=True)
+    if log_format == "json":
+        log.info("auditlog is up: log %s on %s, client config %s/client.toml", s.log, s.server, rel)
+    else:
+        say("\n".join(lines))

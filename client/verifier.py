@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.client.reader import LogReader
 from auditlog_tlog.client.state import CheckpointStore
 from auditlog_tlog.tree.checkpoint import Checkpoint, open_checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureVerifier
@@ -135,7 +135,7 @@ class Verifier:
 
     def __init__(
         self, policy: TrustPolicy, *, state_dir: Path | None = None,
-        client: LogClient | None = None, sleep: Callable[[float], None] = time.sleep,
+        client: LogReader | None = None, sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.policy = policy
         self.store = CheckpointStore(state_dir) if state_dir is not None else None
@@ -252,9 +252,9 @@ class Verifier:
         raise InconsistencyError(message, kind=kind, evidence=evidence)
 
     # -- online --------------------------------------------------------------------------------
-    def _client(self) -> LogClient:
+    def _client(self) -> LogReader:
         if self.client is None:
-            raise ValueError("this needs the log server: give the verifier a LogClient")
+            raise ValueError("this needs the log server (or its tiles): give the verifier a LogReader")
         return self.client
 
     def latest(self, *, require_quorum: bool = True, wait: float = 0.0,

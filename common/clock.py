@@ -1,4 +1,4 @@
-"""The one clock of the project (STYLE.md, "Layers": one ``Clock`` is injected everywhere time
+"""The one clock of the project (one ``Clock`` is injected everywhere time
 matters, so timing behaviour is tested in process with a fake, not with sleeps).
 
 :class:`Clock` is the port: wall time for what is written down (cosignature timestamps, archive

@@ -12,10 +12,15 @@ class KeyConfig:
     private key file is gone)."""
 
     file: Path | None = None
+    """The private key file (mode 0600); an active key's file is created if missing."""
     vkey: str | None = None
+    """The verifier key, for a retired key whose file is gone."""
     state: str = "active"
+    """"active" keys sign; "retired" ones sign nothing and are only listed."""
     since: str = ""
+    """When the key started to be used (a date, informational)."""
     until: str = ""
+    """When it stopped (a date, informational)."""
 
     def __post_init__(self) -> None:
         if self.state not in ("active", "retired"):

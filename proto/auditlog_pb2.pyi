@@ -177,7 +177,7 @@ class Limits(_message.Message):
     def __init__(self, max_entry_bytes: _Optional[int] = ..., max_batch_entries: _Optional[int] = ..., max_pending_entries: _Optional[int] = ..., max_entries_page: _Optional[int] = ...) -> None: ...
 
 class LogInfo(_message.Message):
-    __slots__ = ("origin", "verifier_key", "hash", "size", "dedup", "limits", "witness_keys", "witness_quorum", "keys", "halted")
+    __slots__ = ("origin", "verifier_key", "hash", "size", "dedup", "limits", "witness_keys", "witness_quorum", "keys", "halted", "publication")
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
     VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
@@ -188,6 +188,7 @@ class LogInfo(_message.Message):
     WITNESS_QUORUM_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     HALTED_FIELD_NUMBER: _ClassVar[int]
+    PUBLICATION_FIELD_NUMBER: _ClassVar[int]
     origin: str
     verifier_key: str
     hash: str
@@ -198,7 +199,28 @@ class LogInfo(_message.Message):
     witness_quorum: int
     keys: _containers.RepeatedCompositeFieldContainer[KeyInfo]
     halted: str
-    def __init__(self, origin: _Optional[str] = ..., verifier_key: _Optional[str] = ..., hash: _Optional[str] = ..., size: _Optional[int] = ..., dedup: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., witness_keys: _Optional[_Iterable[str]] = ..., witness_quorum: _Optional[int] = ..., keys: _Optional[_Iterable[_Union[KeyInfo, _Mapping]]] = ..., halted: _Optional[str] = ...) -> None: ...
+    publication: Publication
+    def __init__(self, origin: _Optional[str] = ..., verifier_key: _Optional[str] = ..., hash: _Optional[str] = ..., size: _Optional[int] = ..., dedup: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., witness_keys: _Optional[_Iterable[str]] = ..., witness_quorum: _Optional[int] = ..., keys: _Optional[_Iterable[_Union[KeyInfo, _Mapping]]] = ..., halted: _Optional[str] = ..., publication: _Optional[_Union[Publication, _Mapping]] = ...) -> None: ...
+
+class Publication(_message.Message):
+    __slots__ = ("bucket", "prefix", "published_size", "lag_entries", "lag_seconds", "last_published_unix", "acknowledge_after_publication", "failure")
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LAG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LAST_PUBLISHED_UNIX_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGE_AFTER_PUBLICATION_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    bucket: str
+    prefix: str
+    published_size: int
+    lag_entries: int
+    lag_seconds: float
+    last_published_unix: float
+    acknowledge_after_publication: bool
+    failure: str
+    def __init__(self, bucket: _Optional[str] = ..., prefix: _Optional[str] = ..., published_size: _Optional[int] = ..., lag_entries: _Optional[int] = ..., lag_seconds: _Optional[float] = ..., last_published_unix: _Optional[float] = ..., acknowledge_after_publication: _Optional[bool] = ..., failure: _Optional[str] = ...) -> None: ...
 
 class KeyInfo(_message.Message):
     __slots__ = ("verifier_key", "state", "since", "until")

@@ -1,5 +1,5 @@
 """Anchors: what a log has signed, kept where damage to its database cannot roll it back
-(DESIGN.md, "Anchors: the log does not trust its own disk"; the checkpoints are
+(docs/anchors.md: the log does not trust its own disk; the checkpoints are
 c2sp.org/tlog-checkpoint signed notes).
 
 A RocksDB can be deleted, truncated or replaced by an older copy of itself. A log that believed

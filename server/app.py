@@ -2,13 +2,14 @@
 
 Each log keeps the checkpoints it signs in an anchor file beside the database
 (``<data_dir>/anchors/``, see ``server.anchors``). A log whose tree does not equal or extend an
-anchor is halted: it serves reads but refuses appends and signatures (FAILED_PRECONDITION), says
+anchor is halted: it serves reads but refuses appends and signatures (DATA_LOSS), says
 so in ``GetLogInfo`` and the ``auditlog_log_halted`` gauge, and logs both checkpoints.
 
 A log whose stored state fails its open check (``CorruptionError``) does not stop the server:
-it is listed with the reason, refuses writes and reads with FAILED_PRECONDITION, and the other
-logs go on. SIGTERM and SIGINT stop the server gracefully: no new appends are taken, queued
-ones are written and answered, then the process exits.
+it is listed with the reason, refuses writes and reads with DATA_LOSS, and the other logs go
+on. A database that RocksDB cannot open stops the server with one line naming its files.
+SIGTERM and SIGINT stop the server gracefully: no new appends are taken, queued ones are
+written and answered, then the process exits (with 0, even after a failed write).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from auditlog_tlog.common.clock import Clock
+from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.common.http import HTTPService, Limits
 from auditlog_tlog.common.metrics_http import metrics_app
 from auditlog_tlog.common.net import check_listener, format_address, split_host_port
@@ -37,6 +38,7 @@ from auditlog_tlog.server.ingest.listeners import Ingestion, check_ingest_listen
 from auditlog_tlog.server.keys import load_log_keys
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.metrics_http import LogsCollector, log_problems
+from auditlog_tlog.server.publisher import BucketAnchor, Publisher, open_bucket
 from auditlog_tlog.server.pushing import WitnessPusher
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer
@@ -114,11 +116,13 @@ class LogServer:
                 check_listener(what, listen, tls=False, insecure=config.insecure,
                                section="[server]")
         check_ingest_listeners(config)
+        buckets = await self._open_buckets()
         self._db = Database(self.config.data_dir / "db")
         anchor_dir = self.config.data_dir / "anchors"
         self.logs = {
             c.origin: open_log(self._db, c, self.metrics, anchor_dir,
-                               self.anchors.get(c.origin, ()), self.clock)
+                               (*self.anchors.get(c.origin, ()), *buckets.get(c.origin, ())),
+                               self.clock)
             for c in self.config.logs
         }
         self._pusher = WitnessPusher(
@@ -165,9 +169,12 @@ class LogServer:
             raise OSError(f"cannot listen on {self.config.listen}: the port is in use or the "
                           "address is not on this machine")
         self.address = format_address(split_host_port(self.config.listen)[0], self.port)
+        await self._open_publishers(buckets)
         for runtime in self.logs.values():
             if runtime.failure is None:
                 runtime.sequencer().start()
+                if runtime.publisher is not None:
+                    runtime.publisher.start()
         await self._server.start()
         serving = health_pb2.HealthCheckResponse.SERVING
         await self._health.set("", serving)
@@ -181,6 +188,37 @@ class LogServer:
         await self.ingestion.start()
         self._pusher.start()
 
+    async def _open_buckets(self) -> dict[str, tuple[BucketAnchor]]:
+        """Connect to, check and probe each publishing log's bucket (an unfit one stops the
+        server: StorageError); the bucket's checkpoint is then one of the log's anchors."""
+        buckets: dict[str, tuple[BucketAnchor]] = {}
+        for c in self.config.logs:
+            if c.publish is not None:
+                bucket = await asyncio.to_thread(
+                    open_bucket, c.publish, c.origin, self.clock or SystemClock()
+                )
+                buckets[c.origin] = (BucketAnchor(bucket),)
+        return buckets
+
+    async def _open_publishers(self, buckets: dict[str, tuple[BucketAnchor]]) -> None:
+        """A publisher beside each log that publishes and is not failed or halted."""
+        for origin, (anchor,) in buckets.items():
+            runtime = self.logs[origin]
+            publish = runtime.config.publish
+            if publish is None or runtime.failure is not None or runtime.halted is not None:
+                anchor.bucket.client.close()
+                continue
+            publisher = Publisher(runtime.store, publish, anchor.bucket, self.metrics,
+                                  self.clock, anchor=anchor)
+            try:
+                await asyncio.to_thread(publisher.open)
+            except CorruptionError as exc:
+                log.error("log %s refuses service: %s", origin, exc)
+                runtime.failure = str(exc)
+                anchor.bucket.client.close()
+                continue
+            runtime.publisher = publisher
+
     async def stop(self) -> None:
         """Drain: refuse new appends, write and answer the queued ones, then stop."""
         await self._health.enter_graceful_shutdown()
@@ -188,6 +226,8 @@ class LogServer:
         for runtime in self.logs.values():
             if runtime.failure is None:
                 await runtime.sequencer().close()
+            if runtime.publisher is not None:
+                await runtime.publisher.stop()
         await self._server.stop(self.config.shutdown_grace_s)
         if self._tiles is not None:
             await self._tiles.stop()
@@ -200,20 +240,20 @@ class LogServer:
 async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
     server = LogServer(config)
     await server.start()
-    print(f"auditlog: serving gRPC on {server.address}", flush=True)
+    log.info("auditlog: serving gRPC on %s", server.address)
     if server.metrics_address:
-        print(f"auditlog: metrics on http://{server.metrics_address}/metrics", flush=True)
+        log.info("auditlog: metrics on http://%s/metrics", server.metrics_address)
     if server.http_address:
-        print(f"auditlog: tiles on http://{server.http_address}/<origin>/", flush=True)
+        log.info("auditlog: tiles on http://%s/<origin>/", server.http_address)
     if server.ingestion.http_address:
-        print(f"auditlog: ingest on {server.ingestion.scheme}://{server.ingestion.http_address}/",
-              flush=True)
+        log.info("auditlog: ingest on %s://%s/", server.ingestion.scheme,
+                 server.ingestion.http_address)
     for runtime in server.logs.values():
         status = f"size {runtime.store.size}" if runtime.failure is None else runtime.failure
         if runtime.halted is not None:
             status = f"size {runtime.store.size}, HALTED: {runtime.halted}"
-        print(f"auditlog: log {runtime.config.origin} ({status}) key {runtime.verifier_key}",
-              flush=True)
+        log.info("auditlog: log %s (%s) key %s", runtime.config.origin, status,
+                 runtime.verifier_key)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -221,5 +261,5 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
     if ready is not None:
         ready.set()
     await stop.wait()
-    print("auditlog: shutting down, draining appends", flush=True)
+    log.info("auditlog: shutting down, draining appends")
     await server.stop()

@@ -43,6 +43,19 @@ Example (every key but ``origin`` has a default)::
     insecure = false                       # allow an http:// url to a non-loopback host (plain
                                            # text; warned at every start)
 
+    [log.publish]                          # optional: publish the log to S3 Object Lock
+    bucket = "audit-records"               #   (server/publisher.py, docs/publication.md)
+    retention_days = 2555                  # COMPLIANCE retention of every object written
+    endpoint_url = ""                      # "" is AWS; else e.g. "https://s3.example:8333"
+    region = ""
+    prefix = ""                            # "" is "<origin>/"; else a prefix ending in "/"
+    interval_s = 1.0                       # at most one publication round per interval
+    acknowledge_after_publication = false  # appends answer only once a published checkpoint
+                                           # covers them (and wait for S3)
+    max_attempts = 5                       # per object, for transient S3 errors
+    timeout_s = 10
+    concurrency = 16                       # objects written at once
+
     [[log.key]]                            # optional: several keys, for rotation; default is
     file = "keys/payments-2026.key"        # one active key at key_file
     state = "active"                       # "active" keys sign every checkpoint; "retired"
@@ -80,12 +93,20 @@ class WitnessConfig:
     must name a loopback host unless ``insecure``."""
 
     vkey: str
+    """The witness's cosignature/v1 verifier key (type 0x04), as the witness printed it."""
     url: str = ""
+    """Push mode: the witness's tlog-witness URL (the add-checkpoint prefix); "" for a witness that
+    pulls and hands its cosignatures in with AddCosignature."""
     timeout_s: float = 10.0
+    """Seconds to wait for the witness's answer to one push (0..300)."""
     ca_file: Path | None = None
+    """For an https url: trust this CA (PEM) instead of the system's roots."""
     client_cert_file: Path | None = None
+    """For a witness that requires mutual TLS: the log's client certificate (PEM)."""
     client_key_file: Path | None = None
+    """Its private key (PEM, mode 0600)."""
     insecure: bool = False
+    """Allow an http:// url to a non-loopback host (plain text; warned at every start)."""
 
     def __post_init__(self) -> None:
         try:
@@ -113,24 +134,88 @@ class WitnessConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishConfig:
+    """Where and how a log publishes itself (``[log.publish]``; server/publisher.py)."""
+
+    bucket: str
+    """The S3 bucket (versioning and Object Lock on; `auditlog bucket init` prepares one)."""
+    retention_days: int
+    """COMPLIANCE retention of every object written, in days (1..36500)."""
+    endpoint_url: str = ""
+    """S3 endpoint URL; "" is AWS, else e.g. "https://s3.example:8333"."""
+    region: str = ""
+    """S3 region; "" is boto3's default."""
+    prefix: str = ""
+    """Where the log goes in the bucket: "" is "<origin>/", else a prefix ending in "/"."""
+    interval_s: float = 1.0
+    """At most one publication round per this many seconds."""
+    acknowledge_after_publication: bool = False
+    """Appends answer only once a published checkpoint covers them (they wait for S3)."""
+    max_attempts: int = 5
+    """Attempts per object for transient S3 errors."""
+    timeout_s: float = 10.0
+    """Timeout of one S3 request, in seconds."""
+    concurrency: int = 16
+    """Objects written at once."""
+
+    def __post_init__(self) -> None:
+        if not 3 <= len(self.bucket) <= 63:
+            raise ValueError(f"[log.publish] bucket {self.bucket!r}: want an S3 bucket name")
+        if self.prefix and (not self.prefix.endswith("/") or self.prefix.startswith("/")):
+            raise ValueError(f"[log.publish] prefix {self.prefix!r}: want '' or 'a/b/'")
+        if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
+            raise ValueError(f"[log.publish] endpoint_url {self.endpoint_url!r}: want http(s)://")
+        for name, low, high in (
+            ("retention_days", 1, 36500), ("interval_s", 0.01, 3600), ("max_attempts", 1, 20),
+            ("timeout_s", 0.1, 300), ("concurrency", 1, 256),
+        ):
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(f"[log.publish] {name} = {value}, want {low}..{high}")
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     origin: str
+    """The log's name: the first line of its checkpoints, and its key name (no spaces, no '+').
+    Required."""
     key_file: Path
+    """The log's signing key; created (mode 0600) on first start if missing."""
     hash: str = "sha256"
+    """"sha256" (RFC 6962, what every C2SP tool understands) or "blake3"; fixed when the log is
+    created."""
     dedup: bool = True
+    """Appending an entry already in the log returns its first index (duplicate = true) instead of
+    storing it again, so retries are safe."""
     max_entry_bytes: int = 64 * 1024
+    """The largest entry accepted, in bytes (1..16777216); bigger ones get INVALID_ARGUMENT."""
     max_batch_entries: int = 10_000
+    """The most entries in one AppendBatch request or stream message (1..1000000)."""
     max_pending_entries: int = 100_000
+    """Queue bound: beyond this many unwritten entries, appends get RESOURCE_EXHAUSTED (pushback)."""
     max_entries_page: int = 1000
+    """Entries per GetEntries page (1..100000)."""
     batch_delay_ms: float = 0.0
+    """How long the sequencer may wait to fill a batch (0..1000 ms)."""
     checkpoint_interval_ms: float = 0.0
+    """0: sign a checkpoint for every batch; else at most one per interval (and at once when an
+    append asks for a receipt)."""
     public_read: bool = False
+    """When principals exist: reads need no credential."""
     require_signed_entries: bool = False
+    """Accept only entries that are C2SP signed notes by one of appender_keys."""
     appender_keys: tuple[str, ...] = ()
+    """Verifier keys whose signed-note entries are accepted (with require_signed_entries)."""
     keys: tuple[KeyConfig, ...] = ()
+    """[[log.key]] tables: several signing keys, for rotation (instead of key_file)."""
     witnesses: tuple[WitnessConfig, ...] = ()
+    """[[log.witness]] tables: the witnesses that cosign this log's checkpoints."""
     witness_quorum: int | None = None
+    """How many of the witnesses clients should require (k of n); default: all of them."""
     witness_interval_s: float = 300.0
+    """Push the latest checkpoint to the witnesses at least this often, in seconds (0.1..86400)."""
+    publish: PublishConfig | None = None
+    """[log.publish]: publish this log to an S3 Object Lock bucket (optional)."""
 
     @property
     def quorum(self) -> int:
@@ -179,17 +264,31 @@ class LogConfig:
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     data_dir: Path
+    """Where the RocksDB lives."""
     logs: tuple[LogConfig, ...]
+    """[[log]] tables: one per log this server holds."""
     listen: str = DEFAULT_LISTEN
+    """gRPC address host:port; plain text only on loopback (else [server.tls], or insecure)."""
     metrics_listen: str = DEFAULT_METRICS
+    """Prometheus /metrics address; "" turns it off."""
     http_listen: str = ""
+    """c2sp.org/tlog-tiles read endpoints (GET /<origin>/checkpoint, tiles, entries); "" turns them
+    off."""
     max_request_bytes: int = 16 * 1024 * 1024
+    """The largest gRPC message accepted, in bytes (1024..268435456)."""
     max_inflight_bytes: int = 64 * 1024 * 1024
+    """Request bytes held at once, server-wide (at least max_request_bytes); beyond it, requests
+    get RESOURCE_EXHAUSTED (pushback) until others finish."""
     shutdown_grace_s: float = 10.0
+    """On SIGTERM: seconds to let calls in flight finish after the queued appends are written."""
     insecure: bool = False
+    """Serve plain-text gRPC on a non-loopback address (warned at every start)."""
     tls: TLSConfig | None = None
+    """[server.tls]: serve gRPC over TLS."""
     principals: tuple[Principal, ...] = ()
-    ingest: IngestConfig = field(default_factory=IngestConfig)  # [ingest]: server/ingest/config.py
+    """[[principal]] tables: who may call, and with which roles."""
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    """[ingest]: OTLP and the Kubernetes audit webhook (server/ingest/config.py)."""
     logs_by_origin: dict[str, LogConfig] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -262,11 +361,13 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
         table = dict(table)
         keys = tuple(_key_config(k, base, where) for k in table.pop("key", []))
         witnesses = tuple(_witness_config(w, where, base) for w in table.pop("witness", []))
+        publish = _publish_config(table.pop("publish"), where) if "publish" in table else None
         appenders = table.pop("appender_keys", [])
         if not isinstance(appenders, list) or not all(isinstance(a, str) for a in appenders):
             raise ValueError(f"{where}.appender_keys: want a list of verifier key strings")
         values = _typed(LogConfig, table, where, base)
-        values.update(keys=keys, appender_keys=tuple(appenders), witnesses=witnesses)
+        values.update(keys=keys, appender_keys=tuple(appenders), witnesses=witnesses,
+                      publish=publish)
         values.setdefault("key_file", base / "keys" / (_safe_name(values["origin"]) + ".key"))
         logs.append(LogConfig(**values))
     values = _typed(ServerConfig, server, "[server]", base)
@@ -314,6 +415,17 @@ def _witness_config(table: dict[str, Any], where: str, base: Path) -> WitnessCon
                 raise ValueError(f"{where}.{key}: got {value!r}, want a path string")
             values[key] = Path(value) if Path(value).is_absolute() else base / value
     return WitnessConfig(**values)
+
+
+def _publish_config(table: Any, where: str) -> PublishConfig:
+    where = f"{where} [log.publish]"
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: want a table with bucket and retention_days")
+    _check_keys(table, {f.name for f in fields(PublishConfig)}, where)
+    for key in ("bucket", "retention_days"):
+        if key not in table:
+            raise ValueError(f"{where}: {key} is required")
+    return PublishConfig(**_typed(PublishConfig, table, where, Path()))
 
 
 def _safe_name(origin: str) -> str:

@@ -34,4 +34,19 @@ def log_info(runtime: LogRuntime) -> pb.LogInfo:
             max_entry_bytes=c.max_entry_bytes, max_batch_entries=c.max_batch_entries,
             max_pending_entries=c.max_pending_entries, max_entries_page=c.max_entries_page,
         ),
+        publication=publication(runtime),
+    )
+
+
+def publication(runtime: LogRuntime) -> pb.Publication | None:
+    publisher = runtime.publisher
+    if publisher is None or runtime.config.publish is None:
+        return None
+    entries, seconds = publisher.observe_lag()
+    return pb.Publication(
+        bucket=publisher.bucket.bucket, prefix=publisher.bucket.prefix,
+        published_size=publisher.published, lag_entries=entries, lag_seconds=seconds,
+        last_published_unix=publisher.last_success,
+        acknowledge_after_publication=runtime.config.publish.acknowledge_after_publication,
+        failure=publisher.failure or "",
     )

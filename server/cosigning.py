@@ -1,5 +1,5 @@
-"""The log's keeper of witness cosignatures (c2sp.org/tlog-cosignature@v1.0.1; DESIGN.md, "The
-flow of one entry", step 4): which witnesses a log has, their k-of-n quorum, and verifying and
+"""The log's keeper of witness cosignatures (c2sp.org/tlog-cosignature@v1.0.1; step 4 of an
+entry's flow): which witnesses a log has, their k-of-n quorum, and verifying and
 attaching the cosignatures that push- and pull-mode witnesses give it.
 
 :meth:`LogWitnesses.attach` verifies cosignature lines against the checkpoint stored at a size

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +14,8 @@ from auditlog_tlog.tree.vkeys import parse_vkey
 
 if TYPE_CHECKING:
     from auditlog_tlog.server.config import LogConfig
+
+log = logging.getLogger("auditlog.server")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +43,8 @@ def load_log_keys(config: LogConfig) -> tuple[list[Ed25519Signer], tuple[KeyInfo
         if key.state == "active" and key.file is not None:
             signer, created = load_or_create_key(key.file, config.origin)
             if created:
-                print(f"created a signing key for {config.origin} in {key.file}", file=sys.stderr)
-                print(f"verifier key: {signer.vkey()}", file=sys.stderr)
+                log.info("created a signing key for %s in %s; verifier key %s", config.origin,
+                         key.file, signer.vkey())
             signers.append(signer)
             vkey = signer.vkey()
         elif key.vkey is not None:

@@ -57,6 +57,40 @@ class Metrics:
             ["transport", "reason"], registry=self.registry,
         )
 
+        # Publication to S3 (server/publisher.py).
+        self.published_objects = Counter(
+            "auditlog_published_objects", "Objects written to the log's bucket", ["log"],
+            registry=self.registry,
+        )
+        self.published_bytes = Counter(
+            "auditlog_published_bytes", "Bytes written to the log's bucket", ["log"],
+            registry=self.registry,
+        )
+        self.publish_errors = Counter(
+            "auditlog_publish_errors", "Publication rounds that failed", ["log"],
+            registry=self.registry,
+        )
+        self.publish_retries = Counter(
+            "auditlog_publish_retries", "S3 requests retried after a transient error", ["log"],
+            registry=self.registry,
+        )
+        self.published_size = Gauge(
+            "auditlog_published_size", "Tree size of the checkpoint in the bucket", ["log"],
+            registry=self.registry,
+        )
+        self.publish_lag_entries = Gauge(
+            "auditlog_publish_lag_entries", "Entries in the tree not yet in the bucket", ["log"],
+            registry=self.registry,
+        )
+        self.publish_lag_seconds = Gauge(
+            "auditlog_publish_lag_seconds", "Age of the oldest checkpoint not yet published",
+            ["log"], registry=self.registry,
+        )
+        self.publish_last_success = Gauge(
+            "auditlog_publish_last_success_timestamp_seconds",
+            "Unix time of the last successful publication round", ["log"], registry=self.registry,
+        )
+
         self._sizes: dict[str, int] = {}
 
     def opened(self, log: str, size: int) -> None:

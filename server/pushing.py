@@ -1,5 +1,5 @@
-"""The log's push side of witnessing: a client of c2sp.org/tlog-witness@v1.0.0 (DESIGN.md, "The
-flow of one entry", step 4). Cosignatures it gets are verified and attached by
+"""The log's push side of witnessing: a client of c2sp.org/tlog-witness@v1.0.0 (step 4 of an
+entry's flow). Cosignatures it gets are verified and attached by
 ``server.cosigning`` in the log's writer thread.
 
 * :class:`WitnessPusher`: one task per (log, witness with a ``url``). Every ``TICK_S`` it looks

@@ -3,14 +3,15 @@ open; and whether it is halted because its tree does not extend an anchor (``ser
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from auditlog_tlog.server.anchors import LogHaltedError
 from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.cosigning import LogWitnesses
 from auditlog_tlog.server.keys import KeyInfo
-from auditlog_tlog.server.sequencer import Sequencer
+from auditlog_tlog.server.publisher import Publisher
+from auditlog_tlog.server.sequencer import Receipted, Sequencer
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, MalformedError, NotFoundError
 from auditlog_tlog.tree.hashing import HASH_SIZE
@@ -44,6 +45,16 @@ class LogRuntime:
         self._sequencer = sequencer
         self.failure = failure
         self.witnesses = LogWitnesses(config)
+        self.publisher: Publisher | None = None
+
+    async def append(self, entries: Sequence[bytes], want_receipt: bool) -> list[Receipted]:
+        """Append through the sequencer; with ``acknowledge_after_publication``, return only
+        once a checkpoint covering the entries is published to the log's bucket."""
+        results = await self.sequencer().append(entries, want_receipt)
+        publish = self.config.publish
+        if self.publisher is not None and publish is not None and publish.acknowledge_after_publication:
+            await self.publisher.wait_published(max(r.outcome.index for r in results) + 1)
+        return results
 
     @property
     def store(self) -> LogStore:

@@ -46,18 +46,27 @@ ROLES = ("append", "read", "admin")
 @dataclass(frozen=True, slots=True)
 class TLSConfig:
     cert_file: Path
+    """The server's certificate chain (PEM)."""
     key_file: Path
+    """Its private key (PEM, mode 0600)."""
     client_ca_file: Path | None = None
+    """Mutual TLS: clients must present a certificate chaining to this CA (PEM)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     name: str
+    """A name for logs and metrics. Required."""
     roles: dict[str, frozenset[str]]
+    """Log origin (or "*") = list of roles: "append", "read", "admin"."""
     token_sha256: bytes | None = None
+    """The SHA-256 of its bearer token, 64 hex digits (printf %s "$TOKEN" | sha256sum)."""
     cert_names: tuple[str, ...] = ()
+    """Or: client certificate subject names (with mutual TLS) that identify it."""
     append_entries_per_s: float = 0.0
+    """Quota: entries appended per second (0: unlimited); beyond it, pushback."""
     append_bytes_per_s: float = 0.0
+    """Quota: bytes appended per second (0: unlimited)."""
 
     def __post_init__(self) -> None:
         if not self.name:

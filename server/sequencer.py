@@ -165,6 +165,9 @@ class Sequencer:
                 try:
                     results = await loop.run_in_executor(self._thread, self._write, requests)
                 except Exception as exc:  # answered to every caller of the batch
+                    # Its traceback holds this loop's own frame; a caller that clears the frames
+                    # of an error it answered (server/handlers.py) would end this loop with it.
+                    exc.__traceback__ = None
                     for request in requests:
                         if not request.future.done():
                             request.future.set_exception(exc)

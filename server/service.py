@@ -65,7 +65,7 @@ class LogService(pb_grpc.LogServicer):
     async def Append(self, request: pb.AppendRequest, context: Any) -> pb.AppendResponse:
         async def call() -> pb.AppendResponse:
             runtime = self._log(request.log)
-            (result,) = await runtime.sequencer().append([request.entry], request.want_receipt)
+            (result,) = await runtime.append([request.entry], request.want_receipt)
             return pb.AppendResponse(result=convert.append_result(result))
 
         return await self._guard("Append", context, call)
@@ -75,7 +75,7 @@ class LogService(pb_grpc.LogServicer):
     ) -> pb.AppendBatchResponse:
         async def call() -> pb.AppendBatchResponse:
             runtime = self._log(request.log)
-            results = await runtime.sequencer().append(request.entries, request.want_receipt)
+            results = await runtime.append(request.entries, request.want_receipt)
             return pb.AppendBatchResponse(results=[convert.append_result(r) for r in results])
 
         return await self._guard("AppendBatch", context, call)
@@ -99,9 +99,10 @@ class LogService(pb_grpc.LogServicer):
             try:
                 async for request in request_iterator:
                     origin = stream_log(origin, request.log)
-                    append = self._log(origin).sequencer().append
+                    runtime = self._log(origin)
+                    runtime.sequencer()  # a log that refuses writes ends the stream here
                     if not await window.submit(
-                        request.sequence, append(request.entries, request.want_receipt)
+                        request.sequence, runtime.append(request.entries, request.want_receipt)
                     ):
                         break
                 await window.finish()

@@ -1,5 +1,9 @@
 """The one table from auditlog exceptions to gRPC status codes (a test checks it is complete).
 
+Storage failures: ``DATA_LOSS`` for damaged data (a retry cannot help), ``RESOURCE_EXHAUSTED``
+for a full file system (gRPC's code for "the entire file system is out of space"; the log
+resumes once space is freed) and ``UNAVAILABLE`` for a failure that a retry may get past.
+
 A failed call also carries, as trailing metadata ``proto.metadata.ERROR_CLASS``, the name of the
 class whose entry gave its code, so that ``client.rpc`` can raise that class again.
 """
@@ -23,7 +27,8 @@ GRPC_STATUS: dict[type[errors.AuditLogError], grpc.StatusCode] = {
     errors.PermissionDeniedError: grpc.StatusCode.PERMISSION_DENIED,
     errors.UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
     errors.StorageError: grpc.StatusCode.UNAVAILABLE,
-    errors.CorruptionError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.CorruptionError: grpc.StatusCode.DATA_LOSS,
+    errors.DiskFullError: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 

@@ -29,6 +29,7 @@ from aiohttp import web
 from auditlog_tlog.common.http import accepts_gzip, text_response
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer
+from auditlog_tlog.server.tiledata import entry_bundle, hash_tile
 from auditlog_tlog.storage.strata import WIDTH
 from auditlog_tlog.tree.errors import (
     AuditLogError,
@@ -38,8 +39,7 @@ from auditlog_tlog.tree.errors import (
     PermissionDeniedError,
     UnauthenticatedError,
 )
-from auditlog_tlog.tree.hashing import HASH_SIZE
-from auditlog_tlog.tree.tiles import encode_entry_bundle, parse_entries_path, parse_tile_path
+from auditlog_tlog.tree.tiles import parse_entries_path, parse_tile_path
 
 log = logging.getLogger("auditlog.tiles")
 MAX_PATH = 512
@@ -81,17 +81,12 @@ class TileReader:
             return Resource(note, "text/plain; charset=utf-8", False)
         if rest.startswith("tile/entries/"):
             index, width = parse_entries_path(rest)
-            begin = index * WIDTH
-            if begin + width > store.size:
-                raise NotFoundError(f"entry bundle {rest} is beyond the log's size {store.size}")
-            body = encode_entry_bundle(store.entries(begin, begin + width))
-            return Resource(body, "application/octet-stream", width == WIDTH, compressible=True)
+            return Resource(entry_bundle(store, index, width), "application/octet-stream",
+                            width == WIDTH, compressible=True)
         if rest.startswith("tile/"):
             level, index, width = parse_tile_path(rest)
-            row = store.tile(level, index) or b""
-            if len(row) < width * HASH_SIZE:
-                raise NotFoundError(f"tile {rest} does not exist at the log's size {store.size}")
-            return Resource(row[: width * HASH_SIZE], "application/octet-stream", width == WIDTH)
+            return Resource(hash_tile(store, level, index, width), "application/octet-stream",
+                            width == WIDTH)
         raise NotFoundError(f"no such resource {rest!r}, want checkpoint or tile/...")
 
     def _route(self, path: str) -> tuple[LogRuntime, str]:

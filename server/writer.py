@@ -1,5 +1,5 @@
 """The one writer of a log's store, and the one operation that signs its tree head
-(c2sp.org/tlog-checkpoint; DESIGN.md, "The flow of one entry" steps 2-3 and "Anchors").
+(c2sp.org/tlog-checkpoint; docs/anchors.md).
 
 A :class:`LogWriter` is called only from its log's writer thread (the sequencer's), so a log's
 database has exactly one writer: batches, checkpoints and attached cosignatures all go through

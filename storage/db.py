@@ -11,72 +11,289 @@ Key space (all keys and values are raw bytes; integers are big-endian so keys so
     L <u32 id> C <u64 size>       -> signed checkpoint note
 
 Every write goes through :meth:`Database.write`, one WriteBatch with a synced WAL.
+
+The database refuses to guess (DESIGN.md, "Anchors: the log does not trust its own disk"):
+
+* RocksDB opens with paranoid checks and the WAL recovery mode "absolute consistency", so a
+  damaged WAL, MANIFEST or SST file stops the open instead of being cut off. One exception:
+  the torn tail record a crash leaves behind (its write never finished, so it was never
+  acknowledged) opens with "tolerate corrupted tail records", which still fails on any checksum
+  mismatch. A WAL cut at a record boundary looks like an older database; the log's anchors
+  catch that.
+* A directory with files but no ``CURRENT`` is never taken for a new database.
+* ``AUDITLOG-WAL`` remembers, at every open and close, the newest WAL and RocksDB's sequence
+  number. The newest WAL must still be there (RocksDB only ever deletes a WAL older than the one
+  it writes), and the sequence number must not go back (RocksDB never reuses one): a MANIFEST
+  cut short forgets the SST files it listed, and RocksDB would delete them as obsolete. So the
+  database is first opened read-only, checked, and only then opened for writing.
+* Every read verifies block checksums and every scan checks the iterator's status.
+
+Backend failures are translated here, once, from RocksDB's messages (rocksdict raises plain
+``Exception``): damage is :class:`CorruptionError`, a full file system :class:`DiskFullError`,
+anything else :class:`StorageError`. After a failed write RocksDB refuses every later write
+(its background error), so the next write first reopens the database (:meth:`Database.recover`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
-from rocksdict import Options, Rdict, ReadOptions, WriteBatch, WriteOptions
+from rocksdict import (
+    AccessType,
+    DBRecoveryMode,
+    Options,
+    Rdict,
+    ReadOptions,
+    WriteBatch,
+    WriteOptions,
+)
 
-from auditlog_tlog.tree.errors import CorruptionError, StorageError
+from auditlog_tlog.common.files import write_atomic
+from auditlog_tlog.tree.errors import CorruptionError, DiskFullError, StorageError
+
+log = logging.getLogger("auditlog.storage")
 
 _REGISTRY = b"R"
+WAL_MARK: Final = "AUDITLOG-WAL"
+# A full file system is only worth reopening the database for once this much is free again.
+RECOVER_FREE_BYTES: Final = 4 * 1024 * 1024
+# RocksDB's words for the one damage a crash makes: the last record of the WAL cut short.
+_TORN_TAIL: Final = ("error reading trailing data", "truncated record body", "truncated header")
+
+
+def _wal_files(path: Path) -> list[str]:
+    return sorted(name for name in os.listdir(path) if name.endswith(".log"))
+
+
+def translate(exc: Exception, what: str) -> StorageError:
+    """The auditlog exception for a RocksDB failure while doing ``what``.
+
+    rocksdict raises ``Exception`` carrying RocksDB's status text, so this is the one place
+    that reads message text: RocksDB's status kind "Corruption", a missing file (ENOENT: a
+    file RocksDB's MANIFEST lists is gone) and ENOSPC's wording.
+    """
+    text = str(exc)
+    if "Corruption" in text or "checksum mismatch" in text or "No such file" in text:
+        return CorruptionError(f"{what}: the database is damaged: {text}")
+    if "No space left on device" in text:
+        return DiskFullError(f"{what}: the file system is full: {text}")
+    return StorageError(f"{what}: {text}")
 
 
 class Database:
     """A RocksDB opened in raw (bytes) mode; the only object in the project that touches it."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        os.makedirs(path, exist_ok=True)
-        options = Options(raw_mode=True)
-        options.create_if_missing(True)
-        try:
-            self._db = Rdict(os.fspath(path), options)
-        except Exception as exc:  # rocksdict raises plain Exception for lock and I/O errors
-            raise StorageError(f"cannot open database at {path}: {exc}") from exc
+        self.path = Path(path)
+        new = not self.path.exists() or not any(self.path.iterdir())
+        if not new:
+            self._check_files()
+        os.makedirs(self.path, exist_ok=True)
+        self._db = self._open(create=new)
         self._sync = WriteOptions()
         self._sync.sync = True
         self._unsynced = WriteOptions()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # write() may recover() inside register_log()
         self._closed = False
+        self._broken: StorageError | None = None  # the failed write RocksDB still holds against us
+
+    # -- open ----------------------------------------------------------------------------------
+    def _check_files(self) -> None:
+        """Refuse a directory that lost the files RocksDB needs to know what it holds."""
+        if not (self.path / "CURRENT").exists():
+            raise CorruptionError(
+                f"database at {self.path} has files but no CURRENT file: it is damaged, not "
+                "new; restore it from a backup (refusing to start an empty log over it)"
+            )
+        want = self._mark().get("wal", 0)
+        if want:
+            newest = max((int(name[:-4]) for name in _wal_files(self.path)), default=-1)
+            if newest < want:
+                raise CorruptionError(
+                    f"database at {self.path}: write-ahead log {want:06d}.log is missing (newest "
+                    f"on disk: {f'{newest:06d}.log' if newest >= 0 else 'none'}); entries "
+                    "written since the last flush are gone: restore the database from a backup"
+                )
+
+    def _mark(self) -> dict[str, int]:
+        """What the last open or close saw: {"wal": newest WAL number, "sequence": RocksDB's}."""
+        try:
+            mark = json.loads((self.path / WAL_MARK).read_bytes())
+        except FileNotFoundError:
+            return {}
+        except ValueError as exc:
+            raise CorruptionError(f"database at {self.path}: {WAL_MARK} is damaged: {exc}") from exc
+        if not isinstance(mark, dict) or not all(isinstance(v, int) for v in mark.values()):
+            raise CorruptionError(f"database at {self.path}: {WAL_MARK} holds {mark!r}, want "
+                                  '{"wal": N, "sequence": N}')
+        return mark
+
+    def _write_mark(self, db: Rdict) -> None:
+        wals = _wal_files(self.path)
+        mark = {"wal": int(wals[-1][:-4]) if wals else 0, "sequence": db.latest_sequence_number()}
+        try:
+            write_atomic(self.path / WAL_MARK, json.dumps(mark).encode())
+        except OSError as exc:  # a full disk: the older mark is still a true lower bound
+            log.warning("database at %s: cannot update %s: %s", self.path, WAL_MARK, exc)
+
+    def _check_sequence(self, db: Rdict) -> None:
+        want = self._mark().get("sequence", 0)
+        got = db.latest_sequence_number()
+        if got < want:
+            raise CorruptionError(
+                f"database at {self.path} went back from RocksDB sequence number {want} to "
+                f"{got}: its MANIFEST or WAL lost writes (files: "
+                f"{', '.join(sorted(os.listdir(self.path)))}); restore it from a backup"
+            )
+
+    def _options(self, create: bool, mode: DBRecoveryMode) -> Options:
+        options = Options(raw_mode=True)
+        options.create_if_missing(create)
+        options.set_paranoid_checks(True)
+        options.set_wal_recovery_mode(mode)
+        return options
+
+    def _open(self, create: bool) -> Rdict:
+        """Open for writing; an existing database is opened read-only and checked first."""
+        mode = DBRecoveryMode.absolute_consistency()
+        if not create:
+            mode = self._checked_mode()
+        where = f"cannot open database at {self.path}"
+        try:
+            db = self._open_with(create, mode, AccessType.read_write())
+        except Exception as exc:  # rocksdict raises plain Exception for lock, I/O and corruption
+            raise self._explain(translate(exc, where)) from exc
+        self._write_mark(db)
+        return db
+
+    def _checked_mode(self) -> DBRecoveryMode:
+        """Open read-only (nothing is written or deleted), check, and return the WAL recovery
+        mode to open with: absolute consistency, or tolerating the torn tail a crash leaves."""
+        where = f"cannot open database at {self.path}"
+        read_only = AccessType.read_only(False)
+        mode = DBRecoveryMode.absolute_consistency()
+        try:
+            db = self._open_with(False, mode, read_only)
+        except Exception as exc:
+            if not any(words in str(exc) for words in _TORN_TAIL):
+                raise self._explain(translate(exc, where)) from exc
+            # The WAL ends inside a record: a write a crash cut off, never acknowledged.
+            log.warning("%s: the last WAL record is incomplete (%s), dropping it: a crash "
+                        "interrupted its write; WAL files: %s", self.path, exc,
+                        ", ".join(_wal_files(self.path)))
+            mode = DBRecoveryMode.tolerate_corrupted_tail_records()
+            try:
+                db = self._open_with(False, mode, read_only)
+            except Exception as again:
+                raise self._explain(translate(again, where)) from again
+        try:
+            self._check_sequence(db)
+        finally:
+            db.close()
+        return mode
+
+    def _open_with(self, create: bool, mode: DBRecoveryMode, access: AccessType) -> Rdict:
+        db = Rdict(os.fspath(self.path), self._options(create, mode), access_type=access)
+        read = ReadOptions()
+        read.set_verify_checksums(True)
+        db.set_read_options(read)
+        return db
+
+    def _explain(self, exc: StorageError) -> StorageError:
+        """Name the files a damaged database holds, so the operator knows what to look at."""
+        if not isinstance(exc, CorruptionError) or not self.path.exists():
+            return exc
+        files = ", ".join(sorted(os.listdir(self.path)))
+        return CorruptionError(f"{exc} (files in {self.path}: {files}); refusing to open it")
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self._db.get(key)
+        try:
+            value: bytes | None = self._db.get(key)
+        except Exception as exc:
+            raise translate(exc, f"reading key {key[:6].hex()}…") from exc
         return value
 
     def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
         if not keys:
             return []
-        values: Any = self._db[list(keys)]
+        try:
+            values: Any = self._db[list(keys)]
+        except Exception as exc:
+            raise translate(exc, f"reading {len(keys)} keys from {keys[0][:6].hex()}…") from exc
         return list(values)
 
     def scan(self, begin: bytes, end: bytes) -> Iterable[tuple[bytes, bytes]]:
-        """Key-value pairs with begin <= key < end, in key order."""
-        it = self._db.iter(ReadOptions())
-        it.seek(begin)
-        while it.valid():
-            key = it.key()
-            if key >= end:
-                break
-            yield key, it.value()
-            it.next()
+        """Key-value pairs with begin <= key < end, in key order.
+
+        An iterator stops (``valid()`` turns false) on an error as it does at the end of the
+        data; only its status tells the two apart, so it is checked whenever the scan ends.
+        """
+        where = f"scanning keys from {begin[:6].hex()}"
+        try:
+            it = self._db.iter(ReadOptions())
+            it.seek(begin)
+            while it.valid():
+                key = it.key()
+                if key >= end:
+                    break
+                yield key, it.value()
+                it.next()
+            it.status()
+        except Exception as exc:
+            raise translate(exc, where) from exc
 
     # -- writes --------------------------------------------------------------------------------
     def batch(self) -> Any:
         return WriteBatch(raw_mode=True)
 
     def write(self, batch: Any, sync: bool = True) -> None:
-        """Apply a WriteBatch atomically and durably (synced WAL; unsynced with ``sync=False``)."""
+        """Apply a WriteBatch atomically and durably (synced WAL; unsynced with ``sync=False``).
+
+        On failure nothing of the batch is visible to reads, but its WAL record may or may not
+        be on disk; a writer that keeps state in memory reloads it after :meth:`recover`.
+        """
+        self.recover()
         try:
             self._db.write(batch, self._sync if sync else self._unsynced)
         except Exception as exc:
-            raise StorageError(f"write failed: {exc}") from exc
+            error = translate(exc, "write failed")
+            self._broken = error
+            raise error from exc
+
+    def recover(self) -> None:
+        """After a failed write, reopen the database so that writes can succeed again.
+
+        A full file system is left alone until :data:`RECOVER_FREE_BYTES` are free again, so
+        that reads go on meanwhile; the failure is raised again until then.
+        """
+        with self._lock:
+            broken = self._broken
+            if broken is None:
+                return
+            if isinstance(broken, DiskFullError):
+                free = shutil.disk_usage(self.path).free
+                if free < RECOVER_FREE_BYTES:
+                    raise DiskFullError(f"the file system of {self.path} is still full: {free} "
+                                        f"bytes free, want {RECOVER_FREE_BYTES} to resume") from None
+            self._close_quietly()
+            self._db = self._open(create=False)
+            self._broken = None
+            log.warning("database at %s reopened after a failed write (%s)", self.path, broken)
+
+    def _close_quietly(self) -> None:
+        """Close RocksDB; after a failed write it reports that failure again, which we know."""
+        try:
+            self._db.close()
+        except Exception as exc:
+            log.warning("closing the database at %s: %s", self.path, exc)
 
     # -- registry of logs ----------------------------------------------------------------------
     def log_ids(self) -> dict[str, int]:
@@ -114,9 +331,12 @@ class Database:
             return log_id
 
     def close(self) -> None:
+        """Close the database; never raises (a failed write was reported when it happened)."""
         if not self._closed:
             self._closed = True
-            self._db.close()
+            if self._broken is None:
+                self._write_mark(self._db)
+            self._close_quietly()
 
 
 def prefix(log_id: int) -> bytes:

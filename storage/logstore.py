@@ -13,11 +13,20 @@ Opening costs O(log n) reads whatever the size: the stored state carries the com
 the node stored in the strata, so a root that disagrees with the nodes is a ``CorruptionError``.
 
 State value layout: ``u64 size || root(32) || u64 checkpoint size || compact range hashes(32 each)``.
+
+Damage and write failures (see storage/db.py for what RocksDB reports):
+
+* Damage found by any read of this log (a checksum mismatch, a missing node or entry) is a
+  ``CorruptionError`` naming the log; from then on the log refuses to append (so it never signs
+  again), while its reads still answer what can be read and the other logs go on.
+* A failed write leaves ``size``, ``root`` and the compact range as they were. The tree nodes
+  that ``prepare`` put in memory, and whether the failed batch reached the WAL, are unknown, so
+  the next ``prepare`` reopens the database if needed and reloads this log's state from disk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from auditlog_tlog.storage import strata
@@ -58,7 +67,8 @@ class LogStore:
         self.hasher = hasher
         self._db = db
         self._prefix = prefix(db.register_log(origin, hasher.name))
-        self._failed: str | None = None
+        self._damage: CorruptionError | None = None  # set once: the log appends no more
+        self._stale = False  # a write failed: reload the state from disk before the next one
         self.size = 0
         self.root = hasher.empty_root()
         self.checkpoint_size = 0
@@ -73,9 +83,47 @@ class LogStore:
     def _tile_key(self, level: int, index: int) -> bytes:
         return self._prefix + b"T" + level.to_bytes(1, "big") + index.to_bytes(8, "big")
 
+    # -- reads of the database, with this log's name on every failure ------------------------
+    def _damaged(self, exc: CorruptionError) -> CorruptionError:
+        """Record damage to this log (it appends no more) and return the error to raise."""
+        if self._damage is None:
+            self._damage = exc
+        return exc
+
+    def _named(self, exc: CorruptionError) -> CorruptionError:
+        """A database failure as damage to this log, with the log's name."""
+        return self._damaged(CorruptionError(f"log {self.origin!r}: {exc}"))
+
+    def _get(self, key: bytes) -> bytes | None:
+        try:
+            return self._db.get(key)
+        except CorruptionError as exc:
+            raise self._named(exc) from exc
+
+    def _get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        try:
+            return self._db.get_many(keys)
+        except CorruptionError as exc:
+            raise self._named(exc) from exc
+
+    def _scan(self, begin: bytes, end: bytes) -> Iterable[tuple[bytes, bytes]]:
+        try:
+            yield from self._db.scan(begin, end)
+        except CorruptionError as exc:
+            raise self._named(exc) from exc
+
+    def _check_writable(self) -> None:
+        """Raise if this log must not append; reload its state after a failed write."""
+        if self._damage is not None:
+            raise CorruptionError(f"log {self.origin!r} appends and signs no more: {self._damage}")
+        if self._stale:
+            self._db.recover()
+            self._open()
+            self._stale = False
+
     # -- open ----------------------------------------------------------------------------------
     def _open(self) -> None:
-        raw = self._db.get(self._key(b"S"))
+        raw = self._get(self._key(b"S"))
         if raw is not None:
             self._load_state(raw)
         self._load_frontier()
@@ -84,19 +132,21 @@ class LogStore:
     def _load_frontier(self) -> None:
         self._frontier.clear()
         for level, index in self._frontier_tiles(self.size):
-            value = self._db.get(self._tile_key(level, index)) or b""
+            value = self._get(self._tile_key(level, index)) or b""
             stratum = strata.Stratum(level, index, value)
             want = (self.size >> (8 * level)) & 0xFF
             if stratum.width != want:
-                raise CorruptionError(
+                raise self._damaged(CorruptionError(
                     f"log {self.origin!r}: tile {level}/{index} holds {stratum.width} hashes, "
                     f"want {want} for size {self.size}"
-                )
+                ))
             self._frontier[level] = stratum
 
     def _load_state(self, raw: bytes) -> None:
         if len(raw) < 48 or (len(raw) - 48) % HASH_SIZE:
-            raise CorruptionError(f"log {self.origin!r}: state record of {len(raw)} bytes")
+            raise self._damaged(
+                CorruptionError(f"log {self.origin!r}: state record of {len(raw)} bytes")
+            )
         size = int.from_bytes(raw[:8], "big")
         root = raw[8:40]
         checkpoint_size = int.from_bytes(raw[40:48], "big")
@@ -104,12 +154,14 @@ class LogStore:
         try:
             computed = CompactRange(self.hasher, 0, size, hashes).root()
         except ValueError as exc:
-            raise CorruptionError(f"log {self.origin!r}: stored compact range: {exc}") from exc
+            raise self._damaged(
+                CorruptionError(f"log {self.origin!r}: stored compact range: {exc}")
+            ) from exc
         if computed != root:
-            raise CorruptionError(
+            raise self._damaged(CorruptionError(
                 f"log {self.origin!r}: stored root {root.hex()} disagrees with the compact range "
                 f"(which hashes to {computed.hex()}) at size {size}"
-            )
+            ))
         self.size, self.root, self.checkpoint_size, self._compact = size, root, checkpoint_size, hashes
 
     def _check_compact_against_nodes(self) -> None:
@@ -117,10 +169,10 @@ class LogStore:
         stored = self._nodes(ids)
         for node, want, got in zip(ids, self._compact, stored, strict=True):
             if got != want:
-                raise CorruptionError(
+                raise self._damaged(CorruptionError(
                     f"log {self.origin!r}: node {node.level}/{node.index} in storage is "
                     f"{got.hex() if got else 'missing'}, the stored state says {want.hex()}"
-                )
+                ))
 
     @staticmethod
     def _frontier_tiles(size: int) -> list[tuple[int, int]]:
@@ -139,7 +191,7 @@ class LogStore:
         located = [strata.locate(node) for node in ids]
         tile_keys = list({(t, n) for t, n, _, _ in located})
         values = dict(
-            zip(tile_keys, self._db.get_many([self._tile_key(t, n) for t, n in tile_keys]),
+            zip(tile_keys, self._get_many([self._tile_key(t, n) for t, n in tile_keys]),
                 strict=True)
         )
         result: list[bytes | None] = []
@@ -152,7 +204,9 @@ class LogStore:
         hashes = self._nodes(plan.ids)
         if any(h is None for h in hashes):
             missing = [f"{n.level}/{n.index}" for n, h in zip(plan.ids, hashes, strict=True) if h is None]
-            raise CorruptionError(f"log {self.origin!r}: tree nodes missing: {', '.join(missing)}")
+            raise self._damaged(
+                CorruptionError(f"log {self.origin!r}: tree nodes missing: {', '.join(missing)}")
+            )
         return plan.fold(self.hasher, [h for h in hashes if h is not None])
 
     def _check_size(self, size: int, what: str) -> None:
@@ -178,12 +232,12 @@ class LogStore:
             raise InvalidRangeError(f"index {index} is beyond the log's size {self.size}")
         (found,) = self._nodes([NodeID(0, index)])
         if found is None:
-            raise CorruptionError(f"log {self.origin!r}: leaf hash {index} missing")
+            raise self._damaged(CorruptionError(f"log {self.origin!r}: leaf hash {index} missing"))
         return found
 
     def index_of(self, leaf_hash: bytes) -> int | None:
         """The index of an entry with this leaf hash (the first one when dedup is on)."""
-        raw = self._db.get(self._key(b"H", leaf_hash))
+        raw = self._get(self._key(b"H", leaf_hash))
         if raw is None:
             return None
         index = int.from_bytes(raw, "big")
@@ -195,26 +249,28 @@ class LogStore:
                 f"range [{begin}, {end}) is not within the log's [0, {self.size})"
             )
         keys = [self._key(b"E", i.to_bytes(8, "big")) for i in range(begin, end)]
-        values = self._db.get_many(keys)
+        values = self._get_many(keys)
         if any(v is None for v in values):
-            raise CorruptionError(f"log {self.origin!r}: entries missing in [{begin}, {end})")
+            raise self._damaged(
+                CorruptionError(f"log {self.origin!r}: entries missing in [{begin}, {end})")
+            )
         return [v for v in values if v is not None]
 
     def tile(self, level: int, index: int) -> bytes | None:
         """The C2SP tile bytes (row 0 of the stratum), or None if nothing is stored there."""
-        value = self._db.get(self._tile_key(level, index))
+        value = self._get(self._tile_key(level, index))
         return None if value is None else strata.bottom_row(value)
 
     def checkpoint(self, size: int | None = None) -> bytes | None:
         """The signed checkpoint stored for ``size`` (default: the latest)."""
         size = self.checkpoint_size if size is None else size
-        return self._db.get(self._key(b"C", size.to_bytes(8, "big")))
+        return self._get(self._key(b"C", size.to_bytes(8, "big")))
 
     def checkpoint_sizes(self, begin: int = 0, limit: int | None = None) -> list[int]:
         """Sizes with a stored checkpoint, ascending, from ``begin``, at most ``limit``."""
         sizes: list[int] = []
         start = self._key(b"C", min(begin, 2**64 - 1).to_bytes(8, "big"))
-        for key, _ in self._db.scan(start, self._key(b"D")):
+        for key, _ in self._scan(start, self._key(b"D")):
             if limit is not None and len(sizes) >= limit:
                 break
             sizes.append(int.from_bytes(key[-8:], "big"))
@@ -223,13 +279,12 @@ class LogStore:
     # -- the write path (the sequencer's thread only) -------------------------------------------
     def prepare(self, entries: Sequence[bytes], dedup: bool) -> PreparedBatch:
         """Hash, deduplicate and fold a batch into the tree in memory; nothing is written."""
-        if self._failed:
-            raise StorageError(self._failed)
+        self._check_writable()
         hash_leaf = self.hasher.hash_leaf
         leaves = [hash_leaf(e) for e in entries]
         known: list[bytes | None] = [None] * len(leaves)
         if dedup:
-            known = self._db.get_many([self._key(b"H", h) for h in leaves])
+            known = self._get_many([self._key(b"H", h) for h in leaves])
         batch = PreparedBatch([], self.size, self.root, self._compact)
         first: dict[bytes, int] = {}
         index = self.size
@@ -277,8 +332,8 @@ class LogStore:
     def commit(self, batch: PreparedBatch) -> None:
         """Write the batch's entries, nodes and new state atomically and durably (no checkpoint:
         the log's writer signs the committed tree, then stores it with :meth:`commit_checkpoint`)."""
-        if self._failed:
-            raise StorageError(self._failed)
+        if self._damage is not None or self._stale:
+            raise StorageError(f"log {self.origin!r}: the batch was prepared before a failure")
         wb = self._db.batch()
         for index, entry, leaf in batch.entries:
             position = index.to_bytes(8, "big")
@@ -297,8 +352,7 @@ class LogStore:
         ``sync=False`` leaves the WAL unsynced: for a checkpoint already durable elsewhere (the
         log's anchor file), which the log restores from there after a power loss.
         """
-        if self._failed:
-            raise StorageError(self._failed)
+        self._check_writable()  # after a failed write: the stored state, not the one in memory
         if not self.checkpoint_size <= size <= self.size:
             raise InvalidRangeError(
                 f"checkpoint for size {size}: want {self.checkpoint_size} to {self.size}"
@@ -316,9 +370,12 @@ class LogStore:
     def _write(self, wb: object, sync: bool) -> None:
         try:
             self._db.write(wb, sync=sync)
-        except StorageError as exc:
-            # The in-memory strata may be ahead of the disk now; refuse writes until reopened.
-            self._failed = f"log {self.origin!r} stopped writing after a failed write: {exc}"
+        except CorruptionError as exc:
+            raise self._named(exc) from exc
+        except StorageError:
+            # The in-memory strata may be ahead of the disk now, and the failed batch may or
+            # may not be in the WAL: the next write reloads the state from disk first.
+            self._stale = True
             raise
 
     def store_checkpoint(self, size: int, checkpoint: bytes) -> None:

@@ -106,6 +106,8 @@ def start_server(config: Path, timeout: float = 30) -> RunningServer:
             break
     if not address:
         process.kill()
+        process.wait(10)
+        process.stdout.close()
         raise RuntimeError("server did not start:\n" + "".join(output))
     server = RunningServer(process, address, metrics, output, tiles_url=tiles)
     _drain(server)

@@ -13,8 +13,9 @@
     ├── PushbackError              a queue or quota is full: retry later
     ├── PermissionDeniedError      the caller is known but lacks a role
     ├── UnauthenticatedError       the caller could not be identified
-    ├── StorageError               the backing store failed
-    │   └── CorruptionError        stored data contradicts itself
+    ├── StorageError               the backing store failed (a retry may succeed)
+    │   ├── CorruptionError        stored data is damaged or contradicts itself
+    │   └── DiskFullError          the file system is out of space
     └── client.rpc.RpcError        (client side) a transport failure or a gRPC status no class
                                    above stands for; ``code`` names the status
 
@@ -98,4 +99,12 @@ class StorageError(AuditLogError):
 
 
 class CorruptionError(StorageError):
-    """Stored data contradicts itself (for example a root that disagrees with stored nodes)."""
+    """Stored data is damaged or contradicts itself: a checksum mismatch, a missing file, a root
+    that disagrees with the stored nodes. Retrying cannot help; the data must be restored."""
+
+
+class DiskFullError(StorageError):
+    """A write failed because the file system is out of space; nothing of it was stored.
+
+    Writes resume by themselves once space is freed.
+    """

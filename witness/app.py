@@ -9,8 +9,8 @@ versioning and Object Lock). SIGTERM and SIGINT stop it.
 
 from __future__ import annotations
 
+import logging
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +31,8 @@ from auditlog_tlog.witness.metrics import MeteredArchive, WitnessMetrics
 from auditlog_tlog.witness.pull import Puller
 from auditlog_tlog.witness.state import FileStateStore
 from auditlog_tlog.witness.tls import channel_credentials, check_transport, read_token, server_context
+
+log = logging.getLogger("auditlog.witness")
 
 
 def open_archive(config: ArchiveConfig) -> tuple[Archive, Callable[[], None]]:
@@ -138,24 +140,23 @@ def run(config: WitnessConfig) -> None:
     app.start()
     assert app.keys is not None
     for path in app.keys.created:
-        print(f"created a witness key in {path}", file=sys.stderr)
+        log.info("created a witness key in %s", path)
     for vkey, key in app.keys.listed:
         dates = " ".join(f"{k} {v}" for k, v in (("since", key.since), ("until", key.until)) if v)
         state = "key" if key.state == "active" else "retired key (signs nothing)"
-        print(f"auditlog witness: {state} {vkey}{' ' + dates if dates else ''}", flush=True)
+        log.info("auditlog witness: %s %s%s", state, vkey, " " + dates if dates else "")
     if app.http is not None:
         scheme = "https" if config.tls else "http"
         mutual = " (mutual TLS)" if config.tls and config.tls.client_ca_file else ""
-        print(f"auditlog witness: serving tlog-witness on {scheme}://{app.http.address}"
-              f"{config.prefix}{mutual}", flush=True)
+        log.info("auditlog witness: serving tlog-witness on %s://%s%s%s", scheme,
+                 app.http.address, config.prefix, mutual)
     if app.metrics_http is not None:
-        print(f"auditlog witness: metrics on http://{app.metrics_http.address}/metrics",
-              flush=True)
+        log.info("auditlog witness: metrics on http://%s/metrics", app.metrics_http.address)
     for entry in config.logs:
         mode = "push"
         if entry.grpc:
             mode = f"pulling from {entry.grpc} over {'TLS' if entry.ca_file else 'plain text'}"
-        print(f"auditlog witness: log {entry.origin} ({mode})", flush=True)
+        log.info("auditlog witness: log %s (%s)", entry.origin, mode)
     stopped = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -163,8 +164,8 @@ def run(config: WitnessConfig) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    print("auditlog witness: ready", flush=True)
+    log.info("auditlog witness: ready")
     while not stopped.wait(1.0):
         pass
-    print("auditlog witness: shutting down", flush=True)
+    log.info("auditlog witness: shutting down")
     app.stop()

@@ -1,5 +1,5 @@
-"""Write-once archives of cosigned checkpoints and fork evidence (DESIGN.md, "Witness and
-archive"; the objects are c2sp.org/tlog-cosignature@v1.0.1 cosigned checkpoint notes).
+"""Write-once archives of cosigned checkpoints and fork evidence (the README, "For witness
+operators"; the objects are c2sp.org/tlog-cosignature@v1.0.1 cosigned checkpoint notes).
 
 Keys are never reused::
 

@@ -1,4 +1,4 @@
-"""The witness's configuration: a TOML file (DESIGN.md, "Witness and archive").
+"""The witness's configuration: a TOML file (every key: docs/configuration.md).
 
 Example (``name`` and at least one ``[[log]]`` are required)::
 
@@ -32,7 +32,9 @@ Example (``name`` and at least one ``[[log]]`` are required)::
     type = "local"                   # the default; or "s3"
     dir = "archive"                  # local only
     # s3: bucket = "...", retention_days = 3650, endpoint_url = "http://...", region = "...",
-    #     prefix = "witness/", max_attempts = 5; credentials from boto3's usual chain
+    #     prefix = "witness/", max_attempts = 5; credentials from boto3's usual chain. At
+    #     start the bucket is checked and probed with a locked canary (common/s3.py); prepare
+    #     it with `auditlog bucket init`.
 
     [[log]]
     origin = "auditlog.example/payments"
@@ -70,15 +72,25 @@ DEFAULT_LISTEN = "127.0.0.1:7700"
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     origin: str
+    """The log's origin (its checkpoints' first line). Required."""
     vkeys: tuple[str, ...]
+    """The log's verifier key (a string), or a list of them during a key rotation. Required."""
     hash: str = "sha256"
+    """The log's hash: "sha256" or "blake3"."""
     grpc: str = ""
+    """Pull mode: poll the log's gRPC address host:port (else the log pushes)."""
     poll_interval_s: float = 10.0
+    """Pull mode: seconds between polls (0.05..86400)."""
     ca_file: Path | None = None
+    """Pull over TLS, trusting this CA (PEM); without it, plain text, only to a loopback address."""
     client_cert_file: Path | None = None
+    """Pull mode, mutual TLS: the witness's client certificate (PEM)."""
     client_key_file: Path | None = None
+    """Its private key (PEM, mode 0600)."""
     token_file: Path | None = None
+    """Pull mode: a bearer token file (mode 0600) for a log with principals."""
     insecure: bool = False
+    """Pull plain-text gRPC from a non-loopback address (warned at every start)."""
 
     def __post_init__(self) -> None:
         where = f"[[log]] {self.origin}"
@@ -98,39 +110,65 @@ class TLSConfig:
     that client certificates must chain to."""
 
     cert_file: Path
+    """The witness's certificate chain (PEM)."""
     key_file: Path
+    """Its private key (PEM); mode 0600 or the witness will not start."""
     client_ca_file: Path | None = None
+    """Mutual TLS: every log must present a certificate chaining to this CA."""
 
 
 @dataclass(frozen=True, slots=True)
 class ArchiveConfig:
     type: str = "local"
+    """"local" (write-once files in dir) or "s3" (a bucket with Object Lock in COMPLIANCE mode)."""
     dir: Path = Path("archive")
+    """local: the archive directory."""
     bucket: str = ""
+    """s3: the bucket (required for s3)."""
     retention_days: int = 3650
+    """s3: Object Lock retention of each archived object, in days."""
     endpoint_url: str = ""
+    """s3: the S3 API endpoint (MinIO, Ceph); "" for AWS."""
     region: str = ""
+    """s3: the region; "" for boto3's default."""
     prefix: str = ""
+    """s3: a key prefix for every object, e.g. "witness/"."""
     max_attempts: int = 5
+    """s3: attempts per put before the witness refuses to answer."""
 
 
 @dataclass(frozen=True, slots=True)
 class WitnessConfig:
     name: str
+    """The witness's name: its cosigner key name, e.g. witness.example/w1. Required."""
     key_file: Path
+    """The witness's cosigning key; created (mode 0600) on first start if missing."""
     state_dir: Path
+    """What the witness last cosigned, per log."""
     archive: ArchiveConfig
+    """[archive]: where cosigned checkpoints are archived."""
     logs: tuple[LogEntry, ...]
+    """[[log]] tables: the logs this witness witnesses (at least one)."""
     listen: str = DEFAULT_LISTEN
+    """tlog-witness HTTP address host:port; "" turns HTTP off (pull mode only)."""
     prefix: str = ""
+    """Submission prefix: POST <prefix>/add-checkpoint."""
     refresh_s: float = 60.0
+    """Re-answer the same checkpoint for this long without signing again, in seconds."""
     max_connections: int = 1024
+    """HTTP connections served at once, in total (1..10000); beyond it, 503."""
     insecure: bool = False
+    """Plain HTTP on a non-loopback listen address, without [witness.tls] (warned at every start)."""
     max_connections_per_peer: int = 64
+    """HTTP connections served at once from one peer address; beyond it, 503."""
     request_timeout_s: float = 10.0
+    """Total time a request may take, headers, body and answer, in seconds; beyond it, 408."""
     metrics_listen: str = ""
+    """Prometheus metrics HTTP address host:port (/metrics, /healthz); "" turns it off."""
     tls: TLSConfig | None = None
+    """[witness.tls]: serve HTTPS."""
     keys: tuple[KeyConfig, ...] = ()
+    """[[witness.key]] tables: several cosigning keys, for rotation (instead of key_file)."""
 
 
 def _take(table: dict[str, Any], key: str, kind: type, where: str, default: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Pull mode, for a witness that can only dial out (DESIGN.md, "The flow of one entry", step 4):
+"""Pull mode, for a witness that can only dial out (the README, "For witness operators"):
 poll the log's gRPC API (``auditlog.v1.Log``), run what the log returns through exactly the
 checks of a c2sp.org/tlog-witness@v1.0.0 add-checkpoint request, and hand the cosignature back
 with ``AddCosignature``.

@@ -35,6 +35,7 @@ HTTP_STATUS: Final[dict[type[errors.AuditLogError], int]] = {
     errors.UnauthenticatedError: 401,
     errors.StorageError: 503,
     errors.CorruptionError: 500,
+    errors.DiskFullError: 503,
 }
 
 

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from auditlog_tlog.client.cli import main
+from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.tree.keys import Ed25519Signer
 from tests.servers import RunningServer, running, write_server_config
 
@@ -30,3 +34,29 @@ def log_signer(server: RunningServer, origin: str = ORIGIN) -> Ed25519Signer:
     args: list[str] = server.process.args  # type: ignore[assignment]
     cwd = Path(args[-1]).parent
     return Ed25519Signer.from_skey((cwd / "keys" / f"{name}.key").read_text().strip())
+
+
+Run = tuple[int, str, str]
+
+
+@pytest.fixture
+def cli(server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> Any:
+    """``cli(*args)`` runs ``auditlog <command> <args> --server ... --log-key ...``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUDITLOG_CONFIG", raising=False)
+    with LogClient(server.address, ORIGIN) as client:
+        vkey = client.log_info().verifier_key
+
+    def run(command: str, *args: str, stdin: str = "", trust: bool = True) -> Run:
+        common = ["--state-dir", str(tmp_path / "state")]
+        if command != "verify":  # offline: it takes no server
+            common += ["--server", server.address]
+        if trust:
+            common += ["--log-key", vkey]
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+        code = main([command, *common, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -72,7 +72,7 @@ def test_unavailable_is_retried_only_when_safe() -> None:
 
 
 def test_what_is_never_retried() -> None:
-    for failure, error in ((TOO_BIG, PushbackError),
+    for failure, error in ((TOO_BIG, rpc.RpcError),  # no delay named: not pushback
                            (Failure(grpc.StatusCode.NOT_FOUND, "no log"), NotFoundError),
                            (Failure(grpc.StatusCode.DEADLINE_EXCEEDED), rpc.RpcError)):
         fn = Flaky(failure)

@@ -61,6 +61,8 @@ def test_cli_over_tls(server: RunningServer, tmp_path: Path, monkeypatch: pytest
               "--state-dir", "state"]
     assert main(["append", *common, "--token-file", "token", "tls: cli"]) == 0
     capsys.readouterr()
+    with LogClient(server.address, ORIGIN, tls=(CA_.pem, None, None), token="svc-token") as client:
+        common += ["--log-key", client.log_info().verifier_key]  # entries are checked with it
     assert main(["entries", *common, "--begin", "0", "--end", "1"]) == 1
     err = capsys.readouterr().err
     assert "--token-file" in err and len(err.strip().splitlines()) == 1

@@ -2,7 +2,7 @@
 
 * ``w1`` is a push witness (the log calls its tlog-witness API over HTTPS with mutual TLS: the
   log presents a client certificate) archiving to S3 Object Lock on a real S3 endpoint
-  (moto_server); ``w2`` is a pull witness (it polls the log's gRPC API and hands its
+  (SeaweedFS); ``w2`` is a pull witness (it polls the log's gRPC API and hands its
   cosignature back) archiving to a local write-once directory.
 * Entries are appended, the latest checkpoint ends up cosigned by both, and a client holding
   only the log's and witnesses' keys verifies it with the ``tree`` verifiers under the log's
@@ -41,6 +41,7 @@ from auditlog_tlog.tree.note import open_note, parse_note
 from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
 from auditlog_tlog.tree.vkeys import parse_vkey
 from auditlog_tlog.witness.core import origin_hash
+from tests import seaweedfs
 from tests.servers import AUDITLOG, RunningServer, running, write_server_config
 from tests.witness import s3server
 from tests.witness.helpers import Pki, write_pki
@@ -147,7 +148,7 @@ def _log_config(directory: Path, key: Path, witnesses: str, quorum: int) -> Path
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(tmp_path_factory: pytest.TempPathFactory, seaweed_url: str) -> Iterator[Deployment]:
     base = tmp_path_factory.mktemp("witnesses")
     log_key = Ed25519Signer.generate(ORIGIN)
     w1_key = CosignatureSigner.generate("w1.example/witness")
@@ -158,17 +159,16 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         _write_key(base / name / "witness.key", signer.skey())
     (base / "pki").mkdir()
     pki = write_pki(base / "pki")
-    env = {**os.environ, **s3server.CREDENTIALS}
+    env = {**os.environ, **seaweedfs.CREDENTIALS}
     with contextlib.ExitStack() as stack:
-        moto_url = stack.enter_context(contextlib.contextmanager(s3server.running_moto)())
-        s3 = s3server.client(moto_url)
+        s3 = seaweedfs.client(seaweed_url)
         stack.callback(s3.close)
-        s3server.make_bucket(s3, BUCKET)
+        s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
         (base / "w1" / "witness.toml").write_text(
             f'[witness]\nname = "{w1_key.name}"\nlisten = "127.0.0.1:0"\n'
             f'[witness.tls]\ncert_file = "{pki.server_cert}"\nkey_file = "{pki.server_key}"\n'
             f'client_ca_file = "{pki.ca}"\n'
-            f'[archive]\ntype = "s3"\nbucket = "{BUCKET}"\nendpoint_url = "{moto_url}"\n'
+            f'[archive]\ntype = "s3"\nbucket = "{BUCKET}"\nendpoint_url = "{seaweed_url}"\n'
             f'region = "us-east-1"\nretention_days = 1\n'
             f'[[log]]\norigin = "{ORIGIN}"\nvkey = "{log_key.vkey()}"\n'
         )

@@ -206,7 +206,7 @@ def test_an_external_anchor_is_checked_before_every_signature(tmp_path: Path) ->
 # -- the real server -----------------------------------------------------------------------------
 @pytest.mark.parametrize("damage", ["older copy", "deleted"])
 def test_the_server_refuses_to_sign_over_a_restored_or_deleted_database(
-    tmp_path: Path, damage: str
+    tmp_path: Path, damage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = write_server_config(tmp_path, (ORIGIN, "other.example/log"))
     data = tmp_path / "data"
@@ -223,12 +223,13 @@ def test_the_server_refuses_to_sign_over_a_restored_or_deleted_database(
     if damage == "older copy":
         shutil.move(tmp_path / "db-at-3", data / "db")
 
+    monkeypatch.setenv("AUDITLOG_LOG_FORMAT", "json")  # one JSON line per message, evidence and all
     server = start_server(config)
     try:
         stub = server.stub()
         with pytest.raises(grpc.RpcError) as info:
             stub.Append(pb.AppendRequest(log=ORIGIN, entry=b"f"))
-        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert info.value.code() == grpc.StatusCode.DATA_LOSS
         assert "smaller than the checkpoint at size 5" in (info.value.details() or "")
         assert "smaller than the checkpoint at size 5" in stub.GetLogInfo(
             pb.GetLogInfoRequest(log=ORIGIN)).halted
@@ -241,7 +242,7 @@ def test_the_server_refuses_to_sign_over_a_restored_or_deleted_database(
         assert f'auditlog_log_halted{{log="{other}"}} 0.0' in metrics
     finally:
         assert server.stop() == 0
-    (said,) = [json.loads(line)["msg"] for line in server.output if "is HALTED" in line]
+    (said,) = [json.loads(line)["event"] for line in server.output if "is HALTED" in line]
     assert said.startswith(f"log {ORIGIN} is HALTED") and "restore this log's database" in said
     assert f"{ORIGIN}\n5\n" in said  # the anchor's checkpoint, as evidence
     if damage == "older copy":

@@ -19,6 +19,7 @@ from auditlog_tlog.tree.errors import CorruptionError, StorageError
 from auditlog_tlog.tree.note import add_signatures
 from auditlog_tlog.witness.archive import LocalArchive, cosigned_key, evidence_key
 from auditlog_tlog.witness.s3archive import S3Archive
+from tests import seaweedfs
 from tests.clock import FakeClock
 from tests.witness import s3server
 from tests.witness.helpers import TestLog, make_witness
@@ -93,14 +94,22 @@ def test_s3_refuses_a_bucket_without_versioning_or_object_lock(s3: S3Client) -> 
     S3Archive(s3, _bucket(s3), retention_days=1).check()
 
 
-def test_s3_connect_checks_the_bucket(s3: S3Client, moto_url: str,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_connect_checks_and_probes_the_bucket(s3: S3Client, moto_url: str, seaweed_url: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in s3server.CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(StorageError, match="versioning"):
         S3Archive.connect(_bucket(s3, lock=False, versioning=False), 1, endpoint_url=moto_url)
-    archive = S3Archive.connect(_bucket(s3), 1, endpoint_url=moto_url)
+    # moto stores the lock settings but lets a COMPLIANCE retention be shortened: refused.
+    with pytest.raises(StorageError, match="cannot be shortened"):
+        S3Archive.connect(_bucket(s3), 1, endpoint_url=moto_url)
+    for name, value in seaweedfs.CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    real = seaweedfs.client(seaweed_url)
+    archive = S3Archive.connect(seaweedfs.make_bucket(real, "archive"), 1, endpoint_url=seaweed_url)
+    assert archive.put(KEY, b"cosigned note\n") is True
     archive.close()
+    real.close()
 
 
 def test_s3_put_locks_in_compliance_mode_and_a_locked_version_cannot_be_deleted(

@@ -1,0 +1,129 @@
+"""Publication to S3 Object Lock (server/publisher.py): storage amplification and throughput.
+
+    python bench/publication.py [--entries 20000] [--rates 100,1000,10000] [--interval 1]
+                                [--entry-bytes 256] [--endpoint URL]
+
+For each publication rate R (entries appended per second, published once per ``--interval``
+seconds), a log in a scratch RocksDB is grown by R * interval entries per round (in sequencer
+batches of at most 1,000, each signed) and published after each round, as the server's task
+does. Time is not simulated by sleeping: a round is one interval's worth of appends. It reports,
+per 1,000 entries: objects written, bytes written (payload, as S3 bills storage), and the S3
+requests made (a PUT and a HEAD per object); and the publisher's throughput (entries published
+per second of round time). Without ``--endpoint`` a SeaweedFS store is started on loopback
+(tests/seaweedfs.py) with credentials of its own; with one, boto3's credential chain applies.
+JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from auditlog_tlog.common.s3 import LockedBucket, connect, prepare_bucket
+from auditlog_tlog.server.config import PublishConfig
+from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.publisher import Publisher
+from auditlog_tlog.server.signer import CheckpointSigner
+from auditlog_tlog.storage.db import Database
+from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.keys import Ed25519Signer
+
+ORIGIN = "bench.example/publication"
+BATCH = 1000
+
+
+def _grow(store: LogStore, signer: CheckpointSigner, count: int, entry_bytes: int) -> None:
+    while count:
+        n = min(BATCH, count)
+        first = store.size
+        entries = [(b"%012d" % (first + i)).ljust(entry_bytes, b".") for i in range(n)]
+        store.commit(store.prepare(entries, False))
+        proof = store.consistency_proof(signer.last[0], store.size)
+        store.commit_checkpoint(store.size, signer.sign(store.size, store.root, proof))
+        count -= n
+
+
+def measure_rate(endpoint: str, scratch: Path, rate: int, interval: float, entries: int,
+                 entry_bytes: int) -> dict[str, Any]:
+    client = connect(endpoint, "us-east-1", max_pool=40)
+    name = f"bench-pub-{os.getpid()}-{rate}"
+    prepare_bucket(client, name, 1)
+    bucket = LockedBucket(client, name, 1, ORIGIN + "/")
+    key = Ed25519Signer.generate(ORIGIN)
+    db = Database(scratch / f"db-{rate}")
+    store = LogStore(db, ORIGIN, SHA256)
+    signer = CheckpointSigner(ORIGIN, SHA256, [key], 0, SHA256.empty_root())
+    config = PublishConfig(bucket=name, retention_days=1, interval_s=interval)
+    publisher = Publisher(store, config, bucket, Metrics())
+    publisher.open()
+    per_round = max(1, int(rate * interval))
+    objects = written = total = rounds = 0
+    seconds = 0.0
+    round_times: list[float] = []
+    while store.size < entries:
+        _grow(store, signer, min(per_round, entries - store.size), entry_bytes)
+        started = time.perf_counter()
+        done = publisher.publish_once()
+        round_times.append(time.perf_counter() - started)
+        seconds += round_times[-1]
+        if done is not None:
+            objects, written, total, rounds = (objects + done.objects, written + done.written,
+                                               total + done.bytes, rounds + 1)
+    publisher._pool.shutdown()
+    db.close()
+    client.close()
+    thousands = entries / 1000
+    round_times.sort()
+    return {
+        "rate_entries_per_s": rate, "interval_s": interval, "entries": entries,
+        "entry_bytes": entry_bytes, "rounds": rounds,
+        "objects_per_1000": round(objects / thousands, 2),
+        "bytes_per_1000": round(total / thousands),
+        "entry_payload_bytes_per_1000": 1000 * entry_bytes,
+        "s3_requests_per_1000": round(2 * objects / thousands, 2),
+        "round_seconds_p50": round(round_times[len(round_times) // 2], 4),
+        "round_seconds_max": round(round_times[-1], 4),
+        "published_entries_per_s": round(entries / seconds),
+    }
+
+
+@contextmanager
+def _store(endpoint: str, scratch: Path) -> Any:
+    if endpoint:
+        yield endpoint
+        return
+    from tests import seaweedfs
+
+    os.environ.update(seaweedfs.CREDENTIALS)
+    yield from seaweedfs.running_seaweedfs(scratch / "seaweedfs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--entries", type=int, default=20_000)
+    parser.add_argument("--rates", default="100,1000,10000")
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--entry-bytes", dest="entry_bytes", type=int, default=256)
+    parser.add_argument("--endpoint", default="")
+    args = parser.parse_args()
+    with ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-pub-")))
+        endpoint = stack.enter_context(_store(args.endpoint, scratch))
+        results = [measure_rate(endpoint, scratch, int(rate), args.interval, args.entries,
+                                args.entry_bytes) for rate in args.rates.split(",")]
+    print(json.dumps({"publication": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

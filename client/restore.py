@@ -1,0 +1,318 @@
+"""``auditlog restore``: rebuild a log's database from its published c2sp.org/tlog-tiles objects.
+
+Nothing in the bucket is trusted but what the log's key signed:
+
+1. the latest checkpoint (the ``checkpoint`` object, or a larger one in ``checkpoints/``) and
+   every checkpoint of the history must be signed by the log's key; the restore stops at the
+   latest one, at exactly its size;
+2. every entry bundle is decoded, its entries hashed (RFC 6962 leaf hashes) and folded into the
+   tree; every tile the tree then holds, at every level, must equal the published tile
+   (c2sp.org/tlog-tiles), so a changed bundle or tile is named as soon as it is read;
+3. the recomputed root must equal the root of every signed checkpoint, at its size.
+
+The log is written by ``storage.restore.LogImporter`` into the server's database; on any failure
+what was written is deleted again (the log stays empty), and a log that already holds entries
+is never touched. The restored log then opens at the same size, with the same checkpoints, and
+its server continues it with the same key: receipts issued before still verify, and every old
+checkpoint is consistent with the new ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from auditlog_tlog.client.progress import Progress, Silent, progress_for
+from auditlog_tlog.client.restore_worker import SourceSpec, close_sources, digest_bundles, open_source
+from auditlog_tlog.client.tiles_source import MAX_NOTE, history_path, prefetch
+from auditlog_tlog.common.keys import KeyConfig
+from auditlog_tlog.server.anchors import AnchorFile, checkpoint_of
+from auditlog_tlog.server.config import LogConfig, ServerConfig, load_config
+from auditlog_tlog.server.keys import read_key
+from auditlog_tlog.storage.db import Database
+from auditlog_tlog.storage.restore import LogImporter
+from auditlog_tlog.tree.checkpoint import Checkpoint, open_checkpoint
+from auditlog_tlog.tree.errors import ConflictError, MalformedError, VerificationError
+from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher, get_hasher
+from auditlog_tlog.tree.keys import Ed25519Verifier
+from auditlog_tlog.tree.tiles import TILE_WIDTH, entries_path, tile_path, tile_width
+from auditlog_tlog.tree.vkeys import parse_vkey
+
+AnchorHook = Callable[[ServerConfig, LogConfig, bytes], None]
+MIN_SIZE_FOR_PROCESSES = 1 << 17  # below this, starting a process costs more than it saves
+BUNDLES_PER_TASK = 16
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreResult:
+    origin: str
+    size: int
+    root: bytes
+    checkpoints: int
+    tiles: int
+    seconds: float
+    note: bytes = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"origin": self.origin, "size": self.size, "root": self.root.hex(),
+                "checkpoints": self.checkpoints, "tiles": self.tiles,
+                "seconds": round(self.seconds, 3), "checkpoint": self.note.decode()}
+
+
+class Restorer:
+    """Verifies a source against the log's keys while importing it (see the module docstring)."""
+
+    def __init__(self, spec: SourceSpec, log_keys: Sequence[Ed25519Verifier],
+                 progress: Progress | None = None, processes: int = 1) -> None:
+        if not log_keys:
+            raise ValueError("no log verifier key given, want at least one")
+        self.spec, self.log_keys = spec, tuple(log_keys)
+        self.source = open_source(spec)
+        self.progress = progress or Silent()
+        self.processes = processes  # fetching and hashing beside the writer (0: in threads)
+
+    def _verified(self, note: bytes, path: str) -> Checkpoint:
+        try:
+            checkpoint, _ = open_checkpoint(note, self.log_keys, origin=self.source.origin)
+        except (MalformedError, VerificationError) as exc:
+            raise VerificationError(f"{self.source.fetcher.where(path)} is not a checkpoint "
+                                    f"signed by the log's key: {exc}") from None
+        return checkpoint
+
+    def latest(self) -> tuple[Checkpoint, bytes]:
+        """The ``checkpoint`` object, its signature checked."""
+        note = self.source.checkpoint().note
+        return self._verified(note, "checkpoint"), note
+
+    def checkpoints(self) -> dict[int, tuple[Checkpoint, bytes]]:
+        """Every published checkpoint, signature checked, by size."""
+        latest, latest_note = self.latest()
+        found = {latest.size: (latest, latest_note)}
+        sizes = [s for s in self.source.checkpoint_sizes() if s != latest.size]
+        tasks = (partial(self.source.fetcher.get, history_path(s), MAX_NOTE) for s in sizes)
+        for size, note in zip(sizes, prefetch(tasks, self.source.pool, 4 * self.source.workers),
+                              strict=True):
+            checkpoint = self._verified(note, history_path(size))
+            if checkpoint.size != size:
+                raise VerificationError(f"{self.source.fetcher.where(history_path(size))} holds "
+                                        f"a checkpoint of size {checkpoint.size}, want {size}")
+            found[size] = (checkpoint, note)
+        return found
+
+    def run(self, db: Database, hasher: Hasher) -> RestoreResult:
+        """Import the source into ``db`` as the log ``source.origin``; see the module docstring."""
+        started = time.monotonic()
+        known = self.checkpoints()
+        size = max(known)
+        check = _TileCheck(self, size)
+        importer = LogImporter(db, self.source.origin, hasher, on_tile=check)
+        if self.processes and size >= MIN_SIZE_FOR_PROCESSES:
+            context = multiprocessing.get_context("forkserver")  # no fork of a threaded process
+            pool: Executor = ProcessPoolExecutor(self.processes, mp_context=context)
+        else:
+            pool = ThreadPoolExecutor(2, thread_name_prefix="digest")
+        try:
+            self._run(importer, known, size, pool, 2 * max(1, self.processes) + 1)
+        except BaseException:
+            importer.abort()
+            raise
+        finally:
+            pool.shutdown(cancel_futures=True)
+        return RestoreResult(self.source.origin, size, known[size][0].root, len(known),
+                             check.checked, time.monotonic() - started, known[size][1])
+
+    def _run(self, importer: LogImporter, known: dict[int, tuple[Checkpoint, bytes]],
+             size: int, pool: Executor, window: int) -> None:
+        stops = iter(sorted(s for s in known if s > 0))
+        stop = next(stops, None)
+        count = -(-size // TILE_WIDTH)
+        tasks = (partial(digest_bundles, self.spec, first, min(first + BUNDLES_PER_TASK, count), size)
+                 for first in range(0, count, BUNDLES_PER_TASK))
+        self.progress.start(size, "entries")
+        try:
+            for digests in prefetch(tasks, pool, window):
+                for digest in digests:
+                    self.source.remember_tile(0, digest.index, digest.published_tile)
+                    entries, leaves = digest.entries, digest.leaves
+                    position = 0
+                    while position < len(entries):
+                        take = len(entries) - position
+                        if stop is not None:
+                            take = min(take, stop - importer.size)
+                        importer.add(entries[position:position + take],
+                                     leaves[position:position + take],
+                                     digest.tile if take == len(entries) else None)
+                        position += take
+                        if importer.size == stop:
+                            self._check_root(importer, known[stop][0], stop)
+                            stop = next(stops, None)
+                    self.progress.advance(len(entries))
+        finally:
+            self.progress.close()
+        importer.finish({s: n for s, (_, n) in known.items()}, size)
+
+    def _check_root(self, importer: LogImporter, checkpoint: Checkpoint, size: int) -> None:
+        root = importer.root()
+        if root != checkpoint.root:
+            where = self.source.fetcher.where(
+                "checkpoint" if size == self.source.latest_size() else history_path(size))
+            raise VerificationError(
+                f"the entries and tiles of {self.source.address} give root {root.hex()} at size "
+                f"{size}, but {where} (signed by the log) says {checkpoint.root.hex()}: "
+                f"entries or tiles before index {size} were altered")
+
+
+class _TileCheck:
+    """``on_tile`` of the importer: each tile it writes must equal the published one."""
+
+    def __init__(self, restorer: Restorer, size: int) -> None:
+        self.source, self.size = restorer.source, size
+        self.checked = 0
+
+    def __call__(self, level: int, index: int, row: bytes) -> None:
+        published = self.source.tile(level, index, self.size)
+        width = tile_width(level, index, self.size)
+        if published != row:
+            where = self.source.fetcher.where(tile_path(level, index, width))
+            first = next((i for i in range(0, min(len(row), len(published)), HASH_SIZE)
+                          if row[i:i + HASH_SIZE] != published[i:i + HASH_SIZE]), 0) // HASH_SIZE
+            under = (f"the hashes of the entries in "
+                     f"{self.source.fetcher.where(entries_path(index, width))}" if level == 0
+                     else "the tree computed from the entry bundles")
+            raise VerificationError(f"{where} differs from {under} at hash {first}: the tile or "
+                                    "what lies under it was altered")
+        self.checked += 1
+
+
+# -- the command -------------------------------------------------------------------------------
+def add_restore(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="source", required=True, metavar="URL",
+                   help="the published log: s3://BUCKET/PREFIX, https://BASE-URL or file:///DIR")
+    p.add_argument("--config", required=True, type=Path, help="the log server's TOML config")
+    p.add_argument("--log", help="the log's origin (default: the config's only log)")
+    p.add_argument("--log-key", dest="log_keys", action="append", default=[], metavar="VKEY",
+                   help="trust this verifier key of the log (default: the keys in the config)")
+    p.add_argument("--data-dir", type=Path, help="overrides [server] data_dir")
+    p.add_argument("--s3-endpoint", help="S3 endpoint URL (default: $AWS_ENDPOINT_URL, else AWS)")
+    p.add_argument("--workers", type=int, default=16, help="parallel fetches (default 16)")
+    p.add_argument("--processes", type=int, default=1, help="processes that decode and hash "
+                   "beside the one that writes (default 1; 0: none)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def log_config(config: ServerConfig, origin: str | None) -> LogConfig:
+    if origin is None:
+        if len(config.logs) != 1:
+            raise ValueError(f"the config has {len(config.logs)} logs: give --log ORIGIN")
+        return config.logs[0]
+    for log in config.logs:
+        if log.origin == origin:
+            return log
+    raise ValueError(f"--log {origin}: not in the config, want one of "
+                     f"{', '.join(log.origin for log in config.logs)}")
+
+
+def trusted_keys(log: LogConfig, flags: Sequence[str]) -> tuple[list[Ed25519Verifier], set[str]]:
+    """(verifiers to trust, vkeys of the keys the server will sign with).
+
+    The server must be able to go on signing with a key of the restored checkpoints: every
+    active key file of the config must exist (the restore never creates keys).
+    """
+    keys = log.keys or (KeyConfig(file=log.key_file),)
+    vkeys, active = list(flags), set()
+    for key in keys:
+        if key.state == "active" and key.file is not None:
+            if not key.file.exists():
+                raise ValueError(f"the log's key file {key.file} does not exist: put the log's "
+                                 "signing key back first (the restored log must go on signing "
+                                 "with the key of its checkpoints)")
+            vkey = read_key(key.file, log.origin).vkey()
+            active.add(vkey)
+        elif key.vkey is not None:
+            vkey = key.vkey
+        else:
+            continue
+        if not flags:
+            vkeys.append(vkey)
+    verifiers: list[Ed25519Verifier] = []
+    for vkey in dict.fromkeys(vkeys):
+        try:
+            verifier = parse_vkey(vkey)
+        except MalformedError as exc:
+            raise ValueError(f"--log-key {vkey!r}: {exc}") from None
+        if not isinstance(verifier, Ed25519Verifier) or verifier.name != log.origin:
+            raise ValueError(f"--log-key {vkey!r}: want an Ed25519 key named {log.origin}")
+        verifiers.append(verifier)
+    return verifiers, active
+
+
+def seed_anchors(config: ServerConfig, log: LogConfig, note: bytes) -> None:
+    """Record the restored checkpoint in the log's anchor file (``server.anchors``), so that the
+    restored log never signs a tree that does not extend it; a newer one there is kept."""
+    anchors = AnchorFile(config.data_dir / "anchors", log.origin)
+    held = anchors.latest()
+    if held is None or checkpoint_of(held).size < checkpoint_of(note).size:
+        anchors.append(note)
+
+
+def _check_anchor_file(config: ServerConfig, log: LogConfig, size: int) -> None:
+    """Refuse a bucket behind what the log's anchor file says it signed."""
+    anchors = AnchorFile(config.data_dir / "anchors", log.origin)
+    held = anchors.latest()
+    if held is not None and (held_size := checkpoint_of(held).size) > size:
+        raise ConflictError(
+            f"{anchors.name} holds a checkpoint of size {held_size} signed by the log, beyond the "
+            f"source's latest ({size}): the log signed entries that were never published, and a "
+            "log restored from this source would halt; restore from a source that has them (never "
+            "delete the anchor file)")
+
+
+def cmd_restore(args: argparse.Namespace, anchor_hook: AnchorHook = seed_anchors) -> int:
+    config = load_config(args.config, {"data_dir": args.data_dir})
+    log = log_config(config, args.log)
+    verifiers, active = trusted_keys(log, args.log_keys)
+    hasher = get_hasher(log.hash)
+    spec = SourceSpec(args.source, log.origin, hasher.name, args.s3_endpoint,
+                      os.environ.get("AUDITLOG_TOKEN"), max(1, args.workers))
+    progress = progress_for(sys.stderr, quiet=args.quiet or args.json, prefix="restore")
+    try:
+        restorer = Restorer(spec, verifiers, progress, processes=max(0, args.processes))
+        if active:
+            where = restorer.source.fetcher.where("checkpoint")
+            _check_active_key(restorer.latest()[1], active, log.origin, where)
+        _check_anchor_file(config, log, restorer.latest()[0].size)
+        db = Database(config.data_dir / "db")  # where server/app.py opens it
+        try:
+            result = restorer.run(db, hasher)
+            anchor_hook(config, log, result.note)
+        finally:
+            db.close()
+    finally:
+        close_sources()
+    rate = result.size / result.seconds if result.seconds else 0.0
+    text = (f"restored {log.origin} from {args.source} into {config.data_dir}: {result.size} "
+            f"entries ({rate:,.0f}/s), root {result.root.hex()}, {result.checkpoints} signed "
+            f"checkpoints and {result.tiles} tiles verified in {result.seconds:.1f} s")
+    print(json.dumps(result.to_json(), sort_keys=True) if args.json else text, flush=True)
+    return 0
+
+
+def _check_active_key(note: bytes, active: set[str], origin: str, where: str) -> None:
+    """The server will sign with ``active``: the published checkpoint must be signed by it."""
+    try:
+        open_checkpoint(note, [parse_vkey(v) for v in active], origin=origin)
+    except (MalformedError, VerificationError):
+        raise VerificationError(
+            f"{where} is not signed by the log's active key in the config: the server would go "
+            "on signing the restored log with another key; use the log's own key file") from None

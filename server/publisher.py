@@ -1,0 +1,347 @@
+"""Publication of a log to an S3 bucket with Object Lock, as c2sp.org/tlog-tiles
+(docs/publication.md). Layout under the prefix (default ``<origin>/``)::
+
+    tile/<L>/<N>                 full hash tiles          written once (If-None-Match: *)
+    tile/<L>/<N>.p/<W>           partial hash tiles       written once per width
+    tile/entries/<N>[.p/<W>]     entry bundles            idem
+    checkpoints/<size, 20 digits> every published checkpoint, written once (the history)
+    checkpoint                   the latest published checkpoint: a new locked version each round
+
+Every object is locked COMPLIANCE until now + ``retention_days`` and read back (HEAD) to confirm
+the lock (``common.s3``). A round publishes the log's latest signed checkpoint: first the tiles
+and bundles that changed since the bucket's checkpoint, then ``checkpoints/<size>``, then the new
+version of ``checkpoint``. The bucket's ``checkpoint`` therefore never names a tile that is not
+there, and the published size is read back from the bucket at start: a crash in the middle of a
+round makes the next round write the same objects again, which S3 refuses with 412 (success:
+the object is ours, compared by SHA-256); a *different* object at a key we write is a finding,
+reported loudly, and publication stops.
+
+Publication runs beside the append path: an asyncio task per log ticks every ``TICK_S``, runs at
+most one round per ``interval_s``, and writes objects from a pool of ``concurrency`` threads with
+at most ``2 * concurrency`` objects built at once (memory is bounded whatever the lag). With
+``acknowledge_after_publication`` an append waits (:meth:`Publisher.wait_published`) until a
+published checkpoint covers it.
+
+The bucket is also an anchor (docs/anchors.md): :class:`BucketAnchor` reads its checkpoint
+once and then learns each one the publisher writes (cheap enough for the writer's check before
+every signature), and :meth:`Publisher.open` refuses a bucket ahead of the local tree or not
+consistent with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from functools import partial
+from typing import Final
+
+from auditlog_tlog.common.clock import Clock, SystemClock
+from auditlog_tlog.common.s3 import Failure, LockedBucket, S3Error, connect, retrying
+from auditlog_tlog.server.config import PublishConfig
+from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.tiledata import entry_bundle, hash_tile
+from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
+from auditlog_tlog.tree.errors import (
+    AuditLogError,
+    CorruptionError,
+    InconsistencyError,
+    MalformedError,
+    StorageError,
+    VerificationError,
+)
+from auditlog_tlog.tree.note import parse_note
+from auditlog_tlog.tree.tiles import entries_path, tile_path
+from auditlog_tlog.tree.verify import verify_consistency
+
+log = logging.getLogger("auditlog.server.publisher")
+TICK_S: Final = 0.05
+WIDTH: Final = 256
+MAX_NOTE_BYTES: Final = 1024 * 1024
+
+
+def history_name(size: int) -> str:
+    return f"checkpoints/{size:020d}"
+
+
+def translated(exc: S3Error) -> StorageError:
+    """The one place S3 failures become the tree's exceptions."""
+    if exc.kind in (Failure.NOT_LOCKED, Failure.DIFFERENT):
+        return CorruptionError(str(exc))
+    return StorageError(str(exc))
+
+
+def open_bucket(config: PublishConfig, origin: str, clock: Clock) -> LockedBucket:
+    """Connect to the configured bucket and check and probe it (``StorageError`` if unfit)."""
+    client = connect(config.endpoint_url, config.region, config.timeout_s,
+                     max_pool=config.concurrency + 2)
+    bucket = LockedBucket(client, config.bucket, config.retention_days,
+                          config.prefix or origin + "/", clock.now)
+    try:
+        bucket.check()
+        retrying(bucket.probe, f"probing S3 bucket {config.bucket}", config.max_attempts)
+    except S3Error as exc:
+        client.close()
+        raise translated(exc) from exc
+    return bucket
+
+
+class BucketAnchor:
+    """The checkpoint the log last published: an anchor (``server.anchors.Anchor``) the local
+    tree must equal or extend. The bucket is read once, at the first :meth:`latest`; after that
+    the publisher, the bucket's only writer, tells it each checkpoint it publishes, so the check
+    before every signature costs no request."""
+
+    def __init__(self, bucket: LockedBucket) -> None:
+        self.bucket = bucket
+        self._note: bytes | None = None
+        self._read = False
+
+    @property
+    def name(self) -> str:
+        return f"bucket s3://{self.bucket.bucket}/{self.bucket.prefix}checkpoint"
+
+    def latest(self) -> bytes | None:
+        """The signed checkpoint note in the bucket, or None if nothing was published yet."""
+        if not self._read:
+            try:
+                self._note = self.bucket.get("checkpoint", MAX_NOTE_BYTES)
+            except S3Error as exc:
+                raise translated(exc) from exc
+            self._read = True
+        return self._note
+
+    def published(self, note: bytes) -> None:
+        self._note, self._read = note, True
+
+
+def check_published(store: LogStore, note: bytes) -> Checkpoint:
+    """The checkpoint in ``note`` if the local tree equals or extends it, else CorruptionError."""
+    try:
+        checkpoint = parse_checkpoint(parse_note(note).text)
+    except MalformedError as exc:
+        raise CorruptionError(f"the bucket's checkpoint of {store.origin} is malformed: {exc}") from exc
+    if checkpoint.origin != store.origin:
+        raise CorruptionError(f"the bucket's checkpoint is for {checkpoint.origin!r}, want "
+                              f"{store.origin!r}")
+    if checkpoint.size > store.size:
+        raise CorruptionError(
+            f"log {store.origin}: the bucket holds a checkpoint of size {checkpoint.size}, the "
+            f"local tree only {store.size} entries; restore from the bucket (auditlog restore), "
+            f"do not sign a shorter tree. Bucket's checkpoint:\n{note.decode(errors='replace')}"
+        )
+    try:
+        proof = store.consistency_proof(checkpoint.size, store.size)
+        verify_consistency(store.hasher, checkpoint.size, store.size, proof, checkpoint.root,
+                           store.root)
+    except (VerificationError, InconsistencyError) as exc:
+        local = store.checkpoint() or b""
+        raise CorruptionError(
+            f"log {store.origin}: the local tree (size {store.size}) is not consistent with the "
+            f"bucket's checkpoint (size {checkpoint.size}): {exc}. Bucket's:\n"
+            f"{note.decode(errors='replace')}Local:\n{local.decode(errors='replace')}"
+        ) from exc
+    return checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """What one publication round wrote."""
+
+    size: int
+    objects: int
+    bytes: int
+    written: int  # objects this round created (the others were there already: 412)
+
+
+def changed_objects(store: LogStore, old: int, new: int) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(name, reader) of every tile and entry bundle that differs between sizes old and new."""
+    level = 0
+    while new >> (8 * level) > old >> (8 * level):
+        count_old, count_new = old >> (8 * level), new >> (8 * level)
+        for index in range(count_old // WIDTH, (count_new - 1) // WIDTH + 1):
+            width = min(WIDTH, count_new - index * WIDTH)
+            yield tile_path(level, index, width), partial(hash_tile, store, level, index, width)
+            if level == 0:
+                yield entries_path(index, width), partial(entry_bundle, store, index, width)
+        level += 1
+
+
+class Publisher:
+    """Publishes one log's signed checkpoints, tiles and bundles to its bucket."""
+
+    def __init__(self, store: LogStore, config: PublishConfig, bucket: LockedBucket,
+                 metrics: Metrics, clock: Clock | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 anchor: BucketAnchor | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.bucket = bucket
+        self._metrics = metrics
+        self._clock = clock or SystemClock()
+        self._sleep = sleep  # between retries of one object
+        self.anchor = anchor or BucketAnchor(bucket)
+        self._origin = store.origin
+        self.published = 0
+        self.failure: str | None = None
+        self.last_success = 0.0
+        self._behind_since: float | None = None
+        self._last_round = float("-inf")
+        self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix=f"publish-{self._origin}")
+        self._task: asyncio.Task[None] | None = None
+        self._progress: asyncio.Condition | None = None
+
+    def open(self) -> None:
+        """Learn the published size from the bucket; the local tree must extend it."""
+        note = self.anchor.latest()
+        if note is not None:
+            self.published = check_published(self.store, note).size
+        self._metrics.published_size.labels(self._origin).set(self.published)
+        self.observe_lag()
+
+    # -- one round (a worker thread) ---------------------------------------------------------
+    def publish_once(self) -> Round | None:
+        """Publish the latest signed checkpoint if it is ahead of the bucket's."""
+        store = self.store
+        size = store.checkpoint_size
+        note = store.checkpoint(size)
+        if size <= self.published or note is None:
+            return None
+        self._last_round = self._clock.monotonic()
+        objects = written = total = 0
+        for was_written, length in self._write_all(changed_objects(store, self.published, size)):
+            objects, written, total = objects + 1, written + was_written, total + length
+        written += self._put(history_name(size), note, once=True)
+        self._put("checkpoint", note, once=False)
+        objects, written, total = objects + 2, written + 1, total + 2 * len(note)
+        self.published = size
+        self.anchor.published(note)
+        self.last_success = self._clock.now()
+        self._behind_since = None
+        self._metrics.published_size.labels(self._origin).set(size)
+        self._metrics.publish_last_success.labels(self._origin).set(self.last_success)
+        self.observe_lag()
+        return Round(size, objects, total, written)
+
+    def _write_all(self, objects: Iterator[tuple[str, Callable[[], bytes]]]) -> Iterator[tuple[bool, int]]:
+        """Write objects from the pool, at most 2 * concurrency in flight; (written, bytes) each."""
+        window = 2 * self.config.concurrency
+        pending: set[Future[tuple[bool, int]]] = set()
+
+        def one(name: str, read: Callable[[], bytes]) -> tuple[bool, int]:
+            data = read()
+            return self._put(name, data, once=True), len(data)
+
+        def drain(until: int) -> Iterator[tuple[bool, int]]:
+            nonlocal pending
+            while len(pending) > until:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    if future.exception() is not None:
+                        for other in pending:
+                            other.cancel()
+                        wait(pending)
+                    yield future.result()
+
+        for name, read in objects:
+            pending.add(self._pool.submit(one, name, read))
+            yield from drain(window - 1)
+        yield from drain(0)
+
+    def _put(self, name: str, data: bytes, once: bool) -> bool:
+        def retried() -> None:
+            self._metrics.publish_retries.labels(self._origin).inc()
+
+        try:
+            if once:
+                written = retrying(lambda: self.bucket.put_once(name, data),
+                                   f"S3 put of {self.bucket.prefix}{name}",
+                                   self.config.max_attempts, sleep=self._sleep, on_retry=retried)
+            else:
+                retrying(lambda: self.bucket.put_version(name, data),
+                         f"S3 put of {self.bucket.prefix}{name}", self.config.max_attempts,
+                         sleep=self._sleep, on_retry=retried)
+                written = True
+        except S3Error as exc:
+            raise translated(exc) from exc
+        if written:
+            self._metrics.published_objects.labels(self._origin).inc()
+            self._metrics.published_bytes.labels(self._origin).inc(len(data))
+        return written
+
+    def observe_lag(self) -> tuple[int, float]:
+        """(entries, seconds) the bucket is behind the local tree; also set in the metrics."""
+        entries = max(0, self.store.size - self.published)
+        now = self._clock.monotonic()
+        if self.store.checkpoint_size > self.published and self._behind_since is None:
+            self._behind_since = now
+        seconds = 0.0 if self._behind_since is None or not entries else now - self._behind_since
+        self._metrics.publish_lag_entries.labels(self._origin).set(entries)
+        self._metrics.publish_lag_seconds.labels(self._origin).set(seconds)
+        return entries, seconds
+
+    def due(self) -> bool:
+        """Whether a round may run now: the interval has passed since the last one."""
+        return self._clock.monotonic() - self._last_round >= self.config.interval_s
+
+    # -- the task ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._progress = asyncio.Condition()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        backoff = 0.0
+        while True:
+            await self._clock.sleep(max(TICK_S, backoff))
+            self.observe_lag()
+            if self.failure or not self.due() or self.store.checkpoint_size <= self.published:
+                continue
+            try:
+                await asyncio.to_thread(self.publish_once)
+                backoff = 0.0
+            except CorruptionError as exc:
+                self._metrics.publish_errors.labels(self._origin).inc()
+                self.failure = str(exc)
+                log.error("log %s: publication stopped: %s", self._origin, exc)
+            except AuditLogError as exc:  # S3 unavailable, a store read failed: try again
+                self._metrics.publish_errors.labels(self._origin).inc()
+                backoff = min(60.0, max(1.0, backoff * 2))
+                log.warning("log %s: publication round failed (retrying in %.0f s): %s",
+                            self._origin, backoff, exc)
+            await self._notify()
+
+    async def _notify(self) -> None:
+        if self._progress is not None:
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def wait_published(self, size: int) -> None:
+        """Return once a checkpoint of at least ``size`` entries is published."""
+        if self._progress is None:
+            raise RuntimeError("the publisher is not running")
+        async with self._progress:
+            while self.published < size:
+                if self.failure:
+                    raise StorageError(f"log {self._origin}: publication stopped: {self.failure}")
+                await self._progress.wait()
+
+    async def stop(self) -> None:
+        """Stop the task; one last round publishes what was signed before (best effort)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.failure is None:
+            try:
+                await asyncio.to_thread(self.publish_once)
+            except StorageError as exc:
+                log.warning("log %s: last publication round failed: %s", self._origin, exc)
+        await self._notify()
+        self._pool.shutdown(wait=True)
+        self.bucket.client.close()
+
