@@ -29,6 +29,8 @@ by a file holding only its latest record.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import threading
@@ -38,7 +40,13 @@ from typing import Final, Protocol
 
 from auditlog_tlog.common.files import fsync_dir, write_atomic
 from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
-from auditlog_tlog.tree.errors import CorruptionError, MalformedError, VerificationError
+from auditlog_tlog.tree.errors import (
+    CorruptionError,
+    DiskFullError,
+    MalformedError,
+    StorageError,
+    VerificationError,
+)
 from auditlog_tlog.tree.hashing import Hasher
 from auditlog_tlog.tree.note import parse_note
 from auditlog_tlog.tree.verify import verify_consistency
@@ -149,17 +157,34 @@ class AnchorFile:
                 write_atomic(self.path, record, 0o600)
                 self._size = len(record)
             else:
-                new = self._size == 0
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-                try:
-                    os.write(fd, record)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                if new:
-                    fsync_dir(self.path.parent)
-                self._size += len(record)
+                self._append(record)
             self._latest = note
+
+    def _append(self, record: bytes) -> None:
+        """Append one record and fsync it; on any failure cut the file back to where it was,
+        so a half-written record can never sit in front of a later one."""
+        new = self._size == 0
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            try:
+                try:
+                    written = os.write(fd, record)
+                    if written != len(record):
+                        raise OSError(errno.ENOSPC, f"short write: {written} of {len(record)} bytes")
+                    os.fsync(fd)
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, self._size)
+                        os.fsync(fd)
+                    raise
+            finally:
+                os.close(fd)
+            if new:
+                fsync_dir(self.path.parent)
+        except OSError as exc:
+            kind = DiskFullError if exc.errno in (errno.ENOSPC, errno.EDQUOT) else StorageError
+            raise kind(f"appending to {self.name}: {exc.strerror or exc}") from exc
+        self._size += len(record)
 
 
 def check_anchor(hasher: Hasher, tree: TreeReader, anchor: str, note: bytes) -> None:

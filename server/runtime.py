@@ -83,7 +83,14 @@ class LogRuntime:
         store = self.store
         return store.checkpoint_size if size is None else size
 
+    def refuse_if_halted(self) -> None:
+        """A halted log's database is behind or off what the log signed: its latest checkpoint
+        would be a smaller or another tree, so it is not served (checkpoints at a size still are)."""
+        if self._sequencer is not None:
+            self._sequencer.writer.refuse_if_halted()
+
     def latest_checkpoint(self) -> tuple[bytes, int, list[str]]:
+        self.refuse_if_halted()
         store = self.store
         size = store.checkpoint_size
         note = store.checkpoint(size)
@@ -105,6 +112,7 @@ class LogRuntime:
     def cosigned_checkpoint(self, min_size: int, wait_s: float) -> tuple[bytes, int, list[str]]:
         """The latest checkpoint of at least ``min_size`` entries meeting the witness quorum,
         waiting up to ``wait_s`` (blocking: call it in a thread)."""
+        self.refuse_if_halted()
         if self.witnesses.quorum == 0:
             note, size, names = self.latest_checkpoint()
             if size >= min_size:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from auditlog_tlog.storage import strata
 from auditlog_tlog.storage.db import Database, prefix
+from auditlog_tlog.storage.layout import LogKeys, State
 from auditlog_tlog.tree.compact import CompactRange, LevelVisitor
 from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, StorageError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher
@@ -66,7 +67,7 @@ class LogStore:
         self.origin = origin
         self.hasher = hasher
         self._db = db
-        self._prefix = prefix(db.register_log(origin, hasher.name))
+        self._keys = LogKeys(prefix(db.register_log(origin, hasher.name)))
         self._damage: CorruptionError | None = None  # set once: the log appends no more
         self._stale = False  # a write failed: reload the state from disk before the next one
         self.size = 0
@@ -75,13 +76,6 @@ class LogStore:
         self._compact: tuple[bytes, ...] = ()
         self._frontier: dict[int, strata.Stratum] = {}
         self._open()
-
-    # -- keys ----------------------------------------------------------------------------------
-    def _key(self, kind: bytes, suffix: bytes = b"") -> bytes:
-        return self._prefix + kind + suffix
-
-    def _tile_key(self, level: int, index: int) -> bytes:
-        return self._prefix + b"T" + level.to_bytes(1, "big") + index.to_bytes(8, "big")
 
     # -- reads of the database, with this log's name on every failure ------------------------
     def _damaged(self, exc: CorruptionError) -> CorruptionError:
@@ -123,7 +117,7 @@ class LogStore:
 
     # -- open ----------------------------------------------------------------------------------
     def _open(self) -> None:
-        raw = self._get(self._key(b"S"))
+        raw = self._get(self._keys.state)
         if raw is not None:
             self._load_state(raw)
         self._load_frontier()
@@ -132,7 +126,7 @@ class LogStore:
     def _load_frontier(self) -> None:
         self._frontier.clear()
         for level, index in self._frontier_tiles(self.size):
-            value = self._get(self._tile_key(level, index)) or b""
+            value = self._get(self._keys.tile(level, index)) or b""
             stratum = strata.Stratum(level, index, value)
             want = (self.size >> (8 * level)) & 0xFF
             if stratum.width != want:
@@ -143,14 +137,12 @@ class LogStore:
             self._frontier[level] = stratum
 
     def _load_state(self, raw: bytes) -> None:
-        if len(raw) < 48 or (len(raw) - 48) % HASH_SIZE:
-            raise self._damaged(
-                CorruptionError(f"log {self.origin!r}: state record of {len(raw)} bytes")
-            )
-        size = int.from_bytes(raw[:8], "big")
-        root = raw[8:40]
-        checkpoint_size = int.from_bytes(raw[40:48], "big")
-        hashes = tuple(raw[i : i + HASH_SIZE] for i in range(48, len(raw), HASH_SIZE))
+        try:
+            state = State.decode(raw, HASH_SIZE)
+        except ValueError as exc:
+            raise self._damaged(CorruptionError(f"log {self.origin!r}: {exc}")) from exc
+        size, root, checkpoint_size, hashes = (state.size, state.root, state.checkpoint_size,
+                                               state.compact)
         try:
             computed = CompactRange(self.hasher, 0, size, hashes).root()
         except ValueError as exc:
@@ -191,7 +183,7 @@ class LogStore:
         located = [strata.locate(node) for node in ids]
         tile_keys = list({(t, n) for t, n, _, _ in located})
         values = dict(
-            zip(tile_keys, self._get_many([self._tile_key(t, n) for t, n in tile_keys]),
+            zip(tile_keys, self._get_many([self._keys.tile(t, n) for t, n in tile_keys]),
                 strict=True)
         )
         result: list[bytes | None] = []
@@ -237,7 +229,7 @@ class LogStore:
 
     def index_of(self, leaf_hash: bytes) -> int | None:
         """The index of an entry with this leaf hash (the first one when dedup is on)."""
-        raw = self._get(self._key(b"H", leaf_hash))
+        raw = self._get(self._keys.leaf(leaf_hash))
         if raw is None:
             return None
         index = int.from_bytes(raw, "big")
@@ -248,7 +240,7 @@ class LogStore:
             raise InvalidRangeError(
                 f"range [{begin}, {end}) is not within the log's [0, {self.size})"
             )
-        keys = [self._key(b"E", i.to_bytes(8, "big")) for i in range(begin, end)]
+        keys = [self._keys.entry(i) for i in range(begin, end)]
         values = self._get_many(keys)
         if any(v is None for v in values):
             raise self._damaged(
@@ -258,19 +250,19 @@ class LogStore:
 
     def tile(self, level: int, index: int) -> bytes | None:
         """The C2SP tile bytes (row 0 of the stratum), or None if nothing is stored there."""
-        value = self._get(self._tile_key(level, index))
+        value = self._get(self._keys.tile(level, index))
         return None if value is None else strata.bottom_row(value)
 
     def checkpoint(self, size: int | None = None) -> bytes | None:
         """The signed checkpoint stored for ``size`` (default: the latest)."""
         size = self.checkpoint_size if size is None else size
-        return self._get(self._key(b"C", size.to_bytes(8, "big")))
+        return self._get(self._keys.checkpoint(size))
 
     def checkpoint_sizes(self, begin: int = 0, limit: int | None = None) -> list[int]:
         """Sizes with a stored checkpoint, ascending, from ``begin``, at most ``limit``."""
         sizes: list[int] = []
-        start = self._key(b"C", min(begin, 2**64 - 1).to_bytes(8, "big"))
-        for key, _ in self._scan(start, self._key(b"D")):
+        start = self._keys.checkpoint(min(begin, 2**64 - 1))
+        for key, _ in self._scan(start, self._keys.checkpoints_end()):
             if limit is not None and len(sizes) >= limit:
                 break
             sizes.append(int.from_bytes(key[-8:], "big"))
@@ -284,7 +276,7 @@ class LogStore:
         leaves = [hash_leaf(e) for e in entries]
         known: list[bytes | None] = [None] * len(leaves)
         if dedup:
-            known = self._get_many([self._key(b"H", h) for h in leaves])
+            known = self._get_many([self._keys.leaf(h) for h in leaves])
         batch = PreparedBatch([], self.size, self.root, self._compact)
         first: dict[bytes, int] = {}
         index = self.size
@@ -336,13 +328,12 @@ class LogStore:
             raise StorageError(f"log {self.origin!r}: the batch was prepared before a failure")
         wb = self._db.batch()
         for index, entry, leaf in batch.entries:
-            position = index.to_bytes(8, "big")
-            wb.put(self._key(b"E", position), entry)
-            wb.put(self._key(b"H", leaf), position)
+            wb.put(self._keys.entry(index), entry)
+            wb.put(self._keys.leaf(leaf), index.to_bytes(8, "big"))
         for (level, index), stratum in batch.strata.items():
-            wb.put(self._tile_key(level, index), stratum.value())
-        wb.put(self._key(b"S"), self._state(batch.size, batch.root, self.checkpoint_size,
-                                            batch.compact))
+            wb.put(self._keys.tile(level, index), stratum.value())
+        wb.put(self._keys.state,
+               State(batch.size, batch.root, self.checkpoint_size, batch.compact).encode())
         self._write(wb, sync=True)
         self.size, self.root, self._compact = batch.size, batch.root, batch.compact
 
@@ -358,14 +349,10 @@ class LogStore:
                 f"checkpoint for size {size}: want {self.checkpoint_size} to {self.size}"
             )
         wb = self._db.batch()
-        wb.put(self._key(b"C", size.to_bytes(8, "big")), checkpoint)
-        wb.put(self._key(b"S"), self._state(self.size, self.root, size, self._compact))
+        wb.put(self._keys.checkpoint(size), checkpoint)
+        wb.put(self._keys.state, State(self.size, self.root, size, self._compact).encode())
         self._write(wb, sync)
         self.checkpoint_size = size
-
-    @staticmethod
-    def _state(size: int, root: bytes, checkpoint_size: int, compact: tuple[bytes, ...]) -> bytes:
-        return size.to_bytes(8, "big") + root + checkpoint_size.to_bytes(8, "big") + b"".join(compact)
 
     def _write(self, wb: object, sync: bool) -> None:
         try:
@@ -383,5 +370,5 @@ class LogStore:
         if size > self.checkpoint_size or self.checkpoint(size) is None:
             raise InvalidRangeError(f"no checkpoint stored at size {size}")
         wb = self._db.batch()
-        wb.put(self._key(b"C", size.to_bytes(8, "big")), checkpoint)
+        wb.put(self._keys.checkpoint(size), checkpoint)
         self._db.write(wb)

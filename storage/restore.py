@@ -26,9 +26,10 @@ from typing import Any, Final
 
 from auditlog_tlog.storage import strata
 from auditlog_tlog.storage.db import Database, prefix
+from auditlog_tlog.storage.layout import LogKeys, State
 from auditlog_tlog.tree.compact import CompactRange
 from auditlog_tlog.tree.errors import ConflictError, InvalidRangeError, MalformedError
-from auditlog_tlog.tree.hashing import Hasher, get_hasher
+from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher, get_hasher
 from auditlog_tlog.tree.tiles import decode_entry_bundle
 
 TileCallback = Callable[[int, int, bytes], None]
@@ -79,12 +80,13 @@ class LogImporter:
         self._on_tile = on_tile
         existing = db.log_ids().get(origin)
         if existing is not None:
-            state = db.get(prefix(existing) + b"S")
-            if state is not None and int.from_bytes(state[:8], "big") > 0:
+            raw = db.get(LogKeys(prefix(existing)).state)
+            held = 0 if raw is None else State.decode(raw, HASH_SIZE).size
+            if held > 0:
                 raise ConflictError(
-                    f"log {origin!r} already holds {int.from_bytes(state[:8], 'big')} entries in "
-                    "this database: restore only into an empty log (or a fresh data_dir)")
-        self._prefix = prefix(db.register_log(origin, hasher.name))
+                    f"log {origin!r} already holds {held} entries in this database: restore "
+                    "only into an empty log (or a fresh data_dir)")
+        self._keys = LogKeys(prefix(db.register_log(origin, hasher.name)))
         self._compact = CompactRange(hasher)
         self._open: dict[int, strata.Stratum] = {}  # the stratum being filled, by tile level
         self._full: list[strata.Stratum] = []
@@ -98,9 +100,6 @@ class LogImporter:
 
     def root(self) -> bytes:
         return self._compact.root()
-
-    def _tile_key(self, level: int, index: int) -> bytes:
-        return self._prefix + b"T" + level.to_bytes(1, "big") + index.to_bytes(8, "big")
 
     def _visit(self, level: int, index: int, hash_: bytes) -> None:
         row = level & 7
@@ -122,13 +121,11 @@ class LogImporter:
         """
         if len(entries) != len(leaf_hashes):
             raise ValueError(f"got {len(entries)} entries and {len(leaf_hashes)} leaf hashes")
-        put, index_key = self._batch.put, self._index.append
-        entry_key, hash_key = self._prefix + b"E", self._prefix + b"H"
+        put, index_key, keys = self._batch.put, self._index.append, self._keys
         index = self._compact.end
         for entry, leaf in zip(entries, leaf_hashes, strict=True):
-            position = index.to_bytes(8, "big")
-            put(entry_key + position, entry)
-            index_key((hash_key + leaf, position))
+            put(keys.entry(index), entry)
+            index_key((keys.leaf(leaf), index.to_bytes(8, "big")))
             index += 1
         if len(leaf_hashes) == strata.WIDTH and not self._compact.end & 0xFF:  # a whole tile
             self._add_tile(leaf_hashes, tile)
@@ -145,7 +142,7 @@ class LogImporter:
         """A whole level-0 tile at once, its stratum built by :func:`tile_stratum`."""
         index = self._compact.end >> 8
         value, tile_root = tile or tile_stratum(self.hasher, leaf_hashes)
-        self._batch.put(self._tile_key(0, index), value)
+        self._batch.put(self._keys.tile(0, index), value)
         if self._on_tile is not None:
             self._on_tile(0, index, value[: strata.WIDTH * len(tile_root)])
         self._visit(8, index, tile_root)
@@ -154,7 +151,7 @@ class LogImporter:
 
     def _put_stratum(self, stratum: strata.Stratum) -> None:
         value = stratum.value()
-        self._batch.put(self._tile_key(stratum.level, stratum.index), value)
+        self._batch.put(self._keys.tile(stratum.level, stratum.index), value)
         if self._on_tile is not None:
             self._on_tile(stratum.level, stratum.index, strata.bottom_row(value))
 
@@ -182,16 +179,15 @@ class LogImporter:
         for size, note in sorted(checkpoints.items()):
             if size > self.size:
                 raise InvalidRangeError(f"checkpoint of size {size} beyond the import ({self.size})")
-            self._batch.put(self._prefix + b"C" + size.to_bytes(8, "big"), note)
-        state = (self.size.to_bytes(8, "big") + self.root() + checkpoint_size.to_bytes(8, "big")
-                 + b"".join(self._compact.hashes))
-        self._batch.put(self._prefix + b"S", state)
+            self._batch.put(self._keys.checkpoint(size), note)
+        state = State(self.size, self.root(), checkpoint_size, tuple(self._compact.hashes))
+        self._batch.put(self._keys.state, state.encode())
         self._flush()
 
     def abort(self) -> None:
         """Delete everything written for the log but its registration (it stays empty)."""
         self._batch = self._db.batch()
         self._index.clear()
-        self._batch.delete_range(self._prefix + b"C", self._prefix + b"I")  # C, E, H
-        self._batch.delete_range(self._prefix + b"S", self._prefix + b"U")  # S, T
+        for begin, end in self._keys.ranges():
+            self._batch.delete_range(begin, end)
         self._flush()

@@ -174,9 +174,6 @@ def test_a_torn_last_wal_record_opens_without_it(in_wal: Signed, tmp_path: Path)
     assert any("incomplete" in line for line in server.output), server.output
 
 
-@pytest.mark.xfail(strict=True, reason="a WAL cut between records reads as an older database: "
-                   "the anchor file halts the log's appends, but GetCheckpoint still answers "
-                   "the database's older checkpoint (to decide: DATA_LOSS for a halted log)")
 def test_a_wal_truncated_to_half_never_serves_a_smaller_tree(in_wal: Signed, tmp_path: Path) -> None:
     directory = _copy(in_wal, tmp_path)
     wal = _files(directory, ".log")[-1]

@@ -7,7 +7,9 @@ then with the real server and a real witness on loopback."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import os
 import shutil
 import urllib.request
 from collections.abc import Callable
@@ -26,7 +28,7 @@ from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
-from auditlog_tlog.tree.errors import CorruptionError
+from auditlog_tlog.tree.errors import CorruptionError, DiskFullError
 from auditlog_tlog.tree.hashing import SHA256
 from auditlog_tlog.tree.keys import Ed25519Signer
 from auditlog_tlog.tree.note import sign_note
@@ -236,6 +238,11 @@ def test_the_server_refuses_to_sign_over_a_restored_or_deleted_database(
         other = "other.example/log"  # the other log goes on
         assert stub.Append(pb.AppendRequest(log=other, entry=b"f")).result.index == 0
         assert stub.GetLogInfo(pb.GetLogInfoRequest(log=other)).halted == ""
+        with pytest.raises(grpc.RpcError) as info:  # its latest checkpoint is a smaller tree
+            stub.GetCheckpoint(pb.GetCheckpointRequest(log=ORIGIN))
+        assert info.value.code() == grpc.StatusCode.DATA_LOSS
+        if damage == "older copy":  # a checkpoint it signed at a size is still served
+            assert stub.GetCheckpoint(pb.GetCheckpointRequest(log=ORIGIN, size=3)).size == 3
         with urllib.request.urlopen(server.metrics_url, timeout=5) as response:
             metrics = response.read().decode()
         assert f'auditlog_log_halted{{log="{ORIGIN}"}} 1.0' in metrics
@@ -329,3 +336,25 @@ def test_the_server_checks_the_anchors_it_is_given_for_a_log(tmp_path: Path) -> 
             await server.stop()
 
     asyncio.run(main())
+
+
+def test_a_failed_append_to_the_anchor_file_leaves_no_torn_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record written but not made durable (the disk fills at fsync) is cut back, so a later
+    record is never read behind a torn one; the error says the disk is full."""
+    first, second, third = (_note(n, bytes([n]) * 32) for n in (1, 2, 3))
+    anchors = AnchorFile(tmp_path / "anchors", ORIGIN)
+    anchors.append(first)
+    size = anchors.path.stat().st_size
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", full)
+        with pytest.raises(DiskFullError, match="appending to anchor file"):
+            anchors.append(second)
+    assert anchors.path.stat().st_size == size and anchors.latest() == first
+    anchors.append(third)
+    assert AnchorFile(tmp_path / "anchors", ORIGIN).latest() == third
