@@ -8,7 +8,7 @@ same run on the same server:
 
 Each keeps ``--inflight`` requests in flight from one asyncio client; requests are built before
 the clock starts, every record is distinct (nothing is answered by dedup), and every answer is
-checked after the clock stops. The budget (DESIGN.md) is >= 100,000 OTLP records/s.
+checked after the clock stops. The project's budget is >= 100,000 OTLP records/s durable.
 
     python bench/ingest.py [--records 51200] [--batch 512] [--inflight 4] > ingest.json
 """

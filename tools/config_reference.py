@@ -23,6 +23,7 @@ from auditlog_tlog.client import config as client_config
 from auditlog_tlog.common import keys as common_keys
 from auditlog_tlog.server import config as server_config
 from auditlog_tlog.server import security
+from auditlog_tlog.server.ingest import config as ingest_config
 from auditlog_tlog.witness import config as witness_config
 
 PATH: Final = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
@@ -42,7 +43,8 @@ class Section:
 
 
 SUBTABLES = frozenset({"logs", "logs_by_origin", "principals", "tls", "keys", "witnesses",
-                       "archive", "source", "publish"})
+                       "archive", "source", "publish", "ingest", "otlp", "kubernetes", "route"})
+ROUTE_KEYS: Final = {"attribute": "log_attribute", "by_principal": "log_by_principal"}
 
 FILES: Final[list[tuple[str, str, list[Section]]]] = [
     ("The log server: `auditlog serve --config server.toml`",
@@ -65,7 +67,15 @@ FILES: Final[list[tuple[str, str, list[Section]]]] = [
       Section("[[principal]]", security.Principal,
               "Callers, their credentials, roles and quotas (optional; see the README's "
               "Security section).", defaults={"name": "required", "roles": "{}"},
-              types={"roles": "table of origin = list of roles", "token_sha256": "string"})]),
+              types={"roles": "table of origin = list of roles", "token_sha256": "string"}),
+      Section("[ingest]", ingest_config.IngestConfig,
+              "Ingestion sources (optional; docs/ingestion.md).", SUBTABLES),
+      Section("[ingest.otlp]", ingest_config.Route, "OTLP logs, and which log each record goes "
+              "to: the principal's, else the attribute's, else the default.", rename=ROUTE_KEYS,
+              types={"by_principal": "table of principal = origin"}),
+      Section("[ingest.kubernetes]", ingest_config.KubernetesConfig,
+              "The Kubernetes audit webhook; also takes `log` and `log_by_principal` as "
+              "`[ingest.otlp]` does.", SUBTABLES)]),
     ("The witness: `auditlog witness --config witness.toml`",
      "`--listen` overrides `[witness] listen`.",
      [Section("[witness]", witness_config.WitnessConfig, "The witness.", SUBTABLES,

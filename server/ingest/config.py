@@ -40,8 +40,11 @@ class Route:
     """Which log a listener's records go to (module docstring)."""
 
     log: str = ""
+    """The default log (an origin of a [[log]]); "" for none."""
     attribute: str = ""
+    """OTLP: a resource attribute whose value names the log ("" for none)."""
     by_principal: Mapping[str, str] = field(default_factory=dict)
+    """The log of each principal, by its name; wins over the attribute and the default."""
 
     def pick(self, principal: str | None, attributes: Mapping[str, str]) -> str:
         """The log for a record of ``principal`` carrying (resource) ``attributes``."""
@@ -63,12 +66,15 @@ class Route:
 @dataclass(frozen=True, slots=True)
 class OTLPConfig:
     route: Route
+    """Which log each record goes to (the keys of the route table)."""
 
 
 @dataclass(frozen=True, slots=True)
 class KubernetesConfig:
     route: Route
+    """Which log the Events go to (the keys of the route table)."""
     path: str = "/k8s/audit"
+    """The URL path kube-apiserver POSTs its EventLists to."""
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/") or self.path == "/v1/logs":
@@ -79,9 +85,14 @@ class KubernetesConfig:
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
     http_listen: str = ""
+    """host:port of the ingest HTTP listener (OTLP/HTTP, the webhook); TLS with [server.tls];
+    "" turns it off."""
     max_request_bytes: int = DEFAULT_MAX_REQUEST
+    """The largest OTLP Export (gRPC or HTTP, after gunzip) or EventList accepted, in bytes."""
     otlp: OTLPConfig | None = None
+    """[ingest.otlp]: OTLP logs on the gRPC listener and POST /v1/logs (off when absent)."""
     kubernetes: KubernetesConfig | None = None
+    """[ingest.kubernetes]: the Kubernetes audit webhook (off when absent)."""
 
     def __post_init__(self) -> None:
         if not 1024 <= self.max_request_bytes <= 256 * 1024 * 1024:
