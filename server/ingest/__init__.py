@@ -1,0 +1,1 @@
+"""Ingestion: producers that already exist (OTLP, syslog, RELP, Kubernetes audit) feed the log."""
