@@ -24,7 +24,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from auditlog_tlog.common.clock import Clock
+from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.common.http import HTTPService, Limits
 from auditlog_tlog.common.metrics_http import metrics_app
 from auditlog_tlog.common.net import check_listener, format_address, split_host_port
@@ -33,6 +33,8 @@ from auditlog_tlog.server.anchors import Anchor, AnchorFile, LogHaltedError
 from auditlog_tlog.server.budget import ByteBudget, pin_mmap_threshold, request_limits
 from auditlog_tlog.server.config import LogConfig, ServerConfig
 from auditlog_tlog.server.handlers import Gate, generic_handler
+from auditlog_tlog.server.ingest.sink import IngestSink
+from auditlog_tlog.server.ingest.syslog_server import SyslogServer
 from auditlog_tlog.server.keys import load_log_keys
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.metrics_http import LogsCollector, log_problems
@@ -101,6 +103,7 @@ class LogServer:
     address: str = ""  # each listener's address as bound ("" when off)
     metrics_address: str = ""
     http_address: str = ""
+    syslog_addresses: list[tuple[str, str]] = field(default_factory=list)  # (transport, address)
 
     async def start(self) -> None:
         config = self.config
@@ -112,6 +115,10 @@ class LogServer:
             if listen:
                 check_listener(what, listen, tls=False, insecure=config.insecure,
                                section="[server]")
+        for syslog in config.ingest.syslog:
+            check_listener(syslog.name, syslog.listen, tls=syslog.tls is not None,
+                           insecure=syslog.insecure, section="[[ingest.syslog]]",
+                           tls_section="[ingest.syslog.tls]")
         self._db = Database(self.config.data_dir / "db")
         anchor_dir = self.config.data_dir / "anchors"
         self.logs = {
@@ -174,10 +181,17 @@ class LogServer:
             self.http_address = await self._tiles.start()
             self.http_port = self._tiles.port
         self._pusher.start()
+        sink = IngestSink(self.logs, authorizer, self.metrics)
+        self._syslog = [SyslogServer(c, sink, self.clock or SystemClock())
+                        for c in config.ingest.syslog]
+        for listener in self._syslog:
+            self.syslog_addresses.append((listener.config.name, await listener.start()))
 
     async def stop(self) -> None:
         """Drain: refuse new appends, write and answer the queued ones, then stop."""
         await self._health.enter_graceful_shutdown()
+        for listener in self._syslog:
+            await listener.stop()
         await self._pusher.stop()
         for runtime in self.logs.values():
             if runtime.failure is None:
@@ -198,6 +212,8 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
         print(f"auditlog: metrics on http://{server.metrics_address}/metrics", flush=True)
     if server.http_address:
         print(f"auditlog: tiles on http://{server.http_address}/<origin>/", flush=True)
+    for name, address in server.syslog_addresses:
+        print(f"auditlog: {name} on {address}", flush=True)
     for runtime in server.logs.values():
         status = f"size {runtime.store.size}" if runtime.failure is None else runtime.failure
         if runtime.halted is not None:

@@ -270,7 +270,7 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
         logs.append(LogConfig(**values))
     values = _typed(ServerConfig, server, "[server]", base)
     values.setdefault("data_dir", base / "data")
-    ingest = parse_ingest(doc.get("ingest", {}), {log.origin for log in logs})
+    ingest = parse_ingest(doc.get("ingest", {}), {log.origin for log in logs}, base)
     config = ServerConfig(logs=tuple(logs), tls=tls, principals=principals, ingest=ingest, **values)
     if overrides:
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
