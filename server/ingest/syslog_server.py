@@ -180,7 +180,7 @@ class SyslogServer:
         while data := await reader.read(READ_BYTES):
             messages = decoder.feed(data)
             if messages:
-                await self.ingest(principal, messages)
+                await self.ingest(principal, messages, refusals_raise=True)
 
     async def _serve_relp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                           principal: Principal | None) -> None:
@@ -207,10 +207,12 @@ class SyslogServer:
             if closing:
                 return
 
-    async def ingest(self, principal: Principal | None, messages: Sequence[bytes]) -> list[str]:
+    async def ingest(self, principal: Principal | None, messages: Sequence[bytes],
+                     refusals_raise: bool = False) -> list[str]:
         """Parse, route and durably append ``messages``; per message "" or why it was refused.
 
-        Raises what refuses the whole connection (the log is stopping, say)."""
+        Raises what refuses the whole connection (the log is stopping, say), and with
+        ``refusals_raise`` also an unknown log or a denied role (plain syslog cannot answer)."""
         name = self.config.name
         who = None if principal is None else principal.name
         year = datetime.fromtimestamp(self._clock.now(), UTC).year
@@ -229,6 +231,8 @@ class SyslogServer:
             try:
                 outcomes = await self._append(principal, origin, [r for _, r in group])
             except _REFUSALS as exc:
+                if refusals_raise:
+                    raise
                 for i, _ in group:
                     errors[i] = str(exc)
                 continue
