@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-all lint typecheck proto proto-check bench bench-quick clean
+.PHONY: run test test-deps-ingest test-all lint typecheck proto proto-check bench bench-quick clean
 
 # make run installs the runtime dependencies only; make test and make bench add their extras.
 RUN_STAMP := $(VENV)/.installed-run
@@ -38,10 +38,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-test: proto-check lint typecheck
+# Debian packages of the producers the ingestion tests run (tests/server/ingest): rsyslog with
+# its TLS and RELP modules, and nginx. Missing ones are installed with apt-get as root;
+# otherwise the command to run is printed and make stops.
+INGEST_DEBS := rsyslog rsyslog-gnutls rsyslog-relp nginx
+
+test-deps-ingest:
+	@missing=""; for pkg in $(INGEST_DEBS); do \
+	  dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y $$missing; \
+	  else echo "missing test packages:$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi; \
+	fi
+
+test: test-deps-ingest proto-check lint typecheck
 	$(BIN)/pytest -q
 
-test-all: proto-check lint typecheck
+test-all: test-deps-ingest proto-check lint typecheck
 	$(BIN)/pytest -q -m ''
 
 # Benchmarks (BENCHMARKS.md): a JSON report and plots in bench-results/, a table on the terminal.
