@@ -184,19 +184,25 @@ def _sd_name(text: str, i: int, what: str) -> tuple[str, int]:
 
 
 def _sd_value(text: str, i: int) -> tuple[str, int]:
-    """PARAM-VALUE up to the closing quote; \\" \\\\ and \\] are escapes (RFC 5424 6.3.3)."""
+    """PARAM-VALUE up to the closing quote; \\" \\\\ and \\] are escapes (RFC 5424 6.3.3), any
+    other backslash is an ordinary character."""
     out: list[str] = []
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and text[i + 1:i + 2] in ('"', "\\", "]"):
-            out.append(text[i + 1])
-            i += 2
-        elif c == '"':
-            return "".join(out), i + 1
+    while True:
+        quote = text.find('"', i)
+        if quote < 0:
+            raise MalformedError("PARAM-VALUE has no closing '\"'")
+        slash = text.find("\\", i, quote)
+        if slash < 0:
+            out.append(text[i:quote])
+            return "".join(out), quote + 1
+        out.append(text[i:slash])
+        escaped = text[slash + 1:slash + 2]
+        if escaped in ('"', "\\", "]"):
+            out.append(escaped)
+            i = slash + 2
         else:
-            out.append(c)
-            i += 1
-    raise MalformedError("PARAM-VALUE has no closing '\"'")
+            out.append("\\")
+            i = slash + 1
 
 
 def _rfc3164(facility: int, severity: int, text: str, raw: bytes, year: int) -> SyslogMessage:
