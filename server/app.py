@@ -24,7 +24,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from auditlog_tlog.common.clock import Clock, SystemClock
+from auditlog_tlog.common.clock import Clock
 from auditlog_tlog.common.http import HTTPService, Limits
 from auditlog_tlog.common.metrics_http import metrics_app
 from auditlog_tlog.common.net import check_listener, format_address, split_host_port
@@ -33,8 +33,7 @@ from auditlog_tlog.server.anchors import Anchor, AnchorFile, LogHaltedError
 from auditlog_tlog.server.budget import ByteBudget, pin_mmap_threshold, request_limits
 from auditlog_tlog.server.config import LogConfig, ServerConfig
 from auditlog_tlog.server.handlers import Gate, generic_handler
-from auditlog_tlog.server.ingest.sink import IngestSink
-from auditlog_tlog.server.ingest.syslog_server import SyslogServer
+from auditlog_tlog.server.ingest.listeners import Ingestion, check_ingest_listeners
 from auditlog_tlog.server.keys import load_log_keys
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.metrics_http import LogsCollector, log_problems
@@ -103,7 +102,6 @@ class LogServer:
     address: str = ""  # each listener's address as bound ("" when off)
     metrics_address: str = ""
     http_address: str = ""
-    syslog_addresses: list[tuple[str, str]] = field(default_factory=list)  # (transport, address)
 
     async def start(self) -> None:
         config = self.config
@@ -115,10 +113,7 @@ class LogServer:
             if listen:
                 check_listener(what, listen, tls=False, insecure=config.insecure,
                                section="[server]")
-        for syslog in config.ingest.syslog:
-            check_listener(syslog.name, syslog.listen, tls=syslog.tls is not None,
-                           insecure=syslog.insecure, section="[[ingest.syslog]]",
-                           tls_section="[ingest.syslog.tls]")
+        check_ingest_listeners(config)
         self._db = Database(self.config.data_dir / "db")
         anchor_dir = self.config.data_dir / "anchors"
         self.logs = {
@@ -131,14 +126,17 @@ class LogServer:
         )  # before serving: unreadable witness TLS files stop the server here
         pin_mmap_threshold()
         limits = request_limits(self.config)
+        public = frozenset(c.origin for c in self.config.logs if c.public_read)
+        authorizer = Authorizer(self.config.principals, public)
+        budget = ByteBudget(self.config.max_inflight_bytes)
+        self.ingestion = Ingestion(self.config, self.logs, authorizer, self.metrics, budget,
+                                   self.clock)
         self._server = grpc.aio.server(options=[
-            ("grpc.max_receive_message_length", limits.receive),
+            ("grpc.max_receive_message_length", max(limits.receive, self.ingestion.receive)),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
         ])
-        public = frozenset(c.origin for c in self.config.logs if c.public_read)
-        authorizer = Authorizer(self.config.principals, public)
-        gate = Gate(authorizer, self.metrics, limits, ByteBudget(self.config.max_inflight_bytes))
+        gate = Gate(authorizer, self.metrics, limits, budget)
         self._tiles: HTTPService | None = None
         if self.config.http_listen:
             self._tiles = HTTPService(tiles_app(TileReader(self.logs, authorizer)),
@@ -152,7 +150,8 @@ class LogServer:
                 self.config.metrics_listen, Limits(),
             )
         service = LogService(self.logs, self.metrics, gate.readable)
-        self._server.add_generic_rpc_handlers((generic_handler(service, gate),))
+        self._server.add_generic_rpc_handlers((generic_handler(service, gate),
+                                               *self.ingestion.grpc_handlers()))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         names = (pb.DESCRIPTOR.services_by_name["Log"].full_name, reflection.SERVICE_NAME,
@@ -180,19 +179,14 @@ class LogServer:
         if self._tiles is not None:
             self.http_address = await self._tiles.start()
             self.http_port = self._tiles.port
+        await self.ingestion.start()
         self._pusher.start()
-        sink = IngestSink(self.logs, authorizer, self.metrics)
-        self._syslog = [SyslogServer(c, sink, self.clock or SystemClock())
-                        for c in config.ingest.syslog]
-        for listener in self._syslog:
-            self.syslog_addresses.append((listener.config.name, await listener.start()))
 
     async def stop(self) -> None:
         """Drain: refuse new appends, write and answer the queued ones, then stop."""
         await self._health.enter_graceful_shutdown()
-        for listener in self._syslog:
-            await listener.stop()
         await self._pusher.stop()
+        await self.ingestion.stop()  # before the sequencers: what a source has read is written
         for runtime in self.logs.values():
             if runtime.failure is None:
                 await runtime.sequencer().close()
@@ -212,7 +206,10 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
         print(f"auditlog: metrics on http://{server.metrics_address}/metrics", flush=True)
     if server.http_address:
         print(f"auditlog: tiles on http://{server.http_address}/<origin>/", flush=True)
-    for name, address in server.syslog_addresses:
+    if server.ingestion.http_address:
+        print(f"auditlog: ingest on {server.ingestion.scheme}://{server.ingestion.http_address}/",
+              flush=True)
+    for name, address in server.ingestion.syslog_addresses:
         print(f"auditlog: {name} on {address}", flush=True)
     for runtime in server.logs.values():
         status = f"size {runtime.store.size}" if runtime.failure is None else runtime.failure
