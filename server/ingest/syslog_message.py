@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from auditlog_tlog.server.ingest.record import rfc3339_utc
 from auditlog_tlog.tree.errors import MalformedError
 
 SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
@@ -55,7 +56,7 @@ class SyslogMessage:
     procid: str | None
     msgid: str | None
     structured_data: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
-    msg: str
+    msg: str  # without the LF some senders end an octet-counted frame with (raw keeps it)
     raw: bytes
 
     def record(self) -> dict[str, Any]:
@@ -128,7 +129,7 @@ def _rfc5424(facility: int, severity: int, text: str, raw: bytes) -> SyslogMessa
         "rfc5424", facility, severity, timestamp,
         None if timestamp is None else _rfc3339_utc(timestamp),
         values["hostname"], values["app_name"], values["procid"], values["msgid"],
-        sd, msg.removeprefix("\ufeff"), raw,
+        sd, msg.removeprefix("\ufeff").removesuffix("\n"), raw,
     )
 
 
@@ -137,17 +138,11 @@ def _rfc3339_utc(stamp: str) -> str:
         raise MalformedError(
             f"RFC 5424 TIMESTAMP {stamp[:40]!r}, want RFC 3339 like 2003-10-11T22:14:15.003Z"
         )
-    try:
-        when = datetime.fromisoformat(stamp)
-    except ValueError as exc:
-        raise MalformedError(f"RFC 5424 TIMESTAMP {stamp[:40]!r} is not a real time: {exc}") from None
-    return _utc(when)
+    return rfc3339_utc(stamp)  # every source writes search times the same way
 
 
 def _utc(when: datetime) -> str:
-    when = when.astimezone(UTC)
-    fraction = f".{when.microsecond:06d}" if when.microsecond else ""
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _structured_data(text: str) -> tuple[tuple[tuple[str, tuple[tuple[str, str], ...]], ...], str]:
@@ -220,9 +215,9 @@ def _rfc3164(facility: int, severity: int, text: str, raw: bytes, year: int) -> 
             timestamp, time, rest = bsd[0][:-1], _utc(when), text[bsd.end():]
     elif iso is not None and text[iso.end():iso.end() + 1] == " ":
         try:
-            time = _utc(datetime.fromisoformat(iso[0]))
+            time = rfc3339_utc(iso[0])
             timestamp, rest = iso[0], text[iso.end() + 1:]
-        except ValueError:
+        except MalformedError:
             time = None
     if timestamp is not None:
         host, _, after = rest.partition(" ")
@@ -232,5 +227,5 @@ def _rfc3164(facility: int, severity: int, text: str, raw: bytes, year: int) -> 
     if tag is not None:
         app_name, procid, rest = tag[1], tag[2], rest[tag.end():]
     return SyslogMessage("rfc3164", facility, severity, timestamp, time, hostname, app_name,
-                         procid, None, (), rest, raw)
+                         procid, None, (), rest.removesuffix("\n"), raw)
 

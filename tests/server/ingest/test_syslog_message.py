@@ -22,7 +22,7 @@ def test_rfc5424_example_with_structured_data() -> None:
     assert m.structured_data[0] == ("exampleSDID@32473", (
         ("iut", "3"), ("eventSource", 'App"li]cation'), ("eventID", "1011")))
     assert m.msg == "An application event"
-    assert m.time == "2003-10-11T22:14:15.003000Z"
+    assert m.time == "2003-10-11T22:14:15.003Z"
     assert (m.param("actor", "user"), m.param("outcome"), m.param("nope")) == ("alice", "success", None)
     record = m.record()
     assert record["raw"] == raw.decode()
@@ -32,7 +32,7 @@ def test_rfc5424_example_with_structured_data() -> None:
 
 def test_rfc5424_offsets_become_utc_and_nil_values_are_absent() -> None:
     m = parse_syslog(b"<34>1 2026-11-30T03:00:00.5+02:00 - - - - -", 2026)
-    assert m.time == "2026-11-30T01:00:00.500000Z"
+    assert m.time == "2026-11-30T01:00:00.5Z"
     assert (m.hostname, m.app_name, m.msg, m.structured_data) == (None, None, "", ())
     assert "hostname" not in m.record()
 
@@ -49,6 +49,11 @@ def test_rfc3164_with_pid_and_an_rfc3339_stamp() -> None:
     m = parse_syslog(b"<86>2026-11-30T01:02:03.123456+00:00 host sshd[42]: Accepted key", 2026)
     assert (m.time, m.hostname, m.app_name, m.procid, m.msg) == (
         "2026-11-30T01:02:03.123456Z", "host", "sshd", "42", "Accepted key")
+
+
+def test_the_lf_rsyslog_ends_its_frames_with_is_not_part_of_msg() -> None:
+    m = parse_syslog(b"<14>1 2026-11-30T01:00:00+00:00 vm app 7 - -  text\n", 2026)
+    assert (m.msg, m.raw.endswith(b"\n")) == (" text", True)
 
 
 def test_rfc3164_without_a_header_keeps_everything_as_msg() -> None:
@@ -68,7 +73,7 @@ def test_bytes_that_are_not_utf8_are_kept_as_base64() -> None:
     (b"<013>x", "want <PRI>"),
     (b"<13>1 2026-11-30T01:00:00Z host app", "want 6"),
     (b"<13>1 2026-11-30 host app - - -", "TIMESTAMP"),
-    (b"<13>1 2026-13-30T01:00:00Z host app - - -", "not a real time"),
+    (b"<13>1 2026-13-30T01:00:00Z host app - - -", "want RFC 3339"),
     (b"<13>1 - host app - " + b"m" * 33 + b" -", "MSGID"),
     (b"<13>1 - host app - - [id a=b]", "name=\"value\""),
     (b'<13>1 - host app - - [id a="b"', "not closed"),
@@ -101,4 +106,4 @@ def test_formatted_rfc5424_parses_back(pri: int, host: str,
     m = parse_syslog(raw, 2026)
     assert (m.facility * 8 + m.severity, m.hostname) == (pri, host)
     assert m.structured_data == tuple((i, tuple(ps)) for i, ps in sd)
-    assert m.msg == msg.removeprefix("\ufeff")
+    assert m.msg == msg.removeprefix("\ufeff").removesuffix("\n")
