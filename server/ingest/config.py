@@ -6,7 +6,7 @@ Example::
     http_listen = "127.0.0.1:4318"     # OTLP/HTTP POST /v1/logs and the Kubernetes audit
                                        # webhook; TLS with [server.tls] when it is configured
                                        # (a client certificate is then optional: mTLS or token)
-    max_request_bytes = 8388608        # largest OTLP Export (gRPC or HTTP, after gunzip) or
+    max_request_bytes = 16777216       # largest OTLP Export (gRPC or HTTP, after gunzip) or
                                        # EventList body accepted
 
     [ingest.otlp]                      # LogsService/Export on the gRPC listener, /v1/logs
@@ -37,7 +37,7 @@ from typing import Any, Final
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener, parse_syslog_listeners
 from auditlog_tlog.tree.errors import NotFoundError
 
-DEFAULT_MAX_REQUEST: Final = 8 * 1024 * 1024
+DEFAULT_MAX_REQUEST: Final = 16 * 1024 * 1024  # above kube-apiserver's 10 MiB webhook batches
 
 
 @dataclass(frozen=True, slots=True)

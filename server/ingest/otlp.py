@@ -33,10 +33,10 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from auditlog_tlog.server.ingest.config import Route
+from auditlog_tlog.server.ingest.otlp_json import LOG_RECORD_FIELDS, log_record
 from auditlog_tlog.server.ingest.record import IngestRecord, SearchFields, rfc3339_nanos
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.security import Principal
@@ -89,7 +89,13 @@ def _as_dict(message: Any) -> dict[str, Any]:
     return json_format.MessageToDict(message, use_integers_for_enums=True)
 
 
+# Whether this opentelemetry-proto's LogRecord has only the fields otlp_json converts.
+_KNOWN: Final = {f.name for f in LogRecord.DESCRIPTOR.fields} <= LOG_RECORD_FIELDS
+
+
 def _record_dict(record: LogRecord) -> dict[str, Any]:
+    if _KNOWN:
+        return log_record(record)
     document = _as_dict(record)
     for key, field in (("traceId", record.trace_id), ("spanId", record.span_id)):
         if field:
@@ -97,39 +103,58 @@ def _record_dict(record: LogRecord) -> dict[str, Any]:
     return document
 
 
-def _text(value: AnyValue) -> str | None:
-    kind = value.WhichOneof("value")
-    if kind == "string_value":
-        return value.string_value
-    if kind in ("int_value", "bool_value", "double_value"):
-        return str(getattr(value, kind)).lower() if kind == "bool_value" else str(getattr(value, kind))
+def _text(value: Mapping[str, Any]) -> str | None:
+    """A scalar OTLP/JSON AnyValue as text (None for arrays, maps, bytes and empty values)."""
+    for kind, text in value.items():
+        if kind in ("stringValue", "intValue"):
+            return str(text)
+        if kind == "boolValue":
+            return "true" if text else "false"
+        if kind == "doubleValue":
+            return str(text)
     return None
 
 
-def _attributes(pairs: Any) -> dict[str, str]:
-    """The scalar attributes as text, first occurrence of a key winning."""
+def _attributes(pairs: list[dict[str, Any]]) -> dict[str, str]:
+    """The scalar attributes (OTLP/JSON KeyValues) as text, first occurrence of a key winning."""
     found: dict[str, str] = {}
     for pair in pairs:
-        assert isinstance(pair, KeyValue)
-        text = _text(pair.value)
+        text = _text(pair.get("value", {}))
         if text is not None:
-            found.setdefault(pair.key, text)
+            found.setdefault(pair.get("key", ""), text)
     return found
 
 
-def _first(attributes: Mapping[str, str], keys: tuple[str, ...]) -> str | None:
-    return next((attributes[k] for k in keys if k in attributes), None)
+# attribute key -> (search field, rank): the lower rank wins when several are present.
+_FIELD_OF: Final = {
+    key: (name, rank)
+    for name, keys in (("actor", ACTOR_KEYS), ("action", ACTION_KEYS),
+                       ("resource", RESOURCE_KEYS), ("outcome", OUTCOME_KEYS))
+    for rank, key in enumerate(keys)
+}
 
 
-def search_fields(record: LogRecord) -> SearchFields:
-    """The documented search fields of one LogRecord."""
-    attributes = _attributes(record.attributes)
-    nanos = record.time_unix_nano or record.observed_time_unix_nano
+def search_fields(record: Mapping[str, Any]) -> SearchFields:
+    """The documented search fields of one LogRecord, from its OTLP/JSON (one pass over its
+    attributes)."""
+    best: dict[str, tuple[int, str]] = {}
+    for pair in record.get("attributes", ()):
+        hit = _FIELD_OF.get(pair.get("key", ""))
+        if hit is None:
+            continue
+        name, rank = hit
+        if name in best and best[name][0] <= rank:
+            continue  # a better key, or the same key earlier, already gave this field
+        text = _text(pair.get("value", {}))
+        if text is not None:
+            best[name] = (rank, text)
+    found = {name: text for name, (_, text) in best.items()}
+    nanos = int(record.get("timeUnixNano") or record.get("observedTimeUnixNano") or 0)
     return SearchFields(
-        actor=_first(attributes, ACTOR_KEYS),
-        action=_first(attributes, ACTION_KEYS) or record.event_name or None,
-        resource=_first(attributes, RESOURCE_KEYS),
-        outcome=_first(attributes, OUTCOME_KEYS),
+        actor=found.get("actor"),
+        action=found.get("action") or record.get("eventName"),
+        resource=found.get("resource"),
+        outcome=found.get("outcome"),
         time=rfc3339_nanos(nanos) if nanos else None,
     )
 
@@ -142,20 +167,20 @@ def routed_records(
     refused: list[tuple[int, AuditLogError]] = []
     for resource_logs in request.resource_logs:
         count = sum(len(s.log_records) for s in resource_logs.scope_logs)
+        resource = _as_dict(resource_logs.resource)
         try:
-            log = route.pick(principal, _attributes(resource_logs.resource.attributes))
+            log = route.pick(principal, _attributes(resource.get("attributes", [])))
         except AuditLogError as exc:
             if count:
                 refused.append((count, exc))
             continue
-        resource = _as_dict(resource_logs.resource)
         for scope_logs in resource_logs.scope_logs:
             shared = {"resource": resource, "resource_schema_url": resource_logs.schema_url,
                       "scope": _as_dict(scope_logs.scope), "scope_schema_url": scope_logs.schema_url}
             for record in scope_logs.log_records:
+                document = _record_dict(record)
                 by_log.setdefault(log, []).append(IngestRecord(
-                    transport, principal, search_fields(record),
-                    {**shared, "log_record": _record_dict(record)},
+                    transport, principal, search_fields(document), {**shared, "log_record": document},
                 ))
     return by_log, refused
 
