@@ -34,6 +34,7 @@ from auditlog_tlog.server.anchors import Anchor, AnchorFile, LogHaltedError
 from auditlog_tlog.server.budget import ByteBudget, pin_mmap_threshold, request_limits
 from auditlog_tlog.server.config import LogConfig, ServerConfig
 from auditlog_tlog.server.handlers import Gate, generic_handler
+from auditlog_tlog.server.ingest.listeners import Ingestion, check_ingest_listeners
 from auditlog_tlog.server.keys import load_log_keys
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.metrics_http import LogsCollector, log_problems
@@ -114,6 +115,7 @@ class LogServer:
             if listen:
                 check_listener(what, listen, tls=False, insecure=config.insecure,
                                section="[server]")
+        check_ingest_listeners(config)
         buckets = await self._open_buckets()
         self._db = Database(self.config.data_dir / "db")
         anchor_dir = self.config.data_dir / "anchors"
@@ -128,14 +130,17 @@ class LogServer:
         )  # before serving: unreadable witness TLS files stop the server here
         pin_mmap_threshold()
         limits = request_limits(self.config)
+        public = frozenset(c.origin for c in self.config.logs if c.public_read)
+        authorizer = Authorizer(self.config.principals, public)
+        budget = ByteBudget(self.config.max_inflight_bytes)
+        self.ingestion = Ingestion(self.config, self.logs, authorizer, self.metrics, budget,
+                                   self.clock)
         self._server = grpc.aio.server(options=[
-            ("grpc.max_receive_message_length", limits.receive),
+            ("grpc.max_receive_message_length", max(limits.receive, self.ingestion.receive)),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
         ])
-        public = frozenset(c.origin for c in self.config.logs if c.public_read)
-        authorizer = Authorizer(self.config.principals, public)
-        gate = Gate(authorizer, self.metrics, limits, ByteBudget(self.config.max_inflight_bytes))
+        gate = Gate(authorizer, self.metrics, limits, budget)
         self._tiles: HTTPService | None = None
         if self.config.http_listen:
             self._tiles = HTTPService(tiles_app(TileReader(self.logs, authorizer)),
@@ -149,7 +154,8 @@ class LogServer:
                 self.config.metrics_listen, Limits(),
             )
         service = LogService(self.logs, self.metrics, gate.readable)
-        self._server.add_generic_rpc_handlers((generic_handler(service, gate),))
+        self._server.add_generic_rpc_handlers((generic_handler(service, gate),
+                                               *self.ingestion.grpc_handlers()))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         names = (pb.DESCRIPTOR.services_by_name["Log"].full_name, reflection.SERVICE_NAME,
@@ -180,6 +186,7 @@ class LogServer:
         if self._tiles is not None:
             self.http_address = await self._tiles.start()
             self.http_port = self._tiles.port
+        await self.ingestion.start()
         self._pusher.start()
 
     async def _open_buckets(self) -> dict[str, tuple[BucketAnchor]]:
@@ -217,6 +224,7 @@ class LogServer:
         """Drain: refuse new appends, write and answer the queued ones, then stop."""
         await self._health.enter_graceful_shutdown()
         await self._pusher.stop()
+        await self.ingestion.stop()  # before the sequencers: what a source has read is written
         for runtime in self.logs.values():
             if runtime.failure is None:
                 await runtime.sequencer().close()
@@ -238,6 +246,11 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
         log.info("auditlog: metrics on http://%s/metrics", server.metrics_address)
     if server.http_address:
         log.info("auditlog: tiles on http://%s/<origin>/", server.http_address)
+    if server.ingestion.http_address:
+        log.info("auditlog: ingest on %s://%s/", server.ingestion.scheme,
+                 server.ingestion.http_address)
+    for name, address in server.ingestion.syslog_addresses:
+        log.info("auditlog: %s on %s", name, address)
     for runtime in server.logs.values():
         status = f"size {runtime.store.size}" if runtime.failure is None else runtime.failure
         if runtime.halted is not None:

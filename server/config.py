@@ -75,6 +75,7 @@ from typing import Any
 
 from auditlog_tlog.common.keys import KeyConfig
 from auditlog_tlog.common.net import is_loopback
+from auditlog_tlog.server.ingest.config import IngestConfig, parse_ingest
 from auditlog_tlog.server.security import Principal, TLSConfig, parse_principal, parse_tls
 from auditlog_tlog.tree.errors import MalformedError
 from auditlog_tlog.tree.keys import SIG_TYPE_COSIGNATURE_V1, split_vkey
@@ -285,6 +286,8 @@ class ServerConfig:
     """[server.tls]: serve gRPC over TLS."""
     principals: tuple[Principal, ...] = ()
     """[[principal]] tables: who may call, and with which roles."""
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    """[ingest]: OTLP, Kubernetes audit and syslog listeners (docs/ingestion.md)."""
     logs_by_origin: dict[str, LogConfig] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -337,9 +340,9 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config is not valid TOML: {exc}") from exc
-    _check_keys(doc, {"server", "log", "principal"}, "config")
+    _check_keys(doc, {"server", "log", "principal", "ingest"}, "config")
     server = dict(doc.get("server", {}))
-    server_keys = {f.name for f in fields(ServerConfig)} - {"logs", "logs_by_origin", "principals"}
+    server_keys = {f.name for f in fields(ServerConfig)} - {"logs", "logs_by_origin", "principals", "ingest"}
     _check_keys(server, server_keys, "[server]")
     tls = parse_tls(server.pop("tls"), base) if "tls" in server else None
     principals = tuple(
@@ -368,7 +371,8 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
         logs.append(LogConfig(**values))
     values = _typed(ServerConfig, server, "[server]", base)
     values.setdefault("data_dir", base / "data")
-    config = ServerConfig(logs=tuple(logs), tls=tls, principals=principals, **values)
+    ingest = parse_ingest(doc.get("ingest", {}), {log.origin for log in logs}, base)
+    config = ServerConfig(logs=tuple(logs), tls=tls, principals=principals, ingest=ingest, **values)
     if overrides:
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     return config

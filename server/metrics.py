@@ -48,6 +48,14 @@ class Metrics:
             buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
             registry=self.registry,
         )
+        self.ingest_records = Counter(
+            "auditlog_ingest_records", "Ingested records appended durably (server/ingest)",
+            ["transport", "log"], registry=self.registry,
+        )
+        self.ingest_rejected = Counter(
+            "auditlog_ingest_rejected", "Ingested records refused, by transport and reason",
+            ["transport", "reason"], registry=self.registry,
+        )
 
         # Publication to S3 (server/publisher.py).
         self.published_objects = Counter(

@@ -1,0 +1,139 @@
+"""Ingestion throughput (docs/ingestion.md), durable, beside the gRPC AppendBatch rate of the
+same run on the same server:
+
+- ``append_batch``: AppendBatch of ``--batch`` 256-byte entries (the same-run baseline);
+- ``otlp_grpc``: LogsService/Export of ``--batch`` LogRecords (a ~50-byte body and five
+  attributes each, as an audit event from an SDK looks);
+- ``otlp_http``: the same requests as OTLP/HTTP protobuf POSTs to /v1/logs.
+
+Each keeps ``--inflight`` requests in flight from one asyncio client; requests are built before
+the clock starts, every record is distinct (nothing is answered by dedup), and every answer is
+checked after the clock stops. The budget (DESIGN.md) is >= 100,000 OTLP records/s.
+
+    python bench/ingest.py [--records 51200] [--batch 512] [--inflight 4] > ingest.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+import grpc
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
+
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
+from bench import machine, procs
+
+ORIGIN = "bench.example/ingest"
+EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+_INGEST = re.compile(r"ingest on (http://127\.0\.0\.1:\d+)/")
+
+
+def _export(run: str, first: int, count: int) -> bytes:
+    records = []
+    for i in range(first, first + count):
+        attributes = {"user.id": f"user-{i % 97}", "event.name": "invoice.delete",
+                      "url.path": f"/invoices/{i}", "event.outcome": "success", "run": run}
+        records.append(LogRecord(
+            time_unix_nano=1_764_467_100_000_000_000 + i, severity_number=SeverityNumber.SEVERITY_NUMBER_INFO,
+            body=AnyValue(string_value=f"invoice {i} deleted by user-{i % 97} from 192.0.2.{i % 250}"),
+            attributes=[KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in attributes.items()],
+        ))
+    resource = ResourceLogs(scope_logs=[ScopeLogs(log_records=records)])
+    resource.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="billing")))
+    return ExportLogsServiceRequest(resource_logs=[resource]).SerializeToString()
+
+
+async def _pace(requests: list[Any], inflight: int, send: Any) -> tuple[float, list[Any]]:
+    queue = list(reversed(requests))
+    answers: list[Any] = []
+
+    async def worker() -> None:
+        while queue:
+            answers.append(await send(queue.pop()))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(inflight)))
+    return time.perf_counter() - started, answers
+
+
+async def measure(address: str, ingest_url: str, records: int, batch: int,
+                  inflight: int) -> dict[str, Any]:
+    count = records // batch
+    out: dict[str, Any] = {}
+    async with grpc.aio.insecure_channel(address, options=[
+            ("grpc.max_send_message_length", 64 * 1024 * 1024)]) as channel:
+        stub = pb_grpc.LogStub(channel)
+        batches = [pb.AppendBatchRequest(log=ORIGIN, entries=[
+            f"{n:08d}-{i:08d}".encode().ljust(256, b".") for i in range(batch)]) for n in range(count)]
+        seconds, answers = await _pace(batches, inflight, stub.AppendBatch)
+        assert sum(len(a.results) for a in answers) == count * batch
+        out["append_batch"] = {"records": count * batch, "seconds": seconds,
+                               "per_s": count * batch / seconds}
+
+        exports = [_export("grpc", n * batch, batch) for n in range(count)]
+        call = channel.unary_unary(EXPORT, response_deserializer=ExportLogsServiceResponse.FromString)
+        seconds, answers = await _pace(exports, inflight, call)
+        assert all(a.partial_success.rejected_log_records == 0 for a in answers)
+        out["otlp_grpc"] = {"records": count * batch, "seconds": seconds,
+                            "per_s": count * batch / seconds}
+
+    exports = [_export("http", n * batch, batch) for n in range(count)]
+    async with aiohttp.ClientSession() as session:
+
+        async def post(body: bytes) -> int:
+            async with session.post(ingest_url + "/v1/logs", data=body,
+                                    headers={"Content-Type": "application/x-protobuf"}) as response:
+                await response.read()
+                return response.status
+
+        seconds, statuses = await _pace(exports, inflight, post)
+        assert statuses == [200] * count, statuses
+        out["otlp_http"] = {"records": count * batch, "seconds": seconds,
+                            "per_s": count * batch / seconds}
+    for name in ("otlp_grpc", "otlp_http"):
+        out[name]["ratio_to_append_batch"] = out[name]["per_s"] / out["append_batch"]["per_s"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=51200)
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--inflight", type=int, default=4)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="auditlog-bench-ingest-") as scratch:
+        config = procs.write_config(Path(scratch), (procs.LogSpec(ORIGIN),))
+        with config.open("a") as f:
+            f.write(f'\n[ingest]\nhttp_listen = "127.0.0.1:0"\nmax_request_bytes = 67108864\n'
+                    f'[ingest.otlp]\nlog = "{ORIGIN}"\n')
+        server = procs.start_log_server(config)
+        try:
+            url = next(m.group(1) for line in server.output if (m := _INGEST.search(line)))
+            result = asyncio.run(measure(server.address, url, args.records, args.batch, args.inflight))
+        finally:
+            server.stop()
+    result["meta"] = {"batch": args.batch, "inflight": args.inflight, "machine": machine.describe()}
+    json.dump(result, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Configuration of the ingestion sources (docs/ingestion.md), parsed from ``[ingest]``.
+
+Example::
+
+    [ingest]
+    http_listen = "127.0.0.1:4318"     # OTLP/HTTP POST /v1/logs and the Kubernetes audit
+                                       # webhook; TLS with [server.tls] when it is configured
+                                       # (a client certificate is then optional: mTLS or token)
+    max_request_bytes = 16777216       # largest OTLP Export (gRPC or HTTP, after gunzip) or
+                                       # EventList body accepted
+
+    [ingest.otlp]                      # LogsService/Export on the gRPC listener, /v1/logs
+    log = "auditlog.example/app"       # the default log
+    log_attribute = "auditlog.log"     # a resource attribute that names the log
+    log_by_principal = { payments = "auditlog.example/payments" }
+
+    [[ingest.syslog]]                  # syslog (TLS, TCP, UDP) and RELP listeners:
+    ...                                # server/ingest/syslog_config.py
+
+    [ingest.kubernetes]                # POST <path> on the ingest HTTP listener
+    path = "/k8s/audit"
+    log = "auditlog.example/k8s"
+    log_by_principal = { }
+
+Which log a record goes to (:class:`Route`): the principal's entry in ``log_by_principal``,
+else the resource attribute named by ``log_attribute``, else ``log``; without any, the record
+is rejected. The principal still needs the ``append`` role on that log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from auditlog_tlog.server.ingest.syslog_config import SyslogListener, parse_syslog_listeners
+from auditlog_tlog.tree.errors import NotFoundError
+
+DEFAULT_MAX_REQUEST: Final = 16 * 1024 * 1024  # above kube-apiserver's 10 MiB webhook batches
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Which log a listener's records go to (module docstring)."""
+
+    log: str = ""
+    attribute: str = ""
+    by_principal: Mapping[str, str] = field(default_factory=dict)
+
+    def pick(self, principal: str | None, attributes: Mapping[str, str]) -> str:
+        """The log for a record of ``principal`` carrying (resource) ``attributes``."""
+        if principal is not None and principal in self.by_principal:
+            return self.by_principal[principal]
+        if self.attribute and self.attribute in attributes:
+            return attributes[self.attribute]
+        if self.log:
+            return self.log
+        want = f"the resource attribute {self.attribute!r}" if self.attribute else "a principal"
+        raise NotFoundError(f"no log for this record: want {want} with a configured log, "
+                            "or a default log for this source")
+
+    def logs(self) -> set[str]:
+        """Every log this route names in the configuration."""
+        return ({self.log} if self.log else set()) | set(self.by_principal.values())
+
+
+@dataclass(frozen=True, slots=True)
+class OTLPConfig:
+    route: Route
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesConfig:
+    route: Route
+    path: str = "/k8s/audit"
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/") or self.path == "/v1/logs":
+            raise ValueError(f"[ingest.kubernetes] path {self.path!r}: want an absolute path "
+                             "other than /v1/logs")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    http_listen: str = ""
+    max_request_bytes: int = DEFAULT_MAX_REQUEST
+    otlp: OTLPConfig | None = None
+    kubernetes: KubernetesConfig | None = None
+    syslog: tuple[SyslogListener, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 1024 <= self.max_request_bytes <= 256 * 1024 * 1024:
+            raise ValueError(f"[ingest] max_request_bytes = {self.max_request_bytes}, "
+                             "want 1024..268435456")
+        if self.kubernetes is not None and not self.http_listen:
+            raise ValueError("[ingest.kubernetes] needs [ingest] http_listen")
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = set(table) - allowed
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}, want some of {sorted(allowed)}")
+
+
+def _string(table: Mapping[str, Any], key: str, where: str, default: str = "") -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise ValueError(f"{where}.{key}: got {value!r}, want a string")
+    return value
+
+
+def _route(table: Mapping[str, Any], where: str, origins: set[str]) -> Route:
+    by_principal = table.get("log_by_principal", {})
+    if not isinstance(by_principal, dict) or not all(
+            isinstance(v, str) for v in by_principal.values()):
+        raise ValueError(f"{where}.log_by_principal: want a table of principal = log origin")
+    route = Route(_string(table, "log", where), _string(table, "log_attribute", where),
+                  dict(by_principal))
+    unknown = route.logs() - origins
+    if unknown:
+        raise ValueError(f"{where}: logs {sorted(unknown)} are not configured, want some of "
+                         f"{sorted(origins)}")
+    return route
+
+
+def parse_ingest(table: Mapping[str, Any], origins: set[str], base: Path) -> IngestConfig:
+    """The ``[ingest]`` table of a server config; ``origins``: the configured logs; ``base``:
+    the folder relative paths (TLS files) are taken from."""
+    if not isinstance(table, dict):
+        raise ValueError("[ingest]: want a table")
+    _check_keys(table, {"http_listen", "max_request_bytes", "otlp", "kubernetes", "syslog"}, "[ingest]")
+    otlp = kubernetes = None
+    if "otlp" in table:
+        _check_keys(table["otlp"], {"log", "log_attribute", "log_by_principal"}, "[ingest.otlp]")
+        otlp = OTLPConfig(_route(table["otlp"], "[ingest.otlp]", origins))
+    if "kubernetes" in table:
+        where = "[ingest.kubernetes]"
+        _check_keys(table["kubernetes"], {"path", "log", "log_by_principal"}, where)
+        kubernetes = KubernetesConfig(_route(table["kubernetes"], where, origins),
+                                      _string(table["kubernetes"], "path", where, "/k8s/audit"))
+    size = table.get("max_request_bytes", DEFAULT_MAX_REQUEST)
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise ValueError(f"[ingest].max_request_bytes: got {size!r}, want an integer")
+    syslog = parse_syslog_listeners(table.get("syslog", []), base, origins)
+    return IngestConfig(_string(table, "http_listen", "[ingest]"), size, otlp, kubernetes, syslog)

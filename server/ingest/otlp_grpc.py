@@ -1,0 +1,70 @@
+"""OTLP/gRPC: ``opentelemetry.proto.collector.logs.v1.LogsService/Export`` on the log's gRPC
+server (opentelemetry.io/docs/specs/otlp, "OTLP/gRPC").
+
+Registered like our own service (server/handlers.py) rather than with the generated
+``add_LogsServiceServicer_to_server``: grpc's generated registration parses the request itself
+and answers INTERNAL to bytes that do not parse. Here a request larger than ``[ingest]
+max_request_bytes`` is refused before it is parsed (INVALID_ARGUMENT), its bytes are held in
+the server's byte budget until it is answered (RESOURCE_EXHAUSTED when they do not fit), and
+a request that does not parse is INVALID_ARGUMENT with the reason. The caller is identified by
+bearer token or client certificate, as for ``Append``; refusals use the one status table
+(server/status.py). A retryable refusal (RESOURCE_EXHAUSTED, UNAVAILABLE) is one the OTLP
+exporters retry.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+
+from auditlog_tlog.common.echo import clip
+from auditlog_tlog.server.budget import ByteBudget
+from auditlog_tlog.server.ingest.otlp import OTLPIngest, parse_protobuf
+from auditlog_tlog.server.ingest.sink import IngestSink
+from auditlog_tlog.server.status import status_of, trailer_of
+from auditlog_tlog.tree.errors import AuditLogError, MalformedError
+
+SERVICE: Final = logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"]
+TRANSPORT: Final = "otlp-grpc"
+
+
+def _identity(raw: bytes) -> bytes:
+    return raw
+
+
+def otlp_grpc_handler(ingest: OTLPIngest, sink: IngestSink, budget: ByteBudget,
+                      bound: int) -> grpc.GenericRpcHandler:
+    """The LogsService handler: ``bound`` is the largest request accepted, in bytes."""
+
+    async def export(raw: bytes, context: Any) -> ExportLogsServiceResponse:
+        size, held = len(raw), False
+        try:
+            try:
+                if size > bound:
+                    raise MalformedError(f"Export request of {size} bytes, want at most {bound} "
+                                         "([ingest] max_request_bytes)")
+                budget.take(size)
+                held = True
+                request = parse_protobuf(raw)
+                del raw
+                principal = sink.identify(context.invocation_metadata(), context.auth_context())
+            except AuditLogError as exc:
+                sink.rejected(TRANSPORT, exc)  # the request as one: its records are unknown
+                raise
+            return await ingest.export(request, TRANSPORT, principal)  # counts its refusals
+        except AuditLogError as exc:
+            exc.__traceback__ = None
+            await context.abort(status_of(exc), clip(str(exc)), trailer_of(exc))
+            raise AssertionError("unreachable: abort raises") from None
+        finally:
+            if held:
+                budget.give(size)
+
+    handler = grpc.unary_unary_rpc_method_handler(
+        export, request_deserializer=_identity,
+        response_serializer=ExportLogsServiceResponse.SerializeToString,
+    )
+    return grpc.method_handlers_generic_handler(SERVICE.full_name, {"Export": handler})

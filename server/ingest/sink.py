@@ -1,0 +1,131 @@
+"""Where every ingestion source hands its records: roles, quotas, encoding, durable append.
+
+One :class:`IngestSink` per server serves every source. For a principal, a log and a list of
+:class:`~auditlog_tlog.server.ingest.record.IngestRecord`, :meth:`IngestSink.append`
+
+1. refuses an unknown log (NotFoundError) and a caller without the ``append`` role on it
+   (UnauthenticatedError / PermissionDeniedError), exactly as a gRPC ``AppendBatch`` would;
+2. encodes each record (``encode_entry``); a record that cannot be encoded or is larger than
+   the log's ``max_entry_bytes`` is rejected alone, as a MalformedError in its place;
+3. charges the principal's quotas for the rest (PushbackError when over);
+4. appends them through the log's sequencer in batches of at most ``max_batch_entries`` and
+   returns only once all are durable, with one AppendOutcome per accepted record.
+
+Errors are the classes of tree/errors.py; each protocol maps them to its own status. Every
+record accepted or rejected is counted (``auditlog_ingest_records_total{transport,log}``,
+``auditlog_ingest_rejected_total{transport,reason}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from auditlog_tlog.server.ingest.record import IngestRecord, encode_entry
+from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.runtime import LogRuntime
+from auditlog_tlog.server.security import Authorizer, Principal
+from auditlog_tlog.storage.logstore import AppendOutcome
+from auditlog_tlog.tree import errors
+from auditlog_tlog.tree.errors import AuditLogError, MalformedError, NotFoundError
+
+# The ``reason`` label of a rejected record, by the class of the error that refused it.
+REASONS: Final[dict[type[AuditLogError], str]] = {
+    errors.AuditLogError: "error",
+    errors.VerificationError: "verification",
+    errors.MalformedError: "malformed",
+    errors.InvalidRangeError: "malformed",
+    errors.NotFoundError: "unknown_log",
+    errors.ConflictError: "conflict",
+    errors.PushbackError: "pushback",
+    errors.PermissionDeniedError: "permission_denied",
+    errors.UnauthenticatedError: "unauthenticated",
+    errors.StorageError: "unavailable",
+}
+
+
+def reason_of(exc: AuditLogError) -> str:
+    """The metrics reason of ``exc``: its class's entry, else its nearest mapped base's."""
+    for cls in type(exc).__mro__:
+        if cls in REASONS:
+            return REASONS[cls]
+    return "error"
+
+
+class IngestSink:
+    """Appends ingested records to the server's logs for any source (module docstring)."""
+
+    def __init__(self, logs: Mapping[str, LogRuntime], authorizer: Authorizer,
+                 metrics: Metrics) -> None:
+        self._logs = logs
+        self._authorizer = authorizer
+        self._metrics = metrics
+
+    def identify(self, metadata: Any, auth_context: dict[str, list[bytes]]) -> Principal | None:
+        """The caller behind a bearer token or a client certificate (None on an open server)."""
+        if self._authorizer.open:
+            return None
+        return self._authorizer.identify(metadata, auth_context)
+
+    def rejected(self, transport: str, exc: AuditLogError, count: int = 1) -> None:
+        """Count ``count`` records of ``transport`` refused with ``exc`` before reaching a log."""
+        self._metrics.ingest_rejected.labels(transport, reason_of(exc)).inc(count)
+
+    async def append(
+        self, principal: Principal | None, log: str, records: Sequence[IngestRecord]
+    ) -> list[AppendOutcome | MalformedError]:
+        """Append ``records`` to ``log``; returns, once every accepted record is durable, per
+        record its outcome or the MalformedError that rejected it alone. Raises (nothing
+        appended by this call then, unless the error came from a later batch: a retry is
+        answered by dedup) for an unknown log, a denied role, a quota or a full queue."""
+        if not records:
+            return []
+        transport = records[0].transport
+        results: list[AppendOutcome | MalformedError] = []
+        entries: list[bytes] = []
+        slots: list[int] = []  # where in ``results`` each entry's outcome goes
+        done = 0
+        try:
+            runtime = self._logs.get(log)
+            if runtime is None:
+                raise NotFoundError(f"no log {log[:200]!r} on this server")
+            self._authorizer.check(principal, log, "append")
+            for rec in records:
+                outcome = self._encode(rec, runtime.config.max_entry_bytes)
+                if isinstance(outcome, MalformedError):
+                    self.rejected(rec.transport, outcome)
+                    results.append(outcome)
+                else:
+                    slots.append(len(results))
+                    results.append(MalformedError("not appended"))  # replaced below
+                    entries.append(outcome)
+            if not entries:
+                return results
+            self._authorizer.charge(principal, len(entries), sum(map(len, entries)))
+            step = runtime.config.max_batch_entries
+            for begin in range(0, len(entries), step):
+                # Through the runtime, as gRPC appends: it also waits for publication when the
+                # log acknowledges only published entries.
+                batch = await runtime.append(entries[begin:begin + step], want_receipt=False)
+                for receipted in batch:
+                    results[slots[done]] = receipted.outcome
+                    done += 1
+        except AuditLogError as exc:
+            # Records rejected alone were counted already; those of earlier batches are durable.
+            refused = (len(entries) - done) if results else len(records)
+            self.rejected(transport, exc, refused)
+            self._metrics.ingest_records.labels(transport, log).inc(done)
+            raise
+        self._metrics.ingest_records.labels(transport, log).inc(len(entries))
+        return results
+
+    @staticmethod
+    def _encode(rec: IngestRecord, limit: int) -> bytes | MalformedError:
+        try:
+            entry = encode_entry(rec)
+        except MalformedError as exc:
+            return exc
+        if len(entry) > limit:
+            return MalformedError(f"record encodes to {len(entry)} bytes, want at most {limit} "
+                                  "(the log's max_entry_bytes)")
+        return entry

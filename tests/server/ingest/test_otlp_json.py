@@ -1,0 +1,75 @@
+"""The hand-written OTLP/JSON of a LogRecord equals protobuf's JSON mapping (with hex ids)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import json_format
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+from auditlog_tlog.server.ingest.otlp_json import LOG_RECORD_FIELDS, log_record
+
+scalars = st.one_of(
+    st.builds(lambda s: AnyValue(string_value=s), st.text(max_size=8)),
+    st.builds(lambda i: AnyValue(int_value=i), st.integers(-(2**63), 2**63 - 1)),
+    st.builds(lambda b: AnyValue(bool_value=b), st.booleans()),
+    st.builds(lambda d: AnyValue(double_value=d), st.floats()),
+    st.builds(lambda b: AnyValue(bytes_value=b), st.binary(max_size=8)),
+    st.just(AnyValue()),
+)
+
+
+def _pairs(values: list[tuple[str, AnyValue | None]]) -> list[KeyValue]:
+    return [KeyValue(key=k) if v is None else KeyValue(key=k, value=v) for k, v in values]
+
+
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.builds(lambda vs: AnyValue(array_value=ArrayValue(values=vs)), st.lists(inner, max_size=3)),
+        st.builds(lambda kvs: AnyValue(kvlist_value=KeyValueList(values=_pairs(kvs))),
+                  st.lists(st.tuples(st.text(max_size=4), st.none() | inner), max_size=3)),
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def log_records(draw: Any) -> LogRecord:
+    record = LogRecord(
+        time_unix_nano=draw(st.integers(0, 2**64 - 1)),
+        observed_time_unix_nano=draw(st.integers(0, 2**64 - 1)),
+        severity_number=draw(st.integers(0, 24)),
+        severity_text=draw(st.text(max_size=5)),
+        attributes=_pairs(draw(st.lists(st.tuples(st.text(max_size=4), st.none() | values), max_size=4))),
+        dropped_attributes_count=draw(st.integers(0, 2**32 - 1)),
+        flags=draw(st.integers(0, 2**32 - 1)),
+        trace_id=draw(st.sampled_from([b"", bytes(range(16))])),
+        span_id=draw(st.sampled_from([b"", bytes(range(8)), b"\xff"])),
+        event_name=draw(st.text(max_size=5)),
+    )
+    body = draw(st.none() | values)
+    if body is not None:
+        record.body.CopyFrom(body)
+    return record
+
+
+def _reference(record: LogRecord) -> dict[str, Any]:
+    document = json_format.MessageToDict(record, use_integers_for_enums=True)
+    for key, raw in (("traceId", record.trace_id), ("spanId", record.span_id)):
+        if raw:
+            document[key] = raw.hex()
+    return document
+
+
+@settings(max_examples=300)
+@given(log_records())
+def test_log_record_equals_protobufs_json_mapping(record: LogRecord) -> None:
+    assert log_record(record) == _reference(record)
+
+
+def test_every_log_record_field_is_converted() -> None:
+    assert {f.name for f in LogRecord.DESCRIPTOR.fields} == LOG_RECORD_FIELDS

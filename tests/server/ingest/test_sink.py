@@ -1,0 +1,137 @@
+"""The shared ingestion sink on a real in-process log server: roles, quotas, limits, dedup."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from auditlog_tlog.server.app import LogServer
+from auditlog_tlog.server.config import parse_config
+from auditlog_tlog.server.ingest.record import IngestRecord, SearchFields, encode_entry
+from auditlog_tlog.server.ingest.sink import IngestSink, reason_of
+from auditlog_tlog.server.security import Authorizer, hash_token
+from auditlog_tlog.storage.logstore import AppendOutcome
+from auditlog_tlog.tree import errors
+from auditlog_tlog.tree.errors import (
+    MalformedError,
+    NotFoundError,
+    PermissionDeniedError,
+    PushbackError,
+    UnauthenticatedError,
+)
+
+ORIGIN = "ingest.example/log"
+CONFIG = f"""
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = ""
+
+[[principal]]
+name = "writer"
+token_sha256 = "{hash_token("w")}"
+roles = {{ "{ORIGIN}" = ["append"] }}
+append_entries_per_s = 5
+
+[[principal]]
+name = "reader"
+token_sha256 = "{hash_token("r")}"
+roles = {{ "{ORIGIN}" = ["read"] }}
+
+[[principal]]
+name = "bulk"
+token_sha256 = "{hash_token("b")}"
+roles = {{ "{ORIGIN}" = ["append"] }}
+
+[[log]]
+origin = "{ORIGIN}"
+max_entry_bytes = 400
+max_batch_entries = 2
+"""
+
+
+def _rec(body: str, principal: str | None = "bulk") -> IngestRecord:
+    return IngestRecord("test", principal, SearchFields(action="login"), {"body": body})
+
+
+def _with_sink(tmp_path: Path, body: Callable[[LogServer, IngestSink], Awaitable[None]]) -> None:
+    config = parse_config(CONFIG, tmp_path)
+
+    async def main() -> None:
+        server = LogServer(config)
+        await server.start()
+        try:
+            authorizer = Authorizer(config.principals, frozenset())
+            await body(server, IngestSink(server.logs, authorizer, server.metrics))
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+def _metric(server: LogServer, name: str, labels: dict[str, str]) -> float:
+    return server.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_records_are_durable_in_batches_and_redelivery_is_deduplicated(tmp_path: Path) -> None:
+    async def body(server: LogServer, sink: IngestSink) -> None:
+        writer = server.config.principals[2]
+        records = [_rec(f"r{i}") for i in range(5)]  # 5 records, batches of 2
+        first = await sink.append(writer, ORIGIN, records)
+        assert [o.index for o in first if isinstance(o, AppendOutcome)] == [0, 1, 2, 3, 4]
+        store = server.logs[ORIGIN].store
+        assert store.size == 5
+        assert store.entries(0, 5) == [encode_entry(r) for r in records]
+        again = await sink.append(writer, ORIGIN, records[:1])
+        assert isinstance(again[0], AppendOutcome) and again[0].index == 0 and again[0].duplicate
+        assert store.size == 5
+        assert _metric(server, "auditlog_ingest_records_total", {"transport": "test", "log": ORIGIN}) == 6
+
+    _with_sink(tmp_path, body)
+
+
+def test_a_record_too_large_is_rejected_alone(tmp_path: Path) -> None:
+    async def body(server: LogServer, sink: IngestSink) -> None:
+        writer = server.config.principals[2]
+        got = await sink.append(writer, ORIGIN, [_rec("a"), _rec("x" * 500), _rec("b")])
+        assert isinstance(got[0], AppendOutcome) and isinstance(got[2], AppendOutcome)
+        assert isinstance(got[1], MalformedError)
+        assert "want at most 400" in str(got[1])
+        assert server.logs[ORIGIN].store.size == 2
+        assert _metric(server, "auditlog_ingest_rejected_total",
+                       {"transport": "test", "reason": "malformed"}) == 1
+
+    _with_sink(tmp_path, body)
+
+
+def test_roles_logs_and_quotas_refuse_before_storage(tmp_path: Path) -> None:
+    async def body(server: LogServer, sink: IngestSink) -> None:
+        writer, reader, _ = server.config.principals
+        with pytest.raises(UnauthenticatedError):
+            await sink.append(None, ORIGIN, [_rec("a", None)])
+        with pytest.raises(PermissionDeniedError, match="reader lacks the 'append' role"):
+            await sink.append(reader, ORIGIN, [_rec("a", "reader")])
+        with pytest.raises(NotFoundError, match="no log 'nope'"):
+            await sink.append(writer, "nope", [_rec("a")])
+        assert await sink.append(writer, ORIGIN, []) == []
+        await sink.append(writer, ORIGIN, [_rec(str(i), "writer") for i in range(5)])  # the quota's 5/s
+        with pytest.raises(PushbackError, match="entries quota"):
+            await sink.append(writer, ORIGIN, [_rec("over")])
+        assert server.logs[ORIGIN].store.size == 5
+        assert _metric(server, "auditlog_ingest_rejected_total",
+                       {"transport": "test", "reason": "pushback"}) == 1
+        assert _metric(server, "auditlog_ingest_rejected_total",
+                       {"transport": "test", "reason": "permission_denied"}) == 1
+
+    _with_sink(tmp_path, body)
+
+
+def test_every_error_class_has_a_reason() -> None:
+    classes = [c for c in vars(errors).values()
+               if isinstance(c, type) and issubclass(c, errors.AuditLogError)]
+    assert len(classes) > 10
+    for cls in classes:
+        exc = cls("x", kind=errors.Inconsistency.FORK) if cls is errors.InconsistencyError else cls("x")
+        assert reason_of(exc) != "error" or cls is errors.AuditLogError
