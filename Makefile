@@ -39,13 +39,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-# Debian packages the tests need, one line each: '<command> <package>'. Add yours here.
-TEST_DEBS := systemd-analyze:systemd
+# Debian packages the tests need: systemd (systemd-analyze checks the units in deploy/), and the
+# producers the ingestion tests run (tests/server/ingest): rsyslog with its TLS and RELP modules,
+# and nginx. Missing ones are installed with apt-get as root; otherwise the command to run is
+# printed and make stops.
+TEST_DEBS := systemd rsyslog rsyslog-gnutls rsyslog-relp nginx
 
-# Installs the missing ones with apt-get as root; otherwise prints the command and stops.
 test-deps:
-	@missing=""; for pair in $(TEST_DEBS); do \
-	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	@missing=""; for pkg in $(TEST_DEBS); do \
+	  dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	  else echo "missing test packages:$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi; \

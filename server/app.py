@@ -133,7 +133,8 @@ class LogServer:
         public = frozenset(c.origin for c in self.config.logs if c.public_read)
         authorizer = Authorizer(self.config.principals, public)
         budget = ByteBudget(self.config.max_inflight_bytes)
-        self.ingestion = Ingestion(self.config, self.logs, authorizer, self.metrics, budget)
+        self.ingestion = Ingestion(self.config, self.logs, authorizer, self.metrics, budget,
+                                   self.clock)
         self._server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", max(limits.receive, self.ingestion.receive)),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -223,6 +224,7 @@ class LogServer:
         """Drain: refuse new appends, write and answer the queued ones, then stop."""
         await self._health.enter_graceful_shutdown()
         await self._pusher.stop()
+        await self.ingestion.stop()  # before the sequencers: what a source has read is written
         for runtime in self.logs.values():
             if runtime.failure is None:
                 await runtime.sequencer().close()
@@ -231,7 +233,6 @@ class LogServer:
         await self._server.stop(self.config.shutdown_grace_s)
         if self._tiles is not None:
             await self._tiles.stop()
-        await self.ingestion.stop()
         if self._metrics_http is not None:
             await self._metrics_http.stop()
         self._db.close()
@@ -248,6 +249,8 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
     if server.ingestion.http_address:
         log.info("auditlog: ingest on %s://%s/", server.ingestion.scheme,
                  server.ingestion.http_address)
+    for name, address in server.ingestion.syslog_addresses:
+        log.info("auditlog: %s on %s", name, address)
     for runtime in server.logs.values():
         status = f"size {runtime.store.size}" if runtime.failure is None else runtime.failure
         if runtime.halted is not None:

@@ -288,7 +288,7 @@ class ServerConfig:
     principals: tuple[Principal, ...] = ()
     """[[principal]] tables: who may call, and with which roles."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
-    """[ingest]: OTLP and the Kubernetes audit webhook (server/ingest/config.py)."""
+    """[ingest]: OTLP, Kubernetes audit and syslog listeners (docs/ingestion.md)."""
     logs_by_origin: dict[str, LogConfig] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -372,7 +372,7 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
         logs.append(LogConfig(**values))
     values = _typed(ServerConfig, server, "[server]", base)
     values.setdefault("data_dir", base / "data")
-    ingest = parse_ingest(doc.get("ingest", {}), {log.origin for log in logs})
+    ingest = parse_ingest(doc.get("ingest", {}), {log.origin for log in logs}, base)
     config = ServerConfig(logs=tuple(logs), tls=tls, principals=principals, ingest=ingest, **values)
     if overrides:
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})

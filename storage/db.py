@@ -12,7 +12,7 @@ Key space (all keys and values are raw bytes; integers are big-endian so keys so
 
 Every write goes through :meth:`Database.write`, one WriteBatch with a synced WAL.
 
-The database refuses to guess (DESIGN.md, "Anchors: the log does not trust its own disk"):
+The database refuses to guess (docs/integrity.md; the log does not trust its own disk):
 
 * RocksDB opens with paranoid checks and the WAL recovery mode "absolute consistency", so a
   damaged WAL, MANIFEST or SST file stops the open instead of being cut off. One exception:

@@ -43,7 +43,8 @@ class Section:
 
 
 SUBTABLES = frozenset({"logs", "logs_by_origin", "principals", "tls", "keys", "witnesses",
-                       "archive", "source", "publish", "ingest", "otlp", "kubernetes", "route"})
+                       "archive", "source", "publish", "ingest", "otlp", "kubernetes", "route",
+                       "syslog"})
 ROUTE_KEYS: Final = {"attribute": "log_attribute", "by_principal": "log_by_principal"}
 
 FILES: Final[list[tuple[str, str, list[Section]]]] = [
@@ -69,7 +70,8 @@ FILES: Final[list[tuple[str, str, list[Section]]]] = [
               "Security section).", defaults={"name": "required", "roles": "{}"},
               types={"roles": "table of origin = list of roles", "token_sha256": "string"}),
       Section("[ingest]", ingest_config.IngestConfig,
-              "Ingestion sources (optional; docs/ingestion.md).", SUBTABLES),
+              "Ingestion sources (optional; docs/ingestion.md; `[[ingest.syslog]]` "
+              "listeners: docs/ingestion-syslog.md).", SUBTABLES),
       Section("[ingest.otlp]", ingest_config.Route, "OTLP logs, and which log each record goes "
               "to: the principal's, else the attribute's, else the default.", rename=ROUTE_KEYS,
               types={"by_principal": "table of principal = origin"}),

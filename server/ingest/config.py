@@ -14,6 +14,9 @@ Example::
     log_attribute = "auditlog.log"     # a resource attribute that names the log
     log_by_principal = { payments = "auditlog.example/payments" }
 
+    [[ingest.syslog]]                  # syslog (TLS, TCP, UDP) and RELP listeners:
+    ...                                # server/ingest/syslog_config.py
+
     [ingest.kubernetes]                # POST <path> on the ingest HTTP listener
     path = "/k8s/audit"
     log = "auditlog.example/k8s"
@@ -28,8 +31,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
+from auditlog_tlog.server.ingest.syslog_config import SyslogListener, parse_syslog_listeners
 from auditlog_tlog.tree.errors import NotFoundError
 
 DEFAULT_MAX_REQUEST: Final = 16 * 1024 * 1024  # above kube-apiserver's 10 MiB webhook batches
@@ -93,6 +98,8 @@ class IngestConfig:
     """[ingest.otlp]: OTLP logs on the gRPC listener and POST /v1/logs (off when absent)."""
     kubernetes: KubernetesConfig | None = None
     """[ingest.kubernetes]: the Kubernetes audit webhook (off when absent)."""
+    syslog: tuple[SyslogListener, ...] = ()
+    """[[ingest.syslog]]: syslog and RELP listeners (docs/ingestion-syslog.md)."""
 
     def __post_init__(self) -> None:
         if not 1024 <= self.max_request_bytes <= 256 * 1024 * 1024:
@@ -129,11 +136,12 @@ def _route(table: Mapping[str, Any], where: str, origins: set[str]) -> Route:
     return route
 
 
-def parse_ingest(table: Mapping[str, Any], origins: set[str]) -> IngestConfig:
-    """The ``[ingest]`` table of a server config; ``origins``: the configured logs."""
+def parse_ingest(table: Mapping[str, Any], origins: set[str], base: Path) -> IngestConfig:
+    """The ``[ingest]`` table of a server config; ``origins``: the configured logs; ``base``:
+    the folder relative paths (TLS files) are taken from."""
     if not isinstance(table, dict):
         raise ValueError("[ingest]: want a table")
-    _check_keys(table, {"http_listen", "max_request_bytes", "otlp", "kubernetes"}, "[ingest]")
+    _check_keys(table, {"http_listen", "max_request_bytes", "otlp", "kubernetes", "syslog"}, "[ingest]")
     otlp = kubernetes = None
     if "otlp" in table:
         _check_keys(table["otlp"], {"log", "log_attribute", "log_by_principal"}, "[ingest.otlp]")
@@ -146,4 +154,5 @@ def parse_ingest(table: Mapping[str, Any], origins: set[str]) -> IngestConfig:
     size = table.get("max_request_bytes", DEFAULT_MAX_REQUEST)
     if not isinstance(size, int) or isinstance(size, bool):
         raise ValueError(f"[ingest].max_request_bytes: got {size!r}, want an integer")
-    return IngestConfig(_string(table, "http_listen", "[ingest]"), size, otlp, kubernetes)
+    syslog = parse_syslog_listeners(table.get("syslog", []), base, origins)
+    return IngestConfig(_string(table, "http_listen", "[ingest]"), size, otlp, kubernetes, syslog)

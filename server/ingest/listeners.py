@@ -1,7 +1,8 @@
 """The ingestion sources of one log server, assembled from ``[ingest]`` (docs/ingestion.md):
-OTLP ``LogsService`` on the gRPC server, and the ingestion HTTP listener (OTLP/HTTP and the
-Kubernetes audit webhook). ``server.app`` builds one :class:`Ingestion` and starts and stops
-it with the server; every source shares one :class:`~auditlog_tlog.server.ingest.sink.IngestSink`.
+OTLP ``LogsService`` on the gRPC server, the ingestion HTTP listener (OTLP/HTTP and the
+Kubernetes audit webhook), and the syslog and RELP listeners (docs/ingestion-syslog.md).
+``server.app`` builds one :class:`Ingestion` and starts and stops it with the server; every
+source shares one :class:`~auditlog_tlog.server.ingest.sink.IngestSink`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 
 import grpc
 
+from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.common.http import HTTPService, Limits
 from auditlog_tlog.common.net import check_listener
 from auditlog_tlog.server.budget import ByteBudget
@@ -18,23 +20,29 @@ from auditlog_tlog.server.ingest.http import IngestHTTP, ssl_context
 from auditlog_tlog.server.ingest.otlp import OTLPIngest
 from auditlog_tlog.server.ingest.otlp_grpc import SERVICE, otlp_grpc_handler
 from auditlog_tlog.server.ingest.sink import IngestSink
+from auditlog_tlog.server.ingest.syslog_server import SyslogServer
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer
 
 
 def check_ingest_listeners(config: ServerConfig) -> None:
-    """The listener rule (common/net.py) for the ingestion HTTP listener, before anything opens."""
+    """The listener rule (common/net.py) for the ingestion listeners, before anything opens."""
     if config.ingest.http_listen:
         check_listener("ingest HTTP", config.ingest.http_listen, tls=config.tls is not None,
                        insecure=config.insecure, section="[server]", tls_section="[server.tls]")
+    for syslog in config.ingest.syslog:
+        check_listener(syslog.name, syslog.listen, tls=syslog.tls is not None,
+                       insecure=syslog.insecure, section="[[ingest.syslog]]",
+                       tls_section="[ingest.syslog.tls]")
 
 
 class Ingestion:
     """The configured sources; ``receive`` is the gRPC receive limit they need."""
 
     def __init__(self, config: ServerConfig, logs: Mapping[str, LogRuntime],
-                 authorizer: Authorizer, metrics: Metrics, budget: ByteBudget) -> None:
+                 authorizer: Authorizer, metrics: Metrics, budget: ByteBudget,
+                 clock: Clock | None = None) -> None:
         ingest = config.ingest
         self.sink = IngestSink(logs, authorizer, metrics)
         self.bound = min(ingest.max_request_bytes, config.max_inflight_bytes)
@@ -50,6 +58,8 @@ class Ingestion:
         self.scheme = "https" if config.tls is not None else "http"
         self.http_address = ""
         self.http_port = 0
+        self.syslog = [SyslogServer(c, self.sink, clock or SystemClock()) for c in ingest.syslog]
+        self.syslog_addresses: list[tuple[str, str]] = []  # (transport, address bound)
 
     def service_names(self) -> tuple[str, ...]:
         """The gRPC services added to the server (for reflection)."""
@@ -64,7 +74,11 @@ class Ingestion:
         if self._http is not None:
             self.http_address = await self._http.start()
             self.http_port = self._http.port
+        for listener in self.syslog:
+            self.syslog_addresses.append((listener.config.name, await listener.start()))
 
     async def stop(self) -> None:
+        for listener in self.syslog:
+            await listener.stop()
         if self._http is not None:
             await self._http.stop()

@@ -102,10 +102,11 @@ class IngestSink:
             if not entries:
                 return results
             self._authorizer.charge(principal, len(entries), sum(map(len, entries)))
-            sequencer = runtime.sequencer()
             step = runtime.config.max_batch_entries
             for begin in range(0, len(entries), step):
-                batch = await sequencer.append(entries[begin:begin + step], want_receipt=False)
+                # Through the runtime, as gRPC appends: it also waits for publication when the
+                # log acknowledges only published entries.
+                batch = await runtime.append(entries[begin:begin + step], want_receipt=False)
                 for receipted in batch:
                     results[slots[done]] = receipted.outcome
                     done += 1

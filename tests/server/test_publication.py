@@ -125,7 +125,7 @@ def test_a_lost_database_does_not_sign_behind_the_bucket(
     for server in running(config):
         with pytest.raises(grpc.RpcError) as info:
             server.stub().Append(pb.AppendRequest(log=ORIGIN, entry=b"d"))
-        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert info.value.code() == grpc.StatusCode.DATA_LOSS  # a halted log
         details = str(info.value.details())
         assert "smaller than the checkpoint at size 3 in bucket s3://" in details, details
         halted = server.stub().GetLogInfo(pb.GetLogInfoRequest(log=ORIGIN)).halted

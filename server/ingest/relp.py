@@ -1,0 +1,186 @@
+"""RELP, the Reliable Event Logging Protocol of rsyslog (librelp's ``doc/relp.html``): frames,
+and the server side of one session.
+
+::
+
+    RELP-FRAME = TXNR SP COMMAND SP DATALEN [SP DATA] TRAILER      TRAILER = LF
+    TXNR       = 1*9DIGIT (1..999999999, then it wraps to 1)       COMMAND = 1*32ALPHA
+    response   = TXNR SP "rsp" SP DATALEN SP 3DIGIT SP HUMANMSG [LF offers]
+
+A session starts with ``open`` (the client's offers: ``relp_version``, ``relp_software``,
+``commands``), carries ``syslog`` commands, and ends with ``close``. Every command gets one
+``rsp`` with the same TXNR: ``200 OK`` for a syslog message means the receiver has it — here,
+that it is durable in the log, so the server sends it only after the sink has committed. A
+client keeps every unanswered message and sends it again, in a new session, after a
+disconnect: nothing a client saw acknowledged is lost, and a message may arrive twice.
+
+Redelivery: within a session a TXNR already answered is answered again from memory (the last
+``window`` of them), without a second entry. Across sessions TXNRs restart at 1 and say
+nothing, but the entry of a message does not depend on the session, so an identical message is
+an identical entry and the log's dedup gives it its first index.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from enum import Enum
+
+from auditlog_tlog.tree.errors import MalformedError
+
+MAX_TXNR = 999_999_999
+MAX_NUMBER_DIGITS = 9
+MAX_COMMAND = 32
+SOFTWARE = "auditlog"
+
+
+@dataclass(frozen=True, slots=True)
+class RelpFrame:
+    txnr: int
+    command: str
+    data: bytes
+
+
+class RelpDecoder:
+    """Split a stream into RELP frames; every frame and field is bounded."""
+
+    def __init__(self, max_data_bytes: int) -> None:
+        self.max_data_bytes = max_data_bytes
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[RelpFrame]:
+        self._buffer += data
+        frames: list[RelpFrame] = []
+        while True:
+            frame = self._next()
+            if frame is None:
+                return frames
+            frames.append(frame)
+
+    def _field(self, start: int, limit: int, what: str) -> tuple[bytes, int] | None:
+        """The bytes from ``start`` up to the next SP (or LF, when DATALEN is 0)."""
+        buf = self._buffer
+        for end in range(start, min(len(buf), start + limit + 1)):
+            if buf[end] in b" \n":
+                if end == start:
+                    raise MalformedError(f"RELP frame has an empty {what}")
+                return bytes(buf[start:end]), end
+        if len(buf) > start + limit:
+            raise MalformedError(
+                f"RELP {what} {bytes(buf[start:start + 12])!r}..., want at most {limit} characters"
+            )
+        return None
+
+    def _next(self) -> RelpFrame | None:
+        buf = self._buffer
+        while buf[:1] == b"\n":  # librelp tolerates stray LFs between frames
+            del buf[:1]
+        parts: list[bytes] = []
+        at = 0
+        for what, limit in (("TXNR", MAX_NUMBER_DIGITS), ("COMMAND", MAX_COMMAND),
+                            ("DATALEN", MAX_NUMBER_DIGITS)):
+            found = self._field(at, limit, what)
+            if found is None:
+                return None
+            value, end = found
+            if what != "DATALEN" and buf[end:end + 1] != b" ":
+                raise MalformedError(f"RELP {what} {value[:12]!r} is not followed by SP")
+            parts.append(value)
+            at = end + 1
+        txnr, command, datalen = parts
+        if not txnr.isdigit() or not datalen.isdigit() or not command.isalpha():
+            raise MalformedError(
+                f"RELP header {txnr[:12]!r} {command[:12]!r} {datalen[:12]!r}, want TXNR SP "
+                "COMMAND SP DATALEN (digits, letters, digits)"
+            )
+        size = int(datalen)
+        if size > self.max_data_bytes:
+            raise MalformedError(f"RELP DATALEN {size}, want at most {self.max_data_bytes}")
+        if not 1 <= int(txnr) <= MAX_TXNR:
+            raise MalformedError(f"RELP TXNR {int(txnr)}, want 1..{MAX_TXNR}")
+        # ``at`` is past the byte that ended DATALEN: SP before DATA, or LF when there is none.
+        if size == 0:
+            if buf[at - 1:at] != b"\n":
+                raise MalformedError("RELP frame with DATALEN 0 is not ended by LF")
+            del buf[:at]
+            return RelpFrame(int(txnr), command.decode("ascii"), b"")
+        if buf[at - 1:at] != b" ":
+            raise MalformedError(f"RELP DATALEN {size} is not followed by SP DATA")
+        if len(buf) < at + size + 1:
+            return None
+        if buf[at + size:at + size + 1] != b"\n":
+            raise MalformedError(f"RELP frame of DATALEN {size} is not ended by LF after its data")
+        data = bytes(buf[at:at + size])
+        del buf[:at + size + 1]
+        return RelpFrame(int(txnr), command.decode("ascii"), data)
+
+
+def response(txnr: int, code: int, text: str, offers: str = "") -> bytes:
+    """A ``rsp`` frame: ``code`` 200 for success, 500 for an error that ``text`` explains."""
+    data = f"{code} {text}" + (f"\n{offers}" if offers else "")
+    body = data.encode("utf-8")
+    return b"%d rsp %d %s\n" % (txnr, len(body), body)
+
+
+SERVER_CLOSE = b"0 serverclose 0\n"
+
+
+class Step(Enum):
+    """What the server does with a frame, decided by :meth:`RelpSession.accept`."""
+
+    REPLY = "reply"  # send the given bytes now
+    DELIVER = "deliver"  # a syslog message: commit it, then :meth:`RelpSession.answer`
+    CLOSE = "close"  # send the given bytes, then close the connection
+
+
+class RelpSession:
+    """The server's side of one RELP session: open first, then syslog commands, then close."""
+
+    def __init__(self, window: int = 1024) -> None:
+        self.opened = False
+        self._window = window
+        self._answered: OrderedDict[int, bytes] = OrderedDict()
+
+    def accept(self, frame: RelpFrame) -> tuple[Step, bytes]:
+        if frame.command == "open":
+            if self.opened:
+                return Step.CLOSE, response(frame.txnr, 500, "session is already open")
+            offers = _offers(frame.data)
+            if offers.get("relp_version", "0") != "0" or "syslog" not in offers.get(
+                    "commands", "").split(","):
+                return Step.CLOSE, response(
+                    frame.txnr, 500, f"offers {frame.data[:80]!r}, want relp_version=0 and "
+                    "commands including syslog")
+            self.opened = True
+            return Step.REPLY, response(frame.txnr, 200, "OK", f"relp_version=0\nrelp_software="
+                                        f"{SOFTWARE}\ncommands=syslog")
+        if not self.opened:
+            return Step.CLOSE, response(frame.txnr, 500, f"got {frame.command!r} before open, "
+                                        "want open first")
+        if frame.command == "close":
+            return Step.CLOSE, response(frame.txnr, 200, "OK").replace(b" 6 200 OK", b" 0")
+        if frame.command != "syslog":
+            return Step.REPLY, response(frame.txnr, 500, f"command {frame.command!r} is not "
+                                        "supported, want syslog or close")
+        if frame.txnr in self._answered:
+            return Step.REPLY, self._answered[frame.txnr]
+        return Step.DELIVER, b""
+
+    def answer(self, txnr: int, code: int, text: str) -> bytes:
+        """The response to a delivered syslog command; a 200 is remembered for redelivery."""
+        reply = response(txnr, code, text)
+        if code == 200:
+            self._answered[txnr] = reply
+            self._answered.move_to_end(txnr)
+            while len(self._answered) > self._window:
+                self._answered.popitem(last=False)
+        return reply
+
+
+def _offers(data: bytes) -> dict[str, str]:
+    """``name=value`` lines of an ``open`` command."""
+    offers = {}
+    for line in data.decode("utf-8", errors="replace").split("\n"):
+        name, _, value = line.partition("=")
+        offers[name.strip()] = value.strip()
+    return offers

@@ -1,0 +1,96 @@
+"""Syslog over a byte stream: RFC 6587 (TCP) and RFC 5425 (TLS) framing.
+
+Two framings share one connection format, and a sender may use either:
+
+* octet counting (RFC 6587 section 3.4.1, the only framing of RFC 5425 section 4.3):
+  ``MSG-LEN SP SYSLOG-MSG``, where MSG-LEN is a decimal count of the bytes that follow, with no
+  leading zero;
+* non-transparent framing (RFC 6587 section 3.4.2): the message ends at LF (a trailing CR
+  before it is dropped, as NGINX and some senders emit CRLF).
+
+The framing is decided per frame, as rsyslog does: a frame that starts with a digit is octet
+counted (a syslog message itself starts with ``<``, never a digit), anything else runs to the
+next LF. Every frame is bounded: a count above ``max_message_bytes``, a line longer than that,
+or a count that is not a number is a :class:`MalformedError` that ends the connection, because
+after it the stream cannot be resynchronised.
+"""
+
+from __future__ import annotations
+
+from auditlog_tlog.tree.errors import MalformedError
+
+MAX_COUNT_DIGITS = 9  # RFC 5425: MSG-LEN is NONZERO-DIGIT *DIGIT; 9 digits bound any real count
+
+
+class FrameDecoder:
+    """Split a stream into syslog messages; :meth:`feed` returns the messages completed so far."""
+
+    def __init__(self, max_message_bytes: int) -> None:
+        if max_message_bytes < 1:
+            raise ValueError(f"max_message_bytes is {max_message_bytes}, want at least 1")
+        self.max_message_bytes = max_message_bytes
+        self._buffer = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet form a whole message."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buffer += data
+        messages: list[bytes] = []
+        while self._buffer:
+            message = self._next()
+            if message is None:
+                break
+            if message:  # an empty line between frames carries nothing
+                messages.append(message)
+        return messages
+
+    def _next(self) -> bytes | None:
+        buf = self._buffer
+        if buf[0:1].isdigit():
+            return self._counted()
+        end = buf.find(b"\n")
+        if end < 0:
+            if len(buf) > self.max_message_bytes:
+                raise MalformedError(
+                    f"a line of more than {len(buf)} bytes without LF, want at most "
+                    f"{self.max_message_bytes} bytes per message"
+                )
+            return None
+        line = bytes(buf[:end])
+        del buf[: end + 1]
+        if len(line) > self.max_message_bytes:
+            raise MalformedError(
+                f"a line of {len(line)} bytes, want at most {self.max_message_bytes} bytes"
+            )
+        return line.removesuffix(b"\r")
+
+    def _counted(self) -> bytes | None:
+        buf = self._buffer
+        space = buf.find(b" ", 0, MAX_COUNT_DIGITS + 1)
+        if space < 0:
+            digits = bytes(buf[:MAX_COUNT_DIGITS + 1])
+            if len(buf) > MAX_COUNT_DIGITS or not digits.isdigit():
+                raise MalformedError(
+                    f"octet-counted frame starts with {digits[:12]!r}, want MSG-LEN SP MSG "
+                    f"with at most {MAX_COUNT_DIGITS} digits"
+                )
+            return None
+        digits = bytes(buf[:space])
+        if not digits.isdigit() or digits.startswith(b"0"):
+            raise MalformedError(
+                f"octet-counted frame length {digits[:12]!r}, want a decimal number without "
+                "leading zero"
+            )
+        count = int(digits)
+        if count > self.max_message_bytes:
+            raise MalformedError(
+                f"octet-counted frame of {count} bytes, want at most {self.max_message_bytes}"
+            )
+        if len(buf) < space + 1 + count:
+            return None
+        message = bytes(buf[space + 1: space + 1 + count])
+        del buf[: space + 1 + count]
+        return message

@@ -1,0 +1,282 @@
+"""The syslog and RELP listeners: RFC 5425 (TLS), RFC 6587 (TCP), RELP, and UDP when enabled.
+
+Each listener reads frames (``syslog_framing`` or ``relp``), parses the messages
+(``syslog_message``), routes them to a log (``SyslogListener.route``) and hands them to the one
+:class:`~auditlog_tlog.server.ingest.sink.IngestSink`, which answers once they are durable. A
+connection reads its next chunk only after the previous one is durable, so a slow log slows
+its senders through TCP flow control instead of buffering without bound. A full queue or quota
+(PushbackError) is waited out on the injected clock and the batch retried.
+
+What each transport can lose on a crash of this server is in docs/ingestion-syslog.md: RELP
+answers ``200 OK`` only for durable messages and the sender resends the rest; TCP and TLS have
+no acknowledgement, so what the sender wrote into the socket but this server had not yet
+committed is gone; UDP can lose anything at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections import deque
+from collections.abc import Coroutine, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from auditlog_tlog.common.clock import Clock
+from auditlog_tlog.common.files import check_private_mode
+from auditlog_tlog.common.net import format_address, split_host_port
+from auditlog_tlog.server.ingest.record import IngestRecord, SearchFields
+from auditlog_tlog.server.ingest.relp import SERVER_CLOSE, RelpDecoder, RelpSession, Step
+from auditlog_tlog.server.ingest.sink import IngestSink
+from auditlog_tlog.server.ingest.syslog_config import SyslogListener
+from auditlog_tlog.server.ingest.syslog_framing import FrameDecoder
+from auditlog_tlog.server.ingest.syslog_message import SyslogMessage, parse_syslog
+from auditlog_tlog.server.security import Principal, TLSConfig
+from auditlog_tlog.tree.errors import (
+    AuditLogError,
+    MalformedError,
+    NotFoundError,
+    PermissionDeniedError,
+    PushbackError,
+    UnauthenticatedError,
+)
+
+log = logging.getLogger("auditlog.server.ingest.syslog")
+
+READ_BYTES = 256 * 1024
+MAX_UDP_QUEUE = 10_000
+_REFUSALS = (NotFoundError, PermissionDeniedError, UnauthenticatedError)
+
+
+def server_context(tls: TLSConfig) -> ssl.SSLContext:
+    """TLS 1.2+ with the listener's certificate; a client CA makes client certificates required."""
+    check_private_mode(tls.key_file)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+        if tls.client_ca_file is not None:
+            context.load_verify_locations(tls.client_ca_file)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load TLS files {tls.cert_file}, {tls.key_file}: {exc}") from exc
+    return context
+
+
+def cert_names(peercert: object) -> dict[str, list[bytes]]:
+    """A verified client certificate's CN and DNS names, as gRPC's auth context gives them."""
+    if not isinstance(peercert, dict):
+        return {}
+    common = [value.encode() for rdn in peercert.get("subject", ()) for key, value in rdn
+              if key == "commonName"]
+    dns = [value.encode() for kind, value in peercert.get("subjectAltName", ()) if kind == "DNS"]
+    return {"x509_common_name": common, "x509_subject_alternative_name": dns}
+
+
+def search_fields(message: SyslogMessage) -> SearchFields:
+    """The fields search indexes (docs/ingestion-syslog.md, "Search fields").
+
+    Structured-data parameters named ``actor`` (or ``user``), ``action``, ``resource`` and
+    ``outcome`` win; otherwise the actor is the sender (``APP-NAME@HOSTNAME``) and the action
+    the MSGID (RFC 5424) or the APP-NAME / TAG (RFC 3164).
+    """
+    sender = "@".join(p for p in (message.app_name, message.hostname) if p) or None
+    return SearchFields(
+        actor=message.param("actor", "user") or sender,
+        action=message.param("action") or message.msgid or message.app_name,
+        resource=message.param("resource"),
+        outcome=message.param("outcome"),
+        time=message.time,
+    )
+
+
+class SyslogServer:
+    """One ``[[ingest.syslog]]`` listener."""
+
+    def __init__(self, config: SyslogListener, sink: IngestSink, clock: Clock) -> None:
+        self.config = config
+        self._sink = sink
+        self._clock = clock
+        self._server: asyncio.Server | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._udp_queue: deque[bytes] = deque()
+        self._udp_ready = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    async def start(self) -> str:
+        """Bind and serve; returns the address bound (``check_listener`` was called before)."""
+        host, port = split_host_port(self.config.listen)
+        if self.config.transport == "udp":
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Datagrams(self), local_addr=(host, port))
+            self._udp = transport
+            self.port = transport.get_extra_info("sockname")[1]
+            self._spawn(self._drain_udp())
+        else:
+            context = server_context(self.config.tls) if self.config.tls else None
+            self._server = await asyncio.start_server(
+                self._accept, host, port, ssl=context, limit=READ_BYTES,
+                ssl_handshake_timeout=10 if context else None)
+            self.port = self._server.sockets[0].getsockname()[1]
+        return format_address(host, self.port)
+
+    async def stop(self) -> None:
+        """Stop listening and end every connection; unanswered RELP messages are resent."""
+        if self._server is not None:
+            self._server.close()
+        if self._udp is not None:
+            self._udp.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        if len(self._tasks) >= self.config.max_connections:
+            self._sink.rejected(self.config.name, PushbackError(
+                f"{self.config.max_connections} connections open, want at most that many"))
+            writer.close()
+            return
+        self._tasks.add(task)
+        try:
+            principal = self._sink.identify(None, cert_names(writer.get_extra_info("peercert")))
+            if self.config.transport == "relp":
+                await self._serve_relp(reader, writer, principal)
+            else:
+                await self._serve_syslog(reader, principal)
+        except MalformedError as exc:
+            self._sink.rejected(self.config.name, exc)
+            log.info("%s from %s: %s; closing the connection", self.config.name,
+                     writer.get_extra_info("peername"), exc)
+            if self.config.transport == "relp":
+                writer.write(SERVER_CLOSE)
+        except AuditLogError as exc:  # the log stops or refuses the sender: no acknowledgement
+            log.warning("%s from %s: %s; closing the connection", self.config.name,
+                        writer.get_extra_info("peername"), exc)
+        except (ConnectionError, ssl.SSLError, TimeoutError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, ssl.SSLError, TimeoutError):
+                await writer.wait_closed()
+
+    async def _serve_syslog(self, reader: asyncio.StreamReader, principal: Principal | None) -> None:
+        decoder = FrameDecoder(self.config.max_message_bytes)
+        while data := await reader.read(READ_BYTES):
+            messages = decoder.feed(data)
+            if messages:
+                await self.ingest(principal, messages, refusals_raise=True)
+
+    async def _serve_relp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                          principal: Principal | None) -> None:
+        session = RelpSession()
+        decoder = RelpDecoder(self.config.max_message_bytes)
+        while data := await reader.read(READ_BYTES):
+            replies: list[bytes] = []
+            delivered: list[tuple[int, int, bytes]] = []  # (slot in replies, txnr, message)
+            closing = False
+            for frame in decoder.feed(data):
+                step, reply = session.accept(frame)
+                if step is Step.DELIVER:
+                    delivered.append((len(replies), frame.txnr, frame.data))
+                replies.append(reply)
+                if step is Step.CLOSE:
+                    closing = True
+                    break
+            if delivered:
+                errors = await self.ingest(principal, [m for _, _, m in delivered])
+                for (slot, txnr, _), error in zip(delivered, errors, strict=True):
+                    replies[slot] = session.answer(txnr, 500 if error else 200, error or "OK")
+            writer.write(b"".join(replies))
+            await writer.drain()
+            if closing:
+                return
+
+    async def ingest(self, principal: Principal | None, messages: Sequence[bytes],
+                     refusals_raise: bool = False) -> list[str]:
+        """Parse, route and durably append ``messages``; per message "" or why it was refused.
+
+        Raises what refuses the whole connection (the log is stopping, say), and with
+        ``refusals_raise`` also an unknown log or a denied role (plain syslog cannot answer)."""
+        name = self.config.name
+        who = None if principal is None else principal.name
+        year = datetime.fromtimestamp(self._clock.now(), UTC).year
+        errors = [""] * len(messages)
+        groups: dict[str, list[tuple[int, IngestRecord]]] = {}
+        for i, raw in enumerate(messages):
+            try:
+                message = parse_syslog(raw, year)
+            except MalformedError as exc:
+                self._sink.rejected(name, exc)
+                errors[i] = str(exc)
+                continue
+            record = IngestRecord(name, who, search_fields(message), message.record())
+            groups.setdefault(self.config.route(who, message.app_name), []).append((i, record))
+        for origin, group in groups.items():
+            try:
+                outcomes = await self._append(principal, origin, [r for _, r in group])
+            except _REFUSALS as exc:
+                if refusals_raise:
+                    raise
+                for i, _ in group:
+                    errors[i] = str(exc)
+                continue
+            for (i, _), outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, MalformedError):
+                    errors[i] = str(outcome)
+        return errors
+
+    async def _append(self, principal: Principal | None, origin: str,
+                      records: list[IngestRecord]) -> list[object]:
+        while True:
+            try:
+                return list(await self._sink.append(principal, origin, records))
+            except PushbackError as exc:
+                await self._clock.sleep(max(exc.retry_after, 0.01))
+
+    def datagram(self, data: bytes) -> None:
+        if len(data) > self.config.max_message_bytes:
+            self._sink.rejected(self.config.name, MalformedError(
+                f"datagram of {len(data)} bytes, want at most {self.config.max_message_bytes}"))
+            return
+        if len(self._udp_queue) >= MAX_UDP_QUEUE:
+            self._sink.rejected(self.config.name, PushbackError(
+                f"UDP queue holds {MAX_UDP_QUEUE} datagrams, want fewer: datagram dropped"))
+            return
+        self._udp_queue.append(data)
+        self._udp_ready.set()
+
+    async def _drain_udp(self) -> None:
+        while True:
+            await self._udp_ready.wait()
+            self._udp_ready.clear()
+            batch = list(self._udp_queue)
+            self._udp_queue.clear()
+            messages = [m for d in batch if (m := d.rstrip(b"\r\n"))]
+            try:
+                await self.ingest(None, messages)
+            except AuditLogError as exc:
+                log.warning("syslog-udp: %s; %d datagrams lost", exc, len(messages))
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, server: SyslogServer) -> None:
+        self._server = server
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        self._server.datagram(data)

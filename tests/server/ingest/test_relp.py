@@ -1,0 +1,102 @@
+"""RELP frames and the server side of a session."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from auditlog_tlog.server.ingest.relp import RelpDecoder, RelpFrame, RelpSession, Step, response
+from auditlog_tlog.tree.errors import MalformedError
+
+OPEN = RelpFrame(1, "open", b"relp_version=0\nrelp_software=librelp,1.2.13\ncommands=syslog")
+
+
+def encode(frame: RelpFrame) -> bytes:
+    if not frame.data:
+        return b"%d %s 0\n" % (frame.txnr, frame.command.encode())
+    return b"%d %s %d %s\n" % (frame.txnr, frame.command.encode(), len(frame.data), frame.data)
+
+
+frames = st.builds(RelpFrame, st.integers(1, 999_999_999),
+                   st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz"), min_size=1, max_size=32),
+                   st.binary(max_size=100))
+
+
+@given(st.lists(frames, max_size=10), st.data())
+def test_frames_split_anywhere_decode_to_themselves(sent: list[RelpFrame],
+                                                    data: st.DataObject) -> None:
+    stream = b"".join(map(encode, sent))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    decoder = RelpDecoder(100)
+    got = []
+    for begin, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        got += decoder.feed(stream[begin:end])
+    assert got == sent
+
+
+@pytest.mark.parametrize(("stream", "said"), [
+    (b"1 syslog 101 " + b"x" * 101 + b"\n", "DATALEN 101, want at most 100"),
+    (b"x syslog 1 a\n", "digits, letters, digits"),
+    (b"0 syslog 1 a\n", "want 1..999999999"),
+    (b"1 syslog 3 abc!", "not ended by LF"),
+    (b"1 syslog 0 \n", "DATALEN 0 is not ended by LF"),
+    (b"1 syslog 3\nabc\n", "not followed by SP DATA"),
+    (b"1234567890 syslog", "at most 9"),
+    (b"1 " + b"a" * 33, "at most 32"),
+    (b"1  syslog", "empty COMMAND"),
+    (b"1\n", "TXNR b'1' is not followed by SP"),
+])
+def test_bad_frames_say_what_is_wrong(stream: bytes, said: str) -> None:
+    with pytest.raises(MalformedError, match=said):
+        RelpDecoder(100).feed(stream)
+
+
+def test_a_session_opens_takes_syslog_and_closes() -> None:
+    session = RelpSession()
+    step, reply = session.accept(OPEN)
+    assert step is Step.REPLY
+    assert reply.startswith(b"1 rsp ") and b"200 OK\nrelp_version=0\n" in reply
+    assert b"commands=syslog\n" in reply
+    assert int(reply.split(b" ")[2]) == len(reply.split(b" ", 3)[3]) - 1
+    assert session.accept(RelpFrame(2, "syslog", b"<13>hi")) == (Step.DELIVER, b"")
+    assert session.answer(2, 200, "OK") == b"2 rsp 6 200 OK\n"
+    assert session.accept(RelpFrame(3, "close", b"")) == (Step.CLOSE, b"3 rsp 0\n")
+
+
+def test_an_answered_txnr_is_answered_again_without_delivery() -> None:
+    session = RelpSession(window=2)
+    session.accept(OPEN)
+    for txnr in (2, 3, 4):
+        assert session.accept(RelpFrame(txnr, "syslog", b"m"))[0] is Step.DELIVER
+        session.answer(txnr, 200, "OK")
+    assert session.accept(RelpFrame(4, "syslog", b"m")) == (Step.REPLY, b"4 rsp 6 200 OK\n")
+    assert session.accept(RelpFrame(2, "syslog", b"m"))[0] is Step.DELIVER  # out of the window
+    session.answer(5, 500, "refused")
+    assert session.accept(RelpFrame(5, "syslog", b"m"))[0] is Step.DELIVER  # errors are retried
+
+
+@pytest.mark.parametrize(("frames", "said"), [
+    ([RelpFrame(1, "syslog", b"x")], b"before open"),
+    ([OPEN, OPEN], b"already open"),
+    ([RelpFrame(1, "open", b"relp_version=1\ncommands=syslog")], b"want relp_version=0"),
+    ([RelpFrame(1, "open", b"relp_version=0\ncommands=other")], b"commands including syslog"),
+])
+def test_protocol_errors_close_the_session(frames: list[RelpFrame], said: bytes) -> None:
+    session = RelpSession()
+    for frame in frames[:-1]:
+        session.accept(frame)
+    step, reply = session.accept(frames[-1])
+    assert step is Step.CLOSE
+    assert b" 500 " in reply and said in reply
+
+
+def test_unknown_commands_get_an_error_and_the_session_goes_on() -> None:
+    session = RelpSession()
+    session.accept(OPEN)
+    step, reply = session.accept(RelpFrame(2, "starttls", b""))
+    assert step is Step.REPLY and reply.startswith(b"2 rsp ") and b"500 command" in reply
+
+
+def test_response_counts_its_data_bytes() -> None:
+    assert response(7, 500, "é") == b"7 rsp 6 500 \xc3\xa9\n"

@@ -1,0 +1,109 @@
+"""RFC 5424 and RFC 3164 parsing, the record kept and the search fields."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from auditlog_tlog.server.ingest.syslog_message import parse_syslog
+from auditlog_tlog.tree.errors import MalformedError
+
+
+def test_rfc5424_example_with_structured_data() -> None:
+    # RFC 5424 section 6.5, example 3 (with an escaped quote and bracket added).
+    raw = (b'<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 '
+           b'[exampleSDID@32473 iut="3" eventSource="App\\"li\\]cation" eventID="1011"]'
+           b'[x@1 actor="alice" outcome="success"] \xef\xbb\xbfAn application event')
+    m = parse_syslog(raw, 2026)
+    assert (m.format, m.facility, m.severity) == ("rfc5424", 20, 5)
+    assert (m.hostname, m.app_name, m.procid, m.msgid) == (
+        "mymachine.example.com", "evntslog", None, "ID47")
+    assert m.structured_data[0] == ("exampleSDID@32473", (
+        ("iut", "3"), ("eventSource", 'App"li]cation'), ("eventID", "1011")))
+    assert m.msg == "An application event"
+    assert m.time == "2003-10-11T22:14:15.003Z"
+    assert (m.param("actor", "user"), m.param("outcome"), m.param("nope")) == ("alice", "success", None)
+    record = m.record()
+    assert record["raw"] == raw.decode()
+    assert record["structured_data"][1] == {"id": "x@1", "params": [["actor", "alice"],
+                                                                    ["outcome", "success"]]}
+
+
+def test_rfc5424_offsets_become_utc_and_nil_values_are_absent() -> None:
+    m = parse_syslog(b"<34>1 2026-11-30T03:00:00.5+02:00 - - - - -", 2026)
+    assert m.time == "2026-11-30T01:00:00.5Z"
+    assert (m.hostname, m.app_name, m.msg, m.structured_data) == (None, None, "", ())
+    assert "hostname" not in m.record()
+
+
+def test_rfc3164_as_nginx_and_rsyslog_send_it() -> None:
+    m = parse_syslog(b'<190>Nov  3 01:41:04 web1 nginx: 127.0.0.1 - - "GET / HTTP/1.1" 200', 2026)
+    assert (m.format, m.facility, m.severity) == ("rfc3164", 23, 6)
+    assert (m.timestamp, m.time) == ("Nov  3 01:41:04", "2026-11-03T01:41:04Z")
+    assert (m.hostname, m.app_name, m.procid) == ("web1", "nginx", None)
+    assert m.msg == '127.0.0.1 - - "GET / HTTP/1.1" 200'
+
+
+def test_rfc3164_with_pid_and_an_rfc3339_stamp() -> None:
+    m = parse_syslog(b"<86>2026-11-30T01:02:03.123456+00:00 host sshd[42]: Accepted key", 2026)
+    assert (m.time, m.hostname, m.app_name, m.procid, m.msg) == (
+        "2026-11-30T01:02:03.123456Z", "host", "sshd", "42", "Accepted key")
+
+
+def test_the_lf_rsyslog_ends_its_frames_with_is_not_part_of_msg() -> None:
+    m = parse_syslog(b"<14>1 2026-11-30T01:00:00+00:00 vm app 7 - -  text\n", 2026)
+    assert (m.msg, m.raw.endswith(b"\n")) == (" text", True)
+
+
+def test_rfc3164_without_a_header_keeps_everything_as_msg() -> None:
+    m = parse_syslog(b"<13>just some text", 2026)
+    assert (m.time, m.hostname, m.app_name, m.msg) == (None, None, None, "just some text")
+
+
+def test_bytes_that_are_not_utf8_are_kept_as_base64() -> None:
+    record = parse_syslog(b"<13>caf\xe9", 2026).record()
+    assert record["raw_base64"] == "PDEzPmNhZuk="
+    assert "raw" not in record
+
+
+@pytest.mark.parametrize(("raw", "said"), [
+    (b"no pri", "want <PRI>"),
+    (b"<192>x", "PRI 0..191"),
+    (b"<013>x", "want <PRI>"),
+    (b"<13>1 2026-11-30T01:00:00Z host app", "want 6"),
+    (b"<13>1 2026-11-30 host app - - -", "TIMESTAMP"),
+    (b"<13>1 2026-13-30T01:00:00Z host app - - -", "want RFC 3339"),
+    (b"<13>1 - host app - " + b"m" * 33 + b" -", "MSGID"),
+    (b"<13>1 - host app - - [id a=b]", "name=\"value\""),
+    (b'<13>1 - host app - - [id a="b"', "not closed"),
+    (b'<13>1 - host app - - [id a="b', "no closing"),
+    (b'<13>1 - host app - - [id a="b"]x', "want SP MSG"),
+    (b"<13>1 - host app - - [", "SD-ID"),
+    (b"<13>1 - host app - - x", "want '-' or"),
+])
+def test_malformed_messages_say_what_is_wrong(raw: bytes, said: str) -> None:
+    with pytest.raises(MalformedError, match=said):
+        parse_syslog(raw, 2026)
+
+
+names = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E,
+                              exclude_characters='="] '), min_size=1, max_size=32)
+values = st.text(max_size=20).filter(lambda v: "\x00" not in v)
+
+
+@given(st.integers(0, 191), names, st.lists(st.tuples(names, st.lists(
+    st.tuples(names, values), max_size=3)), max_size=3), st.text(max_size=50))
+def test_formatted_rfc5424_parses_back(pri: int, host: str,
+                                       sd: list[tuple[str, list[tuple[str, str]]]],
+                                       msg: str) -> None:
+    def escape(v: str) -> str:
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+
+    sd_text = "".join(f"[{i}" + "".join(f' {n}="{escape(v)}"' for n, v in ps) + "]"
+                      for i, ps in sd) or "-"
+    raw = f"<{pri}>1 2026-11-30T01:02:03Z {host} app 1 - {sd_text} {msg}".encode()
+    m = parse_syslog(raw, 2026)
+    assert (m.facility * 8 + m.severity, m.hostname) == (pri, host)
+    assert m.structured_data == tuple((i, tuple(ps)) for i, ps in sd)
+    assert m.msg == msg.removeprefix("\ufeff").removesuffix("\n")
