@@ -75,7 +75,7 @@ log = "{LOG}"
     for line in process.stdout:
         if m := re.search(r"auditlog: (serving gRPC|syslog-tls|relp) on (\S+)", line):
             found[m[1]] = m[2]
-        if line.startswith("auditlog: log "):
+        if "auditlog: log " in line:  # after the structured log's time and level
             break
     threading.Thread(target=lambda: [None for _ in process.stdout or ()], daemon=True).start()
     return process, found
