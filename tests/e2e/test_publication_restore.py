@@ -190,9 +190,8 @@ def test_restore_from_the_bucket_after_losing_the_server(
 
     # 5. A store that accepts the lock headers but does not enforce them is refused at start.
     for lie, guarantee in LIES.items():
-        with lying_store(seaweed_url, lie) as liar:
-            with pytest.raises(RuntimeError) as refused:
-                start_server(_config(tmp_path, liar, bucket))
+        with lying_store(seaweed_url, lie) as liar, pytest.raises(RuntimeError) as refused:
+            start_server(_config(tmp_path, liar, bucket))
         assert guarantee in str(refused.value), refused.value
 
     # 6. The restored server, straight to the store: it resumes publication, and goes on.
