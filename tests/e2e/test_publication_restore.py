@@ -113,6 +113,12 @@ def _info(server: RunningServer) -> pb.LogInfo:
     return info
 
 
+def _published(server: RunningServer) -> int:
+    """The bucket's size as the publisher knows it: set once a round has finished (its metrics
+    counted), after the ``checkpoint`` object is in the bucket."""
+    return int(_info(server).publication.published_size)
+
+
 def _wait(what: str, done: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not done():
@@ -160,7 +166,8 @@ def test_restore_from_the_bucket_after_losing_the_server(
             _run(tmp_path, "append", "--lines", *client, stdin=lines)
             _append(tmp_path, client, "before", BEFORE, old)
             size = FIRST + BEFORE + 1
-            _wait("the bucket holds every entry", lambda: _bucket_size(s3, bucket) == size)
+            _wait("every entry is published", lambda: _published(server) == size)
+            assert _bucket_size(s3, bucket) == size
             info = _info(server).publication
             assert (info.published_size, info.lag_entries, info.failure) == (size, 0, "")
             before = _run(tmp_path, "checkpoint", "--note", *client).stdout
@@ -202,13 +209,15 @@ def test_restore_from_the_bucket_after_losing_the_server(
         assert _info(server).halted == ""
         assert server.stub().GetCheckpoint(pb.GetCheckpointRequest(log=ORIGIN)).size == cut
         client = _client(server, vkey, tmp_path / "state-restored")
-        _wait("the restored server publishes", lambda: _bucket_size(s3, bucket) == cut)
+        _wait("the restored server publishes", lambda: _published(server) == cut)
+        assert _bucket_size(s3, bucket) == cut
         # Its first round met every tile, bundle and history object already there (412,
         # identical): the one object it wrote is the new version of ``checkpoint``.
         assert _metric(server, "auditlog_published_objects_total") == 1
         _append(tmp_path, client, "after", AFTER, new)
         final = cut + AFTER + 1
-        _wait("the bucket holds the new entries", lambda: _bucket_size(s3, bucket) == final)
+        _wait("the new entries are published", lambda: _published(server) == final)
+        assert _bucket_size(s3, bucket) == final
         info = _info(server).publication
         assert (info.published_size, info.lag_entries, info.failure) == (final, 0, "")
         assert _metric(server, "auditlog_publish_errors_total") == 0
