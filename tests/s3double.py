@@ -5,7 +5,9 @@ every request as it came (the SigV4 signature stays valid) except what its ``bre
 * ``"retention"``: answers 200 to a PUT of ``?retention`` without forwarding it (claims to shorten
   or downgrade a COMPLIANCE retention);
 * ``"lock"``: drops the Object Lock headers from every answer (an object stored without its lock);
-* ``"down"``: answers 503 to everything (an outage; give ``live`` to switch it on and off).
+* ``"down"``: answers 503 to everything (an outage; give ``live`` to switch it on and off);
+* ``"checkpoint"``: answers 503 to a PUT of a key ending in ``/checkpoint`` (a publisher cut off
+  between the objects of a round and its checkpoint, as a crash there leaves the bucket).
 
 This is what a store that accepts the Object Lock headers and enforces nothing looks like to a
 client (seaweedfs/seaweedfs #7194, #11333): the canary probe must refuse it.
@@ -33,6 +35,9 @@ def _handler(upstream: tuple[str, int], breaks: set[str]) -> type[BaseHTTPReques
             body = self.rfile.read(length) if length else b""
             query = urllib.parse.urlsplit(self.path).query
             if "down" in breaks:
+                return self._answer(503, {}, b"<Error><Code>ServiceUnavailable</Code></Error>")
+            path = urllib.parse.urlsplit(self.path).path
+            if self.command == "PUT" and path.endswith("/checkpoint") and "checkpoint" in breaks:
                 return self._answer(503, {}, b"<Error><Code>ServiceUnavailable</Code></Error>")
             if self.command == "DELETE" and "delete" in breaks:
                 return self._answer(204, {}, b"")
