@@ -2,9 +2,10 @@
 entry's flow). Cosignatures it gets are verified and attached by
 ``server.cosigning`` in the log's writer thread.
 
-* :class:`WitnessPusher`: one task per (log, witness with a ``url``). Every ``TICK_S`` it looks
-  at the log's latest checkpoint size; when there is a checkpoint the witness has not cosigned,
-  or ``witness_interval_s`` has passed, it POSTs ``<url>/add-checkpoint`` with the consistency
+* :class:`WitnessPusher`: one task per (log, witness with a ``url``). It wakes when the log
+  signs a checkpoint (the sequencer's ``signed`` signal), and every ``TICK_S`` besides, and
+  looks at the log's latest checkpoint size; when there is a checkpoint the witness has not
+  cosigned, or ``witness_interval_s`` has passed, it POSTs ``<url>/add-checkpoint`` with the consistency
   proof from the witness's last size. That size starts at 0 and is learnt from 409 answers
   (``text/x.tlog.size``), as the spec suggests, and is reported to the log as an anchor: a
   witness that has cosigned a size beyond the log's tree halts the log (``server.anchors``).
@@ -36,6 +37,7 @@ from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.common.files import check_private_mode
 from auditlog_tlog.server.config import LogConfig, WitnessConfig
 from auditlog_tlog.server.cosigning import LogWitnesses
+from auditlog_tlog.server.signal import Signal
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError, NotFoundError
 from auditlog_tlog.tree.note import parse_signature_lines
 from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, format_add_checkpoint, parse_size_body
@@ -69,6 +71,9 @@ class PushedLog(Protocol):
 
     @property
     def store(self) -> CheckpointReader: ...
+
+    @property
+    def signed(self) -> Signal: ...
 
     async def add_cosignatures(self, size: int, lines: bytes) -> list[str]: ...
 
@@ -183,6 +188,7 @@ class WitnessPusher:
     async def _run(self, runtime: PushedLog, witness: WitnessConfig, p: _Progress) -> None:
         interval = runtime.config.witness_interval_s
         while True:
+            signed = runtime.signed.edge()  # taken first: a signature from now on wakes us
             size = runtime.store.checkpoint_size
             now = self._clock.monotonic()
             due = size != p.cosigned_size or now >= p.pushed_at + interval
@@ -198,7 +204,19 @@ class WitnessPusher:
                     log.log(logging.WARNING if expected else logging.ERROR,
                             "witness %s for %s: %s (attempt %d)", witness.url,
                             runtime.config.origin, exc, p.failures, exc_info=not expected)
-            await self._clock.sleep(TICK_S)
+            await self._wait(signed)
+
+    async def _wait(self, signed: asyncio.Event) -> None:
+        """Until the log signs a checkpoint, or ``TICK_S`` has passed on the clock."""
+        if signed.is_set():
+            return
+        woken = asyncio.ensure_future(signed.wait())
+        timer = asyncio.ensure_future(self._clock.sleep(TICK_S))
+        try:
+            await asyncio.wait({woken, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            timer.cancel()
 
     async def _push(self, runtime: PushedLog, witness: WitnessConfig, p: _Progress,
                     size: int) -> None:

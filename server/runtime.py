@@ -12,6 +12,7 @@ from auditlog_tlog.server.cosigning import LogWitnesses
 from auditlog_tlog.server.keys import KeyInfo
 from auditlog_tlog.server.publisher import Publisher
 from auditlog_tlog.server.sequencer import Receipted, Sequencer
+from auditlog_tlog.server.signal import Signal
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, MalformedError, NotFoundError
 from auditlog_tlog.tree.hashing import HASH_SIZE
@@ -46,6 +47,12 @@ class LogRuntime:
         self.failure = failure
         self.witnesses = LogWitnesses(config)
         self.publisher: Publisher | None = None
+        self._unsigned = Signal()  # a log without a sequencer never signs
+
+    @property
+    def signed(self) -> Signal:
+        """Fired each time the log stores a newly signed checkpoint."""
+        return self._unsigned if self._sequencer is None else self._sequencer.signed
 
     async def append(self, entries: Sequence[bytes], want_receipt: bool) -> list[Receipted]:
         """Append through the sequencer; with ``acknowledge_after_publication``, return only

@@ -31,6 +31,7 @@ from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.cosigning import LogWitnesses
 from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.signal import Signal
 from auditlog_tlog.server.writer import LogWriter
 from auditlog_tlog.storage.logstore import AppendOutcome
 from auditlog_tlog.tree.errors import (
@@ -86,6 +87,7 @@ class Sequencer:
         self._appenders = [parse_vkey(v) for v in config.appender_keys]
         self._interval = config.checkpoint_interval_ms / 1000
         self._last_signed = self._clock.monotonic()
+        self.signed = Signal()  # fired once a new checkpoint is stored (wakes witness pushers)
 
     @property
     def queued(self) -> int:
@@ -153,6 +155,7 @@ class Sequencer:
                     except AuditLogError as exc:  # a halt logs itself; else retried next interval
                         if self.writer.halted is None:
                             log.error("log %s: signing the tail: %s", self.store.origin, exc)
+                    self.signed.fire()
                     continue
             else:
                 await self._wakeup.wait()
@@ -160,6 +163,7 @@ class Sequencer:
             if self.config.batch_delay_ms and self._queued < self.config.max_batch_entries:
                 await self._clock.sleep(self.config.batch_delay_ms / 1000)
             while self._queue:
+                signed_before = self.store.checkpoint_size
                 requests = self._take()
                 started = self._clock.monotonic()
                 try:
@@ -181,6 +185,8 @@ class Sequencer:
                 for request, result in zip(requests, results, strict=True):
                     if not request.future.done():  # the caller may have gone away
                         request.future.set_result(result)
+                if self.store.checkpoint_size != signed_before:
+                    self.signed.fire()
 
     async def _woken_within(self, timeout: float) -> bool:
         """True when an append wakes the sequencer within ``timeout`` seconds of the clock."""

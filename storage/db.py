@@ -10,7 +10,9 @@ Key space (all keys and values are raw bytes; integers are big-endian so keys so
     L <u32 id> T <u8 lvl><u64 n>  -> stratum (see strata.py)   complete tree nodes, tile by tile
     L <u32 id> C <u64 size>       -> signed checkpoint note
 
-Every write goes through :meth:`Database.write`, one WriteBatch with a synced WAL.
+Every write goes through :meth:`Database.write`, one WriteBatch with a synced WAL: written by
+RocksDB without sync, then synced by :class:`~auditlog_tlog.storage.walsync.WalSync`, which lets
+the event loop run while the disk works (rocksdict holds the GIL through a synced write).
 
 The database refuses to guess (docs/integrity.md; the log does not trust its own disk):
 
@@ -56,6 +58,7 @@ from rocksdict import (
 )
 
 from auditlog_tlog.common.files import write_atomic
+from auditlog_tlog.storage.walsync import WalSync
 from auditlog_tlog.tree.errors import CorruptionError, DiskFullError, StorageError
 
 log = logging.getLogger("auditlog.storage")
@@ -97,9 +100,8 @@ class Database:
             self._check_files()
         os.makedirs(self.path, exist_ok=True)
         self._db = self._open(create=new)
-        self._sync = WriteOptions()
-        self._sync.sync = True
         self._unsynced = WriteOptions()
+        self._wal = WalSync(self.path)
         self._lock = threading.RLock()  # write() may recover() inside register_log()
         self._closed = False
         self._broken: StorageError | None = None  # the failed write RocksDB still holds against us
@@ -262,7 +264,10 @@ class Database:
         """
         self.recover()
         try:
-            self._db.write(batch, self._sync if sync else self._unsynced)
+            floor = self._wal.floor()
+            self._db.write(batch, self._unsynced)
+            if sync:
+                self._wal.sync(floor)
         except Exception as exc:
             error = translate(exc, "write failed")
             self._broken = error
@@ -337,6 +342,7 @@ class Database:
             if self._broken is None:
                 self._write_mark(self._db)
             self._close_quietly()
+            self._wal.close()
 
 
 def prefix(log_id: int) -> bytes:

@@ -24,6 +24,7 @@ from auditlog_tlog.server.app import LogServer
 from auditlog_tlog.server.config import LogConfig, WitnessConfig, parse_config
 from auditlog_tlog.server.cosigning import LogWitnesses
 from auditlog_tlog.server.pushing import TICK_S, Post, WitnessPusher, http_post
+from auditlog_tlog.server.signal import Signal
 from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.errors import MalformedError, NotFoundError, PermissionDeniedError, VerificationError
@@ -32,7 +33,7 @@ from auditlog_tlog.tree.witness_protocol import parse_add_checkpoint
 from auditlog_tlog.witness.config import TLSConfig
 from auditlog_tlog.witness.core import Witness
 from auditlog_tlog.witness.tls import server_context
-from tests.clock import FakeClock
+from tests.clock import START, FakeClock
 from tests.witness.helpers import (
     NOW,
     MemoryArchive,
@@ -218,6 +219,7 @@ class FakeRuntime:
     store: FakeStore
     witnesses: LogWitnesses
     witness_sizes: dict[str, int] = field(default_factory=dict)
+    signed: Signal = field(default_factory=Signal)
 
     async def add_cosignatures(self, size: int, lines: bytes) -> list[str]:
         return self.witnesses.attach(self.store, size, lines)
@@ -283,6 +285,26 @@ def test_push_learns_the_size_from_409_and_pushes_new_checkpoints_on_demand(
     _pushing(runtime, body, post)
     state = w.state_of(log.origin)
     assert state is not None and state.size == 13
+
+
+def test_push_follows_a_signature_at_once_without_waiting_for_the_tick(
+    witness: tuple[Witness, str, TestLog],
+) -> None:
+    _, url, log = witness
+    clock = FakeClock()  # never advanced: only the signed signal can wake the pusher
+    runtime = _runtime(log, 4, WitnessConfig(W1.vkey(), url))
+
+    async def body(pusher: WitnessPusher) -> None:
+        await _until(lambda: runtime.witnesses.attached(runtime.store.notes[4]) == [W1.name])
+        for size in (9, 15):
+            await _until(lambda: clock.sleeping == 1)  # the pusher waits for its next tick
+            runtime.store.grow(size)
+            runtime.signed.fire()
+            note = runtime.store.notes[size]
+            await _until(lambda: runtime.witnesses.attached(note) == [W1.name], 2)  # noqa: B023
+        assert clock.t == START  # no tick ever passed
+
+    _pushing(runtime, body, clock=clock)
 
 
 def test_push_reports_a_witness_ahead_of_the_log(witness: tuple[Witness, str, TestLog]) -> None:
