@@ -136,10 +136,8 @@ class LogRuntime:
     def inclusion_by_index(self, index: int, size: int | None) -> Inclusion:
         store = self.store
         tree_size = self._size(size)
-        proof = store.inclusion_proof(index, tree_size)
-        return Inclusion(
-            index, tree_size, store.leaf_hash(index), proof, store.checkpoint(tree_size) or b""
-        )
+        leaf_hash, proof = store.inclusion(index, tree_size)
+        return Inclusion(index, tree_size, leaf_hash, proof, store.checkpoint(tree_size) or b"")
 
     def inclusion_by_hash(self, leaf_hash: bytes, size: int | None) -> Inclusion:
         if len(leaf_hash) != HASH_SIZE:

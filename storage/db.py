@@ -49,6 +49,9 @@ from typing import Any, Final
 
 from rocksdict import (
     AccessType,
+    BlockBasedIndexType,
+    BlockBasedOptions,
+    Cache,
     DBRecoveryMode,
     Options,
     Rdict,
@@ -67,6 +70,10 @@ _REGISTRY = b"R"
 WAL_MARK: Final = "AUDITLOG-WAL"
 # A full file system is only worth reopening the database for once this much is free again.
 RECOVER_FREE_BYTES: Final = 4 * 1024 * 1024
+# Every block RocksDB reads (data, index and bloom filter blocks alike) lives in this cache, so
+# the server's memory stays flat as the log grows (docs/speed.md).
+BLOCK_CACHE_BYTES: Final = 8 * 1024 * 1024
+BLOOM_BITS_PER_KEY: Final = 10
 # RocksDB's words for the one damage a crash makes: the last record of the WAL cut short.
 _TORN_TAIL: Final = ("error reading trailing data", "truncated record body", "truncated header")
 
@@ -99,6 +106,7 @@ class Database:
         if not new:
             self._check_files()
         os.makedirs(self.path, exist_ok=True)
+        self._cache = Cache(BLOCK_CACHE_BYTES)  # must outlive every Rdict opened with it
         self._db = self._open(create=new)
         self._unsynced = WriteOptions()
         self._wal = WalSync(self.path)
@@ -160,7 +168,23 @@ class Database:
         options.create_if_missing(create)
         options.set_paranoid_checks(True)
         options.set_wal_recovery_mode(mode)
+        options.set_block_based_table_factory(self._table_options())
         return options
+
+    def _table_options(self) -> BlockBasedOptions:
+        """Index and filter blocks in the block cache, not beside it (where they grow with the
+        data); partitioned, with the small top level and level 0's blocks pinned, so that a
+        lookup never loads a whole file's index; whole-key bloom filters, since most
+        leaf-hash lookups (dedup) are for hashes the log has never seen."""
+        table = BlockBasedOptions()
+        table.set_block_cache(self._cache)
+        table.set_cache_index_and_filter_blocks(True)
+        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+        table.set_index_type(BlockBasedIndexType.two_level_index_search())
+        table.set_partition_filters(True)
+        table.set_pin_top_level_index_and_filter(True)
+        table.set_bloom_filter(BLOOM_BITS_PER_KEY, False)
+        return table
 
     def _open(self, create: bool) -> Rdict:
         """Open for writing; an existing database is opened read-only and checked first."""

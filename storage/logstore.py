@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 
 from auditlog_tlog.storage import strata
 from auditlog_tlog.storage.db import Database, prefix
+from auditlog_tlog.storage.fold import Run, fold
 from auditlog_tlog.storage.layout import LogKeys, State
-from auditlog_tlog.tree.compact import CompactRange, LevelVisitor
+from auditlog_tlog.tree.compact import CompactRange
 from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, StorageError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher
 from auditlog_tlog.tree.nodes import NodeID, decompose
@@ -75,6 +76,9 @@ class LogStore:
         self.checkpoint_size = 0
         self._compact: tuple[bytes, ...] = ()
         self._frontier: dict[int, strata.Stratum] = {}
+        # (size, note) of the latest checkpoint, set by the writer only; one tuple, so that a
+        # reader never pairs a size with another size's note.
+        self._latest: tuple[int, bytes] | None = None
         self._open()
 
     # -- reads of the database, with this log's name on every failure ------------------------
@@ -117,11 +121,17 @@ class LogStore:
 
     # -- open ----------------------------------------------------------------------------------
     def _open(self) -> None:
+        self._latest = None
         raw = self._get(self._keys.state)
         if raw is not None:
             self._load_state(raw)
         self._load_frontier()
         self._check_compact_against_nodes()
+        try:
+            note = self._get(self._keys.checkpoint(self.checkpoint_size))
+        except CorruptionError:  # recorded: the log appends no more, and reads of it say why
+            note = None
+        self._latest = None if note is None else (self.checkpoint_size, note)
 
     def _load_frontier(self) -> None:
         self._frontier.clear()
@@ -212,6 +222,21 @@ class LogStore:
             raise InvalidRangeError(f"index {index} is not in a tree of size {size}, want < {size}")
         return self._fetch(inclusion_plan(index, size))
 
+    def inclusion(self, index: int, size: int) -> tuple[bytes, tuple[bytes, ...]]:
+        """(leaf hash, PATH(index, D[size])) in one read: the leaf's stratum is the one that
+        holds its sibling, so the leaf hash costs nothing more than the proof."""
+        self._check_size(size, "tree size")
+        if not 0 <= index < size:
+            raise InvalidRangeError(f"index {index} is not in a tree of size {size}, want < {size}")
+        plan = inclusion_plan(index, size)
+        leaf, *hashes = self._nodes((NodeID(0, index), *plan.ids))
+        if leaf is None or None in hashes:
+            raise self._damaged(CorruptionError(
+                f"log {self.origin!r}: tree nodes missing for the inclusion proof of {index} "
+                f"at size {size}"
+            ))
+        return leaf, plan.fold(self.hasher, [h for h in hashes if h is not None])
+
     def consistency_proof(self, size1: int, size2: int) -> tuple[bytes, ...]:
         """PROOF(size1, D[size2]) for 0 <= size1 <= size2 <= size."""
         self._check_size(size2, "size2")
@@ -255,7 +280,10 @@ class LogStore:
 
     def checkpoint(self, size: int | None = None) -> bytes | None:
         """The signed checkpoint stored for ``size`` (default: the latest)."""
+        latest = self._latest
         size = self.checkpoint_size if size is None else size
+        if latest is not None and latest[0] == size:
+            return latest[1]
         return self._get(self._keys.checkpoint(size))
 
     def checkpoint_sizes(self, begin: int = 0, limit: int | None = None) -> list[int]:
@@ -291,31 +319,38 @@ class LogStore:
             batch.entries.append((index, entry, leaf))
             index += 1
         if batch.entries:
-            compact = CompactRange(self.hasher, 0, self.size, self._compact)
-            compact.extend_levels([leaf for _, _, leaf in batch.entries], self._visitor(batch))
-            batch.size, batch.root, batch.compact = compact.end, compact.root(), compact.hashes
+            runs, batch.compact = fold(self.hasher, self.size, self._compact,
+                                       [leaf for _, _, leaf in batch.entries])
+            self._add_runs(runs, batch.strata)
+            batch.size = index
+            batch.root = CompactRange(self.hasher, 0, index, batch.compact).root()
         return batch
 
-    def _visitor(self, batch: PreparedBatch) -> LevelVisitor:
+    def _add_runs(self, runs: list[Run], touched: dict[tuple[int, int], strata.Stratum]) -> None:
+        """Put the new nodes into their strata, one slice of a row per tile (strata.locate,
+        for runs); the rightmost stratum of each tile level becomes the frontier."""
         frontier = self._frontier
-        touched = batch.strata
-
-        def visit(level: int, index: int, hash_: bytes) -> None:
-            # strata.locate, inlined: this runs for every node the batch completes.
-            row = level & 7
+        for run in runs:
+            tile_level, row = run.level >> 3, run.level & 7
             shift = 8 - row
-            tile_index = index >> shift
-            tile_level = level >> 3
-            stratum = frontier.get(tile_level)
-            if stratum is None or stratum.index != tile_index:
-                stratum = strata.Stratum(tile_level, tile_index)
+            index, hashes, done = run.begin, run.hashes, 0
+            while done < len(hashes):
+                tile_index = index >> shift
+                position = index - (tile_index << shift)
+                take = min(len(hashes) - done, (1 << shift) - position)
+                stratum = touched.get((tile_level, tile_index))
+                if stratum is None:
+                    stratum = frontier.get(tile_level)
+                    if stratum is None or stratum.index != tile_index:
+                        stratum = strata.Stratum(tile_level, tile_index)
+                    touched[(tile_level, tile_index)] = stratum
+                stratum.extend(row, position, b"".join(hashes[done : done + take]))
+                done += take
+                index += take
+        for (tile_level, tile_index), stratum in touched.items():
+            current = frontier.get(tile_level)
+            if current is None or current.index <= tile_index:
                 frontier[tile_level] = stratum
-                touched[(tile_level, tile_index)] = stratum
-            elif (tile_level, tile_index) not in touched:
-                touched[(tile_level, tile_index)] = stratum
-            stratum.add(row, index - (tile_index << shift), hash_)
-
-        return visit
 
     def abandon(self) -> None:
         """Forget a prepared batch that will not be committed (its nodes are in memory only)."""
@@ -352,6 +387,7 @@ class LogStore:
         wb.put(self._keys.checkpoint(size), checkpoint)
         wb.put(self._keys.state, State(self.size, self.root, size, self._compact).encode())
         self._write(wb, sync)
+        self._latest = (size, checkpoint)
         self.checkpoint_size = size
 
     def _write(self, wb: object, sync: bool) -> None:
@@ -372,3 +408,5 @@ class LogStore:
         wb = self._db.batch()
         wb.put(self._keys.checkpoint(size), checkpoint)
         self._db.write(wb)
+        if self._latest is not None and self._latest[0] == size:
+            self._latest = (size, checkpoint)

@@ -95,6 +95,16 @@ class Stratum:
             )
         self.rows[row] += hash_
 
+    def extend(self, row: int, position: int, hashes: bytes) -> None:
+        """Append consecutive nodes (their hashes joined) starting at ``position``."""
+        have = len(self.rows[row]) // HASH_SIZE
+        if position != have:
+            raise ValueError(
+                f"nodes from row {row} position {position} of tile {self.level}/{self.index} "
+                f"out of order, want position {have}"
+            )
+        self.rows[row] += hashes
+
     def node(self, row: int, position: int) -> bytes | None:
         """The hash at ``position`` in ``row``, or None if that node is not complete yet."""
         start = position * HASH_SIZE
