@@ -24,7 +24,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import appends, baseline, machine, peer, plot, procs, report, scale, witness
+from bench import appends, baseline, gil, machine, peer, plot, procs, report, scale, witness
 from bench.plan import PLANS, Plan
 
 SECTIONS = ("baseline", "appends", "scale", "peer", "witness")
@@ -62,6 +62,7 @@ def measure(plan: Plan, scratch: Path, only: tuple[str, ...]) -> dict[str, Any]:
                 log_server.stop()
             out["baseline"]["hashing"] = baseline.hashing(plan)
             out["baseline"]["rocksdb"] = baseline.synced_writes(plan, scratch)
+            out["baseline"]["gil"] = gil.run(plan, scratch)
             _done(out, "baseline", t)
         if "appends" in only:
             t = time.perf_counter()
