@@ -5,8 +5,8 @@ entry's flow). Cosignatures it gets are verified and attached by
 * :class:`WitnessPusher`: one task per (log, witness with a ``url``). It wakes when the log
   signs a checkpoint (the sequencer's ``signed`` signal), and every ``TICK_S`` besides, and
   looks at the log's latest checkpoint size; when there is a checkpoint the witness has not
-  cosigned, or ``witness_interval_s`` has passed, it POSTs ``<url>/add-checkpoint`` with the consistency
-  proof from the witness's last size. That size starts at 0 and is learnt from 409 answers
+  cosigned, or ``witness_interval_s`` has passed, it POSTs ``<url>/add-checkpoint`` with the
+  consistency proof from the witness's last size. That size starts at 0 and is learnt from 409 answers
   (``text/x.tlog.size``), as the spec suggests, and is reported to the log as an anchor: a
   witness that has cosigned a size beyond the log's tree halts the log (``server.anchors``).
   Every call has a timeout; failures back off exponentially with jitter, up to a minute (or the
