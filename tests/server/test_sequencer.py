@@ -112,6 +112,32 @@ def test_the_interval_signs_when_due_on_receipts_and_for_the_idle_tail(opened: O
     assert store.checkpoint_sizes() == [0, 2, 5, 6]
 
 
+def test_the_signed_signal_fires_for_each_new_checkpoint_only(opened: Opened) -> None:
+    """Witness pushers wake on it (server/pushing.py): a signed batch and a signed idle tail
+    fire it; a batch left unsigned by the interval does not."""
+    clock = FakeClock()
+    store = opened.store
+
+    async def body(sequencer: Sequencer) -> None:
+        edge = sequencer.signed.edge()
+        await sequencer.append([b"unsigned"], False)
+        assert store.checkpoint_size == 0 and not edge.is_set()
+        clock.advance(0.5)
+        await sequencer.append([b"signed"], False)
+        await _until(edge.is_set)
+        assert store.checkpoint_size == 2
+        tail = sequencer.signed.edge()
+        assert tail is not edge and not tail.is_set()
+        await sequencer.append([b"tail"], False)
+        assert not tail.is_set()
+        await _until(lambda: clock.sleeping == 1)
+        clock.advance(0.5)
+        await _until(tail.is_set)  # the idle tail, signed when the interval ran out
+        assert store.checkpoint_size == 3
+
+    _run(opened, clock, 500, body)
+
+
 def test_a_halted_log_refuses_appends(opened: Opened) -> None:
     async def body(sequencer: Sequencer) -> None:
         await sequencer.append([b"one"], False)
