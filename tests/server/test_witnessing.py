@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -294,15 +295,16 @@ def test_push_follows_a_signature_at_once_without_waiting_for_the_tick(
     clock = FakeClock()  # never advanced: only the signed signal can wake the pusher
     runtime = _runtime(log, 4, WitnessConfig(W1.vkey(), url))
 
+    def cosigned(size: int) -> bool:  # the note is read each time: the cosigned one replaces it
+        return runtime.witnesses.attached(runtime.store.notes[size]) == [W1.name]
+
     async def body(pusher: WitnessPusher) -> None:
-        await _until(lambda: runtime.witnesses.attached(runtime.store.notes[4]) == [W1.name])
+        await _until(partial(cosigned, 4))
         for size in (9, 15):
             await _until(lambda: clock.sleeping == 1)  # the pusher waits for its next tick
             runtime.store.grow(size)
             runtime.signed.fire()
-            # Read the note each time: the cosigned one replaces it in the store.
-            await _until(lambda n=size: runtime.witnesses.attached(runtime.store.notes[n])
-                         == [W1.name])
+            await _until(partial(cosigned, size))
         assert clock.t == START  # no tick ever passed
 
     _pushing(runtime, body, clock=clock)
