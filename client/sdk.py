@@ -102,6 +102,17 @@ class ConsistencyProof:
     proof: tuple[bytes, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    """A legal hold placed or released: how many objects, at which published size, and the
+    index and leaf hash of the entry that records it."""
+
+    objects: int
+    size: int
+    index: int
+    leaf_hash: bytes
+
+
 def entry_bytes(entry: Entry) -> bytes:
     if isinstance(entry, AuditEvent):
         return entry.encode()
@@ -209,6 +220,16 @@ class LogClient:
 
     def list_logs(self) -> list[LogInfo]:
         return [_log_info(i) for i in self._call("ListLogs", pb.ListLogsRequest()).logs]
+
+    def legal_hold(self, begin: int, end: int, *, release: bool = False, reason: str = "",
+                   size: int | None = None) -> HoldResult:
+        """Place (or release) an S3 legal hold on the published objects of entries
+        [begin, end) at published ``size`` (default: the bucket's), recorded as an entry of
+        the log (the admin role; docs/retention.md)."""
+        request = pb.LegalHoldRequest(log=self.origin, begin=begin, end=end, release=release,
+                                      reason=reason, size=size)
+        r = self._call("LegalHold", request, append=True)
+        return HoldResult(r.objects, r.size, r.index, bytes(r.leaf_hash))
 
     # -- appends -------------------------------------------------------------------------------
     def append(self, entry: Entry, *, receipt: bool = False) -> AppendResult:

@@ -65,6 +65,7 @@ class Guarantee(Enum):
     NO_DELETE = "a locked version cannot be deleted"
     NO_SHORTEN = "a COMPLIANCE retention cannot be shortened"
     NO_DOWNGRADE = "a COMPLIANCE retention cannot be changed to GOVERNANCE"
+    RETENTION = "the bucket's default retention is at least the log's retention"
 
 
 class Failure(Enum):
@@ -166,7 +167,7 @@ def prepare_bucket(client: S3Client, bucket: str, retention_days: int, region: s
                 raise
             current = {}
         default = current.get("Rule", {}).get("DefaultRetention", {})
-        days = int(default.get("Days") or 0) + 365 * int(default.get("Years") or 0)
+        days = default_days(current)
         if (current.get("ObjectLockEnabled") != "Enabled" or default.get("Mode") != "COMPLIANCE"
                 or days < retention_days):
             client.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
@@ -177,6 +178,12 @@ def prepare_bucket(client: S3Client, bucket: str, retention_days: int, region: s
     except (ClientError, BotoCoreError) as exc:
         raise _translate(exc, what) from exc
     return done
+
+
+def default_days(lock_configuration: Any) -> int:
+    """The default retention of an ``ObjectLockConfiguration`` in days (a year is 365)."""
+    default = lock_configuration.get("Rule", {}).get("DefaultRetention", {})
+    return int(default.get("Days") or 0) + 365 * int(default.get("Years") or 0)
 
 
 class LockedBucket:
@@ -203,12 +210,13 @@ class LockedBucket:
         try:
             versioning = self.client.get_bucket_versioning(Bucket=self.bucket)
             try:
-                lock = self.client.get_object_lock_configuration(Bucket=self.bucket)
-                enabled = lock.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
+                lock = self.client.get_object_lock_configuration(Bucket=self.bucket).get(
+                    "ObjectLockConfiguration", {})
             except ClientError as exc:
                 if error_code(exc)[0] != "ObjectLockConfigurationNotFoundError":
                     raise
-                enabled = None
+                lock = {}
+            enabled = lock.get("ObjectLockEnabled")
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, f"S3 bucket {self.bucket}: reading its settings") from exc
         if versioning.get("Status") != "Enabled":
@@ -219,6 +227,13 @@ class LockedBucket:
             raise S3Error(Failure.BROKEN, (
                 f"S3 bucket {self.bucket}: Object Lock is not enabled; create the bucket with "
                 "Object Lock, refusing a bucket where objects can be deleted"), Guarantee.OBJECT_LOCK)
+        days = default_days(lock)
+        if 0 < days < self.retention.days:
+            raise S3Error(Failure.BROKEN, (
+                f"S3 bucket {self.bucket}: its default retention is {days} days, shorter than the "
+                f"log's retention_days of {self.retention.days}; raise it with 'auditlog bucket "
+                f"init --retention-days {self.retention.days}' or lower retention_days"),
+                Guarantee.RETENTION)
 
     def probe(self) -> None:
         """Write a locked canary and try to break its lock; every attempt must be refused."""
@@ -327,6 +342,29 @@ class LockedBucket:
             raise _translate(exc, f"S3 put of {key}") from exc
         self._verify(key, head, until)
         return version
+
+    def set_legal_hold(self, name: str, on: bool) -> None:
+        """Place (``on``) or release the S3 legal hold of ``prefix + name`` (its current
+        version): a held version cannot be deleted, whatever its retain-until date."""
+        key = self.prefix + name
+        try:
+            self.client.put_object_legal_hold(
+                Bucket=self.bucket, Key=key, LegalHold={"Status": "ON" if on else "OFF"})
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, f"S3 legal hold of {key}") from exc
+
+    def legal_hold(self, name: str) -> bool:
+        """Whether ``prefix + name`` (its current version) is under a legal hold."""
+        key = self.prefix + name
+        try:
+            hold = self.client.get_object_legal_hold(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc)[0] in ("NoSuchObjectLockConfiguration", "NoSuchObjectLegalHold"):
+                return False  # never held (SeaweedFS says the latter)
+            raise _translate(exc, f"S3 legal hold of {key}") from exc
+        except BotoCoreError as exc:
+            raise _translate(exc, f"S3 legal hold of {key}") from exc
+        return hold.get("LegalHold", {}).get("Status") == "ON"
 
     def get(self, name: str, limit: int = MAX_GET_BYTES) -> bytes | None:
         """The current version of ``prefix + name``, or None if there is none."""

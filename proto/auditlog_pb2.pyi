@@ -6,6 +6,34 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class LegalHoldRequest(_message.Message):
+    __slots__ = ("log", "begin", "end", "release", "reason", "size")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    BEGIN_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    begin: int
+    end: int
+    release: bool
+    reason: str
+    size: int
+    def __init__(self, log: _Optional[str] = ..., begin: _Optional[int] = ..., end: _Optional[int] = ..., release: _Optional[bool] = ..., reason: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+
+class LegalHoldResponse(_message.Message):
+    __slots__ = ("objects", "size", "index", "leaf_hash")
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
+    objects: int
+    size: int
+    index: int
+    leaf_hash: bytes
+    def __init__(self, objects: _Optional[int] = ..., size: _Optional[int] = ..., index: _Optional[int] = ..., leaf_hash: _Optional[bytes] = ...) -> None: ...
+
 class AppendRequest(_message.Message):
     __slots__ = ("log", "entry", "want_receipt")
     LOG_FIELD_NUMBER: _ClassVar[int]
