@@ -108,11 +108,21 @@ def test_a_hold_covers_what_proves_the_range_and_is_logged(
                 break
             time.sleep(0.05)
         assert published >= 600
-        with pytest.raises(grpc.RpcError) as ahead:
-            stub.LegalHold(pb.LegalHoldRequest(log=ORIGIN, begin=0, end=published + 5),
-                           metadata=_as("admin"), timeout=10)
-        assert ahead.value.code() is grpc.StatusCode.OUT_OF_RANGE
-        assert "wait for publication" in (ahead.value.details() or "")
+        for bad, code, said in [
+            (pb.LegalHoldRequest(begin=0, end=published + 5), grpc.StatusCode.OUT_OF_RANGE,
+             "wait for publication"),
+            (pb.LegalHoldRequest(begin=5, end=5), grpc.StatusCode.OUT_OF_RANGE, "want begin < end"),
+            (pb.LegalHoldRequest(begin=0, end=1, size=2**64 - 1), grpc.StatusCode.OUT_OF_RANGE,
+             f"want at most {published}"),
+            (pb.LegalHoldRequest(begin=0, end=1, reason="x" * 1025),
+             grpc.StatusCode.INVALID_ARGUMENT, "want at most 1024"),
+        ]:
+            bad.log = ORIGIN
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.LegalHold(bad, metadata=_as("admin"), timeout=10)
+            assert refused.value.code() is code and said in (refused.value.details() or "")
+        assert stub.GetLogInfo(pb.GetLogInfoRequest(log=ORIGIN), metadata=_as("admin")).size \
+            == 600  # nothing recorded for a refused request
 
         placed = stub.LegalHold(request, metadata=_as("admin"), timeout=30)
         names = held_objects(placed.size, 100, 300)
