@@ -34,6 +34,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -74,6 +75,18 @@ class Failure(Enum):
     BROKEN = "broken"          # the bucket breaks a Guarantee
     NOT_LOCKED = "not locked"  # an object read back without the lock asked for
     DIFFERENT = "different"    # a write-once key holds another object than ours
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a HEAD says of an object: its size, the SHA-256 we wrote in its metadata ("" if
+    none), its lock, and when it was written."""
+
+    length: int
+    sha256: str
+    mode: str
+    retain_until: datetime | None
+    last_modified: datetime
 
 
 class S3Error(Exception):
@@ -342,6 +355,21 @@ class LockedBucket:
             raise _translate(exc, f"S3 put of {key}") from exc
         self._verify(key, head, until)
         return version
+
+    def stat(self, name: str) -> Stored | None:
+        """The current version of ``prefix + name`` as a HEAD sees it, or None if there is none."""
+        key = self.prefix + name
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc)[1] == 404:
+                return None
+            raise _translate(exc, f"S3 head of {key}") from exc
+        except BotoCoreError as exc:
+            raise _translate(exc, f"S3 head of {key}") from exc
+        return Stored(int(head.get("ContentLength") or 0), head.get("Metadata", {}).get("sha256", ""),
+                      str(head.get("ObjectLockMode") or ""), head.get("ObjectLockRetainUntilDate"),
+                      head["LastModified"])
 
     def set_legal_hold(self, name: str, on: bool) -> None:
         """Place (``on``) or release the S3 legal hold of ``prefix + name`` (its current

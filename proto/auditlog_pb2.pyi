@@ -231,7 +231,7 @@ class LogInfo(_message.Message):
     def __init__(self, origin: _Optional[str] = ..., verifier_key: _Optional[str] = ..., hash: _Optional[str] = ..., size: _Optional[int] = ..., dedup: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., witness_keys: _Optional[_Iterable[str]] = ..., witness_quorum: _Optional[int] = ..., keys: _Optional[_Iterable[_Union[KeyInfo, _Mapping]]] = ..., halted: _Optional[str] = ..., publication: _Optional[_Union[Publication, _Mapping]] = ...) -> None: ...
 
 class Publication(_message.Message):
-    __slots__ = ("bucket", "prefix", "published_size", "lag_entries", "lag_seconds", "last_published_unix", "acknowledge_after_publication", "failure")
+    __slots__ = ("bucket", "prefix", "published_size", "lag_entries", "lag_seconds", "last_published_unix", "acknowledge_after_publication", "failure", "retention_days", "pruned_below", "oldest_retain_until_unix")
     BUCKET_FIELD_NUMBER: _ClassVar[int]
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -240,6 +240,9 @@ class Publication(_message.Message):
     LAST_PUBLISHED_UNIX_FIELD_NUMBER: _ClassVar[int]
     ACKNOWLEDGE_AFTER_PUBLICATION_FIELD_NUMBER: _ClassVar[int]
     FAILURE_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    PRUNED_BELOW_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_RETAIN_UNTIL_UNIX_FIELD_NUMBER: _ClassVar[int]
     bucket: str
     prefix: str
     published_size: int
@@ -248,7 +251,10 @@ class Publication(_message.Message):
     last_published_unix: float
     acknowledge_after_publication: bool
     failure: str
-    def __init__(self, bucket: _Optional[str] = ..., prefix: _Optional[str] = ..., published_size: _Optional[int] = ..., lag_entries: _Optional[int] = ..., lag_seconds: _Optional[float] = ..., last_published_unix: _Optional[float] = ..., acknowledge_after_publication: _Optional[bool] = ..., failure: _Optional[str] = ...) -> None: ...
+    retention_days: int
+    pruned_below: int
+    oldest_retain_until_unix: float
+    def __init__(self, bucket: _Optional[str] = ..., prefix: _Optional[str] = ..., published_size: _Optional[int] = ..., lag_entries: _Optional[int] = ..., lag_seconds: _Optional[float] = ..., last_published_unix: _Optional[float] = ..., acknowledge_after_publication: _Optional[bool] = ..., failure: _Optional[str] = ..., retention_days: _Optional[int] = ..., pruned_below: _Optional[int] = ..., oldest_retain_until_unix: _Optional[float] = ...) -> None: ...
 
 class KeyInfo(_message.Message):
     __slots__ = ("verifier_key", "state", "since", "until")
