@@ -65,6 +65,20 @@ class LogInfo:
     witness_keys: tuple[str, ...]
     witness_quorum: int
     keys: tuple[KeyInfo, ...] = ()
+    retention: Retention | None = None  # for a log that publishes to a bucket
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """A publishing log's retention (docs/retention.md): the lock period of its objects, the
+    entries the server no longer keeps (below ``pruned_below``: read them from ``bucket``), and
+    when the bucket's lock on the oldest entry the server keeps ends (Unix time, 0: unknown)."""
+
+    bucket: str
+    prefix: str
+    retention_days: int
+    pruned_below: int
+    oldest_retain_until: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +147,13 @@ def _log_info(info: pb.LogInfo) -> LogInfo:
                lim.max_entries_page),
         tuple(info.witness_keys), info.witness_quorum,
         tuple(KeyInfo(k.verifier_key, k.state, k.since, k.until) for k in info.keys),
+        _retention(info.publication) if info.HasField("publication") else None,
     )
+
+
+def _retention(p: pb.Publication) -> Retention:
+    return Retention(p.bucket, p.prefix, p.retention_days, p.pruned_below,
+                     p.oldest_retain_until_unix)
 
 
 class LogClient:

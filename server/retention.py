@@ -46,6 +46,7 @@ from auditlog_tlog.tree.tiles import entries_path
 
 log = logging.getLogger("auditlog.server.retention")
 PASS_S: Final = 60.0
+TICK_S: Final = 1.0
 MAX_BUNDLES_PER_PASS: Final = 64
 
 
@@ -130,13 +131,19 @@ class Retention:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        """A pass every ``PASS_S``, and within ``TICK_S`` of the bucket growing from nothing
+        (so that the oldest record's expiry is known as soon as it is published)."""
+        last = float("-inf")
         while True:
-            try:
-                await self.run_once()
-            except AuditLogError as exc:
-                log.warning("log %s: retention pass failed (next in %.0f s): %s",
-                            self.store.origin, PASS_S, exc)
-            await self._clock.sleep(PASS_S)
+            known = self.oldest_retain_until is not None or not self._publisher.published
+            if self._clock.monotonic() - last >= PASS_S or not known:
+                last = self._clock.monotonic()
+                try:
+                    await self.run_once()
+                except AuditLogError as exc:
+                    log.warning("log %s: retention pass failed (next in %.0f s): %s",
+                                self.store.origin, PASS_S, exc)
+            await self._clock.sleep(TICK_S)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import grpc
 import pytest
 
+from auditlog_tlog.client.cli import build_parser, main
+from auditlog_tlog.client.context import Context
+from auditlog_tlog.client.monitor import Monitor
 from auditlog_tlog.client.restore import Restorer
 from auditlog_tlog.client.restore_worker import SourceSpec
 from auditlog_tlog.common.s3 import LockedBucket
+from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.config import LogConfig, PublishConfig
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.publisher import Publisher
@@ -33,11 +40,13 @@ from auditlog_tlog.tree.verify import verify_inclusion
 from tests import seaweedfs
 from tests.clock import FakeClock
 from tests.server.test_publisher import ORIGIN, Log, _log
+from tests.servers import running, write_server_config
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 DAY = 86400.0
+SERVED = "retention.example/log"
 
 
 @pytest.fixture
@@ -169,3 +178,71 @@ def test_the_runtime_names_the_bucket_for_pruned_entries(log: Log, s3: S3Client)
     assert f"--source s3://{publisher.bucket.bucket}/{ORIGIN}/" in str(pruned.value)
     assert next(e for _, page in runtime.entry_pages(256, 300) for e in page) == b"e256"
     publisher._pool.shutdown()
+
+
+# -- a real server over a pruned database ------------------------------------------------------
+def _wait_published(stub: Any, size: int) -> pb.LogInfo:
+    for _ in range(400):
+        info: pb.LogInfo = stub.GetLogInfo(pb.GetLogInfoRequest(log=SERVED))
+        if info.publication.published_size >= size and info.publication.oldest_retain_until_unix:
+            return info
+        time.sleep(0.05)
+    raise AssertionError(f"not published: {info}")
+
+
+def test_a_server_over_a_pruned_database(
+    s3: S3Client, seaweed_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in seaweedfs.CREDENTIALS.items():
+        monkeypatch.setenv(name, value)  # the server processes inherit them
+    monkeypatch.delenv("AUDITLOG_CONFIG", raising=False)
+    bucket = seaweedfs.make_bucket(s3, "pruned-server")
+    config = write_server_config(tmp_path, (SERVED,), extra_log=(
+        f'[log.publish]\nbucket = "{bucket}"\nendpoint_url = "{seaweed_url}"\n'
+        'region = "us-east-1"\nretention_days = 1\ninterval_s = 0.05\nprune_after_days = 1\n'))
+    for server in running(config):
+        server.stub().AppendBatch(pb.AppendBatchRequest(
+            log=SERVED, entries=[b"s%d" % i for i in range(600)]))
+        info = _wait_published(server.stub(), 600)
+        assert info.publication.retention_days == 1 and info.publication.pruned_below == 0
+        left = info.publication.oldest_retain_until_unix - time.time()
+        assert DAY - 60 < left <= DAY + 5
+        vkey = info.verifier_key
+    # Prune as the retention pass would, a day later (the server is stopped: one writer).
+    db = Database(tmp_path / "data" / "db")
+    try:
+        LogStore(db, SERVED, SHA256).prune(512)
+    finally:
+        db.close()
+    for server in running(config):
+        stub = server.stub()
+        info = _wait_published(stub, 600)
+        assert info.publication.pruned_below == 512
+        with pytest.raises(grpc.RpcError) as pruned:
+            list(stub.GetEntries(pb.GetEntriesRequest(log=SERVED, begin=0, end=10)))
+        assert pruned.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+        assert f"--source s3://{bucket}/{SERVED}/" in (pruned.value.details() or "")
+        assert list(stub.GetEntries(pb.GetEntriesRequest(log=SERVED, begin=512, end=513)))
+        proof = stub.GetInclusionProof(pb.GetInclusionProofRequest(log=SERVED, index=3))
+        assert proof.proof  # proofs of pruned entries still come from the server
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            urllib.request.urlopen(f"{server.tiles_url}/{SERVED}/tile/entries/000", timeout=10)
+        assert gone.value.code == 410
+        # The command line: a one-line error that names the bucket; the bucket has them.
+        common = ["--server", server.address, "--log", SERVED, "--log-key", vkey,
+                  "--state-dir", str(tmp_path / "state")]
+        assert main(["entries", *common, "--begin", "0", "--end", "3"]) == 1
+        assert "read them from the bucket" in capsys.readouterr().err
+        assert main(["entries", *common, "--begin", "0", "--end", "3", "--source",
+                     f"s3://{bucket}/{SERVED}", "--s3-endpoint", seaweed_url]) == 0
+        assert capsys.readouterr().out.splitlines()[0] == "0\ts0"
+        # monitor: the oldest records' lock ends within a day: a warning with 2 days' notice.
+        assert main(["monitor", *common, "--once", "--expiry-warning", "2"]) == 1
+        assert "ALERT expiring" in capsys.readouterr().err
+        assert main(["monitor", *common, "--once", "--expiry-warning", "0.5"]) == 0
+        # ... and once it has ended, an alert that they expired.
+        args = build_parser().parse_args(["monitor", *common, "--once"])
+        monitor = Monitor(Context(args), wall=lambda: time.time() + 2 * DAY)
+        assert monitor.check(once=True) == 1
+        assert "ALERT expired" in capsys.readouterr().err
