@@ -24,8 +24,13 @@ from auditlog_tlog.client.filedigest import (
 from auditlog_tlog.tree.errors import MalformedError, VerificationError
 from auditlog_tlog.tree.tlogproof import parse_tlog_proof
 
-VECTOR = (b'{"kind":"file-digest","media_type":"application/pdf","name":"report.pdf",'
-          b'"sha256":"' + hashlib.sha256(b"report").hexdigest().encode() + b'","size":6,"v":1}')
+VECTOR = (b'{"kind":"file-digest","media_type":"application/pdf","name":"report.pdf","sha256":'
+          b'"845e91831319e89c4d656bdb80c278ac09a7230d61e5dfd2e1b1fbb436ac8917","size":6,"v":1}')
+
+
+def test_the_vector_is_the_one_in_the_docs() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "retention.md").read_text()
+    assert VECTOR.decode() in docs
 
 
 def test_the_documented_vector(tmp_path: Path) -> None:
