@@ -19,6 +19,8 @@ archive (witness/s3archive.py) and the log's publication (server/publisher.py) b
 * :meth:`LockedBucket.put_version`: for the one mutable object (a log's ``checkpoint``): a new
   version, locked COMPLIANCE like every other; versions are never deleted.
 
+``common.s3holds`` reads an object's state (HEAD) and sets S3 legal holds.
+
 Failures are :class:`S3Error` with a :class:`Failure` kind; the callers translate them once into
 the tree's exceptions (``StorageError``, ``CorruptionError``), since this package imports none of
 ours. :func:`retrying` retries :attr:`Failure.TRANSIENT` ones (connection errors, 5xx,
@@ -34,7 +36,6 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -77,18 +78,6 @@ class Failure(Enum):
     DIFFERENT = "different"    # a write-once key holds another object than ours
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """What a HEAD says of an object: its size, the SHA-256 we wrote in its metadata ("" if
-    none), its lock, and when it was written."""
-
-    length: int
-    sha256: str
-    mode: str
-    retain_until: datetime | None
-    last_modified: datetime
-
-
 class S3Error(Exception):
     def __init__(self, kind: Failure, message: str, guarantee: Guarantee | None = None) -> None:
         super().__init__(message)
@@ -115,7 +104,8 @@ def error_code(exc: ClientError) -> tuple[str, int]:
     return str(error.get("Code", "")), int(status or 0)
 
 
-def _translate(exc: Exception, what: str) -> S3Error:
+def translate(exc: Exception, what: str) -> S3Error:
+    """A boto3/botocore failure as an :class:`S3Error` of the right kind."""
     if isinstance(exc, ClientError):
         code, status = error_code(exc)
         if status >= 500 or code in _TRANSIENT_CODES:
@@ -189,7 +179,7 @@ def prepare_bucket(client: S3Client, bucket: str, retention_days: int, region: s
             })
             done.append(f"set Object Lock default retention to COMPLIANCE, {retention_days} days")
     except (ClientError, BotoCoreError) as exc:
-        raise _translate(exc, what) from exc
+        raise translate(exc, what) from exc
     return done
 
 
@@ -231,7 +221,7 @@ class LockedBucket:
                 lock = {}
             enabled = lock.get("ObjectLockEnabled")
         except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc, f"S3 bucket {self.bucket}: reading its settings") from exc
+            raise translate(exc, f"S3 bucket {self.bucket}: reading its settings") from exc
         if versioning.get("Status") != "Enabled":
             raise S3Error(Failure.BROKEN, (
                 f"S3 bucket {self.bucket}: versioning is {versioning.get('Status', 'off')}, want "
@@ -259,7 +249,7 @@ class LockedBucket:
                 ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc, f"S3 bucket {self.bucket}: writing the canary {key}") from exc
+            raise translate(exc, f"S3 bucket {self.bucket}: writing the canary {key}") from exc
         version = put.get("VersionId") or ""
         if not version or version == "null":
             self._broken(Guarantee.VERSIONING, key, "the put returned no version id")
@@ -281,10 +271,10 @@ class LockedBucket:
                 attempt()
             except ClientError as exc:
                 if error_code(exc)[1] >= 500:
-                    raise _translate(exc, f"S3 bucket {self.bucket}: probing") from exc
+                    raise translate(exc, f"S3 bucket {self.bucket}: probing") from exc
                 continue  # refused, as it must be
             except BotoCoreError as exc:
-                raise _translate(exc, f"S3 bucket {self.bucket}: probing") from exc
+                raise translate(exc, f"S3 bucket {self.bucket}: probing") from exc
             self._broken(guarantee, key, "the store accepted the attempt")
         self._check_canary(key, version, until, Guarantee.NO_DELETE)
 
@@ -294,7 +284,7 @@ class LockedBucket:
         except ClientError as exc:
             if error_code(exc)[1] == 404:
                 self._broken(guarantee, key, "the canary version is gone")
-            raise _translate(exc, f"S3 bucket {self.bucket}: reading the canary") from exc
+            raise translate(exc, f"S3 bucket {self.bucket}: reading the canary") from exc
         mode, retained = head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
         if mode != "COMPLIANCE":
             self._broken(guarantee, key, f"the canary's lock mode is {mode}, want COMPLIANCE")
@@ -329,7 +319,7 @@ class LockedBucket:
                 return False
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc, f"S3 put of {key}") from exc
+            raise translate(exc, f"S3 put of {key}") from exc
         self._verify(key, head, until)
         if head.get("Metadata", {}).get("sha256") != digest or head.get("ContentLength") != len(data):
             raise S3Error(Failure.NOT_LOCKED,
@@ -352,47 +342,9 @@ class LockedBucket:
                               "bucket", Guarantee.VERSIONING)
             head = self.client.head_object(Bucket=self.bucket, Key=key, VersionId=version)
         except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc, f"S3 put of {key}") from exc
+            raise translate(exc, f"S3 put of {key}") from exc
         self._verify(key, head, until)
         return version
-
-    def stat(self, name: str) -> Stored | None:
-        """The current version of ``prefix + name`` as a HEAD sees it, or None if there is none."""
-        key = self.prefix + name
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc)[1] == 404:
-                return None
-            raise _translate(exc, f"S3 head of {key}") from exc
-        except BotoCoreError as exc:
-            raise _translate(exc, f"S3 head of {key}") from exc
-        return Stored(int(head.get("ContentLength") or 0), head.get("Metadata", {}).get("sha256", ""),
-                      str(head.get("ObjectLockMode") or ""), head.get("ObjectLockRetainUntilDate"),
-                      head["LastModified"])
-
-    def set_legal_hold(self, name: str, on: bool) -> None:
-        """Place (``on``) or release the S3 legal hold of ``prefix + name`` (its current
-        version): a held version cannot be deleted, whatever its retain-until date."""
-        key = self.prefix + name
-        try:
-            self.client.put_object_legal_hold(
-                Bucket=self.bucket, Key=key, LegalHold={"Status": "ON" if on else "OFF"})
-        except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc, f"S3 legal hold of {key}") from exc
-
-    def legal_hold(self, name: str) -> bool:
-        """Whether ``prefix + name`` (its current version) is under a legal hold."""
-        key = self.prefix + name
-        try:
-            hold = self.client.get_object_legal_hold(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc)[0] in ("NoSuchObjectLockConfiguration", "NoSuchObjectLegalHold"):
-                return False  # never held (SeaweedFS says the latter)
-            raise _translate(exc, f"S3 legal hold of {key}") from exc
-        except BotoCoreError as exc:
-            raise _translate(exc, f"S3 legal hold of {key}") from exc
-        return hold.get("LegalHold", {}).get("Status") == "ON"
 
     def get(self, name: str, limit: int = MAX_GET_BYTES) -> bytes | None:
         """The current version of ``prefix + name``, or None if there is none."""
@@ -404,9 +356,9 @@ class LockedBucket:
         except ClientError as exc:
             if error_code(exc)[0] in ("NoSuchKey", "404"):
                 return None
-            raise _translate(exc, f"S3 get of {key}") from exc
+            raise translate(exc, f"S3 get of {key}") from exc
         except BotoCoreError as exc:
-            raise _translate(exc, f"S3 get of {key}") from exc
+            raise translate(exc, f"S3 get of {key}") from exc
         if len(data) > limit:
             raise S3Error(Failure.REFUSED, f"S3 object {key}: more than {limit} bytes, want less")
         return data

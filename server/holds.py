@@ -36,6 +36,7 @@ from functools import partial
 from typing import Final
 
 from auditlog_tlog.common.s3 import LockedBucket, S3Error, retrying
+from auditlog_tlog.common.s3holds import set_legal_hold
 from auditlog_tlog.server.publisher import WIDTH, history_name, translated
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.tree.errors import InvalidRangeError, MalformedError, NotFoundError
@@ -88,7 +89,7 @@ def hold_event(origin: str, actor: str, release: bool, attributes: dict[str, int
 def _set_all(bucket: LockedBucket, names: list[str], on: bool, attempts: int) -> None:
     for name in names:
         try:
-            retrying(partial(bucket.set_legal_hold, name, on),
+            retrying(partial(set_legal_hold, bucket, name, on),
                      f"S3 legal hold of {bucket.prefix}{name}", attempts)
         except S3Error as exc:
             raise translated(exc) from exc

@@ -36,6 +36,7 @@ from typing import Final
 
 from auditlog_tlog.common.clock import Clock
 from auditlog_tlog.common.s3 import S3Error
+from auditlog_tlog.common.s3holds import stat
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.publisher import Publisher, translated
 from auditlog_tlog.server.tiledata import entry_bundle
@@ -81,7 +82,7 @@ class Retention:
                 break
             name = entries_path(end // WIDTH)
             try:
-                stored = self._bucket.stat(name)
+                stored = stat(self._bucket, name)
             except S3Error as exc:
                 raise translated(exc) from exc
             if stored is None or stored.mode != "COMPLIANCE" or stored.retain_until is None:
@@ -106,7 +107,7 @@ class Retention:
             return None
         width = min(WIDTH, published - oldest // WIDTH * WIDTH)
         try:
-            stored = self._bucket.stat(entries_path(oldest // WIDTH, width))
+            stored = stat(self._bucket, entries_path(oldest // WIDTH, width))
         except S3Error as exc:
             raise translated(exc) from exc
         return None if stored is None else stored.retain_until

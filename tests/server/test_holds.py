@@ -20,6 +20,7 @@ from auditlog_tlog.client.cli import main
 from auditlog_tlog.client.event import parse_event
 from auditlog_tlog.client.tiles_source import FileFetcher, TileSource
 from auditlog_tlog.common.s3 import Failure, Guarantee, LockedBucket, S3Error
+from auditlog_tlog.common.s3holds import legal_hold, set_legal_hold
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.holds import PLACE, RELEASE, held_objects
 from auditlog_tlog.server.security import hash_token
@@ -70,7 +71,7 @@ def _config(directory: Path, url: str, bucket: str, retention_days: int = 1) -> 
 
 
 def _hold_status(s3: S3Client, bucket: str, name: str) -> str:
-    return "ON" if LockedBucket(s3, bucket, 1, PREFIX).legal_hold(name) else "OFF"
+    return "ON" if legal_hold(LockedBucket(s3, bucket, 1, PREFIX), name) else "OFF"
 
 
 @pytest.mark.parametrize(("size", "begin", "end", "want"), [
@@ -184,13 +185,13 @@ def test_legal_hold_calls_against_moto(moto_url: str) -> None:
         client.create_bucket(Bucket="holds-moto", ObjectLockEnabledForBucket=True)
         bucket = LockedBucket(client, "holds-moto", 1, "log/")
         assert bucket.put_once("tile/entries/000.p/1", b"\x00\x01x")
-        assert not bucket.legal_hold("tile/entries/000.p/1")
-        bucket.set_legal_hold("tile/entries/000.p/1", True)
-        assert bucket.legal_hold("tile/entries/000.p/1")
-        bucket.set_legal_hold("tile/entries/000.p/1", False)
-        assert not bucket.legal_hold("tile/entries/000.p/1")
+        assert not legal_hold(bucket, "tile/entries/000.p/1")
+        set_legal_hold(bucket, "tile/entries/000.p/1", True)
+        assert legal_hold(bucket, "tile/entries/000.p/1")
+        set_legal_hold(bucket, "tile/entries/000.p/1", False)
+        assert not legal_hold(bucket, "tile/entries/000.p/1")
         with pytest.raises(S3Error) as missing:
-            bucket.set_legal_hold("tile/entries/999", True)
+            set_legal_hold(bucket, "tile/entries/999", True)
         assert missing.value.kind is not Failure.BROKEN
     finally:
         client.close()
