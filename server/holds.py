@@ -36,7 +36,7 @@ from functools import partial
 from typing import Final
 
 from auditlog_tlog.common.s3 import LockedBucket, S3Error, retrying
-from auditlog_tlog.common.s3holds import set_legal_hold
+from auditlog_tlog.common.s3holds import set_legal_hold, stat
 from auditlog_tlog.server.publisher import WIDTH, history_name, translated
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.tree.errors import InvalidRangeError, MalformedError, NotFoundError
@@ -86,6 +86,14 @@ def hold_event(origin: str, actor: str, release: bool, attributes: dict[str, int
     return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _published_at(bucket: LockedBucket, size: int) -> bool:
+    """Whether the bucket holds the checkpoint of ``size`` (so the tiles of that size too)."""
+    try:
+        return stat(bucket, history_name(size)) is not None
+    except S3Error as exc:
+        raise translated(exc) from exc
+
+
 def _set_all(bucket: LockedBucket, names: list[str], on: bool, attempts: int) -> None:
     for name in names:
         try:
@@ -115,6 +123,9 @@ async def legal_hold(runtime: LogRuntime, actor: str, begin: int, end: int, rele
         raise InvalidRangeError(
             f"range [{begin}, {end}): want begin < end <= {size}, the size the bucket holds "
             "(entries not yet published cannot be held; wait for publication)")
+    if size != published and not await asyncio.to_thread(_published_at, publisher.bucket, size):
+        raise InvalidRangeError(f"size {size}: the bucket holds no checkpoint of that size; want "
+                                "a size the log published (a hold entry's \"size\")")
     names = held_objects(size, begin, end)
     await asyncio.to_thread(_set_all, publisher.bucket, names, not release, publish.max_attempts)
     attributes: dict[str, int | str] = {"begin": begin, "end": end, "objects": len(names),

@@ -115,6 +115,8 @@ def test_a_hold_covers_what_proves_the_range_and_is_logged(
             (pb.LegalHoldRequest(begin=5, end=5), grpc.StatusCode.OUT_OF_RANGE, "want begin < end"),
             (pb.LegalHoldRequest(begin=0, end=1, size=2**64 - 1), grpc.StatusCode.OUT_OF_RANGE,
              f"want at most {published}"),
+            (pb.LegalHoldRequest(begin=0, end=1, size=published - 1),
+             grpc.StatusCode.OUT_OF_RANGE, "holds no checkpoint of that size"),
             (pb.LegalHoldRequest(begin=0, end=1, reason="x" * 1025),
              grpc.StatusCode.INVALID_ARGUMENT, "want at most 1024"),
         ]:
