@@ -23,12 +23,16 @@ from auditlog_tlog.common.s3 import Failure, Guarantee, LockedBucket, S3Error
 from auditlog_tlog.common.s3holds import legal_hold, set_legal_hold
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.holds import PLACE, RELEASE, held_objects
+from auditlog_tlog.server.publisher import changed_objects, history_name
 from auditlog_tlog.server.security import hash_token
 from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.hashing import SHA256
+from auditlog_tlog.tree.keys import Ed25519Signer
 from auditlog_tlog.tree.note import parse_note
 from auditlog_tlog.tree.verify import verify_inclusion
 from tests import seaweedfs
+from tests.server.test_publisher import ORIGIN as PUBLISHED
+from tests.server.test_publisher import _log
 from tests.servers import running, start_server, write_server_config
 
 if TYPE_CHECKING:
@@ -213,3 +217,32 @@ def test_a_bucket_retaining_less_than_the_log_is_refused(
         start_server(_config(tmp_path, seaweed_url, bucket, retention_days=30))
     message = " ".join(str(refused.value).split())
     assert "default retention is 1 days" in message and "retention_days of 30" in message
+
+
+@pytest.mark.parametrize(("size", "begin", "end"), [
+    (1, 0, 1), (256, 0, 256), (257, 256, 257), (700, 255, 513), (66_000, 65_530, 65_540),
+])
+def test_the_held_objects_alone_prove_the_range(tmp_path: Path, size: int, begin: int,
+                                                end: int) -> None:
+    log = _log(tmp_path / "db", Ed25519Signer.generate(PUBLISHED))
+    try:
+        log.append(size)
+        store = log.store
+        published = {name: read() for name, read in changed_objects(store, 0, size)}
+        published[history_name(size)] = store.checkpoint(size) or b""
+        mirror = tmp_path / "mirror"
+        for name in held_objects(size, begin, end):
+            path = mirror / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(published[name])
+        (mirror / "checkpoint").write_bytes(published[history_name(size)])
+        source = TileSource(FileFetcher(mirror), PUBLISHED, SHA256)
+        try:
+            for index, entry in source.entries(begin, end):
+                assert entry == b"e%d" % index
+                proof = source.inclusion_proof(index=index, size=size).proof
+                verify_inclusion(SHA256, index, size, SHA256.hash_leaf(entry), proof, store.root)
+        finally:
+            source.close()
+    finally:
+        log.db.close()
