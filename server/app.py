@@ -153,7 +153,7 @@ class LogServer:
                 metrics_app(self.metrics.registry, lambda: log_problems(logs)),
                 self.config.metrics_listen, Limits(),
             )
-        service = LogService(self.logs, self.metrics, gate.readable)
+        service = LogService(self.logs, self.metrics, gate.readable, gate.who)
         self._server.add_generic_rpc_handlers((generic_handler(service, gate),
                                                *self.ingestion.grpc_handlers()))
         self._health = health.aio.HealthServicer()
