@@ -35,8 +35,8 @@ from auditlog_tlog.tree.errors import MalformedError, VerificationError
 
 DIGEST_SIZE: Final = 32
 NONCE_SIZE: Final = 16  # the minimum, and what producers of this project draw
-MAX_ADDENDUM_BYTES: Final = 8 * 1024
-MAX_ADDENDA: Final = 64  # per entry
+MAX_ADDENDUM_BYTES: Final = 1024
+MAX_ADDENDA: Final = 16  # per entry
 MAX_INT: Final = (1 << 53) - 1
 FIELD: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _HEX_DIGEST: Final = re.compile(r"[0-9a-f]{64}")
