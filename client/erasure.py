@@ -52,6 +52,23 @@ def states(client: LogClient, entry: bytes) -> dict[str, AddendumState]:
     return {name: client.addendum(d) for name, d in sorted(addenda.committed(entry).items())}
 
 
+def annotate(reader: object, entry: bytes) -> tuple[dict[str, object], str]:
+    """For ``auditlog entries``: the state of an entry's addenda as JSON and as a remark
+    (" [addenda: email erased by entry 9]"); nothing when the entry has none or the entries
+    come from published tiles (addenda are never published)."""
+    try:
+        found = addenda.committed(entry)
+    except MalformedError:
+        return {}, ""
+    if not found or not isinstance(reader, LogClient):
+        return {}, ""
+    got = states(reader, entry)
+    shown = ", ".join(f"{n} erased by entry {s.erased_by}" if s.addendum is None else f"{n} kept"
+                      for n, s in got.items())
+    return ({n: {"digest": s.digest.hex(), "erased_by": s.erased_by} for n, s in got.items()},
+            f" [addenda: {shown}]")
+
+
 def describe(name: str, state: AddendumState) -> str:
     if state.addendum is None:
         return f"{name}: erased (the erasure is entry {state.erased_by})"
