@@ -37,6 +37,7 @@ from auditlog_tlog.storage.logstore import AppendOutcome
 from auditlog_tlog.tree.errors import (
     AuditLogError,
     MalformedError,
+    NotFoundError,
     PermissionDeniedError,
     PushbackError,
     StorageError,
@@ -261,7 +262,13 @@ class Sequencer:
             raise ShuttingDownError("the server is shutting down; retry on another instance")
 
         def erase() -> tuple[AppendOutcome, int, list[bytes]]:
-            index, digests = plan_erasure(self.store, request)
+            try:
+                index, digests = plan_erasure(self.store, request)
+            except NotFoundError:
+                # Nothing left to erase: perhaps an erasure committed before a crash or a failed
+                # purge cut it short, so the purge is done again (it is idempotent).
+                self.store.addenda.purge()
+                raise
             record = erasure_entry(self.store.origin, request.who, request.why, index, digests,
                                    self._clock.now())
             return self.writer.erase(record, index, digests), index, digests

@@ -69,3 +69,20 @@ def test_an_addendum_written_and_erased_before_any_flush_never_reaches_an_sst(tm
     store.addenda.purge()
     assert files_holding(tmp_path / "db", SECRET) == []
     db.close()
+
+
+def test_a_purge_cut_short_by_a_crash_is_completed_after_reopening(tmp_path: Path) -> None:
+    db = Database(tmp_path / "db")
+    store = LogStore(db, ORIGIN, SHA256)
+    digest = b"\x0b" * 32
+    index = _append(store, b"entry", AddendaChange(puts=((0, digest, SECRET),)))
+    db.purge(b"\x00", b"\xff")  # in an SST file
+    _append(store, b"erasure", AddendaChange(erasures=((digest, index, 1),)))
+    db.close()  # the erasure is committed, the purge never ran
+    db = Database(tmp_path / "db")
+    store = LogStore(db, ORIGIN, SHA256)
+    assert store.addenda.get(digest) is None
+    assert files_holding(tmp_path / "db", SECRET), "the bytes are still in a file"
+    store.addenda.purge()  # what a second erase does (server/sequencer.py)
+    assert files_holding(tmp_path / "db", SECRET) == []
+    db.close()
