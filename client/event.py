@@ -148,6 +148,9 @@ class AuditEvent:
         if len(set(names)) != len(names) or len(names) > tlog_addenda.MAX_ADDENDA:
             raise ValueError(f"addenda: got {len(names)} digests with names {names[:8]}, want "
                              f"each name once and at most {tlog_addenda.MAX_ADDENDA}")
+        if both := set(names) & set(keys):
+            raise ValueError(f"addenda: {sorted(both)} are attributes too, want each field in "
+                             "the entry or in an addendum, not both")
         for name, text in committed:
             if not isinstance(name, str) or not tlog_addenda.FIELD.fullmatch(name):
                 raise ValueError(f"addendum name: got {name!r:.80}, want 1..64 of [A-Za-z0-9_.:-]")

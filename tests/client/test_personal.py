@@ -76,3 +76,8 @@ def test_a_mismatched_personal_event_is_refused() -> None:
 def test_versions_and_addenda_must_agree(data: bytes) -> None:
     with pytest.raises(MalformedError):
         parse_event(data)
+
+
+def test_a_field_is_an_attribute_or_an_addendum_not_both() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        AuditEvent("u", "a", "r", attributes={"email": "x"}, addenda={"email": "0" * 64})
