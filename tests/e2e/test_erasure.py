@@ -249,13 +249,13 @@ def test_appends_with_bad_addenda_are_refused(
     info = stub.GetLogInfo(pb.GetLogInfoRequest(log=ORIGIN), metadata=_meta("svc"))
     assert info.size == 0, "a refused append changes nothing"
     auth = {"Authorization": f"Bearer {TOKENS['svc']}"}
-    for tail, code, words in ((f"addenda/00/11/{'00' * 32}", 400, b"want addenda/<s0>/<s1>"),
+    for tail, code, said in ((f"addenda/00/11/{'00' * 32}", 400, b"want addenda/<s0>/<s1>"),
                               ("addenda/" + "A" * 64, 400, b"64 lowercase hex digits"),
                               (path(bytes(32)), 404, b"no addendum 00")):
         request = urllib.request.Request(f"{server.tiles_url}/{ORIGIN}/{tail}", headers=auth)
         with pytest.raises(urllib.error.HTTPError) as answer:
             urllib.request.urlopen(request, timeout=10)
-        assert answer.value.code == code and words in answer.value.read()
+        assert answer.value.code == code and said in answer.value.read()
     with pytest.raises(grpc.RpcError) as short:
         stub.GetAddendum(pb.GetAddendumRequest(log=ORIGIN, digest=b"x"), metadata=_meta("svc"))
     assert short.value.code() == grpc.StatusCode.INVALID_ARGUMENT
