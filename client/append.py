@@ -21,6 +21,7 @@ from typing import IO
 from auditlog_tlog.client.context import Context, EntryTooLargeError, UsageError, with_entry
 from auditlog_tlog.client.event import AuditEvent, event_from_json
 from auditlog_tlog.client.filedigest import digest_file
+from auditlog_tlog.client.personal import PersonalEvent, personal
 from auditlog_tlog.client.sdk import AppendResult
 from auditlog_tlog.common.files import write_atomic
 from auditlog_tlog.tree.errors import InconsistencyError, MalformedError, VerificationError
@@ -55,6 +56,9 @@ def add_append(p: argparse.ArgumentParser) -> None:
     ev.add_argument("--request-id", default="", help="the request's id, to correlate with other logs")
     ev.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
                     help="a string attribute (repeatable; use --jsonl for numbers and booleans)")
+    ev.add_argument("--personal", action="append", default=[], metavar="KEY=VALUE",
+                    help="a personal field, kept apart from the entry as an erasable addendum "
+                    "(repeatable; docs/erasure.md)")
     out = p.add_argument_group("receipts")
     out.add_argument("--receipt", type=Path, help="write the receipt here (default: stdout)")
     out.add_argument("--receipt-dir", type=Path, help="many entries: write <index>.tlog-proof here")
@@ -82,6 +86,19 @@ def _event(args: argparse.Namespace) -> AuditEvent:
         raise UsageError(str(exc)) from None
 
 
+def _personal(event: AuditEvent, items: list[str]) -> PersonalEvent:
+    fields = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--personal {item!r}: got no '=', want KEY=VALUE")
+        fields[key] = value
+    try:
+        return personal(event, fields)
+    except ValueError as exc:
+        raise UsageError(f"--personal: {exc}") from None
+
+
 def _check_size(ctx: Context, length: int, what: str) -> None:
     limit = ctx.client.log_info().limits.max_entry_bytes
     if limit and length > limit:
@@ -107,10 +124,13 @@ def cmd_append(ctx: Context) -> int:
                          "--lines or --actor/--action/--resource")
     if a.rejects is not None and not a.jsonl:
         raise UsageError("--rejects goes with --jsonl")
+    if a.personal and not modes[4]:
+        raise UsageError("--personal goes with --actor/--action/--resource")
     if a.jsonl or a.lines:
         return _append_many(ctx)
     if a.receipt_dir is not None:
         raise UsageError("--receipt-dir is for many entries (--lines, --jsonl); use --receipt FILE")
+    sealed: PersonalEvent | None = None
     if (a.hash_only or a.media_type is not None) and a.file is None:
         raise UsageError("--hash-only and --media-type go with --file")
     if a.file is not None and a.hash_only:
@@ -128,10 +148,12 @@ def cmd_append(ctx: Context) -> int:
         entry = a.text.encode()
         _check_size(ctx, len(entry), "the entry")
     else:
-        entry = _event(a).encode()
+        sealed = _personal(_event(a), a.personal)
+        entry = sealed.encode()
     if not a.no_receipt:
         _warn_untrusted(ctx)
-    result = ctx.client.append(entry, receipt=not a.no_receipt)
+    result = ctx.client.append(sealed if sealed is not None and sealed.addenda else entry,
+                               receipt=not a.no_receipt)
     receipt = b""
     if not a.no_receipt:
         receipt = _final_receipt(ctx, result, entry)

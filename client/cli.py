@@ -143,7 +143,7 @@ class Subcommand:
 
 def subcommands() -> list[Subcommand]:
     """Every subcommand, in the order ``--help`` lists them."""
-    from auditlog_tlog.client import append, audit, bucket, commands, hold, monitor, up
+    from auditlog_tlog.client import append, audit, bucket, commands, erasure, hold, monitor, up
 
     return [
         Subcommand("up", "run a log and a witness on this machine (what 'make run' does)",
@@ -169,6 +169,12 @@ def subcommands() -> list[Subcommand]:
                    "get receipts",
                    "auditlog append --actor alice --action repo.delete --resource acme/web "
                    "--receipt r.tlog-proof", append.add_append, append.cmd_append),
+        Subcommand("erase", "erase an entry's personal fields (addenda); the erasure is logged "
+                   "(admin role)", "auditlog erase --index 17 --why 'GDPR art. 17 request 4411'",
+                   erasure.add_erase, erasure.cmd_erase),
+        Subcommand("addenda", "show an entry's personal fields (addenda), or where they were "
+                   "erased", "auditlog addenda --index 17", erasure.add_addenda,
+                   erasure.cmd_addenda),
         Subcommand("checkpoint", "fetch and verify the latest checkpoint",
                    "auditlog checkpoint --note", commands.add_checkpoint, commands.cmd_checkpoint,
                    tiles=True),

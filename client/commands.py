@@ -22,6 +22,7 @@ from auditlog_tlog.client.context import (
     show_entry,
     with_entry,
 )
+from auditlog_tlog.client.erasure import annotate
 from auditlog_tlog.client.filedigest import check_file, is_file_digest, parse_file_digest
 from auditlog_tlog.client.ranges import check_range
 from auditlog_tlog.client.verifier import VerifiedCheckpoint, Verifier
@@ -186,9 +187,11 @@ def cmd_entries(ctx: Context) -> int:
         if len(page) == PAGE or index == end - 1:
             check_range(ctx.reader, hasher, first, page, head.size, head.root)
             for i, checked in enumerate(page, start=first):
+                found, remark = annotate(ctx.reader, checked)  # personal fields (erasure.py)
                 ctx.emit({"index": i, "entry": base64.b64encode(checked).decode(),
-                          "leaf_hash": hasher.hash_leaf(checked).hex()},
-                         f"{i}\t{show_entry(checked)}")
+                          "leaf_hash": hasher.hash_leaf(checked).hex(), **(
+                              {"addenda": found} if found else {})},
+                         f"{i}\t{show_entry(checked)}{remark}")
             first, page = index + 1, []
     return 0
 

@@ -28,9 +28,11 @@ import grpc
 
 from auditlog_tlog.client import rpc
 from auditlog_tlog.client.event import AuditEvent
+from auditlog_tlog.client.personal import PersonalEvent
 from auditlog_tlog.client.streaming import AppendStreamer
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.tree.addenda import Addendum, parse_addendum
 from auditlog_tlog.tree.errors import InvalidRangeError, NotFoundError
 
 MAX_REQUEST_BYTES: Final = 4 * 1024 * 1024  # bytes of entries per request message we send
@@ -127,7 +129,30 @@ class HoldResult:
     leaf_hash: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class AddendumState:
+    """An addendum as the log keeps it: ``addendum`` (verified against the digest), or None
+    once erased, with ``erased_by`` the index of the entry recording the erasure."""
+
+    digest: bytes
+    index: int
+    addendum: Addendum | None
+    erased_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What an erasure did: the erasure record's append result, the entry, the digests."""
+
+    record: AppendResult
+    index: int
+    digests: tuple[bytes, ...]
+
+
 def entry_bytes(entry: Entry) -> bytes:
+    if isinstance(entry, PersonalEvent):
+        raise TypeError("entry: got a PersonalEvent, want LogClient.append for it (only single "
+                        "appends carry addenda)")
     if isinstance(entry, AuditEvent):
         return entry.encode()
     if isinstance(entry, bytes | bytearray | memoryview):
@@ -252,10 +277,34 @@ class LogClient:
         return HoldResult(r.objects, r.size, r.index, bytes(r.leaf_hash))
 
     # -- appends -------------------------------------------------------------------------------
-    def append(self, entry: Entry, *, receipt: bool = False) -> AppendResult:
-        """Append one entry (bytes, or an ``AuditEvent`` in its canonical encoding)."""
-        request = pb.AppendRequest(log=self.origin, entry=entry_bytes(entry), want_receipt=receipt)
+    def append(self, entry: Entry | PersonalEvent, *, receipt: bool = False) -> AppendResult:
+        """Append one entry (bytes, or an ``AuditEvent`` in its canonical encoding); a
+        ``PersonalEvent`` (client.personal) goes with its addenda."""
+        if isinstance(entry, PersonalEvent):
+            request = pb.AppendRequest(log=self.origin, entry=entry.encode(),
+                                       want_receipt=receipt, addenda=entry.encoded_addenda())
+        else:
+            request = pb.AppendRequest(log=self.origin, entry=entry_bytes(entry),
+                                       want_receipt=receipt)
         return convert_result(self._call("Append", request, append=True).result)
+
+    # -- addenda (docs/erasure.md) -------------------------------------------------------------
+    def addendum(self, digest: bytes) -> AddendumState:
+        """An addendum by digest, checked to hash to it (VerificationError otherwise), or where
+        it was erased; NotFoundError when the log never kept it."""
+        response = self._call("GetAddendum", pb.GetAddendumRequest(log=self.origin, digest=digest))
+        if response.HasField("erased_by"):
+            return AddendumState(digest, response.index, None, response.erased_by)
+        return AddendumState(digest, response.index, parse_addendum(response.addendum, digest),
+                             None)
+
+    def erase(self, why: str, *, digests: Sequence[bytes] = (), index: int | None = None) -> Erasure:
+        """Erase addenda by digest, or all those of entry ``index`` (the admin role); the
+        erasure is recorded in the log with ``why``. Not retried after a broken connection
+        (a second erasure would find nothing left: NotFoundError)."""
+        request = pb.EraseRequest(log=self.origin, digests=digests, index=index, why=why)
+        response = self._call("Erase", request, append=True, timeout=max(self.timeout, 60.0))
+        return Erasure(convert_result(response.erasure), response.index, tuple(response.digests))
 
     def append_batch(self, entries: Sequence[Entry], *, receipt: bool = False) -> list[AppendResult]:
         """Append many entries, split into requests within the log's limits; results in order."""

@@ -35,14 +35,16 @@ class LegalHoldResponse(_message.Message):
     def __init__(self, objects: _Optional[int] = ..., size: _Optional[int] = ..., index: _Optional[int] = ..., leaf_hash: _Optional[bytes] = ...) -> None: ...
 
 class AppendRequest(_message.Message):
-    __slots__ = ("log", "entry", "want_receipt")
+    __slots__ = ("log", "entry", "want_receipt", "addenda")
     LOG_FIELD_NUMBER: _ClassVar[int]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     WANT_RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    ADDENDA_FIELD_NUMBER: _ClassVar[int]
     log: str
     entry: bytes
     want_receipt: bool
-    def __init__(self, log: _Optional[str] = ..., entry: _Optional[bytes] = ..., want_receipt: _Optional[bool] = ...) -> None: ...
+    addenda: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, log: _Optional[str] = ..., entry: _Optional[bytes] = ..., want_receipt: _Optional[bool] = ..., addenda: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class AppendResult(_message.Message):
     __slots__ = ("index", "leaf_hash", "duplicate", "receipt")
@@ -311,3 +313,43 @@ class ListLogsResponse(_message.Message):
     LOGS_FIELD_NUMBER: _ClassVar[int]
     logs: _containers.RepeatedCompositeFieldContainer[LogInfo]
     def __init__(self, logs: _Optional[_Iterable[_Union[LogInfo, _Mapping]]] = ...) -> None: ...
+
+class GetAddendumRequest(_message.Message):
+    __slots__ = ("log", "digest")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    digest: bytes
+    def __init__(self, log: _Optional[str] = ..., digest: _Optional[bytes] = ...) -> None: ...
+
+class GetAddendumResponse(_message.Message):
+    __slots__ = ("addendum", "index", "erased_by")
+    ADDENDUM_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ERASED_BY_FIELD_NUMBER: _ClassVar[int]
+    addendum: bytes
+    index: int
+    erased_by: int
+    def __init__(self, addendum: _Optional[bytes] = ..., index: _Optional[int] = ..., erased_by: _Optional[int] = ...) -> None: ...
+
+class EraseRequest(_message.Message):
+    __slots__ = ("log", "digests", "index", "why")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    WHY_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    digests: _containers.RepeatedScalarFieldContainer[bytes]
+    index: int
+    why: str
+    def __init__(self, log: _Optional[str] = ..., digests: _Optional[_Iterable[bytes]] = ..., index: _Optional[int] = ..., why: _Optional[str] = ...) -> None: ...
+
+class EraseResponse(_message.Message):
+    __slots__ = ("erasure", "index", "digests")
+    ERASURE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    erasure: AppendResult
+    index: int
+    digests: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, erasure: _Optional[_Union[AppendResult, _Mapping]] = ..., index: _Optional[int] = ..., digests: _Optional[_Iterable[bytes]] = ...) -> None: ...

@@ -38,6 +38,7 @@ ROLE = {
     "GetCheckpoint": "read", "GetInclusionProof": "read", "GetConsistencyProof": "read",
     "GetEntries": "read", "GetLogInfo": "read", "ListCheckpoints": "read",
     "ListLogs": None, "AddCosignature": None, "LegalHold": "admin",
+    "GetAddendum": "read", "Erase": "admin",
 }
 
 

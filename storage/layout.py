@@ -2,6 +2,7 @@
 
 Every key of a log starts with its prefix (``storage.db.prefix``: ``L`` and the log's id)::
 
+    <prefix> A <digest(32)>            an addendum: entry index u64 || its bytes (storage.addenda)
     <prefix> C <size u64>              the signed checkpoint of that size
     <prefix> E <index u64>             the entry at that index
     <prefix> H <leaf hash>             the index (u64) of the first entry with that leaf hash
@@ -10,6 +11,7 @@ Every key of a log starts with its prefix (``storage.db.prefix``: ``L`` and the 
     <prefix> S                         the state: size u64 || root || checkpoint size u64 ||
                                        the compact range's hashes, left to right
     <prefix> T <level u8> <index u64>  an 8-level stratum of the tree (storage.strata)
+    <prefix> X <digest(32)>            an erased addendum: entry index u64 || erasure index u64
 
 Integers are big-endian, so keys of one kind sort by number. The appending store
 (``storage.logstore``) and the bulk importer of a restore (``storage.restore``) both write
@@ -30,6 +32,16 @@ class LogKeys:
     """The keys of one log, from its prefix."""
 
     prefix: bytes
+
+    def addendum(self, digest: bytes) -> bytes:
+        return self.prefix + b"A" + digest
+
+    def addenda_range(self) -> tuple[bytes, bytes]:
+        """The half-open key range of every stored addendum."""
+        return self.prefix + b"A", self.prefix + b"B"
+
+    def erased(self, digest: bytes) -> bytes:
+        return self.prefix + b"X" + digest
 
     def checkpoint(self, size: int) -> bytes:
         return self.prefix + b"C" + _u64(size)

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from auditlog_tlog.storage import strata
+from auditlog_tlog.storage.addenda import AddendaChange, AddendaReader, stage
 from auditlog_tlog.storage.db import Database, prefix
 from auditlog_tlog.storage.layout import LogKeys, State
 from auditlog_tlog.tree.compact import CompactRange, LevelVisitor
@@ -58,6 +59,7 @@ class PreparedBatch:
     compact: tuple[bytes, ...]
     entries: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # index, entry, leaf
     strata: dict[tuple[int, int], strata.Stratum] = field(default_factory=dict)
+    addenda: AddendaChange | None = None  # stored or erased with the batch (storage.addenda)
 
 
 class LogStore:
@@ -68,6 +70,7 @@ class LogStore:
         self.hasher = hasher
         self._db = db
         self._keys = LogKeys(prefix(db.register_log(origin, hasher.name)))
+        self.addenda = AddendaReader(db, self._keys)
         self._damage: CorruptionError | None = None  # set once: the log appends no more
         self._stale = False  # a write failed: reload the state from disk before the next one
         self.size = 0
@@ -340,6 +343,8 @@ class LogStore:
             wb.put(self._keys.leaf(leaf), index.to_bytes(8, "big"))
         for (level, index), stratum in batch.strata.items():
             wb.put(self._keys.tile(level, index), stratum.value())
+        if batch.addenda is not None:
+            stage(wb, self._keys, batch.addenda)
         wb.put(self._keys.state,
                State(batch.size, batch.root, self.checkpoint_size, batch.compact).encode())
         self._write(wb, sync=True)
