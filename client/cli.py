@@ -3,7 +3,7 @@
 Processes: ``serve`` (a log server), ``witness`` (a witness), ``up`` (both, on one machine),
 ``keygen``, ``bucket init`` (a compliant S3 bucket). Services: ``append``. Auditors:
 ``checkpoint``, ``checkpoints``, ``prove``, ``consistency``, ``entries``, ``verify`` (offline),
-``audit``, ``monitor``. Every read command takes ``--json``.
+``audit``, ``monitor``. Admins: ``hold``. Every read command takes ``--json``.
 
 Errors go to stderr as one line that says what to do, with a non-zero exit code: 1 for a
 failure or a discrepancy, 2 for a usage error, 3 when a log was caught forking or rolling back.
@@ -143,7 +143,7 @@ class Subcommand:
 
 def subcommands() -> list[Subcommand]:
     """Every subcommand, in the order ``--help`` lists them."""
-    from auditlog_tlog.client import append, audit, bucket, commands, monitor, up
+    from auditlog_tlog.client import append, audit, bucket, commands, erasure, hold, monitor, up
 
     return [
         Subcommand("up", "run a log and a witness on this machine (what 'make run' does)",
@@ -169,6 +169,12 @@ def subcommands() -> list[Subcommand]:
                    "get receipts",
                    "auditlog append --actor alice --action repo.delete --resource acme/web "
                    "--receipt r.tlog-proof", append.add_append, append.cmd_append),
+        Subcommand("erase", "erase an entry's personal fields (addenda); the erasure is logged "
+                   "(admin role)", "auditlog erase --index 17 --why 'GDPR art. 17 request 4411'",
+                   erasure.add_erase, erasure.cmd_erase),
+        Subcommand("addenda", "show an entry's personal fields (addenda), or where they were "
+                   "erased", "auditlog addenda --index 17", erasure.add_addenda,
+                   erasure.cmd_addenda),
         Subcommand("checkpoint", "fetch and verify the latest checkpoint",
                    "auditlog checkpoint --note", commands.add_checkpoint, commands.cmd_checkpoint,
                    tiles=True),
@@ -190,6 +196,10 @@ def subcommands() -> list[Subcommand]:
         Subcommand("audit", "re-verify the whole log from its entries, checkpoints and witness "
                    "archive", "auditlog audit --archive var/witness/archive", audit.add_audit,
                    audit.cmd_audit, tiles=True),
+        Subcommand("hold", "place or release an S3 legal hold on the published objects of a "
+                   "range of entries (admin role); recorded in the log",
+                   "auditlog hold --from-index 0 --to-index 1000 --reason 'case 17'",
+                   hold.add_hold, hold.cmd_hold),
         Subcommand("monitor", "follow the log; alert on a fork, rollback, missing quorum or stall",
                    "auditlog monitor --interval 10 --webhook https://alerts.example/hook",
                    monitor.add_monitor, monitor.cmd_monitor),

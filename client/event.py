@@ -24,6 +24,11 @@ nothing else::
   every JSON implementation). Floats, nulls and nesting are refused: put them in a string.
 * ``actor``, ``action``, ``resource`` and ``outcome`` are non-empty; an encoded event is at most
   ``MAX_EVENT_BYTES``.
+
+Version 2 (docs/erasure.md) is version 1 plus one member, for an event with personal fields
+kept apart as addenda (c2sp.org/tlog-addenda, ``tree.addenda``): ``"addenda"`` maps each
+personal field's name to the lowercase hex SHA-256 of its addendum, and ``"v":2``. An event
+without addenda is always version 1, byte for byte as before.
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from auditlog_tlog.tree import addenda as tlog_addenda
 from auditlog_tlog.tree.errors import MalformedError
 from auditlog_tlog.tree.hashing import SHA256, Hasher
 
 VERSION: Final = 1
+VERSION_ADDENDA: Final = 2
 MAX_EVENT_BYTES: Final = 64 * 1024
 MAX_INT: Final = (1 << 53) - 1
 _KEY: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -46,6 +53,7 @@ _TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 _FIELDS: Final = frozenset(
     ("v", "actor", "action", "resource", "outcome", "time", "source", "request_id", "attributes")
 )
+_FIELDS_V2: Final = _FIELDS | {"addenda"}
 
 AttributeValue = str | int | bool
 
@@ -111,6 +119,8 @@ class AuditEvent:
     source: str = ""
     request_id: str = ""
     attributes: tuple[tuple[str, AttributeValue], ...] | Mapping[str, AttributeValue] = ()
+    addenda: tuple[tuple[str, str], ...] | Mapping[str, str] = ()
+    """Personal field name -> hex digest of its addendum (client.personal makes them)."""
 
     def __post_init__(self) -> None:
         for name in ("actor", "action", "resource", "outcome"):
@@ -132,6 +142,23 @@ class AuditEvent:
         for key, value in items:
             _check_attribute(key, value)
         object.__setattr__(self, "attributes", tuple(sorted(items)))
+        digests = self.addenda.items() if isinstance(self.addenda, Mapping) else self.addenda
+        committed = sorted(tuple(p) for p in digests)
+        names = [name for name, _ in committed]
+        if len(set(names)) != len(names) or len(names) > tlog_addenda.MAX_ADDENDA:
+            raise ValueError(f"addenda: got {len(names)} digests with names {names[:8]}, want "
+                             f"each name once and at most {tlog_addenda.MAX_ADDENDA}")
+        if both := set(names) & set(keys):
+            raise ValueError(f"addenda: {sorted(both)} are attributes too, want each field in "
+                             "the entry or in an addendum, not both")
+        for name, text in committed:
+            if not isinstance(name, str) or not tlog_addenda.FIELD.fullmatch(name):
+                raise ValueError(f"addendum name: got {name!r:.80}, want 1..64 of [A-Za-z0-9_.:-]")
+            try:
+                tlog_addenda.parse_digest(text)
+            except MalformedError as exc:
+                raise ValueError(f"addendum {name}: {exc}") from None
+        object.__setattr__(self, "addenda", tuple(committed))
 
     @property
     def attrs(self) -> dict[str, AttributeValue]:
@@ -140,8 +167,8 @@ class AuditEvent:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object that ``encode`` writes (a new dict)."""
-        return {
-            "v": VERSION,
+        obj: dict[str, Any] = {
+            "v": VERSION_ADDENDA if self.addenda else VERSION,
             "actor": self.actor,
             "action": self.action,
             "resource": self.resource,
@@ -151,6 +178,9 @@ class AuditEvent:
             "request_id": self.request_id,
             "attributes": self.attrs,
         }
+        if self.addenda:
+            obj["addenda"] = dict(self.addenda)
+        return obj
 
     def encode(self) -> bytes:
         """The one canonical encoding (see the module docstring); this is the log entry."""
@@ -173,10 +203,15 @@ def event_from_json(obj: object) -> AuditEvent:
     missing, ``time`` may be any RFC 3339 time); raises ``MalformedError``."""
     if not isinstance(obj, dict):
         raise MalformedError(f"event: got JSON {type(obj).__name__}, want an object")
-    if unknown := set(obj) - _FIELDS:
-        raise MalformedError(f"event: unknown fields {sorted(unknown)}, want some of {sorted(_FIELDS)}")
-    if obj.get("v", VERSION) != VERSION:
-        raise MalformedError(f"event: got version {obj.get('v')!r}, want {VERSION}")
+    if unknown := set(obj) - _FIELDS_V2:
+        raise MalformedError(f"event: unknown fields {sorted(unknown)}, want some of {sorted(_FIELDS_V2)}")
+    version = obj.get("v", VERSION_ADDENDA if "addenda" in obj else VERSION)
+    if version not in (VERSION, VERSION_ADDENDA) or (version == VERSION_ADDENDA) != ("addenda" in obj):
+        raise MalformedError(f"event: got version {obj.get('v')!r}, want {VERSION}, or "
+                             f"{VERSION_ADDENDA} exactly when the event has addenda")
+    digests = obj.get("addenda", {})
+    if not isinstance(digests, dict) or ("addenda" in obj and not digests):
+        raise MalformedError("event: addenda must be a non-empty JSON object")
     missing = [k for k in ("actor", "action", "resource") if k not in obj]
     if missing:
         raise MalformedError(f"event: missing fields {missing}")
@@ -192,7 +227,7 @@ def event_from_json(obj: object) -> AuditEvent:
         return AuditEvent(
             actor=obj["actor"], action=obj["action"], resource=obj["resource"],
             outcome=obj.get("outcome", "success"), time=when, source=obj.get("source", ""),
-            request_id=obj.get("request_id", ""), attributes=attributes,
+            request_id=obj.get("request_id", ""), attributes=attributes, addenda=digests,
         )
     except (ValueError, TypeError) as exc:
         raise MalformedError(f"event: {exc}") from None
@@ -206,8 +241,9 @@ def parse_event(data: bytes) -> AuditEvent:
         obj = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedError(f"event: not UTF-8 JSON: {exc}") from None
-    if not isinstance(obj, dict) or set(obj) != _FIELDS:
-        raise MalformedError(f"event: want a JSON object with exactly the fields {sorted(_FIELDS)}")
+    if not isinstance(obj, dict) or set(obj) not in (_FIELDS, _FIELDS_V2):
+        raise MalformedError(f"event: want a JSON object with exactly the fields {sorted(_FIELDS)}"
+                             ' (and "addenda" in version 2)')
     if not isinstance(obj["time"], str):
         raise MalformedError("event: time must be a string")
     parse_time(obj["time"])

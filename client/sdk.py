@@ -28,9 +28,11 @@ import grpc
 
 from auditlog_tlog.client import rpc
 from auditlog_tlog.client.event import AuditEvent
+from auditlog_tlog.client.personal import PersonalEvent
 from auditlog_tlog.client.streaming import AppendStreamer
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
+from auditlog_tlog.tree.addenda import Addendum, parse_addendum
 from auditlog_tlog.tree.errors import InvalidRangeError, NotFoundError
 
 MAX_REQUEST_BYTES: Final = 4 * 1024 * 1024  # bytes of entries per request message we send
@@ -65,6 +67,20 @@ class LogInfo:
     witness_keys: tuple[str, ...]
     witness_quorum: int
     keys: tuple[KeyInfo, ...] = ()
+    retention: Retention | None = None  # for a log that publishes to a bucket
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """A publishing log's retention (docs/retention.md): the lock period of its objects, the
+    entries the server no longer keeps (below ``pruned_below``: read them from ``bucket``), and
+    when the bucket's lock on the oldest entry the server keeps ends (Unix time, 0: unknown)."""
+
+    bucket: str
+    prefix: str
+    retention_days: int
+    pruned_below: int
+    oldest_retain_until: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +118,41 @@ class ConsistencyProof:
     proof: tuple[bytes, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    """A legal hold placed or released: how many objects, at which published size, and the
+    index and leaf hash of the entry that records it."""
+
+    objects: int
+    size: int
+    index: int
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AddendumState:
+    """An addendum as the log keeps it: ``addendum`` (verified against the digest), or None
+    once erased, with ``erased_by`` the index of the entry recording the erasure."""
+
+    digest: bytes
+    index: int
+    addendum: Addendum | None
+    erased_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What an erasure did: the erasure record's append result, the entry, the digests."""
+
+    record: AppendResult
+    index: int
+    digests: tuple[bytes, ...]
+
+
 def entry_bytes(entry: Entry) -> bytes:
+    if isinstance(entry, PersonalEvent):
+        raise TypeError("entry: got a PersonalEvent, want LogClient.append for it (only single "
+                        "appends carry addenda)")
     if isinstance(entry, AuditEvent):
         return entry.encode()
     if isinstance(entry, bytes | bytearray | memoryview):
@@ -122,7 +172,13 @@ def _log_info(info: pb.LogInfo) -> LogInfo:
                lim.max_entries_page),
         tuple(info.witness_keys), info.witness_quorum,
         tuple(KeyInfo(k.verifier_key, k.state, k.since, k.until) for k in info.keys),
+        _retention(info.publication) if info.HasField("publication") else None,
     )
+
+
+def _retention(p: pb.Publication) -> Retention:
+    return Retention(p.bucket, p.prefix, p.retention_days, p.pruned_below,
+                     p.oldest_retain_until_unix)
 
 
 class LogClient:
@@ -210,11 +266,45 @@ class LogClient:
     def list_logs(self) -> list[LogInfo]:
         return [_log_info(i) for i in self._call("ListLogs", pb.ListLogsRequest()).logs]
 
+    def legal_hold(self, begin: int, end: int, *, release: bool = False, reason: str = "",
+                   size: int | None = None) -> HoldResult:
+        """Place (or release) an S3 legal hold on the published objects of entries
+        [begin, end) at published ``size`` (default: the bucket's), recorded as an entry of
+        the log (the admin role; docs/retention.md)."""
+        request = pb.LegalHoldRequest(log=self.origin, begin=begin, end=end, release=release,
+                                      reason=reason, size=size)
+        r = self._call("LegalHold", request, append=True)
+        return HoldResult(r.objects, r.size, r.index, bytes(r.leaf_hash))
+
     # -- appends -------------------------------------------------------------------------------
-    def append(self, entry: Entry, *, receipt: bool = False) -> AppendResult:
-        """Append one entry (bytes, or an ``AuditEvent`` in its canonical encoding)."""
-        request = pb.AppendRequest(log=self.origin, entry=entry_bytes(entry), want_receipt=receipt)
+    def append(self, entry: Entry | PersonalEvent, *, receipt: bool = False) -> AppendResult:
+        """Append one entry (bytes, or an ``AuditEvent`` in its canonical encoding); a
+        ``PersonalEvent`` (client.personal) goes with its addenda."""
+        if isinstance(entry, PersonalEvent):
+            request = pb.AppendRequest(log=self.origin, entry=entry.encode(),
+                                       want_receipt=receipt, addenda=entry.encoded_addenda())
+        else:
+            request = pb.AppendRequest(log=self.origin, entry=entry_bytes(entry),
+                                       want_receipt=receipt)
         return convert_result(self._call("Append", request, append=True).result)
+
+    # -- addenda (docs/erasure.md) -------------------------------------------------------------
+    def addendum(self, digest: bytes) -> AddendumState:
+        """An addendum by digest, checked to hash to it (VerificationError otherwise), or where
+        it was erased; NotFoundError when the log never kept it."""
+        response = self._call("GetAddendum", pb.GetAddendumRequest(log=self.origin, digest=digest))
+        if response.HasField("erased_by"):
+            return AddendumState(digest, response.index, None, response.erased_by)
+        return AddendumState(digest, response.index, parse_addendum(response.addendum, digest),
+                             None)
+
+    def erase(self, why: str, *, digests: Sequence[bytes] = (), index: int | None = None) -> Erasure:
+        """Erase addenda by digest, or all those of entry ``index`` (the admin role); the
+        erasure is recorded in the log with ``why``. Not retried after a broken connection
+        (a second erasure would find nothing left: NotFoundError)."""
+        request = pb.EraseRequest(log=self.origin, digests=digests, index=index, why=why)
+        response = self._call("Erase", request, append=True, timeout=max(self.timeout, 60.0))
+        return Erasure(convert_result(response.erasure), response.index, tuple(response.digests))
 
     def append_batch(self, entries: Sequence[Entry], *, receipt: bool = False) -> list[AppendResult]:
         """Append many entries, split into requests within the log's limits; results in order."""

@@ -89,6 +89,21 @@ class LogStub:
                 request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureRequest.SerializeToString,
                 response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureResponse.FromString,
                 _registered_method=True)
+        self.LegalHold = channel.unary_unary(
+                '/auditlog.v1.Log/LegalHold',
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.LegalHoldRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.LegalHoldResponse.FromString,
+                _registered_method=True)
+        self.GetAddendum = channel.unary_unary(
+                '/auditlog.v1.Log/GetAddendum',
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetAddendumRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetAddendumResponse.FromString,
+                _registered_method=True)
+        self.Erase = channel.unary_unary(
+                '/auditlog.v1.Log/Erase',
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.EraseRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.EraseResponse.FromString,
+                _registered_method=True)
 
 
 class LogServicer:
@@ -174,6 +189,32 @@ class LogServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LegalHold(self, request, context):
+        """Places (or releases) an S3 legal hold on every published object that holds entries
+        [begin, end) (bundles, the tiles of their proofs, the checkpoint of the published size),
+        then records it as an entry of the log (docs/retention.md). Needs the admin role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAddendum(self, request, context):
+        """An addendum (c2sp.org/tlog-addenda; docs/erasure.md) by its digest, or which entry
+        recorded its erasure. Needs the read role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Erase(self, request, context):
+        """Erases addenda: appends an erasure record (who, which entry and digests, when, why) and
+        deletes the addenda durably from the log's database. Needs the admin role. NOT_FOUND when
+        there is nothing (left) to erase.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LogServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -231,6 +272,21 @@ def add_LogServicer_to_server(servicer, server):
                     servicer.AddCosignature,
                     request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureRequest.FromString,
                     response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureResponse.SerializeToString,
+            ),
+            'LegalHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.LegalHold,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.LegalHoldRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.LegalHoldResponse.SerializeToString,
+            ),
+            'GetAddendum': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAddendum,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetAddendumRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.GetAddendumResponse.SerializeToString,
+            ),
+            'Erase': grpc.unary_unary_rpc_method_handler(
+                    servicer.Erase,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.EraseRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.EraseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -530,6 +586,87 @@ class Log:
             '/auditlog.v1.Log/AddCosignature',
             auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureRequest.SerializeToString,
             auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LegalHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auditlog.v1.Log/LegalHold',
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.LegalHoldRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.LegalHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAddendum(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auditlog.v1.Log/GetAddendum',
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.GetAddendumRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.GetAddendumResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Erase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auditlog.v1.Log/Erase',
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.EraseRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.EraseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,11 +25,14 @@ import ctypes.util
 from dataclasses import dataclass
 
 from auditlog_tlog.server.config import ServerConfig
+from auditlog_tlog.tree import addenda
 from auditlog_tlog.tree.errors import MalformedError, PushbackError
 
 # Every request that is not an append (reads, AddCosignature) fits in this many bytes.
 OTHER_REQUEST_BYTES = 64 * 1024
 BOOL_FIELD = 2
+# The most an Append's addenda (docs/erasure.md) may add: MAX_ADDENDA fields of the largest size.
+ADDENDA_FIELDS = addenda.MAX_ADDENDA * (addenda.MAX_ADDENDUM_BYTES + 3)
 UINT64_FIELD = 11
 RETRY_AFTER_MS = 100
 # glibc's mallopt parameter number for the mmap threshold (malloc.h).
@@ -77,7 +80,7 @@ def request_limits(config: ServerConfig) -> RequestLimits:
     for log in config.logs:
         name = field_size(len(log.origin.encode()))
         entry = field_size(log.max_entry_bytes)
-        append = max(append, name + entry + BOOL_FIELD)
+        append = max(append, name + entry + BOOL_FIELD + ADDENDA_FIELDS)
         batch = max(batch, name + log.max_batch_entries * entry + BOOL_FIELD)
     stream = batch + UINT64_FIELD
     receive = min(config.max_request_bytes, max(append, stream, OTHER_REQUEST_BYTES))

@@ -9,12 +9,20 @@ from dataclasses import dataclass
 from auditlog_tlog.server.anchors import LogHaltedError
 from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.cosigning import LogWitnesses
+from auditlog_tlog.server.erasure import ErasureRequest
 from auditlog_tlog.server.keys import KeyInfo
 from auditlog_tlog.server.publisher import Publisher
+from auditlog_tlog.server.retention import Retention
 from auditlog_tlog.server.sequencer import Receipted, Sequencer
 from auditlog_tlog.server.signal import Signal
-from auditlog_tlog.storage.logstore import LogStore
-from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, MalformedError, NotFoundError
+from auditlog_tlog.storage.logstore import AppendOutcome, LogStore
+from auditlog_tlog.tree.errors import (
+    CorruptionError,
+    InvalidRangeError,
+    MalformedError,
+    NotFoundError,
+    PrunedError,
+)
 from auditlog_tlog.tree.hashing import HASH_SIZE
 
 MAX_PAGE_BYTES = 4 * 1024 * 1024
@@ -47,6 +55,7 @@ class LogRuntime:
         self.failure = failure
         self.witnesses = LogWitnesses(config)
         self.publisher: Publisher | None = None
+        self.retention: Retention | None = None  # pruning and expiry (publishing logs)
         self._unsigned = Signal()  # a log without a sequencer never signs
 
     @property
@@ -54,10 +63,11 @@ class LogRuntime:
         """Fired each time the log stores a newly signed checkpoint."""
         return self._unsigned if self._sequencer is None else self._sequencer.signed
 
-    async def append(self, entries: Sequence[bytes], want_receipt: bool) -> list[Receipted]:
+    async def append(self, entries: Sequence[bytes], want_receipt: bool,
+                     addenda: Sequence[Sequence[bytes]] = ()) -> list[Receipted]:
         """Append through the sequencer; with ``acknowledge_after_publication``, return only
         once a checkpoint covering the entries is published to the log's bucket."""
-        results = await self.sequencer().append(entries, want_receipt)
+        results = await self.sequencer().append(entries, want_receipt, addenda)
         publish = self.config.publish
         if self.publisher is not None and publish is not None and publish.acknowledge_after_publication:
             await self.publisher.wait_published(max(r.outcome.index for r in results) + 1)
@@ -78,6 +88,24 @@ class LogRuntime:
     def halted(self) -> LogHaltedError | None:
         """Why the log refuses to append and sign (its tree does not extend an anchor)."""
         return None if self._sequencer is None else self._sequencer.writer.halted
+
+    async def erase(self, request: ErasureRequest) -> tuple[AppendOutcome, int, list[bytes]]:
+        """Erase addenda (server/erasure.py): the erasure record, the entry, the digests."""
+        return await self.sequencer().erase(request)
+
+    def addendum(self, digest: bytes) -> tuple[bytes, int, int | None]:
+        """An addendum's bytes, its entry's index, and the erasure record's index (or None);
+        NotFoundError for a digest the log never stored."""
+        if len(digest) != HASH_SIZE:
+            raise MalformedError(f"digest is {len(digest)} bytes, want {HASH_SIZE}")
+        reader = self.store.addenda
+        stored = reader.get(digest)
+        if stored is not None:
+            return stored.data, stored.index, None
+        erased = reader.erased(digest)
+        if erased is None:
+            raise NotFoundError(f"no addendum {digest.hex()} in {self.config.origin}")
+        return b"", erased.index, erased.erasure_index
 
     async def add_cosignatures(self, size: int, lines: bytes) -> list[str]:
         """Verify witness cosignatures of the checkpoint at ``size`` and store them with it."""
@@ -163,6 +191,13 @@ class LogRuntime:
             raise InvalidRangeError(
                 f"range [{begin}, {end}) is not within the log's [0, {store.size})"
             )
+        if begin < min(end, store.pruned) and self.publisher is not None:
+            bucket = self.publisher.bucket
+            raise PrunedError(
+                f"entries [{begin}, {min(end, store.pruned)}) were pruned from this server after "
+                f"publication (it keeps [{store.pruned}, {store.size})): read them from the bucket, "
+                f"e.g. 'auditlog entries --source s3://{bucket.bucket}/{bucket.prefix}'",
+                store.pruned)
         page = self.config.max_entries_page
         while begin < end:
             entries = store.entries(begin, min(end, begin + page))

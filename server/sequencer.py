@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.cosigning import LogWitnesses
+from auditlog_tlog.server.erasure import ErasureRequest, check_addenda, erasure_entry, plan_erasure
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.signal import Signal
 from auditlog_tlog.server.writer import LogWriter
@@ -37,6 +38,7 @@ from auditlog_tlog.storage.logstore import AppendOutcome
 from auditlog_tlog.tree.errors import (
     AuditLogError,
     MalformedError,
+    NotFoundError,
     PermissionDeniedError,
     PushbackError,
     StorageError,
@@ -62,6 +64,7 @@ class _Request:
     entries: Sequence[bytes]
     want_receipt: bool
     future: asyncio.Future[list[Receipted]]
+    addenda: Sequence[Sequence[tuple[bytes, bytes]]] = ()  # per entry, checked (erasure.py)
 
 
 class ShuttingDownError(StorageError):
@@ -125,9 +128,18 @@ class Sequencer:
                 f"{self.store.origin}: {exc}"
             ) from None
 
-    async def append(self, entries: Sequence[bytes], want_receipt: bool) -> list[Receipted]:
-        """Append a batch; returns once it is durable (and signed into a checkpoint)."""
+    async def append(self, entries: Sequence[bytes], want_receipt: bool,
+                     addenda: Sequence[Sequence[bytes]] = ()) -> list[Receipted]:
+        """Append a batch; returns once it is durable (and signed into a checkpoint).
+        ``addenda``: empty, or for each entry the addenda it commits (server/erasure.py)."""
         self.check_entries(entries)
+        checked: list[list[tuple[bytes, bytes]]] = []
+        if addenda:
+            if len(addenda) != len(entries):
+                raise MalformedError(f"addenda for {len(addenda)} entries, want one list per "
+                                     f"entry ({len(entries)})")
+            checked = [check_addenda(i, e, a)
+                       for i, (e, a) in enumerate(zip(entries, addenda, strict=True))]
         self.writer.refuse_if_halted()
         if self._closing:
             raise ShuttingDownError("the server is shutting down; retry on another instance")
@@ -138,7 +150,7 @@ class Sequencer:
                 f"{self.config.max_pending_entries}; retry after 100 ms"
             )
         future: asyncio.Future[list[Receipted]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Request(entries, want_receipt, future))
+        self._queue.append(_Request(entries, want_receipt, future, checked))
         self._queued += len(entries)
         self._wakeup.set()
         return await future
@@ -215,11 +227,14 @@ class Sequencer:
     def _write(self, requests: list[_Request]) -> list[list[Receipted]]:
         """In the writer thread: commit, sign if due or a receipt is wanted, build receipts."""
         entries = [e for r in requests for e in r.entries]
+        addenda: list[Sequence[tuple[bytes, bytes]]] = []
+        if any(r.addenda for r in requests):
+            addenda = [a for r in requests for a in (r.addenda or [()] * len(r.entries))]
         want_receipt = any(r.want_receipt for r in requests)
         sign = want_receipt or self._clock.monotonic() - self._last_signed >= self._interval
         if sign:
             self._last_signed = self._clock.monotonic()
-        outcomes = iter(self.writer.append(entries, self.config.dedup, sign))
+        outcomes = iter(self.writer.append(entries, self.config.dedup, sign, addenda))
         results: list[list[Receipted]] = []
         note = self._receipt_checkpoint() if want_receipt else b""
         for request in requests:
@@ -246,6 +261,26 @@ class Sequencer:
             self._thread, witnesses.attach, self.store, size, lines
         )
 
+    async def erase(self, request: ErasureRequest) -> tuple[AppendOutcome, int, list[bytes]]:
+        """Erase addenda (server/erasure.py) in the writer thread: the erasure record's outcome,
+        the entry whose addenda were erased, and their digests."""
+        if self._closing:
+            raise ShuttingDownError("the server is shutting down; retry on another instance")
+
+        def erase() -> tuple[AppendOutcome, int, list[bytes]]:
+            try:
+                index, digests = plan_erasure(self.store, request)
+            except NotFoundError:
+                # Nothing left to erase: perhaps an erasure committed before a crash or a failed
+                # purge cut it short, so the purge is done again (it is idempotent).
+                self.store.addenda.purge()
+                raise
+            record = erasure_entry(self.store.origin, request.who, request.why, index, digests,
+                                   self._clock.now())
+            return self.writer.erase(record, index, digests), index, digests
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, erase)
+
     async def report_witness_size(self, witness: str, size: int) -> None:
         """A witness said which size it cosigned last: an anchor (beyond the tree: a halt)."""
         if self._closing:
@@ -253,6 +288,12 @@ class Sequencer:
         await asyncio.get_running_loop().run_in_executor(
             self._thread, self.writer.report_witness_size, witness, size
         )
+
+    async def prune(self, end: int) -> None:
+        """Delete the entries below ``end`` (server/retention.py), in the writer thread."""
+        if self._closing:
+            return
+        await asyncio.get_running_loop().run_in_executor(self._thread, self.store.prune, end)
 
     def _receipt_checkpoint(self) -> bytes:
         """The latest checkpoint (which covers the batch just written), read once per batch."""

@@ -18,6 +18,8 @@ from auditlog_tlog.common.echo import clip, echo
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server import convert
+from auditlog_tlog.server.erasure import ErasureRequest
+from auditlog_tlog.server.holds import legal_hold
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.sequencer import Receipted
@@ -34,8 +36,10 @@ MAX_WAITERS = 4  # GetCheckpoint(cosigned) calls waiting at once (each holds a t
 
 class LogService(pb_grpc.LogServicer):
     def __init__(self, logs: dict[str, LogRuntime], metrics: Metrics,
-                 readable: Callable[[Iterable[str], Any], list[str]]) -> None:
+                 readable: Callable[[Iterable[str], Any], list[str]],
+                 who: Callable[[Any], str] = lambda context: "anonymous") -> None:
         self._logs = logs
+        self._who = who  # context -> the caller's principal name (the erasure record's actor)
         self._metrics = metrics
         self._readable = readable  # (logs, context) -> those the caller may read
         self._waiters = 0
@@ -65,7 +69,8 @@ class LogService(pb_grpc.LogServicer):
     async def Append(self, request: pb.AppendRequest, context: Any) -> pb.AppendResponse:
         async def call() -> pb.AppendResponse:
             runtime = self._log(request.log)
-            (result,) = await runtime.append([request.entry], request.want_receipt)
+            addenda = [list(request.addenda)] if request.addenda else []
+            (result,) = await runtime.append([request.entry], request.want_receipt, addenda)
             return pb.AppendResponse(result=convert.append_result(result))
 
         return await self._guard("Append", context, call)
@@ -205,6 +210,40 @@ class LogService(pb_grpc.LogServicer):
             return pb.AddCosignatureResponse(witnesses=names)
 
         return await self._guard("AddCosignature", context, call)
+
+    async def LegalHold(self, request: pb.LegalHoldRequest, context: Any) -> pb.LegalHoldResponse:
+        """Admin only (server/handlers.py): server/holds.py holds the objects and logs it."""
+
+        async def call() -> pb.LegalHoldResponse:
+            size = request.size if request.HasField("size") else None
+            done = await legal_hold(self._log(request.log), self._who(context), request.begin,
+                                    request.end, request.release, request.reason, size)
+            return pb.LegalHoldResponse(objects=done.objects, size=done.size, index=done.index,
+                                        leaf_hash=done.leaf_hash)
+
+        return await self._guard("LegalHold", context, call)
+
+    async def GetAddendum(
+        self, request: pb.GetAddendumRequest, context: Any
+    ) -> pb.GetAddendumResponse:
+        async def call() -> pb.GetAddendumResponse:
+            data, index, erased_by = self._log(request.log).addendum(request.digest)
+            return pb.GetAddendumResponse(addendum=data, index=index, erased_by=erased_by)
+
+        return await self._guard("GetAddendum", context, call)
+
+    async def Erase(self, request: pb.EraseRequest, context: Any) -> pb.EraseResponse:
+        async def call() -> pb.EraseResponse:
+            runtime = self._log(request.log)
+            erasure = ErasureRequest(
+                self._who(context), request.why, tuple(request.digests),
+                request.index if request.HasField("index") else None,
+            )
+            outcome, index, digests = await runtime.erase(erasure)
+            return pb.EraseResponse(erasure=convert.append_result(Receipted(outcome)),
+                                    index=index, digests=digests)
+
+        return await self._guard("Erase", context, call)
 
     async def ListLogs(self, request: pb.ListLogsRequest, context: Any) -> pb.ListLogsResponse:
         async def call() -> pb.ListLogsResponse:

@@ -5,6 +5,9 @@ Each log is served under its origin as the prefix (``http://host:port/<origin>/.
     GET /<origin>/checkpoint                 the latest signed checkpoint (text/plain)
     GET /<origin>/tile/<L>/<N>[.p/<W>]       Merkle tile: row 0 of the stored stratum, as is
     GET /<origin>/tile/entries/<N>[.p/<W>]   entry bundle (uint16 length-prefixed entries)
+    GET /<origin>/addenda/<s0>/<s1>/<digest> an addendum (c2sp.org/tlog-addenda; docs/erasure.md),
+                                             404 once erased; never cached (Cache-Control:
+                                             no-store), so that no cache keeps it past erasure
 
 Tiles are stored ready to serve (storage/strata.py), so nothing is recomputed; full tiles and
 bundles are immutable and say so in Cache-Control. A tile wider than what the log holds is 404.
@@ -31,12 +34,15 @@ from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.server.tiledata import entry_bundle, hash_tile
 from auditlog_tlog.storage.strata import WIDTH
+from auditlog_tlog.tree.addenda import parse_digest
+from auditlog_tlog.tree.addenda import path as addenda_path
 from auditlog_tlog.tree.errors import (
     AuditLogError,
     InvalidRangeError,
     MalformedError,
     NotFoundError,
     PermissionDeniedError,
+    PrunedError,
     UnauthenticatedError,
 )
 from auditlog_tlog.tree.tiles import parse_entries_path, parse_tile_path
@@ -44,8 +50,8 @@ from auditlog_tlog.tree.tiles import parse_entries_path, parse_tile_path
 log = logging.getLogger("auditlog.tiles")
 MAX_PATH = 512
 _INLINE_GZIP: Final = 64 * 1024  # larger bundles are compressed in a worker thread
-HTTP_STATUS: dict[type[AuditLogError], int] = {
-    MalformedError: 400, InvalidRangeError: 404, NotFoundError: 404,
+HTTP_STATUS: dict[type[AuditLogError], int] = {  # the first class that matches: subclasses first
+    PrunedError: 410, MalformedError: 400, InvalidRangeError: 404, NotFoundError: 404,
     UnauthenticatedError: 401, PermissionDeniedError: 403,
 }
 
@@ -56,6 +62,7 @@ class Resource:
     content_type: str
     immutable: bool
     compressible: bool = False
+    erasable: bool = False  # an addendum: no cache may keep it
 
 
 class TileReader:
@@ -85,7 +92,23 @@ class TileReader:
             level, index, width = parse_tile_path(rest)
             return Resource(hash_tile(store, level, index, width), "application/octet-stream",
                             width == WIDTH)
-        raise NotFoundError(f"no such resource {rest!r}, want checkpoint or tile/...")
+        if rest.startswith("addenda/"):
+            return Resource(self._addendum(runtime, rest), "application/octet-stream", False,
+                            erasable=True)
+        raise NotFoundError(f"no such resource {rest!r}, want checkpoint, tile/... or addenda/...")
+
+    @staticmethod
+    def _addendum(runtime: LogRuntime, rest: str) -> bytes:
+        parts = rest.split("/")
+        digest = parse_digest(parts[-1]) if len(parts) == 4 else b""
+        if not digest or addenda_path(digest) != rest:
+            raise MalformedError(f"addendum path {rest[:120]!r}, want addenda/<s0>/<s1>/<digest> "
+                                 "with the digest in 64 lowercase hex digits")
+        data, index, erased_by = runtime.addendum(digest)
+        if erased_by is not None:
+            raise NotFoundError(f"addendum {digest.hex()} of entry {index} was erased, by entry "
+                                f"{erased_by}")
+        return data
 
     def _route(self, path: str) -> tuple[LogRuntime, str]:
         path = path.lstrip("/")
@@ -119,8 +142,9 @@ def tiles_app(reader: TileReader) -> web.Application:
                 response.headers["Content-Encoding"] = "gzip"
         response.body = body
         response.headers["Content-Type"] = found.content_type
-        response.headers["Cache-Control"] = ("public, max-age=31536000, immutable"
-                                             if found.immutable else "no-cache")
+        response.headers["Cache-Control"] = (
+            "no-store" if found.erasable
+            else "public, max-age=31536000, immutable" if found.immutable else "no-cache")
         return response
 
     app = web.Application()

@@ -31,6 +31,7 @@ from auditlog_tlog.server.anchors import (
     checkpoint_of,
 )
 from auditlog_tlog.server.signer import CheckpointSigner
+from auditlog_tlog.storage.addenda import AddendaChange
 from auditlog_tlog.storage.logstore import AppendOutcome, LogStore
 from auditlog_tlog.tree.errors import CorruptionError, VerificationError
 from auditlog_tlog.tree.keys import NoteSigner
@@ -89,15 +90,41 @@ class LogWriter:
             self.sign_head()
 
     # -- writes (the writer thread only) -------------------------------------------------------
-    def append(self, entries: Sequence[bytes], dedup: bool, sign: bool) -> list[AppendOutcome]:
-        """Commit a batch durably; then, if ``sign``, sign the tree that covers it."""
+    def append(self, entries: Sequence[bytes], dedup: bool, sign: bool,
+               addenda: Sequence[Sequence[tuple[bytes, bytes]]] = ()) -> list[AppendOutcome]:
+        """Commit a batch durably; then, if ``sign``, sign the tree that covers it.
+
+        ``addenda``: empty, or for each entry its checked (digest, bytes) pairs, stored with the
+        batch (server/erasure.py); one erased before stays erased and is not stored again."""
         self.refuse_if_halted()
         batch = self.store.prepare(entries, dedup)
-        if batch.entries:
+        if any(addenda):
+            digests = [d for pairs in addenda for d, _ in pairs]
+            erased = {d for d, e in zip(digests, self.store.addenda.erased_many(digests),
+                                        strict=True) if e is not None}
+            batch.addenda = AddendaChange(puts=tuple(
+                (outcome.index, digest, data)
+                for outcome, pairs in zip(batch.outcomes, addenda, strict=True)
+                for digest, data in pairs if digest not in erased
+            ))
+        if batch.entries or batch.addenda is not None:
             self.store.commit(batch)
         if sign and self.store.size > self.store.checkpoint_size:
             self.sign_head()
         return batch.outcomes
+
+    def erase(self, record: bytes, index: int, digests: Sequence[bytes]) -> AppendOutcome:
+        """Append the erasure ``record`` and delete the addenda ``digests`` of entry ``index``
+        in one WriteBatch, sign the tree that holds the record, then purge the deleted bytes
+        from the database's files (server/erasure.py)."""
+        self.refuse_if_halted()
+        batch = self.store.prepare([record], dedup=False)
+        (outcome,) = batch.outcomes
+        batch.addenda = AddendaChange(erasures=tuple((d, index, outcome.index) for d in digests))
+        self.store.commit(batch)
+        self.sign_head()
+        self.store.addenda.purge()
+        return outcome
 
     def sign_head(self) -> bytes:
         """Sign the committed tree and store the checkpoint: the one signing operation."""

@@ -51,7 +51,9 @@ from rocksdict import (
     AccessType,
     BlockBasedIndexType,
     BlockBasedOptions,
+    BottommostLevelCompaction,
     Cache,
+    CompactOptions,
     DBRecoveryMode,
     Options,
     Rdict,
@@ -358,6 +360,25 @@ class Database:
             )
             self.write(batch)
             return log_id
+
+    def purge(self, begin: bytes, end: bytes) -> None:
+        """Make keys deleted in [begin, end) unrecoverable from the database's files
+        (docs/erasure.md): flush the memtable (the WAL files that held the deleted values become
+        obsolete and RocksDB deletes them), then compact the range down to the bottom level, which
+        rewrites every SST file holding an old value of those keys without it and deletes the old
+        files. Call it after the deleting write, from the log's writer thread."""
+        where = f"purging keys from {begin[:6].hex()}"
+        options = CompactOptions()
+        options.set_exclusive_manual_compaction(True)
+        options.set_bottommost_level_compaction(BottommostLevelCompaction.force())
+        with self._lock:
+            self.recover()
+            try:
+                self._db.flush(True)
+                self._db.compact_range(begin, end, options)
+                self._db.flush_wal(True)
+            except Exception as exc:
+                raise translate(exc, where) from exc
 
     def close(self) -> None:
         """Close the database; never raises (a failed write was reported when it happened)."""

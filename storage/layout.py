@@ -2,12 +2,16 @@
 
 Every key of a log starts with its prefix (``storage.db.prefix``: ``L`` and the log's id)::
 
+    <prefix> A <digest(32)>            an addendum: entry index u64 || its bytes (storage.addenda)
     <prefix> C <size u64>              the signed checkpoint of that size
     <prefix> E <index u64>             the entry at that index
     <prefix> H <leaf hash>             the index (u64) of the first entry with that leaf hash
+    <prefix> P                         the pruned minimum (u64): entries below it were deleted
+                                       after publication (docs/retention.md); absent: none
     <prefix> S                         the state: size u64 || root || checkpoint size u64 ||
                                        the compact range's hashes, left to right
     <prefix> T <level u8> <index u64>  an 8-level stratum of the tree (storage.strata)
+    <prefix> X <digest(32)>            an erased addendum: entry index u64 || erasure index u64
 
 Integers are big-endian, so keys of one kind sort by number. The appending store
 (``storage.logstore``) and the bulk importer of a restore (``storage.restore``) both write
@@ -29,6 +33,16 @@ class LogKeys:
 
     prefix: bytes
 
+    def addendum(self, digest: bytes) -> bytes:
+        return self.prefix + b"A" + digest
+
+    def addenda_range(self) -> tuple[bytes, bytes]:
+        """The half-open key range of every stored addendum."""
+        return self.prefix + b"A", self.prefix + b"B"
+
+    def erased(self, digest: bytes) -> bytes:
+        return self.prefix + b"X" + digest
+
     def checkpoint(self, size: int) -> bytes:
         return self.prefix + b"C" + _u64(size)
 
@@ -43,6 +57,10 @@ class LogKeys:
         return self.prefix + b"H" + leaf_hash
 
     @property
+    def pruned(self) -> bytes:
+        return self.prefix + b"P"
+
+    @property
     def state(self) -> bytes:
         return self.prefix + b"S"
 
@@ -50,8 +68,9 @@ class LogKeys:
         return self.prefix + b"T" + level.to_bytes(1, "big") + _u64(index)
 
     def ranges(self) -> tuple[tuple[bytes, bytes], ...]:
-        """Half-open key ranges covering every record of the log: C, E and H; then S and T."""
-        return (self.prefix + b"C", self.prefix + b"I"), (self.prefix + b"S", self.prefix + b"U")
+        """Half-open key ranges covering every record of the log: C, E and H; P; then S and T."""
+        return ((self.prefix + b"C", self.prefix + b"I"), (self.prefix + b"P", self.prefix + b"Q"),
+                (self.prefix + b"S", self.prefix + b"U"))
 
 
 @dataclass(frozen=True, slots=True)

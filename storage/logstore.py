@@ -30,11 +30,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from auditlog_tlog.storage import strata
+from auditlog_tlog.storage.addenda import AddendaChange, AddendaReader, stage
 from auditlog_tlog.storage.db import Database, prefix
-from auditlog_tlog.storage.fold import Run, fold
+from auditlog_tlog.storage.fold import fold
 from auditlog_tlog.storage.layout import LogKeys, State
 from auditlog_tlog.tree.compact import CompactRange
-from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, StorageError
+from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, PrunedError, StorageError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher
 from auditlog_tlog.tree.nodes import NodeID, decompose
 from auditlog_tlog.tree.proof import ProofPlan, consistency_plan, inclusion_plan
@@ -59,6 +60,7 @@ class PreparedBatch:
     compact: tuple[bytes, ...]
     entries: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # index, entry, leaf
     strata: dict[tuple[int, int], strata.Stratum] = field(default_factory=dict)
+    addenda: AddendaChange | None = None  # stored or erased with the batch (storage.addenda)
 
 
 class LogStore:
@@ -69,11 +71,13 @@ class LogStore:
         self.hasher = hasher
         self._db = db
         self._keys = LogKeys(prefix(db.register_log(origin, hasher.name)))
+        self.addenda = AddendaReader(db, self._keys)
         self._damage: CorruptionError | None = None  # set once: the log appends no more
         self._stale = False  # a write failed: reload the state from disk before the next one
         self.size = 0
         self.root = hasher.empty_root()
         self.checkpoint_size = 0
+        self.pruned = 0  # entries below this index were deleted after publication
         self._compact: tuple[bytes, ...] = ()
         self._frontier: dict[int, strata.Stratum] = {}
         # (size, note) of the latest checkpoint, set by the writer only; one tuple, so that a
@@ -125,6 +129,8 @@ class LogStore:
         raw = self._get(self._keys.state)
         if raw is not None:
             self._load_state(raw)
+        pruned = self._get(self._keys.pruned)
+        self.pruned = 0 if pruned is None else int.from_bytes(pruned, "big")
         self._load_frontier()
         self._check_compact_against_nodes()
         try:
@@ -265,6 +271,11 @@ class LogStore:
             raise InvalidRangeError(
                 f"range [{begin}, {end}) is not within the log's [0, {self.size})"
             )
+        if begin < min(end, self.pruned):
+            raise PrunedError(
+                f"log {self.origin!r}: entries [{begin}, {min(end, self.pruned)}) were pruned from "
+                f"this server after publication (it keeps [{self.pruned}, {self.size})); read them "
+                "from the log's bucket", self.pruned)
         keys = [self._keys.entry(i) for i in range(begin, end)]
         values = self._get_many(keys)
         if any(v is None for v in values):
@@ -321,36 +332,10 @@ class LogStore:
         if batch.entries:
             runs, batch.compact = fold(self.hasher, self.size, self._compact,
                                        [leaf for _, _, leaf in batch.entries])
-            self._add_runs(runs, batch.strata)
+            strata.add_runs(runs, self._frontier, batch.strata)
             batch.size = index
             batch.root = CompactRange(self.hasher, 0, index, batch.compact).root()
         return batch
-
-    def _add_runs(self, runs: list[Run], touched: dict[tuple[int, int], strata.Stratum]) -> None:
-        """Put the new nodes into their strata, one slice of a row per tile (strata.locate,
-        for runs); the rightmost stratum of each tile level becomes the frontier."""
-        frontier = self._frontier
-        for run in runs:
-            tile_level, row = run.level >> 3, run.level & 7
-            shift = 8 - row
-            index, hashes, done = run.begin, run.hashes, 0
-            while done < len(hashes):
-                tile_index = index >> shift
-                position = index - (tile_index << shift)
-                take = min(len(hashes) - done, (1 << shift) - position)
-                stratum = touched.get((tile_level, tile_index))
-                if stratum is None:
-                    stratum = frontier.get(tile_level)
-                    if stratum is None or stratum.index != tile_index:
-                        stratum = strata.Stratum(tile_level, tile_index)
-                    touched[(tile_level, tile_index)] = stratum
-                stratum.extend(row, position, b"".join(hashes[done : done + take]))
-                done += take
-                index += take
-        for (tile_level, tile_index), stratum in touched.items():
-            current = frontier.get(tile_level)
-            if current is None or current.index <= tile_index:
-                frontier[tile_level] = stratum
 
     def abandon(self) -> None:
         """Forget a prepared batch that will not be committed (its nodes are in memory only)."""
@@ -367,6 +352,8 @@ class LogStore:
             wb.put(self._keys.leaf(leaf), index.to_bytes(8, "big"))
         for (level, index), stratum in batch.strata.items():
             wb.put(self._keys.tile(level, index), stratum.value())
+        if batch.addenda is not None:
+            stage(wb, self._keys, batch.addenda)
         wb.put(self._keys.state,
                State(batch.size, batch.root, self.checkpoint_size, batch.compact).encode())
         self._write(wb, sync=True)
@@ -400,6 +387,20 @@ class LogStore:
             # may not be in the WAL: the next write reloads the state from disk first.
             self._stale = True
             raise
+
+    def prune(self, end: int) -> None:
+        """Delete the entries below ``end`` (a multiple of 256, whole bundles), durably, with the
+        new pruned minimum in the same batch. The caller (server/pruning.py) has confirmed the
+        bundles in the bucket. Leaf hashes, tree nodes and checkpoints stay, so every proof and
+        dedup still work; only the entries' bytes go."""
+        if end % 256 or not self.pruned < end <= self.size:
+            raise InvalidRangeError(f"prune below {end}: want a multiple of 256 in "
+                                    f"({self.pruned}, {self.size}]")
+        wb = self._db.batch()
+        wb.delete_range(self._keys.entry(self.pruned), self._keys.entry(end))
+        wb.put(self._keys.pruned, end.to_bytes(8, "big"))
+        self._write(wb, sync=True)
+        self.pruned = end
 
     def store_checkpoint(self, size: int, checkpoint: bytes) -> None:
         """Replace the stored checkpoint at ``size`` (to attach cosignatures to it)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from auditlog_tlog.storage.fold import Run
 from auditlog_tlog.tree.hashing import HASH_SIZE
 from auditlog_tlog.tree.nodes import NodeID
 
@@ -113,3 +114,31 @@ class Stratum:
 
     def value(self) -> bytes:
         return b"".join(self.rows)
+
+
+def add_runs(runs: list[Run], frontier: dict[int, Stratum],
+             touched: dict[tuple[int, int], Stratum]) -> None:
+    """Put a batch's new nodes (storage.fold) into their strata, one slice of a row per tile
+    (``locate``, for runs). ``touched`` collects the strata the batch changed; the rightmost
+    stratum of each tile level becomes that level's ``frontier``."""
+    for run in runs:
+        tile_level, row = run.level >> 3, run.level & 7
+        shift = ROWS - row
+        index, hashes, done = run.begin, run.hashes, 0
+        while done < len(hashes):
+            tile_index = index >> shift
+            position = index - (tile_index << shift)
+            take = min(len(hashes) - done, (1 << shift) - position)
+            stratum = touched.get((tile_level, tile_index))
+            if stratum is None:
+                stratum = frontier.get(tile_level)
+                if stratum is None or stratum.index != tile_index:
+                    stratum = Stratum(tile_level, tile_index)
+                touched[(tile_level, tile_index)] = stratum
+            stratum.extend(row, position, b"".join(hashes[done : done + take]))
+            done += take
+            index += take
+    for (tile_level, tile_index), stratum in touched.items():
+        current = frontier.get(tile_level)
+        if current is None or current.index <= tile_index:
+            frontier[tile_level] = stratum

@@ -24,6 +24,7 @@ from auditlog_tlog.common import keys as common_keys
 from auditlog_tlog.server import config as server_config
 from auditlog_tlog.server import security
 from auditlog_tlog.server.ingest import config as ingest_config
+from auditlog_tlog.server.ingest import personal as ingest_personal
 from auditlog_tlog.witness import config as witness_config
 
 PATH: Final = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
@@ -44,7 +45,7 @@ class Section:
 
 SUBTABLES = frozenset({"logs", "logs_by_origin", "principals", "tls", "keys", "witnesses",
                        "archive", "source", "publish", "ingest", "otlp", "kubernetes", "route",
-                       "syslog"})
+                       "syslog", "personal"})
 ROUTE_KEYS: Final = {"attribute": "log_attribute", "by_principal": "log_by_principal"}
 
 FILES: Final[list[tuple[str, str, list[Section]]]] = [
@@ -77,7 +78,12 @@ FILES: Final[list[tuple[str, str, list[Section]]]] = [
               types={"by_principal": "table of principal = origin"}),
       Section("[ingest.kubernetes]", ingest_config.KubernetesConfig,
               "The Kubernetes audit webhook; also takes `log` and `log_by_principal` as "
-              "`[ingest.otlp]` does.", SUBTABLES)]),
+              "`[ingest.otlp]` does.", SUBTABLES),
+      Section("[ingest.personal]", ingest_personal.PersonalConfig,
+              "Record fields kept apart as erasable addenda (optional; docs/erasure.md).",
+              types={"otlp_attributes": "list of strings", "syslog_params": "list of strings",
+                     "paths": "list of strings"}, defaults={"otlp_attributes": "[]",
+                                                           "syslog_params": "[]", "paths": "[]"})]),
     ("The witness: `auditlog witness --config witness.toml`",
      "`--listen` overrides `[witness] listen`.",
      [Section("[witness]", witness_config.WitnessConfig, "The witness.", SUBTABLES,

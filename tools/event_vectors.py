@@ -41,6 +41,11 @@ VALID: Final[list[tuple[str, dict[str, Any]]]] = [
      {"actor": "x", "action": "y", "resource": "z", "time": "2024-05-01T12:00:00.000000Z",
       "attributes": {"b": 9007199254740991, "a": -9007199254740991, "B": "upper", "_": "",
                      "0": True, "a.b:c-d": "ok"}}),
+    ("version 2: a personal field kept apart as an addendum, committed by digest "
+     "(docs/erasure.md)",
+     {"actor": "u-1842", "action": "profile.update", "resource": "crm/contacts/77",
+      "time": "2024-05-01T12:00:00.000000Z", "attributes": {"plan": "pro"},
+      "addenda": {"email": "5e73411bd477ac3b36854d22657ed628c8a2f0af515866bd974b29167c76dba9"}}),
 ]
 
 # Bytes that are JSON for an event but not its canonical encoding, or not an event at all.
@@ -53,7 +58,12 @@ INVALID: Final[list[tuple[str, str]]] = [
                                       '{"actor":"alice","action":"login"')),
     ("a field missing (source)", _GOOD.replace('"source":"",', "")),
     ("an unknown field", _GOOD.replace('"v":1}', '"v":1,"x":1}')),
-    ("version 2", _GOOD.replace('"v":1}', '"v":2}')),
+    ("version 2 without addenda", _GOOD.replace('"v":1}', '"v":2}')),
+    ("version 1 with addenda", _GOOD.replace('"attributes"', '"addenda":{"e":"' + "0" * 64
+                                             + '"},"attributes"')),
+    ("an addendum digest in uppercase hex", _GOOD.replace(
+        '"attributes"', '"addenda":{"e":"' + "A" * 64 + '"},"attributes"').replace('"v":1}',
+                                                                               '"v":2}')),
     ("time without microseconds", _GOOD.replace("12:00:00.000000Z", "12:00:00Z")),
     ("time with an offset instead of Z", _GOOD.replace("12:00:00.000000Z",
                                                        "12:00:00.000000+00:00")),

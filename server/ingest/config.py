@@ -17,6 +17,9 @@ Example::
     [[ingest.syslog]]                  # syslog (TLS, TCP, UDP) and RELP listeners:
     ...                                # server/ingest/syslog_config.py
 
+    [ingest.personal]                  # fields kept apart as erasable addenda:
+    ...                                # server/ingest/personal.py, docs/erasure.md
+
     [ingest.kubernetes]                # POST <path> on the ingest HTTP listener
     path = "/k8s/audit"
     log = "auditlog.example/k8s"
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from auditlog_tlog.server.ingest.personal import PersonalConfig, parse_personal
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener, parse_syslog_listeners
 from auditlog_tlog.tree.errors import NotFoundError
 
@@ -100,6 +104,8 @@ class IngestConfig:
     """[ingest.kubernetes]: the Kubernetes audit webhook (off when absent)."""
     syslog: tuple[SyslogListener, ...] = ()
     """[[ingest.syslog]]: syslog and RELP listeners (docs/ingestion-syslog.md)."""
+    personal: PersonalConfig | None = None
+    """[ingest.personal]: record fields kept apart as erasable addenda (docs/erasure.md)."""
 
     def __post_init__(self) -> None:
         if not 1024 <= self.max_request_bytes <= 256 * 1024 * 1024:
@@ -141,7 +147,8 @@ def parse_ingest(table: Mapping[str, Any], origins: set[str], base: Path) -> Ing
     the folder relative paths (TLS files) are taken from."""
     if not isinstance(table, dict):
         raise ValueError("[ingest]: want a table")
-    _check_keys(table, {"http_listen", "max_request_bytes", "otlp", "kubernetes", "syslog"}, "[ingest]")
+    _check_keys(table, {"http_listen", "max_request_bytes", "otlp", "kubernetes", "syslog",
+                        "personal"}, "[ingest]")
     otlp = kubernetes = None
     if "otlp" in table:
         _check_keys(table["otlp"], {"log", "log_attribute", "log_by_principal"}, "[ingest.otlp]")
@@ -155,4 +162,6 @@ def parse_ingest(table: Mapping[str, Any], origins: set[str], base: Path) -> Ing
     if not isinstance(size, int) or isinstance(size, bool):
         raise ValueError(f"[ingest].max_request_bytes: got {size!r}, want an integer")
     syslog = parse_syslog_listeners(table.get("syslog", []), base, origins)
-    return IngestConfig(_string(table, "http_listen", "[ingest]"), size, otlp, kubernetes, syslog)
+    personal = parse_personal(table["personal"]) if "personal" in table else None
+    return IngestConfig(_string(table, "http_listen", "[ingest]"), size, otlp, kubernetes, syslog,
+                        personal)

@@ -44,7 +44,7 @@ class Ingestion:
                  authorizer: Authorizer, metrics: Metrics, budget: ByteBudget,
                  clock: Clock | None = None) -> None:
         ingest = config.ingest
-        self.sink = IngestSink(logs, authorizer, metrics)
+        self.sink = IngestSink(logs, authorizer, metrics, ingest.personal)
         self.bound = min(ingest.max_request_bytes, config.max_inflight_bytes)
         self.otlp = OTLPIngest(self.sink, ingest.otlp.route) if ingest.otlp else None
         self.receive = self.bound if self.otlp is not None else 0

@@ -9,6 +9,10 @@ one entry for it::
     {"fields":{"action":...,"actor":...,"outcome":...,"resource":...,"time":...},
      "record":{...},"source":{"principal":...,"transport":...},"v":1}
 
+A record with personal fields kept apart (server/ingest/personal.py, docs/erasure.md) has them
+removed from ``record`` and gains ``"addenda":{"<name>":"<hex sha256>",...}`` first, with
+``"v":2``; one without is encoded exactly as above.
+
 UTF-8 JSON (RFC 8259) with sorted keys, no insignificant whitespace and numbers in their
 shortest round-trip form, as ``orjson`` writes it with ``OPT_SORT_KEYS`` (in the spirit of RFC
 8785; a tenth of the cost of the standard library's encoder). Nothing that differs between
@@ -32,6 +36,7 @@ import orjson
 from auditlog_tlog.tree.errors import MalformedError
 
 ENTRY_VERSION: Final = 1
+ENTRY_VERSION_ADDENDA: Final = 2  # with an "addenda" member (server/ingest/personal.py)
 _MAX_NANOS: Final = 253402300799 * 10**9  # 9999-12-31T23:59:59Z, the last RFC 3339 second
 
 
@@ -63,6 +68,8 @@ class IngestRecord:
     principal: str | None
     fields: SearchFields
     record: Mapping[str, Any]
+    addenda: tuple[tuple[str, str], ...] = ()
+    """Personal fields kept apart (server/ingest/personal.py): name -> hex SHA-256 of each."""
 
     def __post_init__(self) -> None:
         if not self.transport:
@@ -90,6 +97,10 @@ def encode_entry(rec: IngestRecord) -> bytes:
         raise MalformedError("record cannot be encoded as JSON: it holds a NaN or infinite "
                              "number, want finite numbers")
     # The top-level keys in sorted order, as one sorted dump of the whole document would be.
+    if rec.addenda:
+        addenda = orjson.dumps(dict(rec.addenda), option=orjson.OPT_SORT_KEYS)
+        return b'{"addenda":%b,"fields":%b,"record":%b,"source":%b,"v":%d}' % (
+            addenda, head, record, source, ENTRY_VERSION_ADDENDA)
     return b'{"fields":%b,"record":%b,"source":%b,"v":%d}' % (head, record, source, ENTRY_VERSION)
 
 

@@ -5,8 +5,10 @@ One :class:`IngestSink` per server serves every source. For a principal, a log a
 
 1. refuses an unknown log (NotFoundError) and a caller without the ``append`` role on it
    (UnauthenticatedError / PermissionDeniedError), exactly as a gRPC ``AppendBatch`` would;
-2. encodes each record (``encode_entry``); a record that cannot be encoded or is larger than
-   the log's ``max_entry_bytes`` is rejected alone, as a MalformedError in its place;
+2. encodes each record (``encode_entry``), its personal fields kept apart as addenda when
+   ``[ingest.personal]`` names them (server/ingest/personal.py); a record that cannot be
+   encoded or is larger than the log's ``max_entry_bytes`` is rejected alone, as a
+   MalformedError in its place;
 3. charges the principal's quotas for the rest (PushbackError when over);
 4. appends them through the log's sequencer in batches of at most ``max_batch_entries`` and
    returns only once all are durable, with one AppendOutcome per accepted record.
@@ -19,8 +21,10 @@ record accepted or rejected is counted (``auditlog_ingest_records_total{transpor
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
+from auditlog_tlog.server.ingest.personal import PersonalConfig, split
 from auditlog_tlog.server.ingest.record import IngestRecord, encode_entry
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
@@ -56,8 +60,9 @@ class IngestSink:
     """Appends ingested records to the server's logs for any source (module docstring)."""
 
     def __init__(self, logs: Mapping[str, LogRuntime], authorizer: Authorizer,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, personal: PersonalConfig | None = None) -> None:
         self._logs = logs
+        self._personal = personal  # fields kept apart as addenda (docs/erasure.md)
         self._authorizer = authorizer
         self._metrics = metrics
 
@@ -83,6 +88,7 @@ class IngestSink:
         transport = records[0].transport
         results: list[AppendOutcome | MalformedError] = []
         entries: list[bytes] = []
+        addenda: list[list[bytes]] = []  # per entry, when personal fields are configured
         slots: list[int] = []  # where in ``results`` each entry's outcome goes
         done = 0
         try:
@@ -98,7 +104,8 @@ class IngestSink:
                 else:
                     slots.append(len(results))
                     results.append(MalformedError("not appended"))  # replaced below
-                    entries.append(outcome)
+                    entries.append(outcome[0])
+                    addenda.append(outcome[1])
             if not entries:
                 return results
             self._authorizer.charge(principal, len(entries), sum(map(len, entries)))
@@ -106,7 +113,9 @@ class IngestSink:
             for begin in range(0, len(entries), step):
                 # Through the runtime, as gRPC appends: it also waits for publication when the
                 # log acknowledges only published entries.
-                batch = await runtime.append(entries[begin:begin + step], want_receipt=False)
+                batch = await runtime.append(
+                    entries[begin:begin + step], want_receipt=False,
+                    addenda=addenda[begin:begin + step] if any(addenda) else ())
                 for receipted in batch:
                     results[slots[done]] = receipted.outcome
                     done += 1
@@ -119,8 +128,18 @@ class IngestSink:
         self._metrics.ingest_records.labels(transport, log).inc(len(entries))
         return results
 
-    @staticmethod
-    def _encode(rec: IngestRecord, limit: int) -> bytes | MalformedError:
+    def _encode(self, rec: IngestRecord, limit: int) -> tuple[bytes, list[bytes]] | MalformedError:
+        """The record's entry and addenda (its personal fields, when configured)."""
+        data: list[bytes] = []
+        if self._personal is not None:
+            record, found = split(self._personal, dict(rec.record))
+            if found:
+                try:
+                    data = [a.encode() for a in found]
+                except ValueError as exc:  # a field too large for an addendum
+                    return MalformedError(f"record: a personal field: {exc}")
+                rec = replace(rec, record=record,
+                              addenda=tuple((a.field, a.digest().hex()) for a in found))
         try:
             entry = encode_entry(rec)
         except MalformedError as exc:
@@ -128,4 +147,4 @@ class IngestSink:
         if len(entry) > limit:
             return MalformedError(f"record encodes to {len(entry)} bytes, want at most {limit} "
                                   "(the log's max_entry_bytes)")
-        return entry
+        return entry, data

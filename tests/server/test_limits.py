@@ -21,9 +21,12 @@ from auditlog_tlog.server.budget import (
     request_limits,
 )
 from auditlog_tlog.server.config import LogConfig, ServerConfig
+from auditlog_tlog.tree import addenda
 from auditlog_tlog.tree.errors import MalformedError, PushbackError
 
 MAX_UINT64 = 2**64 - 1
+# The largest addenda an Append may carry (docs/erasure.md).
+ADDENDA = [b"a" * addenda.MAX_ADDENDUM_BYTES] * addenda.MAX_ADDENDA
 
 
 def _config(*logs: LogConfig, max_request_bytes: int = 16 * 1024 * 1024) -> ServerConfig:
@@ -43,12 +46,13 @@ def test_limits_equal_the_largest_valid_requests(entry: int, batch: int) -> None
     limits = request_limits(_config(small, large, max_request_bytes=256 * 1024 * 1024))
     big = b"x" * entry
     log = large.origin
-    assert limits.append == pb.AppendRequest(log=log, entry=big, want_receipt=True).ByteSize()
+    assert limits.append == pb.AppendRequest(log=log, entry=big, want_receipt=True,
+                                             addenda=ADDENDA).ByteSize()
     assert limits.batch == pb.AppendBatchRequest(
         log=log, entries=[big] * batch, want_receipt=True).ByteSize()
     assert limits.stream == pb.AppendStreamRequest(
         log=log, entries=[big] * batch, want_receipt=True, sequence=MAX_UINT64).ByteSize()
-    assert limits.receive == max(limits.stream, OTHER_REQUEST_BYTES)
+    assert limits.receive == max(limits.append, limits.stream, OTHER_REQUEST_BYTES)
 
 
 def test_max_request_bytes_caps_the_receive_limit() -> None:
@@ -56,7 +60,7 @@ def test_max_request_bytes_caps_the_receive_limit() -> None:
     assert limits.receive == 16 * 1024 * 1024
     assert limits.batch == limits.stream == limits.receive
     assert limits.append == pb.AppendRequest(log="a.example/x", entry=b"x" * 65536,
-                                             want_receipt=True).ByteSize()
+                                             want_receipt=True, addenda=ADDENDA).ByteSize()
 
 
 def test_a_request_larger_than_any_valid_one_of_its_method_is_malformed() -> None:
