@@ -8,10 +8,10 @@ seconds), a log in a scratch RocksDB is grown by R * interval entries per round 
 batches of at most 1,000, each signed) and published after each round, as the server's task
 does. Time is not simulated by sleeping: a round is one interval's worth of appends. It reports,
 per 1,000 entries: objects written, bytes written (payload, as S3 bills storage), and the S3
-requests made (a PUT and a HEAD per object); and the publisher's throughput (entries published
-per second of round time). Without ``--endpoint`` a SeaweedFS store is started on loopback
-(tests/seaweedfs.py) with credentials of its own; with one, boto3's credential chain applies.
-JSON on stdout.
+requests made (a PUT per object, three HEADs per round); and the publisher's throughput
+(entries published per second of round time). Without ``--endpoint`` a SeaweedFS store is
+started on loopback (tests/seaweedfs.py) with credentials of its own; with one, boto3's
+credential chain applies. JSON on stdout.
 """
 
 from __future__ import annotations
@@ -72,13 +72,14 @@ def measure_rate(endpoint: str, scratch: Path, rate: int, interval: float, entri
     publisher.open()
     per_round = max(1, int(rate * interval))
     objects = written = total = rounds = 0
-    seconds = 0.0
+    seconds = cpu = 0.0
     round_times: list[float] = []
     while store.size < entries:
         _grow(store, signer, min(per_round, entries - store.size), entry_bytes)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         done = publisher.publish_once()
         round_times.append(time.perf_counter() - started)
+        cpu += time.process_time() - cpu_started
         seconds += round_times[-1]
         if done is not None:
             objects, written, total, rounds = (objects + done.objects, written + done.written,
@@ -94,7 +95,9 @@ def measure_rate(endpoint: str, scratch: Path, rate: int, interval: float, entri
         "objects_per_1000": round(objects / thousands, 2),
         "bytes_per_1000": round(total / thousands),
         "entry_payload_bytes_per_1000": 1000 * entry_bytes,
-        "s3_requests_per_1000": round(2 * objects / thousands, 2),
+        # a PUT per object; a HEAD for the first object of a round, its history object and
+        # its checkpoint (docs/publication.md, "Confirmation")
+        "s3_requests_per_1000": round((objects + 3 * rounds) / thousands, 2),
         "round_seconds_p50": round(percentile(round_times, 0.50), 4),
         "round_seconds_p99": round(percentile(round_times, 0.99), 4),
         "round_seconds_max": round(round_times[-1], 4),
@@ -103,6 +106,8 @@ def measure_rate(endpoint: str, scratch: Path, rate: int, interval: float, entri
         "lag_seconds_p50": round(interval + percentile(round_times, 0.50), 4),
         "lag_seconds_p99": round(interval + percentile(round_times, 0.99), 4),
         "objects_per_s": round(objects / seconds),
+        # CPU of this process (every thread) per object written: what boto3 costs the server
+        "client_cpu_ms_per_object": round(1000 * cpu / max(objects, 1), 2),
         "published_entries_per_s": round(entries / seconds),
     }
 
@@ -155,6 +160,8 @@ def run(entries: int, rate: int, runs: int, scratch: Path, log: Any) -> dict[str
     out["runs"] = reports
     out["published"] = summary([r["published_entries_per_s"] for r in reports], "entries/s", 0)
     out["objects"] = summary([r["objects_per_s"] for r in reports], "objects/s", 0)
+    out["client_cpu_ms_per_object"] = summary([r["client_cpu_ms_per_object"] for r in reports],
+                                              "ms", 2)
     out["bare_puts"] = summary(bare, "objects/s", 0)
     out["ratio_to_bare_puts"] = summary(ratios, "", 3)
     out["lag_p50"] = summary([r["lag_seconds_p50"] for r in reports], "s", 3)

@@ -256,7 +256,8 @@ def _section_tables(report: dict[str, Any]) -> list[str]:
     if pub:
         parts.append(_table(["publication", "median (min-max)"], [
             ["entries published", _mmm(pub["published"]) + " entries/s"],
-            ["objects written (PUT + HEAD each)", _mmm(pub["objects"]) + " objects/s"],
+            ["objects written", _mmm(pub["objects"]) + " objects/s"],
+            ["client CPU per object", _mmm(pub["client_cpu_ms_per_object"], 2) + " ms"],
             ["bare PUTs, same store and run", _mmm(pub["bare_puts"]) + " objects/s"],
             ["objects / bare PUTs", _mmm(pub["ratio_to_bare_puts"], 3)],
             ["lag p50 / p99", f"{_median(pub['lag_p50'])} / {_median(pub['lag_p99'])} s"],
