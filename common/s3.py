@@ -300,10 +300,13 @@ class LockedBucket:
         until = self.retain_until()
         try:
             try:
+                # The checksum given, botocore computes none of its own; the algorithm's header
+                # (x-amz-sdk-checksum-algorithm) is what S3 requires on an Object Lock put.
                 put = self.client.put_object(
                     Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*",
                     ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
-                    ChecksumSHA256=checksum, Metadata={"sha256": digest},
+                    ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum,
+                    Metadata={"sha256": digest},
                 )
             except ClientError as exc:
                 if not _is_412(exc):
@@ -341,7 +344,8 @@ class LockedBucket:
         try:
             put = self.client.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ObjectLockMode="COMPLIANCE",
-                ObjectLockRetainUntilDate=until, ChecksumSHA256=base64.b64encode(raw).decode(),
+                ObjectLockRetainUntilDate=until, ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=base64.b64encode(raw).decode(),
                 Metadata={"sha256": raw.hex()},
             )
             version = put.get("VersionId") or ""
