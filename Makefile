@@ -60,7 +60,7 @@ test-all: test-deps proto-check lint typecheck
 	$(BIN)/pytest -q -m ''
 
 # Benchmarks (BENCHMARKS.md): a JSON report and plots in bench-results/, a table on the terminal.
-# bench: ~10 minutes on 2 cores, builds a 10^7-entry log over gRPC; bench-quick: under a minute.
+# bench: ~20 minutes on 2 cores, builds a 10^7-entry log over gRPC; bench-quick: a few minutes.
 $(VENV)/.bench-installed: $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@

@@ -20,6 +20,7 @@ through this module, so the two can never disagree on the layout.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -53,8 +54,20 @@ class LogKeys:
     def entry(self, index: int) -> bytes:
         return self.prefix + b"E" + _u64(index)
 
+    def entry_keys(self, begin: int, end: int) -> tuple[list[bytes], list[bytes]]:
+        """The keys of the entries ``[begin, end)`` and their indexes as u64: ``entry()`` in
+        bulk, for the importer of a restore (the u64s are also the values of ``leaf()``)."""
+        indexes = [i.to_bytes(8, "big") for i in range(begin, end)]
+        head = self.prefix + b"E"
+        return [head + i for i in indexes], indexes
+
     def leaf(self, leaf_hash: bytes) -> bytes:
         return self.prefix + b"H" + leaf_hash
+
+    def leaf_keys(self, leaf_hashes: Iterable[bytes]) -> list[bytes]:
+        """``leaf()`` in bulk."""
+        head = self.prefix + b"H"
+        return [head + h for h in leaf_hashes]
 
     @property
     def pruned(self) -> bytes:

@@ -98,6 +98,26 @@ def _bucket(s3: S3Client) -> LockedBucket:
     return LockedBucket(s3, seaweedfs.make_bucket(s3, "publish"), 1, ORIGIN + "/")
 
 
+def test_a_round_reads_back_its_first_object_its_history_and_its_checkpoint(
+        s3: S3Client, log: Log) -> None:
+    calls: list[str] = []
+    events: Any = s3.meta.events
+    for operation in ("PutObject", "HeadObject"):
+        events.register(f"before-call.s3.{operation}",
+                        lambda model, **_: calls.append(model.name))
+    bucket = _bucket(s3)
+    publisher = _publisher(log, bucket)
+    calls.clear()
+    log.append(600)
+    done = publisher.publish_once()
+    assert done is not None and done.objects == 2 + 7  # 3 tiles, 3 bundles, 1 upper tile
+    assert calls.count("PutObject") == done.objects
+    assert calls.count("HeadObject") == 3  # docs/publication.md, "Confirmation"
+    for found in s3.list_object_versions(Bucket=bucket.bucket)["Versions"]:
+        head = s3.head_object(Bucket=bucket.bucket, Key=found["Key"], VersionId=found["VersionId"])
+        assert head["ObjectLockMode"] == "COMPLIANCE", found["Key"]
+
+
 def test_changed_objects_are_the_tiles_and_bundles_that_differ() -> None:
     names = [name for name, _ in changed_objects(None, 0, 300)]  # type: ignore[arg-type]
     assert sorted(names) == sorted([*tiles_for_size(300), *entry_bundles_for_size(300)])
