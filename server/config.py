@@ -157,6 +157,9 @@ class PublishConfig:
     """Timeout of one S3 request, in seconds."""
     concurrency: int = 16
     """Objects written at once."""
+    confirm_each_object: bool = True
+    """Read every tile and bundle back (HEAD) to confirm its lock; false: only the first of a
+    round, the rest confirmed by the PUT's answer (faster; docs/publication.md, Confirmation)."""
     prune_after_days: int = 0
     """Delete local entry bundles this many days after they were published, once the bucket
     holds them locked and identical (0: never); proofs still work (docs/retention.md)."""

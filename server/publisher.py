@@ -7,9 +7,10 @@
     checkpoints/<size, 20 digits> every published checkpoint, written once (the history)
     checkpoint                   the latest published checkpoint: a new locked version each round
 
-Every object is locked COMPLIANCE until now + ``retention_days``; the first object of a round,
-the history object and the checkpoint are read back (HEAD) to confirm the lock, the others by
-the PUT's answer (a new version, the SHA-256 the store verified; ``common.s3``). A round
+Every object is locked COMPLIANCE until now + ``retention_days`` and read back (HEAD) to confirm
+the lock; with ``confirm_each_object = false`` only the first object of a round, the history
+object and the checkpoint are, the others by the PUT's answer (a new version, the SHA-256 the
+store verified; ``common.s3``). A round
 publishes the log's latest signed checkpoint: first the tiles and bundles that changed since
 the bucket's checkpoint, then ``checkpoints/<size>``, then the new version of ``checkpoint``.
 The bucket's ``checkpoint`` therefore never names a tile that is not there, and the published
@@ -255,9 +256,10 @@ class Publisher:
                     yield future.result()
 
         for position, (name, read) in enumerate(objects):
-            # The first object of a round is read back (HEAD) as a sample of the lock; the
-            # others are confirmed by the PUT's answer (docs/publication.md, "Confirmation").
-            pending.add(self._pool.submit(one, name, read, position == 0))
+            # Every object is read back (HEAD), or with confirm_each_object off the first as a
+            # sample, the others confirmed by the PUT's answer (docs/publication.md).
+            confirm = self.config.confirm_each_object or position == 0
+            pending.add(self._pool.submit(one, name, read, confirm))
             yield from drain(window - 1)
         yield from drain(0)
 
