@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -95,8 +96,9 @@ class TileReader:
         raise NotFoundError(f"no log serves {path!r}")
 
 
-def tiles_app(reader: TileReader) -> web.Application:
-    """The tlog-tiles endpoints of every log in ``reader``."""
+def tiles_app(reader: TileReader, routes: Sequence[web.RouteDef] = ()) -> web.Application:
+    """The tlog-tiles endpoints of every log in ``reader``; ``routes`` (the console's) go
+    before their catch-all."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
@@ -124,5 +126,6 @@ def tiles_app(reader: TileReader) -> web.Application:
         return response
 
     app = web.Application()
+    app.router.add_routes(routes)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
