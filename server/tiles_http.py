@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -44,6 +45,7 @@ from auditlog_tlog.tree.tiles import parse_entries_path, parse_tile_path
 log = logging.getLogger("auditlog.tiles")
 MAX_PATH = 512
 _INLINE_GZIP: Final = 64 * 1024  # larger bundles are compressed in a worker thread
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HTTP_STATUS: dict[type[AuditLogError], int] = {
     MalformedError: 400, InvalidRangeError: 404, NotFoundError: 404,
     UnauthenticatedError: 401, PermissionDeniedError: 403,
@@ -95,8 +97,8 @@ class TileReader:
         raise NotFoundError(f"no log serves {path!r}")
 
 
-def tiles_app(reader: TileReader) -> web.Application:
-    """The tlog-tiles endpoints of every log in ``reader``."""
+def tiles_app(reader: TileReader, search: Handler | None = None) -> web.Application:
+    """The tlog-tiles endpoints of every log in ``reader`` (and ``search`` at /api/v1/search)."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
@@ -124,5 +126,7 @@ def tiles_app(reader: TileReader) -> web.Application:
         return response
 
     app = web.Application()
+    if search is not None:
+        app.router.add_get("/api/v1/search", search)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
