@@ -136,3 +136,11 @@ def _record_value(record: Mapping[str, Any], key: str) -> str | None:
                             if (found := _text(value.get(kind))) is not None:
                                 return found
     return None
+
+
+def matches(fields: EntryFields | None, name: str, value: str, prefix: bool) -> bool:
+    """Whether the entry's ``name`` equals ``value`` (or, with ``prefix``, starts with it)."""
+    got = None if fields is None else fields.get(name)
+    if got is None:
+        return False
+    return got.startswith(value) if prefix else got == value

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from auditlog_tlog.common.clock import Clock, SystemClock
-from auditlog_tlog.common.searchfields import NAMES, EntryFields, entry_fields
+from auditlog_tlog.common.searchfields import NAMES, EntryFields, entry_fields, matches
 from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.storage.db import Database
@@ -50,10 +50,7 @@ class Filter:
     prefix: bool = False
 
     def matches(self, fields: EntryFields | None) -> bool:
-        got = None if fields is None else fields.get(self.field)
-        if got is None:
-            return False
-        return got.startswith(self.value) if self.prefix else got == self.value
+        return matches(fields, self.field, self.value, self.prefix)
 
 
 @dataclass(frozen=True, slots=True)
