@@ -25,7 +25,7 @@ from typing import Any, Final
 from auditlog_tlog.client.context import Context, UsageError, show_entry
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.client.verifier import VerifiedCheckpoint, Verifier
-from auditlog_tlog.common.searchfields import EntryFields, entry_fields, matches
+from auditlog_tlog.common.searchfields import EntryFields, entry_fields, matches, rfc3339_ns
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.tree.errors import VerificationError
 from auditlog_tlog.tree.verify import verify_inclusion
@@ -195,12 +195,15 @@ def spec_of(args: argparse.Namespace) -> SearchSpec:
         if not eq or not key or not value:
             raise UsageError(f"--attr {pair!r}: want KEY=VALUE")
         filters.append((f"attr.{key}", value))
-    return SearchSpec(
-        tuple(filters),
-        since=cli_time("--since", args.since, False) if args.since else "",
-        until=cli_time("--until", args.until, True) if args.until else "",
-        newest=not args.oldest,
-    )
+    times = spec_of_times(args)
+    return SearchSpec(tuple(filters), since=times.since, until=times.until,
+                      newest=not args.oldest)
+
+
+def spec_of_times(args: argparse.Namespace) -> SearchSpec:
+    """The --since/--until range of a command (a date alone: from its start, to its end)."""
+    return SearchSpec(since=cli_time("--since", args.since, False) if args.since else "",
+                      until=cli_time("--until", args.until, True) if args.until else "")
 
 
 def found_json(f: Found, size: int) -> dict[str, Any]:
@@ -209,8 +212,7 @@ def found_json(f: Found, size: int) -> dict[str, Any]:
         ("outcome", f.fields.outcome), ("time", f.fields.time), ("source", f.fields.source),
         ("principal", f.fields.principal), ("request_id", f.fields.request_id),
         *((f"attr.{k}", v) for k, v in f.fields.attributes)) if v is not None}
-    logged = None if f.logged_at_ns is None else datetime.fromtimestamp(
-        f.logged_at_ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
+    logged = None if f.logged_at_ns is None else rfc3339_ns(f.logged_at_ns)
     return {"index": f.index, "entry": base64.b64encode(f.entry).decode(),
             "leaf_hash": f.leaf_hash.hex(), "fields": fields, "logged_at": logged,
             "checkpoint_size": size}
@@ -231,3 +233,20 @@ def cmd_search(ctx: Context) -> int:
         ctx.note(f"more: --cursor {result.next_cursor}")
     return 0
 
+
+
+def index_range(client: LogClient, since: str, until: str) -> tuple[int, int]:
+    """[begin, end): the entries the log says it sequenced from ``since`` to ``until`` (RFC 3339,
+    inclusive, "" open), from its time map; the entries themselves are then checked as usual."""
+
+    def edge(oldest_first: bool) -> int | None:
+        request = pb.SearchRequest(since=since, until=until, oldest_first=oldest_first, limit=1,
+                                   indexes_only=True)
+        results = client.search_page(request).results
+        return results[0].index if results else None
+
+    first = edge(True)
+    if first is None:
+        return 0, 0
+    last = edge(False)
+    return first, first if last is None else max(first, last + 1)

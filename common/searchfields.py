@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
@@ -144,3 +145,10 @@ def matches(fields: EntryFields | None, name: str, value: str, prefix: bool) -> 
     if got is None:
         return False
     return got.startswith(value) if prefix else got == value
+
+
+def rfc3339_ns(ns: int) -> str:
+    """Unix nanoseconds as RFC 3339 UTC, with as many fraction digits as it needs (up to 9)."""
+    seconds, fraction = divmod(ns, 10**9)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{fraction:09d}".rstrip("0") + "Z" if fraction else f"{stamp}Z"

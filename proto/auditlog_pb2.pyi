@@ -287,7 +287,7 @@ class SearchFilter(_message.Message):
     def __init__(self, field: _Optional[str] = ..., pattern: _Optional[str] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("log", "filters", "since", "until", "oldest_first", "limit", "cursor", "begin", "end")
+    __slots__ = ("log", "filters", "since", "until", "oldest_first", "limit", "cursor", "begin", "end", "indexes_only")
     LOG_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
@@ -297,6 +297,7 @@ class SearchRequest(_message.Message):
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     BEGIN_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    INDEXES_ONLY_FIELD_NUMBER: _ClassVar[int]
     log: str
     filters: _containers.RepeatedCompositeFieldContainer[SearchFilter]
     since: str
@@ -306,7 +307,8 @@ class SearchRequest(_message.Message):
     cursor: str
     begin: int
     end: int
-    def __init__(self, log: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[SearchFilter, _Mapping]]] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., oldest_first: _Optional[bool] = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ..., begin: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
+    indexes_only: bool
+    def __init__(self, log: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[SearchFilter, _Mapping]]] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., oldest_first: _Optional[bool] = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ..., begin: _Optional[int] = ..., end: _Optional[int] = ..., indexes_only: _Optional[bool] = ...) -> None: ...
 
 class SearchFields(_message.Message):
     __slots__ = ("actor", "action", "resource", "outcome", "time", "source", "principal", "request_id", "attributes")

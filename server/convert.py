@@ -6,6 +6,7 @@ from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.runtime import Inclusion, LogRuntime
 from auditlog_tlog.server.search import (
     MAX_FILTERS,
+    MAX_INDEXES,
     MAX_LIMIT,
     Hit,
     Page,
@@ -67,13 +68,14 @@ def search_query(request: pb.SearchRequest) -> Query:
     filters = tuple(parse_filter(f.field, f.pattern) for f in request.filters)
     if len(filters) > MAX_FILTERS:
         raise MalformedError(f"filters: got {len(filters)}, want at most {MAX_FILTERS}")
-    limit = request.limit or MAX_LIMIT
+    limit = request.limit or (MAX_INDEXES if request.indexes_only else MAX_LIMIT)
     return Query(
         filters=filters,
         since_ns=parse_time_ns("since", request.since) if request.since else None,
         until_ns=parse_time_ns("until", request.until) if request.until else None,
         newest=not request.oldest_first, limit=limit, cursor=request.cursor,
         begin=request.begin, end=request.end if request.HasField("end") else None,
+        indexes_only=request.indexes_only,
     )
 
 
@@ -91,6 +93,8 @@ def _search_result(hit: Hit) -> pb.SearchResult:
         outcome=f.outcome or "", time=f.time or "", source=f.source or "",
         principal=f.principal or "", request_id=f.request_id or "", attributes=dict(f.attributes),
     )
+    if not hit.entry:  # indexes_only
+        return pb.SearchResult(index=hit.index)
     return pb.SearchResult(index=hit.index, entry=hit.entry, leaf_hash=hit.leaf_hash,
                            proof=hit.proof, fields=fields,
                            logged_at_unix_nano=hit.logged_at_ns or 0)

@@ -21,7 +21,7 @@ import hashlib
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
 from auditlog_tlog.common.clock import Clock, SystemClock
@@ -34,11 +34,13 @@ from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.errors import MalformedError, NotFoundError
 
 MAX_LIMIT: Final = 100
+MAX_INDEXES: Final = 10_000  # results a page when only their indexes are asked for
 MAX_FILTER_CHARS: Final = 1024
 MAX_FILTERS: Final = 16
 MAX_PREFIX_VALUES: Final = 256  # a prefix with more distinct values does not drive
 _DRIVERS: Final = ("request_id", "actor", "resource", "principal", "action", "source", "outcome")
 _CURSOR_VERSION: Final = 1
+_CHUNK: Final = 256  # candidate entries read at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,21 +65,26 @@ class Query:
     cursor: str = ""
     begin: int = 0
     end: int | None = None
+    indexes_only: bool = False
 
     def __post_init__(self) -> None:
-        if not 1 <= self.limit <= MAX_LIMIT:
-            raise MalformedError(f"limit: got {self.limit}, want 1..{MAX_LIMIT}")
+        most = MAX_INDEXES if self.indexes_only else MAX_LIMIT
+        if not 1 <= self.limit <= most:
+            raise MalformedError(f"limit: got {self.limit}, want 1..{most}")
         if self.end is not None and self.end < self.begin:
             raise MalformedError(f"index range: got [{self.begin}, {self.end}), want begin <= end")
 
     def digest(self) -> bytes:
         """What a cursor binds: everything but the limit and the cursor itself."""
-        text = repr((self.filters, self.since_ns, self.until_ns, self.newest, self.begin, self.end))
+        text = repr((self.filters, self.since_ns, self.until_ns, self.newest, self.begin, self.end,
+                     self.indexes_only))
         return hashlib.sha256(text.encode()).digest()[:8]
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
+    """One result; for an ``indexes_only`` query, only ``index`` is set (``entry`` is empty)."""
+
     index: int
     entry: bytes
     leaf_hash: bytes
@@ -134,13 +141,6 @@ def parse_time_ns(name: str, text: str) -> int:
     if seconds < 0:
         raise MalformedError(f"{name}: got {text[:64]!r}, want a time after 1970")
     return seconds * 10**9 + nanos
-
-
-def format_time_ns(ns: int) -> str:
-    """Unix nanoseconds as RFC 3339 UTC (fraction only when there is one)."""
-    seconds, fraction = divmod(ns, 10**9)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{fraction:09d}".rstrip("0") + "Z" if fraction else f"{stamp}Z"
 
 
 def _encode_cursor(query: Query, size: int, position: int) -> str:
@@ -219,7 +219,7 @@ class Searcher:
         position: int | None = None  # where the next page starts, if anything is left
         while True:
             want = min(query.limit - len(hits), self._max_scan - scanned)
-            chunk = list(itertools.islice(candidates, max(want, 1)))
+            chunk = list(itertools.islice(candidates, min(max(want, 1), _CHUNK)))
             if not chunk:
                 break
             if want <= 0 or self._clock.monotonic() > deadline:
@@ -228,7 +228,11 @@ class Searcher:
             scanned += len(chunk)
             for index, entry in zip(chunk, self._index.entries_at(chunk), strict=True):
                 fields = entry_fields(entry, attrs)
-                if all(f.matches(fields) for f in query.filters):
+                if not all(f.matches(fields) for f in query.filters):
+                    continue
+                if query.indexes_only:
+                    hits.append(Hit(index, b"", b"", (), None, None))
+                else:
                     hits.append(Hit(index, entry, hasher.hash_leaf(entry),
                                     store.inclusion_proof(index, size), fields,
                                     self._index.logged_at(index)))

@@ -21,9 +21,9 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from auditlog_tlog.common.searchfields import NAMES
+from auditlog_tlog.common.searchfields import NAMES, rfc3339_ns
 from auditlog_tlog.server.runtime import LogRuntime
-from auditlog_tlog.server.search import Hit, Page, format_time_ns, query_from_params, searcher_of
+from auditlog_tlog.server.search import Hit, Page, query_from_params, searcher_of
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.server.tiles_http import Handler
 from auditlog_tlog.tree.errors import (
@@ -50,7 +50,7 @@ def _b64(raw: bytes) -> str:
 def result_json(hit: Hit) -> dict[str, Any]:
     fields: dict[str, Any] = {name: None if hit.fields is None else hit.fields.get(name)
                               for name in _RESULT_FIELDS}
-    fields["logged_at"] = None if hit.logged_at_ns is None else format_time_ns(hit.logged_at_ns)
+    fields["logged_at"] = None if hit.logged_at_ns is None else rfc3339_ns(hit.logged_at_ns)
     return {"index": hit.index, "entry": _b64(hit.entry), "leaf_hash": hit.leaf_hash.hex(),
             "proof": [_b64(h) for h in hit.proof], "fields": fields}
 
