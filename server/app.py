@@ -43,6 +43,8 @@ from auditlog_tlog.server.metrics_http import LogsCollector, log_problems
 from auditlog_tlog.server.publisher import BucketAnchor, Publisher, open_bucket
 from auditlog_tlog.server.pushing import WitnessPusher
 from auditlog_tlog.server.runtime import LogRuntime
+from auditlog_tlog.server.search import open_index
+from auditlog_tlog.server.search_http import search_handler
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.server.sequencer import Sequencer
 from auditlog_tlog.server.service import LogService
@@ -83,6 +85,7 @@ def open_log(
 
     try:
         store = LogStore(db, origin, get_hasher(config.hash))
+        index = open_index(db, store, config, clock)
         writer = LogWriter(store, signers, AnchorFile(anchor_dir, origin), anchors, halted)
         writer.open()
     except CorruptionError as exc:
@@ -90,7 +93,7 @@ def open_log(
         return LogRuntime(config, vkey, failure=str(exc), keys=keys)
     metrics.opened(origin, store.size)
     sequencer = Sequencer(writer, config, metrics, clock)
-    return LogRuntime(config, vkey, store, sequencer, keys=keys)
+    return LogRuntime(config, vkey, store, sequencer, keys=keys, index=index)
 
 
 @dataclass
@@ -147,7 +150,8 @@ class LogServer:
         self._tiles: HTTPService | None = None
         if self.config.http_listen:
             console = console_routes(ConsoleReader(self.logs, authorizer, collector))
-            self._tiles = HTTPService(tiles_app(TileReader(self.logs, authorizer), console),
+            self._tiles = HTTPService(tiles_app(TileReader(self.logs, authorizer),
+                                                search_handler(self.logs, authorizer), console),
                                       self.config.http_listen, Limits())
         self._metrics_http: HTTPService | None = None
         if self.config.metrics_listen:

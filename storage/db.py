@@ -250,6 +250,24 @@ class Database:
         except Exception as exc:
             raise translate(exc, where) from exc
 
+    def scan_back(self, begin: bytes, end: bytes) -> Iterable[tuple[bytes, bytes]]:
+        """Key-value pairs with begin <= key < end, in descending key order (see :meth:`scan`)."""
+        where = f"scanning keys back from {end[:6].hex()}"
+        try:
+            it = self._db.iter(ReadOptions())
+            it.seek_for_prev(end)
+            if it.valid() and it.key() >= end:
+                it.prev()
+            while it.valid():
+                key = it.key()
+                if key < begin:
+                    break
+                yield key, it.value()
+                it.prev()
+            it.status()
+        except Exception as exc:
+            raise translate(exc, where) from exc
+
     # -- writes --------------------------------------------------------------------------------
     def batch(self) -> Any:
         return WriteBatch(raw_mode=True)

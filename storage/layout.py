@@ -8,6 +8,7 @@ Every key of a log starts with its prefix (``storage.db.prefix``: ``L`` and the 
     <prefix> S                         the state: size u64 || root || checkpoint size u64 ||
                                        the compact range's hashes, left to right
     <prefix> T <level u8> <index u64>  an 8-level stratum of the tree (storage.strata)
+    <prefix> X ...                     the search index (storage.index)
 
 Integers are big-endian, so keys of one kind sort by number. The appending store
 (``storage.logstore``) and the bulk importer of a restore (``storage.restore``) both write
@@ -49,9 +50,15 @@ class LogKeys:
     def tile(self, level: int, index: int) -> bytes:
         return self.prefix + b"T" + level.to_bytes(1, "big") + _u64(index)
 
+    @property
+    def search(self) -> bytes:
+        """The first bytes of every key of the search index (storage.index)."""
+        return self.prefix + b"X"
+
     def ranges(self) -> tuple[tuple[bytes, bytes], ...]:
-        """Half-open key ranges covering every record of the log: C, E and H; then S and T."""
-        return (self.prefix + b"C", self.prefix + b"I"), (self.prefix + b"S", self.prefix + b"U")
+        """Half-open key ranges covering every record of the log: C, E and H; S and T; X."""
+        return ((self.prefix + b"C", self.prefix + b"I"), (self.prefix + b"S", self.prefix + b"U"),
+                (self.prefix + b"X", self.prefix + b"Y"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ Damage and write failures (see storage/db.py for what RocksDB reports):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from auditlog_tlog.storage import strata
@@ -68,6 +68,10 @@ class LogStore:
         self.hasher = hasher
         self._db = db
         self._keys = LogKeys(prefix(db.register_log(origin, hasher.name)))
+        # Rows written in the same WriteBatch as a batch's entries (the search index,
+        # storage/index.py), from the entries (index, entry, leaf hash) committed.
+        self.extra_rows: Callable[[Sequence[tuple[int, bytes, bytes]]],
+                                  Iterable[tuple[bytes, bytes]]] | None = None
         self._damage: CorruptionError | None = None  # set once: the log appends no more
         self._stale = False  # a write failed: reload the state from disk before the next one
         self.size = 0
@@ -248,6 +252,11 @@ class LogStore:
             )
         return [v for v in values if v is not None]
 
+    @property
+    def keys(self) -> LogKeys:
+        """Where this log's records live in the database."""
+        return self._keys
+
     def tile(self, level: int, index: int) -> bytes | None:
         """The C2SP tile bytes (row 0 of the stratum), or None if nothing is stored there."""
         value = self._get(self._keys.tile(level, index))
@@ -332,6 +341,9 @@ class LogStore:
             wb.put(self._keys.leaf(leaf), index.to_bytes(8, "big"))
         for (level, index), stratum in batch.strata.items():
             wb.put(self._keys.tile(level, index), stratum.value())
+        if self.extra_rows is not None and batch.entries:
+            for key, value in self.extra_rows(batch.entries):
+                wb.put(key, value)
         wb.put(self._keys.state,
                State(batch.size, batch.root, self.checkpoint_size, batch.compact).encode())
         self._write(wb, sync=True)

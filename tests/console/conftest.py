@@ -1,6 +1,6 @@
 """A real log server with a real push witness on 127.0.0.1, and Debian's chromium driven by
-Playwright, for the console's browser tests. One browser per session, one server stack per
-module; each test gets a fresh browser context (empty storage)."""
+Playwright, for the console's browser tests. One browser per session, one server stack for the
+package; each test gets a fresh browser context (empty storage)."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def append(server: RunningServer, entries: list[bytes]) -> None:
     server.stub().AppendBatch(pb.AppendBatchRequest(log=ORIGIN, entries=entries), timeout=10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A log with one push witness (quorum 1) holding ``events()``, appended in two batches so
     that it has several checkpoints."""
