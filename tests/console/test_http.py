@@ -13,7 +13,7 @@ from auditlog_tlog.tree.checkpoint import open_checkpoint
 from auditlog_tlog.tree.hashing import SHA256
 from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
 from auditlog_tlog.tree.vkeys import parse_vkey
-from tests.console.conftest import ORIGIN, Stack
+from tests.console.stack import ORIGIN, Stack
 
 WANT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")

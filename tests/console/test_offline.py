@@ -13,7 +13,7 @@ from playwright.sync_api import FilePayload, Page
 from auditlog_tlog.client.event import event_from_json
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.keys import load_or_create_key
-from tests.console.conftest import ORIGIN, go, pin
+from tests.console.stack import ORIGIN, go, pin
 from tests.servers import RunningServer, running, write_server_config
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"

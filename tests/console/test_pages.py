@@ -15,7 +15,7 @@ from auditlog_tlog.tree.keys import Ed25519Signer
 from auditlog_tlog.tree.tlogproof import open_tlog_proof
 from auditlog_tlog.tree.verify import verify_inclusion
 from auditlog_tlog.tree.vkeys import parse_vkey
-from tests.console.conftest import ORIGIN, WITNESS, Stack, go, pin
+from tests.console.stack import ORIGIN, WITNESS, Stack, go, pin
 
 
 def keys(stack: Stack) -> list[str]:
@@ -32,6 +32,7 @@ def test_overview_verifies_the_checkpoint_and_the_witness(stack: Stack, page: Pa
     row = section.locator("table.witnesses tr", has_text=WITNESS)
     assert "verified here" in row.inner_text() and "7" in row.inner_text()
     assert "No alerts." in section.inner_text()
+    assert "null" not in page.inner_text("main") and "undefined" not in page.inner_text("main")
     # A second visit checks the new checkpoint against the one this browser saw.
     go(page, stack.url, "#/keys")
     go(page, stack.url, "#/")

@@ -8,7 +8,7 @@ import json
 
 from playwright.sync_api import Page, Route
 
-from tests.console.conftest import ORIGIN, Stack, go, pin
+from tests.console.stack import ORIGIN, Stack, go, pin
 
 
 def _rows(page: Page) -> list[tuple[int, str, str]]:

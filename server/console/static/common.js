@@ -18,7 +18,7 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 export function show(...nodes) {
-  document.getElementById("main").replaceChildren(...nodes);
+  document.getElementById("main").replaceChildren(...nodes.filter((n) => n !== null && n !== undefined));
 }
 
 // Pinned keys live in localStorage (they outlive the tab: they are what the auditor trusts);
