@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -86,3 +88,13 @@ def test_entry_checkpoints_and_consistency_answer_what_verifies(stack: Stack) ->
     old, _ = open_checkpoint(str(answer["checkpoint1"]).encode(), [parse_vkey(stack.log_vkey)])
     verify_consistency(SHA256, 3, 7, [base64.b64decode(h) for h in answer["proof"]],
                        old.root, checkpoint.root)
+
+
+def test_no_write_method_is_accepted(stack: Stack) -> None:
+    for path in ("/api/v1/logs", "/console/", f"/api/v1/entry?log={ORIGIN}&index=0"):
+        request = urllib.request.Request(stack.url + path, data=b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        assert caught.value.code == 405
+        caught.value.close()
+    assert stack.api("/api/v1/logs")["logs"][0]["size"] == 7  # nothing changed

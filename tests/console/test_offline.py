@@ -13,6 +13,7 @@ from playwright.sync_api import FilePayload, Page
 from auditlog_tlog.client.event import event_from_json
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.keys import load_or_create_key
+from auditlog_tlog.server.security import hash_token
 from tests.console.stack import ORIGIN, go, pin
 from tests.servers import RunningServer, running, write_server_config
 
@@ -82,3 +83,23 @@ def test_the_console_javascript_agrees_with_the_vectors(
     result = page.evaluate(CHECK.read_text(), _vectors())
     assert result["bad"] == []
     assert result["checked"] >= 36 + 36 + 10 + 14 + 2
+
+
+def test_a_private_log_needs_the_token_entered_once(tmp_path: Path, page: Page) -> None:
+    token = "console-test-token"
+    signer, _ = load_or_create_key(tmp_path / "keys" / "log.key", ORIGIN)
+    principal = (f'[[principal]]\nname = "auditor"\ntoken_sha256 = "{hash_token(token)}"\n'
+                 f'roles = {{ "{ORIGIN}" = ["read"] }}\n')
+    config = write_server_config(tmp_path, (ORIGIN,), extra_server=principal,
+                                 extra_log='key_file = "keys/log.key"\npublic_read = false\n')
+    for server in running(config):
+        base = server.tiles_url
+        go(page, base, "#/")
+        assert "needs a credential" in page.inner_text(".error")
+        assert "Enter a token under Keys" in page.inner_text(".error")
+        pin(page, base, [signer.vkey()])
+        page.fill("input[name=token]", token)
+        page.click("#keys-form button[type=submit]")
+        page.wait_for_selector("#keys-status.ok")
+        go(page, base, "#/")
+        assert page.locator(".verdict").get_attribute("data-state") == "verified"
