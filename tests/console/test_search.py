@@ -69,3 +69,23 @@ def test_a_tampered_search_result_shows_failed(stack: Stack, page: Page) -> None
 def test_bad_search_input_is_shown_as_the_server_said(stack: Stack, page: Page) -> None:
     go(page, stack.url, f"#/search?log={ORIGIN}&since=yesterday")
     assert "since" in page.inner_text(".error")
+
+
+def test_a_proven_entry_that_does_not_match_the_filter_shows_failed(stack: Stack,
+                                                                    page: Page) -> None:
+    """A server answering with a real entry and a valid proof, but not one that was asked for."""
+    pin(page, stack.url, [stack.log_vkey])
+    bob = stack.api(f"/api/v1/entry?log={ORIGIN}&index=1")
+
+    def swap(route: Route) -> None:
+        response = route.fetch()
+        answer = json.loads(response.text())
+        assert answer["size"] == bob["size"]
+        answer["results"][0].update(index=1, entry=bob["entry"], leaf_hash=bob["leaf_hash"],
+                                    proof=bob["proof"])
+        route.fulfill(response=response, body=json.dumps(answer))
+
+    page.route("**/api/v1/search?*", swap)
+    go(page, stack.url, f"#/search?log={ORIGIN}&actor=alice")
+    assert [(i, state) for i, _, state in _rows(page)] == [(1, "failed"), (0, "verified")]
+    assert "actor is bob, want alice (the filter)" in page.inner_text("#results")

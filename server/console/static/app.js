@@ -55,6 +55,7 @@ async function overviewOf(log, keys, quorum) {
   } else {
     try {
       head = await verifyCheckpoint(log.checkpoint, keys, quorum);
+      if (head.checkpoint.origin !== log.origin) throw new Error(`checkpoint origin: got ${head.checkpoint.origin}, want ${log.origin}`);
       head.note = log.checkpoint;
       const seen = await checkSeen(log.origin, head, keys);
       const by = head.witnesses.map((w) => w.name).join(", ") || "no pinned witness";

@@ -41,6 +41,7 @@ export async function showEntry(params) {
     }
     const head = await verifyCheckpoint(answer.checkpoint, await pins(), store.quorum());
     if (head.checkpoint.origin !== origin) reasons.push(`checkpoint origin: got ${head.checkpoint.origin}, want ${origin}`);
+    if (String(answer.index) !== index) reasons.push(`the server answered entry ${answer.index}, want ${index}`);
     await verifyInclusion(answer.index, head.checkpoint.size, leaf, proof, head.checkpoint.root);
     const by = head.witnesses.map((w) => w.name).join(", ") || "no pinned witness";
     title += `, signed by ${head.logKey}, cosigned by ${by}`;

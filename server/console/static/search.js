@@ -10,6 +10,7 @@ import { verifyCheckpoint } from "./note.js";
 const FILTERS = ["actor", "action", "resource", "outcome", "source", "principal", "request_id"];
 const TIMES = ["since", "until"];
 const COLUMNS = ["actor", "action", "resource", "outcome", "time"];
+const MATCHED = ["actor", "action", "resource", "outcome"];
 
 async function checkResult(result, head) {
   const entry = fromBase64(result.entry);
@@ -53,6 +54,7 @@ export async function showSearch(params) {
   let check;
   try {
     head = await verifyCheckpoint(answer.checkpoint, await pins(), store.quorum());
+    if (head.checkpoint.origin !== query.log) throw new Error(`checkpoint origin: got ${head.checkpoint.origin}, want ${query.log}`);
     check = verdict("search-verdict", true, `${answer.results.length} results, proofs to the checkpoint of size ${head.checkpoint.size} signed by ${head.logKey}`);
   } catch (error) {
     check = verdict("search-verdict", false, "the checkpoint every result is proved against", [error.message]);
@@ -63,9 +65,14 @@ export async function showSearch(params) {
     try {
       if (!head) throw new Error("checkpoint not verified");
       const entry = await checkResult(result, head);
-      // What the row shows comes from the verified entry when the browser can decode it.
+      // What the row shows comes from the verified entry when the browser can decode it, and
+      // it must match the filters asked for (a proof alone does not say it is a right answer).
       const decoded = decodeEntry(entry).fields;
       if (Object.keys(decoded).length) fields = { ...fields, ...decoded };
+      for (const name of MATCHED) {
+        const want = params.get(name);
+        if (want && name in decoded && decoded[name] !== want) throw new Error(`${name} is ${decoded[name]}, want ${want} (the filter)`);
+      }
       state = h("td", { class: "verified", "data-state": "verified" }, "\u2714 in the log");
     } catch (error) {
       state = h("td", { class: "failed", "data-state": "failed", title: error.message }, `\u2718 ${error.message}`);
