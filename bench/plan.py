@@ -33,6 +33,9 @@ class Plan:
     witness_step: int            # new leaves per checkpoint sent to the witness
     witness_appends: int         # appends timed until co-signed, at most
     witness_seconds: float       # time bound of the append-to-cosigned phase
+    search_size: int = 10_000_000  # entries of the searched log (built in process)
+    search_calls: int = 300        # searches timed per run, in process and over gRPC
+    search_append_entries: int = 200_000  # entries per run of append throughput, index on/off
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,7 +57,8 @@ QUICK = Plan(
     batch_size=1000, sweep=(1, 10, 100, 1000), sweep_messages=2000,
     sizes=(10_000, 100_000), build_batch=1000, proof_calls=1000, grpc_proof_calls=500,
     restarts=3, peer_sizes=(10_000,), peer_seconds=5.0, peer_proofs=300, witness_requests=15,
-    witness_step=100, witness_appends=5, witness_seconds=2.0,
+    witness_step=100, witness_appends=5, witness_seconds=2.0, search_size=100_000,
+    search_calls=200, search_append_entries=50_000,
 )
 
 TINY = Plan(
@@ -63,6 +67,7 @@ TINY = Plan(
     batch_size=100, sweep=(1, 100), sweep_messages=20, sizes=(300, 1000), build_batch=100,
     proof_calls=30, grpc_proof_calls=30, restarts=1, peer_sizes=(300,), peer_seconds=1.0,
     peer_proofs=20, witness_requests=5, witness_step=10, witness_appends=2, witness_seconds=2.0,
+    search_size=3000, search_calls=10, search_append_entries=2000,
 )
 
 PLANS = {plan.name: plan for plan in (FULL, QUICK, TINY)}

@@ -2,7 +2,7 @@
 print the table.
 
     python bench/run.py [--quick | --profile full|quick|tiny] [--out bench-results]
-                        [--only baseline,appends,scale,peer,witness] [--no-plots]
+                        [--only baseline,appends,scale,peer,witness,search] [--no-plots]
     python bench/run.py --markdown bench-results/latest-full.json   # tables for BENCHMARKS.md
 
 Servers run as subprocesses on ephemeral ports of 127.0.0.1 and are stopped by PID; their data
@@ -24,10 +24,10 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import appends, baseline, machine, peer, plot, procs, report, scale, witness
+from bench import appends, baseline, machine, peer, plot, procs, report, scale, search, witness
 from bench.plan import PLANS, Plan
 
-SECTIONS = ("baseline", "appends", "scale", "peer", "witness")
+SECTIONS = ("baseline", "appends", "scale", "peer", "witness", "search")
 
 
 def _log(message: str) -> None:
@@ -71,6 +71,10 @@ def measure(plan: Plan, scratch: Path, only: tuple[str, ...]) -> dict[str, Any]:
             t = time.perf_counter()
             out["scale"] = scale.run(plan, scratch, empty, _log)
             _done(out, "scale", t)
+        if "search" in only:
+            t = time.perf_counter()
+            out["search"] = search.run(plan, scratch, empty, _log)
+            _done(out, "search", t)
     finally:
         empty.stop()
     if "peer" in only:

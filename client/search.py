@@ -166,13 +166,13 @@ def cli_time(option: str, text: str, end_of_day: bool) -> str:
 
 def add_search(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("filters (all must match; 'prefix*' matches values that start so)")
-    g.add_argument("--actor")
-    g.add_argument("--action")
-    g.add_argument("--resource")
-    g.add_argument("--outcome")
+    g.add_argument("--actor", help="who did it (alice, system:serviceaccount:*)")
+    g.add_argument("--action", help="what they did (repo.delete, 'repo.*')")
+    g.add_argument("--resource", help="to what (acme/web, 'pods/*')")
+    g.add_argument("--outcome", help="success, failure, ...")
     g.add_argument("--event-source", help="the event's source (ingested: the transport)")
     g.add_argument("--principal", help="the authenticated principal that sent an ingested entry")
-    g.add_argument("--request-id")
+    g.add_argument("--request-id", help="the request id an event carries")
     g.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
                    help="a configured attribute (the log's index_attributes); repeatable")
     add_time_range(p)

@@ -20,6 +20,7 @@ strings, integers and booleans are fields (booleans as ``true``/``false``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +61,47 @@ class EntryFields:
         pairs = [(name, value) for name in NAMES if (value := getattr(self, name)) is not None]
         pairs.extend((f"attr.{key}", value) for key, value in self.attributes)
         return pairs
+
+
+# The fast path: an entry in exactly the canonical form, no string holding an escape (so its
+# bytes between the quotes are the value's UTF-8; JSON escapes every quote, backslash and
+# control character). A match gives what the JSON parser would; anything else is parsed.
+_S: Final = rb'"([^"\\]*)"'
+_NS: Final = rb'(?:null|"([^"\\]*)")'
+_EVENT: Final = re.compile(
+    rb'\{"action":' + _S + rb',"actor":' + _S + rb',"attributes":\{([^}]*)\},"outcome":' + _S
+    + rb',"request_id":' + _S + rb',"resource":' + _S + rb',"source":' + _S + rb',"time":' + _S
+    + rb',"v":1\}')
+_EVENT_FIELDS: Final = ("action", "actor", None, "outcome", "request_id", "resource", "source")
+_INGEST_HEAD: Final = re.compile(
+    rb'\{"fields":\{"action":' + _NS + rb',"actor":' + _NS + rb',"outcome":' + _NS
+    + rb',"resource":' + _NS + rb',"time":' + _NS + rb'\},"record":\{')
+_INGEST_TAIL: Final = re.compile(
+    rb'\},"source":\{"principal":' + _NS + rb',"transport":' + _S + rb'\},"v":1\}\Z')
+_INGEST_FIELDS: Final = ("action", "actor", "outcome", "resource")
+
+
+def raw_keyed(entry: bytes, attributes: bool) -> list[tuple[str, bytes]] | None:
+    """What :meth:`EntryFields.keyed` gives for ``entry``, values as UTF-8, straight from the
+    bytes of a canonical entry without escapes; ``None`` when the entry needs the parser (or
+    when ``attributes`` are configured and the entry may hold some)."""
+    if entry.startswith(b'{"action"'):
+        m = _EVENT.fullmatch(entry)
+        if m is None or (attributes and m.group(3)):
+            return None
+        return [(name, value) for name, value in zip(_EVENT_FIELDS, m.groups(), strict=False)
+                if name is not None and value]
+    if entry.startswith(b'{"fields"') and not attributes:
+        head = _INGEST_HEAD.match(entry)
+        tail = _INGEST_TAIL.search(entry, head.end()) if head is not None else None
+        if head is None or tail is None:
+            return None
+        pairs = [(name, value) for name, value in zip(_INGEST_FIELDS, head.groups(),
+                                                      strict=False) if value]
+        pairs.extend((name, value) for name, value in (("source", tail.group(2)),
+                                                       ("principal", tail.group(1))) if value)
+        return pairs
+    return None
 
 
 def _text(value: object) -> str | None:

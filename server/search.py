@@ -226,16 +226,20 @@ class Searcher:
                 position = chunk[0] + 1 if query.newest else chunk[0]
                 break
             scanned += len(chunk)
+            matched = []
             for index, entry in zip(chunk, self._index.entries_at(chunk), strict=True):
                 fields = entry_fields(entry, attrs)
-                if not all(f.matches(fields) for f in query.filters):
-                    continue
-                if query.indexes_only:
-                    hits.append(Hit(index, b"", b"", (), None, None))
-                else:
-                    hits.append(Hit(index, entry, hasher.hash_leaf(entry),
-                                    store.inclusion_proof(index, size), fields,
-                                    self._index.logged_at(index)))
+                if all(f.matches(fields) for f in query.filters):
+                    matched.append((index, entry, fields))
+            if query.indexes_only:
+                hits.extend(Hit(index, b"", b"", (), None, None) for index, _, _ in matched)
+            elif matched:
+                indexes = [index for index, _, _ in matched]
+                proofs = store.inclusion_proofs(indexes, size)
+                times = self._index.logged_at_many(indexes)
+                hits.extend(Hit(index, entry, hasher.hash_leaf(entry), proof, fields, logged)
+                            for (index, entry, fields), proof, logged
+                            in zip(matched, proofs, times, strict=True))
             if len(hits) >= query.limit:
                 last = chunk[-1]
                 position = last if query.newest else last + 1

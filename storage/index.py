@@ -28,7 +28,7 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
-from auditlog_tlog.common.searchfields import entry_fields
+from auditlog_tlog.common.searchfields import entry_fields, raw_keyed
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.tree.errors import CorruptionError
@@ -84,15 +84,22 @@ class LogIndex:
         rows = [(base + _TIME + _u64(now) + _u64(first), b""),
                 (base + _BATCH + _u64(first), _u64(now))]
         keys = self.attribute_keys
+        fixed = self._fields
+        append = rows.append
         for index, entry, _ in entries:
             if entry[:1] != b"{":
                 continue  # opaque: only the batch's time
+            tail = _END + index.to_bytes(8, "big")
+            raw = raw_keyed(entry, bool(keys))
+            if raw is not None:  # the fast path: values as they are in the entry
+                for name, value in raw:
+                    append((fixed[name] + value[:MAX_VALUE_BYTES] + tail, b""))
+                continue
             fields = entry_fields(entry, keys)
             if fields is None:
                 continue
-            tail = _END + index.to_bytes(8, "big")
-            for name, value in fields.keyed():
-                rows.append((self._prefix(name) + _escape(value) + tail, b""))
+            for name, text in fields.keyed():
+                append((self._prefix(name) + _escape(text) + tail, b""))
         return rows
 
     def _prefix(self, name: str) -> bytes:
@@ -170,6 +177,12 @@ class LogIndex:
         for _, value in self._db.scan_back(head, head + _u64(index + 1)):
             return int.from_bytes(value, "big")
         return None
+
+    def logged_at_many(self, indexes: Sequence[int]) -> list[int | None]:
+        """:meth:`logged_at` of each of ``indexes``."""
+        head = self._base + _BATCH
+        found = self._db.floors([head + _u64(i) for i in indexes], head)
+        return [None if f is None else int.from_bytes(f[1], "big") for f in found]
 
     def batches(self, begin: int, end: int) -> Iterable[tuple[int, int]]:
         """(first index, logged_at ns) of the batches starting in [begin, end), ascending."""

@@ -216,6 +216,21 @@ class LogStore:
             raise InvalidRangeError(f"index {index} is not in a tree of size {size}, want < {size}")
         return self._fetch(inclusion_plan(index, size))
 
+    def inclusion_proofs(self, indexes: Sequence[int], size: int) -> list[tuple[bytes, ...]]:
+        """PATH(index, D[size]) for each of ``indexes``, their tiles read once (search pages)."""
+        self._check_size(size, "tree size")
+        plans = []
+        for index in indexes:
+            if not 0 <= index < size:
+                raise InvalidRangeError(f"index {index} is not in a tree of size {size}, want < {size}")
+            plans.append(inclusion_plan(index, size))
+        ids = list(dict.fromkeys(node for plan in plans for node in plan.ids))
+        hashes = dict(zip(ids, self._nodes(ids), strict=True))
+        if any(h is None for h in hashes.values()):
+            raise self._damaged(CorruptionError(f"log {self.origin!r}: tree nodes missing"))
+        return [plan.fold(self.hasher, [hashes[node] or b"" for node in plan.ids])
+                for plan in plans]
+
     def consistency_proof(self, size1: int, size2: int) -> tuple[bytes, ...]:
         """PROOF(size1, D[size2]) for 0 <= size1 <= size2 <= size."""
         self._check_size(size2, "size2")
