@@ -42,6 +42,8 @@ def test_search_pages_and_searches_ingested_records(stack: Stack, page: Page) ->
     page.click("#next-page")
     page.wait_for_selector("#results tr[data-index='1']")
     assert [i for i, _, state in _rows(page)] == [1] and _rows(page)[0][2] == "verified"
+    go(page, stack.url, f"#/search?log={ORIGIN}&action=repo.*&order=oldest")
+    assert [(i, state) for i, _, state in _rows(page)] == [(0, "verified"), (2, "verified")]
     go(page, stack.url, f"#/search?log={ORIGIN}&actor=svc-payments")
     ((index, text, state),) = _rows(page)
     assert index == 4 and "payment.refund" in text and state == "verified"

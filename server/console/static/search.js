@@ -12,6 +12,11 @@ const TIMES = ["since", "until"];
 const COLUMNS = ["actor", "action", "resource", "outcome", "time"];
 const MATCHED = ["actor", "action", "resource", "outcome"];
 
+// A filter is an exact value or a prefix ending in one "*" (docs/search.md, "Queries").
+function matches(value, want) {
+  return want.endsWith("*") ? value.startsWith(want.slice(0, -1)) : value === want;
+}
+
 async function checkResult(result, head) {
   const entry = fromBase64(result.entry);
   const leaf = await leafHash(entry);
@@ -71,7 +76,7 @@ export async function showSearch(params) {
       if (Object.keys(decoded).length) fields = { ...fields, ...decoded };
       for (const name of MATCHED) {
         const want = params.get(name);
-        if (want && name in decoded && decoded[name] !== want) throw new Error(`${name} is ${decoded[name]}, want ${want} (the filter)`);
+        if (want && name in decoded && !matches(String(decoded[name] ?? ""), want)) throw new Error(`${name} is ${decoded[name]}, want ${want} (the filter)`);
       }
       state = h("td", { class: "verified", "data-state": "verified" }, "\u2714 in the log");
     } catch (error) {
