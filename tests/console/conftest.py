@@ -1,5 +1,5 @@
-"""Fixtures for the console's browser tests: one chromium (Debian's, driven by Playwright) per
-session, one server stack (``tests.console.stack``) for the package, and a fresh browser
+"""Fixtures for the console's browser tests: one chromium (Debian's, driven by Playwright) for
+the package, one server stack (``tests.console.stack``) for the package, and a fresh browser
 context (empty storage) for each test."""
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    # The package's scope, not the session's: Playwright's sync API keeps an event loop running
+    # in this thread while it is open, and tests elsewhere call asyncio.run.
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
