@@ -356,15 +356,17 @@ class SearchResult(_message.Message):
     def __init__(self, index: _Optional[int] = ..., entry: _Optional[bytes] = ..., leaf_hash: _Optional[bytes] = ..., proof: _Optional[_Iterable[bytes]] = ..., fields: _Optional[_Union[SearchFields, _Mapping]] = ..., logged_at_unix_nano: _Optional[int] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("checkpoint", "tree_size", "results", "next_cursor", "scanned")
+    __slots__ = ("checkpoint", "tree_size", "results", "next_cursor", "scanned", "indexed_from")
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
     SCANNED_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_FROM_FIELD_NUMBER: _ClassVar[int]
     checkpoint: bytes
     tree_size: int
     results: _containers.RepeatedCompositeFieldContainer[SearchResult]
     next_cursor: str
     scanned: int
-    def __init__(self, checkpoint: _Optional[bytes] = ..., tree_size: _Optional[int] = ..., results: _Optional[_Iterable[_Union[SearchResult, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., scanned: _Optional[int] = ...) -> None: ...
+    indexed_from: int
+    def __init__(self, checkpoint: _Optional[bytes] = ..., tree_size: _Optional[int] = ..., results: _Optional[_Iterable[_Union[SearchResult, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., scanned: _Optional[int] = ..., indexed_from: _Optional[int] = ...) -> None: ...

@@ -82,7 +82,7 @@ def search_query(request: pb.SearchRequest) -> Query:
 def search_response(page: Page) -> pb.SearchResponse:
     return pb.SearchResponse(
         checkpoint=page.checkpoint, tree_size=page.size, next_cursor=page.next_cursor or "",
-        scanned=page.scanned, results=[_search_result(h) for h in page.hits],
+        scanned=page.scanned, indexed_from=page.indexed_from, results=[_search_result(h) for h in page.hits],
     )
 
 

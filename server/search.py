@@ -100,6 +100,7 @@ class Page:
     hits: tuple[Hit, ...]
     next_cursor: str | None
     scanned: int
+    indexed_from: int = 0  # entries below it are not in the index (see storage/index.py)
 
 
 def parse_filter(field: str, pattern: str) -> Filter:
@@ -193,7 +194,7 @@ class Searcher:
             else:
                 begin = max(begin, resumed[1])
         if begin >= end:
-            return Page(note, size, (), None, 0)
+            return Page(note, size, (), None, 0, self._index.indexed_from)
         return self._page(query, note, size, begin, end)
 
     def _candidates(self, query: Query, begin: int, end: int) -> Iterator[int]:
@@ -245,7 +246,7 @@ class Searcher:
                 position = last if query.newest else last + 1
                 break
         cursor = None if position is None else _encode_cursor(query, size, position)
-        return Page(note, size, tuple(hits), cursor, scanned)
+        return Page(note, size, tuple(hits), cursor, scanned, self._index.indexed_from)
 
 
 def query_from_params(params: Mapping[str, str], fields: tuple[str, ...]) -> Query:
@@ -276,6 +277,7 @@ def open_index(db: Database, store: LogStore, config: LogConfig,
         return None
     now = (clock or SystemClock()).now
     index = LogIndex(db, store.keys, config.index_attributes, lambda: int(now() * 10**9))
+    index.start(store.size)
     store.extra_rows = index.rows
     return index
 
