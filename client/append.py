@@ -20,6 +20,7 @@ from typing import IO
 
 from auditlog_tlog.client.context import Context, EntryTooLargeError, UsageError, with_entry
 from auditlog_tlog.client.event import AuditEvent, event_from_json
+from auditlog_tlog.client.filedigest import digest_file
 from auditlog_tlog.client.sdk import AppendResult
 from auditlog_tlog.common.files import write_atomic
 from auditlog_tlog.tree.errors import InconsistencyError, MalformedError, VerificationError
@@ -32,6 +33,11 @@ def add_append(p: argparse.ArgumentParser) -> None:
     what.add_argument("text", nargs="?", help="the entry: this text, UTF-8")
     what.add_argument("--file", type=Path, help="the entry: this file's bytes (at most the log's "
                       "max_entry_bytes, 65536 by default)")
+    what.add_argument("--hash-only", action="store_true",
+                      help="with --file: append the file's digest record (SHA-256, size, name, "
+                      "media type; docs/retention.md), not its bytes: for files of any size")
+    what.add_argument("--media-type", help="with --hash-only: the file's media type (default: "
+                      "guessed from its name)")
     what.add_argument("--jsonl", action="store_true",
                       help="many entries: one audit event (JSON object) per line of stdin")
     what.add_argument("--lines", action="store_true", help="many entries: each line of stdin "
@@ -76,15 +82,13 @@ def _event(args: argparse.Namespace) -> AuditEvent:
         raise UsageError(str(exc)) from None
 
 
-def _check_size(ctx: Context, entry: bytes, what: str) -> None:
+def _check_size(ctx: Context, length: int, what: str) -> None:
     limit = ctx.client.log_info().limits.max_entry_bytes
-    if limit and len(entry) > limit:
+    if limit and length > limit:
         raise EntryTooLargeError(
-            f"{what} is {len(entry)} bytes, over the log's limit of {limit} bytes per entry "
-            "(max_entry_bytes). Append a digest instead, e.g. "
-            "'auditlog append --actor you --action file.publish --resource NAME "
-            "--attr sha256=$(sha256sum FILE | cut -d\" \" -f1)'; a hash-only mode is not "
-            "available yet")
+            f"{what} is {length} bytes, over the log's limit of {limit} bytes per entry "
+            "(max_entry_bytes). Append its digest record instead: 'auditlog append --file FILE "
+            "--hash-only' (check the file later with 'auditlog verify RECEIPT --file FILE')")
 
 
 def _warn_untrusted(ctx: Context) -> None:
@@ -107,12 +111,22 @@ def cmd_append(ctx: Context) -> int:
         return _append_many(ctx)
     if a.receipt_dir is not None:
         raise UsageError("--receipt-dir is for many entries (--lines, --jsonl); use --receipt FILE")
-    if a.file is not None:
+    if (a.hash_only or a.media_type is not None) and a.file is None:
+        raise UsageError("--hash-only and --media-type go with --file")
+    if a.file is not None and a.hash_only:
+        try:
+            entry = digest_file(a.file, a.media_type).encode()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    elif a.file is not None:
+        if a.media_type is not None:
+            raise UsageError("--media-type goes with --hash-only")
+        _check_size(ctx, a.file.stat().st_size, str(a.file))  # before reading a huge file
         entry = a.file.read_bytes()
-        _check_size(ctx, entry, str(a.file))
+        _check_size(ctx, len(entry), str(a.file))
     elif a.text is not None:
         entry = a.text.encode()
-        _check_size(ctx, entry, "the entry")
+        _check_size(ctx, len(entry), "the entry")
     else:
         entry = _event(a).encode()
     if not a.no_receipt:

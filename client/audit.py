@@ -313,6 +313,7 @@ class Auditor:
                 self.index_check.finish()
                 if self.index_check.available:
                     self.report.index_keys = self.index_check.keys
+                    self.report.index_from = self.index_check.indexed_from or 0
         finally:
             self.progress.close()
         bad: list[Target] = []

@@ -3,7 +3,7 @@
 Processes: ``serve`` (a log server), ``witness`` (a witness), ``up`` (both, on one machine),
 ``keygen``, ``bucket init`` (a compliant S3 bucket). Services: ``append``. Auditors:
 ``checkpoint``, ``checkpoints``, ``prove``, ``consistency``, ``entries``, ``verify`` (offline),
-``audit``, ``monitor``. Every read command takes ``--json``.
+``audit``, ``monitor``. Admins: ``hold``. Every read command takes ``--json``.
 
 Errors go to stderr as one line that says what to do, with a non-zero exit code: 1 for a
 failure or a discrepancy, 2 for a usage error, 3 when a log was caught forking or rolling back.
@@ -143,7 +143,7 @@ class Subcommand:
 
 def subcommands() -> list[Subcommand]:
     """Every subcommand, in the order ``--help`` lists them."""
-    from auditlog_tlog.client import append, audit, bucket, commands, monitor, search, up
+    from auditlog_tlog.client import append, audit, bucket, commands, hold, monitor, search, up
 
     return [
         Subcommand("up", "run a log and a witness on this machine (what 'make run' does)",
@@ -194,6 +194,10 @@ def subcommands() -> list[Subcommand]:
         Subcommand("audit", "re-verify the whole log from its entries, checkpoints and witness "
                    "archive", "auditlog audit --archive var/witness/archive", audit.add_audit,
                    audit.cmd_audit, tiles=True),
+        Subcommand("hold", "place or release an S3 legal hold on the published objects of a "
+                   "range of entries (admin role); recorded in the log",
+                   "auditlog hold --from-index 0 --to-index 1000 --reason 'case 17'",
+                   hold.add_hold, hold.cmd_hold),
         Subcommand("monitor", "follow the log; alert on a fork, rollback, missing quorum or stall",
                    "auditlog monitor --interval 10 --webhook https://alerts.example/hook",
                    monitor.add_monitor, monitor.cmd_monitor),

@@ -22,6 +22,7 @@ from auditlog_tlog.client.context import (
     show_entry,
     with_entry,
 )
+from auditlog_tlog.client.filedigest import check_file, is_file_digest, parse_file_digest
 from auditlog_tlog.client.ranges import check_range
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.client.search import add_time_range, index_range, spec_of_times
@@ -208,7 +209,8 @@ def add_verify(p: argparse.ArgumentParser) -> None:
                    "signed checkpoint")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--entry", help="the entry's text (default: the entry inside the receipt)")
-    g.add_argument("--file", type=Path, help="the entry's bytes")
+    g.add_argument("--file", type=Path, help="the entry's bytes or, when the receipt holds a "
+                   "file-digest record (append --hash-only), the file it names")
     g.add_argument("--leaf-hash", help="the entry's leaf hash (hex)")
     g.add_argument("--checkpoint", action="store_true", help="the file is a signed checkpoint")
 
@@ -220,9 +222,12 @@ def cmd_verify(ctx: Context) -> int:
         checked = verifier.observe(verifier.verify_checkpoint(data))
         ctx.emit(checkpoint_json(checked, ctx.policy), "OK: " + describe(checked, ctx.policy))
         return 0
+    held = parse_tlog_proof(data).extra or None
+    if ctx.args.file is not None and held is not None and is_file_digest(held):
+        return _verify_file(ctx, verifier, data, held)
     entry, leaf = _entry_of(ctx.args)
     if entry is None and leaf is None:
-        entry = parse_tlog_proof(data).extra or None
+        entry = held
         if entry is None:
             raise ValueError("the receipt does not hold its entry: give --entry, --file or --leaf-hash")
     _diagnose(verifier, data, entry, leaf, ctx.args.receipt)
@@ -233,6 +238,24 @@ def cmd_verify(ctx: Context) -> int:
          "entry": base64.b64encode(entry).decode() if entry is not None else None,
          "checkpoint": checkpoint_json(found.checkpoint, ctx.policy)},
         f"OK: entry {found.index} is in {describe(found.checkpoint, ctx.policy)}{shown}",
+    )
+    return 0
+
+
+def _verify_file(ctx: Context, verifier: Verifier, receipt: bytes, record: bytes) -> int:
+    """``verify RECEIPT --file BIG``: the receipt proves the file-digest record is in the log;
+    the file must have the record's size and SHA-256."""
+    _diagnose(verifier, receipt, record, None, ctx.args.receipt)
+    found = verifier.verify_receipt(receipt, entry=record)
+    digest = parse_file_digest(record)
+    check_file(digest, ctx.args.file)
+    ctx.emit(
+        {"ok": True, "index": found.index, "leaf_hash": found.leaf_hash.hex(),
+         "file": {**digest.to_json(), "path": str(ctx.args.file)},
+         "checkpoint": checkpoint_json(found.checkpoint, ctx.policy)},
+        f"OK: {ctx.args.file} ({digest.size} bytes, SHA-256 {digest.sha256.hex()}) is the file "
+        f"logged as {digest.name} ({digest.media_type}) at entry {found.index} of "
+        f"{describe(found.checkpoint, ctx.policy)}",
     )
     return 0
 

@@ -91,6 +91,7 @@ class AuditReport:
     archive_objects: int = 0
     stored_checkpoints: int = 0  # how many the log holds (not all are checked above a cap)
     index_keys: int | None = None  # search index keys checked (None: the index was not checked)
+    index_from: int = 0  # the index was checked from this entry on (the log's indexed_from)
     begin: int = 0  # the audited entries: [begin, size)
     targets: list[Target] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -105,7 +106,7 @@ class AuditReport:
             "entries": self.entries, "seconds": round(self.seconds, 3),
             "archive_objects": self.archive_objects,
             "stored_checkpoints": self.stored_checkpoints,
-            "index_keys": self.index_keys, "begin": self.begin,
+            "index_keys": self.index_keys, "index_from": self.index_from, "begin": self.begin,
             "checkpoints": [
                 {"size": t.checkpoint.size, "source": t.describe(), "from": t.source.value,
                  "ok": t.ok, "witnesses": list(t.checkpoint.witnesses)} for t in self.targets
@@ -137,7 +138,8 @@ def format_report(r: AuditReport, archive_dir: Path | None) -> str:
     if archive_dir is not None:
         lines.append(f"  archive {archive_dir}: {r.archive_objects} objects")
     if r.index_keys is not None:
-        lines.append(f"  search index: {r.index_keys} keys rebuilt from the entries and searched")
+        lines.append(f"  search index: {r.index_keys} keys rebuilt from the entries from index "
+                     f"{r.index_from} on, and searched")
     if r.ok:
         lines.append("OK: every checkpoint agrees with the entries; no discrepancy found")
     else:

@@ -9,6 +9,10 @@ evidence). It also alerts when the latest checkpoint has lacked the witness quor
 and when the server cannot be reached for that long (``unreachable``). With ``witness_urls``,
 it also asks each witness what it last cosigned and checks that against what the log showed
 (a log that shows its witnesses one history and its clients another is a ``fork``).
+For a log that publishes to a bucket, it warns when the bucket's lock on the oldest entry the
+server keeps ends within ``--expiry-warning`` days (``expiring``), and alerts once it has
+ended (``expired``: from then on those records may be deleted from the bucket; a legal hold,
+``auditlog hold``, keeps them). docs/retention.md.
 
 An alert is one line on stderr (JSON with ``--json``) and, with ``--webhook URL``, a JSON POST::
 
@@ -50,12 +54,16 @@ def add_monitor(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stall-after", type=float, default=0.0,
                    help="alert when the size has not changed for this many seconds (0: never)")
     p.add_argument("--exit-on-alert", action="store_true", help="stop at the first alert")
+    p.add_argument("--expiry-warning", type=float, default=30.0, metavar="DAYS",
+                   help="warn when the bucket's lock on the oldest records ends within this many "
+                   "days (30; 0: only when it has ended)")
 
 
 @dataclass
 class Monitor:
     ctx: Context
     clock: Any = time.monotonic
+    wall: Any = time.time  # for the expiry of records (Unix time)
     alerted: set[str] = field(default_factory=set)  # kinds in an ongoing episode
     alerts: int = 0
     last_size: int | None = None
@@ -112,6 +120,7 @@ class Monitor:
         for url in self.ctx.settings.witness_urls:
             if (code := self._check_witness(url)) is not None:
                 return code
+        self._check_expiry()
         if head.size != self.last_size:
             self.last_size, self.size_since = head.size, now
             self.resolve("stalled")
@@ -128,6 +137,33 @@ class Monitor:
                            f"{len(head.witnesses)} trusted witnesses, want {self.ctx.policy.quorum}",
                            head.size)
         return self._stop(once)
+
+    def _check_expiry(self) -> None:
+        """``expiring`` ahead of the end of the bucket's lock on the oldest records, ``expired``
+        after it."""
+        try:
+            kept = self.ctx.client.log_info(refresh=True).retention
+        except AuditLogError as exc:
+            print(f"auditlog monitor: cannot read the log's retention: {exc}", file=sys.stderr,
+                  flush=True)
+            return
+        if kept is None or not kept.oldest_retain_until:
+            return
+        left = kept.oldest_retain_until - self.wall()
+        until = datetime.fromtimestamp(kept.oldest_retain_until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        where = f"s3://{kept.bucket}/{kept.prefix}"
+        if left <= 0:
+            self.resolve("expiring")
+            self.alert("expired", f"the lock on the oldest records the server keeps (from entry "
+                       f"{kept.pruned_below}) in {where} ended at {until}: they may now be "
+                       "deleted from the bucket (place a legal hold to keep them: auditlog hold)")
+        elif left <= self.ctx.args.expiry_warning * 86400:
+            self.alert("expiring", f"the lock on the oldest records the server keeps (from entry "
+                       f"{kept.pruned_below}) in {where} ends at {until}, in {left / 86400:.1f} "
+                       f"days (retention {kept.retention_days} days)")
+        else:
+            self.resolve("expiring")
+            self.resolve("expired")
 
     def _check_witness(self, url: str) -> int | None:
         verifier = self.ctx.verifier()

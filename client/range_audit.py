@@ -119,5 +119,6 @@ class RangeAuditor:
             if self.index is not None:
                 self.index.finish()
                 self.report.index_keys = self.index.keys if self.index.available else None
+                self.report.index_from = self.index.indexed_from or 0
         finally:
             self.progress.close()

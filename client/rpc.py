@@ -80,6 +80,7 @@ NAMEABLE: Final[frozenset[type[errors.AuditLogError]]] = frozenset({
     errors.MalformedError,
     errors.InvalidRangeError,
     errors.NotFoundError,
+    errors.PrunedError,
     errors.ConflictError,
     errors.PermissionDeniedError,
     errors.UnauthenticatedError,

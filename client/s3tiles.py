@@ -27,7 +27,9 @@ class S3Fetcher:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         config = botocore.config.Config(max_pool_connections=64)  # one per fetching thread
-        self._s3: S3Client = client or boto3.client("s3", endpoint_url=endpoint_url, config=config)
+        # A session of its own: boto3's default session keeps the credentials it resolved first.
+        self._s3: S3Client = client or boto3.session.Session().client(
+            "s3", endpoint_url=endpoint_url, config=config)
 
     def _key(self, path: str) -> str:
         return f"{self.prefix}/{path}" if self.prefix else path

@@ -65,6 +65,20 @@ class LogInfo:
     witness_keys: tuple[str, ...]
     witness_quorum: int
     keys: tuple[KeyInfo, ...] = ()
+    retention: Retention | None = None  # for a log that publishes to a bucket
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """A publishing log's retention (docs/retention.md): the lock period of its objects, the
+    entries the server no longer keeps (below ``pruned_below``: read them from ``bucket``), and
+    when the bucket's lock on the oldest entry the server keeps ends (Unix time, 0: unknown)."""
+
+    bucket: str
+    prefix: str
+    retention_days: int
+    pruned_below: int
+    oldest_retain_until: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +116,17 @@ class ConsistencyProof:
     proof: tuple[bytes, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    """A legal hold placed or released: how many objects, at which published size, and the
+    index and leaf hash of the entry that records it."""
+
+    objects: int
+    size: int
+    index: int
+    leaf_hash: bytes
+
+
 def entry_bytes(entry: Entry) -> bytes:
     if isinstance(entry, AuditEvent):
         return entry.encode()
@@ -122,7 +147,13 @@ def _log_info(info: pb.LogInfo) -> LogInfo:
                lim.max_entries_page),
         tuple(info.witness_keys), info.witness_quorum,
         tuple(KeyInfo(k.verifier_key, k.state, k.since, k.until) for k in info.keys),
+        _retention(info.publication) if info.HasField("publication") else None,
     )
+
+
+def _retention(p: pb.Publication) -> Retention:
+    return Retention(p.bucket, p.prefix, p.retention_days, p.pruned_below,
+                     p.oldest_retain_until_unix)
 
 
 class LogClient:
@@ -209,6 +240,16 @@ class LogClient:
 
     def list_logs(self) -> list[LogInfo]:
         return [_log_info(i) for i in self._call("ListLogs", pb.ListLogsRequest()).logs]
+
+    def legal_hold(self, begin: int, end: int, *, release: bool = False, reason: str = "",
+                   size: int | None = None) -> HoldResult:
+        """Place (or release) an S3 legal hold on the published objects of entries
+        [begin, end) at published ``size`` (default: the bucket's), recorded as an entry of
+        the log (the admin role; docs/retention.md)."""
+        request = pb.LegalHoldRequest(log=self.origin, begin=begin, end=end, release=release,
+                                      reason=reason, size=size)
+        r = self._call("LegalHold", request, append=True)
+        return HoldResult(r.objects, r.size, r.index, bytes(r.leaf_hash))
 
     # -- appends -------------------------------------------------------------------------------
     def append(self, entry: Entry, *, receipt: bool = False) -> AppendResult:

@@ -19,6 +19,8 @@ archive (witness/s3archive.py) and the log's publication (server/publisher.py) b
 * :meth:`LockedBucket.put_version`: for the one mutable object (a log's ``checkpoint``): a new
   version, locked COMPLIANCE like every other; versions are never deleted.
 
+``common.s3holds`` reads an object's state (HEAD) and sets S3 legal holds.
+
 Failures are :class:`S3Error` with a :class:`Failure` kind; the callers translate them once into
 the tree's exceptions (``StorageError``, ``CorruptionError``), since this package imports none of
 ours. :func:`retrying` retries :attr:`Failure.TRANSIENT` ones (connection errors, 5xx,
@@ -65,6 +67,7 @@ class Guarantee(Enum):
     NO_DELETE = "a locked version cannot be deleted"
     NO_SHORTEN = "a COMPLIANCE retention cannot be shortened"
     NO_DOWNGRADE = "a COMPLIANCE retention cannot be changed to GOVERNANCE"
+    RETENTION = "the bucket's default retention is at least the log's retention"
 
 
 class Failure(Enum):
@@ -101,7 +104,8 @@ def error_code(exc: ClientError) -> tuple[str, int]:
     return str(error.get("Code", "")), int(status or 0)
 
 
-def _translate(exc: Exception, what: str) -> S3Error:
+def translate(exc: Exception, what: str) -> S3Error:
+    """A boto3/botocore failure as an :class:`S3Error` of the right kind."""
     if isinstance(exc, ClientError):
         code, status = error_code(exc)
         if status >= 500 or code in _TRANSIENT_CODES:
@@ -166,7 +170,7 @@ def prepare_bucket(client: S3Client, bucket: str, retention_days: int, region: s
                 raise
             current = {}
         default = current.get("Rule", {}).get("DefaultRetention", {})
-        days = int(default.get("Days") or 0) + 365 * int(default.get("Years") or 0)
+        days = default_days(current)
         if (current.get("ObjectLockEnabled") != "Enabled" or default.get("Mode") != "COMPLIANCE"
                 or days < retention_days):
             client.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
@@ -175,8 +179,14 @@ def prepare_bucket(client: S3Client, bucket: str, retention_days: int, region: s
             })
             done.append(f"set Object Lock default retention to COMPLIANCE, {retention_days} days")
     except (ClientError, BotoCoreError) as exc:
-        raise _translate(exc, what) from exc
+        raise translate(exc, what) from exc
     return done
+
+
+def default_days(lock_configuration: Any) -> int:
+    """The default retention of an ``ObjectLockConfiguration`` in days (a year is 365)."""
+    default = lock_configuration.get("Rule", {}).get("DefaultRetention", {})
+    return int(default.get("Days") or 0) + 365 * int(default.get("Years") or 0)
 
 
 class LockedBucket:
@@ -203,14 +213,15 @@ class LockedBucket:
         try:
             versioning = self.client.get_bucket_versioning(Bucket=self.bucket)
             try:
-                lock = self.client.get_object_lock_configuration(Bucket=self.bucket)
-                enabled = lock.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
+                lock = self.client.get_object_lock_configuration(Bucket=self.bucket).get(
+                    "ObjectLockConfiguration", {})
             except ClientError as exc:
                 if error_code(exc)[0] != "ObjectLockConfigurationNotFoundError":
                     raise
-                enabled = None
+                lock = {}
+            enabled = lock.get("ObjectLockEnabled")
         except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc, f"S3 bucket {self.bucket}: reading its settings") from exc
+            raise translate(exc, f"S3 bucket {self.bucket}: reading its settings") from exc
         if versioning.get("Status") != "Enabled":
             raise S3Error(Failure.BROKEN, (
                 f"S3 bucket {self.bucket}: versioning is {versioning.get('Status', 'off')}, want "
@@ -219,6 +230,13 @@ class LockedBucket:
             raise S3Error(Failure.BROKEN, (
                 f"S3 bucket {self.bucket}: Object Lock is not enabled; create the bucket with "
                 "Object Lock, refusing a bucket where objects can be deleted"), Guarantee.OBJECT_LOCK)
+        days = default_days(lock)
+        if 0 < days < self.retention.days:
+            raise S3Error(Failure.BROKEN, (
+                f"S3 bucket {self.bucket}: its default retention is {days} days, shorter than the "
+                f"log's retention_days of {self.retention.days}; raise it with 'auditlog bucket "
+                f"init --retention-days {self.retention.days}' or lower retention_days"),
+                Guarantee.RETENTION)
 
     def probe(self) -> None:
         """Write a locked canary and try to break its lock; every attempt must be refused."""
@@ -231,7 +249,7 @@ class LockedBucket:
                 ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc, f"S3 bucket {self.bucket}: writing the canary {key}") from exc
+            raise translate(exc, f"S3 bucket {self.bucket}: writing the canary {key}") from exc
         version = put.get("VersionId") or ""
         if not version or version == "null":
             self._broken(Guarantee.VERSIONING, key, "the put returned no version id")
@@ -253,10 +271,10 @@ class LockedBucket:
                 attempt()
             except ClientError as exc:
                 if error_code(exc)[1] >= 500:
-                    raise _translate(exc, f"S3 bucket {self.bucket}: probing") from exc
+                    raise translate(exc, f"S3 bucket {self.bucket}: probing") from exc
                 continue  # refused, as it must be
             except BotoCoreError as exc:
-                raise _translate(exc, f"S3 bucket {self.bucket}: probing") from exc
+                raise translate(exc, f"S3 bucket {self.bucket}: probing") from exc
             self._broken(guarantee, key, "the store accepted the attempt")
         self._check_canary(key, version, until, Guarantee.NO_DELETE)
 
@@ -266,7 +284,7 @@ class LockedBucket:
         except ClientError as exc:
             if error_code(exc)[1] == 404:
                 self._broken(guarantee, key, "the canary version is gone")
-            raise _translate(exc, f"S3 bucket {self.bucket}: reading the canary") from exc
+            raise translate(exc, f"S3 bucket {self.bucket}: reading the canary") from exc
         mode, retained = head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
         if mode != "COMPLIANCE":
             self._broken(guarantee, key, f"the canary's lock mode is {mode}, want COMPLIANCE")
@@ -301,7 +319,7 @@ class LockedBucket:
                 return False
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc, f"S3 put of {key}") from exc
+            raise translate(exc, f"S3 put of {key}") from exc
         self._verify(key, head, until)
         if head.get("Metadata", {}).get("sha256") != digest or head.get("ContentLength") != len(data):
             raise S3Error(Failure.NOT_LOCKED,
@@ -324,7 +342,7 @@ class LockedBucket:
                               "bucket", Guarantee.VERSIONING)
             head = self.client.head_object(Bucket=self.bucket, Key=key, VersionId=version)
         except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc, f"S3 put of {key}") from exc
+            raise translate(exc, f"S3 put of {key}") from exc
         self._verify(key, head, until)
         return version
 
@@ -338,9 +356,9 @@ class LockedBucket:
         except ClientError as exc:
             if error_code(exc)[0] in ("NoSuchKey", "404"):
                 return None
-            raise _translate(exc, f"S3 get of {key}") from exc
+            raise translate(exc, f"S3 get of {key}") from exc
         except BotoCoreError as exc:
-            raise _translate(exc, f"S3 get of {key}") from exc
+            raise translate(exc, f"S3 get of {key}") from exc
         if len(data) > limit:
             raise S3Error(Failure.REFUSED, f"S3 object {key}: more than {limit} bytes, want less")
         return data

@@ -6,6 +6,34 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class LegalHoldRequest(_message.Message):
+    __slots__ = ("log", "begin", "end", "release", "reason", "size")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    BEGIN_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    begin: int
+    end: int
+    release: bool
+    reason: str
+    size: int
+    def __init__(self, log: _Optional[str] = ..., begin: _Optional[int] = ..., end: _Optional[int] = ..., release: _Optional[bool] = ..., reason: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+
+class LegalHoldResponse(_message.Message):
+    __slots__ = ("objects", "size", "index", "leaf_hash")
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
+    objects: int
+    size: int
+    index: int
+    leaf_hash: bytes
+    def __init__(self, objects: _Optional[int] = ..., size: _Optional[int] = ..., index: _Optional[int] = ..., leaf_hash: _Optional[bytes] = ...) -> None: ...
+
 class AppendRequest(_message.Message):
     __slots__ = ("log", "entry", "want_receipt")
     LOG_FIELD_NUMBER: _ClassVar[int]
@@ -203,7 +231,7 @@ class LogInfo(_message.Message):
     def __init__(self, origin: _Optional[str] = ..., verifier_key: _Optional[str] = ..., hash: _Optional[str] = ..., size: _Optional[int] = ..., dedup: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., witness_keys: _Optional[_Iterable[str]] = ..., witness_quorum: _Optional[int] = ..., keys: _Optional[_Iterable[_Union[KeyInfo, _Mapping]]] = ..., halted: _Optional[str] = ..., publication: _Optional[_Union[Publication, _Mapping]] = ...) -> None: ...
 
 class Publication(_message.Message):
-    __slots__ = ("bucket", "prefix", "published_size", "lag_entries", "lag_seconds", "last_published_unix", "acknowledge_after_publication", "failure")
+    __slots__ = ("bucket", "prefix", "published_size", "lag_entries", "lag_seconds", "last_published_unix", "acknowledge_after_publication", "failure", "retention_days", "pruned_below", "oldest_retain_until_unix")
     BUCKET_FIELD_NUMBER: _ClassVar[int]
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +240,9 @@ class Publication(_message.Message):
     LAST_PUBLISHED_UNIX_FIELD_NUMBER: _ClassVar[int]
     ACKNOWLEDGE_AFTER_PUBLICATION_FIELD_NUMBER: _ClassVar[int]
     FAILURE_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    PRUNED_BELOW_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_RETAIN_UNTIL_UNIX_FIELD_NUMBER: _ClassVar[int]
     bucket: str
     prefix: str
     published_size: int
@@ -220,7 +251,10 @@ class Publication(_message.Message):
     last_published_unix: float
     acknowledge_after_publication: bool
     failure: str
-    def __init__(self, bucket: _Optional[str] = ..., prefix: _Optional[str] = ..., published_size: _Optional[int] = ..., lag_entries: _Optional[int] = ..., lag_seconds: _Optional[float] = ..., last_published_unix: _Optional[float] = ..., acknowledge_after_publication: _Optional[bool] = ..., failure: _Optional[str] = ...) -> None: ...
+    retention_days: int
+    pruned_below: int
+    oldest_retain_until_unix: float
+    def __init__(self, bucket: _Optional[str] = ..., prefix: _Optional[str] = ..., published_size: _Optional[int] = ..., lag_entries: _Optional[int] = ..., lag_seconds: _Optional[float] = ..., last_published_unix: _Optional[float] = ..., acknowledge_after_publication: _Optional[bool] = ..., failure: _Optional[str] = ..., retention_days: _Optional[int] = ..., pruned_below: _Optional[int] = ..., oldest_retain_until_unix: _Optional[float] = ...) -> None: ...
 
 class KeyInfo(_message.Message):
     __slots__ = ("verifier_key", "state", "since", "until")
@@ -356,15 +390,17 @@ class SearchResult(_message.Message):
     def __init__(self, index: _Optional[int] = ..., entry: _Optional[bytes] = ..., leaf_hash: _Optional[bytes] = ..., proof: _Optional[_Iterable[bytes]] = ..., fields: _Optional[_Union[SearchFields, _Mapping]] = ..., logged_at_unix_nano: _Optional[int] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("checkpoint", "tree_size", "results", "next_cursor", "scanned")
+    __slots__ = ("checkpoint", "tree_size", "results", "next_cursor", "scanned", "indexed_from")
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
     SCANNED_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_FROM_FIELD_NUMBER: _ClassVar[int]
     checkpoint: bytes
     tree_size: int
     results: _containers.RepeatedCompositeFieldContainer[SearchResult]
     next_cursor: str
     scanned: int
-    def __init__(self, checkpoint: _Optional[bytes] = ..., tree_size: _Optional[int] = ..., results: _Optional[_Iterable[_Union[SearchResult, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., scanned: _Optional[int] = ...) -> None: ...
+    indexed_from: int
+    def __init__(self, checkpoint: _Optional[bytes] = ..., tree_size: _Optional[int] = ..., results: _Optional[_Iterable[_Union[SearchResult, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., scanned: _Optional[int] = ..., indexed_from: _Optional[int] = ...) -> None: ...

@@ -94,6 +94,11 @@ class LogStub:
                 request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureRequest.SerializeToString,
                 response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureResponse.FromString,
                 _registered_method=True)
+        self.LegalHold = channel.unary_unary(
+                '/auditlog.v1.Log/LegalHold',
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.LegalHoldRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.LegalHoldResponse.FromString,
+                _registered_method=True)
 
 
 class LogServicer:
@@ -187,6 +192,15 @@ class LogServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LegalHold(self, request, context):
+        """Places (or releases) an S3 legal hold on every published object that holds entries
+        [begin, end) (bundles, the tiles of their proofs, the checkpoint of the published size),
+        then records it as an entry of the log (docs/retention.md). Needs the admin role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LogServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -249,6 +263,11 @@ def add_LogServicer_to_server(servicer, server):
                     servicer.AddCosignature,
                     request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureRequest.FromString,
                     response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureResponse.SerializeToString,
+            ),
+            'LegalHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.LegalHold,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.LegalHoldRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.LegalHoldResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -575,6 +594,33 @@ class Log:
             '/auditlog.v1.Log/AddCosignature',
             auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureRequest.SerializeToString,
             auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LegalHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auditlog.v1.Log/LegalHold',
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.LegalHoldRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.LegalHoldResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,7 @@ from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.metrics_http import LogsCollector, log_problems
 from auditlog_tlog.server.publisher import BucketAnchor, Publisher, open_bucket
 from auditlog_tlog.server.pushing import WitnessPusher
+from auditlog_tlog.server.retention import Retention
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.search import open_index
 from auditlog_tlog.server.search_http import search_handler
@@ -161,7 +162,7 @@ class LogServer:
                 metrics_app(self.metrics.registry, lambda: log_problems(logs)),
                 self.config.metrics_listen, Limits(),
             )
-        service = LogService(self.logs, self.metrics, gate.readable)
+        service = LogService(self.logs, self.metrics, gate.readable, gate.who)
         self._server.add_generic_rpc_handlers((generic_handler(service, gate),
                                                *self.ingestion.grpc_handlers()))
         self._health = health.aio.HealthServicer()
@@ -184,6 +185,11 @@ class LogServer:
                 runtime.sequencer().start()
                 if runtime.publisher is not None:
                     runtime.publisher.start()
+                    runtime.retention = Retention(
+                        runtime.store, runtime.sequencer().prune, runtime.publisher,
+                        runtime.config.publish.prune_after_days if runtime.config.publish else 0,
+                        self.metrics, self.clock or SystemClock())
+                    runtime.retention.start()
         await self._server.start()
         serving = health_pb2.HealthCheckResponse.SERVING
         await self._health.set("", serving)
@@ -234,6 +240,8 @@ class LogServer:
         await self._pusher.stop()
         await self.ingestion.stop()  # before the sequencers: what a source has read is written
         for runtime in self.logs.values():
+            if runtime.retention is not None:
+                await runtime.retention.stop()
             if runtime.failure is None:
                 await runtime.sequencer().close()
             if runtime.publisher is not None:

@@ -157,6 +157,9 @@ class PublishConfig:
     """Timeout of one S3 request, in seconds."""
     concurrency: int = 16
     """Objects written at once."""
+    prune_after_days: int = 0
+    """Delete local entry bundles this many days after they were published, once the bucket
+    holds them locked and identical (0: never); proofs still work (docs/retention.md)."""
 
     def __post_init__(self) -> None:
         if not 3 <= len(self.bucket) <= 63:
@@ -167,7 +170,7 @@ class PublishConfig:
             raise ValueError(f"[log.publish] endpoint_url {self.endpoint_url!r}: want http(s)://")
         for name, low, high in (
             ("retention_days", 1, 36500), ("interval_s", 0.01, 3600), ("max_attempts", 1, 20),
-            ("timeout_s", 0.1, 300), ("concurrency", 1, 256),
+            ("timeout_s", 0.1, 300), ("concurrency", 1, 256), ("prune_after_days", 0, 36500),
         ):
             value = getattr(self, name)
             if not low <= value <= high:

@@ -60,6 +60,10 @@ def publication(runtime: LogRuntime) -> pb.Publication | None:
         last_published_unix=publisher.last_success,
         acknowledge_after_publication=runtime.config.publish.acknowledge_after_publication,
         failure=publisher.failure or "",
+        retention_days=runtime.config.publish.retention_days, pruned_below=runtime.store.pruned,
+        oldest_retain_until_unix=(runtime.retention.oldest_retain_until.timestamp()
+                                  if runtime.retention and runtime.retention.oldest_retain_until
+                                  else 0.0),
     )
 
 
@@ -82,7 +86,7 @@ def search_query(request: pb.SearchRequest) -> Query:
 def search_response(page: Page) -> pb.SearchResponse:
     return pb.SearchResponse(
         checkpoint=page.checkpoint, tree_size=page.size, next_cursor=page.next_cursor or "",
-        scanned=page.scanned, results=[_search_result(h) for h in page.hits],
+        scanned=page.scanned, indexed_from=page.indexed_from, results=[_search_result(h) for h in page.hits],
     )
 
 

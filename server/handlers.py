@@ -38,7 +38,7 @@ ROLE = {
     "GetCheckpoint": "read", "GetInclusionProof": "read", "GetConsistencyProof": "read",
     "GetEntries": "read", "GetLogInfo": "read", "ListCheckpoints": "read",
     "Search": "read",
-    "ListLogs": None, "AddCosignature": None,
+    "ListLogs": None, "AddCosignature": None, "LegalHold": "admin",
 }
 
 
@@ -65,6 +65,13 @@ class Gate:
                 self.metrics.denied.labels("ListLogs", status_of(exc).name).inc()
                 raise
         return [log for log in logs if self.authorizer.may(principal, log, "read")]
+
+    def who(self, context: Any) -> str:
+        """The name of the caller's principal ("anonymous" without one), for the log's records."""
+        if self.authorizer.open:
+            return "anonymous"
+        principal = self.authorizer.identify(context.invocation_metadata(), context.auth_context())
+        return "anonymous" if principal is None else principal.name
 
     def admit(self, method: str, request: Any, context: Any, log: str | None = None) -> None:
         """Raise unless the caller may call ``method`` on ``log`` (default: the request's)."""

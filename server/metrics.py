@@ -74,6 +74,14 @@ class Metrics:
             "auditlog_publish_retries", "S3 requests retried after a transient error", ["log"],
             registry=self.registry,
         )
+        self.pruned_below = Gauge(
+            "auditlog_pruned_below", "Entries below this index were pruned from the server "
+            "(they are in the bucket)", ["log"], registry=self.registry,
+        )
+        self.oldest_retain_until = Gauge(
+            "auditlog_oldest_retain_until_timestamp_seconds", "When the bucket's lock on the "
+            "oldest entry the server keeps ends (Unix time)", ["log"], registry=self.registry,
+        )
         self.published_size = Gauge(
             "auditlog_published_size", "Tree size of the checkpoint in the bucket", ["log"],
             registry=self.registry,

@@ -196,6 +196,10 @@ class Publisher:
         self._task: asyncio.Task[None] | None = None
         self._progress: asyncio.Condition | None = None
 
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     def open(self) -> None:
         """Learn the published size from the bucket; the local tree must extend it."""
         note = self.anchor.latest()

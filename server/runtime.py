@@ -11,10 +11,17 @@ from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.cosigning import LogWitnesses
 from auditlog_tlog.server.keys import KeyInfo
 from auditlog_tlog.server.publisher import Publisher
+from auditlog_tlog.server.retention import Retention
 from auditlog_tlog.server.sequencer import Receipted, Sequencer
 from auditlog_tlog.storage.index import LogIndex
 from auditlog_tlog.storage.logstore import LogStore
-from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, MalformedError, NotFoundError
+from auditlog_tlog.tree.errors import (
+    CorruptionError,
+    InvalidRangeError,
+    MalformedError,
+    NotFoundError,
+    PrunedError,
+)
 from auditlog_tlog.tree.hashing import HASH_SIZE
 
 MAX_PAGE_BYTES = 4 * 1024 * 1024
@@ -49,6 +56,7 @@ class LogRuntime:
         self.failure = failure
         self.witnesses = LogWitnesses(config)
         self.publisher: Publisher | None = None
+        self.retention: Retention | None = None  # pruning and expiry (publishing logs)
 
     async def append(self, entries: Sequence[bytes], want_receipt: bool) -> list[Receipted]:
         """Append through the sequencer; with ``acknowledge_after_publication``, return only
@@ -161,6 +169,13 @@ class LogRuntime:
             raise InvalidRangeError(
                 f"range [{begin}, {end}) is not within the log's [0, {store.size})"
             )
+        if begin < min(end, store.pruned) and self.publisher is not None:
+            bucket = self.publisher.bucket
+            raise PrunedError(
+                f"entries [{begin}, {min(end, store.pruned)}) were pruned from this server after "
+                f"publication (it keeps [{store.pruned}, {store.size})): read them from the bucket, "
+                f"e.g. 'auditlog entries --source s3://{bucket.bucket}/{bucket.prefix}'",
+                store.pruned)
         page = self.config.max_entries_page
         while begin < end:
             entries = store.entries(begin, min(end, begin + page))

@@ -100,6 +100,7 @@ class Page:
     hits: tuple[Hit, ...]
     next_cursor: str | None
     scanned: int
+    indexed_from: int = 0  # entries below it are not searched (see storage/index.py; pruned)
 
 
 def parse_filter(field: str, pattern: str) -> Filter:
@@ -187,13 +188,14 @@ class Searcher:
             raise NotFoundError(f"no checkpoint stored at size {size}; start the search again")
         begin, end = self._index.index_range(query.since_ns, query.until_ns, size)
         begin, end = max(begin, query.begin), min(end, size if query.end is None else query.end)
+        begin = max(begin, store.pruned)  # entries pruned after publication are not searched
         if resumed is not None:
             if query.newest:
                 end = min(end, resumed[1])
             else:
                 begin = max(begin, resumed[1])
         if begin >= end:
-            return Page(note, size, (), None, 0)
+            return Page(note, size, (), None, 0, self._covered())
         return self._page(query, note, size, begin, end)
 
     def _candidates(self, query: Query, begin: int, end: int) -> Iterator[int]:
@@ -245,7 +247,11 @@ class Searcher:
                 position = last if query.newest else last + 1
                 break
         cursor = None if position is None else _encode_cursor(query, size, position)
-        return Page(note, size, tuple(hits), cursor, scanned)
+        return Page(note, size, tuple(hits), cursor, scanned, self._covered())
+
+    def _covered(self) -> int:
+        """The first index search covers: the index's start, or the first entry not pruned."""
+        return max(self._index.indexed_from, self._runtime.store.pruned)
 
 
 def query_from_params(params: Mapping[str, str], fields: tuple[str, ...]) -> Query:
@@ -276,6 +282,7 @@ def open_index(db: Database, store: LogStore, config: LogConfig,
         return None
     now = (clock or SystemClock()).now
     index = LogIndex(db, store.keys, config.index_attributes, lambda: int(now() * 10**9))
+    index.start(store.size)
     store.extra_rows = index.rows
     return index
 

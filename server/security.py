@@ -23,8 +23,9 @@ Configuration::
 With no ``[[principal]]`` at all the server is open: anyone reaching it may append and read
 (fine on loopback; elsewhere, pair it with TLS and principals). With principals, ``Append*``
 needs ``append`` on that log, reads need ``read`` unless the log has ``public_read = true``,
-and ``admin`` implies both. Denials are UNAUTHENTICATED (no or unknown credential) or
-PERMISSION_DENIED (known, but without the role), and never reach storage.
+``LegalHold`` needs ``admin`` (docs/retention.md), and ``admin`` implies both others.
+Denials are UNAUTHENTICATED (no or unknown credential) or PERMISSION_DENIED (known, but without
+the role), and never reach storage.
 """
 
 from __future__ import annotations

@@ -248,6 +248,12 @@ class Sequencer:
             self._thread, self.writer.report_witness_size, witness, size
         )
 
+    async def prune(self, end: int) -> None:
+        """Delete the entries below ``end`` (server/retention.py), in the writer thread."""
+        if self._closing:
+            return
+        await asyncio.get_running_loop().run_in_executor(self._thread, self.store.prune, end)
+
     def _receipt_checkpoint(self) -> bytes:
         """The latest checkpoint (which covers the batch just written), read once per batch."""
         note = self.store.checkpoint(self.store.checkpoint_size)

@@ -18,6 +18,7 @@ from auditlog_tlog.common.echo import clip, echo
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server import convert
+from auditlog_tlog.server.holds import legal_hold
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.search import searcher_of
@@ -35,8 +36,10 @@ MAX_WAITERS = 4  # GetCheckpoint(cosigned) calls waiting at once (each holds a t
 
 class LogService(pb_grpc.LogServicer):
     def __init__(self, logs: dict[str, LogRuntime], metrics: Metrics,
-                 readable: Callable[[Iterable[str], Any], list[str]]) -> None:
+                 readable: Callable[[Iterable[str], Any], list[str]],
+                 who: Callable[[Any], str] = lambda context: "anonymous") -> None:
         self._logs = logs
+        self._who = who  # context -> the caller's principal name
         self._metrics = metrics
         self._readable = readable  # (logs, context) -> those the caller may read
         self._waiters = 0
@@ -214,6 +217,18 @@ class LogService(pb_grpc.LogServicer):
             return pb.AddCosignatureResponse(witnesses=names)
 
         return await self._guard("AddCosignature", context, call)
+
+    async def LegalHold(self, request: pb.LegalHoldRequest, context: Any) -> pb.LegalHoldResponse:
+        """Admin only (server/handlers.py): server/holds.py holds the objects and logs it."""
+
+        async def call() -> pb.LegalHoldResponse:
+            size = request.size if request.HasField("size") else None
+            done = await legal_hold(self._log(request.log), self._who(context), request.begin,
+                                    request.end, request.release, request.reason, size)
+            return pb.LegalHoldResponse(objects=done.objects, size=done.size, index=done.index,
+                                        leaf_hash=done.leaf_hash)
+
+        return await self._guard("LegalHold", context, call)
 
     async def ListLogs(self, request: pb.ListLogsRequest, context: Any) -> pb.ListLogsResponse:
         async def call() -> pb.ListLogsResponse:

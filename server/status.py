@@ -22,6 +22,7 @@ GRPC_STATUS: dict[type[errors.AuditLogError], grpc.StatusCode] = {
     errors.MalformedError: grpc.StatusCode.INVALID_ARGUMENT,
     errors.InvalidRangeError: grpc.StatusCode.OUT_OF_RANGE,
     errors.NotFoundError: grpc.StatusCode.NOT_FOUND,
+    errors.PrunedError: grpc.StatusCode.FAILED_PRECONDITION,  # there, but in the bucket only
     errors.ConflictError: grpc.StatusCode.ABORTED,
     errors.PushbackError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.PermissionDeniedError: grpc.StatusCode.PERMISSION_DENIED,

@@ -38,6 +38,7 @@ from auditlog_tlog.tree.errors import (
     MalformedError,
     NotFoundError,
     PermissionDeniedError,
+    PrunedError,
     UnauthenticatedError,
 )
 from auditlog_tlog.tree.tiles import parse_entries_path, parse_tile_path
@@ -46,8 +47,8 @@ log = logging.getLogger("auditlog.tiles")
 MAX_PATH = 512
 _INLINE_GZIP: Final = 64 * 1024  # larger bundles are compressed in a worker thread
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-HTTP_STATUS: dict[type[AuditLogError], int] = {
-    MalformedError: 400, InvalidRangeError: 404, NotFoundError: 404,
+HTTP_STATUS: dict[type[AuditLogError], int] = {  # the first class that matches: subclasses first
+    PrunedError: 410, MalformedError: 400, InvalidRangeError: 404, NotFoundError: 404,
     UnauthenticatedError: 401, PermissionDeniedError: 403,
 }
 

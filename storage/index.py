@@ -7,6 +7,11 @@ after the log's prefix and ``X`` (``LogKeys.search``)::
     <field> <value> 00 00 <index u64>    -> ''          a posting: the entry at index has value
     T <logged_at u64 ns> <first u64>     -> ''          time -> index: a batch sequenced then
     B <first u64>                        -> <ns u64>    index -> time: the same batch
+    F                                    -> <index u64> the first index the index covers
+
+``F`` is set when a log first opens with its index on: a log that existed before (or was
+restored from its bucket) has no postings for the entries below it, and the audit checks the
+index from there on.
 
 ``<field>`` is one byte for the fixed fields (``a`` actor, ``c`` action, ``r`` resource,
 ``o`` outcome, ``s`` source, ``p`` principal, ``q`` request id) or ``@ <key> 00 00`` for a
@@ -39,6 +44,7 @@ CODES: Final = {"actor": b"a", "action": b"c", "resource": b"r", "outcome": b"o"
 _END: Final = b"\x00\x00"
 _TIME: Final = b"T"
 _BATCH: Final = b"B"
+_FROM: Final = b"F"
 _U64_MAX: Final = 2**64 - 1
 
 
@@ -73,6 +79,19 @@ class LogIndex:
         self._fields = {name: self._base + field_code(name) for name in CODES}
         self._last_ns = next((int.from_bytes(v, "big") for _, v in self._db.scan_back(
             self._base + _BATCH, self._base + _BATCH + b"\xff")), 0)
+        self.indexed_from = 0
+
+    def start(self, size: int) -> None:
+        """Read where the index begins; a log opened with it for the first time begins at
+        ``size`` (the writer is not running yet)."""
+        raw = self._db.get(self._base + _FROM)
+        if raw is None:
+            wb = self._db.batch()
+            wb.put(self._base + _FROM, _u64(size))
+            self._db.write(wb)
+            self.indexed_from = size
+        else:
+            self.indexed_from = int.from_bytes(raw, "big")
 
     # -- writes ------------------------------------------------------------------------------
     def rows(self, entries: Sequence[tuple[int, bytes, bytes]]) -> list[tuple[bytes, bytes]]:

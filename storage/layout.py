@@ -5,6 +5,8 @@ Every key of a log starts with its prefix (``storage.db.prefix``: ``L`` and the 
     <prefix> C <size u64>              the signed checkpoint of that size
     <prefix> E <index u64>             the entry at that index
     <prefix> H <leaf hash>             the index (u64) of the first entry with that leaf hash
+    <prefix> P                         the pruned minimum (u64): entries below it were deleted
+                                       after publication (docs/retention.md); absent: none
     <prefix> S                         the state: size u64 || root || checkpoint size u64 ||
                                        the compact range's hashes, left to right
     <prefix> T <level u8> <index u64>  an 8-level stratum of the tree (storage.strata)
@@ -44,6 +46,10 @@ class LogKeys:
         return self.prefix + b"H" + leaf_hash
 
     @property
+    def pruned(self) -> bytes:
+        return self.prefix + b"P"
+
+    @property
     def state(self) -> bytes:
         return self.prefix + b"S"
 
@@ -56,9 +62,9 @@ class LogKeys:
         return self.prefix + b"X"
 
     def ranges(self) -> tuple[tuple[bytes, bytes], ...]:
-        """Half-open key ranges covering every record of the log: C, E and H; S and T; X."""
-        return ((self.prefix + b"C", self.prefix + b"I"), (self.prefix + b"S", self.prefix + b"U"),
-                (self.prefix + b"X", self.prefix + b"Y"))
+        """Half-open key ranges covering every record of the log: C, E and H; P; S and T; X."""
+        return ((self.prefix + b"C", self.prefix + b"I"), (self.prefix + b"P", self.prefix + b"Q"),
+                (self.prefix + b"S", self.prefix + b"U"), (self.prefix + b"X", self.prefix + b"Y"))
 
 
 @dataclass(frozen=True, slots=True)

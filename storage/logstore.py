@@ -33,7 +33,7 @@ from auditlog_tlog.storage import strata
 from auditlog_tlog.storage.db import Database, prefix
 from auditlog_tlog.storage.layout import LogKeys, State
 from auditlog_tlog.tree.compact import CompactRange, LevelVisitor
-from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, StorageError
+from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, PrunedError, StorageError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher
 from auditlog_tlog.tree.nodes import NodeID, decompose
 from auditlog_tlog.tree.proof import ProofPlan, consistency_plan, inclusion_plan
@@ -77,6 +77,7 @@ class LogStore:
         self.size = 0
         self.root = hasher.empty_root()
         self.checkpoint_size = 0
+        self.pruned = 0  # entries below this index were deleted after publication
         self._compact: tuple[bytes, ...] = ()
         self._frontier: dict[int, strata.Stratum] = {}
         self._open()
@@ -124,6 +125,8 @@ class LogStore:
         raw = self._get(self._keys.state)
         if raw is not None:
             self._load_state(raw)
+        pruned = self._get(self._keys.pruned)
+        self.pruned = 0 if pruned is None else int.from_bytes(pruned, "big")
         self._load_frontier()
         self._check_compact_against_nodes()
 
@@ -259,6 +262,11 @@ class LogStore:
             raise InvalidRangeError(
                 f"range [{begin}, {end}) is not within the log's [0, {self.size})"
             )
+        if begin < min(end, self.pruned):
+            raise PrunedError(
+                f"log {self.origin!r}: entries [{begin}, {min(end, self.pruned)}) were pruned from "
+                f"this server after publication (it keeps [{self.pruned}, {self.size})); read them "
+                "from the log's bucket", self.pruned)
         keys = [self._keys.entry(i) for i in range(begin, end)]
         values = self._get_many(keys)
         if any(v is None for v in values):
@@ -391,6 +399,20 @@ class LogStore:
             # may not be in the WAL: the next write reloads the state from disk first.
             self._stale = True
             raise
+
+    def prune(self, end: int) -> None:
+        """Delete the entries below ``end`` (a multiple of 256, whole bundles), durably, with the
+        new pruned minimum in the same batch. The caller (server/pruning.py) has confirmed the
+        bundles in the bucket. Leaf hashes, tree nodes and checkpoints stay, so every proof and
+        dedup still work; only the entries' bytes go."""
+        if end % 256 or not self.pruned < end <= self.size:
+            raise InvalidRangeError(f"prune below {end}: want a multiple of 256 in "
+                                    f"({self.pruned}, {self.size}]")
+        wb = self._db.batch()
+        wb.delete_range(self._keys.entry(self.pruned), self._keys.entry(end))
+        wb.put(self._keys.pruned, end.to_bytes(8, "big"))
+        self._write(wb, sync=True)
+        self.pruned = end
 
     def store_checkpoint(self, size: int, checkpoint: bytes) -> None:
         """Replace the stored checkpoint at ``size`` (to attach cosignatures to it)."""

@@ -9,6 +9,7 @@
     ├── MalformedError             bytes that are not exactly the canonical encoding
     ├── InvalidRangeError          an index or size outside what exists or is allowed
     ├── NotFoundError              an unknown log, entry, key or checkpoint
+    │   └── PrunedError            entries the server no longer keeps (read them from the bucket)
     ├── ConflictError              a state change that lost a race or contradicts stored state
     ├── PushbackError              a queue or quota is full: retry later
     ├── PermissionDeniedError      the caller is known but lacks a role
@@ -69,6 +70,15 @@ class InvalidRangeError(AuditLogError):
 
 class NotFoundError(AuditLogError):
     """An unknown log, entry, key or checkpoint."""
+
+
+class PrunedError(NotFoundError):
+    """Entries pruned from the server after publication (docs/retention.md): they are in the
+    log's bucket, not on the server. ``pruned`` is the smallest index the server still keeps."""
+
+    def __init__(self, message: str, pruned: int = 0) -> None:
+        super().__init__(message)
+        self.pruned = pruned
 
 
 class ConflictError(AuditLogError):

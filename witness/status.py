@@ -29,6 +29,7 @@ HTTP_STATUS: Final[dict[type[errors.AuditLogError], int]] = {
     errors.MalformedError: 400,
     errors.InvalidRangeError: 400,
     errors.NotFoundError: 404,
+    errors.PrunedError: 410,
     errors.ConflictError: 409,
     errors.PushbackError: 503,
     errors.PermissionDeniedError: 403,

@@ -121,3 +121,26 @@ def test_an_index_that_hides_an_entry_is_caught(config: Path, logged_at: list[st
         assert code == 0
     finally:
         server.stop()
+
+
+def test_the_audit_checks_the_index_from_where_the_log_began_keeping_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "server").mkdir()
+    config = write_server_config(tmp_path / "server", (ORIGIN,), extra_log="search_index = false")
+    for on in (False, True):
+        if on:
+            config.write_text(config.read_text().replace("search_index = false", ""))
+        server = start_server(config)
+        try:
+            server.stub().AppendBatch(pb.AppendBatchRequest(log=ORIGIN, entries=[
+                _entry(i) for i in range(10 * on, 10 * on + 10)]))
+        finally:
+            server.stop()
+    server = start_server(config)
+    try:
+        code, out = _cli(server, tmp_path, monkeypatch, capsys, "audit", "--json")
+        report = json.loads(out)
+        assert code == 0 and report["index_from"] == 10 and report["index_keys"] == 10 * 4
+    finally:
+        server.stop()

@@ -15,7 +15,7 @@ from tests.servers import RunningServer
 
 SERVICE = "/auditlog.v1.Log/"
 UNARY = ["Append", "AppendBatch", "GetCheckpoint", "GetInclusionProof", "GetConsistencyProof",
-         "GetLogInfo", "ListLogs", "AddCosignature"]
+         "GetLogInfo", "ListLogs", "AddCosignature", "LegalHold"]
 SERVER_STREAM = ["GetEntries"]
 BIDI = ["AppendStream"]
 FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
@@ -70,6 +70,8 @@ def _messages() -> st.SearchStrategy[tuple[str, Any]]:
         st.builds(lambda log, s, sig: ("AddCosignature",
                                        pb.AddCosignatureRequest(log=log, size=s, signatures=sig)),
                   logs, u64, blobs),
+        st.builds(lambda log, a, b, r, s: ("LegalHold", pb.LegalHoldRequest(
+            log=log, begin=a, end=b, release=r, size=s)), logs, u64, u64, st.booleans(), u64),
         st.builds(lambda log: ("GetCheckpoint", pb.GetCheckpointRequest(log=log)), logs),
         st.builds(lambda log: ("GetLogInfo", pb.GetLogInfoRequest(log=log)), logs),
     )

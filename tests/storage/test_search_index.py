@@ -117,3 +117,20 @@ def test_duplicates_are_indexed_once(log: Log) -> None:
     log.append([_event("alice", "a")])
     assert log.store.size == 1
     assert list(log.index.postings("actor", "alice", 0, 10, newest=True)) == [0]
+
+
+def test_the_index_begins_where_the_log_was_when_it_was_first_opened(tmp_path: Path) -> None:
+    first = Log(tmp_path / "db")
+    first.store.extra_rows = None  # a log from before the index
+    first.append([_event("alice", "a"), _event("alice", "b")])
+    first.db.close()
+    again = Log(tmp_path / "db")
+    again.index.start(again.store.size)
+    again.append([_event("alice", "c")])
+    assert again.index.indexed_from == 2
+    assert list(again.index.postings("actor", "alice", 0, 3, newest=True)) == [2]
+    again.db.close()
+    third = Log(tmp_path / "db")
+    third.index.start(third.store.size)  # remembered, not moved to the new size
+    assert third.index.indexed_from == 2
+    third.db.close()
