@@ -41,9 +41,9 @@ typecheck: $(STAMP)
 
 # Debian packages the tests need: systemd (systemd-analyze checks the units in deploy/), and the
 # producers the ingestion tests run (tests/server/ingest): rsyslog with its TLS and RELP modules,
-# and nginx. Missing ones are installed with apt-get as root; otherwise the command to run is
+# and nginx; chromium for the console's browser tests (tests/console). Missing ones are installed with apt-get as root; otherwise the command to run is
 # printed and make stops.
-TEST_DEBS := systemd rsyslog rsyslog-gnutls rsyslog-relp nginx
+TEST_DEBS := systemd rsyslog rsyslog-gnutls rsyslog-relp nginx chromium
 
 test-deps:
 	@missing=""; for pkg in $(TEST_DEBS); do \

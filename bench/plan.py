@@ -40,6 +40,9 @@ class Plan:
     restore_entries: int = 400_000      # entries of the published log that is restored
     ingest_records: int = 51_200        # OTLP records per rate (requests of 512)
     syslog_messages: int = 100_000      # syslog messages per rate (TLS, RELP)
+    search_size: int = 10_000_000  # entries of the searched log (built in process)
+    search_calls: int = 300        # searches timed per run, in process and over gRPC
+    search_append_entries: int = 200_000  # entries per run of append throughput, index on/off
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,7 +66,8 @@ QUICK = Plan(
     restarts=3, peer_sizes=(10_000,), peer_seconds=5.0, peer_proofs=300, witness_requests=15,
     witness_step=100, witness_appends=5, witness_seconds=2.0,
     section_runs=1, publication_entries=10_000, publication_rate=10_000,
-    restore_entries=140_000, ingest_records=10_240, syslog_messages=10_000,
+    restore_entries=140_000, ingest_records=10_240, syslog_messages=10_000, search_size=100_000,
+    search_calls=200, search_append_entries=50_000,
 )
 
 TINY = Plan(
@@ -74,6 +78,7 @@ TINY = Plan(
     peer_proofs=20, witness_requests=5, witness_step=10, witness_appends=2, witness_seconds=2.0,
     section_runs=1, publication_entries=600, publication_rate=300, restore_entries=600,
     ingest_records=1024, syslog_messages=1000,
+    search_size=3000, search_calls=10, search_append_entries=2000,
 )
 
 PLANS = {plan.name: plan for plan in (FULL, QUICK, TINY)}

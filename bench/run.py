@@ -2,8 +2,8 @@
 print the table.
 
     python bench/run.py [--quick | --profile full|quick|tiny] [--out bench-results]
-                        [--only baseline,appends,scale,peer,witness,publication,restore,ingest]
-                        [--no-plots]
+                        [--only baseline,appends,scale,peer,witness,publication,restore,ingest,
+                        search] [--no-plots]
     python bench/run.py --markdown bench-results/latest-full.json   # tables for BENCHMARKS.md
 
 Servers run as subprocesses on ephemeral ports of 127.0.0.1 and are stopped by PID; their data
@@ -37,11 +37,13 @@ from bench import (
     report,
     restore,
     scale,
+    search,
     witness,
 )
 from bench.plan import PLANS, Plan
 
-SECTIONS = ("baseline", "appends", "scale", "peer", "witness", "publication", "restore", "ingest")
+SECTIONS = ("baseline", "appends", "scale", "peer", "witness", "publication", "restore", "ingest",
+            "search")
 
 
 def _log(message: str) -> None:
@@ -85,6 +87,10 @@ def measure(plan: Plan, scratch: Path, only: tuple[str, ...]) -> dict[str, Any]:
             t = time.perf_counter()
             out["scale"] = scale.run(plan, scratch, empty, _log)
             _done(out, "scale", t)
+        if "search" in only:
+            t = time.perf_counter()
+            out["search"] = search.run(plan, scratch, empty, _log)
+            _done(out, "search", t)
     finally:
         empty.stop()
     if "peer" in only:

@@ -6,6 +6,7 @@ Every key of a log starts with its prefix (``storage.db.prefix``: ``L`` and the 
     <prefix> C <size u64>              the signed checkpoint of that size
     <prefix> E <index u64>             the entry at that index
     <prefix> H <leaf hash>             the index (u64) of the first entry with that leaf hash
+    <prefix> K ...                     the search index (storage.index)
     <prefix> P                         the pruned minimum (u64): entries below it were deleted
                                        after publication (docs/retention.md); absent: none
     <prefix> S                         the state: size u64 || root || checkpoint size u64 ||
@@ -80,10 +81,16 @@ class LogKeys:
     def tile(self, level: int, index: int) -> bytes:
         return self.prefix + b"T" + level.to_bytes(1, "big") + _u64(index)
 
+    @property
+    def search(self) -> bytes:
+        """The first bytes of every key of the search index (storage.index)."""
+        return self.prefix + b"K"
+
     def ranges(self) -> tuple[tuple[bytes, bytes], ...]:
-        """Half-open key ranges covering every record of the log: C, E and H; P; then S and T."""
-        return ((self.prefix + b"C", self.prefix + b"I"), (self.prefix + b"P", self.prefix + b"Q"),
-                (self.prefix + b"S", self.prefix + b"U"))
+        """Half-open key ranges covering every record of the log but its addenda (A, X): C, E and
+        H; K; P; S and T."""
+        return ((self.prefix + b"C", self.prefix + b"I"), (self.prefix + b"K", self.prefix + b"L"),
+                (self.prefix + b"P", self.prefix + b"Q"), (self.prefix + b"S", self.prefix + b"U"))
 
 
 @dataclass(frozen=True, slots=True)
