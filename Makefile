@@ -22,7 +22,7 @@ $(STAMP): $(RUN_STAMP)
 	touch $(STAMP)
 
 # ARGS passes options to 'auditlog up', e.g. make run ARGS="--port 7610 --metrics-port 7611
-# --witness-port 7710" (see 'auditlog up --help').
+# --http-port 7612 --witness-port 7710" (see 'auditlog up --help').
 run: $(RUN_STAMP)
 	$(BIN)/auditlog up $(ARGS)
 
