@@ -22,7 +22,7 @@ $(STAMP): $(RUN_STAMP)
 	touch $(STAMP)
 
 # ARGS passes options to 'auditlog up', e.g. make run ARGS="--port 7610 --metrics-port 7611
-# --witness-port 7710" (see 'auditlog up --help').
+# --http-port 7612 --witness-port 7710" (see 'auditlog up --help').
 run: $(RUN_STAMP)
 	$(BIN)/auditlog up $(ARGS)
 
@@ -41,9 +41,9 @@ typecheck: $(STAMP)
 
 # Debian packages the tests need: systemd (systemd-analyze checks the units in deploy/), and the
 # producers the ingestion tests run (tests/server/ingest): rsyslog with its TLS and RELP modules,
-# and nginx. Missing ones are installed with apt-get as root; otherwise the command to run is
+# and nginx; chromium for the console's browser tests (tests/console). Missing ones are installed with apt-get as root; otherwise the command to run is
 # printed and make stops.
-TEST_DEBS := systemd rsyslog rsyslog-gnutls rsyslog-relp nginx
+TEST_DEBS := systemd rsyslog rsyslog-gnutls rsyslog-relp nginx chromium
 
 test-deps:
 	@missing=""; for pkg in $(TEST_DEBS); do \
@@ -60,7 +60,7 @@ test-all: test-deps proto-check lint typecheck
 	$(BIN)/pytest -q -m ''
 
 # Benchmarks (BENCHMARKS.md): a JSON report and plots in bench-results/, a table on the terminal.
-# bench: ~10 minutes on 2 cores, builds a 10^7-entry log over gRPC; bench-quick: under a minute.
+# bench: ~20 minutes on 2 cores, builds a 10^7-entry log over gRPC; bench-quick: a few minutes.
 $(VENV)/.bench-installed: $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@

@@ -113,12 +113,8 @@ async def measure(address: str, ingest_url: str, records: int, batch: int,
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=51200)
-    parser.add_argument("--batch", type=int, default=512)
-    parser.add_argument("--inflight", type=int, default=4)
-    args = parser.parse_args()
+def measure_otlp(records: int, batch: int = 512, inflight: int = 4) -> dict[str, Any]:
+    """One server, the three rates of the module docstring."""
     with tempfile.TemporaryDirectory(prefix="auditlog-bench-ingest-") as scratch:
         config = procs.write_config(Path(scratch), (procs.LogSpec(ORIGIN),))
         with config.open("a") as f:
@@ -127,9 +123,46 @@ def main() -> None:
         server = procs.start_log_server(config)
         try:
             url = next(m.group(1) for line in server.output if (m := _INGEST.search(line)))
-            result = asyncio.run(measure(server.address, url, args.records, args.batch, args.inflight))
+            return asyncio.run(measure(server.address, url, records, batch, inflight))
         finally:
             server.stop()
+
+
+def run(records: int, messages: int, runs: int, log: Any) -> dict[str, Any]:
+    """The ``ingest`` section of ``bench/run.py``: ``runs`` runs of the OTLP rates (``records``
+    records in requests of 512) and of the syslog ones (``bench/ingest_syslog.py``,
+    ``messages`` messages), each rate beside the AppendBatch rate of its own server and run."""
+    from bench import ingest_syslog
+    from bench.stats import summary
+
+    otlp, syslog = [], []
+    for n in range(runs):
+        log(f"ingest: OTLP Export and OTLP/HTTP, {records} records, run {n + 1} of {runs}")
+        otlp.append(measure_otlp(records))
+        log(f"ingest: syslog over TLS and RELP, {messages} messages, run {n + 1} of {runs}")
+        syslog.append(ingest_syslog.measure(messages))
+    out: dict[str, Any] = {"records": records, "batch": 512, "messages": messages}
+    for name in ("append_batch", "otlp_grpc", "otlp_http"):
+        out[name] = {"rate": summary([r[name]["per_s"] for r in otlp], "records/s", 0)}
+        if name != "append_batch":
+            out[name]["ratio_to_append_batch"] = summary(
+                [r[name]["ratio_to_append_batch"] for r in otlp], "", 3)
+    out["syslog_append_batch"] = {
+        "rate": summary([r["grpc_append_batch_per_s"] for r in syslog], "entries/s", 0)}
+    for name in ("syslog_tls", "relp"):
+        out[name] = {"rate": summary([r[f"{name}_per_s"] for r in syslog], "messages/s", 0),
+                     "ratio_to_append_batch": summary([r[f"{name}_vs_grpc"] for r in syslog],
+                                                      "", 3)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=51200)
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--inflight", type=int, default=4)
+    args = parser.parse_args()
+    result = measure_otlp(args.records, args.batch, args.inflight)
     result["meta"] = {"batch": args.batch, "inflight": args.inflight, "machine": machine.describe()}
     json.dump(result, sys.stdout, indent=2)
     print()

@@ -77,8 +77,15 @@ log = "{LOG}"
             found[m[1]] = m[2]
         if "auditlog: log " in line:  # after the structured log's time and level
             break
-    threading.Thread(target=lambda: [None for _ in process.stdout or ()], daemon=True).start()
+    threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
     return process, found
+
+
+def _drain(stream: Any) -> None:
+    """Read the server's output to its end (so the pipe never fills), then close it."""
+    with stream:
+        for _ in stream:
+            pass
 
 
 def lines(tag: str, count: int) -> list[bytes]:
@@ -143,28 +150,35 @@ def relp(address: str, count: int, window: int = 1024) -> float:
         return count / (time.perf_counter() - began)
 
 
+def measure(messages: int) -> dict[str, Any]:
+    """One server: AppendBatch, syslog over TLS and RELP rates, and the ratios."""
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        process, found = start(directory)
+        channel = grpc.insecure_channel(found["serving gRPC"])
+        try:
+            stub = pb_grpc.LogStub(channel)
+            result: dict[str, Any] = {
+                "messages": messages,
+                "grpc_append_batch_per_s": grpc_batches(stub, messages),
+                "syslog_tls_per_s": tls(found["syslog-tls"], directory, stub, messages),
+                "relp_per_s": relp(found["relp"], messages),
+            }
+        finally:
+            channel.close()
+            os.kill(process.pid, signal.SIGTERM)
+            process.wait(30)
+    for key in ("syslog_tls_per_s", "relp_per_s"):
+        result[key.replace("_per_s", "_vs_grpc")] = result[key] / result["grpc_append_batch_per_s"]
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        directory = Path(scratch)
-        process, found = start(directory)
-        try:
-            stub = pb_grpc.LogStub(grpc.insecure_channel(found["serving gRPC"]))
-            result: dict[str, Any] = {
-                "messages": args.messages,
-                "grpc_append_batch_per_s": grpc_batches(stub, args.messages),
-                "syslog_tls_per_s": tls(found["syslog-tls"], directory, stub, args.messages),
-                "relp_per_s": relp(found["relp"], args.messages),
-            }
-        finally:
-            os.kill(process.pid, signal.SIGTERM)
-            process.wait(30)
-    for key in ("syslog_tls_per_s", "relp_per_s"):
-        result[key.replace("_per_s", "_vs_grpc")] = result[key] / result["grpc_append_batch_per_s"]
-    text = json.dumps(result, indent=2)
+    text = json.dumps(measure(args.messages), indent=2)
     if args.out:
         args.out.write_text(text + "\n")
     print(text)

@@ -33,6 +33,16 @@ class Plan:
     witness_step: int            # new leaves per checkpoint sent to the witness
     witness_appends: int         # appends timed until co-signed, at most
     witness_seconds: float       # time bound of the append-to-cosigned phase
+    # publication, restore and ingest sections (issues 12 and 14); their own count of runs
+    section_runs: int = 3               # repeats of each of these figures
+    publication_entries: int = 100_000  # entries published per run
+    publication_rate: int = 100_000     # entries appended per second (one round a second)
+    restore_entries: int = 400_000      # entries of the published log that is restored
+    ingest_records: int = 51_200        # OTLP records per rate (requests of 512)
+    syslog_messages: int = 100_000      # syslog messages per rate (TLS, RELP)
+    search_size: int = 10_000_000  # entries of the searched log (built in process)
+    search_calls: int = 300        # searches timed per run, in process and over gRPC
+    search_append_entries: int = 200_000  # entries per run of append throughput, index on/off
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,6 +65,9 @@ QUICK = Plan(
     sizes=(10_000, 100_000), build_batch=1000, proof_calls=1000, grpc_proof_calls=500,
     restarts=3, peer_sizes=(10_000,), peer_seconds=5.0, peer_proofs=300, witness_requests=15,
     witness_step=100, witness_appends=5, witness_seconds=2.0,
+    section_runs=1, publication_entries=10_000, publication_rate=10_000,
+    restore_entries=140_000, ingest_records=10_240, syslog_messages=10_000, search_size=100_000,
+    search_calls=200, search_append_entries=50_000,
 )
 
 TINY = Plan(
@@ -63,6 +76,9 @@ TINY = Plan(
     batch_size=100, sweep=(1, 100), sweep_messages=20, sizes=(300, 1000), build_batch=100,
     proof_calls=30, grpc_proof_calls=30, restarts=1, peer_sizes=(300,), peer_seconds=1.0,
     peer_proofs=20, witness_requests=5, witness_step=10, witness_appends=2, witness_seconds=2.0,
+    section_runs=1, publication_entries=600, publication_rate=300, restore_entries=600,
+    ingest_records=1024, syslog_messages=1000,
+    search_size=3000, search_calls=10, search_append_entries=2000,
 )
 
 PLANS = {plan.name: plan for plan in (FULL, QUICK, TINY)}

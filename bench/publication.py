@@ -8,10 +8,10 @@ seconds), a log in a scratch RocksDB is grown by R * interval entries per round 
 batches of at most 1,000, each signed) and published after each round, as the server's task
 does. Time is not simulated by sleeping: a round is one interval's worth of appends. It reports,
 per 1,000 entries: objects written, bytes written (payload, as S3 bills storage), and the S3
-requests made (a PUT and a HEAD per object); and the publisher's throughput (entries published
-per second of round time). Without ``--endpoint`` a SeaweedFS store is started on loopback
-(tests/seaweedfs.py) with credentials of its own; with one, boto3's credential chain applies.
-JSON on stdout.
+requests made (a PUT per object, three HEADs per round); and the publisher's throughput
+(entries published per second of round time). Without ``--endpoint`` a SeaweedFS store is
+started on loopback (tests/seaweedfs.py) with credentials of its own; with one, boto3's
+credential chain applies. JSON on stdout.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -38,6 +39,7 @@ from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.hashing import SHA256
 from auditlog_tlog.tree.keys import Ed25519Signer
+from bench.stats import percentile, summary
 
 ORIGIN = "bench.example/publication"
 BATCH = 1000
@@ -57,10 +59,11 @@ def _grow(store: LogStore, signer: CheckpointSigner, count: int, entry_bytes: in
 def measure_rate(endpoint: str, scratch: Path, rate: int, interval: float, entries: int,
                  entry_bytes: int) -> dict[str, Any]:
     client = connect(endpoint, "us-east-1", max_pool=40)
-    name = f"bench-pub-{os.getpid()}-{rate}"
+    name = f"bench-pub-{os.getpid()}-{rate}-{secrets.token_hex(3)}"
     prepare_bucket(client, name, 1)
     bucket = LockedBucket(client, name, 1, ORIGIN + "/")
     key = Ed25519Signer.generate(ORIGIN)
+    scratch.mkdir(parents=True, exist_ok=True)
     db = Database(scratch / f"db-{rate}")
     store = LogStore(db, ORIGIN, SHA256)
     signer = CheckpointSigner(ORIGIN, SHA256, [key], 0, SHA256.empty_root())
@@ -69,13 +72,14 @@ def measure_rate(endpoint: str, scratch: Path, rate: int, interval: float, entri
     publisher.open()
     per_round = max(1, int(rate * interval))
     objects = written = total = rounds = 0
-    seconds = 0.0
+    seconds = cpu = 0.0
     round_times: list[float] = []
     while store.size < entries:
         _grow(store, signer, min(per_round, entries - store.size), entry_bytes)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         done = publisher.publish_once()
         round_times.append(time.perf_counter() - started)
+        cpu += time.process_time() - cpu_started
         seconds += round_times[-1]
         if done is not None:
             objects, written, total, rounds = (objects + done.objects, written + done.written,
@@ -91,9 +95,19 @@ def measure_rate(endpoint: str, scratch: Path, rate: int, interval: float, entri
         "objects_per_1000": round(objects / thousands, 2),
         "bytes_per_1000": round(total / thousands),
         "entry_payload_bytes_per_1000": 1000 * entry_bytes,
-        "s3_requests_per_1000": round(2 * objects / thousands, 2),
-        "round_seconds_p50": round(round_times[len(round_times) // 2], 4),
+        # a PUT per object; a HEAD for the first object of a round, its history object and
+        # its checkpoint (docs/publication.md, "Confirmation")
+        "s3_requests_per_1000": round((objects + 3 * rounds) / thousands, 2),
+        "round_seconds_p50": round(percentile(round_times, 0.50), 4),
+        "round_seconds_p99": round(percentile(round_times, 0.99), 4),
         "round_seconds_max": round(round_times[-1], 4),
+        # A round starts when its interval's appends are in; an entry is published at most one
+        # interval plus one round after it was appended, and at least one round after.
+        "lag_seconds_p50": round(interval + percentile(round_times, 0.50), 4),
+        "lag_seconds_p99": round(interval + percentile(round_times, 0.99), 4),
+        "objects_per_s": round(objects / seconds),
+        # CPU of this process (every thread) per object written: what boto3 costs the server
+        "client_cpu_ms_per_object": round(1000 * cpu / max(objects, 1), 2),
         "published_entries_per_s": round(entries / seconds),
     }
 
@@ -107,6 +121,52 @@ def _store(endpoint: str, scratch: Path) -> Any:
 
     os.environ.update(seaweedfs.CREDENTIALS)
     yield from seaweedfs.running_seaweedfs(scratch / "seaweedfs")
+
+
+def bare_puts(endpoint: str, objects: int, size: int, concurrency: int = 16) -> float:
+    """The same-run baseline: objects/s of plain PUTs of ``size`` bytes to the same store from
+    ``concurrency`` threads of one boto3 client (no lock, checksum, condition or read-back)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = connect(endpoint, "us-east-1", max_pool=concurrency + 2)
+    name = f"bench-bare-{os.getpid()}-{secrets.token_hex(3)}"
+    client.create_bucket(Bucket=name)
+    body = b"x" * size
+    try:
+        with ThreadPoolExecutor(concurrency) as pool:
+            started = time.perf_counter()
+            list(pool.map(lambda n: client.put_object(Bucket=name, Key=f"o/{n}", Body=body),
+                          range(objects)))
+            return objects / (time.perf_counter() - started)
+    finally:
+        client.close()
+
+
+def run(entries: int, rate: int, runs: int, scratch: Path, log: Any) -> dict[str, Any]:
+    """The ``publication`` section of ``bench/run.py``: ``runs`` publications of ``entries``
+    entries appended at ``rate`` entries/s (one round a second) to a SeaweedFS on loopback,
+    each beside bare PUTs of as many objects of the same mean size, in the same run."""
+    out: dict[str, Any] = {"entries": entries, "rate_entries_per_s": rate}
+    reports, ratios, bare = [], [], []
+    with _store("", scratch) as endpoint:
+        for n in range(runs):
+            log(f"publication: {entries} entries at {rate}/s, run {n + 1} of {runs}")
+            report = measure_rate(endpoint, scratch / f"run-{n}", rate, 1.0, entries, 256)
+            objects = round(report["objects_per_1000"] * entries / 1000)
+            mean = max(1, round(report["bytes_per_1000"] / max(report["objects_per_1000"], 1)))
+            bare.append(bare_puts(endpoint, objects, mean))
+            ratios.append(report["objects_per_s"] / bare[-1])
+            reports.append(report)
+    out["runs"] = reports
+    out["published"] = summary([r["published_entries_per_s"] for r in reports], "entries/s", 0)
+    out["objects"] = summary([r["objects_per_s"] for r in reports], "objects/s", 0)
+    out["client_cpu_ms_per_object"] = summary([r["client_cpu_ms_per_object"] for r in reports],
+                                              "ms", 2)
+    out["bare_puts"] = summary(bare, "objects/s", 0)
+    out["ratio_to_bare_puts"] = summary(ratios, "", 3)
+    out["lag_p50"] = summary([r["lag_seconds_p50"] for r in reports], "s", 3)
+    out["lag_p99"] = summary([r["lag_seconds_p99"] for r in reports], "s", 3)
+    return out
 
 
 def main() -> None:

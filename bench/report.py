@@ -102,6 +102,39 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         p50 = _median(witness["append_to_cosigned"]["latency"]["p50"])
         out.append(_target("append -> checkpoint cosigned by a witness, p50 ms", "<= 25", p50,
                            p50 <= 25))
+    out += _section_targets(report)
+    return out
+
+
+def _section_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issues 12 and 14: publication, restore and ingestion, each with its same-run baseline."""
+    out = []
+    pub = report.get("publication")
+    if pub:
+        rate = _median(pub["published"])
+        out.append(_target(
+            f"publication at {pub['rate_entries_per_s']:,} appends/s, entries/s published",
+            ">= 100000", rate, rate >= 100_000,
+            f"{_median(pub['ratio_to_bare_puts'])} of bare PUTs; lag p50/p99 "
+            f"{_median(pub['lag_p50'])}/{_median(pub['lag_p99'])} s"))
+    restore = report.get("restore")
+    if restore:
+        best = max(_median(restore[k]["rate"]) for k in ("processes_1", "processes_0"))
+        per_cpu = _median(restore["processes_1"]["per_cpu_s"])
+        out.append(_target(
+            f"restore of {fmt_size(restore['entries'])} entries from files, entries/s",
+            ">= 200000", round(best), best >= 200_000,
+            f"writer {per_cpu:,.0f}/CPU-s; {_median(restore['processes_1']['ratio_to_bare_rows'])}"
+            " of a bare write of its rows"))
+    ingest = report.get("ingest")
+    if ingest:
+        for name, label, want in (("otlp_grpc", "OTLP Export (512/request), records", 100_000),
+                                  ("syslog_tls", "syslog over TLS, messages", 50_000),
+                                  ("relp", "RELP, messages", 20_000)):
+            rate = round(_median(ingest[name]["rate"]))
+            out.append(_target(
+                f"{label}/s, durable", f">= {want}", rate, rate >= want,
+                f"{_median(ingest[name]['ratio_to_append_batch'])} of AppendBatch, same run"))
     return out
 
 
@@ -224,6 +257,7 @@ def _tables(report: dict[str, Any]) -> str:
     ]
     if rows:
         parts.append(_table(["target", "want", "measured", "", "note"], rows))
+    parts += _section_tables(report)
     witness = report.get("witness")
     if witness and not witness.get("measured"):
         parts.append(f"witness: {witness['reason']}")
@@ -237,6 +271,41 @@ def _tables(report: dict[str, Any]) -> str:
             ["append -> co-signed checkpoint, p99", _mmm(cosigned["p99"], 1) + " ms"],
         ]))
     return "\n\n".join(parts)
+
+
+def _section_tables(report: dict[str, Any]) -> list[str]:
+    parts = []
+    pub = report.get("publication")
+    if pub:
+        parts.append(_table(["publication", "median (min-max)"], [
+            ["entries published", _mmm(pub["published"]) + " entries/s"],
+            ["objects written", _mmm(pub["objects"]) + " objects/s"],
+            ["client CPU per object", _mmm(pub["client_cpu_ms_per_object"], 2) + " ms"],
+            ["bare PUTs, same store and run", _mmm(pub["bare_puts"]) + " objects/s"],
+            ["objects / bare PUTs", _mmm(pub["ratio_to_bare_puts"], 3)],
+            ["lag p50 / p99", f"{_median(pub['lag_p50'])} / {_median(pub['lag_p99'])} s"],
+        ]))
+    restore = report.get("restore")
+    if restore:
+        rows = []
+        for key, label in (("processes_1", "worker process"), ("processes_0", "threads")):
+            f = restore[key]
+            rows.append([label, _mmm(f["rate"]), _mmm(f["per_cpu_s"]), _mmm(f["bare_rows"]),
+                         _mmm(f["ratio_to_bare_rows"], 3)])
+        parts.append(_table([f"restore {fmt_size(restore['entries'])}", "entries/s",
+                             "per CPU-s (writer)", "bare rows/s", "/bare"], rows))
+    ingest = report.get("ingest")
+    if ingest:
+        rows = [["AppendBatch (OTLP run)", _mmm(ingest["append_batch"]["rate"]), ""]]
+        for name, label in (("otlp_grpc", "OTLP gRPC Export"), ("otlp_http", "OTLP/HTTP")):
+            rows.append([label, _mmm(ingest[name]["rate"]),
+                         _mmm(ingest[name]["ratio_to_append_batch"], 3)])
+        rows.append(["AppendBatch (syslog run)", _mmm(ingest["syslog_append_batch"]["rate"]), ""])
+        for name, label in (("syslog_tls", "syslog over TLS"), ("relp", "RELP")):
+            rows.append([label, _mmm(ingest[name]["rate"]),
+                         _mmm(ingest[name]["ratio_to_append_batch"], 3)])
+        parts.append(_table(["ingestion", "per s", "/AppendBatch"], rows))
+    return parts
 
 
 def write(report: dict[str, Any], directory: Path) -> Path:

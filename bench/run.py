@@ -2,7 +2,8 @@
 print the table.
 
     python bench/run.py [--quick | --profile full|quick|tiny] [--out bench-results]
-                        [--only baseline,appends,scale,peer,witness] [--no-plots]
+                        [--only baseline,appends,scale,peer,witness,publication,restore,ingest,
+                        search] [--no-plots]
     python bench/run.py --markdown bench-results/latest-full.json   # tables for BENCHMARKS.md
 
 Servers run as subprocesses on ephemeral ports of 127.0.0.1 and are stopped by PID; their data
@@ -24,10 +25,26 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import appends, baseline, gil, machine, peer, plot, procs, report, scale, witness
+from bench import (
+    appends,
+    baseline,
+    gil,
+    ingest,
+    machine,
+    peer,
+    plot,
+    procs,
+    publication,
+    report,
+    restore,
+    scale,
+    search,
+    witness,
+)
 from bench.plan import PLANS, Plan
 
-SECTIONS = ("baseline", "appends", "scale", "peer", "witness")
+SECTIONS = ("baseline", "appends", "scale", "peer", "witness", "publication", "restore", "ingest",
+            "search")
 
 
 def _log(message: str) -> None:
@@ -72,6 +89,10 @@ def measure(plan: Plan, scratch: Path, only: tuple[str, ...]) -> dict[str, Any]:
             t = time.perf_counter()
             out["scale"] = scale.run(plan, scratch, empty, _log)
             _done(out, "scale", t)
+        if "search" in only:
+            t = time.perf_counter()
+            out["search"] = search.run(plan, scratch, empty, _log)
+            _done(out, "search", t)
     finally:
         empty.stop()
     if "peer" in only:
@@ -83,6 +104,20 @@ def measure(plan: Plan, scratch: Path, only: tuple[str, ...]) -> dict[str, Any]:
         _log("witness: add-checkpoint requests/s, append to co-signed checkpoint")
         out["witness"] = witness.run(plan, scratch)
         _done(out, "witness", t)
+    if "publication" in only:
+        t = time.perf_counter()
+        out["publication"] = publication.run(plan.publication_entries, plan.publication_rate,
+                                             plan.section_runs, scratch, _log)
+        _done(out, "publication", t)
+    if "restore" in only:
+        t = time.perf_counter()
+        out["restore"] = restore.run(plan.restore_entries, plan.section_runs, scratch, _log)
+        _done(out, "restore", t)
+    if "ingest" in only:
+        t = time.perf_counter()
+        out["ingest"] = ingest.run(plan.ingest_records, plan.syslog_messages, plan.section_runs,
+                                   _log)
+        _done(out, "ingest", t)
     out["targets"] = report.targets(out)
     out["meta"]["load_end"] = machine.load()
     out["meta"]["seconds"] = round(time.perf_counter() - started, 1)
@@ -96,7 +131,7 @@ def _done(out: dict[str, Any], section: str, started: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="the quick profile (< 1 minute)")
+    parser.add_argument("--quick", action="store_true", help="the quick profile (minutes)")
     parser.add_argument("--profile", choices=sorted(PLANS), default=None)
     parser.add_argument("--out", type=Path, default=Path("bench-results"),
                         help="where the JSON report and the plots go")

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Final
 
 from auditlog_tlog.client import archive, witnesses
-from auditlog_tlog.client.context import Context
+from auditlog_tlog.client.context import Context, UsageError
 from auditlog_tlog.client.findings import (
     REFERENCES,
     AuditReport,
@@ -43,8 +43,12 @@ from auditlog_tlog.client.findings import (
     Target,
     format_report,
 )
+from auditlog_tlog.client.index_audit import IndexCheck
 from auditlog_tlog.client.progress import Progress, Silent, progress_for
+from auditlog_tlog.client.range_audit import RangeAuditor
 from auditlog_tlog.client.reader import LogReader
+from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.client.search import add_time_range, index_range, spec_of_times
 from auditlog_tlog.client.verifier import VerifiedCheckpoint, Verifier
 from auditlog_tlog.tree.compact import CompactRange
 from auditlog_tlog.tree.errors import (
@@ -66,8 +70,10 @@ _INCONSISTENCY: Final = {Inconsistency.FORK: FindingKind.FORK,
 class Auditor:
     def __init__(self, client: LogReader, verifier: Verifier, *, archive_dir: Path | None = None,
                  archive_witness: str | None = None, witness_urls: tuple[str, ...] = (),
-                 progress: Progress | None = None, max_checkpoints: int = 10_000) -> None:
+                 progress: Progress | None = None, max_checkpoints: int = 10_000,
+                 index_check: IndexCheck | None = None) -> None:
         self.max_checkpoints = max_checkpoints
+        self.index_check = index_check  # the search index rebuilt and compared (index_audit)
         self.client, self.verifier, self.witness_urls = client, verifier, witness_urls
         self.hasher = verifier.policy.hasher
         self.origin = verifier.policy.origin
@@ -286,7 +292,9 @@ class Auditor:
         stop = next(stops, None)
         self.progress.start(size, "entries")
         try:
-            for _, page in self.client.entry_pages(0, size) if size else ():
+            for first, page in self.client.entry_pages(0, size) if size else ():
+                if self.index_check is not None:
+                    self.index_check.add(first, page)
                 position = 0
                 while position < len(page):
                     take = len(page) - position
@@ -301,6 +309,11 @@ class Auditor:
                         stop = next(stops, None)
                 self.report.entries += len(page)
                 self.progress.advance(len(page))
+            if self.index_check is not None:
+                self.index_check.finish()
+                if self.index_check.available:
+                    self.report.index_keys = self.index_check.keys
+                    self.report.index_from = self.index_check.indexed_from or 0
         finally:
             self.progress.close()
         bad: list[Target] = []
@@ -358,15 +371,35 @@ def add_audit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-checkpoints", type=int, default=10_000, metavar="N",
                    help="check at most N of the log's stored checkpoints, evenly spread "
                    "(default 10000)")
+    p.add_argument("--no-index", action="store_true", help="do not rebuild and check the "
+                   "search index (docs/search.md)")
+    add_time_range(p)
 
 
 def cmd_audit(ctx: Context) -> int:
     a = ctx.args
     archive_dir = None if a.no_archive else (a.archive or ctx.settings.archive_dir)
+    progress = progress_for(quiet=a.quiet or ctx.json)
+    client = ctx.reader if isinstance(ctx.reader, LogClient) else None
+    if a.since or a.until:
+        if client is None:
+            raise UsageError("--since/--until: want the log server (the time map is not in "
+                             "the published tiles)")
+        spec = spec_of_times(a)
+        begin, end = index_range(client, spec.since, spec.until)
+        report = RangeAuditor(client, ctx.verifier(), begin, end, check_index=not a.no_index,
+                              progress=progress).run()
+        ctx.emit(report.to_json(), format_report(report, None))
+        return 0 if report.ok else 1
+    index_check = None
+    if client is not None and not a.no_index:
+        index_check = IndexCheck(client, lambda kind, message, size: None)
     auditor = Auditor(ctx.reader, ctx.verifier(), archive_dir=archive_dir,
                       archive_witness=a.archive_witness, witness_urls=ctx.settings.witness_urls,
-                      progress=progress_for(quiet=a.quiet or ctx.json),
-                      max_checkpoints=max(1, a.max_checkpoints))
+                      progress=progress, max_checkpoints=max(1, a.max_checkpoints),
+                      index_check=index_check)
+    if index_check is not None:
+        index_check.find = auditor.find
     report = auditor.run()
     ctx.emit(report.to_json(), format_report(report, archive_dir))
     return 0 if report.ok else 1

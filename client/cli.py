@@ -143,7 +143,17 @@ class Subcommand:
 
 def subcommands() -> list[Subcommand]:
     """Every subcommand, in the order ``--help`` lists them."""
-    from auditlog_tlog.client import append, audit, bucket, commands, erasure, hold, monitor, up
+    from auditlog_tlog.client import (
+        append,
+        audit,
+        bucket,
+        commands,
+        erasure,
+        hold,
+        monitor,
+        search,
+        up,
+    )
 
     return [
         Subcommand("up", "run a log and a witness on this machine (what 'make run' does)",
@@ -187,6 +197,10 @@ def subcommands() -> list[Subcommand]:
         Subcommand("consistency", "fetch and verify a consistency proof between two tree sizes",
                    "auditlog consistency --from 10 --to 20", commands.add_consistency,
                    commands.cmd_consistency, tiles=True),
+        Subcommand("search", "find entries by actor, action, resource, outcome and time, each "
+                   "proven in one checkpoint", "auditlog search --actor alice --action 'repo.*' "
+                   "--since 2026-11-01 --until 2026-11-30 --json", search.add_search,
+                   search.cmd_search),
         Subcommand("entries", "print entries of the log, checked against a verified checkpoint",
                    "auditlog entries --begin 0 --end 10", commands.add_entries,
                    commands.cmd_entries, tiles=True),

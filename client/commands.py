@@ -25,6 +25,8 @@ from auditlog_tlog.client.context import (
 from auditlog_tlog.client.erasure import annotate
 from auditlog_tlog.client.filedigest import check_file, is_file_digest, parse_file_digest
 from auditlog_tlog.client.ranges import check_range
+from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.client.search import add_time_range, index_range, spec_of_times
 from auditlog_tlog.client.verifier import VerifiedCheckpoint, Verifier
 from auditlog_tlog.common.files import write_atomic
 from auditlog_tlog.tree.checkpoint import Checkpoint
@@ -169,6 +171,7 @@ def cmd_consistency(ctx: Context) -> int:
 def add_entries(p: argparse.ArgumentParser) -> None:
     p.add_argument("--begin", type=int, default=0, help="first index (default 0)")
     p.add_argument("--end", type=int, help="one past the last index (default: the log's size)")
+    add_time_range(p)
 
 
 def cmd_entries(ctx: Context) -> int:
@@ -176,6 +179,13 @@ def cmd_entries(ctx: Context) -> int:
     head = verifier.latest(require_quorum=False)
     begin = ctx.args.begin
     end = ctx.args.end if ctx.args.end is not None else head.size
+    if ctx.args.since or ctx.args.until:  # within --begin/--end, the entries of that time range
+        if not isinstance(ctx.reader, LogClient):
+            raise UsageError("--since/--until: want the log server (the time map is not in the "
+                             "published tiles)")
+        times = spec_of_times(ctx.args)
+        first, after = index_range(ctx.reader, times.since, times.until)
+        begin, end = max(begin, first), max(max(begin, first), min(end, after, head.size))
     if not 0 <= begin <= end <= head.size:
         raise UsageError(f"--begin {begin} --end {end}: want 0 <= begin <= end <= {head.size} "
                          "(the size of the log's latest checkpoint)")

@@ -30,6 +30,8 @@ class FindingKind(Enum):
     ROOT_MISMATCH = "root-mismatch"  # a checkpoint's root is not the root of the entries
     TAMPERED_TREE = "tampered-tree"  # the log's stored nodes no longer prove its leaves
     TAMPERED_ENTRY = "tampered-entry"  # an entry no longer hashes to its signed leaf
+    INDEX_MISSING = "index-missing"  # search does not find an entry under a value it has
+    INDEX_MISFILED = "index-misfiled"  # search finds an entry under a value it has not
 
 
 class Source(Enum):
@@ -88,6 +90,9 @@ class AuditReport:
     seconds: float = 0.0
     archive_objects: int = 0
     stored_checkpoints: int = 0  # how many the log holds (not all are checked above a cap)
+    index_keys: int | None = None  # search index keys checked (None: the index was not checked)
+    index_from: int = 0  # the index was checked from this entry on (the log's indexed_from)
+    begin: int = 0  # the audited entries: [begin, size)
     targets: list[Target] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -101,6 +106,7 @@ class AuditReport:
             "entries": self.entries, "seconds": round(self.seconds, 3),
             "archive_objects": self.archive_objects,
             "stored_checkpoints": self.stored_checkpoints,
+            "index_keys": self.index_keys, "index_from": self.index_from, "begin": self.begin,
             "checkpoints": [
                 {"size": t.checkpoint.size, "source": t.describe(), "from": t.source.value,
                  "ok": t.ok, "witnesses": list(t.checkpoint.witnesses)} for t in self.targets
@@ -131,6 +137,9 @@ def format_report(r: AuditReport, archive_dir: Path | None) -> str:
                      f"(sizes {sizes[0]}..{sizes[-1]}){f', {bad} mismatched' if bad else ''}")
     if archive_dir is not None:
         lines.append(f"  archive {archive_dir}: {r.archive_objects} objects")
+    if r.index_keys is not None:
+        lines.append(f"  search index: {r.index_keys} keys rebuilt from the entries from index "
+                     f"{r.index_from} on, and searched")
     if r.ok:
         lines.append("OK: every checkpoint agrees with the entries; no discrepancy found")
     else:

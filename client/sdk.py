@@ -400,6 +400,12 @@ class LogClient:
         r = self._call("GetConsistencyProof", request)
         return ConsistencyProof(r.size1, r.size2, tuple(r.proof))
 
+    def search_page(self, request: pb.SearchRequest) -> pb.SearchResponse:
+        """One page of Search, as the server sent it (``client.search`` checks it)."""
+        request.log = self.origin
+        response: pb.SearchResponse = self._call("Search", request)
+        return response
+
     def entry_pages(self, begin: int, end: int) -> Iterator[tuple[int, list[bytes]]]:
         """Entries of [begin, end) as (index of the first, entries) pages, in order.
 

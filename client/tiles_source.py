@@ -128,7 +128,8 @@ class FileFetcher:
     def get(self, path: str, limit: int) -> bytes:
         try:
             with open(self.root / path, "rb") as f:
-                body = f.read(limit + 1)
+                # read() of ``limit + 1`` would allocate the whole limit (16 MiB for a bundle)
+                body = f.read(min(os.fstat(f.fileno()).st_size, limit) + 1)
         except FileNotFoundError:
             raise NotFoundError(f"{self.where(path)}: no such file") from None
         except OSError as exc:

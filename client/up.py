@@ -48,6 +48,7 @@ ORIGIN: Final = "localhost/audit"
 WITNESS: Final = "localhost/witness"
 _GRPC: Final = re.compile(r"serving gRPC on ([^\s\"]+:\d+)")
 _HTTP: Final = re.compile(r"serving tlog-witness on (http://[^\s\"]+)")
+_TILES: Final = re.compile(r"tiles on (http://[^\s\"/]+)/")
 AUDITLOG: Final = [sys.executable, "-m", "auditlog_tlog.client.cli"]
 LOCK: Final = ".lock"
 log = logging.getLogger("auditlog.up")
@@ -67,25 +68,29 @@ def add_up(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listen", default="127.0.0.1:7600", help="gRPC address (127.0.0.1:7600)")
     p.add_argument("--metrics-listen", default="127.0.0.1:7601",
                    help='Prometheus /metrics address, "" for none (127.0.0.1:7601)')
+    p.add_argument("--http-listen", default="127.0.0.1:7602",
+                   help='the console and tlog-tiles HTTP address, "" for none (127.0.0.1:7602)')
     p.add_argument("--witness-listen", default="127.0.0.1:7700",
                    help="the witness's tlog-witness HTTP address (127.0.0.1:7700)")
     p.add_argument("--no-witness", action="store_true", help="run the log alone")
     ports = p.add_argument_group("ports on 127.0.0.1 (shorthands for the addresses above)")
     ports.add_argument("--port", type=int, help="the log's gRPC port (7600)")
     ports.add_argument("--metrics-port", type=int, help="the log's /metrics port (7601)")
+    ports.add_argument("--http-port", type=int, help="the console's HTTP port (7602)")
     ports.add_argument("--witness-port", type=int, help="the witness's port (7700)")
 
 
 def _addresses(a: argparse.Namespace) -> list[tuple[str, str]]:
     """(address, how to change it) for every address ``up`` listens on; applies the port flags."""
     for port, name in ((a.port, "listen"), (a.metrics_port, "metrics_listen"),
-                       (a.witness_port, "witness_listen")):
+                       (a.http_port, "http_listen"), (a.witness_port, "witness_listen")):
         if port is not None:
             if not 0 <= port <= 65535:
                 raise ValueError(f"port {port}: want 0..65535")
             setattr(a, name, f"127.0.0.1:{port}")
-    found = [(a.listen, "--port or --listen"), (a.metrics_listen, "--metrics-port or "
-                                                 "--metrics-listen")]
+    found = [(a.listen, "--port or --listen"),
+             (a.metrics_listen, "--metrics-port or --metrics-listen"),
+             (a.http_listen, "--http-port or --http-listen")]
     if not a.no_witness:
         found.append((a.witness_listen, "--witness-port or --witness-listen"))
     return [(addr, flag) for addr, flag in found if addr]
@@ -108,7 +113,7 @@ def check_free(addresses: list[tuple[str, str]]) -> None:
                 raise OSError(
                     f"cannot listen on {address}: {why}. Stop that program, or choose other "
                     f"ports with {flag} (e.g. make run ARGS=\"--port 7610 --metrics-port 7611 "
-                    f"--witness-port 7710\")") from None
+                    f"--http-port 7612 --witness-port 7710\")") from None
 
 
 def lock_dir(base: Path) -> IO[str]:
@@ -194,7 +199,8 @@ def _found(child: Child, pattern: re.Pattern[str]) -> str:
 
 def _server_toml(a: argparse.Namespace, witness_vkey: str | None, witness_url: str | None) -> str:
     text = (f'# Written by "auditlog up" at every start; edits are overwritten.\n[server]\n'
-            f'listen = "{a.listen}"\nmetrics_listen = "{a.metrics_listen}"\ndata_dir = "data"\n\n'
+            f'listen = "{a.listen}"\nmetrics_listen = "{a.metrics_listen}"\n'
+            f'http_listen = "{a.http_listen}"\ndata_dir = "data"\n\n'
             f'[[log]]\norigin = "{a.origin}"\nkey_file = "keys/log.key"\n')
     if witness_vkey is not None:
         text += f'witness_quorum = 1\n\n[[log.witness]]\nvkey = "{witness_vkey}"\nurl = "{witness_url}"\n'
@@ -273,6 +279,9 @@ def _welcome(base: Path, s: Settings, children: list[Child], log_format: str) ->
     here = Path.cwd()
     rel = base.relative_to(here) if base.is_relative_to(here) else base
     witness = next((c for c in children if c.name == "witness"), None)
+    server = next(c for c in children if c.name == "log")
+    console = next((m.group(1) + "/console/" for line in server.lines
+                    if (m := _TILES.search(line))), None)
     lines = [
         "",
         "auditlog is up.",
@@ -286,6 +295,8 @@ def _welcome(base: Path, s: Settings, children: list[Child], log_format: str) ->
             f"  archive    {rel}/witness/archive (write-once files)",
             f"  policy     {s.quorum} of {len(s.witness_keys)} witness cosignatures required",
         ]
+    if console is not None:
+        lines.append(f"  console    {console} (paste the log key under Keys to verify)")
     lines += [
         f"  client     {rel}/client.toml (the commands below read it from here)",
         "",

@@ -13,9 +13,11 @@ archive (witness/s3archive.py) and the log's publication (server/publisher.py) b
 * :func:`prepare_bucket` (``auditlog bucket init``): create the bucket with Object Lock, or
   bring an existing one to versioning, Object Lock and a COMPLIANCE default retention.
 * :meth:`LockedBucket.put_once`: ``If-None-Match: *``, ``ObjectLockMode=COMPLIANCE``, a
-  retain-until date ``retention_days`` from the clock, a SHA-256 checksum, then HEAD to confirm
-  the lock. A 412 means the key is taken: with ``same=True`` the stored object must be the one
-  we meant to write (a different one is :attr:`Failure.DIFFERENT`); either way it must be locked.
+  retain-until date ``retention_days`` from the clock, a SHA-256 checksum (computed once, sent
+  for the store to verify), then HEAD to confirm the lock (or, with ``confirm=False``, the
+  version id and checksum of the PUT's answer). A 412 means the key is taken: with
+  ``same=True`` the stored object must be the one we meant to write (a different one is
+  :attr:`Failure.DIFFERENT`); either way it must be locked.
 * :meth:`LockedBucket.put_version`: for the one mutable object (a log's ``checkpoint``): a new
   version, locked COMPLIANCE like every other; versions are never deleted.
 
@@ -30,6 +32,7 @@ exponential backoff and jitter; botocore's own retries are off so that loop is t
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import random
@@ -300,23 +303,37 @@ class LockedBucket:
             guarantee)
 
     # -- objects ---------------------------------------------------------------------------------
-    def put_once(self, name: str, data: bytes, same: bool = True) -> bool:
-        """Write ``prefix + name`` unless it exists; returns whether this call wrote it."""
+    def put_once(self, name: str, data: bytes, same: bool = True, confirm: bool = True) -> bool:
+        """Write ``prefix + name`` unless it exists; returns whether this call wrote it.
+
+        With ``confirm`` the object is read back (HEAD): locked COMPLIANCE until at least the
+        date asked, with our SHA-256 and length. Without it, the PUT's answer must carry a
+        version id and, if the store echoes it, the SHA-256 checksum it verified against the
+        body (a store that cannot verify it refuses the PUT); the lock is then the bucket's
+        (:meth:`probe`, and its COMPLIANCE default retention) — docs/publication.md.
+        """
         key = self.prefix + name
-        digest = hashlib.sha256(data).hexdigest()
+        raw = hashlib.sha256(data).digest()
+        digest, checksum = raw.hex(), base64.b64encode(raw).decode()
         until = self.retain_until()
         try:
             try:
-                self.client.put_object(
+                # The checksum given, botocore computes none of its own; the algorithm's header
+                # (x-amz-sdk-checksum-algorithm) is what S3 requires on an Object Lock put.
+                put = self.client.put_object(
                     Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*",
                     ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
-                    ChecksumAlgorithm="SHA256", Metadata={"sha256": digest},
+                    ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum,
+                    Metadata={"sha256": digest},
                 )
             except ClientError as exc:
                 if not _is_412(exc):
                     raise
                 self._verify_taken(key, data, digest, same)
                 return False
+            if not confirm:
+                self._check_put(key, put, checksum)
+                return True
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, f"S3 put of {key}") from exc
@@ -326,15 +343,28 @@ class LockedBucket:
                           f"S3 object {key} in {self.bucket}: its content is not what was written")
         return True
 
+    def _check_put(self, key: str, put: Any, checksum: str) -> None:
+        """The answer to a PUT that is not read back: a new version, of our bytes."""
+        version = put.get("VersionId") or ""
+        if not version or version == "null":
+            raise S3Error(Failure.BROKEN, f"S3 put of {key}: no version id, want a versioned "
+                          "bucket", Guarantee.VERSIONING)
+        echoed = put.get("ChecksumSHA256")
+        if echoed is not None and echoed != checksum:
+            raise S3Error(Failure.NOT_LOCKED, f"S3 object {key} in {self.bucket}: stored with "
+                          f"SHA-256 {echoed}, want {checksum} (what was written)")
+
     def put_version(self, name: str, data: bytes) -> str:
         """Write a new locked version of the mutable object ``prefix + name``; its version id."""
         key = self.prefix + name
         until = self.retain_until()
+        raw = hashlib.sha256(data).digest()
         try:
             put = self.client.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ObjectLockMode="COMPLIANCE",
                 ObjectLockRetainUntilDate=until, ChecksumAlgorithm="SHA256",
-                Metadata={"sha256": hashlib.sha256(data).hexdigest()},
+                ChecksumSHA256=base64.b64encode(raw).decode(),
+                Metadata={"sha256": raw.hex()},
             )
             version = put.get("VersionId") or ""
             if not version or version == "null":

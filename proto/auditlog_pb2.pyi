@@ -353,3 +353,96 @@ class EraseResponse(_message.Message):
     index: int
     digests: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, erasure: _Optional[_Union[AppendResult, _Mapping]] = ..., index: _Optional[int] = ..., digests: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class SearchFilter(_message.Message):
+    __slots__ = ("field", "pattern")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    pattern: str
+    def __init__(self, field: _Optional[str] = ..., pattern: _Optional[str] = ...) -> None: ...
+
+class SearchRequest(_message.Message):
+    __slots__ = ("log", "filters", "since", "until", "oldest_first", "limit", "cursor", "begin", "end", "indexes_only")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_FIRST_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    BEGIN_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    INDEXES_ONLY_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    filters: _containers.RepeatedCompositeFieldContainer[SearchFilter]
+    since: str
+    until: str
+    oldest_first: bool
+    limit: int
+    cursor: str
+    begin: int
+    end: int
+    indexes_only: bool
+    def __init__(self, log: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[SearchFilter, _Mapping]]] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., oldest_first: _Optional[bool] = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ..., begin: _Optional[int] = ..., end: _Optional[int] = ..., indexes_only: _Optional[bool] = ...) -> None: ...
+
+class SearchFields(_message.Message):
+    __slots__ = ("actor", "action", "resource", "outcome", "time", "source", "principal", "request_id", "attributes")
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    actor: str
+    action: str
+    resource: str
+    outcome: str
+    time: str
+    source: str
+    principal: str
+    request_id: str
+    attributes: _containers.ScalarMap[str, str]
+    def __init__(self, actor: _Optional[str] = ..., action: _Optional[str] = ..., resource: _Optional[str] = ..., outcome: _Optional[str] = ..., time: _Optional[str] = ..., source: _Optional[str] = ..., principal: _Optional[str] = ..., request_id: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class SearchResult(_message.Message):
+    __slots__ = ("index", "entry", "leaf_hash", "proof", "fields", "logged_at_unix_nano")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    LOGGED_AT_UNIX_NANO_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    entry: bytes
+    leaf_hash: bytes
+    proof: _containers.RepeatedScalarFieldContainer[bytes]
+    fields: SearchFields
+    logged_at_unix_nano: int
+    def __init__(self, index: _Optional[int] = ..., entry: _Optional[bytes] = ..., leaf_hash: _Optional[bytes] = ..., proof: _Optional[_Iterable[bytes]] = ..., fields: _Optional[_Union[SearchFields, _Mapping]] = ..., logged_at_unix_nano: _Optional[int] = ...) -> None: ...
+
+class SearchResponse(_message.Message):
+    __slots__ = ("checkpoint", "tree_size", "results", "next_cursor", "scanned", "indexed_from")
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    SCANNED_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_FROM_FIELD_NUMBER: _ClassVar[int]
+    checkpoint: bytes
+    tree_size: int
+    results: _containers.RepeatedCompositeFieldContainer[SearchResult]
+    next_cursor: str
+    scanned: int
+    indexed_from: int
+    def __init__(self, checkpoint: _Optional[bytes] = ..., tree_size: _Optional[int] = ..., results: _Optional[_Iterable[_Union[SearchResult, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., scanned: _Optional[int] = ..., indexed_from: _Optional[int] = ...) -> None: ...

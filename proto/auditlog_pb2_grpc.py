@@ -84,6 +84,11 @@ class LogStub:
                 request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.ListCheckpointsRequest.SerializeToString,
                 response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.ListCheckpointsResponse.FromString,
                 _registered_method=True)
+        self.Search = channel.unary_unary(
+                '/auditlog.v1.Log/Search',
+                request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.SearchRequest.SerializeToString,
+                response_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.SearchResponse.FromString,
+                _registered_method=True)
         self.AddCosignature = channel.unary_unary(
                 '/auditlog.v1.Log/AddCosignature',
                 request_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.AddCosignatureRequest.SerializeToString,
@@ -181,6 +186,14 @@ class LogServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Search(self, request, context):
+        """Entries whose fields match every filter, newest or oldest first, a page at a time; each
+        result comes with an inclusion proof to the one checkpoint the response carries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AddCosignature(self, request, context):
         """For witnesses that can only dial out (pull mode): hand the log a cosignature of one of its
         checkpoints. The log checks it against the witness keys in its config and attaches it.
@@ -267,6 +280,11 @@ def add_LogServicer_to_server(servicer, server):
                     servicer.ListCheckpoints,
                     request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.ListCheckpointsRequest.FromString,
                     response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.ListCheckpointsResponse.SerializeToString,
+            ),
+            'Search': grpc.unary_unary_rpc_method_handler(
+                    servicer.Search,
+                    request_deserializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.SearchRequest.FromString,
+                    response_serializer=auditlog__tlog_dot_proto_dot_auditlog__pb2.SearchResponse.SerializeToString,
             ),
             'AddCosignature': grpc.unary_unary_rpc_method_handler(
                     servicer.AddCosignature,
@@ -559,6 +577,33 @@ class Log:
             '/auditlog.v1.Log/ListCheckpoints',
             auditlog__tlog_dot_proto_dot_auditlog__pb2.ListCheckpointsRequest.SerializeToString,
             auditlog__tlog_dot_proto_dot_auditlog__pb2.ListCheckpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Search(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auditlog.v1.Log/Search',
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.SearchRequest.SerializeToString,
+            auditlog__tlog_dot_proto_dot_auditlog__pb2.SearchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -33,6 +33,8 @@ from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.anchors import Anchor, AnchorFile, LogHaltedError
 from auditlog_tlog.server.budget import ByteBudget, pin_mmap_threshold, request_limits
 from auditlog_tlog.server.config import LogConfig, ServerConfig
+from auditlog_tlog.server.console.api import ConsoleReader
+from auditlog_tlog.server.console.routes import console_routes
 from auditlog_tlog.server.handlers import Gate, generic_handler
 from auditlog_tlog.server.ingest.listeners import Ingestion, check_ingest_listeners
 from auditlog_tlog.server.keys import load_log_keys
@@ -42,6 +44,8 @@ from auditlog_tlog.server.publisher import BucketAnchor, Publisher, open_bucket
 from auditlog_tlog.server.pushing import WitnessPusher
 from auditlog_tlog.server.retention import Retention
 from auditlog_tlog.server.runtime import LogRuntime
+from auditlog_tlog.server.search import open_index
+from auditlog_tlog.server.search_http import search_handler
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.server.sequencer import Sequencer
 from auditlog_tlog.server.service import LogService
@@ -82,6 +86,7 @@ def open_log(
 
     try:
         store = LogStore(db, origin, get_hasher(config.hash))
+        index = open_index(db, store, config, clock)
         writer = LogWriter(store, signers, AnchorFile(anchor_dir, origin), anchors, halted)
         writer.open()
     except CorruptionError as exc:
@@ -89,7 +94,7 @@ def open_log(
         return LogRuntime(config, vkey, failure=str(exc), keys=keys)
     metrics.opened(origin, store.size)
     sequencer = Sequencer(writer, config, metrics, clock)
-    return LogRuntime(config, vkey, store, sequencer, keys=keys)
+    return LogRuntime(config, vkey, store, sequencer, keys=keys, index=index)
 
 
 @dataclass
@@ -142,13 +147,16 @@ class LogServer:
             ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
         ])
         gate = Gate(authorizer, self.metrics, limits, budget)
+        collector = LogsCollector(self.logs, self.config.data_dir / "db")
         self._tiles: HTTPService | None = None
         if self.config.http_listen:
-            self._tiles = HTTPService(tiles_app(TileReader(self.logs, authorizer)),
+            console = console_routes(ConsoleReader(self.logs, authorizer, collector))
+            self._tiles = HTTPService(tiles_app(TileReader(self.logs, authorizer),
+                                                search_handler(self.logs, authorizer), console),
                                       self.config.http_listen, Limits())
         self._metrics_http: HTTPService | None = None
         if self.config.metrics_listen:
-            self.metrics.registry.register(LogsCollector(self.logs, self.config.data_dir / "db"))
+            self.metrics.registry.register(collector)
             logs = self.logs
             self._metrics_http = HTTPService(
                 metrics_app(self.metrics.registry, lambda: log_problems(logs)),
@@ -253,7 +261,8 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
     if server.metrics_address:
         log.info("auditlog: metrics on http://%s/metrics", server.metrics_address)
     if server.http_address:
-        log.info("auditlog: tiles on http://%s/<origin>/", server.http_address)
+        log.info("auditlog: tiles on http://%s/<origin>/ (the console at /console/)",
+                 server.http_address)
     if server.ingestion.http_address:
         log.info("auditlog: ingest on %s://%s/", server.ingestion.scheme,
                  server.ingestion.http_address)

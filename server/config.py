@@ -157,6 +157,9 @@ class PublishConfig:
     """Timeout of one S3 request, in seconds."""
     concurrency: int = 16
     """Objects written at once."""
+    confirm_each_object: bool = True
+    """Read every tile and bundle back (HEAD) to confirm its lock; false: only the first of a
+    round, the rest confirmed by the PUT's answer (faster; docs/publication.md, Confirmation)."""
     prune_after_days: int = 0
     """Delete local entry bundles this many days after they were published, once the bucket
     holds them locked and identical (0: never); proofs still work (docs/retention.md)."""
@@ -219,6 +222,13 @@ class LogConfig:
     """Push the latest checkpoint to the witnesses at least this often, in seconds (0.1..86400)."""
     publish: PublishConfig | None = None
     """[log.publish]: publish this log to an S3 Object Lock bucket (optional)."""
+    search_index: bool = True
+    """Index each entry for Search, in the batch that writes it (docs/search.md); entries written
+    while it is off are never indexed (auditlog audit reports them)."""
+    index_attributes: tuple[str, ...] = ()
+    """Attribute keys indexed besides the fixed fields, e.g. ["service.name", "user.username"]."""
+    search_max_scan: int = 10_000
+    """Candidate entries one Search call reads at most (100..1000000); then it returns a cursor."""
 
     @property
     def quorum(self) -> int:
@@ -230,7 +240,14 @@ class LogConfig:
             raise ValueError(f"log origin {self.origin!r}: want a non-empty name without spaces or '+'")
         if self.hash not in ("sha256", "blake3"):
             raise ValueError(f"log {self.origin}: hash {self.hash!r}, want 'sha256' or 'blake3'")
+        attributes = self.index_attributes
+        if not isinstance(attributes, list | tuple) or not all(
+                isinstance(a, str) and 0 < len(a) <= 64 for a in attributes):
+            raise ValueError(f"log {self.origin}: index_attributes = {attributes!r:.80}, want a "
+                             "list of keys of 1..64 characters")
+        object.__setattr__(self, "index_attributes", tuple(attributes))
         for name, low, high in (
+            ("search_max_scan", 100, 1_000_000),
             ("max_entry_bytes", 1, 16 * 1024 * 1024),
             ("max_batch_entries", 1, 1_000_000),
             ("max_pending_entries", 1, 10_000_000),

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.runtime import Inclusion, LogRuntime
+from auditlog_tlog.server.search import (
+    MAX_FILTERS,
+    MAX_INDEXES,
+    MAX_LIMIT,
+    Hit,
+    Page,
+    Query,
+    parse_filter,
+    parse_time_ns,
+)
 from auditlog_tlog.server.sequencer import Receipted
+from auditlog_tlog.tree.errors import MalformedError
 
 
 def append_result(r: Receipted) -> pb.AppendResult:
@@ -54,3 +65,40 @@ def publication(runtime: LogRuntime) -> pb.Publication | None:
                                   if runtime.retention and runtime.retention.oldest_retain_until
                                   else 0.0),
     )
+
+
+def search_query(request: pb.SearchRequest) -> Query:
+    """A Search request as a query; MalformedError names the field that is wrong."""
+    filters = tuple(parse_filter(f.field, f.pattern) for f in request.filters)
+    if len(filters) > MAX_FILTERS:
+        raise MalformedError(f"filters: got {len(filters)}, want at most {MAX_FILTERS}")
+    limit = request.limit or (MAX_INDEXES if request.indexes_only else MAX_LIMIT)
+    return Query(
+        filters=filters,
+        since_ns=parse_time_ns("since", request.since) if request.since else None,
+        until_ns=parse_time_ns("until", request.until) if request.until else None,
+        newest=not request.oldest_first, limit=limit, cursor=request.cursor,
+        begin=request.begin, end=request.end if request.HasField("end") else None,
+        indexes_only=request.indexes_only,
+    )
+
+
+def search_response(page: Page) -> pb.SearchResponse:
+    return pb.SearchResponse(
+        checkpoint=page.checkpoint, tree_size=page.size, next_cursor=page.next_cursor or "",
+        scanned=page.scanned, indexed_from=page.indexed_from, results=[_search_result(h) for h in page.hits],
+    )
+
+
+def _search_result(hit: Hit) -> pb.SearchResult:
+    f = hit.fields
+    fields = pb.SearchFields() if f is None else pb.SearchFields(
+        actor=f.actor or "", action=f.action or "", resource=f.resource or "",
+        outcome=f.outcome or "", time=f.time or "", source=f.source or "",
+        principal=f.principal or "", request_id=f.request_id or "", attributes=dict(f.attributes),
+    )
+    if not hit.entry:  # indexes_only
+        return pb.SearchResult(index=hit.index)
+    return pb.SearchResult(index=hit.index, entry=hit.entry, leaf_hash=hit.leaf_hash,
+                           proof=hit.proof, fields=fields,
+                           logged_at_unix_nano=hit.logged_at_ns or 0)

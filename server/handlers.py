@@ -37,6 +37,7 @@ ROLE = {
     "Append": "append", "AppendBatch": "append", "AppendStream": "append",
     "GetCheckpoint": "read", "GetInclusionProof": "read", "GetConsistencyProof": "read",
     "GetEntries": "read", "GetLogInfo": "read", "ListCheckpoints": "read",
+    "Search": "read",
     "ListLogs": None, "AddCosignature": None, "LegalHold": "admin",
     "GetAddendum": "read", "Erase": "admin",
 }

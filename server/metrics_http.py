@@ -48,9 +48,11 @@ class LogsCollector(Collector):
             for origin, rt in logs.items()
         }
         for origin in logs:
-            self._checkpoint_age(origin)
+            self.checkpoint_age(origin)
 
-    def _checkpoint_age(self, origin: str) -> float | None:
+    def checkpoint_age(self, origin: str) -> float | None:
+        """Seconds since this process first saw the log's current checkpoint size; None when
+        the log refuses service."""
         runtime = self._logs[origin]
         if runtime.failure is not None:
             return None
@@ -76,7 +78,7 @@ class LogsCollector(Collector):
         quorum_size = family("auditlog_quorum_size",
                              "The latest checkpoint size cosigned by a quorum of witnesses")
         for origin, runtime in self._logs.items():
-            seconds = self._checkpoint_age(origin)
+            seconds = self.checkpoint_age(origin)
             up.add_metric([origin], 0 if seconds is None else 1)
             if seconds is None:
                 continue
@@ -89,25 +91,33 @@ class LogsCollector(Collector):
                 queue.add_metric([origin], runtime.sequencer().queued)
             if not self._names[origin]:
                 continue
-            witnesses = runtime.witnesses
-            sizes = witnesses.cosigned_sizes()
-            met = witnesses.quorum_size()
-            try:  # the latest checkpoint's cosignatures count even if attached before a restart
-                _, latest, names = runtime.latest_checkpoint()
-            except AuditLogError:
-                latest, names = 0, []
-            for name in names:
-                sizes[name] = max(sizes.get(name, 0), latest)
-            if names and len(names) >= witnesses.quorum:
-                met = max(met, latest)
-            for name in self._names[origin]:
-                cosigned.add_metric([origin, name], sizes.get(name, 0))
-            quorum.add_metric([origin], witnesses.quorum)
+            sizes, met = self.witness_sizes(origin)
+            for name, cosigned_size in sizes.items():
+                cosigned.add_metric([origin, name], cosigned_size)
+            quorum.add_metric([origin], runtime.witnesses.quorum)
             quorum_size.add_metric([origin], met)
         yield from (up, size, unsigned, age, queue, cosigned, quorum, quorum_size)
         total = family("auditlog_database_bytes", "Bytes of the database's files on disk", ())
         total.add_metric([], _bytes_under(self._database))
         yield total
+
+
+    def witness_sizes(self, origin: str) -> tuple[dict[str, int], int]:
+        """Each configured witness's latest cosigned size (0: none since the start), and the
+        latest size that met the quorum, for a log that serves."""
+        runtime = self._logs[origin]
+        witnesses = runtime.witnesses
+        sizes = witnesses.cosigned_sizes()
+        met = witnesses.quorum_size()
+        try:  # the latest checkpoint's cosignatures count even if attached before a restart
+            _, latest, names = runtime.latest_checkpoint()
+        except AuditLogError:
+            latest, names = 0, []
+        for name in names:
+            sizes[name] = max(sizes.get(name, 0), latest)
+        if names and len(names) >= witnesses.quorum:
+            met = max(met, latest)
+        return {name: sizes.get(name, 0) for name in self._names[origin]}, met
 
 
 def _bytes_under(directory: Path) -> int:

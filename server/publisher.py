@@ -8,13 +8,16 @@
     checkpoint                   the latest published checkpoint: a new locked version each round
 
 Every object is locked COMPLIANCE until now + ``retention_days`` and read back (HEAD) to confirm
-the lock (``common.s3``). A round publishes the log's latest signed checkpoint: first the tiles
-and bundles that changed since the bucket's checkpoint, then ``checkpoints/<size>``, then the new
-version of ``checkpoint``. The bucket's ``checkpoint`` therefore never names a tile that is not
-there, and the published size is read back from the bucket at start: a crash in the middle of a
-round makes the next round write the same objects again, which S3 refuses with 412 (success:
-the object is ours, compared by SHA-256); a *different* object at a key we write is a finding,
-reported loudly, and publication stops.
+the lock; with ``confirm_each_object = false`` only the first object of a round, the history
+object and the checkpoint are, the others by the PUT's answer (a new version, the SHA-256 the
+store verified; ``common.s3``). A round
+publishes the log's latest signed checkpoint: first the tiles and bundles that changed since
+the bucket's checkpoint, then ``checkpoints/<size>``, then the new version of ``checkpoint``.
+The bucket's ``checkpoint`` therefore never names a tile that is not there, and the published
+size is read back from the bucket at start: a crash in the middle of a round makes the next
+round write the same objects again, which S3 refuses with 412 (success: the object is ours,
+compared by SHA-256); a *different* object at a key we write is a finding, reported loudly, and
+publication stops.
 
 Publication runs beside the append path: an asyncio task per log ticks every ``TICK_S``, runs at
 most one round per ``interval_s``, and writes objects from a pool of ``concurrency`` threads with
@@ -237,9 +240,9 @@ class Publisher:
         window = 2 * self.config.concurrency
         pending: set[Future[tuple[bool, int]]] = set()
 
-        def one(name: str, read: Callable[[], bytes]) -> tuple[bool, int]:
+        def one(name: str, read: Callable[[], bytes], confirm: bool) -> tuple[bool, int]:
             data = read()
-            return self._put(name, data, once=True), len(data)
+            return self._put(name, data, once=True, confirm=confirm), len(data)
 
         def drain(until: int) -> Iterator[tuple[bool, int]]:
             nonlocal pending
@@ -252,18 +255,21 @@ class Publisher:
                         wait(pending)
                     yield future.result()
 
-        for name, read in objects:
-            pending.add(self._pool.submit(one, name, read))
+        for position, (name, read) in enumerate(objects):
+            # Every object is read back (HEAD), or with confirm_each_object off the first as a
+            # sample, the others confirmed by the PUT's answer (docs/publication.md).
+            confirm = self.config.confirm_each_object or position == 0
+            pending.add(self._pool.submit(one, name, read, confirm))
             yield from drain(window - 1)
         yield from drain(0)
 
-    def _put(self, name: str, data: bytes, once: bool) -> bool:
+    def _put(self, name: str, data: bytes, once: bool, confirm: bool = True) -> bool:
         def retried() -> None:
             self._metrics.publish_retries.labels(self._origin).inc()
 
         try:
             if once:
-                written = retrying(lambda: self.bucket.put_once(name, data),
+                written = retrying(lambda: self.bucket.put_once(name, data, confirm=confirm),
                                    f"S3 put of {self.bucket.prefix}{name}",
                                    self.config.max_attempts, sleep=self._sleep, on_retry=retried)
             else:

@@ -15,6 +15,7 @@ from auditlog_tlog.server.publisher import Publisher
 from auditlog_tlog.server.retention import Retention
 from auditlog_tlog.server.sequencer import Receipted, Sequencer
 from auditlog_tlog.server.signal import Signal
+from auditlog_tlog.storage.index import LogIndex
 from auditlog_tlog.storage.logstore import AppendOutcome, LogStore
 from auditlog_tlog.tree.errors import (
     CorruptionError,
@@ -46,8 +47,10 @@ class LogRuntime:
         sequencer: Sequencer | None = None,
         failure: str | None = None,
         keys: tuple[KeyInfo, ...] = (),
+        index: LogIndex | None = None,
     ) -> None:
         self.keys = keys
+        self.index = index  # the search index (None: search_index = false)
         self.config = config
         self.verifier_key = verifier_key
         self._store = store

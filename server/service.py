@@ -22,6 +22,7 @@ from auditlog_tlog.server.erasure import ErasureRequest
 from auditlog_tlog.server.holds import legal_hold
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
+from auditlog_tlog.server.search import searcher_of
 from auditlog_tlog.server.sequencer import Receipted
 from auditlog_tlog.server.status import status_of, trailer_of
 from auditlog_tlog.server.stream_window import AppendWindow, stream_log
@@ -155,6 +156,14 @@ class LogService(pb_grpc.LogServicer):
             return pb.ListCheckpointsResponse(sizes=sizes, more=more)
 
         return await self._guard("ListCheckpoints", context, call)
+
+    async def Search(self, request: pb.SearchRequest, context: Any) -> pb.SearchResponse:
+        async def call() -> pb.SearchResponse:
+            searcher = searcher_of(self._log(request.log))
+            page = await asyncio.to_thread(searcher.search, convert.search_query(request))
+            return convert.search_response(page)
+
+        return await self._guard("Search", context, call)
 
     async def GetInclusionProof(
         self, request: pb.GetInclusionProofRequest, context: Any

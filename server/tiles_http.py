@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -50,6 +51,7 @@ from auditlog_tlog.tree.tiles import parse_entries_path, parse_tile_path
 log = logging.getLogger("auditlog.tiles")
 MAX_PATH = 512
 _INLINE_GZIP: Final = 64 * 1024  # larger bundles are compressed in a worker thread
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HTTP_STATUS: dict[type[AuditLogError], int] = {  # the first class that matches: subclasses first
     PrunedError: 410, MalformedError: 400, InvalidRangeError: 404, NotFoundError: 404,
     UnauthenticatedError: 401, PermissionDeniedError: 403,
@@ -118,8 +120,10 @@ class TileReader:
         raise NotFoundError(f"no log serves {path!r}")
 
 
-def tiles_app(reader: TileReader) -> web.Application:
-    """The tlog-tiles endpoints of every log in ``reader``."""
+def tiles_app(reader: TileReader, search: Handler | None = None,
+              routes: Sequence[web.RouteDef] = ()) -> web.Application:
+    """The tlog-tiles endpoints of every log in ``reader`` (and ``search`` at /api/v1/search);
+    ``routes`` (the console's) go before their catch-all."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
@@ -148,5 +152,8 @@ def tiles_app(reader: TileReader) -> web.Application:
         return response
 
     app = web.Application()
+    if search is not None:
+        app.router.add_get("/api/v1/search", search)
+    app.router.add_routes(routes)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app

@@ -278,6 +278,38 @@ class Database:
         except Exception as exc:
             raise translate(exc, where) from exc
 
+    def scan_back(self, begin: bytes, end: bytes) -> Iterable[tuple[bytes, bytes]]:
+        """Key-value pairs with begin <= key < end, in descending key order (see :meth:`scan`)."""
+        where = f"scanning keys back from {end[:6].hex()}"
+        try:
+            it = self._db.iter(ReadOptions())
+            it.seek_for_prev(end)
+            if it.valid() and it.key() >= end:
+                it.prev()
+            while it.valid():
+                key = it.key()
+                if key < begin:
+                    break
+                yield key, it.value()
+                it.prev()
+            it.status()
+        except Exception as exc:
+            raise translate(exc, where) from exc
+
+    def floors(self, keys: Sequence[bytes], begin: bytes) -> list[tuple[bytes, bytes] | None]:
+        """For each key, the last key-value pair at or before it and at or after ``begin``
+        (one iterator for all: a search page's times)."""
+        found: list[tuple[bytes, bytes] | None] = []
+        try:
+            it = self._db.iter(ReadOptions())
+            for key in keys:
+                it.seek_for_prev(key)
+                found.append((it.key(), it.value()) if it.valid() and it.key() >= begin else None)
+            it.status()
+        except Exception as exc:
+            raise translate(exc, f"seeking {len(keys)} keys back") from exc
+        return found
+
     # -- writes --------------------------------------------------------------------------------
     def batch(self) -> Any:
         return WriteBatch(raw_mode=True)

@@ -6,6 +6,7 @@ Every key of a log starts with its prefix (``storage.db.prefix``: ``L`` and the 
     <prefix> C <size u64>              the signed checkpoint of that size
     <prefix> E <index u64>             the entry at that index
     <prefix> H <leaf hash>             the index (u64) of the first entry with that leaf hash
+    <prefix> K ...                     the search index (storage.index)
     <prefix> P                         the pruned minimum (u64): entries below it were deleted
                                        after publication (docs/retention.md); absent: none
     <prefix> S                         the state: size u64 || root || checkpoint size u64 ||
@@ -20,6 +21,7 @@ through this module, so the two can never disagree on the layout.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -53,8 +55,20 @@ class LogKeys:
     def entry(self, index: int) -> bytes:
         return self.prefix + b"E" + _u64(index)
 
+    def entry_keys(self, begin: int, end: int) -> tuple[list[bytes], list[bytes]]:
+        """The keys of the entries ``[begin, end)`` and their indexes as u64: ``entry()`` in
+        bulk, for the importer of a restore (the u64s are also the values of ``leaf()``)."""
+        indexes = [i.to_bytes(8, "big") for i in range(begin, end)]
+        head = self.prefix + b"E"
+        return [head + i for i in indexes], indexes
+
     def leaf(self, leaf_hash: bytes) -> bytes:
         return self.prefix + b"H" + leaf_hash
+
+    def leaf_keys(self, leaf_hashes: Iterable[bytes]) -> list[bytes]:
+        """``leaf()`` in bulk."""
+        head = self.prefix + b"H"
+        return [head + h for h in leaf_hashes]
 
     @property
     def pruned(self) -> bytes:
@@ -67,10 +81,16 @@ class LogKeys:
     def tile(self, level: int, index: int) -> bytes:
         return self.prefix + b"T" + level.to_bytes(1, "big") + _u64(index)
 
+    @property
+    def search(self) -> bytes:
+        """The first bytes of every key of the search index (storage.index)."""
+        return self.prefix + b"K"
+
     def ranges(self) -> tuple[tuple[bytes, bytes], ...]:
-        """Half-open key ranges covering every record of the log: C, E and H; P; then S and T."""
-        return ((self.prefix + b"C", self.prefix + b"I"), (self.prefix + b"P", self.prefix + b"Q"),
-                (self.prefix + b"S", self.prefix + b"U"))
+        """Half-open key ranges covering every record of the log but its addenda (A, X): C, E and
+        H; K; P; S and T."""
+        return ((self.prefix + b"C", self.prefix + b"I"), (self.prefix + b"K", self.prefix + b"L"),
+                (self.prefix + b"P", self.prefix + b"Q"), (self.prefix + b"S", self.prefix + b"U"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ Damage and write failures (see storage/db.py for what RocksDB reports):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from auditlog_tlog.storage import strata
@@ -72,6 +72,10 @@ class LogStore:
         self._db = db
         self._keys = LogKeys(prefix(db.register_log(origin, hasher.name)))
         self.addenda = AddendaReader(db, self._keys)
+        # Rows written in the same WriteBatch as a batch's entries (the search index,
+        # storage/index.py), from the entries (index, entry, leaf hash) committed.
+        self.extra_rows: Callable[[Sequence[tuple[int, bytes, bytes]]],
+                                  Iterable[tuple[bytes, bytes]]] | None = None
         self._damage: CorruptionError | None = None  # set once: the log appends no more
         self._stale = False  # a write failed: reload the state from disk before the next one
         self.size = 0
@@ -243,6 +247,21 @@ class LogStore:
             ))
         return leaf, plan.fold(self.hasher, [h for h in hashes if h is not None])
 
+    def inclusion_proofs(self, indexes: Sequence[int], size: int) -> list[tuple[bytes, ...]]:
+        """PATH(index, D[size]) for each of ``indexes``, their tiles read once (search pages)."""
+        self._check_size(size, "tree size")
+        plans = []
+        for index in indexes:
+            if not 0 <= index < size:
+                raise InvalidRangeError(f"index {index} is not in a tree of size {size}, want < {size}")
+            plans.append(inclusion_plan(index, size))
+        ids = list(dict.fromkeys(node for plan in plans for node in plan.ids))
+        hashes = dict(zip(ids, self._nodes(ids), strict=True))
+        if any(h is None for h in hashes.values()):
+            raise self._damaged(CorruptionError(f"log {self.origin!r}: tree nodes missing"))
+        return [plan.fold(self.hasher, [hashes[node] or b"" for node in plan.ids])
+                for plan in plans]
+
     def consistency_proof(self, size1: int, size2: int) -> tuple[bytes, ...]:
         """PROOF(size1, D[size2]) for 0 <= size1 <= size2 <= size."""
         self._check_size(size2, "size2")
@@ -283,6 +302,11 @@ class LogStore:
                 CorruptionError(f"log {self.origin!r}: entries missing in [{begin}, {end})")
             )
         return [v for v in values if v is not None]
+
+    @property
+    def keys(self) -> LogKeys:
+        """Where this log's records live in the database."""
+        return self._keys
 
     def tile(self, level: int, index: int) -> bytes | None:
         """The C2SP tile bytes (row 0 of the stratum), or None if nothing is stored there."""
@@ -354,6 +378,9 @@ class LogStore:
             wb.put(self._keys.tile(level, index), stratum.value())
         if batch.addenda is not None:
             stage(wb, self._keys, batch.addenda)
+        if self.extra_rows is not None and batch.entries:
+            for key, value in self.extra_rows(batch.entries):
+                wb.put(key, value)
         wb.put(self._keys.state,
                State(batch.size, batch.root, self.checkpoint_size, batch.compact).encode())
         self._write(wb, sync=True)

@@ -41,17 +41,16 @@ MAX_BATCH_ENTRIES: Final = 1 << 16
 def tile_stratum(hasher: Hasher, leaf_hashes: Sequence[bytes]) -> Tile:
     """The stratum of a whole level-0 tile (256 leaf hashes), row by row, and the tile's root.
 
-    This is what the compact range's visitor would fill node by node, in a few comprehensions.
+    This is what the compact range's visitor would fill node by node, a row per call.
     """
     if len(leaf_hashes) != strata.WIDTH:
         raise ValueError(f"got {len(leaf_hashes)} leaf hashes, want a whole tile of {strata.WIDTH}")
-    hash_children = hasher.hash_children
-    rows = [list(leaf_hashes)]
+    row = b"".join(leaf_hashes)
+    rows = [row]
     for _ in range(strata.ROWS - 1):
-        row = rows[-1]
-        rows.append([hash_children(row[i], row[i + 1]) for i in range(0, len(row), 2)])
-    top = rows[-1]
-    return b"".join(b"".join(row) for row in rows), hash_children(top[0], top[1])
+        row = hasher.hash_row(row)
+        rows.append(row)
+    return b"".join(rows), hasher.hash_children(row[:HASH_SIZE], row[HASH_SIZE:])
 
 
 def digest_bundle(hash_name: str, data: bytes, width: int, where: str
@@ -66,7 +65,7 @@ def digest_bundle(hash_name: str, data: bytes, width: int, where: str
         raise MalformedError(f"{where}: {exc}") from None
     if len(entries) != width:
         raise MalformedError(f"{where}: got {len(entries)} entries, want {width}")
-    leaves = [hasher.hash_leaf(e) for e in entries]
+    leaves = hasher.hash_leaves(entries)
     return entries, leaves, tile_stratum(hasher, leaves) if width == strata.WIDTH else None
 
 
@@ -91,7 +90,8 @@ class LogImporter:
         self._open: dict[int, strata.Stratum] = {}  # the stratum being filled, by tile level
         self._full: list[strata.Stratum] = []
         self._batch: Any = db.batch()
-        self._index: list[tuple[bytes, bytes]] = []  # leaf-hash keys, put sorted at each write
+        self._leaf_keys: list[bytes] = []  # the leaf-hash index, put sorted at each write
+        self._leaf_values: list[bytes] = []
         self._pending = 0
 
     @property
@@ -121,12 +121,12 @@ class LogImporter:
         """
         if len(entries) != len(leaf_hashes):
             raise ValueError(f"got {len(entries)} entries and {len(leaf_hashes)} leaf hashes")
-        put, index_key, keys = self._batch.put, self._index.append, self._keys
-        index = self._compact.end
-        for entry, leaf in zip(entries, leaf_hashes, strict=True):
-            put(keys.entry(index), entry)
-            index_key((keys.leaf(leaf), index.to_bytes(8, "big")))
-            index += 1
+        keys, indexes = self._keys.entry_keys(self.size, self.size + len(entries))
+        put = self._batch.put
+        for key, entry in zip(keys, entries, strict=True):
+            put(key, entry)
+        self._leaf_keys += self._keys.leaf_keys(leaf_hashes)
+        self._leaf_values += indexes
         if len(leaf_hashes) == strata.WIDTH and not self._compact.end & 0xFF:  # a whole tile
             self._add_tile(leaf_hashes, tile)
         else:
@@ -157,12 +157,15 @@ class LogImporter:
 
     def _flush(self) -> None:
         # Leaf hashes are random: put in key order, RocksDB's memtable inserts them about
-        # twice as fast, and they are the larger part of the cost of a write.
-        self._index.sort()
+        # twice as fast, and they are the larger part of the cost of a write. The sort is
+        # stable: of equal leaf hashes (dedup off) the last index is put last and wins, as on
+        # the append path.
+        keys, values = self._leaf_keys, self._leaf_values
         put = self._batch.put
-        for key, value in self._index:
-            put(key, value)
-        self._index.clear()
+        for i in sorted(range(len(keys)), key=keys.__getitem__):
+            put(keys[i], values[i])
+        keys.clear()
+        values.clear()
         self._db.write(self._batch)
         self._batch = self._db.batch()
         self._pending = 0
@@ -187,7 +190,8 @@ class LogImporter:
     def abort(self) -> None:
         """Delete everything written for the log but its registration (it stays empty)."""
         self._batch = self._db.batch()
-        self._index.clear()
+        self._leaf_keys.clear()
+        self._leaf_values.clear()
         for begin, end in self._keys.ranges():
             self._batch.delete_range(begin, end)
         self._flush()

@@ -97,6 +97,48 @@ def test_put_once_writes_locked_and_never_replaces(s3: S3Client) -> None:
     assert len(s3.list_object_versions(Bucket=bucket.bucket)["Versions"]) == 1
 
 
+class _Answers:
+    """A client whose PUT answers are changed by ``edit`` (the store itself is real)."""
+
+    def __init__(self, client: S3Client, edit: dict[str, object]) -> None:
+        self._client, self._edit = client, edit
+
+    def put_object(self, **kwargs: object) -> dict[str, object]:
+        answer = dict(self._client.put_object(**kwargs))  # type: ignore[arg-type]
+        answer.update(self._edit)
+        return answer
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+
+def test_put_once_confirmed_by_the_put_answer_writes_locked(s3: S3Client) -> None:
+    bucket = LockedBucket(s3, seaweedfs.make_bucket(s3, "answer"), 2, "p/")
+    assert bucket.put_once("tile/0/001", b"tile bytes", confirm=False) is True
+    head = s3.head_object(Bucket=bucket.bucket, Key="p/tile/0/001")
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    want = datetime.now(UTC) + timedelta(days=2)
+    assert abs(head["ObjectLockRetainUntilDate"] - want) < timedelta(seconds=5)
+    assert bucket.put_once("tile/0/001", b"tile bytes", confirm=False) is False  # 412, checked
+    with pytest.raises(S3Error) as info:
+        bucket.put_once("tile/0/001", b"other bytes", confirm=False)
+    assert info.value.kind is Failure.DIFFERENT
+
+
+@pytest.mark.parametrize(("edit", "kind"), [
+    ({"VersionId": "null"}, Failure.BROKEN),
+    ({"ChecksumSHA256": "AAAA"}, Failure.NOT_LOCKED),
+])
+def test_a_put_answer_without_a_version_or_with_another_checksum_is_refused(
+        s3: S3Client, edit: dict[str, object], kind: Failure) -> None:
+    name = seaweedfs.make_bucket(s3, "badanswer")
+    bucket = LockedBucket(_Answers(s3, edit), name, 1)  # type: ignore[arg-type]
+    with pytest.raises(S3Error) as info:
+        bucket.put_once("k", b"bytes", confirm=False)
+    assert info.value.kind is kind
+    assert "want" in str(info.value)
+
+
 def test_a_foreign_object_without_our_metadata_is_compared_by_content(s3: S3Client) -> None:
     bucket = LockedBucket(s3, seaweedfs.make_bucket(s3, "foreign"), 1)
     s3.put_object(Bucket=bucket.bucket, Key="k", Body=b"same", ObjectLockMode="COMPLIANCE",

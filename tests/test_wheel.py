@@ -35,5 +35,8 @@ def test_the_wheel_installs_only_our_package_name(tmp_path: Path) -> None:
         assert f"{PACKAGE}/{folder}/__init__.py" in names, folder
     assert f"{PACKAGE}/proto/auditlog.proto" in names
     assert f"{PACKAGE}/tree/py.typed" in names
+    # The console's assets (server/console/static) are package data: the server serves them.
+    for asset in ("index.html", "app.js", "merkle.js", "note.js", "style.css"):
+        assert f"{PACKAGE}/server/console/static/{asset}" in names, asset
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "auditlog = auditlog_tlog.client.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

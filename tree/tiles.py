@@ -167,18 +167,24 @@ def decode_entry_bundle(data: bytes, width: int | None = None) -> list[bytes]:
     """Split an entry bundle; ``width`` (if given) is the exact number of entries expected."""
     if not data:
         raise MalformedError("entry bundle: got 0 bytes, want at least one entry")
+    data = bytes(data)
+    size = len(data)
     entries: list[bytes] = []
+    append = entries.append
     pos = 0
-    while pos < len(data):
-        if len(entries) == TILE_WIDTH:
+    # The loop checks only what it must to stay in bounds; the counts are checked after it
+    # (a bundle of more than TILE_WIDTH entries is at most 64 KiB longer than one of 256).
+    while pos < size - 1:
+        start = pos + 2
+        pos = start + (data[pos] << 8 | data[pos + 1])
+        append(data[start:pos])
+        if len(entries) > TILE_WIDTH:
             raise MalformedError(f"entry bundle: more than {TILE_WIDTH} entries")
-        if pos + 2 > len(data):
-            raise MalformedError(f"entry bundle: truncated length prefix at byte {pos}")
-        n = int.from_bytes(data[pos : pos + 2], "big")
-        if pos + 2 + n > len(data):
-            raise MalformedError(f"entry bundle: entry {len(entries)} wants {n} bytes, truncated")
-        entries.append(bytes(data[pos + 2 : pos + 2 + n]))
-        pos += 2 + n
+    if pos == size - 1:
+        raise MalformedError(f"entry bundle: truncated length prefix at byte {pos}")
+    if pos > size:
+        raise MalformedError(f"entry bundle: entry {len(entries) - 1} wants "
+                             f"{pos - start} bytes, truncated")
     if width is not None and len(entries) != width:
         raise MalformedError(f"entry bundle: got {len(entries)} entries, want {width}")
     return entries

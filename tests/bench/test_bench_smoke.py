@@ -33,7 +33,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pa
 
 def test_report_has_every_section(report: tuple[dict[str, Any], Path]) -> None:
     data, _ = report
-    assert set(data) >= {"meta", "baseline", "appends", "scale", "peer", "witness", "targets"}
+    assert set(data) >= {"meta", "baseline", "appends", "scale", "peer", "witness", "publication",
+                         "restore", "ingest", "targets"}
     meta = data["meta"]
     assert meta["plan"]["name"] == "tiny"
     assert meta["machine"]["nproc"] >= 1 and meta["machine"]["cpu_model"]
@@ -82,6 +83,25 @@ def test_peer_and_witness_entries(report: tuple[dict[str, Any], Path]) -> None:
     assert data["witness"]["measured"] in (True, False)
     if not data["witness"]["measured"]:
         assert "not measured" in data["witness"]["reason"]
+
+
+def test_publication_restore_and_ingest(report: tuple[dict[str, Any], Path]) -> None:
+    data = report[0]
+    publication = data["publication"]
+    assert publication["entries"] == TINY.publication_entries
+    assert _is_summary(publication["published"]) and publication["published"]["median"] > 0
+    assert _is_summary(publication["bare_puts"]) and publication["bare_puts"]["median"] > 0
+    assert publication["runs"][0]["objects_per_1000"] > 0
+    restore = data["restore"]
+    for key in ("processes_1", "processes_0"):
+        assert _is_summary(restore[key]["rate"]) and restore[key]["rate"]["median"] > 0
+        assert _is_summary(restore[key]["ratio_to_bare_rows"])
+    ingest = data["ingest"]
+    for name in ("otlp_grpc", "otlp_http", "syslog_tls", "relp"):
+        assert ingest[name]["rate"]["median"] > 0
+        assert ingest[name]["ratio_to_append_batch"]["median"] > 0
+    wanted = {"publication at", "restore of", "OTLP Export", "syslog over TLS", "RELP"}
+    assert {w for w in wanted for t in data["targets"] if t["target"].startswith(w)} == wanted
 
 
 def test_targets_and_plots(report: tuple[dict[str, Any], Path]) -> None:

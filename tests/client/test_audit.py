@@ -15,7 +15,7 @@ from typing import cast
 
 import pytest
 
-from auditlog_tlog.client import audit, findings
+from auditlog_tlog.client import audit, findings, index_audit, range_audit
 from auditlog_tlog.client.audit import Auditor
 from auditlog_tlog.client.findings import AuditReport, FindingKind, Source
 from auditlog_tlog.client.sdk import ConsistencyProof, InclusionProof, LogClient, SignedCheckpoint
@@ -258,8 +258,8 @@ def test_a_rollback_and_a_fork_of_the_latest_checkpoint(tmp_path: Path) -> None:
 
 
 def test_every_finding_kind_is_emitted_and_documented() -> None:
-    source = Path(audit.__file__).read_text(encoding="utf-8")
-    used = {node.attr for node in ast.walk(ast.parse(source))
+    used = {node.attr for module in (audit, index_audit, range_audit)
+            for node in ast.walk(ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8")))
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
             and node.value.id == "FindingKind"}
     assert used == {kind.name for kind in FindingKind}

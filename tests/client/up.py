@@ -15,8 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDITLOG = [sys.executable, "-m", "auditlog_tlog.client.cli"]
-UP_ARGS = ["up", "--listen", "127.0.0.1:0", "--metrics-listen", "", "--witness-listen",
-           "127.0.0.1:0"]
+UP_ARGS = ["up", "--listen", "127.0.0.1:0", "--metrics-listen", "", "--http-listen",
+           "127.0.0.1:0", "--witness-listen", "127.0.0.1:0"]
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import urllib.request
 from pathlib import Path
 
 from tests.client.up import ROOT, env, start_up
@@ -40,6 +41,12 @@ def test_readme_quickstart(tmp_path: Path) -> None:
         assert "OK: entry 0 is in localhost/audit" in done.stdout
         assert "OK: every checkpoint agrees with the entries" in done.stdout
         assert (tmp_path / "first.tlog-proof").read_bytes().startswith(b"c2sp.org/tlog-proof@v1\n")
+        # The welcome names the console, and the console is served there.
+        console = next(line.split()[1] for line in up.output
+                       if line.strip().startswith("console "))
+        with urllib.request.urlopen(console, timeout=10) as page:
+            assert page.status == 200
+            assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     finally:
         code = up.stop()
     assert code == 0, "".join(up.output)

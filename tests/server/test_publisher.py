@@ -5,6 +5,7 @@ bucket as an anchor, and the lag with a fake clock."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -83,8 +84,9 @@ def s3(seaweed_url: str) -> Iterator[S3Client]:
 CONFIG = PublishConfig(bucket="unused-name", retention_days=1, interval_s=5, concurrency=4)
 
 
-def _publisher(log: Log, bucket: LockedBucket, clock: FakeClock | None = None) -> Publisher:
-    publisher = Publisher(log.store, CONFIG, bucket, Metrics(), clock or FakeClock(time.time()))
+def _publisher(log: Log, bucket: LockedBucket, clock: FakeClock | None = None,
+               config: PublishConfig = CONFIG) -> Publisher:
+    publisher = Publisher(log.store, config, bucket, Metrics(), clock or FakeClock(time.time()))
     publisher.open()
     return publisher
 
@@ -96,6 +98,29 @@ def _versions(s3: S3Client, bucket: str) -> list[str]:
 
 def _bucket(s3: S3Client) -> LockedBucket:
     return LockedBucket(s3, seaweedfs.make_bucket(s3, "publish"), 1, ORIGIN + "/")
+
+
+@pytest.mark.parametrize("each", [True, False])
+def test_a_round_reads_back_every_object_or_a_sample(
+        s3: S3Client, log: Log, each: bool) -> None:
+    calls: list[str] = []
+    events: Any = s3.meta.events
+    for operation in ("PutObject", "HeadObject"):
+        events.register(f"before-call.s3.{operation}",
+                        lambda model, **_: calls.append(model.name))
+    bucket = _bucket(s3)
+    config = dataclasses.replace(CONFIG, confirm_each_object=each)
+    publisher = _publisher(log, bucket, config=config)
+    calls.clear()
+    log.append(600)
+    done = publisher.publish_once()
+    assert done is not None and done.objects == 2 + 7  # 3 tiles, 3 bundles, 1 upper tile
+    assert calls.count("PutObject") == done.objects
+    # docs/publication.md, "Confirmation": all, or the first, the history and the checkpoint
+    assert calls.count("HeadObject") == (done.objects if each else 3)
+    for found in s3.list_object_versions(Bucket=bucket.bucket)["Versions"]:
+        head = s3.head_object(Bucket=bucket.bucket, Key=found["Key"], VersionId=found["VersionId"])
+        assert head["ObjectLockMode"] == "COMPLIANCE", found["Key"]
 
 
 def test_changed_objects_are_the_tiles_and_bundles_that_differ() -> None:

@@ -1,0 +1,196 @@
+"""What search reads out of one entry: the fields the index files it under (docs/search.md).
+
+Two kinds of entry carry search fields, and this is the one reader of both, used by the server
+to index each entry as it is written and by ``auditlog audit`` to rebuild the index from the
+entries and compare:
+
+* an ``AuditEvent`` (client/event.py, docs/audit-event.md): canonical JSON with ``"v":1`` and
+  ``actor``, ``action``, ``resource``, ``outcome``, ``time``, ``source``, ``request_id`` and
+  ``attributes`` at the top level;
+* an ingested record (server/ingest/record.py, docs/ingestion.md, "The entry"): ``"v":1`` with
+  ``fields`` (who, action, resource, outcome, time, as each source's mapping set them),
+  ``source`` (``transport`` and the authenticated ``principal``) and the producer's ``record``.
+
+Anything else (opaque bytes, other JSON) has no fields: the index knows only when the log
+sequenced it. Configured attribute keys are read from an event's ``attributes``, and from an
+ingested record as a dotted path into it (Kubernetes ``user.username``, ``verb``) or as an
+OTLP attribute key of the log record or its resource (``service.name``). Only non-empty
+strings, integers and booleans are fields (booleans as ``true``/``false``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+
+NAMES: Final = ("actor", "action", "resource", "outcome", "source", "principal", "request_id")
+"""The fixed fields an entry is indexed under (beside configured attributes and times)."""
+_MAX_JSON: Final = 1 << 20  # larger entries are not parsed for fields (the log caps entries)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFields:
+    """The search fields of one entry; ``None`` where the entry does not say."""
+
+    actor: str | None = None
+    action: str | None = None
+    resource: str | None = None
+    outcome: str | None = None
+    time: str | None = None
+    source: str | None = None
+    principal: str | None = None
+    request_id: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    def get(self, name: str) -> str | None:
+        """The value of a fixed field (one of ``NAMES`` or ``time``) or of ``attr.<key>``."""
+        if name.startswith("attr."):
+            return dict(self.attributes).get(name[5:])
+        if name not in NAMES and name != "time":
+            raise ValueError(f"field {name!r}: want one of {(*NAMES, 'time')} or attr.<key>")
+        value: str | None = getattr(self, name)
+        return value
+
+    def keyed(self) -> list[tuple[str, str]]:
+        """(field, value) for every field the index files the entry under."""
+        pairs = [(name, value) for name in NAMES if (value := getattr(self, name)) is not None]
+        pairs.extend((f"attr.{key}", value) for key, value in self.attributes)
+        return pairs
+
+
+# The fast path: an entry in exactly the canonical form, no string holding an escape (so its
+# bytes between the quotes are the value's UTF-8; JSON escapes every quote, backslash and
+# control character). A match gives what the JSON parser would; anything else is parsed.
+_S: Final = rb'"([^"\\]*)"'
+_NS: Final = rb'(?:null|"([^"\\]*)")'
+_EVENT: Final = re.compile(
+    rb'\{"action":' + _S + rb',"actor":' + _S + rb',"attributes":\{([^}]*)\},"outcome":' + _S
+    + rb',"request_id":' + _S + rb',"resource":' + _S + rb',"source":' + _S + rb',"time":' + _S
+    + rb',"v":1\}')
+_EVENT_FIELDS: Final = ("action", "actor", None, "outcome", "request_id", "resource", "source")
+_INGEST_HEAD: Final = re.compile(
+    rb'\{"fields":\{"action":' + _NS + rb',"actor":' + _NS + rb',"outcome":' + _NS
+    + rb',"resource":' + _NS + rb',"time":' + _NS + rb'\},"record":\{')
+_INGEST_TAIL: Final = re.compile(
+    rb'\},"source":\{"principal":' + _NS + rb',"transport":' + _S + rb'\},"v":1\}\Z')
+_INGEST_FIELDS: Final = ("action", "actor", "outcome", "resource")
+
+
+def raw_keyed(entry: bytes, attributes: bool) -> list[tuple[str, bytes]] | None:
+    """What :meth:`EntryFields.keyed` gives for ``entry``, values as UTF-8, straight from the
+    bytes of a canonical entry without escapes; ``None`` when the entry needs the parser (or
+    when ``attributes`` are configured and the entry may hold some)."""
+    if entry.startswith(b'{"action"'):
+        m = _EVENT.fullmatch(entry)
+        if m is None or (attributes and m.group(3)):
+            return None
+        return [(name, value) for name, value in zip(_EVENT_FIELDS, m.groups(), strict=False)
+                if name is not None and value]
+    if entry.startswith(b'{"fields"') and not attributes:
+        head = _INGEST_HEAD.match(entry)
+        tail = _INGEST_TAIL.search(entry, head.end()) if head is not None else None
+        if head is None or tail is None:
+            return None
+        pairs = [(name, value) for name, value in zip(_INGEST_FIELDS, head.groups(),
+                                                      strict=False) if value]
+        pairs.extend((name, value) for name, value in (("source", tail.group(2)),
+                                                       ("principal", tail.group(1))) if value)
+        return pairs
+    return None
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value:
+        return value
+    return None
+
+
+def entry_fields(entry: bytes, attribute_keys: Sequence[str] = ()) -> EntryFields | None:
+    """The fields of ``entry``, or ``None`` when it is neither an event nor an ingested record."""
+    if entry[:1] != b"{" or len(entry) > _MAX_JSON:
+        return None
+    try:
+        doc = orjson.loads(entry)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or doc.get("v") != 1:
+        return None
+    fields, record = doc.get("fields"), doc.get("record")
+    if isinstance(fields, dict) and isinstance(record, dict):
+        return _ingested(fields, doc.get("source"), record, attribute_keys)
+    if "actor" in doc and "action" in doc:
+        return _event(doc, attribute_keys)
+    return None
+
+
+def _event(doc: Mapping[str, Any], attribute_keys: Sequence[str]) -> EntryFields:
+    attributes = doc.get("attributes")
+    attrs: list[tuple[str, str]] = []
+    if isinstance(attributes, dict):
+        for key in attribute_keys:
+            if (value := _text(attributes.get(key))) is not None:
+                attrs.append((key, value))
+    return EntryFields(
+        actor=_text(doc.get("actor")), action=_text(doc.get("action")),
+        resource=_text(doc.get("resource")), outcome=_text(doc.get("outcome")),
+        time=_text(doc.get("time")), source=_text(doc.get("source")),
+        request_id=_text(doc.get("request_id")), attributes=tuple(attrs),
+    )
+
+
+def _ingested(fields: Mapping[str, Any], source: object, record: Mapping[str, Any],
+              attribute_keys: Sequence[str]) -> EntryFields:
+    where = source if isinstance(source, dict) else {}
+    attrs = [(key, value) for key in attribute_keys
+             if (value := _record_value(record, key)) is not None]
+    return EntryFields(
+        actor=_text(fields.get("actor")), action=_text(fields.get("action")),
+        resource=_text(fields.get("resource")), outcome=_text(fields.get("outcome")),
+        time=_text(fields.get("time")), source=_text(where.get("transport")),
+        principal=_text(where.get("principal")), attributes=tuple(attrs),
+    )
+
+
+def _record_value(record: Mapping[str, Any], key: str) -> str | None:
+    """``key`` as a dotted path into the record, else as an OTLP attribute of the log record or
+    of its resource (OTLP/JSON KeyValue lists)."""
+    node: Any = record
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if (found := _text(node)) is not None:
+        return found
+    log_record, resource = record.get("log_record"), record.get("resource")
+    for holder in (log_record, resource):
+        if isinstance(holder, dict):
+            for pair in holder.get("attributes") or ():
+                if isinstance(pair, dict) and pair.get("key") == key:
+                    value = pair.get("value")
+                    if isinstance(value, dict):
+                        for kind in ("stringValue", "intValue", "boolValue"):
+                            if (found := _text(value.get(kind))) is not None:
+                                return found
+    return None
+
+
+def matches(fields: EntryFields | None, name: str, value: str, prefix: bool) -> bool:
+    """Whether the entry's ``name`` equals ``value`` (or, with ``prefix``, starts with it)."""
+    got = None if fields is None else fields.get(name)
+    if got is None:
+        return False
+    return got.startswith(value) if prefix else got == value
+
+
+def rfc3339_ns(ns: int) -> str:
+    """Unix nanoseconds as RFC 3339 UTC, with as many fraction digits as it needs (up to 9)."""
+    seconds, fraction = divmod(ns, 10**9)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{fraction:09d}".rstrip("0") + "Z" if fraction else f"{stamp}Z"

@@ -1,0 +1,136 @@
+"""storage/index.py: postings, prefixes, the time map, written with the entries in one batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from auditlog_tlog.client.event import AuditEvent
+from auditlog_tlog.storage.db import Database
+from auditlog_tlog.storage.index import MAX_VALUE_BYTES, LogIndex
+from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.tree.hashing import SHA256
+from tests.clock import FakeClock
+
+ORIGIN = "index.example/log"
+WHEN = datetime(2026, 11, 1, tzinfo=UTC)
+NS = 10**9
+
+
+class Log:
+    def __init__(self, path: Path, attributes: tuple[str, ...] = ("service.name",)) -> None:
+        self.clock = FakeClock()
+        self.db = Database(path)
+        self.store = LogStore(self.db, ORIGIN, SHA256)
+        self.index = LogIndex(self.db, self.store.keys, attributes,
+                              lambda: int(self.clock.now() * NS))
+        self.store.extra_rows = self.index.rows
+
+    def append(self, entries: list[bytes]) -> None:
+        self.store.commit(self.store.prepare(entries, dedup=True))
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[Log]:
+    opened = Log(tmp_path / "db")
+    yield opened
+    opened.db.close()
+
+
+def _event(actor: str, action: str, **attrs: str) -> bytes:
+    return AuditEvent(actor=actor, action=action, resource="acme/web", attributes=attrs,
+                      time=WHEN).encode()
+
+
+def test_postings_in_both_orders_and_by_prefix(log: Log) -> None:
+    log.append([_event("alice", "repo.delete"), b"opaque", _event("bob", "repo.push"),
+                _event("alice", "user.login", **{"service.name": "sso"})])
+    log.append([_event("alice", "repo.push")])
+    assert list(log.index.postings("actor", "alice", 0, 5, newest=True)) == [4, 3, 0]
+    assert list(log.index.postings("actor", "alice", 1, 4, newest=False)) == [3]
+    assert list(log.index.postings("actor", "alic", 0, 5, newest=True)) == []
+    merged = log.index.prefix_postings("action", "repo.", 0, 5, newest=True, max_values=8)
+    assert merged is not None and list(merged) == [4, 2, 0]
+    assert log.index.prefix_postings("action", "", 0, 5, newest=True, max_values=2) is None
+    assert list(log.index.postings("attr.service.name", "sso", 0, 5, newest=True)) == [3]
+    assert list(log.index.postings("outcome", "success", 0, 5, newest=False)) == [0, 2, 3, 4]
+    assert log.index.filed("resource", "acme/web", 2) and not log.index.filed("actor", "bob", 0)
+
+
+def test_values_with_nul_bytes_and_long_values_stay_apart(log: Log) -> None:
+    long = "x" * (MAX_VALUE_BYTES + 10)
+    log.append([_event("a\x00b", "act"), _event("a", "act"), _event("a\x00", "act"),
+                _event(long, "act"), _event(long + "y", "act")])
+    assert list(log.index.postings("actor", "a", 0, 5, newest=False)) == [1]
+    assert list(log.index.postings("actor", "a\x00", 0, 5, newest=False)) == [2]
+    merged = log.index.prefix_postings("actor", "a", 0, 5, newest=False, max_values=8)
+    assert merged is not None and list(merged) == [0, 1, 2]
+    # Cut to MAX_VALUE_BYTES: the index proposes both, search checks the entries.
+    assert list(log.index.postings("actor", long, 0, 5, newest=False)) == [3, 4]
+
+
+def test_the_time_map_is_per_batch_and_never_goes_back(log: Log) -> None:
+    start = int(log.clock.now() * NS)
+    log.append([b"one", b"two"])
+    log.clock.advance(10)
+    log.append([b"three"])
+    log.clock.advance(-5)  # a clock stepped back: the batch keeps the time before it
+    log.append([b"four"])
+    log.clock.advance(20)
+    log.append([b"five"])
+    assert [log.index.logged_at(i) for i in range(5)] == [
+        start, start, start + 10 * NS, start + 10 * NS, start + 25 * NS]
+    assert log.index.index_range(None, None, 5) == (0, 5)
+    assert log.index.index_range(start + 1, None, 5) == (2, 5)
+    assert log.index.index_range(start, start + 10 * NS, 5) == (0, 4)
+    assert log.index.index_range(start + 11 * NS, start + 24 * NS, 5) == (4, 4)
+    assert log.index.index_range(None, start - 1, 5) == (0, 0)
+    assert log.index.index_range(start, None, 3) == (0, 3)  # never beyond the size given
+    assert list(log.index.batches(0, 5)) == [(0, start), (2, start + 10 * NS), (3, start + 10 * NS),
+                                             (4, start + 25 * NS)]
+
+
+def test_the_index_survives_a_reopen_and_keeps_time_monotonic(tmp_path: Path) -> None:
+    first = Log(tmp_path / "db")
+    first.clock.advance(100)
+    first.append([_event("alice", "a")])
+    first.db.close()
+    again = Log(tmp_path / "db")  # its clock is back at the start
+    again.append([_event("alice", "b")])
+    assert list(again.index.postings("actor", "alice", 0, 2, newest=True)) == [1, 0]
+    assert again.index.logged_at(1) == again.index.logged_at(0)
+    again.db.close()
+
+
+def test_a_failed_write_writes_no_index_rows(log: Log) -> None:
+    batch = log.store.prepare([_event("alice", "a")], dedup=True)
+    log.store.abandon()
+    assert batch.entries and list(log.index.postings("actor", "alice", 0, 10, newest=True)) == []
+    assert log.index.logged_at(0) is None
+
+
+def test_duplicates_are_indexed_once(log: Log) -> None:
+    log.append([_event("alice", "a"), _event("alice", "a")])
+    log.append([_event("alice", "a")])
+    assert log.store.size == 1
+    assert list(log.index.postings("actor", "alice", 0, 10, newest=True)) == [0]
+
+
+def test_the_index_begins_where_the_log_was_when_it_was_first_opened(tmp_path: Path) -> None:
+    first = Log(tmp_path / "db")
+    first.store.extra_rows = None  # a log from before the index
+    first.append([_event("alice", "a"), _event("alice", "b")])
+    first.db.close()
+    again = Log(tmp_path / "db")
+    again.index.start(again.store.size)
+    again.append([_event("alice", "c")])
+    assert again.index.indexed_from == 2
+    assert list(again.index.postings("actor", "alice", 0, 3, newest=True)) == [2]
+    again.db.close()
+    third = Log(tmp_path / "db")
+    third.index.start(third.store.size)  # remembered, not moved to the new size
+    assert third.index.indexed_from == 2
+    third.db.close()

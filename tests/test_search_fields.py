@@ -1,0 +1,61 @@
+"""common/searchfields.py: the fast path of the index writer reads what the parser reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from auditlog_tlog.client.event import AuditEvent
+from auditlog_tlog.common.searchfields import entry_fields, raw_keyed, rfc3339_ns
+from auditlog_tlog.server.ingest.record import IngestRecord, SearchFields, encode_entry
+
+TEXT = st.text(min_size=1, max_size=12)
+MAYBE = st.one_of(st.none(), st.text(max_size=12))
+
+
+def _same(entry: bytes, attributes: bool = False) -> None:
+    fields = entry_fields(entry, ("k",) if attributes else ())
+    raw = raw_keyed(entry, attributes)
+    if raw is not None:  # the fast path took it: it must agree with the parser
+        assert fields is not None
+        assert sorted((n, v.decode()) for n, v in raw) == sorted(fields.keyed())
+
+
+@given(TEXT, TEXT, TEXT, TEXT, st.text(max_size=8), st.text(max_size=8),
+       st.dictionaries(st.sampled_from(["k", "z"]), st.text(max_size=5), max_size=2))
+def test_events(actor: str, action: str, resource: str, outcome: str, source: str,
+                request_id: str, attributes: dict[str, str]) -> None:
+    event = AuditEvent(actor=actor, action=action, resource=resource, outcome=outcome,
+                       source=source, request_id=request_id, attributes=attributes,
+                       time=datetime(2026, 11, 1, tzinfo=UTC))
+    _same(event.encode())
+    _same(event.encode(), attributes=True)
+
+
+@given(MAYBE, MAYBE, MAYBE, MAYBE, MAYBE, st.text(min_size=1, max_size=8),
+       st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3))
+def test_ingested(actor: str | None, action: str | None, resource: str | None,
+                  outcome: str | None, principal: str | None, transport: str,
+                  record: dict[str, str]) -> None:
+    rec = IngestRecord(transport, principal, SearchFields(actor, action, resource, outcome),
+                       record)
+    _same(encode_entry(rec))
+
+
+def test_the_fast_path_takes_plain_entries_and_leaves_escapes_to_the_parser() -> None:
+    plain = AuditEvent(actor="alice", action="a", resource="r", source="",
+                       time=datetime(2026, 11, 1, tzinfo=UTC)).encode()
+    assert raw_keyed(plain, False) == [("action", b"a"), ("actor", b"alice"),
+                                       ("outcome", b"success"), ("resource", b"r")]
+    quoted = AuditEvent(actor='al"ice', action="a", resource="r").encode()
+    assert raw_keyed(quoted, False) is None
+    assert entry_fields(quoted) is not None and entry_fields(quoted).actor == 'al"ice'  # type: ignore[union-attr]
+    assert raw_keyed(b"opaque", False) is None and entry_fields(b"[1]") is None
+
+
+def test_rfc3339_ns() -> None:
+    assert rfc3339_ns(0) == "1970-01-01T00:00:00Z"
+    assert rfc3339_ns(1_790_000_000_123_000_000) == "2026-09-21T14:13:20.123Z"
+    assert rfc3339_ns(1) == "1970-01-01T00:00:00.000000001Z"
