@@ -39,11 +39,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-# Debian packages the tests need: systemd (systemd-analyze checks the units in deploy/), and the
+# Debian packages the tests need: systemd (systemd-analyze checks the units in deploy/), the
 # producers the ingestion tests run (tests/server/ingest): rsyslog with its TLS and RELP modules,
-# and nginx; chromium for the console's browser tests (tests/console). Missing ones are installed with apt-get as root; otherwise the command to run is
-# printed and make stops.
-TEST_DEBS := systemd rsyslog rsyslog-gnutls rsyslog-relp nginx chromium
+# and nginx; chromium for the console's browser tests (tests/console); strace, which watches the
+# WAL syncs (tests/storage/test_walsync.py). Missing ones are installed with apt-get as root;
+# otherwise the command to run is printed and make stops.
+TEST_DEBS := systemd rsyslog rsyslog-gnutls rsyslog-relp nginx chromium strace
 
 test-deps:
 	@missing=""; for pkg in $(TEST_DEBS); do \

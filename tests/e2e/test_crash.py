@@ -166,5 +166,6 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 25 kills and restarts: minutes on a loaded machine
 def test_sigkill_soak(tmp_path: Path) -> None:
     _run(tmp_path, kills=25, seed=2)
