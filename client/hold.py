@@ -2,10 +2,11 @@
 range of entries, recorded as an entry of the log (docs/retention.md; server/holds.py does
 the work, with the log's bucket credentials, for a caller with the ``admin`` role).
 
-The range is given as indexes (``--from-index``/``--to-index``, half-open); a release names the
-entry that recorded the hold (``--hold-entry``), whose range and published size it releases.
-Every way of naming the range goes through :func:`hold_range`, so a time range
-(``--since``/``--until``) is one more branch there once the log serves a time-to-index map.
+The range is given as indexes (``--from-index``/``--to-index``, half-open) or as the times the
+log sequenced the entries (``--since``/``--until``, through the log's time map, as ``entries``
+and ``search`` take them); a release names the entry that recorded the hold (``--hold-entry``),
+whose range and published size it releases. Every way of naming the range goes through
+:func:`hold_range`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from auditlog_tlog.client.context import Context, UsageError
 from auditlog_tlog.client.event import parse_event
+from auditlog_tlog.client.search import add_time_range, index_range, spec_of_times
 from auditlog_tlog.tree.errors import MalformedError
 
 PLACE = "auditlog.legal_hold.place"
@@ -24,6 +26,7 @@ def add_hold(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from-index", type=int, metavar="BEGIN", help="the first entry to hold")
     p.add_argument("--to-index", type=int, metavar="END",
                    help="one past the last entry to hold (at most the size the bucket holds)")
+    add_time_range(p)
     p.add_argument("--release", action="store_true", help="release a hold placed before")
     p.add_argument("--hold-entry", type=int, metavar="INDEX", help="with --release: the index "
                    "of the entry that recorded the hold (its range and size are released)")
@@ -46,8 +49,18 @@ def hold_range(ctx: Context) -> HoldRange:
         if not a.release or a.from_index is not None or a.to_index is not None:
             raise UsageError("--hold-entry goes with --release, without --from-index/--to-index")
         return _recorded(ctx, a.hold_entry)
+    if a.since or a.until:
+        if a.from_index is not None or a.to_index is not None:
+            raise UsageError("give --since/--until or --from-index/--to-index, not both")
+        times = spec_of_times(a)
+        begin, end = index_range(ctx.client, times.since, times.until)
+        if begin >= end:
+            raise UsageError(f"--since {a.since or '(open)'} --until {a.until or '(open)'}: the "
+                             "log sequenced no entries then (nothing to hold)")
+        return HoldRange(begin, end, a.size)
     if a.from_index is None or a.to_index is None:
-        raise UsageError("give --from-index and --to-index (or, to release, --hold-entry)")
+        raise UsageError("give --from-index and --to-index, or --since/--until (or, to release, "
+                         "--hold-entry)")
     if not 0 <= a.from_index < a.to_index:
         raise UsageError(f"--from-index {a.from_index} --to-index {a.to_index}: want "
                          "0 <= BEGIN < END")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,7 +100,9 @@ def test_a_hold_covers_what_proves_the_range_and_is_logged(
     for server in running(_config(tmp_path / "server", seaweed_url, bucket)):
         stub = server.stub()
         entries = [b"entry %d" % i for i in range(600)]
+        before = datetime.now(UTC)
         stub.AppendBatch(pb.AppendBatchRequest(log=ORIGIN, entries=entries), metadata=_as("writer"))
+        after = datetime.now(UTC)
         request = pb.LegalHoldRequest(log=ORIGIN, begin=100, end=300, reason="case 17")
         with pytest.raises(grpc.RpcError) as denied:
             stub.LegalHold(request, metadata=_as("writer"), timeout=10)
@@ -182,6 +185,20 @@ def test_a_hold_covers_what_proves_the_range_and_is_logged(
                                   metadata=_as("admin"))
         event = parse_event(page.entries[0])
         assert event.action == RELEASE and event.attrs["reason"] == "case closed"
+
+        # By time: the entries the log sequenced between two instants, through its time map.
+        def stamp(t: datetime) -> str:
+            return t.isoformat().replace("+00:00", "Z")
+
+        assert main(["hold", *common, "--since", stamp(before), "--until", stamp(after),
+                     "--reason", "by time", "--json"]) == 0
+        timed = json.loads(capsys.readouterr().out)
+        assert (timed["begin"], timed["end"]) == (0, 600)
+        assert all(_hold_status(s3, bucket, name) == "ON" for name in held_objects(
+            timed["size"], 0, 600))
+        early = stamp(before - timedelta(days=1))
+        assert main(["hold", *common, "--since", early, "--until", early]) == 2  # nothing then
+        assert "sequenced no entries then" in capsys.readouterr().err
 
 
 def test_legal_hold_calls_against_moto(moto_url: str) -> None:
