@@ -281,7 +281,7 @@ def open_index(db: Database, store: LogStore, config: LogConfig,
     if not config.search_index:
         return None
     now = (clock or SystemClock()).now
-    index = LogIndex(db, store.keys, config.index_attributes, lambda: int(now() * 10**9))
+    index = LogIndex(db, store.keys, config.index_attributes, lambda: int(now() * 10**9), clock)
     index.start(store.size)
     store.extra_rows = index.rows
     return index
@@ -292,4 +292,5 @@ def searcher_of(runtime: LogRuntime, clock: Clock | None = None) -> Searcher:
     if runtime.index is None:
         raise NotFoundError(f"log {runtime.config.origin} keeps no search index "
                             "(search_index = false)")
-    return Searcher(runtime, runtime.index, runtime.config.search_max_scan, clock=clock)
+    return Searcher(runtime, runtime.index, runtime.config.search_max_scan,
+                    clock=clock or runtime.index.clock)
