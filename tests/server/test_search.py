@@ -15,7 +15,14 @@ from auditlog_tlog.common.searchfields import entry_fields
 from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.ingest.record import IngestRecord, SearchFields, encode_entry
 from auditlog_tlog.server.runtime import LogRuntime
-from auditlog_tlog.server.search import Filter, Query, Searcher, open_index, parse_filter
+from auditlog_tlog.server.search import (
+    Filter,
+    Query,
+    Searcher,
+    open_index,
+    parse_filter,
+    searcher_of,
+)
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
@@ -105,6 +112,22 @@ def test_a_search_past_its_deadline_returns_what_it_has_and_a_cursor(log: Log) -
     assert page.hits == () and page.next_cursor is None
     page = searcher.search(Query((Filter("actor", "bob"), Filter("action", "act.0")), limit=100))
     assert page.next_cursor is not None and len(page.hits) < 100 and page.scanned < 2000
+
+
+def test_the_server_searcher_keeps_the_deadline_on_the_injected_clock(tmp_path: Path) -> None:
+    config = LogConfig(origin=ORIGIN, key_file=tmp_path / "key")
+    db = Database(tmp_path / "db")
+    try:
+        store = LogStore(db, ORIGIN, SHA256)
+        index = open_index(db, store, config, TickingClock())  # as server/app.py does
+        log = Log(db, store, LogRuntime(config, "vkey", store, index=index))
+        log.append([_event(i, "bob") for i in range(2000)])
+        page = searcher_of(log.runtime).search(Query((Filter("actor", "bob"),
+                                                       Filter("action", "act.9"))))
+        # Nothing matches: on the system clock it reads all 2,000; on this one it runs late.
+        assert page.hits == () and page.next_cursor is not None and page.scanned < 2000
+    finally:
+        db.close()
 
 
 def test_pages_stay_on_the_first_checkpoint_while_the_log_grows(log: Log) -> None:
