@@ -204,3 +204,25 @@ def test_an_index_of_another_layout_is_dropped_and_begins_again(tmp_path: Path) 
     assert list(again.index.postings("actor", "alice", 0, 1, newest=True)) == []
     assert again.db.get(base + b"V") == bytes([VERSION])
     again.db.close()
+
+
+def test_one_value_from_events_records_and_the_parser_shares_one_list(log: Log) -> None:
+    record = (b'{"fields":{"action":"a","actor":"alice","outcome":null,"resource":null,'
+              b'"time":null},"record":{},"source":{"principal":null,"transport":"otlp-grpc"},'
+              b'"v":1}')
+    exact = "y" * MAX_VALUE_BYTES
+    log.append([_event("alice", "a"), record, _event('al"ice', "a"), _event("alice", "b"),
+                _event(exact, "a"), _event(exact + "z", "a"), b"opaque"])
+    assert list(log.index.postings("actor", "alice", 0, 7, newest=False)) == [0, 1, 3]
+    assert list(log.index.postings("actor", 'al"ice', 0, 7, newest=False)) == [2]
+    assert list(log.index.postings("actor", exact, 0, 7, newest=True)) == [5, 4]
+    assert list(log.index.postings("source", "otlp-grpc", 0, 7, newest=True)) == [1]
+    assert list(log.index.postings("action", "a", 0, 7, newest=False)) == [0, 1, 2, 4, 5]
+
+
+def test_values_cut_to_the_same_bytes_share_a_list_in_a_batch_of_plain_events(log: Log) -> None:
+    exact = "y" * MAX_VALUE_BYTES
+    log.append([_event("bob", "a"), _event(exact + "z", "a"), _event(exact, "a"),
+                _event(exact + "zz", "a")])
+    assert list(log.index.postings("actor", exact, 0, 4, newest=False)) == [1, 2, 3]
+    assert list(log.index.postings("actor", "bob", 0, 4, newest=False)) == [0]
