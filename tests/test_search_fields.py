@@ -41,7 +41,7 @@ def _grouped(entries: list[bytes], attributes: bool) -> None:
     columns, rest = group_events([(7 + i, e, b"") for i, e in enumerate(entries)], 7, attributes)
     got = sorted((name, value, offset) for name, column in columns
                  for value, offsets in column.items() for offset in offsets)
-    want = []
+    want: list[tuple[str, bytes, int]] = []
     for offset, entry in enumerate(entries):
         raw = raw_keyed(entry, attributes) if entry.startswith(b'{"action"') else None
         if raw is None:
