@@ -18,8 +18,9 @@ per entry: a batch of 1,000 events from a few hundred actors writes a few hundre
 
 ``F`` is set when a log first opens with its index on: a log that existed before (or was
 restored from its bucket) has no postings for the entries below it, and the audit checks the
-index from there on. An index of another layout (no ``V``, or another version) is dropped at
-open and begins again at the log's size, as a first open does (it was never released).
+index from there on. The postings of another layout (no ``V``, or another version) are dropped
+at open and begin again at the log's size, as on a first open (that layout was never released);
+the time map, the same in both, is kept.
 
 ``<field>`` is one byte for the fixed fields (``a`` actor, ``c`` action, ``r`` resource,
 ``o`` outcome, ``s`` source, ``p`` principal, ``q`` request id) or ``@ <key> 00 00`` for a
@@ -135,13 +136,14 @@ class LogIndex:
             return
         wb = self._db.batch()
         end = self._base[:-1] + bytes([self._base[-1] + 1])
+        kept = (self._base + _TIME, self._base + _BATCH)  # the time map's layout is the same
         for key, _ in self._db.scan(self._base, end):
-            wb.delete(key)
+            if not key.startswith(kept):
+                wb.delete(key)
         wb.put(self._base + _FROM, _u64(size))
         wb.put(self._base + _VERSION, bytes([VERSION]))
         self._db.write(wb)
         self.indexed_from = size
-        self._last_ns = 0
 
     # -- writes ------------------------------------------------------------------------------
     def rows(self, entries: Sequence[tuple[int, bytes, bytes]]) -> list[tuple[bytes, bytes]]:
