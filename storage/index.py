@@ -231,6 +231,14 @@ class LogIndex:
                 if index >= begin:
                     yield index
 
+    def density(self, name: str, value: str, index: int) -> int:
+        """How many entries the list of ``name`` = ``value`` nearest at or before ``index``
+        holds (0 when none): one seek, for choosing which filter drives a search."""
+        head = self._prefix(name) + _escape(value) + _END
+        for _, raw in self._db.scan_back(head, head + _u64(index + 1)):
+            return (len(raw) - 1) // max(raw[0], 1) if raw else 0
+        return 0
+
     def prefix_postings(self, name: str, prefix: str, begin: int, end: int, newest: bool,
                         max_values: int) -> Iterator[int] | None:
         """Indexes in [begin, end) under any value of ``name`` starting with ``prefix``, in
