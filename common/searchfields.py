@@ -21,6 +21,7 @@ strings, integers and booleans are fields (booleans as ``true``/``false``).
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -102,6 +103,41 @@ def raw_keyed(entry: bytes, attributes: bool) -> list[tuple[str, bytes]] | None:
                                                        ("principal", tail.group(1))) if value)
         return pairs
     return None
+
+
+Grouped = dict[bytes, list[int]]
+
+
+def group_events(entries: Sequence[tuple[int, bytes, bytes]], first: int, attributes: bool
+                 ) -> tuple[list[tuple[str, Grouped]], list[tuple[int, bytes]]]:
+    """:func:`raw_keyed` over a batch of (index, entry, leaf hash), for canonical events only,
+    grouped: per field, each value's offsets (index - ``first``, ascending). Also the (offset,
+    entry) pairs left to :func:`raw_keyed` and the parser. The fewest Python operations per
+    entry: one regular expression and one dictionary append per field."""
+    names = ("action", "actor", "outcome", "request_id", "resource", "source")
+    columns: tuple[Grouped, ...] = tuple(defaultdict(list) for _ in names)
+    action, actor, outcome, request_id, resource, source = columns
+    rest: list[tuple[int, bytes]] = []
+    fullmatch = _EVENT.fullmatch
+    for index, entry, _ in entries:
+        m = fullmatch(entry)
+        if m is None:
+            rest.append((index - first, entry))
+            continue
+        a, b, attrs, c, d, e, f, _t = m.groups()
+        if attributes and attrs:
+            rest.append((index - first, entry))
+            continue
+        offset = index - first
+        action[a].append(offset)
+        actor[b].append(offset)
+        outcome[c].append(offset)
+        request_id[d].append(offset)
+        resource[e].append(offset)
+        source[f].append(offset)
+    for column in columns:
+        column.pop(b"", None)  # an empty string is not a value
+    return list(zip(names, columns, strict=True)), rest
 
 
 def _text(value: object) -> str | None:

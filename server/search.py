@@ -4,7 +4,8 @@ proof to one checkpoint (docs/search.md).
 A query is an AND of filters on the fields of ``common.searchfields`` (an exact value, or a
 prefix ending in ``*`` on any field), optionally the sequencing time range ``since``/``until``
 (RFC 3339, inclusive) and an index range. The plan: one filter drives (an exact one if any,
-in the order of ``_DRIVERS``; else a prefix whose values are few enough to merge; else the
+the rarest by the posting lists nearest the page's start, ties in the order of ``_DRIVERS``;
+else a prefix whose values are few enough to merge; else the
 index range itself), its postings come newest or oldest first, and each candidate's entry is
 read and checked against every filter, so what the index proposes is never taken on trust.
 
@@ -200,9 +201,14 @@ class Searcher:
 
     def _candidates(self, query: Query, begin: int, end: int) -> Iterator[int]:
         exact = {f.field: f for f in query.filters if not f.prefix}
-        for name in (*_DRIVERS, *sorted(exact)):
-            if name in exact:
-                return self._index.postings(name, exact[name].value, begin, end, query.newest)
+        order = [name for name in (*_DRIVERS, *sorted(set(exact) - set(_DRIVERS)))
+                 if name in exact]
+        if len(order) > 1:  # the rarest drives, judged by the lists of the batch nearest
+            edge = end - 1 if query.newest else begin  # where the page starts
+            order.sort(key=lambda n: self._index.density(n, exact[n].value, edge))
+        if order:
+            name = order[0]
+            return self._index.postings(name, exact[name].value, begin, end, query.newest)
         for f in query.filters:
             if len(f.value.encode()) < MAX_VALUE_BYTES:
                 merged = self._index.prefix_postings(f.field, f.value, begin, end, query.newest,
@@ -281,7 +287,7 @@ def open_index(db: Database, store: LogStore, config: LogConfig,
     if not config.search_index:
         return None
     now = (clock or SystemClock()).now
-    index = LogIndex(db, store.keys, config.index_attributes, lambda: int(now() * 10**9))
+    index = LogIndex(db, store.keys, config.index_attributes, lambda: int(now() * 10**9), clock)
     index.start(store.size)
     store.extra_rows = index.rows
     return index
@@ -292,4 +298,5 @@ def searcher_of(runtime: LogRuntime, clock: Clock | None = None) -> Searcher:
     if runtime.index is None:
         raise NotFoundError(f"log {runtime.config.origin} keeps no search index "
                             "(search_index = false)")
-    return Searcher(runtime, runtime.index, runtime.config.search_max_scan, clock=clock)
+    return Searcher(runtime, runtime.index, runtime.config.search_max_scan,
+                    clock=clock or runtime.index.clock)

@@ -2,21 +2,30 @@
 
 It is written in the same WriteBatch as the entries it indexes (``LogStore.extra_rows``), so
 it never lags the tree and an acknowledged entry is never missing from it after a crash. Keys,
-after the log's prefix and ``X`` (``LogKeys.search``)::
+after the log's prefix and ``K`` (``LogKeys.search``)::
 
-    <field> <value> 00 00 <index u64>    -> ''          a posting: the entry at index has value
-    T <logged_at u64 ns> <first u64>     -> ''          time -> index: a batch sequenced then
-    B <first u64>                        -> <ns u64>    index -> time: the same batch
-    F                                    -> <index u64> the first index the index covers
+    <field> <value> 00 00 <first u64>    -> <w> <offsets>  a posting list: the entries of the
+                                                           batch starting at first with value
+    T <logged_at u64 ns> <first u64>     -> ''             time -> index: a batch sequenced then
+    B <first u64>                        -> <ns u64>       index -> time: the same batch
+    F                                    -> <index u64>    the first index the index covers
+    V                                    -> <version u8>   the layout (``VERSION``)
+
+A posting list holds, for one committed batch, the offsets from the batch's first index of its
+entries filed under the value, ascending, each ``w`` bytes little-endian (``w`` is one byte, 2
+when the batch has at most 65,536 entries, else 4). One key per (field, value) per batch, not
+per entry: a batch of 1,000 events from a few hundred actors writes a few hundred keys.
 
 ``F`` is set when a log first opens with its index on: a log that existed before (or was
 restored from its bucket) has no postings for the entries below it, and the audit checks the
-index from there on.
+index from there on. The postings of another layout (no ``V``, or another version) are dropped
+at open and begin again at the log's size, as on a first open (that layout was never released);
+the time map, the same in both, is kept.
 
 ``<field>`` is one byte for the fixed fields (``a`` actor, ``c`` action, ``r`` resource,
 ``o`` outcome, ``s`` source, ``p`` principal, ``q`` request id) or ``@ <key> 00 00`` for a
 configured attribute. A value is its UTF-8, cut to ``MAX_VALUE_BYTES``, with every 00 byte
-written 00 ff, so ``00 00`` ends it and the postings of one value sort by index: a page of the
+written 00 ff, so ``00 00`` ends it and the lists of one value sort by index: a page of the
 newest results for one actor is one reverse scan. Values sharing a prefix sort together, so a
 trailing-``*`` pattern is a scan of the values under the prefix. The index only proposes
 candidates: search reads each candidate's entry and checks every filter on it, so a value cut
@@ -30,14 +39,19 @@ never earlier than the batch before (a clock stepped back does not unsort the ma
 from __future__ import annotations
 
 import heapq
+import itertools
+import sys
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
-from auditlog_tlog.common.searchfields import entry_fields, raw_keyed
+from auditlog_tlog.common.clock import Clock, SystemClock
+from auditlog_tlog.common.searchfields import entry_fields, group_events, raw_keyed
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.tree.errors import CorruptionError
 
+VERSION: Final = 2
 MAX_VALUE_BYTES: Final = 128
 CODES: Final = {"actor": b"a", "action": b"c", "resource": b"r", "outcome": b"o",
                 "source": b"s", "principal": b"p", "request_id": b"q"}
@@ -45,7 +59,10 @@ _END: Final = b"\x00\x00"
 _TIME: Final = b"T"
 _BATCH: Final = b"B"
 _FROM: Final = b"F"
+_VERSION: Final = b"V"
 _U64_MAX: Final = 2**64 - 1
+_WIDTHS: Final = {2: "H", 4: "I"}
+_SWAP: Final = sys.byteorder != "little"
 
 
 def _u64(value: int) -> bytes:
@@ -66,32 +83,67 @@ def field_code(name: str) -> bytes:
     return code
 
 
+def pack_offsets(offsets: Sequence[int], width: int) -> bytes:
+    """A posting list's value: ``width`` (2 or 4) then the offsets, little-endian."""
+    packed = array(_WIDTHS[width], offsets)
+    if _SWAP:
+        packed.byteswap()
+    return bytes([width]) + packed.tobytes()
+
+
+def unpack_offsets(value: bytes) -> array[int]:
+    """The offsets of a posting list's value (CorruptionError when it is not one)."""
+    code = _WIDTHS.get(value[0]) if value else None
+    if code is None or (len(value) - 1) % value[0]:
+        raise CorruptionError(f"search index: got a posting list of {len(value)} bytes "
+                              f"starting {value[:1].hex()}, want 02 or 04 and whole offsets")
+    offsets = array(code)
+    offsets.frombytes(value[1:])
+    if _SWAP:
+        offsets.byteswap()
+    return offsets
+
+
+def _merge(lists: dict[bytes, list[int]], key: bytes, offsets: list[int]) -> None:
+    """Add ``offsets`` to the list of ``key`` (two values cut to the same bytes, or the same
+    value from an event and from a parsed entry, share one list)."""
+    known = lists.get(key)
+    lists[key] = offsets if known is None else sorted({*known, *offsets})
+
+
 class LogIndex:
     """Writes (the log's writer thread) and reads (any thread) of one log's search index."""
 
     def __init__(self, db: Database, keys: LogKeys, attribute_keys: Sequence[str],
-                 now_ns: Callable[[], int]) -> None:
+                 now_ns: Callable[[], int], clock: Clock | None = None) -> None:
         self._db = db
         self._keys = keys
         self._base = keys.search
         self.attribute_keys = tuple(attribute_keys)
         self._now_ns = now_ns
+        self.clock: Clock = clock or SystemClock()  # the server's, for search deadlines
         self._fields = {name: self._base + field_code(name) for name in CODES}
         self._last_ns = next((int.from_bytes(v, "big") for _, v in self._db.scan_back(
             self._base + _BATCH, self._base + _BATCH + b"\xff")), 0)
         self.indexed_from = 0
 
     def start(self, size: int) -> None:
-        """Read where the index begins; a log opened with it for the first time begins at
-        ``size`` (the writer is not running yet)."""
+        """Read where the index begins; a log opened with it for the first time, or holding an
+        index of another layout (dropped here), begins at ``size`` (the writer is not running)."""
         raw = self._db.get(self._base + _FROM)
-        if raw is None:
-            wb = self._db.batch()
-            wb.put(self._base + _FROM, _u64(size))
-            self._db.write(wb)
-            self.indexed_from = size
-        else:
+        if raw is not None and self._db.get(self._base + _VERSION) == bytes([VERSION]):
             self.indexed_from = int.from_bytes(raw, "big")
+            return
+        wb = self._db.batch()
+        end = self._base[:-1] + bytes([self._base[-1] + 1])
+        kept = (self._base + _TIME, self._base + _BATCH)  # the time map's layout is the same
+        for key, _ in self._db.scan(self._base, end):
+            if not key.startswith(kept):
+                wb.delete(key)
+        wb.put(self._base + _FROM, _u64(size))
+        wb.put(self._base + _VERSION, bytes([VERSION]))
+        self._db.write(wb)
+        self.indexed_from = size
 
     # -- writes ------------------------------------------------------------------------------
     def rows(self, entries: Sequence[tuple[int, bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -103,22 +155,43 @@ class LogIndex:
         rows = [(base + _TIME + _u64(now) + _u64(first), b""),
                 (base + _BATCH + _u64(first), _u64(now))]
         keys = self.attribute_keys
-        fixed = self._fields
-        append = rows.append
-        for index, entry, _ in entries:
+        events, rest = group_events(entries, first, bool(keys))
+        fast: dict[tuple[str, bytes], list[int]] = {}  # (field, value as in the entry)
+        slow: dict[tuple[str, str], list[int]] = {}  # (field, value parsed)
+        for offset, entry in rest:
             if entry[:1] != b"{":
                 continue  # opaque: only the batch's time
-            tail = _END + index.to_bytes(8, "big")
             raw = raw_keyed(entry, bool(keys))
-            if raw is not None:  # the fast path: values as they are in the entry
-                for name, value in raw:
-                    append((fixed[name] + value[:MAX_VALUE_BYTES] + tail, b""))
+            if raw is not None:  # canonical, but not an event without attributes
+                for pair in raw:
+                    fast.setdefault(pair, []).append(offset)
                 continue
             fields = entry_fields(entry, keys)
             if fields is None:
                 continue
-            for name, text in fields.keyed():
-                append((self._prefix(name) + _escape(text) + tail, b""))
+            for parsed in fields.keyed():
+                slow.setdefault(parsed, []).append(offset)
+        tail = _END + _u64(first)
+        width = 2 if entries[-1][0] - first < 1 << 16 else 4
+        fixed = self._fields
+        merged: dict[bytes, list[int]] = {}  # keys that more than one source may give
+        if fast or slow:
+            for (name, value), offsets in fast.items():
+                _merge(merged, fixed[name] + value[:MAX_VALUE_BYTES] + tail, offsets)
+            for (name, text), offsets in slow.items():
+                _merge(merged, self._prefix(name) + _escape(text) + tail, offsets)
+        one = bytes([width])
+        append = rows.append
+        for name, column in events:  # the common case, as few operations a list as can be
+            head = fixed[name]
+            for value, offsets in column.items():
+                if merged or len(value) >= MAX_VALUE_BYTES:  # may share a key
+                    _merge(merged, head + value[:MAX_VALUE_BYTES] + tail, offsets)
+                elif len(offsets) == 1:
+                    append((head + value + tail, one + offsets[0].to_bytes(width, "little")))
+                else:
+                    append((head + value + tail, pack_offsets(offsets, width)))
+        rows.extend((key, pack_offsets(offsets, width)) for key, offsets in merged.items())
         return rows
 
     def _prefix(self, name: str) -> bytes:
@@ -133,10 +206,38 @@ class LogIndex:
         return self._indexes(head, begin, end, newest)
 
     def _indexes(self, head: bytes, begin: int, end: int, newest: bool) -> Iterator[int]:
-        low, high = head + _u64(begin), head + _u64(end)
-        scan = self._db.scan_back(low, high) if newest else self._db.scan(low, high)
-        for key, _ in scan:
-            yield int.from_bytes(key[-8:], "big")
+        if begin >= end:
+            return
+        if newest:  # the lists of batches starting before end, back to the one holding begin
+            for key, value in self._db.scan_back(head, head + _u64(end)):
+                first = int.from_bytes(key[-8:], "big")
+                for offset in reversed(unpack_offsets(value)):
+                    index = first + offset
+                    if index < begin:
+                        return
+                    if index < end:
+                        yield index
+                if first <= begin:
+                    return
+            return
+        floor = next(iter(self._db.scan_back(head, head + _u64(begin + 1))), None)
+        later = self._db.scan(head + _u64(begin + 1), head + _u64(end))
+        for key, value in itertools.chain(() if floor is None else (floor,), later):
+            first = int.from_bytes(key[-8:], "big")
+            for offset in unpack_offsets(value):
+                index = first + offset
+                if index >= end:
+                    return
+                if index >= begin:
+                    yield index
+
+    def density(self, name: str, value: str, index: int) -> int:
+        """How many entries the list of ``name`` = ``value`` nearest at or before ``index``
+        holds (0 when none): one seek, for choosing which filter drives a search."""
+        head = self._prefix(name) + _escape(value) + _END
+        for _, raw in self._db.scan_back(head, head + _u64(index + 1)):
+            return (len(raw) - 1) // max(raw[0], 1) if raw else 0
+        return 0
 
     def prefix_postings(self, name: str, prefix: str, begin: int, end: int, newest: bool,
                         max_values: int) -> Iterator[int] | None:
@@ -150,7 +251,7 @@ class LogIndex:
 
     def _values(self, start: bytes, limit: int) -> list[bytes] | None:
         """The distinct ``<field><value>00 00`` heads of keys starting with ``start`` (a seek per
-        value: after one value's postings comes the next value)."""
+        value: after one value's lists comes the next value)."""
         heads: list[bytes] = []
         end = start + b"\xff" * 9
         seek = start
@@ -162,7 +263,7 @@ class LogIndex:
                 return None
             head = found[0][:-8]
             heads.append(head)
-            seek = head[:-2] + b"\x00\x01"  # past every posting of this value
+            seek = head[:-2] + b"\x00\x01"  # past every list of this value
 
     def entries_at(self, indexes: Sequence[int]) -> list[bytes]:
         """The entries at ``indexes`` (committed ones), in that order."""
@@ -174,7 +275,10 @@ class LogIndex:
 
     def filed(self, name: str, value: str, index: int) -> bool:
         """Whether the entry at ``index`` is filed under ``name`` = ``value``."""
-        return self._db.get(self._prefix(name) + _escape(value) + _END + _u64(index)) is not None
+        head = self._prefix(name) + _escape(value) + _END
+        for key, raw in self._db.scan_back(head, head + _u64(index + 1)):
+            return index - int.from_bytes(key[-8:], "big") in unpack_offsets(raw)
+        return False
 
     def index_range(self, since_ns: int | None, until_ns: int | None, size: int) -> tuple[int, int]:
         """[begin, end): the entries below ``size`` sequenced from ``since_ns`` to ``until_ns``

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from auditlog_tlog.client.event import AuditEvent
-from auditlog_tlog.common.searchfields import entry_fields, raw_keyed, rfc3339_ns
+from auditlog_tlog.common.searchfields import entry_fields, group_events, raw_keyed, rfc3339_ns
 from auditlog_tlog.server.ingest.record import IngestRecord, SearchFields, encode_entry
 
 TEXT = st.text(min_size=1, max_size=12)
@@ -32,6 +32,23 @@ def test_events(actor: str, action: str, resource: str, outcome: str, source: st
                        time=datetime(2026, 11, 1, tzinfo=UTC))
     _same(event.encode())
     _same(event.encode(), attributes=True)
+    _grouped([event.encode(), b"opaque", event.encode()], attributes=bool(attributes))
+
+
+def _grouped(entries: list[bytes], attributes: bool) -> None:
+    """The batch fast path groups what :func:`raw_keyed` reads, entry by entry, and leaves
+    every other entry to it."""
+    columns, rest = group_events([(7 + i, e, b"") for i, e in enumerate(entries)], 7, attributes)
+    got = sorted((name, value, offset) for name, column in columns
+                 for value, offsets in column.items() for offset in offsets)
+    want: list[tuple[str, bytes, int]] = []
+    for offset, entry in enumerate(entries):
+        raw = raw_keyed(entry, attributes) if entry.startswith(b'{"action"') else None
+        if raw is None:
+            assert (offset, entry) in rest
+        else:
+            want.extend((name, value, offset) for name, value in raw)
+    assert got == sorted(want)
 
 
 @given(MAYBE, MAYBE, MAYBE, MAYBE, MAYBE, st.text(min_size=1, max_size=8),

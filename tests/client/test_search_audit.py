@@ -17,6 +17,7 @@ from auditlog_tlog.client.event import AuditEvent
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.storage.db import Database, prefix
+from auditlog_tlog.storage.index import pack_offsets, unpack_offsets
 from auditlog_tlog.storage.layout import LogKeys
 from tests.servers import RunningServer, start_server, write_server_config
 
@@ -93,18 +94,35 @@ def test_entries_and_audit_of_a_time_range(served: RunningServer, logged_at: lis
     assert code == 0 and report["ok"] and report["index_keys"] == 60 * 4
 
 
+def _refile(db: Database, keys: LogKeys, head: bytes, index: int, add: bool) -> None:
+    """Add ``index`` to, or remove it from, the posting list of ``head`` (field and value) for
+    the batch holding it (storage/index.py)."""
+    batches = keys.search + b"B"
+    found = list(db.scan_back(batches, batches + (index + 1).to_bytes(8, "big")))
+    first = int.from_bytes(found[0][0][-8:], "big")
+    key = keys.search + head + b"\x00\x00" + first.to_bytes(8, "big")
+    raw = db.get(key)
+    offsets = set() if raw is None else set(unpack_offsets(raw))
+    assert (index - first in offsets) != add
+    offsets ^= {index - first}
+    wb = db.batch()
+    if offsets:
+        wb.put(key, pack_offsets(sorted(offsets), 2))
+    else:
+        wb.delete(key)
+    db.write(wb)
+
+
 def test_an_index_that_hides_an_entry_is_caught(config: Path, logged_at: list[str],
                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     db = Database(config.parent / "data" / "db")
     try:
         keys = LogKeys(prefix(db.register_log(ORIGIN, "sha256")))
-        wb = db.batch()
-        # Entry 23 (bob) loses its actor key; entry 24 (alice) is filed under bob instead.
-        wb.delete(keys.search + b"abob\x00\x00" + (23).to_bytes(8, "big"))
-        wb.delete(keys.search + b"aalice\x00\x00" + (24).to_bytes(8, "big"))
-        wb.put(keys.search + b"abob\x00\x00" + (24).to_bytes(8, "big"), b"")
-        db.write(wb)
+        # Entry 23 (bob) leaves bob's posting list; entry 24 (alice) moves from alice's to bob's.
+        _refile(db, keys, b"abob", 23, add=False)
+        _refile(db, keys, b"aalice", 24, add=False)
+        _refile(db, keys, b"abob", 24, add=True)
     finally:
         db.close()
     server = start_server(config)

@@ -15,7 +15,14 @@ from auditlog_tlog.common.searchfields import entry_fields
 from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.ingest.record import IngestRecord, SearchFields, encode_entry
 from auditlog_tlog.server.runtime import LogRuntime
-from auditlog_tlog.server.search import Filter, Query, Searcher, open_index, parse_filter
+from auditlog_tlog.server.search import (
+    Filter,
+    Query,
+    Searcher,
+    open_index,
+    parse_filter,
+    searcher_of,
+)
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
@@ -98,13 +105,41 @@ def test_a_scan_budget_splits_a_search_into_pages_that_miss_nothing(log: Log) ->
     assert found == [i for i in range(599, -1, -1) if i % 3 == 1] and calls >= 2
 
 
+def test_the_rarest_exact_filter_drives(log: Log) -> None:
+    log.append([AuditEvent(actor="alice", action="act", resource="r", time=WHEN,
+                           outcome="failure" if i % 100 == 0 else "success",
+                           request_id=f"q{i}").encode() for i in range(600)])
+    for newest in (True, False):
+        page = log.searcher().search(Query((Filter("actor", "alice"),
+                                            Filter("outcome", "failure")), newest=newest))
+        assert sorted(h.index for h in page.hits) == list(range(0, 600, 100))
+        assert page.scanned == 6  # outcome drove; actor (first in the fixed order) would read 600
+
+
 def test_a_search_past_its_deadline_returns_what_it_has_and_a_cursor(log: Log) -> None:
     log.append([_event(i, "bob") for i in range(2000)])
     searcher = log.searcher(clock=TickingClock())
     page = searcher.search(Query((Filter("actor", "alice"),)))  # nothing matches: all scanned
     assert page.hits == () and page.next_cursor is None
-    page = searcher.search(Query((Filter("actor", "bob"), Filter("action", "act.0")), limit=100))
+    page = searcher.search(Query((Filter("actor", "bob"), Filter("action", "act.0", prefix=True)),
+                                 limit=100))
     assert page.next_cursor is not None and len(page.hits) < 100 and page.scanned < 2000
+
+
+def test_the_server_searcher_keeps_the_deadline_on_the_injected_clock(tmp_path: Path) -> None:
+    config = LogConfig(origin=ORIGIN, key_file=tmp_path / "key")
+    db = Database(tmp_path / "db")
+    try:
+        store = LogStore(db, ORIGIN, SHA256)
+        index = open_index(db, store, config, TickingClock())  # as server/app.py does
+        log = Log(db, store, LogRuntime(config, "vkey", store, index=index))
+        log.append([_event(i, "bob") for i in range(2000)])
+        page = searcher_of(log.runtime).search(Query((Filter("actor", "bob"),
+                                                       Filter("action", "act.9", prefix=True))))
+        # Nothing matches: on the system clock it reads all 2,000; on this one it runs late.
+        assert page.hits == () and page.next_cursor is not None and page.scanned < 2000
+    finally:
+        db.close()
 
 
 def test_pages_stay_on_the_first_checkpoint_while_the_log_grows(log: Log) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,8 +11,15 @@ import pytest
 
 from auditlog_tlog.client.event import AuditEvent
 from auditlog_tlog.storage.db import Database
-from auditlog_tlog.storage.index import MAX_VALUE_BYTES, LogIndex
+from auditlog_tlog.storage.index import (
+    MAX_VALUE_BYTES,
+    VERSION,
+    LogIndex,
+    pack_offsets,
+    unpack_offsets,
+)
 from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.tree.errors import CorruptionError
 from auditlog_tlog.tree.hashing import SHA256
 from tests.clock import FakeClock
 
@@ -134,3 +142,88 @@ def test_the_index_begins_where_the_log_was_when_it_was_first_opened(tmp_path: P
     third.index.start(third.store.size)  # remembered, not moved to the new size
     assert third.index.indexed_from == 2
     third.db.close()
+
+
+def test_one_posting_list_per_value_per_batch(log: Log) -> None:
+    log.append([_event(("alice", "bob")[i % 2], "repo.push", n=str(i)) for i in range(10)])
+    lists = [(k, v) for k, v in log.db.scan(log.store.keys.search + b"a",
+                                            log.store.keys.search + b"b")]
+    assert [k[len(log.store.keys.search):-8] for k, _ in lists] == [b"aalice\x00\x00",
+                                                                   b"abob\x00\x00"]
+    assert [list(unpack_offsets(v)) for _, v in lists] == [[0, 2, 4, 6, 8], [1, 3, 5, 7, 9]]
+
+
+def test_lists_across_batches_answer_any_range_in_both_orders(log: Log) -> None:
+    rng = random.Random(15)
+    actors: list[str] = []
+    for _ in range(12):
+        batch = [rng.choice(("alice", "bob", "carol")) for _ in range(rng.randint(1, 9))]
+        log.append([_event(a, "act", service=str(len(actors) + i)) for i, a in enumerate(batch)])
+        actors.extend(batch)
+    size = len(actors)
+    for _ in range(300):
+        begin = rng.randint(0, size)
+        end = rng.randint(begin, size)
+        actor = rng.choice(("alice", "bob", "carol", "dave"))
+        want = [i for i in range(begin, end) if actors[i] == actor]
+        assert list(log.index.postings("actor", actor, begin, end, newest=False)) == want
+        assert list(log.index.postings("actor", actor, begin, end, newest=True)) == want[::-1]
+    assert all(log.index.filed("actor", a, i) for i, a in enumerate(actors))
+    assert not any(log.index.filed("actor", "dave", i) for i in range(size))
+
+
+def test_posting_values_pack_both_widths_and_refuse_garbage() -> None:
+    assert pack_offsets([0, 1, 65535], 2) == b"\x02\x00\x00\x01\x00\xff\xff"
+    assert list(unpack_offsets(pack_offsets([0, 70_000], 4))) == [0, 70_000]
+    for bad in (b"", b"\x03\x00\x00\x00", b"\x02\x00", b"\x04\x00\x00"):
+        with pytest.raises(CorruptionError, match="posting list"):
+            unpack_offsets(bad)
+
+
+def test_a_batch_beyond_65536_entries_packs_four_byte_offsets(log: Log) -> None:
+    rows = dict(log.index.rows([(5, _event("alice", "a"), b""), (70_005, _event("alice", "b"), b"")]))
+    key = log.store.keys.search + b"aalice\x00\x00" + (5).to_bytes(8, "big")
+    assert rows[key][:1] == b"\x04" and list(unpack_offsets(rows[key])) == [0, 70_000]
+
+
+def test_an_index_of_another_layout_is_dropped_and_begins_again(tmp_path: Path) -> None:
+    first = Log(tmp_path / "db")
+    first.index.start(0)
+    first.append([_event("alice", "a")])
+    base = first.store.keys.search
+    assert first.db.get(base + b"V") == bytes([VERSION])
+    wb = first.db.batch()  # what the layout before posting lists left: no version, one key
+    wb.delete(base + b"V")  # per entry with an empty value
+    wb.put(base + b"abob\x00\x00" + (0).to_bytes(8, "big"), b"")
+    first.db.write(wb)
+    first.db.close()
+    again = Log(tmp_path / "db")
+    again.index.start(again.store.size)
+    assert again.index.indexed_from == 1
+    assert list(again.index.postings("actor", "bob", 0, 1, newest=True)) == []
+    assert list(again.index.postings("actor", "alice", 0, 1, newest=True)) == []
+    assert again.db.get(base + b"V") == bytes([VERSION])
+    assert again.index.logged_at(0) is not None  # the time map, the same in both, is kept
+    again.db.close()
+
+
+def test_one_value_from_events_records_and_the_parser_shares_one_list(log: Log) -> None:
+    record = (b'{"fields":{"action":"a","actor":"alice","outcome":null,"resource":null,'
+              b'"time":null},"record":{},"source":{"principal":null,"transport":"otlp-grpc"},'
+              b'"v":1}')
+    exact = "y" * MAX_VALUE_BYTES
+    log.append([_event("alice", "a"), record, _event('al"ice', "a"), _event("alice", "b"),
+                _event(exact, "a"), _event(exact + "z", "a"), b"opaque"])
+    assert list(log.index.postings("actor", "alice", 0, 7, newest=False)) == [0, 1, 3]
+    assert list(log.index.postings("actor", 'al"ice', 0, 7, newest=False)) == [2]
+    assert list(log.index.postings("actor", exact, 0, 7, newest=True)) == [5, 4]
+    assert list(log.index.postings("source", "otlp-grpc", 0, 7, newest=True)) == [1]
+    assert list(log.index.postings("action", "a", 0, 7, newest=False)) == [0, 1, 2, 4, 5]
+
+
+def test_values_cut_to_the_same_bytes_share_a_list_in_a_batch_of_plain_events(log: Log) -> None:
+    exact = "y" * MAX_VALUE_BYTES
+    log.append([_event("bob", "a"), _event(exact + "z", "a"), _event(exact, "a"),
+                _event(exact + "zz", "a")])
+    assert list(log.index.postings("actor", exact, 0, 4, newest=False)) == [1, 2, 3]
+    assert list(log.index.postings("actor", "bob", 0, 4, newest=False)) == [0]
