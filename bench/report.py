@@ -107,8 +107,9 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _section_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issues 12 and 14: publication, restore and ingestion, each with its same-run baseline."""
-    out = []
+    """Issues 12, 14 and 15: publication, restore, ingestion and search, each with its same-run
+    baseline."""
+    out = _search_targets(report.get("search"))
     pub = report.get("publication")
     if pub:
         rate = _median(pub["published"])
@@ -135,6 +136,22 @@ def _section_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(_target(
                 f"{label}/s, durable", f">= {want}", rate, rate >= want,
                 f"{_median(ingest[name]['ratio_to_append_batch'])} of AppendBatch, same run"))
+    return out
+
+
+def _search_targets(search: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Issue 15: the 100 newest results for one actor with proofs, and what the index costs."""
+    if not search:
+        return []
+    size = fmt_size(search["size"])
+    p50 = _median(search["in_process"]["actor_top"]["p50"]) / 1000
+    out = [_target(f"search, 100 newest of the top actor with proofs, in process at {size}, "
+                   "p50 ms", "<= 5", round(p50, 2), p50 <= 5, "1,000 actors, Zipf-like")]
+    for key, label in (("append_batch_grpc", "AppendBatch over gRPC"),
+                       ("append", "synced appends in process")):
+        ratio = search[key]["on_off_ratio"]
+        out.append(_target(f"{label}, index on / off", ">= 0.80", ratio, ratio >= 0.80,
+                           "the index may cost at most 20 %"))
     return out
 
 
