@@ -20,12 +20,11 @@ the record, and purges the deleted bytes from the database's files. The record i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Final
 
+from auditlog_tlog.server.records import server_event
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree import addenda
 from auditlog_tlog.tree.errors import MalformedError, NotFoundError
@@ -119,12 +118,7 @@ def plan_erasure(store: LogStore, request: ErasureRequest) -> tuple[int, list[by
 
 def erasure_entry(origin: str, who: str, why: str, index: int, digests: Sequence[bytes],
                   when: float) -> bytes:
-    """The erasure record: an AuditEvent of version 1 in its canonical encoding."""
-    stamp = datetime.fromtimestamp(when, UTC).replace(tzinfo=None)
-    event = {
-        "v": 1, "actor": who, "action": ACTION, "resource": f"{origin}/entries/{index}",
-        "outcome": "success", "time": stamp.isoformat(timespec="microseconds") + "Z",
-        "source": "auditlog", "request_id": "",
-        "attributes": {"digests": ",".join(d.hex() for d in digests), "entry": index, "why": why},
-    }
-    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The erasure record: who erased which addenda of which entry, and why."""
+    return server_event(who, ACTION, f"{origin}/entries/{index}",
+                        {"digests": ",".join(d.hex() for d in digests), "entry": index,
+                         "why": why}, when)

@@ -29,15 +29,14 @@ same objects.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from typing import Final
 
 from auditlog_tlog.common.s3 import LockedBucket, S3Error, retrying
 from auditlog_tlog.common.s3holds import set_legal_hold, stat
 from auditlog_tlog.server.publisher import WIDTH, history_name, translated
+from auditlog_tlog.server.records import server_event
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.tree.errors import InvalidRangeError, MalformedError, NotFoundError
 from auditlog_tlog.tree.tiles import entries_path, tile_path
@@ -73,17 +72,6 @@ def held_objects(size: int, begin: int, end: int) -> list[str]:
         level += 1
     names.append(history_name(size))
     return names
-
-
-def hold_event(origin: str, actor: str, release: bool, attributes: dict[str, int | str],
-               now: datetime) -> bytes:
-    """The entry recording a hold: an AuditEvent in its canonical encoding (client.event)."""
-    event = {
-        "v": 1, "actor": actor, "action": RELEASE if release else PLACE, "resource": origin,
-        "outcome": "success", "time": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "source": "auditlog-server", "request_id": "", "attributes": attributes,
-    }
-    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _published_at(bucket: LockedBucket, size: int) -> bool:
@@ -132,7 +120,7 @@ async def legal_hold(runtime: LogRuntime, actor: str, begin: int, end: int, rele
                                         "size": size}
     if reason:
         attributes["reason"] = reason
-    entry = hold_event(origin, actor, release, attributes,
-                       datetime.fromtimestamp(publisher.clock.now(), UTC))
+    entry = server_event(actor, RELEASE if release else PLACE, origin, attributes,
+                         publisher.clock.now())
     (result,) = await runtime.append([entry], False)
     return HoldResult(len(names), size, result.outcome.index, result.outcome.leaf_hash)
