@@ -72,8 +72,7 @@ def _search(logs: dict[str, LogRuntime], authorizer: Authorizer, params: dict[st
     runtime = logs.get(origin)
     if runtime is None:
         raise NotFoundError(f"log: no log {origin[:128]!r} here")
-    metadata = [("authorization", authorization)] if authorization else []
-    authorizer.check(authorizer.identify(metadata, {}), origin, "read")
+    authorizer.check(authorizer.identify_http(authorization), origin, "read")
     filters = tuple(n for n in params if n in NAMES or n.startswith("attr."))
     query = query_from_params(params, filters)
     return page_json(origin, searcher_of(runtime).search(query))

@@ -164,6 +164,10 @@ class Authorizer:
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._lock = threading.Lock()
 
+    def identify_http(self, authorization: str | None) -> Principal | None:
+        """The principal behind an HTTP request's ``Authorization`` header (None: anonymous)."""
+        return self.identify([("authorization", authorization)] if authorization else [], {})
+
     def identify(self, metadata: Any, auth_context: dict[str, list[bytes]]) -> Principal | None:
         """The principal behind a call: a bearer token first, then the client certificate."""
         for key, value in metadata or ():

@@ -79,9 +79,8 @@ class TileReader:
         if len(path) > MAX_PATH:
             raise MalformedError(f"path of {len(path)} characters, want at most {MAX_PATH}")
         runtime, rest = self._route(path)
-        metadata = [("authorization", authorization)] if authorization else []
-        principal = self._authorizer.identify(metadata, {})
-        self._authorizer.check(principal, runtime.config.origin, "read")
+        self._authorizer.check(self._authorizer.identify_http(authorization),
+                               runtime.config.origin, "read")
         store = runtime.store
         if rest == "checkpoint":
             note, _, _ = runtime.latest_checkpoint()  # refused while the log is halted

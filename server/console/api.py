@@ -66,8 +66,7 @@ class ConsoleReader:
         self._collector = collector
 
     def _principal(self, authorization: str | None) -> Principal | None:
-        metadata = [("authorization", authorization)] if authorization else []
-        return self._authorizer.identify(metadata, {})
+        return self._authorizer.identify_http(authorization)
 
     def _log(self, query: Mapping[str, str], authorization: str | None) -> LogRuntime:
         origin = query.get("log")
