@@ -10,16 +10,22 @@ checkpoint, signed with a key the witness is configured to trust.
 
 ``append_to_cosigned``: a log server with that witness as a push witness ([[log.witness]]).
 One entry is appended (unary, durable), then GetCheckpoint is polled every millisecond until
-the checkpoint covers the entry and carries the witness's cosignature. The log pushes on a
-timer (``server.pushing.TICK_S``), which bounds this latency from below.
+the checkpoint covers the entry and carries the witness's cosignature. The log pushes when it
+signs (``server.signal``), on a kept-alive connection.
+
+Standalone, for paired runs: ``python -m bench.witness --requests 300 --appends 30 --out x.json``.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import http.client
+import json
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +42,7 @@ from auditlog_tlog.tree.note import sign_note
 from auditlog_tlog.tree.proof import consistency_plan
 from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, format_add_checkpoint
 from bench import procs
-from bench.plan import Plan
+from bench.plan import QUICK, Plan
 from bench.stats import latency_summary, summary
 from bench.workload import entry
 
@@ -108,12 +114,14 @@ def add_checkpoint(plan: Plan, scratch: Path) -> dict[str, Any]:
                                                                signer.vkey()))
     rates: list[float] = []
     latencies: list[list[float]] = []
+    cpu: list[float] = []
     try:
         host, port = address.split(":")
         conn = http.client.HTTPConnection(host, int(port), timeout=30)
         try:
             for r in range(plan.runs):
                 samples = []
+                cpu_before = witness.cpu_seconds()
                 started = time.perf_counter()
                 for body in bodies[r * per_run:(r + 1) * per_run]:
                     sent = time.perf_counter()
@@ -124,6 +132,7 @@ def add_checkpoint(plan: Plan, scratch: Path) -> dict[str, Any]:
                     if response.status != 200 or not answer.startswith("— ".encode()):
                         raise AssertionError(f"witness answered {response.status}: {answer!r}")
                 rates.append(per_run / (time.perf_counter() - started))
+                cpu.append((witness.cpu_seconds() - cpu_before) / per_run * 1e6)
                 latencies.append(samples)
         finally:
             conn.close()
@@ -132,6 +141,7 @@ def add_checkpoint(plan: Plan, scratch: Path) -> dict[str, Any]:
     return {
         "rate": summary(rates, "requests/s", 1),
         "latency": latency_summary(latencies),
+        "witness_cpu_us_per_request": summary(cpu, "µs", 1),
         "leaves_per_checkpoint": plan.witness_step,
         "requests_per_run": per_run,
     }
@@ -191,3 +201,24 @@ def run(plan: Plan, scratch: Path) -> dict[str, Any]:
         "add_checkpoint": add_checkpoint(plan, scratch),
         "append_to_cosigned": append_to_cosigned(plan, scratch),
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300, help="add-checkpoints per run")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--appends", type=int, default=30, help="appends timed until cosigned")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    plan = dataclasses.replace(QUICK, runs=args.runs, witness_requests=args.requests,
+                               witness_appends=args.appends, witness_seconds=60.0)
+    with tempfile.TemporaryDirectory(prefix="bench-witness-") as scratch:
+        result = run(plan, Path(scratch))
+    args.out.write_text(json.dumps(result, indent=1))
+    add, cosigned = result["add_checkpoint"], result["append_to_cosigned"]["latency"]
+    print(f"add-checkpoint {add['rate']} p50 {add['latency']['p50']} cpu/request "
+          f"{add['witness_cpu_us_per_request']}; append->cosigned p50 {cosigned['p50']} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,8 @@ entry's flow). Cosignatures it gets are verified and attached by
   log presents a client certificate to a witness that requires mutual TLS. The contexts are
   built when the pusher is made, before the server serves, so an unreadable file or a key file
   others can read (it must be mode 0600) stops the server. Plain ``http://`` is for loopback
-  witnesses, or with ``insecure = true`` (warned at every start).
+  witnesses, or with ``insecure = true`` (warned at every start). Connections are kept open
+  between pushes (:class:`KeepAlivePost`), so a push after a signature costs one round trip.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import http.client
 import logging
 import random
 import ssl
+import threading
 import urllib.parse
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -105,9 +107,9 @@ class Post(Protocol):
                  /) -> tuple[int, str, bytes]: ...
 
 
-def http_post(url: str, body: bytes, timeout_s: float,
-              context: ssl.SSLContext | None = None) -> tuple[int, str, bytes]:
-    """POST ``body`` to ``<url>/add-checkpoint``; (status, content type, bounded body)."""
+def _connect(url: str, timeout_s: float,
+             context: ssl.SSLContext | None) -> tuple[http.client.HTTPConnection, str]:
+    """An unopened connection to the witness at ``url`` and the path of its add-checkpoint."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"witness url {url!r}: want http(s)://host[:port][/prefix]")
@@ -117,16 +119,81 @@ def http_post(url: str, body: bytes, timeout_s: float,
                                            context=context or ssl.create_default_context())
     else:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
+    return conn, parts.path.rstrip("/") + "/add-checkpoint"
+
+
+def _exchange(conn: http.client.HTTPConnection, url: str, path: str,
+              body: bytes) -> tuple[int, str, bytes]:
+    conn.request("POST", path, body, {"Content-Type": "text/plain; charset=utf-8"})
+    resp = conn.getresponse()
+    data = resp.read(MAX_RESPONSE_BYTES + 1)
+    if len(data) > MAX_RESPONSE_BYTES:
+        raise MalformedError(f"witness {url} answered more than {MAX_RESPONSE_BYTES} bytes")
+    return resp.status, resp.getheader("Content-Type", ""), data
+
+
+def http_post(url: str, body: bytes, timeout_s: float,
+              context: ssl.SSLContext | None = None) -> tuple[int, str, bytes]:
+    """POST ``body`` to ``<url>/add-checkpoint`` on a new connection; (status, content type,
+    bounded body)."""
+    conn, path = _connect(url, timeout_s, context)
     try:
-        conn.request("POST", parts.path.rstrip("/") + "/add-checkpoint", body,
-                     {"Content-Type": "text/plain; charset=utf-8"})
-        resp = conn.getresponse()
-        data = resp.read(MAX_RESPONSE_BYTES + 1)
-        if len(data) > MAX_RESPONSE_BYTES:
-            raise MalformedError(f"witness {url} answered more than {MAX_RESPONSE_BYTES} bytes")
-        return resp.status, resp.getheader("Content-Type", ""), data
+        return _exchange(conn, url, path, body)
     finally:
         conn.close()
+
+
+class KeepAlivePost:
+    """A :class:`Post` that keeps idle HTTP/1.1 connections to each witness between pushes, so
+    a push costs no TCP (or TLS) handshake. A connection is used by one push at a time; one
+    that fails on reuse before an answer (the witness closed it while idle) is dropped and the
+    request is sent once more on a new one (a repeat is harmless: the witness answers 409 or
+    the same cosignature). Any other failure closes the connection."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, int], list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __call__(self, url: str, body: bytes, timeout_s: float,
+                 context: ssl.SSLContext | None = None) -> tuple[int, str, bytes]:
+        key = (url, id(context))
+        with self._lock:
+            idle = self._idle.get(key)
+            reused = idle.pop() if idle else None
+        if reused is not None:
+            conn, path = reused, _connect(url, timeout_s, context)[1]
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout_s)
+            try:
+                return self._keep(key, conn, _exchange(conn, url, path, body))
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn.close()  # closed by the witness while idle: once more, on a new one
+            except BaseException:
+                conn.close()
+                raise
+        conn, path = _connect(url, timeout_s, context)
+        try:
+            return self._keep(key, conn, _exchange(conn, url, path, body))
+        except BaseException:
+            conn.close()
+            raise
+
+    def _keep(self, key: tuple[str, int], conn: http.client.HTTPConnection,
+              result: tuple[int, str, bytes]) -> tuple[int, str, bytes]:
+        with self._lock:
+            if not self._closed:
+                self._idle.setdefault(key, []).append(conn)
+                return result
+        conn.close()
+        return result
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle, self._closed = self._idle, {}, True
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
 
 
 class PushError(AuditLogError):
@@ -148,11 +215,13 @@ class WitnessPusher:
     def __init__(
         self,
         logs: Mapping[str, PushedLog],
-        post: Post = http_post,
+        post: Post | None = None,
         clock: Clock | None = None,
     ) -> None:
         self._logs = logs
-        self._post = post
+        keepalive = KeepAlivePost()
+        self._keepalive = keepalive if post is None else None
+        self._post: Post = keepalive if post is None else post
         self._clock = clock or SystemClock()
         self._contexts: dict[tuple[str, str], ssl.SSLContext | None] = {}
         for origin, runtime in logs.items():
@@ -184,6 +253,8 @@ class WitnessPusher:
                 await task
         self._net.shutdown(wait=False, cancel_futures=True)
         self._reads.shutdown(wait=True)  # no read may still run once the database closes
+        if self._keepalive is not None:
+            self._keepalive.close()
 
     async def _run(self, runtime: PushedLog, witness: WitnessConfig, p: _Progress) -> None:
         interval = runtime.config.witness_interval_s

@@ -26,10 +26,10 @@ from auditlog_tlog.witness.archive import Archive, LocalArchive
 from auditlog_tlog.witness.config import ArchiveConfig, WitnessConfig
 from auditlog_tlog.witness.core import Witness, WitnessedLog
 from auditlog_tlog.witness.httpd import WitnessHTTPServer
+from auditlog_tlog.witness.journal import Journal
 from auditlog_tlog.witness.keys import WitnessKeys, load_keys
 from auditlog_tlog.witness.metrics import MeteredArchive, WitnessMetrics
 from auditlog_tlog.witness.pull import Puller
-from auditlog_tlog.witness.state import FileStateStore
 from auditlog_tlog.witness.tls import channel_credentials, check_transport, read_token, server_context
 
 log = logging.getLogger("auditlog.witness")
@@ -74,15 +74,17 @@ class WitnessApp:
                          get_hasher(e.hash))
             for e in config.logs
         ]
-        self._state = FileStateStore(config.state_dir)
+        archive, self._close_archive = open_archive(config.archive)
+        local = archive if isinstance(archive, LocalArchive) else None
         try:
-            archive, self._close_archive = open_archive(config.archive)
+            # With a local archive the journal is its durable queue (one sync per request).
+            self._state = Journal(config.state_dir, local)
         except BaseException:
-            self._state.close()
+            self._close_archive()
             raise
         self.witness = Witness(self.keys.active, logs, self._state,
-                               MeteredArchive(archive, self.metrics), self._clock,
-                               config.refresh_s)
+                               MeteredArchive(self._state if local else archive, self.metrics),
+                               self._clock, config.refresh_s)
         self.witness.reconcile()
         self.metrics.watch(self.witness)
         if config.listen:
@@ -130,8 +132,8 @@ class WitnessApp:
             thread.join(15)
         for puller in self._pullers:
             puller.close()
-        self._close_archive()
         self._state.close()
+        self._close_archive()
 
 
 def run(config: WitnessConfig) -> None:

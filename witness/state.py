@@ -29,7 +29,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from auditlog_tlog.common.files import write_atomic
 from auditlog_tlog.tree.errors import ConflictError, CorruptionError, StorageError
@@ -138,17 +138,22 @@ class FileStateStore:
             raise StorageError(f"cannot write state file {path}: {exc.strerror}") from exc
 
 
+def decode_state(doc: Any, origin: str) -> WitnessedState:
+    """The state in a decoded JSON object (a state file, a journal record); ValueError,
+    KeyError or binascii.Error when it is not exactly one."""
+    if not isinstance(doc, dict) or doc.get("origin") != origin:
+        raise ValueError(f"want a JSON object for origin {origin!r}")
+    size, root, note = doc["size"], doc["root"], doc["checkpoint"]
+    if not isinstance(size, int) or not isinstance(root, str) or not isinstance(note, str):
+        raise ValueError("want an integer size, base64 root and a checkpoint string")
+    return WitnessedState(origin, size, base64.b64decode(root, validate=True), note.encode())
+
+
 def _decode(raw: bytes, origin: str, path: Path) -> WitnessedState:
     """Parse a state file; anything unexpected is ``CorruptionError`` (refuse, never guess)."""
     try:
         if len(raw) > MAX_STATE_FILE:
             raise ValueError(f"{len(raw)} bytes, want at most {MAX_STATE_FILE}")
-        doc = json.loads(raw)
-        if not isinstance(doc, dict) or doc.get("origin") != origin:
-            raise ValueError(f"want a JSON object for origin {origin!r}")
-        size, root, note = doc["size"], doc["root"], doc["checkpoint"]
-        if not isinstance(size, int) or not isinstance(root, str) or not isinstance(note, str):
-            raise ValueError("want an integer size, base64 root and a checkpoint string")
-        return WitnessedState(origin, size, base64.b64decode(root, validate=True), note.encode())
+        return decode_state(json.loads(raw), origin)
     except (ValueError, KeyError, binascii.Error) as exc:
         raise CorruptionError(f"state file {path} is corrupt: {exc}") from exc

@@ -1,0 +1,442 @@
+"""The witness's state and archive queue in one append-only journal, synced once per request
+(c2sp.org/tlog-witness@v1.0.0, "add-checkpoint": the witness "MUST persist the new checkpoint
+before responding", and checking the old size and persisting "MUST be done atomically").
+
+:class:`Journal` is a ``witness.state.StateStore`` and a ``witness.archive.Archive``. A swap
+appends one record, the new state with its cosigned note, to ``<state_dir>/witness.journal``
+and returns once an ``fdatasync`` covers it; the compare-and-swap is made on the states held in
+memory, under a lock, in journal order. Concurrent swaps share one ``fdatasync`` (group commit).
+:meth:`Journal.load` returns a state only once it is durable, so nothing is released (a repeat
+answer, the monitoring endpoint) that a crash could take back.
+
+With a local archive the journal is also the archive's durable queue: :meth:`Journal.put` of a
+note the journal holds stages the archive file without a sync (``LocalArchive.stage``: visible at
+once), and a background thread makes staged objects durable in batches (one ``syncfs``), then
+appends a marker record
+saying that every note before an offset is in the archive. Other objects (fork evidence) are put
+synchronously. So an answered request costs one ``fdatasync`` instead of five syncs (state file
+and directory, archive directory, object and its directory), and "archived before released"
+holds: the released note is durable in the journal, and recovery archives it before serving.
+
+Record layout (big-endian)::
+
+    u32 length | u32 CRC-32 of the payload | payload: a JSON object
+      {"origin": ..., "size": ..., "root": <base64>, "checkpoint": <note>}   a state (a swap)
+      {"archived_to": <offset>}                   every note of a record before offset is synced
+
+Recovery (at open) reads records up to the first that is short or fails its CRC (a torn tail),
+truncates the file there, so that stale bytes can never follow a new record, and repairs the
+archive objects of the records after the last marker (``LocalArchive.repair``). State sizes per
+origin must never decrease along the journal; one that does is ``CorruptionError``. When the file
+passes ``max_bytes`` it is compacted: a new file with the current states, a marker and the
+records not yet archived is written, fsynced and renamed over it. A directory without a journal
+but with the JSON files of ``witness.state.FileStateStore`` is imported once.
+
+A failed write or ``fdatasync`` breaks the journal: the kernel may have dropped the pages, so no
+state is trusted until a restart reads the file again; every later call raises StorageError.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fcntl
+import json
+import logging
+import os
+import struct
+import threading
+import zlib
+from pathlib import Path
+from typing import Any, Final, NamedTuple
+
+from auditlog_tlog.common.files import fsync_dir
+from auditlog_tlog.tree.errors import ConflictError, CorruptionError, PushbackError, StorageError
+from auditlog_tlog.witness.archive import LocalArchive, cosigned_key, sync_paths
+from auditlog_tlog.witness.state import MAX_STATE_FILE, WitnessedState, decode_state
+
+log = logging.getLogger("auditlog.witness")
+JOURNAL: Final = "witness.journal"
+_HEADER: Final = struct.Struct(">II")
+MAX_BYTES: Final = 8 << 20  # compact beyond this
+MAX_PENDING: Final = 20_000  # notes awaiting the archive sync; beyond, swaps are refused (503)
+
+
+class _Pending(NamedTuple):
+    """A state record whose note is not yet synced in the archive."""
+
+    offset: int
+    key: str
+    note: bytes
+    record: bytes
+
+
+def _encode(doc: dict[str, Any]) -> bytes:
+    payload = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def _state_record(state: WitnessedState) -> bytes:
+    return _encode({"origin": state.origin, "size": state.size,
+                    "root": base64.b64encode(state.root).decode(),
+                    "checkpoint": state.checkpoint.decode()})
+
+
+def _records(data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], int]:
+    """(offset, payload) of each whole record, and the offset where the valid journal ends."""
+    out: list[tuple[int, dict[str, Any]]] = []
+    at = 0
+    while at + _HEADER.size <= len(data):
+        length, crc = _HEADER.unpack_from(data, at)
+        end = at + _HEADER.size + length
+        if length > MAX_STATE_FILE or end > len(data):
+            break
+        payload = data[at + _HEADER.size:end]
+        if zlib.crc32(payload) != crc:
+            break
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            break
+        if not isinstance(doc, dict):
+            break
+        out.append((at, doc))
+        at = end
+    return out, at
+
+
+class Journal:
+    """A :class:`~auditlog_tlog.witness.state.StateStore` and archive in one journal file."""
+
+    def __init__(self, directory: Path, archive: LocalArchive | None = None,
+                 max_bytes: int = MAX_BYTES, max_pending: int = MAX_PENDING) -> None:
+        self._dir = directory
+        self._path = directory / JOURNAL
+        self._archive = archive
+        self._max_bytes = max_bytes
+        self._max_pending = max_pending
+        self._lock = threading.Lock()  # states, pending, appends
+        self._sync = threading.Condition()  # group commit
+        self._wake = threading.Condition(self._lock)  # the archive syncer
+        self._states: dict[str, tuple[WitnessedState, int]] = {}  # origin -> (state, its seq)
+        self._pending: list[_Pending] = []  # in journal order
+        self._written = self._synced = 0  # sequence numbers of records appended / made durable
+        self._end = 0  # where the next record goes
+        self._syncing = False
+        self._pass = threading.Lock()  # one archive pass (and compaction) at a time
+        self._broken: str | None = None
+        self._closing = self._closed = False
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                                    0o600)
+        except OSError as exc:
+            raise StorageError(f"state directory {directory}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._fd = self._open()
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise StorageError(f"state directory {directory} is in use by another witness "
+                               "process") from None
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+        self._thread: threading.Thread | None = None
+        if archive is not None:
+            self._thread = threading.Thread(target=self._archiver, name="witness-archive-sync",
+                                            daemon=True)
+            self._thread.start()
+
+    # -- StateStore ----------------------------------------------------------------------------
+    def load(self, origin: str) -> WitnessedState | None:
+        with self._lock:
+            if self._closed:  # everything was synced when it closed: still readable
+                state = self._states.get(origin)
+                return None if state is None else state[0]
+            self._check_open()
+            found = self._states.get(origin)
+        if found is None:
+            return None
+        self._sync_to(found[1])  # a state is handed out only once it is durable
+        return found[0]
+
+    def swap(self, expected: tuple[int, bytes] | None, new: WitnessedState) -> None:
+        if expected is not None and new.size < expected[0]:
+            raise ValueError(f"state of {new.origin}: got size {new.size}, want >= {expected[0]}")
+        record = _state_record(new)
+        with self._lock:
+            self._check_open()
+            current = self._states.get(new.origin)
+            found = None if current is None else (current[0].size, current[0].root)
+            if found != expected:
+                got = "nothing" if found is None else f"size {found[0]}"
+                want = "nothing" if expected is None else f"size {expected[0]}"
+                raise ConflictError(f"state of {new.origin} changed: got {got} stored, want {want}")
+            if self._archive is not None and len(self._pending) >= self._max_pending:
+                raise PushbackError(f"{len(self._pending)} cosigned notes wait for the archive "
+                                    f"sync, limit {self._max_pending}; retry later", retry_after=1)
+            offset = self._append(record)
+            self._states[new.origin] = (new, self._written)
+            if self._archive is not None:
+                key = cosigned_key(new.origin, new.size, new.checkpoint)
+                self._pending.append(_Pending(offset, key, new.checkpoint, record))
+            seq = self._written
+        self._sync_to(seq)
+
+    # -- Archive -------------------------------------------------------------------------------
+    def put(self, key: str, data: bytes) -> bool:
+        """A note the journal holds is staged (durable already); anything else is put durably."""
+        if self._archive is None:
+            raise StorageError("this journal has no archive")
+        with self._lock:
+            self._check_open()
+            queued = any(p.key == key for p in reversed(self._pending))
+        if not queued:
+            return self._archive.put(key, data)
+        self._archive.stage(key, data)
+        with self._lock:
+            self._wake.notify()
+        return True
+
+    def flush(self) -> None:
+        """Sync every staged archive object now and mark it archived (tests; close)."""
+        if self._archive is not None:
+            self._archive_pass()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            if self._broken is None:
+                self.flush()
+        finally:
+            with self._sync:
+                while self._syncing:
+                    self._sync.wait()
+                os.close(self._fd)
+                os.close(self._lock_fd)
+            with self._lock:
+                self._closed = True
+
+    # -- the file ------------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closing:
+            raise StorageError("the witness journal is closed")
+        self._check()
+
+    def _check(self) -> None:
+        if self._broken is not None:
+            raise StorageError(f"the witness journal is unusable until a restart: {self._broken}")
+
+    def _append(self, record: bytes) -> int:
+        """Write a record at the end (under ``_lock``); returns its offset."""
+        offset = self._end
+        try:
+            written = os.pwrite(self._fd, record, offset)
+            if written != len(record):
+                raise OSError(0, f"short write of {written} of {len(record)} bytes")
+        except OSError as exc:
+            try:
+                os.ftruncate(self._fd, offset)  # never leave a torn record before later ones
+            except OSError:
+                self._fail(f"write: {exc.strerror}, and the torn record could not be cut")
+            raise StorageError(f"cannot write the witness journal: {exc.strerror}") from exc
+        self._end = offset + len(record)
+        self._written += 1
+        return offset
+
+    def _sync_to(self, seq: int) -> None:
+        """Return once record ``seq`` is durable; one thread syncs for every waiter."""
+        with self._sync:
+            while self._synced < seq:
+                if self._broken is not None:
+                    self._check()
+                if self._syncing:
+                    self._sync.wait()
+                    continue
+                self._syncing = True
+                target = self._written
+                fd = self._fd
+                self._sync.release()
+                try:
+                    os.fdatasync(fd)
+                    failed = None
+                except OSError as exc:
+                    failed = exc
+                finally:
+                    self._sync.acquire()
+                    self._syncing = False
+                    self._sync.notify_all()
+                if failed is not None:
+                    self._fail(f"fdatasync: {failed.strerror}")
+                    raise StorageError(f"cannot sync the witness journal: {failed.strerror}")
+                self._synced = max(self._synced, target)
+
+    def _fail(self, why: str) -> None:
+        if self._broken is None:
+            log.error("witness journal %s failed (%s): refusing every request until a restart",
+                      self._path, why)
+            self._broken = why
+
+    def _open(self) -> int:
+        """Open the journal, recover what it holds, and return its descriptor."""
+        if not self._path.exists():
+            self._import_state_files()
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            data = b""
+            while chunk := os.read(fd, 1 << 20):
+                data += chunk
+        except OSError as exc:
+            raise StorageError(f"cannot read the witness journal {self._path}: {exc.strerror}"
+                               ) from exc
+        try:
+            records, end = _records(data)
+            self._replay(records)
+            if end != len(data):
+                log.warning("witness journal %s: %d bytes after the last whole record (a crash "
+                            "while writing it); cut", self._path, len(data) - end)
+                os.ftruncate(fd, end)
+            # What a killed process wrote may still be only in the page cache: make it durable
+            # before any of it is handed out again.
+            os.fsync(fd)
+            fsync_dir(self._dir)
+        except OSError as exc:
+            os.close(fd)
+            raise StorageError(f"cannot repair the witness journal {self._path}: "
+                               f"{exc.strerror}") from exc
+        except BaseException:
+            os.close(fd)
+            raise
+        self._end = end
+        if self._archive is not None:
+            for p in self._pending:
+                self._archive.repair(p.key, p.note)  # synced by the archiver's first pass
+        return fd
+
+    def _replay(self, records: list[tuple[int, dict[str, Any]]]) -> None:
+        for offset, doc in records:
+            if "archived_to" in doc:
+                mark = doc["archived_to"]
+                self._pending = [p for p in self._pending if p.offset >= mark]
+                continue
+            try:
+                state = decode_state(doc, str(doc.get("origin")))
+            except (ValueError, KeyError, binascii.Error) as exc:
+                raise CorruptionError(f"witness journal {self._path} at {offset}: {exc}") from exc
+            before = self._states.get(state.origin)
+            if before is not None and state.size < before[0].size:
+                raise CorruptionError(
+                    f"witness journal {self._path} at {offset}: {state.origin} goes back from "
+                    f"size {before[0].size} to {state.size}, want sizes that never decrease")
+            self._states[state.origin] = (state, 0)
+            if self._archive is not None:
+                key = cosigned_key(state.origin, state.size, state.checkpoint)
+                self._pending.append(_Pending(offset, key, state.checkpoint, _state_record(state)))
+
+    def _import_state_files(self) -> None:
+        """Once, from a directory of ``FileStateStore`` JSON files: write them as a journal."""
+        states = []
+        for path in sorted(self._dir.glob("*.json")):
+            try:
+                doc = json.loads(path.read_bytes()[:MAX_STATE_FILE + 1])
+                states.append(decode_state(doc, str(doc.get("origin"))))
+            except (OSError, ValueError, KeyError, AttributeError, binascii.Error) as exc:
+                raise CorruptionError(f"state file {path} cannot be imported: {exc}") from exc
+        if states:
+            log.info("witness journal: importing %d state files of %s", len(states), self._dir)
+            os.close(self._write_file(b"".join(_state_record(s) for s in states)))
+
+    def _write_file(self, data: bytes) -> int:
+        """Replace the journal with ``data`` (temporary file, fsync, rename, directory fsync);
+        returns the open descriptor of the new journal."""
+        tmp = self._dir / f".{JOURNAL}.tmp"
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+                os.replace(tmp, self._path)
+                fsync_dir(self._dir)
+            except BaseException:
+                os.close(fd)
+                raise
+        except OSError as exc:
+            raise StorageError(f"cannot write the witness journal {self._path}: {exc.strerror}"
+                               ) from exc
+        return fd
+
+    # -- the archive syncer --------------------------------------------------------------------
+    def _archiver(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending and not self._closing:
+                    self._wake.wait()
+                if self._closing:
+                    return
+            try:
+                self._archive_pass()
+            except StorageError as exc:
+                log.error("witness archive sync: %s (the notes stay in the journal)", exc)
+                with self._lock:
+                    if self._closing:
+                        return
+                    self._wake.wait(1.0)  # the archive is failing: try again in a second
+
+    def _archive_pass(self) -> None:
+        """Stage (if needed) and sync every pending object, then mark them archived."""
+        with self._pass:
+            self._archive_batch()
+
+    def _archive_batch(self) -> None:
+        assert self._archive is not None
+        with self._lock:
+            self._check()
+            batch = list(self._pending)
+            end = self._end
+        if not batch:
+            return
+        paths = []
+        for p in batch:
+            paths.extend(self._archive.stage(p.key, p.note))
+        sync_paths(self._archive.root, paths)
+        with self._lock:
+            self._check()
+            done = {p.key for p in batch}
+            self._pending = [p for p in self._pending if p.key not in done]
+            self._append(_encode({"archived_to": end}))
+            if self._end > self._max_bytes:
+                self._compact()
+            seq = self._written
+        self._sync_to(seq)
+
+    def _compact(self) -> None:
+        """Under ``_lock``: rewrite the journal as its current states, a marker and the records
+        not yet archived, durably, in place of the old file."""
+        pending_keys = {p.key for p in self._pending}
+        settled = [s for s, _ in self._states.values()
+                   if cosigned_key(s.origin, s.size, s.checkpoint) not in pending_keys]
+        head = b"".join(_state_record(s) for s in settled)
+        parts = [head, _encode({"archived_to": len(head)})]
+        at = len(parts[0]) + len(parts[1])
+        moved = []
+        for p in self._pending:
+            moved.append(_Pending(at, p.key, p.note, p.record))
+            parts.append(p.record)
+            at += len(p.record)
+        with self._sync:
+            while self._syncing:
+                self._sync.wait()
+            fd = self._write_file(b"".join(parts))
+            os.close(self._fd)
+            self._fd, self._end, self._pending = fd, at, moved
+            self._synced = self._written
+            self._sync.notify_all()
