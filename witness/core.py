@@ -219,7 +219,7 @@ class Witness:
         except ConflictError:
             raise _LostRace() from None
         self._archive_state(new)
-        log.info("cosigned %s at size %d", entry.origin, cp.size)
+        log.debug("cosigned %s at size %d", entry.origin, cp.size)  # not info: a line a request
         return "".join(signature.line() for signature in signatures).encode()
 
     def _recent_lines(self, state: WitnessedState, text: str) -> bytes | None:

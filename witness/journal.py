@@ -11,8 +11,8 @@ answer, the monitoring endpoint) that a crash could take back.
 
 With a local archive the journal is also the archive's durable queue: :meth:`Journal.put` of a
 note the journal holds stages the archive file without a sync (``LocalArchive.stage``: visible at
-once), and a background thread makes staged objects durable in batches (one ``syncfs``), then
-appends a marker record
+once), and a background thread makes staged objects durable in batches (one ``syncfs`` per
+``ARCHIVE_BATCH`` notes or ``ARCHIVE_DELAY_S``, whichever comes first), then appends a marker record
 saying that every note before an offset is in the archive. Other objects (fork evidence) are put
 synchronously. So an answered request costs one ``fdatasync`` instead of five syncs (state file
 and directory, archive directory, object and its directory), and "archived before released"
@@ -60,6 +60,8 @@ JOURNAL: Final = "witness.journal"
 _HEADER: Final = struct.Struct(">II")
 MAX_BYTES: Final = 8 << 20  # compact beyond this
 MAX_PENDING: Final = 20_000  # notes awaiting the archive sync; beyond, swaps are refused (503)
+ARCHIVE_BATCH: Final = 256  # the archive is synced once this many notes wait,
+ARCHIVE_DELAY_S: Final = 0.05  # or this long after the first of them
 
 
 class _Pending(NamedTuple):
@@ -380,6 +382,10 @@ class Journal:
             with self._lock:
                 while not self._pending and not self._closing:
                     self._wake.wait()
+                # Gather a batch: a sync of the file system per request would queue the
+                # journal's own syncs behind it.
+                self._wake.wait_for(lambda: self._closing or len(self._pending) >= ARCHIVE_BATCH,
+                                    ARCHIVE_DELAY_S)
                 if self._closing:
                     return
             try:
