@@ -183,6 +183,8 @@ class Journal:
             if self._archive is not None:
                 key = cosigned_key(new.origin, new.size, new.checkpoint)
                 self._pending.append(_Pending(offset, key, new.checkpoint, record))
+                if len(self._pending) in (1, ARCHIVE_BATCH):  # what the archiver waits for
+                    self._wake.notify()
             seq = self._written
         self._sync_to(seq)
 
@@ -197,8 +199,6 @@ class Journal:
         if not queued:
             return self._archive.put(key, data)
         self._archive.stage(key, data)
-        with self._lock:
-            self._wake.notify()
         return True
 
     def flush(self) -> None:
