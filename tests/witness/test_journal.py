@@ -246,3 +246,37 @@ def test_the_witness_answers_from_the_journal_and_archives_every_note(tmp_path: 
     for answer in lines:
         (line,) = parse_signature_lines(answer)
         assert any(line.line().encode() in note for note in notes)
+
+
+class _SwappingArchive(LocalArchive):
+    """Swaps a newer state into the journal while the archive pass stages: a request that
+    arrives during the pass, so that the compaction after it has a record not yet archived."""
+
+    journal: Journal | None = None
+
+    def stage(self, key: str, data: bytes) -> list[Path]:
+        journal, self.journal = self.journal, None
+        if journal is not None:
+            journal.swap((1, _state(1).root), _state(2))
+        return super().stage(key, data)
+
+
+def test_a_compaction_keeps_the_records_not_yet_archived(tmp_path: Path) -> None:
+    archive = _SwappingArchive(tmp_path / "archive")
+    journal = Journal(tmp_path / "state", archive, max_bytes=1)  # compact after every pass
+    try:
+        journal.swap(None, _state(1))
+        archive.journal = journal
+        journal.flush()  # archives size 1; size 2 arrives meanwhile; then compacts
+        crashed = tmp_path / "crashed"
+        shutil.copytree(tmp_path / "state", crashed, ignore=shutil.ignore_patterns(".lock"))
+    finally:
+        journal.close()
+    note2 = archive.path_of(cosigned_key(ORIGIN, 2, _state(2).checkpoint))
+    note2.unlink()  # as if the crash came before size 2 reached the archive
+    reopened = Journal(crashed, LocalArchive(tmp_path / "archive"))
+    try:
+        assert reopened.load(ORIGIN) == _state(2)
+        assert note2.read_bytes() == _state(2).checkpoint  # recovery archived it again
+    finally:
+        reopened.close()
