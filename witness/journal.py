@@ -217,6 +217,9 @@ class Journal:
         try:
             if self._broken is None:
                 self.flush()
+        except StorageError as exc:
+            log.error("witness archive sync at close: %s (the notes stay in the journal and are "
+                      "archived at the next start)", exc)
         finally:
             with self._sync:
                 while self._syncing:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlog_tlog.tree.errors import ConflictError, CorruptionError, StorageError
+from auditlog_tlog.tree.errors import ConflictError, CorruptionError, PushbackError, StorageError
 from auditlog_tlog.tree.note import parse_signature_lines
 from auditlog_tlog.witness.archive import LocalArchive, cosigned_key
 from auditlog_tlog.witness.journal import JOURNAL, Journal
@@ -280,3 +280,21 @@ def test_a_compaction_keeps_the_records_not_yet_archived(tmp_path: Path) -> None
         assert note2.read_bytes() == _state(2).checkpoint  # recovery archived it again
     finally:
         reopened.close()
+
+
+class _BrokenArchive(LocalArchive):
+    def stage(self, key: str, data: bytes) -> list[Path]:
+        raise StorageError("the archive disk is gone")
+
+
+def test_a_backlog_the_archive_cannot_take_refuses_new_cosignatures(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "state", _BrokenArchive(tmp_path / "archive"), max_pending=2)
+    try:
+        journal.swap(None, _state(1))
+        journal.swap((1, _state(1).root), _state(2))
+        with pytest.raises(PushbackError, match="2 cosigned notes wait for the archive sync"):
+            journal.swap((2, _state(2).root), _state(3))
+        assert journal.load(ORIGIN) == _state(2)
+    finally:
+        journal.close()  # its last archive sync fails too: logged, the notes stay in the journal
+    assert Journal(tmp_path / "state").load(ORIGIN) == _state(2)
