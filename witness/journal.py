@@ -18,7 +18,7 @@ synchronously. So an answered request costs one ``fdatasync`` instead of five sy
 and directory, archive directory, object and its directory), and "archived before released"
 holds: the released note is durable in the journal, and recovery archives it before serving.
 
-Record layout (big-endian)::
+Record layout (big-endian; ``witness.records``)::
 
     u32 length | u32 CRC-32 of the payload | payload: a JSON object
       {"origin": ..., "size": ..., "root": <base64>, "checkpoint": <note>}   a state (a swap)
@@ -38,26 +38,23 @@ state is trusted until a restart reads the file again; every later call raises S
 
 from __future__ import annotations
 
-import base64
 import binascii
 import fcntl
 import json
 import logging
 import os
-import struct
 import threading
-import zlib
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from auditlog_tlog.common.files import fsync_dir
 from auditlog_tlog.tree.errors import ConflictError, CorruptionError, PushbackError, StorageError
 from auditlog_tlog.witness.archive import LocalArchive, cosigned_key, sync_paths
+from auditlog_tlog.witness.records import encode_record, read_records, state_record
 from auditlog_tlog.witness.state import MAX_STATE_FILE, WitnessedState, decode_state
 
 log = logging.getLogger("auditlog.witness")
 JOURNAL: Final = "witness.journal"
-_HEADER: Final = struct.Struct(">II")
 MAX_BYTES: Final = 8 << 20  # compact beyond this
 MAX_PENDING: Final = 20_000  # notes awaiting the archive sync; beyond, swaps are refused (503)
 ARCHIVE_BATCH: Final = 256  # the archive is synced once this many notes wait,
@@ -71,40 +68,6 @@ class _Pending(NamedTuple):
     key: str
     note: bytes
     record: bytes
-
-
-def _encode(doc: dict[str, Any]) -> bytes:
-    payload = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-
-
-def _state_record(state: WitnessedState) -> bytes:
-    return _encode({"origin": state.origin, "size": state.size,
-                    "root": base64.b64encode(state.root).decode(),
-                    "checkpoint": state.checkpoint.decode()})
-
-
-def _records(data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], int]:
-    """(offset, payload) of each whole record, and the offset where the valid journal ends."""
-    out: list[tuple[int, dict[str, Any]]] = []
-    at = 0
-    while at + _HEADER.size <= len(data):
-        length, crc = _HEADER.unpack_from(data, at)
-        end = at + _HEADER.size + length
-        if length > MAX_STATE_FILE or end > len(data):
-            break
-        payload = data[at + _HEADER.size:end]
-        if zlib.crc32(payload) != crc:
-            break
-        try:
-            doc = json.loads(payload)
-        except ValueError:
-            break
-        if not isinstance(doc, dict):
-            break
-        out.append((at, doc))
-        at = end
-    return out, at
 
 
 class Journal:
@@ -166,7 +129,7 @@ class Journal:
     def swap(self, expected: tuple[int, bytes] | None, new: WitnessedState) -> None:
         if expected is not None and new.size < expected[0]:
             raise ValueError(f"state of {new.origin}: got size {new.size}, want >= {expected[0]}")
-        record = _state_record(new)
+        record = state_record(new)
         with self._lock:
             self._check_open()
             current = self._states.get(new.origin)
@@ -302,7 +265,7 @@ class Journal:
             raise StorageError(f"cannot read the witness journal {self._path}: {exc.strerror}"
                                ) from exc
         try:
-            records, end = _records(data)
+            records, end = read_records(data)
             self._replay(records)
             if end != len(data):
                 log.warning("witness journal %s: %d bytes after the last whole record (a crash "
@@ -343,7 +306,7 @@ class Journal:
             self._states[state.origin] = (state, 0)
             if self._archive is not None:
                 key = cosigned_key(state.origin, state.size, state.checkpoint)
-                self._pending.append(_Pending(offset, key, state.checkpoint, _state_record(state)))
+                self._pending.append(_Pending(offset, key, state.checkpoint, state_record(state)))
 
     def _import_state_files(self) -> None:
         """Once, from a directory of ``FileStateStore`` JSON files: write them as a journal."""
@@ -356,7 +319,7 @@ class Journal:
                 raise CorruptionError(f"state file {path} cannot be imported: {exc}") from exc
         if states:
             log.info("witness journal: importing %d state files of %s", len(states), self._dir)
-            os.close(self._write_file(b"".join(_state_record(s) for s in states)))
+            os.close(self._write_file(b"".join(state_record(s) for s in states)))
 
     def _write_file(self, data: bytes) -> int:
         """Replace the journal with ``data`` (temporary file, fsync, rename, directory fsync);
@@ -421,7 +384,7 @@ class Journal:
             self._check()
             done = {p.key for p in batch}
             self._pending = [p for p in self._pending if p.key not in done]
-            self._append(_encode({"archived_to": end}))
+            self._append(encode_record({"archived_to": end}))
             if self._end > self._max_bytes:
                 self._compact()
             seq = self._written
@@ -433,8 +396,8 @@ class Journal:
         pending_keys = {p.key for p in self._pending}
         settled = [s for s, _ in self._states.values()
                    if cosigned_key(s.origin, s.size, s.checkpoint) not in pending_keys]
-        head = b"".join(_state_record(s) for s in settled)
-        parts = [head, _encode({"archived_to": len(head)})]
+        head = b"".join(state_record(s) for s in settled)
+        parts = [head, encode_record({"archived_to": len(head)})]
         at = len(parts[0]) + len(parts[1])
         moved = []
         for p in self._pending:
