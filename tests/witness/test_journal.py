@@ -230,7 +230,7 @@ def test_concurrent_swaps_share_syncs_and_each_is_durable(
     for thread in threads:
         thread.join()
     journal.close()
-    assert len(syncs) == 2  # the first alone, then one for the fifteen that queued behind it
+    assert 1 <= len(syncs) <= 2  # the first, then at most one for all that queued behind it
     reopened = Journal(tmp_path)
     assert all(reopened.load(o) == _state(1, o) for o in origins)
 
