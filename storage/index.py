@@ -179,7 +179,7 @@ class LogIndex:
         columns = event_columns([e for _, e, _ in entries], bool(keys)) if consecutive else None
         if columns is not None:  # a batch of canonical events only: the common case
             for name, values in columns:
-                self._column_rows(rows, self._fields[name], values, tail, width)
+                self._column_rows(rows, name, values, tail, width)
             return rows
         events, rest = group_events(entries, first, bool(keys))
         fast: dict[tuple[str, bytes], list[int]] = {}  # (field, value as in the entry)
@@ -218,12 +218,12 @@ class LogIndex:
         rows.extend((key, pack_offsets(offsets, width)) for key, offsets in merged.items())
         return rows
 
-    @staticmethod
-    def _column_rows(rows: list[tuple[bytes, bytes]], head: bytes, column: Sequence[bytes],
+    def _column_rows(self, rows: list[tuple[bytes, bytes]], name: str, column: Sequence[bytes],
                      tail: bytes, width: int) -> None:
-        """Add the posting lists of one field over a batch, ``column[offset]`` its values."""
+        """Add the posting lists of field ``name`` over a batch, ``column[offset]`` its values."""
         count = len(column)
-        if (head[-1:] == CODES["request_id"] and len(set(column)) == count
+        head = self._fields[name]
+        if (name == "request_id" and len(set(column)) == count
                 and b"" not in column and max(map(len, column)) < MAX_VALUE_BYTES):
             # One entry a value, as request ids usually are: no Python operation per entry.
             keys = map(b"".join, zip(itertools.repeat(head), column, itertools.repeat(tail)))
