@@ -229,6 +229,12 @@ class LogIndex:
             keys = map(b"".join, zip(itertools.repeat(head), column, itertools.repeat(tail)))
             rows.extend(zip(keys, _singles(width, count), strict=True))
             return
+        first = column[0]
+        if column.count(first) == count:  # one value all through (a source, say): in C
+            if first:
+                rows.append((head + first[:MAX_VALUE_BYTES] + tail,
+                             pack_offsets(range(count), width)))
+            return
         grouped: defaultdict[bytes, list[int]] = defaultdict(list)
         for offset, value in enumerate(column):
             grouped[value].append(offset)
