@@ -24,7 +24,7 @@ from opentelemetry.proto.common.v1.common_pb2 import (
     KeyValue,
     KeyValueList,
 )
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from auditlog_tlog.proto import auditlog_pb2 as pb
@@ -51,7 +51,8 @@ def pin_request() -> ExportLogsServiceRequest:
     rule (ranks, duplicates, empty values, fallbacks)."""
     full = LogRecord(
         time_unix_nano=1_764_467_100_123_456_789, observed_time_unix_nano=1_764_467_101_000_000_000,
-        severity_number=9, severity_text="INFO", body=_s("invoice 7 deleted: héllo ✓ \"q\" \\ \n"),
+        severity_number=SeverityNumber.SEVERITY_NUMBER_INFO, severity_text="INFO",
+        body=_s("invoice 7 deleted: héllo ✓ \"q\" \\ \n"),
         attributes=[
             _kv("enduser.id", _s("bob")), _kv("user.id", _s("alice")), _kv("user.id", _s("eve")),
             _kv("event.name", _s("invoice.delete")), _kv("url.full", _s("https://x.example/i/7")),
