@@ -125,11 +125,18 @@ def log_record_fields(record: LogRecord) -> tuple[dict[str, Any], list[str | Non
             if not pair.HasField("value"):
                 items.append({"key": key} if key else {})
                 continue
-            value = any_value(pair.value)
+            pb_value = pair.value
+            text: str | None = None
+            if pb_value.WhichOneof("value") == "string_value":  # most attributes: inline
+                text = pb_value.string_value
+                value: dict[str, Any] = {"stringValue": text}
+            else:
+                value = any_value(pb_value)
             items.append({"key": key, "value": value} if key else {"value": value})
             hit = FIELD_OF.get(key)
             if hit is not None and hit[1] < ranks[hit[0]]:
-                text = scalar_text(value)
+                if text is None:
+                    text = scalar_text(value)
                 if text is not None:  # else a worse key, or the same key later, may give it
                     found[hit[0]] = text
                     ranks[hit[0]] = hit[1]

@@ -45,8 +45,9 @@ _SD_PLAIN = re.compile(r"(?:\[[!#-<>-\\^-~]{1,32}(?:" + _SD_PLAIN_PARAM + r")*\]
 _SD_PLAIN_ELEMENTS = re.compile(r"\[([!#-<>-\\^-~]{1,32})((?:" + _SD_PLAIN_PARAM + r")*)\]")
 _SD_PLAIN_PARAMS = re.compile(r' ([!#-<>-\\^-~]{1,32})="([^"\\]*)"')
 
-# RFC 5424 header fields: (name, the longest the RFC allows).
+# RFC 5424 header fields: (name, the longest the RFC allows), each 1*PRINTUSASCII (6.2).
 _HEADER = (("hostname", 255), ("app_name", 48), ("procid", 128), ("msgid", 32))
+_HEADER_FIELDS = re.compile(" ".join(f"[!-~]{{1,{limit}}}" for _, limit in _HEADER))
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,21 +122,22 @@ def _rfc5424(facility: int, severity: int, text: str, raw: bytes) -> SyslogMessa
             f"RFC 5424 header has {len(parts)} fields after VERSION, want 6: TIMESTAMP HOSTNAME "
             "APP-NAME PROCID MSGID STRUCTURED-DATA"
         )
-    stamp, *fields, rest = parts
-    values: dict[str, str | None] = {}
-    for (name, limit), value in zip(_HEADER, fields, strict=True):
-        if not value or len(value) > limit or not value.isascii() or not value.isprintable():
-            raise MalformedError(
-                f"RFC 5424 {name.upper()} {value[:40]!r}, want NILVALUE or 1 to {limit} "
-                "printable ASCII characters"
-            )
-        values[name] = None if value == "-" else value
+    stamp, hostname, app_name, procid, msgid, rest = parts
+    # One regular expression checks the four fields; the loop says which one is wrong.
+    if not _HEADER_FIELDS.fullmatch(text, len(stamp) + 1, len(text) - len(rest) - 1):
+        for (name, limit), value in zip(_HEADER, parts[1:5], strict=True):
+            if not value or len(value) > limit or not value.isascii() or not value.isprintable():
+                raise MalformedError(
+                    f"RFC 5424 {name.upper()} {value[:40]!r}, want NILVALUE or 1 to {limit} "
+                    "printable ASCII characters"
+                )
     timestamp = None if stamp == "-" else stamp
     sd, msg = _structured_data(rest)
     return SyslogMessage(
         "rfc5424", facility, severity, timestamp,
         None if timestamp is None else _rfc3339_utc(timestamp),
-        values["hostname"], values["app_name"], values["procid"], values["msgid"],
+        None if hostname == "-" else hostname, None if app_name == "-" else app_name,
+        None if procid == "-" else procid, None if msgid == "-" else msgid,
         sd, msg.removeprefix("\ufeff").removesuffix("\n"), raw,
     )
 
