@@ -129,8 +129,8 @@ def routed_entries(
     alone), and the routing refusals (count, error). MalformedError for a record whose time
     is out of range: the request is refused as a whole.
 
-    Each entry is ``encode_entry`` of the record's IngestRecord (search fields as the module
-    docstring says, ``record`` as the OTLP/JSON of the record and of what it shares), written
+    Each entry is ``encode_entry`` of the record's IngestRecord (search fields by the ranks of
+    ``otlp_json.FIELD_OF``, ``record`` as the OTLP/JSON of the record and what it shares), written
     in one ``orjson`` call per record: the resource and scope are encoded once per
     ResourceLogs and ScopeLogs and spliced in as fragments."""
     by_log: dict[str, list[bytes | MalformedError]] = {}
