@@ -9,6 +9,9 @@ same run on the same server:
 Each keeps ``--inflight`` requests in flight from one asyncio client; requests are built before
 the clock starts, every record is distinct (nothing is answered by dedup), and every answer is
 checked after the clock stops. The project's budget is >= 100,000 OTLP records/s durable.
+Beside each rate, ``server_cpu_ms_per_1000``: the server process's CPU time (user + system,
+every thread, /proc/PID/stat) over the phase per 1,000 records, the figure that a shared,
+loaded machine moves least.
 
     python bench/ingest.py [--records 51200] [--batch 512] [--inflight 4] > ingest.json
 """
@@ -22,6 +25,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,25 +79,34 @@ async def _pace(requests: list[Any], inflight: int, send: Any) -> tuple[float, l
 
 
 async def measure(address: str, ingest_url: str, records: int, batch: int,
-                  inflight: int) -> dict[str, Any]:
+                  inflight: int, cpu: Callable[[], float] = lambda: 0.0) -> dict[str, Any]:
+    """The three rates; ``cpu`` reads the server's CPU seconds so far."""
     count = records // batch
     out: dict[str, Any] = {}
+    cpu_at = cpu()
+
+    def phase(name: str, seconds: float) -> None:
+        nonlocal cpu_at
+        used, cpu_at = cpu() - cpu_at, cpu()
+        out[name] = {"records": count * batch, "seconds": seconds, "per_s": count * batch / seconds,
+                     "server_cpu_ms_per_1000": used * 1e6 / (count * batch)}
+
     async with grpc.aio.insecure_channel(address, options=[
             ("grpc.max_send_message_length", 64 * 1024 * 1024)]) as channel:
         stub = pb_grpc.LogStub(channel)
         batches = [pb.AppendBatchRequest(log=ORIGIN, entries=[
             f"{n:08d}-{i:08d}".encode().ljust(256, b".") for i in range(batch)]) for n in range(count)]
+        cpu_at = cpu()
         seconds, answers = await _pace(batches, inflight, stub.AppendBatch)
+        phase("append_batch", seconds)
         assert sum(len(a.results) for a in answers) == count * batch
-        out["append_batch"] = {"records": count * batch, "seconds": seconds,
-                               "per_s": count * batch / seconds}
 
         exports = [_export("grpc", n * batch, batch) for n in range(count)]
         call = channel.unary_unary(EXPORT, response_deserializer=ExportLogsServiceResponse.FromString)
+        cpu_at = cpu()
         seconds, answers = await _pace(exports, inflight, call)
+        phase("otlp_grpc", seconds)
         assert all(a.partial_success.rejected_log_records == 0 for a in answers)
-        out["otlp_grpc"] = {"records": count * batch, "seconds": seconds,
-                            "per_s": count * batch / seconds}
 
     exports = [_export("http", n * batch, batch) for n in range(count)]
     async with aiohttp.ClientSession() as session:
@@ -104,10 +117,10 @@ async def measure(address: str, ingest_url: str, records: int, batch: int,
                 await response.read()
                 return response.status
 
+        cpu_at = cpu()
         seconds, statuses = await _pace(exports, inflight, post)
+        phase("otlp_http", seconds)
         assert statuses == [200] * count, statuses
-        out["otlp_http"] = {"records": count * batch, "seconds": seconds,
-                            "per_s": count * batch / seconds}
     for name in ("otlp_grpc", "otlp_http"):
         out[name]["ratio_to_append_batch"] = out[name]["per_s"] / out["append_batch"]["per_s"]
     return out
@@ -123,7 +136,8 @@ def measure_otlp(records: int, batch: int = 512, inflight: int = 4) -> dict[str,
         server = procs.start_log_server(config)
         try:
             url = next(m.group(1) for line in server.output if (m := _INGEST.search(line)))
-            return asyncio.run(measure(server.address, url, records, batch, inflight))
+            return asyncio.run(measure(server.address, url, records, batch, inflight,
+                                       server.cpu_seconds))
         finally:
             server.stop()
 
@@ -143,16 +157,22 @@ def run(records: int, messages: int, runs: int, log: Any) -> dict[str, Any]:
         syslog.append(ingest_syslog.measure(messages))
     out: dict[str, Any] = {"records": records, "batch": 512, "messages": messages}
     for name in ("append_batch", "otlp_grpc", "otlp_http"):
-        out[name] = {"rate": summary([r[name]["per_s"] for r in otlp], "records/s", 0)}
+        out[name] = {"rate": summary([r[name]["per_s"] for r in otlp], "records/s", 0),
+                     "server_cpu_ms_per_1000": summary(
+                         [r[name]["server_cpu_ms_per_1000"] for r in otlp], "ms", 1)}
         if name != "append_batch":
             out[name]["ratio_to_append_batch"] = summary(
                 [r[name]["ratio_to_append_batch"] for r in otlp], "", 3)
     out["syslog_append_batch"] = {
         "rate": summary([r["grpc_append_batch_per_s"] for r in syslog], "entries/s", 0)}
+    out["syslog_append_batch"]["server_cpu_ms_per_1000"] = summary(
+        [r["grpc_append_batch_cpu_ms_per_1000"] for r in syslog], "ms", 1)
     for name in ("syslog_tls", "relp"):
         out[name] = {"rate": summary([r[f"{name}_per_s"] for r in syslog], "messages/s", 0),
                      "ratio_to_append_batch": summary([r[f"{name}_vs_grpc"] for r in syslog],
-                                                      "", 3)}
+                                                      "", 3),
+                     "server_cpu_ms_per_1000": summary(
+                         [r[f"{name}_cpu_ms_per_1000"] for r in syslog], "ms", 1)}
     return out
 
 

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,12 @@ def relp(address: str, count: int, window: int = 1024) -> float:
         return count / (time.perf_counter() - began)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` so far, every thread (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(messages: int) -> dict[str, Any]:
     """One server: AppendBatch, syslog over TLS and RELP rates, and the ratios."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -158,12 +165,16 @@ def measure(messages: int) -> dict[str, Any]:
         channel = grpc.insecure_channel(found["serving gRPC"])
         try:
             stub = pb_grpc.LogStub(channel)
-            result: dict[str, Any] = {
-                "messages": messages,
-                "grpc_append_batch_per_s": grpc_batches(stub, messages),
-                "syslog_tls_per_s": tls(found["syslog-tls"], directory, stub, messages),
-                "relp_per_s": relp(found["relp"], messages),
-            }
+            result: dict[str, Any] = {"messages": messages}
+            phases: list[tuple[str, Callable[[], float]]] = [
+                ("grpc_append_batch", lambda: grpc_batches(stub, messages)),
+                ("syslog_tls", lambda: tls(found["syslog-tls"], directory, stub, messages)),
+                ("relp", lambda: relp(found["relp"], messages)),
+            ]
+            for name, run in phases:
+                cpu = cpu_seconds(process.pid)
+                result[f"{name}_per_s"] = run()
+                result[f"{name}_cpu_ms_per_1000"] = (cpu_seconds(process.pid) - cpu) * 1e6 / messages
         finally:
             channel.close()
             os.kill(process.pid, signal.SIGTERM)

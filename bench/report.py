@@ -313,15 +313,22 @@ def _section_tables(report: dict[str, Any]) -> list[str]:
                              "per CPU-s (writer)", "bare rows/s", "/bare"], rows))
     ingest = report.get("ingest")
     if ingest:
-        rows = [["AppendBatch (OTLP run)", _mmm(ingest["append_batch"]["rate"]), ""]]
+        def cpu(name: str) -> str:  # absent from reports before it was measured
+            figure = ingest[name].get("server_cpu_ms_per_1000")
+            return "" if figure is None else _mmm(figure, 1)
+
+        rows = [["AppendBatch (OTLP run)", _mmm(ingest["append_batch"]["rate"]), "",
+                 cpu("append_batch")]]
         for name, label in (("otlp_grpc", "OTLP gRPC Export"), ("otlp_http", "OTLP/HTTP")):
             rows.append([label, _mmm(ingest[name]["rate"]),
-                         _mmm(ingest[name]["ratio_to_append_batch"], 3)])
-        rows.append(["AppendBatch (syslog run)", _mmm(ingest["syslog_append_batch"]["rate"]), ""])
+                         _mmm(ingest[name]["ratio_to_append_batch"], 3), cpu(name)])
+        rows.append(["AppendBatch (syslog run)", _mmm(ingest["syslog_append_batch"]["rate"]), "",
+                     cpu("syslog_append_batch")])
         for name, label in (("syslog_tls", "syslog over TLS"), ("relp", "RELP")):
             rows.append([label, _mmm(ingest[name]["rate"]),
-                         _mmm(ingest[name]["ratio_to_append_batch"], 3)])
-        parts.append(_table(["ingestion", "per s", "/AppendBatch"], rows))
+                         _mmm(ingest[name]["ratio_to_append_batch"], 3), cpu(name)])
+        parts.append(_table(["ingestion", "per s", "/AppendBatch",
+                             "server CPU ms / 1,000"], rows))
     return parts
 
 

@@ -200,7 +200,8 @@ def over_grpc(directory: Path, key: Path, empty: procs.Process, plan: Plan) -> d
 
 def index_bytes(entries: list[bytes]) -> dict[str, Any]:
     """Key and value bytes the index writes per entry (before RocksDB's prefix compression and
-    LZ4), beside the entry bytes themselves, on a sample of the bench's events."""
+    LZ4), beside the entry bytes themselves, on a sample of the bench's events; and the CPU
+    time ``LogIndex.rows`` takes per entry to compute them (the best of 3 passes)."""
     from auditlog_tlog.storage.index import LogIndex
     from auditlog_tlog.storage.layout import LogKeys
 
@@ -210,13 +211,18 @@ def index_bytes(entries: list[bytes]) -> dict[str, Any]:
 
     index = LogIndex(_NoDB(), LogKeys(b"L\x00\x00\x00\x01"), (),  # type: ignore[arg-type]
                      lambda: START_NS)
-    rows = [row for first in range(0, len(entries), BATCH)
-            for row in index.rows([(first + i, e, b"") for i, e in
-                                   enumerate(entries[first:first + BATCH])])]
+    batches = [[(first + i, e, b"") for i, e in enumerate(entries[first:first + BATCH])]
+               for first in range(0, len(entries), BATCH)]
+    cpu = []
+    for _ in range(3):
+        started = time.process_time()
+        rows = [row for batch in batches for row in index.rows(batch)]
+        cpu.append(time.process_time() - started)
     written = sum(len(k) + len(v) for k, v in rows)
     return {"index_bytes_per_entry": round(written / len(entries), 1),
             "entry_bytes_per_entry": round(sum(map(len, entries)) / len(entries), 1),
-            "keys_per_entry": round(len(rows) / len(entries), 2)}
+            "keys_per_entry": round(len(rows) / len(entries), 2),
+            "rows_cpu_us_per_entry": round(min(cpu) / len(entries) * 1e6, 2)}
 
 
 def _du(path: Path) -> int:
@@ -228,23 +234,31 @@ def append_rates(directory: Path, plan: Plan) -> dict[str, Any]:
     rng, cum = random.Random(18), _zipf()
     entries = _events(rng, 0, plan.search_append_entries, cum)
     rates: dict[bool, list[float]] = {True: [], False: []}
+    cpu: dict[bool, list[float]] = {True: [], False: []}  # the appending thread's, µs/entry
     disk: dict[bool, int] = {}
     for run in range(plan.runs):
         for on in (run % 2 == 0, run % 2 != 0):
             path = directory / f"append-{run}-{on}"
             db, store, _ = _open(path / "db", _BatchClock(), on, path / "key")
             try:
-                started = time.perf_counter()
+                started, thread_started = time.perf_counter(), time.thread_time()
                 for first in range(0, len(entries), BATCH):
                     store.commit(store.prepare(entries[first:first + BATCH], True))
                 rates[on].append(len(entries) / (time.perf_counter() - started))
+                cpu[on].append((time.thread_time() - thread_started) / len(entries) * 1e6)
             finally:
                 db.close()
             disk[on] = _du(path / "db")
     on_rate, off_rate = (statistics.median(rates[v]) for v in (True, False))
+    on_cpu, off_cpu = (statistics.median(cpu[v]) for v in (True, False))
     return {"index_on": summary(rates[True], "entries/s", 0),
             "index_off": summary(rates[False], "entries/s", 0),
             "on_off_ratio": round(on_rate / off_rate, 3),
+            # CPU of the appending thread (prepare, index rows, RocksDB's write; not the fsync
+            # wait nor RocksDB's background threads): what a loaded machine does not distort.
+            "cpu_us_per_entry_on": summary(cpu[True], "µs", 2),
+            "cpu_us_per_entry_off": summary(cpu[False], "µs", 2),
+            "cpu_off_on_ratio": round(off_cpu / on_cpu, 3),
             "entries_per_run": len(entries), "batch": BATCH,
             "disk_bytes_per_entry_on": round(disk[True] / len(entries), 1),
             "disk_bytes_per_entry_off": round(disk[False] / len(entries), 1),
@@ -262,6 +276,7 @@ def grpc_append_rates(directory: Path, plan: Plan) -> dict[str, Any]:
                for on, spec in specs.items()}
     rng, cum = random.Random(19), _zipf()
     rates: dict[bool, list[float]] = {True: [], False: []}
+    cpu: dict[bool, list[float]] = {True: [], False: []}  # the server process's, µs/entry
     try:
         for run in range(plan.runs):
             entries = _events(rng, run * plan.search_append_entries, plan.search_append_entries,
@@ -270,16 +285,23 @@ def grpc_append_rates(directory: Path, plan: Plan) -> dict[str, Any]:
                 payloads = [pb.AppendBatchRequest(log=specs[on].origin,
                                                   entries=entries[i:i + BATCH]).SerializeToString()
                             for i in range(0, len(entries), BATCH)]
+                cpu_before = servers[on].cpu_seconds()
                 result = asyncio.run(load.unary_load(servers[on].address, APPEND_BATCH, payloads,
                                                      4, plan.seconds * 10))
                 rates[on].append(result.calls * BATCH / result.seconds)
+                cpu[on].append((servers[on].cpu_seconds() - cpu_before)
+                               / (result.calls * BATCH) * 1e6)
     finally:
         for server in servers.values():
             server.stop()
     on_rate, off_rate = (statistics.median(rates[v]) for v in (True, False))
+    on_cpu, off_cpu = (statistics.median(cpu[v]) for v in (True, False))
     return {"index_on": summary(rates[True], "entries/s", 0),
             "index_off": summary(rates[False], "entries/s", 0),
-            "on_off_ratio": round(on_rate / off_rate, 3), "batch": BATCH}
+            "on_off_ratio": round(on_rate / off_rate, 3), "batch": BATCH,
+            "server_cpu_us_per_entry_on": summary(cpu[True], "µs", 2),
+            "server_cpu_us_per_entry_off": summary(cpu[False], "µs", 2),
+            "cpu_off_on_ratio": round(off_cpu / on_cpu, 3)}
 
 
 def run(plan: Plan, scratch: Path, empty: procs.Process, log: Log) -> dict[str, Any]:

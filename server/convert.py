@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.runtime import Inclusion, LogRuntime
 from auditlog_tlog.server.search import (
@@ -23,6 +25,22 @@ def append_result(r: Receipted) -> pb.AppendResult:
     return pb.AppendResult(
         index=o.index, leaf_hash=o.leaf_hash, duplicate=o.duplicate, receipt=r.receipt
     )
+
+
+def add_append_results(results: Any, receipted: list[Receipted]) -> None:
+    """Fill the repeated ``AppendResult`` field ``results`` in place, in order.
+
+    The batch paths answer a thousand entries a message: ``add`` on the repeated field with
+    only the fields that are set (a fresh entry has no receipt and is no duplicate) builds the
+    answer in less than half the time of a list of messages built with every keyword.
+    """
+    add = results.add
+    for r in receipted:
+        o = r.outcome
+        if o.duplicate or r.receipt:
+            add(index=o.index, leaf_hash=o.leaf_hash, duplicate=o.duplicate, receipt=r.receipt)
+        else:
+            add(index=o.index, leaf_hash=o.leaf_hash)
 
 
 def inclusion_response(found: Inclusion) -> pb.GetInclusionProofResponse:

@@ -82,7 +82,9 @@ class LogService(pb_grpc.LogServicer):
         async def call() -> pb.AppendBatchResponse:
             runtime = self._log(request.log)
             results = await runtime.append(request.entries, request.want_receipt)
-            return pb.AppendBatchResponse(results=[convert.append_result(r) for r in results])
+            response = pb.AppendBatchResponse()
+            convert.add_append_results(response.results, results)
+            return response
 
         return await self._guard("AppendBatch", context, call)
 
@@ -95,9 +97,9 @@ class LogService(pb_grpc.LogServicer):
         the retry idempotent)."""
 
         async def acknowledge(sequence: int, results: list[Receipted]) -> None:
-            await context.write(pb.AppendStreamResponse(
-                sequence=sequence, results=[convert.append_result(r) for r in results]
-            ))
+            response = pb.AppendStreamResponse(sequence=sequence)
+            convert.add_append_results(response.results, results)
+            await context.write(response)
 
         async def call() -> None:
             window = AppendWindow(acknowledge)

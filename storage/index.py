@@ -42,11 +42,17 @@ import heapq
 import itertools
 import sys
 from array import array
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
 from auditlog_tlog.common.clock import Clock, SystemClock
-from auditlog_tlog.common.searchfields import entry_fields, group_events, raw_keyed
+from auditlog_tlog.common.searchfields import (
+    entry_fields,
+    event_columns,
+    group_events,
+    raw_keyed,
+)
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.tree.errors import CorruptionError
@@ -63,6 +69,7 @@ _VERSION: Final = b"V"
 _U64_MAX: Final = 2**64 - 1
 _WIDTHS: Final = {2: "H", 4: "I"}
 _SWAP: Final = sys.byteorder != "little"
+_SINGLES: Final[list[tuple[bytes, ...]]] = [()]  # pack_offsets((offset,), 2) by offset
 
 
 def _u64(value: int) -> bytes:
@@ -102,6 +109,17 @@ def unpack_offsets(value: bytes) -> array[int]:
     if _SWAP:
         offsets.byteswap()
     return offsets
+
+
+def _singles(width: int, count: int) -> Sequence[bytes]:
+    """The posting lists of one entry each at offsets 0 to ``count`` - 1."""
+    if width != 2:
+        return [pack_offsets((offset,), width) for offset in range(count)]
+    table = _SINGLES[0]
+    if len(table) < count:  # replaced whole: the writers of several logs may read it at once
+        table = tuple(pack_offsets((offset,), 2) for offset in range(max(count, 2 * len(table))))
+        _SINGLES[0] = table
+    return table[:count]
 
 
 def _merge(lists: dict[bytes, list[int]], key: bytes, offsets: list[int]) -> None:
@@ -155,6 +173,14 @@ class LogIndex:
         rows = [(base + _TIME + _u64(now) + _u64(first), b""),
                 (base + _BATCH + _u64(first), _u64(now))]
         keys = self.attribute_keys
+        tail = _END + _u64(first)
+        width = 2 if entries[-1][0] - first < 1 << 16 else 4
+        consecutive = entries[-1][0] - first == len(entries) - 1  # as a committed batch is
+        columns = event_columns([e for _, e, _ in entries], bool(keys)) if consecutive else None
+        if columns is not None:  # a batch of canonical events only: the common case
+            for name, values in columns:
+                self._column_rows(rows, name, values, tail, width)
+            return rows
         events, rest = group_events(entries, first, bool(keys))
         fast: dict[tuple[str, bytes], list[int]] = {}  # (field, value as in the entry)
         slow: dict[tuple[str, str], list[int]] = {}  # (field, value parsed)
@@ -171,8 +197,6 @@ class LogIndex:
                 continue
             for parsed in fields.keyed():
                 slow.setdefault(parsed, []).append(offset)
-        tail = _END + _u64(first)
-        width = 2 if entries[-1][0] - first < 1 << 16 else 4
         fixed = self._fields
         merged: dict[bytes, list[int]] = {}  # keys that more than one source may give
         if fast or slow:
@@ -193,6 +217,37 @@ class LogIndex:
                     append((head + value + tail, pack_offsets(offsets, width)))
         rows.extend((key, pack_offsets(offsets, width)) for key, offsets in merged.items())
         return rows
+
+    def _column_rows(self, rows: list[tuple[bytes, bytes]], name: str, column: Sequence[bytes],
+                     tail: bytes, width: int) -> None:
+        """Add the posting lists of field ``name`` over a batch, ``column[offset]`` its values."""
+        count = len(column)
+        head = self._fields[name]
+        if (name == "request_id" and len(set(column)) == count
+                and b"" not in column and max(map(len, column)) < MAX_VALUE_BYTES):
+            # One entry a value, as request ids usually are: no Python operation per entry.
+            keys = map(b"".join, zip(itertools.repeat(head), column, itertools.repeat(tail)))
+            rows.extend(zip(keys, _singles(width, count), strict=True))
+            return
+        first = column[0]
+        if column.count(first) == count:  # one value all through (a source, say): in C
+            if first:
+                rows.append((head + first[:MAX_VALUE_BYTES] + tail,
+                             pack_offsets(range(count), width)))
+            return
+        grouped: defaultdict[bytes, list[int]] = defaultdict(list)
+        for offset, value in enumerate(column):
+            grouped[value].append(offset)
+        grouped.pop(b"", None)  # an empty string is not a value
+        if any(len(value) >= MAX_VALUE_BYTES for value in grouped):  # cut: may share a list
+            cut: dict[bytes, list[int]] = {}
+            for value, offsets in grouped.items():
+                _merge(cut, value[:MAX_VALUE_BYTES], offsets)
+            grouped = defaultdict(list, cut)
+        singles = _singles(width, count)
+        rows.extend((head + value + tail,
+                     singles[offsets[0]] if len(offsets) == 1 else pack_offsets(offsets, width))
+                    for value, offsets in grouped.items())
 
     def _prefix(self, name: str) -> bytes:
         found = self._fields.get(name)

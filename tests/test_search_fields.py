@@ -8,7 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from auditlog_tlog.client.event import AuditEvent
-from auditlog_tlog.common.searchfields import entry_fields, group_events, raw_keyed, rfc3339_ns
+from auditlog_tlog.common.searchfields import (
+    entry_fields,
+    event_columns,
+    group_events,
+    raw_keyed,
+    rfc3339_ns,
+)
 from auditlog_tlog.server.ingest.record import IngestRecord, SearchFields, encode_entry
 
 TEXT = st.text(min_size=1, max_size=12)
@@ -33,6 +39,46 @@ def test_events(actor: str, action: str, resource: str, outcome: str, source: st
     _same(event.encode())
     _same(event.encode(), attributes=True)
     _grouped([event.encode(), b"opaque", event.encode()], attributes=bool(attributes))
+    _columns([event.encode(), event.encode()], attributes=True)
+    _columns([event.encode()] * 3, attributes=False)
+    _columns([event.encode(), b"opaque"], attributes=False)
+
+
+def test_the_batch_fast_path_is_all_or_nothing() -> None:
+    one = AuditEvent(actor="alice", action="a", resource="r", request_id="q1").encode()
+    two = AuditEvent(actor="bob", action="b", resource="r", request_id="q2").encode()
+    want = [("action", [b"a", b"b"]), ("actor", [b"alice", b"bob"]),
+            ("outcome", [b"success", b"success"]), ("request_id", [b"q1", b"q2"]),
+            ("resource", [b"r", b"r"]), ("source", [b"", b""])]
+    columns = event_columns([one, two], False)
+    assert columns is not None and [(n, list(c)) for n, c in columns] == want
+    with_attrs = AuditEvent(actor="c", action="a", resource="r", attributes={"k": "v"}).encode()
+    columns = event_columns([one, two, with_attrs], False)  # the regular expression's path
+    assert columns is not None and [(n, list(c)[:2]) for n, c in columns] == want
+    # The same number of quotes in another order is not an event.
+    swapped = one.replace(b'"action":"a","actor":"alice"', b'"actor":"alice","action":"a"')
+    assert event_columns([one, swapped], False) is None
+    assert event_columns([one, b"opaque", two], False) is None
+    # One line holding two events, beside an entry that is not one: still not a batch of events.
+    assert event_columns([one + b"\n" + two, b"x"], False) is None
+    assert event_columns([one.replace(b"alice", b"al\nice")], False) is None  # raw newline
+    assert event_columns([one.replace(b"alice", b"al\x01ice")], False) is None  # not JSON
+    assert event_columns([one, with_attrs], True) is None  # attributes to read: the parser
+    assert event_columns([one, with_attrs], False) is not None
+
+
+def _columns(entries: list[bytes], attributes: bool) -> None:
+    """The whole-batch fast path reads what :func:`raw_keyed` reads, entry by entry, or (when
+    any entry needs more) nothing."""
+    columns = event_columns(entries, attributes)
+    raws = [raw_keyed(e, attributes) if e.startswith(b'{"action"') else None for e in entries]
+    if columns is None:
+        assert None in raws
+        return
+    assert None not in raws
+    got = [sorted((name, column[i]) for name, column in columns if column[i])
+           for i in range(len(entries))]
+    assert got == [sorted(raw or ()) for raw in raws]
 
 
 def _grouped(entries: list[bytes], attributes: bool) -> None:

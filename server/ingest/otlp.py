@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, Final
 
+import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -36,20 +37,18 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from auditlog_tlog.server.ingest.config import Route
-from auditlog_tlog.server.ingest.otlp_json import LOG_RECORD_FIELDS, log_record
-from auditlog_tlog.server.ingest.record import IngestRecord, SearchFields, rfc3339_nanos
+from auditlog_tlog.server.ingest.otlp_json import (
+    FIELD_OF,
+    LOG_RECORD_FIELDS,
+    log_record_fields,
+    scalar_text,
+)
+from auditlog_tlog.server.ingest.record import encode_fields, rfc3339_nanos, source_json
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.security import Principal
 from auditlog_tlog.storage.logstore import AppendOutcome
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError, PushbackError, StorageError
 
-# The search fields, from the first of these LogRecord attributes present (docs/ingestion.md);
-# ``action`` falls back to the record's event_name, ``time`` is time_unix_nano, else
-# observed_time_unix_nano.
-ACTOR_KEYS: Final = ("auditlog.actor", "user.id", "enduser.id", "user.name")
-ACTION_KEYS: Final = ("auditlog.action", "event.name")
-RESOURCE_KEYS: Final = ("auditlog.resource", "url.full", "url.path", "db.collection.name")
-OUTCOME_KEYS: Final = ("auditlog.outcome", "event.outcome", "http.response.status_code")
 MAX_MESSAGES: Final = 5  # reasons quoted in partial_success.error_message
 
 
@@ -93,95 +92,79 @@ def _as_dict(message: Any) -> dict[str, Any]:
 _KNOWN: Final = {f.name for f in LogRecord.DESCRIPTOR.fields} <= LOG_RECORD_FIELDS
 
 
-def _record_dict(record: LogRecord) -> dict[str, Any]:
-    if _KNOWN:
-        return log_record(record)
-    document = _as_dict(record)
-    for key, field in (("traceId", record.trace_id), ("spanId", record.span_id)):
-        if field:
-            document[key] = field.hex()
-    return document
-
-
-def _text(value: Mapping[str, Any]) -> str | None:
-    """A scalar OTLP/JSON AnyValue as text (None for arrays, maps, bytes and empty values)."""
-    for kind, text in value.items():
-        if kind in ("stringValue", "intValue"):
-            return str(text)
-        if kind == "boolValue":
-            return "true" if text else "false"
-        if kind == "doubleValue":
-            return str(text)
-    return None
-
-
 def _attributes(pairs: list[dict[str, Any]]) -> dict[str, str]:
     """The scalar attributes (OTLP/JSON KeyValues) as text, first occurrence of a key winning."""
     found: dict[str, str] = {}
     for pair in pairs:
-        text = _text(pair.get("value", {}))
+        text = scalar_text(pair.get("value", {}))
         if text is not None:
             found.setdefault(pair.get("key", ""), text)
     return found
 
 
-# attribute key -> (search field, rank): the lower rank wins when several are present.
-_FIELD_OF: Final = {
-    key: (name, rank)
-    for name, keys in (("actor", ACTOR_KEYS), ("action", ACTION_KEYS),
-                       ("resource", RESOURCE_KEYS), ("outcome", OUTCOME_KEYS))
-    for rank, key in enumerate(keys)
-}
-
-
-def search_fields(record: Mapping[str, Any]) -> SearchFields:
-    """The documented search fields of one LogRecord, from its OTLP/JSON (one pass over its
-    attributes)."""
-    best: dict[str, tuple[int, str]] = {}
-    for pair in record.get("attributes", ()):
-        hit = _FIELD_OF.get(pair.get("key", ""))
-        if hit is None:
+def _record_fields(record: LogRecord) -> tuple[dict[str, Any], list[str | None]]:
+    """The record's OTLP/JSON and its attributes' search fields (``otlp_json``)."""
+    if _KNOWN:
+        return log_record_fields(record)
+    document = _as_dict(record)  # a newer LogRecord than otlp_json knows: the slow way
+    for key, field in (("traceId", record.trace_id), ("spanId", record.span_id)):
+        if field:
+            document[key] = field.hex()
+    found: list[str | None] = [None, None, None, None]
+    best: dict[int, int] = {}
+    for pair in document.get("attributes", ()):
+        hit = FIELD_OF.get(pair.get("key", ""))
+        if hit is None or best.get(hit[0], len(FIELD_OF)) <= hit[1]:
             continue
-        name, rank = hit
-        if name in best and best[name][0] <= rank:
-            continue  # a better key, or the same key earlier, already gave this field
-        text = _text(pair.get("value", {}))
+        text = scalar_text(pair.get("value", {}))
         if text is not None:
-            best[name] = (rank, text)
-    found = {name: text for name, (_, text) in best.items()}
-    nanos = int(record.get("timeUnixNano") or record.get("observedTimeUnixNano") or 0)
-    return SearchFields(
-        actor=found.get("actor"),
-        action=found.get("action") or record.get("eventName"),
-        resource=found.get("resource"),
-        outcome=found.get("outcome"),
-        time=rfc3339_nanos(nanos) if nanos else None,
-    )
+            found[hit[0]], best[hit[0]] = text, hit[1]
+    return document, found
 
 
-def routed_records(
+def routed_entries(
     request: ExportLogsServiceRequest, transport: str, principal: str | None, route: Route
-) -> tuple[dict[str, list[IngestRecord]], list[tuple[int, AuditLogError]]]:
-    """The request's records by log, and the routing refusals (count, error)."""
-    by_log: dict[str, list[IngestRecord]] = {}
+) -> tuple[dict[str, list[bytes | MalformedError]], list[tuple[int, AuditLogError]]]:
+    """The entries of the request's records by log (or the MalformedError that refuses a record
+    alone), and the routing refusals (count, error). MalformedError for a record whose time
+    is out of range: the request is refused as a whole.
+
+    Each entry is ``encode_entry`` of the record's IngestRecord (search fields by the ranks of
+    ``otlp_json.FIELD_OF``, ``record`` as the OTLP/JSON of the record and what it shares), written
+    in one ``orjson`` call per record: the resource and scope are encoded once per
+    ResourceLogs and ScopeLogs and spliced in as fragments."""
+    by_log: dict[str, list[bytes | MalformedError]] = {}
     refused: list[tuple[int, AuditLogError]] = []
+    source = source_json(transport, principal)
     for resource_logs in request.resource_logs:
         count = sum(len(s.log_records) for s in resource_logs.scope_logs)
+        if not count:
+            continue
         resource = _as_dict(resource_logs.resource)
         try:
             log = route.pick(principal, _attributes(resource.get("attributes", [])))
         except AuditLogError as exc:
-            if count:
-                refused.append((count, exc))
+            refused.append((count, exc))
             continue
+        entries = by_log.setdefault(log, [])
+        resource_json = orjson.Fragment(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS))
         for scope_logs in resource_logs.scope_logs:
-            shared = {"resource": resource, "resource_schema_url": resource_logs.schema_url,
-                      "scope": _as_dict(scope_logs.scope), "scope_schema_url": scope_logs.schema_url}
+            # One dict for every record of the scope: only "log_record" changes between them.
+            shared: dict[str, Any] = {
+                "resource": resource_json, "resource_schema_url": resource_logs.schema_url,
+                "scope": orjson.Fragment(orjson.dumps(_as_dict(scope_logs.scope),
+                                                      option=orjson.OPT_SORT_KEYS)),
+                "scope_schema_url": scope_logs.schema_url,
+            }
             for record in scope_logs.log_records:
-                document = _record_dict(record)
-                by_log.setdefault(log, []).append(IngestRecord(
-                    transport, principal, search_fields(document), {**shared, "log_record": document},
-                ))
+                shared["log_record"], (actor, action, resource_name, outcome) = _record_fields(record)
+                nanos = record.time_unix_nano or record.observed_time_unix_nano
+                time = rfc3339_nanos(nanos) if nanos else None  # out of range: the whole request
+                try:
+                    entries.append(encode_fields(actor, action or record.event_name or None,
+                                                 resource_name, outcome, time, shared, source))
+                except MalformedError as exc:
+                    entries.append(exc)
     return by_log, refused
 
 
@@ -196,20 +179,20 @@ class OTLPIngest:
                      principal: Principal | None) -> ExportLogsServiceResponse:
         """The answer once every accepted record is durable (module docstring)."""
         name = principal.name if principal is not None else None
-        by_log, refused = routed_records(request, transport, name, self._route)
+        by_log, refused = routed_entries(request, transport, name, self._route)
         for count, exc in refused:
             self._sink.rejected(transport, exc, count)
         rejected = sum(count for count, _ in refused)
         reasons = [str(exc) for _, exc in refused]
         accepted = 0
         refusal: AuditLogError | None = refused[0][1] if refused else None
-        for log, records in by_log.items():
+        for log, entries in by_log.items():
             try:
-                results = await self._sink.append(principal, log, records)
+                results = await self._sink.append_entries(principal, log, transport, entries)
             except (PushbackError, StorageError):
                 raise  # retryable: the whole request fails, and dedup answers the retry
             except AuditLogError as exc:
-                rejected += len(records)
+                rejected += len(entries)
                 reasons.append(f"log {log[:200]}: {exc}")
                 refusal = refusal or exc
                 continue

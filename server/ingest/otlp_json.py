@@ -1,5 +1,5 @@
 """OTLP/JSON of a LogRecord, written out by hand for speed (opentelemetry.io/docs/specs/otlp,
-"JSON Protobuf Encoding").
+"JSON Protobuf Encoding"), and its search fields read in the same pass (docs/ingestion.md).
 
 The result equals ``json_format.MessageToDict(record, use_integers_for_enums=True)`` with
 ``traceId``/``spanId`` as lowercase hex (a test pins this on generated records), at a tenth of
@@ -7,6 +7,10 @@ the cost: lowerCamelCase names, fields at their default value left out, 64-bit i
 decimal strings, bytes as standard base64, non-finite doubles as ``"NaN"``/``"Infinity"``.
 :data:`LOG_RECORD_FIELDS` lists the LogRecord fields this knows; a LogRecord of a newer
 opentelemetry-proto with more fields is converted by ``MessageToDict`` instead (``otlp.py``).
+
+:func:`log_record_fields` gives the same dict and the search fields of the record's attributes
+(:data:`FIELD_OF`) from one pass over them: the attributes are the bulk of an audit record,
+and reading each out of the protobuf message is most of the conversion's cost.
 """
 
 from __future__ import annotations
@@ -22,6 +26,34 @@ LOG_RECORD_FIELDS: Final = frozenset({
     "time_unix_nano", "observed_time_unix_nano", "severity_number", "severity_text", "body",
     "attributes", "dropped_attributes_count", "flags", "trace_id", "span_id", "event_name",
 })
+
+
+# The search fields, from the first of these LogRecord attributes present (docs/ingestion.md);
+# ``action`` falls back to the record's event_name, ``time`` is time_unix_nano, else
+# observed_time_unix_nano (``otlp.py``).
+ACTOR_KEYS: Final = ("auditlog.actor", "user.id", "enduser.id", "user.name")
+ACTION_KEYS: Final = ("auditlog.action", "event.name")
+RESOURCE_KEYS: Final = ("auditlog.resource", "url.full", "url.path", "db.collection.name")
+OUTCOME_KEYS: Final = ("auditlog.outcome", "event.outcome", "http.response.status_code")
+FIELDS: Final = ("actor", "action", "resource", "outcome")
+
+# attribute key -> (slot in FIELDS, rank): the lower rank wins when several are present.
+FIELD_OF: Final = {
+    key: (slot, rank)
+    for slot, keys in enumerate((ACTOR_KEYS, ACTION_KEYS, RESOURCE_KEYS, OUTCOME_KEYS))
+    for rank, key in enumerate(keys)
+}
+_UNRANKED: Final = 99  # worse than any rank in FIELD_OF
+
+
+def scalar_text(value: dict[str, Any]) -> str | None:
+    """A scalar OTLP/JSON AnyValue as text (None for arrays, maps, bytes and empty values)."""
+    for kind, text in value.items():
+        if kind in ("stringValue", "intValue", "doubleValue"):
+            return str(text)
+        if kind == "boolValue":
+            return "true" if text else "false"
+    return None
 
 
 def _double(value: float) -> float | str:
@@ -65,7 +97,15 @@ def key_values(pairs: Any) -> list[dict[str, Any]]:
 
 def log_record(record: LogRecord) -> dict[str, Any]:
     """A LogRecord as OTLP/JSON (module docstring)."""
+    return log_record_fields(record)[0]
+
+
+def log_record_fields(record: LogRecord) -> tuple[dict[str, Any], list[str | None]]:
+    """``log_record(record)`` and the record's search fields from its attributes, in the order
+    of :data:`FIELDS` (None: no attribute gives it; the first attribute of the best-ranked key
+    with a scalar value wins)."""
     out: dict[str, Any] = {}
+    found: list[str | None] = [None, None, None, None]
     if record.time_unix_nano:
         out["timeUnixNano"] = str(record.time_unix_nano)
     if record.observed_time_unix_nano:
@@ -76,8 +116,31 @@ def log_record(record: LogRecord) -> dict[str, Any]:
         out["severityText"] = record.severity_text
     if record.HasField("body"):
         out["body"] = any_value(record.body)
-    if record.attributes:
-        out["attributes"] = key_values(record.attributes)
+    attributes = record.attributes
+    if attributes:
+        ranks = [_UNRANKED] * 4
+        items: list[dict[str, Any]] = []
+        for pair in attributes:
+            key = pair.key
+            if not pair.HasField("value"):
+                items.append({"key": key} if key else {})
+                continue
+            pb_value = pair.value
+            text: str | None = None
+            if pb_value.WhichOneof("value") == "string_value":  # most attributes: inline
+                text = pb_value.string_value
+                value: dict[str, Any] = {"stringValue": text}
+            else:
+                value = any_value(pb_value)
+            items.append({"key": key, "value": value} if key else {"value": value})
+            hit = FIELD_OF.get(key)
+            if hit is not None and hit[1] < ranks[hit[0]]:
+                if text is None:
+                    text = scalar_text(value)
+                if text is not None:  # else a worse key, or the same key later, may give it
+                    found[hit[0]] = text
+                    ranks[hit[0]] = hit[1]
+        out["attributes"] = items
     if record.dropped_attributes_count:
         out["droppedAttributesCount"] = record.dropped_attributes_count
     if record.flags:
@@ -88,4 +151,4 @@ def log_record(record: LogRecord) -> dict[str, Any]:
         out["spanId"] = record.span_id.hex()
     if record.event_name:
         out["eventName"] = record.event_name
-    return out
+    return out, found

@@ -29,6 +29,7 @@ import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Final
 
 import orjson
@@ -104,6 +105,41 @@ def encode_entry(rec: IngestRecord) -> bytes:
     return b'{"fields":%b,"record":%b,"source":%b,"v":%d}' % (head, record, source, ENTRY_VERSION)
 
 
+def source_json(transport: str, principal: str | None) -> orjson.Fragment:
+    """The entry's ``source`` member, encoded once for the many records of one request."""
+    return orjson.Fragment(orjson.dumps({"principal": principal, "transport": transport},
+                                        option=orjson.OPT_SORT_KEYS))
+
+
+def encode_fields(actor: str | None, action: str | None, resource: str | None,
+                  outcome: str | None, time: str | None, record: Mapping[str, Any],
+                  source: orjson.Fragment) -> bytes:
+    """The entry :func:`encode_entry` gives for these fields, ``record`` and ``source``
+    (:func:`source_json`), without an ``IngestRecord`` and in one ``orjson`` call: for a
+    source that builds many records whose values are all JSON already (no NaN, no infinite
+    number, every string valid Unicode: as an OTLP record is, its doubles being written as
+    text when not finite). ``record`` may hold ``orjson.Fragment`` members (parts shared by a
+    request's records, encoded once, their keys sorted). MalformedError as encode_entry."""
+    try:
+        return orjson.dumps({
+            "fields": {"action": action, "actor": actor, "outcome": outcome,
+                       "resource": resource, "time": time},
+            "record": record, "source": source, "v": ENTRY_VERSION,
+        }, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise MalformedError(f"record cannot be encoded as JSON: {exc}") from None
+
+
+def decode_entry(entry: bytes) -> IngestRecord:
+    """The IngestRecord that an entry without addenda was encoded from (``encode_entry`` of
+    the result gives ``entry`` again): for a sink that must take fields out of a record built
+    by :func:`encode_fields` (server/ingest/personal.py)."""
+    document = orjson.loads(entry)
+    source = document["source"]
+    return IngestRecord(source["transport"], source["principal"],
+                        SearchFields(**document["fields"]), document["record"])
+
+
 def _non_finite(value: Any) -> bool:
     if isinstance(value, float):
         return not math.isfinite(value)
@@ -141,14 +177,36 @@ def rfc3339_utc(text: str) -> str:
         raw = head + rest
         if not 1 <= len(fraction) <= 9:
             raise MalformedError(f"time {text[:64]!r}: fraction of {len(fraction)} digits, want 1..9")
+    # A sender's messages share their seconds: the conversion of a short one is cached.
+    utc = _utc_second_of_cached(raw) if len(raw) <= _CACHED_STAMP else _utc_second_of(raw)
+    if isinstance(utc, _TimeError):
+        raise MalformedError(f"time {text[:64]!r}{utc.value}")
+    return f"{utc}.{fraction}Z" if fraction else f"{utc}Z"
+
+
+class _TimeError(Enum):
+    """Why a timestamp without its fraction is not one (the rest of the message)."""
+
+    SYNTAX = ": want RFC 3339 (2006-01-02T15:04:05Z)"
+    NO_OFFSET = ": no UTC offset, want Z or +hh:mm"
+    RANGE = " is outside years 1..9999 in UTC"
+
+
+_CACHED_STAMP: Final = 32  # "2006-01-02T15:04:05+hh:mm" with room; longer ones are not cached
+
+
+def _utc_second_of(raw: str) -> str | _TimeError:
+    """``YYYY-MM-DDTHH:MM:SS`` in UTC of a timestamp with an offset and without a fraction."""
     try:
         parsed = datetime.datetime.fromisoformat(raw.replace("z", "Z"))
     except ValueError:
-        raise MalformedError(f"time {text[:64]!r}: want RFC 3339 (2006-01-02T15:04:05Z)") from None
+        return _TimeError.SYNTAX
     if parsed.tzinfo is None:
-        raise MalformedError(f"time {text[:64]!r}: no UTC offset, want Z or +hh:mm")
+        return _TimeError.NO_OFFSET
     try:
-        utc = parsed.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return parsed.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
-        raise MalformedError(f"time {text[:64]!r} is outside years 1..9999 in UTC") from None
-    return f"{utc}.{fraction}Z" if fraction else f"{utc}Z"
+        return _TimeError.RANGE
+
+
+_utc_second_of_cached: Final = functools.lru_cache(maxsize=4096)(_utc_second_of)

@@ -22,6 +22,7 @@ an identical entry and the log's dedup gives it its first index.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import Enum
@@ -32,6 +33,7 @@ MAX_TXNR = 999_999_999
 MAX_NUMBER_DIGITS = 9
 MAX_COMMAND = 32
 SOFTWARE = "auditlog"
+_FIELD_END = re.compile(rb"[ \n]")  # what ends TXNR, COMMAND and DATALEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +62,12 @@ class RelpDecoder:
     def _field(self, start: int, limit: int, what: str) -> tuple[bytes, int] | None:
         """The bytes from ``start`` up to the next SP (or LF, when DATALEN is 0)."""
         buf = self._buffer
-        for end in range(start, min(len(buf), start + limit + 1)):
-            if buf[end] in b" \n":
-                if end == start:
-                    raise MalformedError(f"RELP frame has an empty {what}")
-                return bytes(buf[start:end]), end
+        found = _FIELD_END.search(buf, start, min(len(buf), start + limit + 1))
+        if found is not None:
+            end = found.start()
+            if end == start:
+                raise MalformedError(f"RELP frame has an empty {what}")
+            return bytes(buf[start:end]), end
         if len(buf) > start + limit:
             raise MalformedError(
                 f"RELP {what} {bytes(buf[start:start + 12])!r}..., want at most {limit} characters"

@@ -5,9 +5,10 @@ One :class:`IngestSink` per server serves every source. For a principal, a log a
 
 1. refuses an unknown log (NotFoundError) and a caller without the ``append`` role on it
    (UnauthenticatedError / PermissionDeniedError), exactly as a gRPC ``AppendBatch`` would;
-2. encodes each record (``encode_entry``), its personal fields kept apart as addenda when
-   ``[ingest.personal]`` names them (server/ingest/personal.py); a record that cannot be
-   encoded or is larger than the log's ``max_entry_bytes`` is rejected alone, as a
+2. encodes each record (``encode_entry``; :meth:`IngestSink.append_entries` takes entries
+   encoded already, as OTLP and syslog write them), its personal fields kept apart as
+   addenda when ``[ingest.personal]`` names them (server/ingest/personal.py); a record that
+   cannot be encoded or is larger than the log's ``max_entry_bytes`` is rejected alone, as a
    MalformedError in its place;
 3. charges the principal's quotas for the rest (PushbackError when over);
 4. appends them through the log's sequencer in batches of at most ``max_batch_entries`` and
@@ -20,12 +21,12 @@ record accepted or rejected is counted (``auditlog_ingest_records_total{transpor
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from auditlog_tlog.server.ingest.personal import PersonalConfig, split
-from auditlog_tlog.server.ingest.record import IngestRecord, encode_entry
+from auditlog_tlog.server.ingest.record import IngestRecord, decode_entry, encode_entry
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer, Principal
@@ -46,6 +47,9 @@ REASONS: Final[dict[type[AuditLogError], str]] = {
     errors.UnauthenticatedError: "unauthenticated",
     errors.StorageError: "unavailable",
 }
+_R = TypeVar("_R")
+_NO_ADDENDA: Final[list[bytes]] = []  # shared, never changed
+_NOT_APPENDED: Final = MalformedError("not appended")  # a slot's value until its batch is durable
 
 
 def reason_of(exc: AuditLogError) -> str:
@@ -85,7 +89,23 @@ class IngestSink:
         answered by dedup) for an unknown log, a denied role, a quota or a full queue."""
         if not records:
             return []
-        transport = records[0].transport
+        return await self._append(principal, log, records[0].transport, records, self._encode)
+
+    async def append_entries(
+        self, principal: Principal | None, log: str, transport: str,
+        entries: Sequence[bytes | MalformedError],
+    ) -> list[AppendOutcome | MalformedError]:
+        """As :meth:`append`, for records of ``transport`` encoded already (``encode_fields``
+        of server/ingest/record.py, or the MalformedError that refused one alone), so that a
+        source with many records per request builds no IngestRecord for them."""
+        if not entries:
+            return []
+        return await self._append(principal, log, transport, entries, self._check_entry)
+
+    async def _append(
+        self, principal: Principal | None, log: str, transport: str, records: Sequence[_R],
+        encode: Callable[[_R, int], tuple[bytes, list[bytes]] | MalformedError],
+    ) -> list[AppendOutcome | MalformedError]:
         results: list[AppendOutcome | MalformedError] = []
         entries: list[bytes] = []
         addenda: list[list[bytes]] = []  # per entry, when personal fields are configured
@@ -96,26 +116,28 @@ class IngestSink:
             if runtime is None:
                 raise NotFoundError(f"no log {log[:200]!r} on this server")
             self._authorizer.check(principal, log, "append")
+            limit = runtime.config.max_entry_bytes
             for rec in records:
-                outcome = self._encode(rec, runtime.config.max_entry_bytes)
+                outcome = encode(rec, limit)
                 if isinstance(outcome, MalformedError):
-                    self.rejected(rec.transport, outcome)
+                    self.rejected(transport, outcome)
                     results.append(outcome)
                 else:
                     slots.append(len(results))
-                    results.append(MalformedError("not appended"))  # replaced below
+                    results.append(_NOT_APPENDED)  # replaced below
                     entries.append(outcome[0])
                     addenda.append(outcome[1])
             if not entries:
                 return results
             self._authorizer.charge(principal, len(entries), sum(map(len, entries)))
             step = runtime.config.max_batch_entries
+            with_addenda = any(addenda)
             for begin in range(0, len(entries), step):
                 # Through the runtime, as gRPC appends: it also waits for publication when the
                 # log acknowledges only published entries.
                 batch = await runtime.append(
                     entries[begin:begin + step], want_receipt=False,
-                    addenda=addenda[begin:begin + step] if any(addenda) else ())
+                    addenda=addenda[begin:begin + step] if with_addenda else ())
                 for receipted in batch:
                     results[slots[done]] = receipted.outcome
                     done += 1
@@ -127,6 +149,17 @@ class IngestSink:
             raise
         self._metrics.ingest_records.labels(transport, log).inc(len(entries))
         return results
+
+    def _check_entry(self, entry: bytes | MalformedError,
+                     limit: int) -> tuple[bytes, list[bytes]] | MalformedError:
+        """An entry encoded already: its personal fields taken out when configured."""
+        if isinstance(entry, MalformedError):
+            return entry
+        if self._personal is not None:
+            return self._encode(decode_entry(entry), limit)
+        if len(entry) > limit:
+            return _too_large(len(entry), limit)
+        return entry, _NO_ADDENDA
 
     def _encode(self, rec: IngestRecord, limit: int) -> tuple[bytes, list[bytes]] | MalformedError:
         """The record's entry and addenda (its personal fields, when configured)."""
@@ -145,6 +178,10 @@ class IngestSink:
         except MalformedError as exc:
             return exc
         if len(entry) > limit:
-            return MalformedError(f"record encodes to {len(entry)} bytes, want at most {limit} "
-                                  "(the log's max_entry_bytes)")
+            return _too_large(len(entry), limit)
         return entry, data
+
+
+def _too_large(size: int, limit: int) -> MalformedError:
+    return MalformedError(f"record encodes to {size} bytes, want at most {limit} "
+                          "(the log's max_entry_bytes)")

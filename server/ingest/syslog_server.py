@@ -2,10 +2,12 @@
 
 Each listener reads frames (``syslog_framing`` or ``relp``), parses the messages
 (``syslog_message``), routes them to a log (``SyslogListener.route``) and hands them to the one
-:class:`~auditlog_tlog.server.ingest.sink.IngestSink`, which answers once they are durable. A
-connection reads its next chunk only after the previous one is durable, so a slow log slows
-its senders through TCP flow control instead of buffering without bound. A full queue or quota
-(PushbackError) is waited out on the injected clock and the batch retried.
+:class:`~auditlog_tlog.server.ingest.sink.IngestSink`, which answers once they are durable.
+Every message of one read is one durable batch, its entries written straight from the parsed
+message (``message_entry``). A connection reads and parses its next chunk while the one before
+is being committed, and no further (``one_ahead``), so a slow log slows its senders through TCP
+flow control instead of buffering without bound. A full queue or quota (PushbackError) is
+waited out on the injected clock and the batch retried.
 
 What each transport can lose on a crash of this server is in docs/ingestion-syslog.md: RELP
 answers ``200 OK`` only for durable messages and the sender resends the rest; TCP and TLS have
@@ -20,14 +22,16 @@ import contextlib
 import logging
 import ssl
 from collections import deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+import orjson
 
 from auditlog_tlog.common.clock import Clock
 from auditlog_tlog.common.files import check_private_mode
 from auditlog_tlog.common.net import format_address, split_host_port
-from auditlog_tlog.server.ingest.record import IngestRecord, SearchFields
+from auditlog_tlog.server.ingest.record import encode_fields, source_json
 from auditlog_tlog.server.ingest.relp import SERVER_CLOSE, RelpDecoder, RelpSession, Step
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener
@@ -48,6 +52,7 @@ log = logging.getLogger("auditlog.server.ingest.syslog")
 READ_BYTES = 256 * 1024
 MAX_UDP_QUEUE = 10_000
 _REFUSALS = (NotFoundError, PermissionDeniedError, UnauthenticatedError)
+_B = TypeVar("_B")
 
 
 def server_context(tls: TLSConfig) -> ssl.SSLContext:
@@ -75,21 +80,86 @@ def cert_names(peercert: object) -> dict[str, list[bytes]]:
     return {"x509_common_name": common, "x509_subject_alternative_name": dns}
 
 
-def search_fields(message: SyslogMessage) -> SearchFields:
-    """The fields search indexes (docs/ingestion-syslog.md, "Search fields").
+def search_fields(message: SyslogMessage) -> tuple[str | None, str | None, str | None,
+                                                   str | None, str | None]:
+    """The fields search indexes (docs/ingestion-syslog.md, "Search fields"), as (actor,
+    action, resource, outcome, time).
 
     Structured-data parameters named ``actor`` (or ``user``), ``action``, ``resource`` and
     ``outcome`` win; otherwise the actor is the sender (``APP-NAME@HOSTNAME``) and the action
     the MSGID (RFC 5424) or the APP-NAME / TAG (RFC 3164).
     """
     sender = "@".join(p for p in (message.app_name, message.hostname) if p) or None
-    return SearchFields(
-        actor=message.param("actor", "user") or sender,
-        action=message.param("action") or message.msgid or message.app_name,
-        resource=message.param("resource"),
-        outcome=message.param("outcome"),
-        time=message.time,
-    )
+    return (message.param("actor", "user") or sender,
+            message.param("action") or message.msgid or message.app_name,
+            message.param("resource"), message.param("outcome"), message.time)
+
+
+def message_entry(message: SyslogMessage, source: orjson.Fragment) -> bytes:
+    """``encode_entry`` of the message's IngestRecord (``source`` from ``source_json``), in
+    one ``orjson`` call: a syslog record holds only strings."""
+    return encode_fields(*search_fields(message), message.record(), source)
+
+
+# Messages of one read, parsed and encoded: (entries by log with their place in the read,
+# per message "" or why it was refused).
+Batch = tuple[dict[str, list[tuple[int, bytes | MalformedError]]], list[str]]
+# A read of a RELP connection: its replies in frame order (those of delivered messages filled
+# in once they are committed), (slot in the replies, TXNR) of each delivered message, and the
+# delivered messages prepared (None: the read delivered none).
+_RelpRead = tuple[list[bytes], list[tuple[int, int]], Batch | None]
+
+
+async def one_ahead(batches: AsyncGenerator[_B, None],
+                     commit: Callable[[_B], Coroutine[Any, Any, None]]) -> None:
+    """``commit`` every batch in order, the next one being read and prepared while the one
+    before is committed: at most one commit in flight, so a connection holds at most two
+    reads and a slow log still slows its sender through TCP flow control. A commit that
+    fails ends the connection at once, even while the next read waits for bytes; whatever
+    else ends it (its end, a bad frame, a graceful stop cancelling it), every batch read so
+    far is committed first, as when each read was committed before the next."""
+    pending: asyncio.Future[None] | None = None
+    try:
+        async with contextlib.aclosing(batches):
+            step: asyncio.Future[_B] | None = None
+            try:
+                while True:
+                    step = asyncio.ensure_future(anext(batches))
+                    try:
+                        if pending is not None:
+                            await asyncio.wait((step, pending),
+                                               return_when=asyncio.FIRST_COMPLETED)
+                            if pending.done() and pending.exception() is not None:
+                                await pending  # raises why the log refused the commit
+                        batch = await step
+                        if pending is not None:
+                            await asyncio.shield(pending)
+                    except StopAsyncIteration:
+                        break
+                    except asyncio.CancelledError:  # a graceful stop: what was read is written
+                        if step.done() and not step.cancelled() and step.exception() is None:
+                            if pending is not None:
+                                await _settle(pending)
+                            pending = asyncio.ensure_future(commit(step.result()))
+                        raise
+                    pending = asyncio.ensure_future(commit(batch))
+            finally:
+                if step is not None and not step.done():  # a read abandoned: stop it first
+                    step.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await step
+        if pending is not None:
+            await pending
+    finally:
+        if pending is not None and not pending.done():
+            await _settle(pending)
+
+
+async def _settle(commit: asyncio.Future[None]) -> None:
+    """Wait for a commit while the connection ends for another reason (which is what
+    propagates; a cancellation of this wait leaves the commit running)."""
+    with contextlib.suppress(Exception):
+        await asyncio.shield(commit)
 
 
 class SyslogServer:
@@ -177,35 +247,53 @@ class SyslogServer:
 
     async def _serve_syslog(self, reader: asyncio.StreamReader, principal: Principal | None) -> None:
         decoder = FrameDecoder(self.config.max_message_bytes)
-        while data := await reader.read(READ_BYTES):
-            messages = decoder.feed(data)
-            if messages:
-                await self.ingest(principal, messages, refusals_raise=True)
+
+        async def batches() -> AsyncGenerator[Batch, None]:
+            while data := await reader.read(READ_BYTES):
+                messages = decoder.feed(data)
+                if messages:
+                    yield self.prepare(principal, messages)
+
+        async def commit(batch: Batch) -> None:
+            await self.commit(principal, batch, refusals_raise=True)
+
+        await one_ahead(batches(), commit)
 
     async def _serve_relp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                           principal: Principal | None) -> None:
         session = RelpSession()
         decoder = RelpDecoder(self.config.max_message_bytes)
-        while data := await reader.read(READ_BYTES):
-            replies: list[bytes] = []
-            delivered: list[tuple[int, int, bytes]] = []  # (slot in replies, txnr, message)
-            closing = False
-            for frame in decoder.feed(data):
-                step, reply = session.accept(frame)
-                if step is Step.DELIVER:
-                    delivered.append((len(replies), frame.txnr, frame.data))
-                replies.append(reply)
-                if step is Step.CLOSE:
-                    closing = True
-                    break
-            if delivered:
-                errors = await self.ingest(principal, [m for _, _, m in delivered])
-                for (slot, txnr, _), error in zip(delivered, errors, strict=True):
+
+        async def reads() -> AsyncGenerator[_RelpRead, None]:
+            while data := await reader.read(READ_BYTES):
+                replies: list[bytes] = []
+                delivered: list[tuple[int, int]] = []  # (slot in replies, txnr)
+                messages: list[bytes] = []
+                closing = False
+                for frame in decoder.feed(data):
+                    step, reply = session.accept(frame)
+                    if step is Step.DELIVER:
+                        delivered.append((len(replies), frame.txnr))
+                        messages.append(frame.data)
+                    replies.append(reply)
+                    if step is Step.CLOSE:
+                        closing = True
+                        break
+                if replies:  # else the read ended inside a frame
+                    yield replies, delivered, self.prepare(principal, messages) if messages else None
+                if closing:
+                    return
+
+        async def answer(read: _RelpRead) -> None:
+            replies, delivered, batch = read
+            if batch is not None:
+                errors = await self.commit(principal, batch)
+                for (slot, txnr), error in zip(delivered, errors, strict=True):
                     replies[slot] = session.answer(txnr, 500 if error else 200, error or "OK")
             writer.write(b"".join(replies))
             await writer.drain()
-            if closing:
-                return
+
+        await one_ahead(reads(), answer)
 
     async def ingest(self, principal: Principal | None, messages: Sequence[bytes],
                      refusals_raise: bool = False) -> list[str]:
@@ -213,11 +301,16 @@ class SyslogServer:
 
         Raises what refuses the whole connection (the log is stopping, say), and with
         ``refusals_raise`` also an unknown log or a denied role (plain syslog cannot answer)."""
+        return await self.commit(principal, self.prepare(principal, messages), refusals_raise)
+
+    def prepare(self, principal: Principal | None, messages: Sequence[bytes]) -> Batch:
+        """Parse, route and encode ``messages`` (the CPU work of :meth:`ingest`)."""
         name = self.config.name
         who = None if principal is None else principal.name
         year = datetime.fromtimestamp(self._clock.now(), UTC).year
+        source = source_json(name, who)
         errors = [""] * len(messages)
-        groups: dict[str, list[tuple[int, IngestRecord]]] = {}
+        groups: dict[str, list[tuple[int, bytes | MalformedError]]] = {}
         for i, raw in enumerate(messages):
             try:
                 message = parse_syslog(raw, year)
@@ -225,8 +318,17 @@ class SyslogServer:
                 self._sink.rejected(name, exc)
                 errors[i] = str(exc)
                 continue
-            record = IngestRecord(name, who, search_fields(message), message.record())
-            groups.setdefault(self.config.route(who, message.app_name), []).append((i, record))
+            try:
+                entry: bytes | MalformedError = message_entry(message, source)
+            except MalformedError as exc:
+                entry = exc  # refused alone, and counted, by the sink
+            groups.setdefault(self.config.route(who, message.app_name), []).append((i, entry))
+        return groups, errors
+
+    async def commit(self, principal: Principal | None, batch: Batch,
+                     refusals_raise: bool = False) -> list[str]:
+        """Append a prepared batch durably (the waiting of :meth:`ingest`)."""
+        groups, errors = batch
         for origin, group in groups.items():
             try:
                 outcomes = await self._append(principal, origin, [r for _, r in group])
@@ -242,10 +344,11 @@ class SyslogServer:
         return errors
 
     async def _append(self, principal: Principal | None, origin: str,
-                      records: list[IngestRecord]) -> list[object]:
+                      entries: list[bytes | MalformedError]) -> list[object]:
         while True:
             try:
-                return list(await self._sink.append(principal, origin, records))
+                return list(await self._sink.append_entries(principal, origin, self.config.name,
+                                                            entries))
             except PushbackError as exc:
                 await self._clock.sleep(max(exc.retry_after, 0.01))
 

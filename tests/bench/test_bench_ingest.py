@@ -19,5 +19,6 @@ def test_the_ingest_bench_reports_every_rate() -> None:
     report = json.loads(done.stdout)
     for name in ("append_batch", "otlp_grpc", "otlp_http"):
         assert report[name]["records"] == 1024 and report[name]["per_s"] > 0
+        assert 0 <= report[name]["server_cpu_ms_per_1000"] < 10_000  # the server's CPU per 1,000
     assert report["otlp_grpc"]["ratio_to_append_batch"] > 0
     assert report["meta"]["batch"] == 512

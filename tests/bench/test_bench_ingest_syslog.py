@@ -21,3 +21,5 @@ def test_the_syslog_bench_reports_every_rate() -> None:
     for name in ("grpc_append_batch_per_s", "syslog_tls_per_s", "relp_per_s",
                  "syslog_tls_vs_grpc", "relp_vs_grpc"):
         assert report[name] > 0, name
+    for name in ("grpc_append_batch", "syslog_tls", "relp"):  # the server's CPU per 1,000
+        assert 0 <= report[f"{name}_cpu_ms_per_1000"] < 10_000, name

@@ -8,16 +8,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auditlog_tlog.client.event import AuditEvent
+from auditlog_tlog.common.searchfields import raw_keyed
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.index import (
     MAX_VALUE_BYTES,
     VERSION,
     LogIndex,
+    field_code,
     pack_offsets,
     unpack_offsets,
 )
+from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.errors import CorruptionError
 from auditlog_tlog.tree.hashing import SHA256
@@ -227,3 +232,38 @@ def test_values_cut_to_the_same_bytes_share_a_list_in_a_batch_of_plain_events(lo
                 _event(exact + "zz", "a")])
     assert list(log.index.postings("actor", exact, 0, 4, newest=False)) == [1, 2, 3]
     assert list(log.index.postings("actor", "bob", 0, 4, newest=False)) == [0]
+
+
+class _NoDB:
+    def scan_back(self, begin: bytes, end: bytes) -> list[tuple[bytes, bytes]]:
+        return []
+
+
+NAMES = st.sampled_from(["alice", "bob", "y" * MAX_VALUE_BYTES, "y" * MAX_VALUE_BYTES + "z"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(NAMES, NAMES, st.sampled_from(["", "git", "ci"]), st.booleans()),
+                min_size=1, max_size=40), st.sampled_from([0, 7, 65_530]))
+def test_rows_of_a_batch_of_events_are_one_list_per_value_read_entry_by_entry(
+        events: list[tuple[str, str, str, bool]], first: int) -> None:
+    """Whichever path builds them (the whole-batch one here), the rows are the posting lists of
+    what :func:`raw_keyed` reads from each entry: one key per (field, value cut), offsets in
+    order. ``unique`` request ids take the one-entry-a-value path."""
+    keys = LogKeys(b"L\x00\x00\x00\x01")
+    index = LogIndex(_NoDB(), keys, (), lambda: 5)  # type: ignore[arg-type]
+    entries = [AuditEvent(actor=a, action="act", resource=r, source=source,
+                          request_id=f"q{i}" if unique else "same", time=WHEN).encode()
+               for i, (a, r, source, unique) in enumerate(events)]
+    rows = index.rows([(first + i, e, b"") for i, e in enumerate(entries)])
+    assert rows[:2] == [(keys.search + b"T" + (5).to_bytes(8, "big") + first.to_bytes(8, "big"),
+                         b""), (keys.search + b"B" + first.to_bytes(8, "big"),
+                                (5).to_bytes(8, "big"))]
+    want: dict[bytes, list[int]] = {}
+    for offset, entry in enumerate(entries):
+        for name, value in raw_keyed(entry, False) or ():
+            key = keys.search + field_code(name) + value[:MAX_VALUE_BYTES] + b"\x00\x00"
+            want.setdefault(key + first.to_bytes(8, "big"), []).append(offset)
+    got = {key: list(unpack_offsets(value)) for key, value in rows[2:]}
+    assert len(got) == len(rows) - 2  # no key twice in one batch
+    assert got == want

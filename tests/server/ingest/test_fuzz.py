@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from auditlog_tlog.server.ingest.config import Route
 from auditlog_tlog.server.ingest.kubernetes import event_records, parse_event_list
-from auditlog_tlog.server.ingest.otlp import parse_json, parse_protobuf, routed_records
+from auditlog_tlog.server.ingest.otlp import parse_json, parse_protobuf, routed_entries
 from auditlog_tlog.server.ingest.record import encode_entry
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError
 
@@ -43,8 +43,12 @@ def _records_or_malformed(parse: Any, raw: bytes) -> None:
 
 def _otlp(raw: bytes, json_body: bool) -> list[Any]:
     request = parse_json(raw) if json_body else parse_protobuf(raw)
-    by_log, _ = routed_records(request, "otlp-http", None, Route(log="l"))
-    return [r for records in by_log.values() for r in records]
+    by_log, _ = routed_entries(request, "otlp-http", None, Route(log="l"))
+    for entries in by_log.values():
+        for entry in entries:  # an entry of JSON, or the reason its record was refused alone
+            if not isinstance(entry, MalformedError):
+                assert isinstance(json.loads(entry), dict)
+    return []
 
 
 @settings(max_examples=300)

@@ -135,3 +135,21 @@ def test_every_error_class_has_a_reason() -> None:
     for cls in classes:
         exc = cls("x", kind=errors.Inconsistency.FORK) if cls is errors.InconsistencyError else cls("x")
         assert reason_of(exc) != "error" or cls is errors.AuditLogError
+
+
+def test_encoded_entries_are_checked_and_appended(tmp_path: Path) -> None:
+    async def body(server: LogServer, sink: IngestSink) -> None:
+        writer = server.config.principals[2]
+        refused = MalformedError("refused by its source")
+        sent: list[bytes | MalformedError] = [encode_entry(_rec("a")), refused,
+                                              encode_entry(_rec("x" * 500)), encode_entry(_rec("b"))]
+        got = await sink.append_entries(writer, ORIGIN, "test", sent)
+        assert isinstance(got[0], AppendOutcome) and isinstance(got[3], AppendOutcome)
+        assert got[1] is refused
+        assert isinstance(got[2], MalformedError) and "want at most 400" in str(got[2])
+        assert server.logs[ORIGIN].store.entries(0, 2) == [sent[0], sent[3]]
+        assert _metric(server, "auditlog_ingest_rejected_total",
+                       {"transport": "test", "reason": "malformed"}) == 2
+        assert await sink.append_entries(writer, ORIGIN, "test", []) == []
+
+    _with_sink(tmp_path, body)

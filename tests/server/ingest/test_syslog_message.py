@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditlog_tlog.server.ingest.syslog_message import parse_syslog
+from auditlog_tlog.server.ingest.syslog_message import (
+    _structured_data,
+    _structured_data_escaped,
+    parse_syslog,
+)
 from auditlog_tlog.tree.errors import MalformedError
 
 
@@ -108,3 +112,27 @@ def test_formatted_rfc5424_parses_back(pri: int, host: str,
     assert (m.facility * 8 + m.severity, m.hostname) == (pri, host)
     assert m.structured_data == tuple((i, tuple(ps)) for i, ps in sd)
     assert m.msg == msg.removeprefix("\ufeff").removesuffix("\n")
+
+
+sd_texts = st.one_of(
+    st.text(alphabet='[]" \\=ab@1é', max_size=40),
+    st.lists(st.tuples(st.text(alphabet="ab@[\\", min_size=1, max_size=34),
+                       st.lists(st.tuples(st.text(alphabet="ab=[", max_size=33),
+                                          st.text(alphabet='ab ]["\\', max_size=6)), max_size=3)),
+             min_size=1, max_size=3).map(
+        lambda elements: "".join(f"[{i}" + "".join(f' {n}="{v}"' for n, v in ps) + "]"
+                                 for i, ps in elements)),
+).flatmap(lambda sd: st.sampled_from([sd, sd + " msg", sd + "x", sd + "  m"]))
+
+
+def _outcome(parse: object, text: str) -> object:
+    try:
+        return parse(text)  # type: ignore[operator]
+    except MalformedError as exc:
+        return str(exc)
+
+
+@settings(max_examples=500)
+@given(sd_texts)
+def test_plain_structured_data_reads_as_the_escaping_reader_does(text: str) -> None:
+    assert _outcome(_structured_data, text) == _outcome(_structured_data_escaped, text)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from auditlog_tlog.server.ingest.record import IngestRecord
+from auditlog_tlog.server.ingest.record import IngestRecord, decode_entry
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener
 from auditlog_tlog.server.ingest.syslog_server import SyslogServer
@@ -27,13 +27,14 @@ class FullThenFree(IngestSink):
         self.refusals = refusals
         self.appended: list[tuple[str, IngestRecord]] = []
 
-    async def append(self, principal: Principal | None, log: str,
-                     records: Sequence[IngestRecord]) -> list[AppendOutcome | MalformedError]:
+    async def append_entries(self, principal: Principal | None, log: str, transport: str,
+                             entries: Sequence[bytes | MalformedError],
+                             ) -> list[AppendOutcome | MalformedError]:
         if self.refusals:
             self.refusals -= 1
             raise PushbackError("the queue is full", retry_after=0.5)
-        self.appended += [(log, r) for r in records]
-        return [AppendOutcome(i, b"\0" * 32, False) for i in range(len(records))]
+        self.appended += [(log, decode_entry(e)) for e in entries if isinstance(e, bytes)]
+        return [AppendOutcome(i, b"\0" * 32, False) for i in range(len(entries))]
 
 
 async def _until(condition: Callable[[], bool]) -> None:
