@@ -12,7 +12,9 @@ one AppendStream of ``plan.build_batch``-entry messages, and measured at each st
 4. over gRPC: p50 and p99 of GetInclusionProof and GetConsistencyProof with one blocking
    caller, interleaved with the empty unary call and the health Check, so that the ratio
    proof / empty call compares numbers taken seconds apart (client and servers pinned to
-   different CPUs, see :func:`bench.procs.pinned`);
+   different CPUs, see :func:`bench.procs.pinned`); and the CPU time per call of the process
+   that served each kind (``/proc/PID/stat`` before and after a run, over its calls), which a
+   neighbour's load on the machine moves much less than latency;
 5. RSS of the server after the restart and after the proof calls.
 """
 
@@ -140,32 +142,46 @@ def _mean_and_tail(runs: list[list[float]]) -> dict[str, Any]:
     return out
 
 
+def _timed(process: procs.Process, cpu: list[float], address: str, method: str,
+           payloads: list[bytes], seconds: float) -> tuple[list[float], list[bytes]]:
+    """``load.sync_latencies``, adding the serving process's CPU µs per call to ``cpu`` (its
+    warm-up calls and the connection's set-up included: ~1 % of a run's CPU)."""
+    before = process.cpu_seconds()
+    samples, responses = load.sync_latencies(address, method, payloads, seconds)
+    calls = len(samples) + min(20, len(payloads))
+    cpu.append((process.cpu_seconds() - before) / calls * 1e6)
+    return samples, responses
+
+
 def _latency_runs(
     server: procs.Process, empty: procs.Process, size: int, plan: Plan, rng: random.Random,
     root: bytes,
-) -> dict[str, list[list[float]]]:
-    """Per run: the empty call, the health Check, inclusion and consistency proofs, in turn."""
+) -> tuple[dict[str, list[list[float]]], dict[str, list[float]]]:
+    """Per run: the empty call, the health Check, inclusion and consistency proofs, in turn;
+    their latencies, and the CPU µs per call of the process that served them (/proc)."""
     from grpc_health.v1 import health_pb2
 
     health = health_pb2.HealthCheckRequest().SerializeToString()
-    runs: dict[str, list[list[float]]] = {
-        k: [] for k in ("empty", "health", "inclusion", "consistency")
-    }
+    names = ("empty", "health", "inclusion", "consistency")
+    runs: dict[str, list[list[float]]] = {k: [] for k in names}
+    cpu: dict[str, list[float]] = {k: [] for k in names}
     calls, seconds = plan.grpc_proof_calls, plan.seconds
     for _ in range(plan.runs):
         inclusion, consistency = _pairs(size, calls + 20, rng)
-        runs["empty"].append(load.sync_latencies(empty.address, UNARY, [b""] * calls, seconds)[0])
-        runs["health"].append(
-            load.sync_latencies(server.address, HEALTH_CHECK, [health] * calls, seconds)[0])
-        samples, responses = load.sync_latencies(
-            server.address, INCLUSION, inclusion_requests(ORIGIN, inclusion), seconds)
+        runs["empty"].append(
+            _timed(empty, cpu["empty"], empty.address, UNARY, [b""] * calls, seconds)[0])
+        runs["health"].append(_timed(server, cpu["health"], server.address, HEALTH_CHECK,
+                                     [health] * calls, seconds)[0])
+        samples, responses = _timed(server, cpu["inclusion"], server.address, INCLUSION,
+                                    inclusion_requests(ORIGIN, inclusion), seconds)
         runs["inclusion"].append(samples)
         for raw in responses[:10]:
             r = pb.GetInclusionProofResponse.FromString(raw)
             verify_inclusion(SHA256, r.index, r.tree_size, r.leaf_hash, list(r.proof), root)
-        runs["consistency"].append(load.sync_latencies(
-            server.address, CONSISTENCY, consistency_requests(ORIGIN, consistency), seconds)[0])
-    return runs
+        runs["consistency"].append(_timed(
+            server, cpu["consistency"], server.address, CONSISTENCY,
+            consistency_requests(ORIGIN, consistency), seconds)[0])
+    return runs, cpu
 
 
 def _over_grpc(
@@ -173,8 +189,10 @@ def _over_grpc(
     root: bytes,
 ) -> dict[str, Any]:
     with procs.pinned(server, empty):
-        runs = _latency_runs(server, empty, size, plan, rng, root)
+        runs, cpu = _latency_runs(server, empty, size, plan, rng, root)
     out = {name: latency_summary(samples) for name, samples in runs.items()}
+    for name, per_call in cpu.items():
+        out[name]["cpu_us_per_call"] = summary(per_call, "µs", 1)
     empty_p50 = out["empty"]["p50"]["median"]
     health_p50 = out["health"]["p50"]["median"]
     for kind in ("inclusion", "consistency"):
@@ -188,6 +206,8 @@ def _over_grpc(
         out[kind]["ratio_to_empty_p50"] = round(p50 / empty_p50, 3)
         out[kind]["ratio_to_empty_p50_runs"] = summary(per_run, "×", 3)
         out[kind]["ratio_to_health_p50"] = round(p50 / health_p50, 3)
+        out[kind]["cpu_ratio_to_empty"] = round(
+            statistics.median(cpu[kind]) / statistics.median(cpu["empty"]), 3)
     return out
 
 

@@ -1,8 +1,10 @@
-"""Conversions between generated protobuf messages and the core's dataclasses."""
+"""Conversions between generated protobuf messages and the core's dataclasses (and the wire
+bytes of the two proof responses, written directly)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Final
 
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.runtime import Inclusion, LogRuntime
@@ -18,6 +20,7 @@ from auditlog_tlog.server.search import (
 )
 from auditlog_tlog.server.sequencer import Receipted
 from auditlog_tlog.tree.errors import MalformedError
+from auditlog_tlog.tree.hashing import HASH_SIZE
 
 
 def append_result(r: Receipted) -> pb.AppendResult:
@@ -43,11 +46,59 @@ def add_append_results(results: Any, receipted: list[Receipted]) -> None:
             add(index=o.index, leaf_hash=o.leaf_hash)
 
 
-def inclusion_response(found: Inclusion) -> pb.GetInclusionProofResponse:
-    return pb.GetInclusionProofResponse(
-        index=found.index, tree_size=found.tree_size, leaf_hash=found.leaf_hash,
-        proof=found.proof, checkpoint=found.checkpoint,
-    )
+# The proof responses, serialized by hand: building the message and serializing it cost more
+# than the proof itself (~25 hashes). Protobuf's wire format for these messages is fixed by
+# proto/auditlog.proto: each field as tag (field number << 3 | wire type) then a varint, or a
+# varint length and the bytes; zero integers and empty bytes left out, fields in number order,
+# as protobuf itself writes them (tests/server/test_proof_wire.py compares the two).
+ENCODED_RESPONSES: Final = frozenset({"GetInclusionProof", "GetConsistencyProof"})
+
+
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _SMALL[n]
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_SMALL: Final = tuple(bytes([n]) for n in range(0x80))
+
+
+def _uint64(tag: bytes, n: int) -> bytes:
+    return tag + _varint(n) if n else b""
+
+
+def _hashes(tag: bytes, hashes: Sequence[bytes]) -> bytes:
+    """A repeated bytes field of 32-byte hashes (every hash of our hashers): tag, length 32."""
+    if not hashes:
+        return b""
+    head = tag + _SMALL[HASH_SIZE]
+    field = head + head.join(hashes)
+    if len(field) != len(hashes) * (len(head) + HASH_SIZE):  # one length check for all
+        raise ValueError(f"proof hashes: got lengths {sorted({len(h) for h in hashes})}, "
+                         f"want {HASH_SIZE}")
+    return field
+
+
+def _bytes(tag: bytes, data: bytes) -> bytes:
+    return tag + _varint(len(data)) + data if data else b""
+
+
+def inclusion_response_bytes(found: Inclusion) -> bytes:
+    """A serialized GetInclusionProofResponse (fields 1 index, 2 tree_size, 3 leaf_hash,
+    4 proof, 5 checkpoint)."""
+    return b"".join((_uint64(b"\x08", found.index), _uint64(b"\x10", found.tree_size),
+                     _bytes(b"\x1a", found.leaf_hash), _hashes(b"\x22", found.proof),
+                     _bytes(b"\x2a", found.checkpoint)))
+
+
+def consistency_response_bytes(size1: int, size2: int, proof: Sequence[bytes]) -> bytes:
+    """A serialized GetConsistencyProofResponse (fields 1 size1, 2 size2, 3 proof)."""
+    return b"".join((_uint64(b"\x08", size1), _uint64(b"\x10", size2), _hashes(b"\x1a", proof)))
 
 
 def log_info(runtime: LogRuntime) -> pb.LogInfo:

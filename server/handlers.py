@@ -24,6 +24,7 @@ from google.protobuf.message import DecodeError, Message
 from auditlog_tlog.common.echo import clip
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.budget import ByteBudget, HeapTrimmer, RequestLimits
+from auditlog_tlog.server.convert import ENCODED_RESPONSES
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.server.status import status_of, trailer_of
@@ -197,7 +198,9 @@ def generic_handler(servicer: object, gate: Gate) -> grpc.GenericRpcHandler:
         fn = getattr(servicer, method.name)
         request_cls = getattr(pb, method.input_type.name)
         response_cls = getattr(pb, method.output_type.name)
-        serialize = response_cls.SerializeToString
+        # A few methods answer bytes they serialized themselves (server/convert.py).
+        serialize = _identity if method.name in ENCODED_RESPONSES else \
+            response_cls.SerializeToString
         if method.client_streaming:
             wrapped = _stream_request(fn, request_cls, method.name, gate)
             make = grpc.stream_stream_rpc_method_handler if method.server_streaming \

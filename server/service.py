@@ -44,6 +44,10 @@ class LogService(pb_grpc.LogServicer):
         self._metrics = metrics
         self._readable = readable  # (logs, context) -> those the caller may read
         self._waiters = 0
+        # The metrics' children by (method, status) and method: labels() costs more than the
+        # count itself, and these are counted on every call.
+        self._counters: dict[tuple[str, grpc.StatusCode], Any] = {}
+        self._timers: dict[str, Any] = {}
 
     def _log(self, name: str) -> LogRuntime:
         runtime = self._logs.get(name)
@@ -63,8 +67,34 @@ class LogService(pb_grpc.LogServicer):
             await context.abort(code, clip(str(exc)), trailer_of(exc))
             raise  # not reached: abort raises
         finally:
-            self._metrics.requests.labels(method, code.name).inc()
-            self._metrics.latency.labels(method).observe(time.perf_counter() - started)
+            self._count(method, code, started)
+
+    def _count(self, method: str, code: grpc.StatusCode, started: float) -> None:
+        counter = self._counters.get((method, code))
+        if counter is None:
+            counter = self._counters[(method, code)] = self._metrics.requests.labels(
+                method, code.name)
+        timer = self._timers.get(method)
+        if timer is None:
+            timer = self._timers[method] = self._metrics.latency.labels(method)
+        counter.inc()
+        timer.observe(time.perf_counter() - started)
+
+    async def _served(
+        self, method: str, context: grpc.aio.ServicerContext, call: Callable[[Any], T], request: Any
+    ) -> T:
+        """``_guard`` for a handler that never waits: ``call(request)`` runs without a
+        coroutine or closure of its own (the proof calls, whose whole cost is a few of those)."""
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            return call(request)
+        except AuditLogError as exc:
+            code = status_of(exc)
+            await context.abort(code, clip(str(exc)), trailer_of(exc))
+            raise  # not reached: abort raises
+        finally:
+            self._count(method, code, started)
 
     # -- appends -------------------------------------------------------------------------------
     async def Append(self, request: pb.AppendRequest, context: Any) -> pb.AppendResponse:
@@ -167,33 +197,34 @@ class LogService(pb_grpc.LogServicer):
 
         return await self._guard("Search", context, call)
 
-    async def GetInclusionProof(
-        self, request: pb.GetInclusionProofRequest, context: Any
-    ) -> pb.GetInclusionProofResponse:
-        async def call() -> pb.GetInclusionProofResponse:
-            runtime = self._log(request.log)
-            target = request.WhichOneof("target")
-            if target is None:
-                raise MalformedError("give index or leaf_hash, got neither")
-            size = request.tree_size if request.HasField("tree_size") else None
-            if target == "index":
-                found = runtime.inclusion_by_index(request.index, size)
-            else:
-                found = runtime.inclusion_by_hash(request.leaf_hash, size)
-            return convert.inclusion_response(found)
+    async def GetInclusionProof(self, request: pb.GetInclusionProofRequest, context: Any) -> bytes:
+        """Answers serialized bytes (server/handlers.py passes them through unchanged)."""
+        return await self._served("GetInclusionProof", context, self._inclusion_proof, request)
 
-        return await self._guard("GetInclusionProof", context, call)
+    def _inclusion_proof(self, request: pb.GetInclusionProofRequest) -> bytes:
+        runtime = self._log(request.log)
+        target = request.WhichOneof("target")
+        if target is None:
+            raise MalformedError("give index or leaf_hash, got neither")
+        size = request.tree_size if request.HasField("tree_size") else None
+        if target == "index":
+            found = runtime.inclusion_by_index(request.index, size)
+        else:
+            found = runtime.inclusion_by_hash(request.leaf_hash, size)
+        return convert.inclusion_response_bytes(found)
 
     async def GetConsistencyProof(
         self, request: pb.GetConsistencyProofRequest, context: Any
-    ) -> pb.GetConsistencyProofResponse:
-        async def call() -> pb.GetConsistencyProofResponse:
-            runtime = self._log(request.log)
-            size2 = request.size2 if request.HasField("size2") else None
-            size1, size2, proof = runtime.consistency(request.size1, size2)
-            return pb.GetConsistencyProofResponse(size1=size1, size2=size2, proof=proof)
+    ) -> bytes:
+        """Answers serialized bytes (server/handlers.py passes them through unchanged)."""
+        return await self._served("GetConsistencyProof", context, self._consistency_proof,
+                                  request)
 
-        return await self._guard("GetConsistencyProof", context, call)
+    def _consistency_proof(self, request: pb.GetConsistencyProofRequest) -> bytes:
+        runtime = self._log(request.log)
+        size2 = request.size2 if request.HasField("size2") else None
+        size1, size2, proof = runtime.consistency(request.size1, size2)
+        return convert.consistency_response_bytes(size1, size2, proof)
 
     async def GetEntries(self, request: pb.GetEntriesRequest, context: Any) -> None:
         async def call() -> None:

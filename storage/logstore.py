@@ -34,11 +34,11 @@ from auditlog_tlog.storage.addenda import AddendaChange, AddendaReader, stage
 from auditlog_tlog.storage.db import Database, prefix
 from auditlog_tlog.storage.fold import fold
 from auditlog_tlog.storage.layout import LogKeys, State
+from auditlog_tlog.storage.proofs import ProofReader
 from auditlog_tlog.tree.compact import CompactRange
 from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, PrunedError, StorageError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher
 from auditlog_tlog.tree.nodes import NodeID, decompose
-from auditlog_tlog.tree.proof import ProofPlan, consistency_plan, inclusion_plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,7 @@ class LogStore:
         # (size, note) of the latest checkpoint, set by the writer only; one tuple, so that a
         # reader never pairs a size with another size's note.
         self._latest: tuple[int, bytes] | None = None
+        self._proofs = ProofReader(origin, hasher, self._keys, self._get, self._damaged)
         self._open()
 
     # -- reads of the database, with this log's name on every failure ------------------------
@@ -130,6 +131,7 @@ class LogStore:
     # -- open ----------------------------------------------------------------------------------
     def _open(self) -> None:
         self._latest = None
+        self._proofs.clear()  # after a failed write, strata may have lost nodes read before
         raw = self._get(self._keys.state)
         if raw is not None:
             self._load_state(raw)
@@ -200,26 +202,7 @@ class LogStore:
 
     # -- reads (any thread) --------------------------------------------------------------------
     def _nodes(self, ids: Sequence[NodeID]) -> list[bytes | None]:
-        located = [strata.locate(node) for node in ids]
-        tile_keys = list({(t, n) for t, n, _, _ in located})
-        values = dict(
-            zip(tile_keys, self._get_many([self._keys.tile(t, n) for t, n in tile_keys]),
-                strict=True)
-        )
-        result: list[bytes | None] = []
-        for t, n, row, position in located:
-            value = values[(t, n)]
-            result.append(None if value is None else strata.node_hash(value, row, position))
-        return result
-
-    def _fetch(self, plan: ProofPlan) -> tuple[bytes, ...]:
-        hashes = self._nodes(plan.ids)
-        if any(h is None for h in hashes):
-            missing = [f"{n.level}/{n.index}" for n, h in zip(plan.ids, hashes, strict=True) if h is None]
-            raise self._damaged(
-                CorruptionError(f"log {self.origin!r}: tree nodes missing: {', '.join(missing)}")
-            )
-        return plan.fold(self.hasher, [h for h in hashes if h is not None])
+        return self._proofs.nodes(ids)
 
     def _check_size(self, size: int, what: str) -> None:
         if not 0 <= size <= self.size:
@@ -228,46 +211,25 @@ class LogStore:
     def inclusion_proof(self, index: int, size: int) -> tuple[bytes, ...]:
         """PATH(index, D[size]) for any size up to the current one."""
         self._check_size(size, "tree size")
-        if not 0 <= index < size:
-            raise InvalidRangeError(f"index {index} is not in a tree of size {size}, want < {size}")
-        return self._fetch(inclusion_plan(index, size))
+        return self._proofs.inclusion(index, size, False)[1]
 
     def inclusion(self, index: int, size: int) -> tuple[bytes, tuple[bytes, ...]]:
         """(leaf hash, PATH(index, D[size])) in one read: the leaf's stratum is the one that
         holds its sibling, so the leaf hash costs nothing more than the proof."""
         self._check_size(size, "tree size")
-        if not 0 <= index < size:
-            raise InvalidRangeError(f"index {index} is not in a tree of size {size}, want < {size}")
-        plan = inclusion_plan(index, size)
-        leaf, *hashes = self._nodes((NodeID(0, index), *plan.ids))
-        if leaf is None or None in hashes:
-            raise self._damaged(CorruptionError(
-                f"log {self.origin!r}: tree nodes missing for the inclusion proof of {index} "
-                f"at size {size}"
-            ))
-        return leaf, plan.fold(self.hasher, [h for h in hashes if h is not None])
+        return self._proofs.inclusion(index, size, True)
 
     def inclusion_proofs(self, indexes: Sequence[int], size: int) -> list[tuple[bytes, ...]]:
-        """PATH(index, D[size]) for each of ``indexes``, their tiles read once (search pages)."""
+        """PATH(index, D[size]) for each of ``indexes`` (search pages): they share their tails
+        and, when near each other, their strata."""
         self._check_size(size, "tree size")
-        plans = []
-        for index in indexes:
-            if not 0 <= index < size:
-                raise InvalidRangeError(f"index {index} is not in a tree of size {size}, want < {size}")
-            plans.append(inclusion_plan(index, size))
-        ids = list(dict.fromkeys(node for plan in plans for node in plan.ids))
-        hashes = dict(zip(ids, self._nodes(ids), strict=True))
-        if any(h is None for h in hashes.values()):
-            raise self._damaged(CorruptionError(f"log {self.origin!r}: tree nodes missing"))
-        return [plan.fold(self.hasher, [hashes[node] or b"" for node in plan.ids])
-                for plan in plans]
+        inclusion = self._proofs.inclusion
+        return [inclusion(index, size, False)[1] for index in indexes]
 
     def consistency_proof(self, size1: int, size2: int) -> tuple[bytes, ...]:
         """PROOF(size1, D[size2]) for 0 <= size1 <= size2 <= size."""
         self._check_size(size2, "size2")
-        if not 0 <= size1 <= size2:
-            raise InvalidRangeError(f"size1 {size1} is larger than size2 {size2}")
-        return self._fetch(consistency_plan(size1, size2))
+        return self._proofs.consistency(size1, size2)
 
     def leaf_hash(self, index: int) -> bytes:
         if not 0 <= index < self.size:

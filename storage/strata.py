@@ -16,6 +16,9 @@ alone gives ``w`` because ``sum(w >> r for r in range(8))`` grows strictly with 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from operator import itemgetter
 from typing import Final
 
 from auditlog_tlog.storage.fold import Run
@@ -37,6 +40,7 @@ _OFFSETS: Final[tuple[tuple[int, ...], ...]] = tuple(
 _WIDTH_BY_LENGTH: Final[dict[int, int]] = {
     sum(_row_counts(w)) * HASH_SIZE: w for w in range(WIDTH + 1)
 }
+VALUE_LENGTHS: Final = frozenset(_WIDTH_BY_LENGTH)  # every valid length of a stratum value
 
 
 def locate(node: NodeID) -> tuple[int, int, int, int]:
@@ -62,6 +66,120 @@ def node_hash(value: bytes, row: int, position: int) -> bytes | None:
         return None
     start = _OFFSETS[width][row] + position * HASH_SIZE
     return value[start : start + HASH_SIZE]
+
+
+# How to slice a stratum for one proof, by (value length, byte, first row, end row, node row):
+# see path_getter. At most this many are kept, ~200 bytes each (they share their slices, one
+# per hash position); inclusion proofs through full strata use 2 * 256 of them, 16 * 256 at most.
+_GETTERS_KEPT: Final = 4096
+_SLICES: Final = tuple(slice(start, start + HASH_SIZE)
+                       for start in range(0, (2 * WIDTH - 1) * HASH_SIZE, HASH_SIZE))
+GETTERS: Final[dict[tuple[int, int, int, int, int], Callable[[bytes], tuple[bytes, ...]]]] = {}
+
+
+def path_getter(
+    length: int, byte: int, first: int, end: int, node: int
+) -> Callable[[bytes], tuple[bytes, ...]] | None:
+    """A function that cuts, from a stratum value of ``length`` bytes, the hashes a proof
+    needs; None if such a stratum does not hold them all (yet).
+
+    The path goes through position ``byte`` of row 0 (the byte of the proven leaf's index at
+    this tile level). Its sibling at row ``r`` is at position ``(byte >> r) ^ 1``; the function
+    returns every sibling of rows ``[first, end)``, bottom up, preceded by the path's own node
+    at row ``node`` (position ``byte >> node``) unless ``node`` is negative. Where to cut
+    depends only on these numbers, so the cuts are worked out once, kept in ``GETTERS``, and
+    made by an ``operator.itemgetter`` of slices, all in one call. ``length`` must be valid
+    (:func:`width_of`).
+    """
+    key = (length, byte, first, end, node)
+    found = GETTERS.get(key)
+    if found is not None:
+        return found
+    width = _WIDTH_BY_LENGTH[length]
+    offsets = _OFFSETS[width]
+    positions = [] if node < 0 else [(node, byte >> node)]
+    positions += [(row, (byte >> row) ^ 1) for row in range(first, end)]
+    if not all(position < width >> row for row, position in positions):
+        return None  # a node the stratum does not hold (yet)
+    slices = [_SLICES[offsets[row] // HASH_SIZE + position] for row, position in positions]
+    if len(slices) == 1:
+        (one,) = slices
+        found = lambda value: (value[one],)  # noqa: E731 (itemgetter of one item: no tuple)
+    else:
+        found = itemgetter(*slices)
+    if len(GETTERS) >= _GETTERS_KEPT:
+        GETTERS.clear()
+    GETTERS[key] = found
+    return found
+
+
+class StrataCache:
+    """Stored strata kept in memory: tile level 0 in ``slots``, the levels above in ``upper``.
+
+    A node never changes once stored, so a stratum read from the database stays right for
+    every node it holds; one read before more nodes were added to it just lacks those (the
+    reader then reads it again: :func:`path_getter` says None). The levels above 0 are few
+    (1/256 of the nodes: ~2.5 MB for 10^7 entries): ``upper`` keeps them up to ``upper_bytes``,
+    dropping the oldest read beyond, so a proof reads at most its tile-level-0 stratum. Tile
+    level 0 has ``leaf_slots`` slots (a power of two), stratum ``i`` in slot ``i % leaf_slots``:
+    neighbours (search pages, recent entries) never push each other out, and keeping one is a
+    list store, no bookkeeping.
+
+    One exception to "never changes": a write that failed may have put nodes in the database
+    that the log then drops (storage.logstore reopens it). :meth:`clear` empties the cache and
+    bumps the generation; a value read before that is not added after it.
+    """
+
+    def __init__(self, leaf_slots: int, upper_bytes: int) -> None:
+        if leaf_slots < 1 or leaf_slots & (leaf_slots - 1):
+            raise ValueError(f"leaf slots: got {leaf_slots}, want a power of two")
+        self.mask = leaf_slots - 1
+        # Read them directly (proofs do): slots[i & mask] is (i, value) or None; upper maps
+        # (level, index) to value.
+        self.slots: list[tuple[int, bytes] | None] = [None] * leaf_slots
+        self.upper: dict[tuple[int, int], bytes] = {}
+        self._bound = upper_bytes
+        self._held = 0
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    def get(self, level: int, index: int) -> bytes | None:
+        if level:
+            return self.upper.get((level, index))
+        slot = self.slots[index & self.mask]
+        return slot[1] if slot is not None and slot[0] == index else None
+
+    def put(self, level: int, index: int, value: bytes, generation: int) -> None:
+        """Keep ``value`` for tile (level, index) if it was read in ``generation``."""
+        if generation != self.generation:
+            return
+        if not level:
+            with self._lock:  # so that no value read before a clear lands after it
+                if generation == self.generation:
+                    self.slots[index & self.mask] = (index, value)
+            return
+        if len(value) > self._bound:
+            return
+        with self._lock:
+            if generation != self.generation:
+                return
+            old = self.upper.pop((level, index), None)
+            self._held += len(value) - (0 if old is None else len(old))
+            self.upper[(level, index)] = value
+            while self._held > self._bound:
+                self._held -= len(self.upper.pop(next(iter(self.upper))))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self.slots = [None] * len(self.slots)
+            self.upper = {}
+            self._held = 0
+
+    @property
+    def held(self) -> int:
+        """Bytes of strata held now."""
+        return self._held + sum(len(slot[1]) for slot in self.slots if slot is not None)
 
 
 def bottom_row(value: bytes) -> bytes:

@@ -71,57 +71,75 @@ class ProofPlan:
 _EMPTY = ProofPlan(ids=())
 
 
-def _path(level: int, index: int, size: int, seed: NodeID | None) -> ProofPlan:
-    """Plan the path from the complete node (level, index) to the root of the tree of ``size``.
+def split_level(anchor: int, level: int, size: int) -> int:
+    """The level where the path up from the node at ``level`` over leaf ``anchor`` meets the
+    path to the last leaf of the tree of ``size`` (``anchor < size``).
 
-    ``seed`` is put first in the plan, ahead of the path (consistency proofs need it).
-
-    Write ``last = (size - 1) >> level`` for the node at this level on the path to the last
-    leaf. The paths to ``index`` and ``last`` run together from the root down to the level
-    ``inner = bitlen(index ^ last)`` (counted up from ``level``) and split just below it.
-
-    * Below the split, the proof takes the sibling at every level ("inner" nodes). All of them
-      lie left of ``last``'s path and are complete, except maybe the topmost, which holds the last
-      leaf: if it extends past ``size`` it is ephemeral, and is replaced by the complete nodes
-      covering ``[its begin, size)``.
-    * From the split up, the path runs along the right border of the tree. Where it is a right
-      child, its left sibling is in the proof ("border" nodes): one per set bit of
-      ``index >> inner``, so the proof has ``inner + popcount(index >> inner)`` hashes.
+    Both paths run together from the root down to this level: ``anchor`` and ``size - 1`` agree
+    in every bit from it up, and differ in the bit just below it (if it is above ``level``).
+    Everything a proof holds from this level up therefore depends on ``size`` and the split
+    alone (:func:`tail_plan`), not on which leaf is proven; the nodes below it are the path's
+    siblings ``NodeID(l, (anchor >> l) ^ 1)`` for ``level <= l < split - 1``.
     """
-    inner = (index ^ ((size - 1) >> level)).bit_length()
-    ids: list[NodeID] = [] if seed is None else [seed]
-    for i in range(level, level + inner - 1):
-        # ``(index >> (i - level)) ^ 1`` flips the lowest bit: the sibling at level i.
-        ids.append(NodeID(i, ((index >> (i - level)) ^ 1)))
-    fold_begin = fold_end = 0
-    if inner:
-        top = level + inner - 1
-        sibling = (index >> (inner - 1)) ^ 1
-        if (sibling + 1) << top <= size:
-            ids.append(NodeID(top, sibling))
+    return max(level, (anchor ^ (size - 1)).bit_length())
+
+
+def tail_plan(size: int, split: int, sibling: bool) -> ProofPlan:
+    """Plan the part of a proof at and above the split (:func:`split_level`), in proof order.
+
+    With ``sibling``, it starts with the sibling at level ``split - 1``, which holds the last
+    leaf: it is the node ``(split - 1, (size - 1) >> (split - 1))``, ephemeral if it extends
+    past ``size`` (then replaced by the complete nodes covering ``[its begin, size)``). Then
+    one "border" node for every set bit of ``(size - 1) >> split``: there the path is a right
+    child, so its left sibling (the index with that bit cleared) is in the proof.
+    """
+    ids: list[NodeID] = []
+    fold_end = 0
+    if sibling:
+        top = split - 1
+        index = (size - 1) >> top
+        if (index + 1) << top <= size:
+            ids.append(NodeID(top, index))
         else:
-            # The ephemeral sibling covers [sibling << top, size). That range starts on a multiple
+            # The ephemeral sibling covers [index << top, size). That range starts on a multiple
             # of 2^top and is shorter, so its complete nodes are one per set bit of its length,
             # largest on the left. List them smallest first, which suits the fold.
-            fold_begin = len(ids)
             position = size
-            rest = size - (sibling << top)
+            rest = size - (index << top)
             while rest:
                 width = rest & -rest  # The lowest set bit: the smallest remaining node.
                 position -= width
                 ids.append(NodeID(width.bit_length() - 1, position // width))
                 rest ^= width
             fold_end = len(ids)
-    # Border nodes: every set bit of what is left of the index above the split is a level where
-    # the path is a right child, so the left sibling (its index with that bit cleared) is needed.
-    up = index >> inner
-    top = level + inner
+    up = (size - 1) >> split
+    top = split
     while up:
         if up & 1:
             ids.append(NodeID(top, up ^ 1))
         up >>= 1
         top += 1
-    return ProofPlan(tuple(ids), fold_begin, fold_end)
+    return ProofPlan(tuple(ids), 0, fold_end)
+
+
+def _path(level: int, index: int, size: int, seed: NodeID | None) -> ProofPlan:
+    """Plan the path from the complete node (level, index) to the root of the tree of ``size``.
+
+    ``seed`` is put first in the plan, ahead of the path (consistency proofs need it).
+
+    Below the split (:func:`split_level`) the proof takes the sibling at every level ("inner"
+    nodes), all complete (they lie left of the path to the last leaf); the rest is the tail
+    (:func:`tail_plan`), so the proof has ``inner + popcount(index >> inner)`` hashes, with
+    ``inner = split - level``.
+    """
+    split = split_level(index << level, level, size)
+    ids: list[NodeID] = [] if seed is None else [seed]
+    for i in range(level, split - 1):
+        # ``(index >> (i - level)) ^ 1`` flips the lowest bit: the sibling at level i.
+        ids.append(NodeID(i, ((index >> (i - level)) ^ 1)))
+    tail = tail_plan(size, split, split > level)
+    shift = len(ids)
+    return ProofPlan((*ids, *tail.ids), tail._fold_begin + shift, tail._fold_end + shift)
 
 
 def inclusion_plan(index: int, size: int) -> ProofPlan:
