@@ -298,13 +298,30 @@ class Database:
 
     def floors(self, keys: Sequence[bytes], begin: bytes) -> list[tuple[bytes, bytes] | None]:
         """For each key, the last key-value pair at or before it and at or after ``begin``
-        (one iterator for all: a search page's times)."""
+        (one iterator for all: a search page's times).
+
+        A key between the last floor found and the key after it has that floor too, so keys
+        that fall between the same two stored keys (a page's results in one batch) cost one
+        seek together, in whichever order they come.
+        """
         found: list[tuple[bytes, bytes] | None] = []
+        floor: tuple[bytes, bytes] | None = None
+        low = high = b""  # ``floor`` answers every key in [low, high); high b"" = no bound
         try:
             it = self._db.iter(ReadOptions())
             for key in keys:
+                if low and low <= key and (not high or key < high):
+                    found.append(floor)
+                    continue
                 it.seek_for_prev(key)
-                found.append((it.key(), it.value()) if it.valid() and it.key() >= begin else None)
+                if it.valid() and it.key() >= begin:
+                    floor = (it.key(), it.value())
+                    low = floor[0]
+                    it.next()
+                    high = it.key() if it.valid() else b""
+                else:
+                    floor, low = None, b""
+                found.append(floor)
             it.status()
         except Exception as exc:
             raise translate(exc, f"seeking {len(keys)} keys back") from exc
