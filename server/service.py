@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
@@ -59,15 +59,20 @@ class LogService(pb_grpc.LogServicer):
         self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]
     ) -> T:
         started = time.perf_counter()
-        code = grpc.StatusCode.OK
         try:
-            return await call()
+            result = await call()
         except AuditLogError as exc:
-            code = status_of(exc)
-            await context.abort(code, clip(str(exc)), trailer_of(exc))
-            raise  # not reached: abort raises
-        finally:
-            self._count(method, code, started)
+            await self._fail(method, context, exc, started)
+        self._count(method, grpc.StatusCode.OK, started)
+        return result
+
+    async def _fail(self, method: str, context: grpc.aio.ServicerContext, exc: AuditLogError,
+                    started: float) -> NoReturn:
+        """Count the failed call and end it with the status of ``exc``."""
+        code = status_of(exc)
+        self._count(method, code, started)
+        await context.abort(code, clip(str(exc)), trailer_of(exc))
+        raise AssertionError("not reached: abort raises")
 
     def _count(self, method: str, code: grpc.StatusCode, started: float) -> None:
         counter = self._counters.get((method, code))
@@ -86,15 +91,12 @@ class LogService(pb_grpc.LogServicer):
         """``_guard`` for a handler that never waits: ``call(request)`` runs without a
         coroutine or closure of its own (the proof calls, whose whole cost is a few of those)."""
         started = time.perf_counter()
-        code = grpc.StatusCode.OK
         try:
-            return call(request)
+            result = call(request)
         except AuditLogError as exc:
-            code = status_of(exc)
-            await context.abort(code, clip(str(exc)), trailer_of(exc))
-            raise  # not reached: abort raises
-        finally:
-            self._count(method, code, started)
+            await self._fail(method, context, exc, started)
+        self._count(method, grpc.StatusCode.OK, started)
+        return result
 
     # -- appends -------------------------------------------------------------------------------
     async def Append(self, request: pb.AppendRequest, context: Any) -> pb.AppendResponse:

@@ -172,22 +172,23 @@ def test_otlp_grpc_entries_are_the_pinned_bytes(server: RunningServer) -> None:
 
 def test_otlp_http_entries_are_the_pinned_bytes(server: RunningServer) -> None:
     begin = _size(server)
-    sent = urllib.request.Request(ingest_url(server) + "/v1/logs", method="POST",
-                                  data=pin_request().SerializeToString(),
-                                  headers={"Content-Type": "application/x-protobuf"})
-    with urllib.request.urlopen(sent, timeout=30) as response:
-        assert response.status == 200
+    _post(server, "/v1/logs", pin_request().SerializeToString(), "application/x-protobuf")
     assert _raw_entries(server, begin) == _pinned("otlp-http")
 
 
 def test_kubernetes_entries_are_the_pinned_bytes(server: RunningServer) -> None:
     begin = _size(server)
     body = Path(__file__).with_name("k8s_eventlist.json").read_bytes()
-    sent = urllib.request.Request(ingest_url(server) + "/k8s/audit", data=body, method="POST",
-                                  headers={"Content-Type": "application/json"})
+    _post(server, "/k8s/audit", body, "application/json")
+    assert _raw_entries(server, begin) == _pinned("k8s-audit")
+
+
+def _post(server: RunningServer, path: str, body: bytes, content_type: str) -> None:
+    """POST ``body`` to the ingestion listener; the answer must be 200 (all durable)."""
+    sent = urllib.request.Request(ingest_url(server) + path, data=body, method="POST",
+                                  headers={"Content-Type": content_type})
     with urllib.request.urlopen(sent, timeout=30) as response:
         assert response.status == 200
-    assert _raw_entries(server, begin) == _pinned("k8s-audit")
 
 
 def test_syslog_tcp_entries_are_the_pinned_bytes(server: RunningServer) -> None:
