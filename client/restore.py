@@ -73,13 +73,13 @@ class Restorer:
     """Verifies a source against the log's keys while importing it (see the module docstring)."""
 
     def __init__(self, spec: SourceSpec, log_keys: Sequence[Ed25519Verifier],
-                 progress: Progress | None = None, processes: int = 1) -> None:
+                 progress: Progress | None = None, processes: int = 2) -> None:
         if not log_keys:
             raise ValueError("no log verifier key given, want at least one")
         self.spec, self.log_keys = spec, tuple(log_keys)
         self.source = open_source(spec)
         self.progress = progress or Silent()
-        self.processes = processes  # fetching and hashing beside the writer (0: in threads)
+        self.processes = processes  # fetching, hashing and rows beside the writer (0: threads)
 
     def _verified(self, note: bytes, path: str) -> Checkpoint:
         try:
@@ -215,8 +215,8 @@ def add_restore(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, help="overrides [server] data_dir")
     p.add_argument("--s3-endpoint", help="S3 endpoint URL (default: $AWS_ENDPOINT_URL, else AWS)")
     p.add_argument("--workers", type=int, default=16, help="parallel fetches (default 16)")
-    p.add_argument("--processes", type=int, default=1, help="processes that fetch, decode, "
-                   "hash and write the rows beside the one that checks the tree (default 1; 0: "
+    p.add_argument("--processes", type=int, default=2, help="processes that fetch, decode, "
+                   "hash and write the rows beside the one that checks the tree (default 2; 0: "
                    "none, threads)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
