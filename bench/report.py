@@ -120,7 +120,8 @@ def _section_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             f"{_median(pub['lag_p50'])}/{_median(pub['lag_p99'])} s"))
     restore = report.get("restore")
     if restore:
-        best = max(_median(restore[k]["rate"]) for k in ("processes_1", "processes_0"))
+        best = max(_median(restore[k]["rate"]) for k in ("processes_2", "processes_1", "processes_0")
+                   if k in restore)
         per_cpu = _median(restore["processes_1"]["per_cpu_s"])
         out.append(_target(
             f"restore of {fmt_size(restore['entries'])} entries from files, entries/s",
@@ -305,7 +306,10 @@ def _section_tables(report: dict[str, Any]) -> list[str]:
     restore = report.get("restore")
     if restore:
         rows = []
-        for key, label in (("processes_1", "worker process"), ("processes_0", "threads")):
+        for key, label in (("processes_2", "2 worker processes"), ("processes_1", "worker process"),
+                           ("processes_0", "threads")):
+            if key not in restore:
+                continue
             f = restore[key]
             rows.append([label, _mmm(f["rate"]), _mmm(f["per_cpu_s"]), _mmm(f["bare_rows"]),
                          _mmm(f["ratio_to_bare_rows"], 3)])

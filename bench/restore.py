@@ -182,8 +182,8 @@ def measure(entries: int, entry_bytes: int = 256, source: str = "file", workers:
 
 def run(entries: int, runs: int, scratch: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """The ``restore`` section of ``bench/run.py``: one log of ``entries`` entries published
-    to files, restored ``runs`` times in worker processes (the command's default) and in
-    threads, each run beside a bare write of its rows (the same-run baseline)."""
+    to files, restored ``runs`` times with two worker processes (the command's default), one,
+    and in threads, each run beside a bare write of its rows (the same-run baseline)."""
     from bench.stats import summary
 
     directory = scratch / "restore"
@@ -192,7 +192,7 @@ def run(entries: int, runs: int, scratch: Path, log: Callable[[str], None]) -> d
     vkey, objects = publish(directory, entries, 256)
     url, _, _ = _source("file", directory, objects)
     out: dict[str, Any] = {"entries": entries, "objects": len(objects)}
-    for processes in (1, 0):
+    for processes in (2, 1, 0):
         rates, per_cpu, bare, ratios = [], [], [], []
         for n in range(runs):
             log(f"restore: --processes {processes}, run {n + 1} of {runs}")
@@ -217,7 +217,7 @@ def main() -> None:
     parser.add_argument("--entry-bytes", type=int, default=256)
     parser.add_argument("--source", choices=("file", "s3"), default="file")
     parser.add_argument("--workers", type=int, default=16)
-    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     report = measure(args.entries, args.entry_bytes, args.source, args.workers, args.processes)

@@ -1,13 +1,17 @@
-"""The fetching and hashing half of ``auditlog restore``, which may run in worker processes.
+"""The fetching, hashing and row-writing half of ``auditlog restore``, which may run in worker
+processes.
 
 A restore is two kinds of work: fetching, decoding and hashing entry bundles (c2sp.org/tlog-tiles
-"Log entries"; boto3 alone spends milliseconds of CPU on each request), and writing the result
-into RocksDB, which holds Python's GIL while it writes. Each worker process opens the source
-itself from a picklable :class:`SourceSpec` and answers a task (a run of bundles) with one
-:class:`Digest` per bundle: the entries, their RFC 6962 leaf hashes, the stratum of a whole
+"Log entries"; boto3 alone spends milliseconds of CPU on each request) and writing their rows,
+and folding the tree and checking it, which one process (the writer) does in order. Each worker
+process opens the source itself from a picklable :class:`SourceSpec` and answers a task (a run of
+bundles) with :class:`Digests`: the SST files holding the rows of its entries
+(``storage.restore.write_rows``: entries by index, the leaf-hash index sorted), which the writer
+ingests, and one :class:`Digest` per bundle: the RFC 6962 leaf hashes, the stratum of a whole
 tile (``storage.restore.tile_stratum``) and the level-0 tile as published, which the writer
 compares with the tile the entries give. Nothing a worker returns is trusted more than the
-bucket: the writer checks every tile and every signed root.
+bucket: the writer checks every tile and every signed root, and any failure deletes what was
+ingested.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from auditlog_tlog.client.tiles_source import TileSource, open_fetcher
-from auditlog_tlog.storage.restore import Tile, digest_bundle
+from auditlog_tlog.storage.restore import RowFiles, Tile, digest_bundle, write_rows
 from auditlog_tlog.tree.hashing import get_hasher
-from auditlog_tlog.tree.tiles import tile_width
+from auditlog_tlog.tree.tiles import TILE_WIDTH, tile_width
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +38,23 @@ class SourceSpec:
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """Entry bundle ``index``: its entries, their leaf hashes, the stratum of a whole tile, and
-    the level-0 tile as the source publishes it."""
+    """Entry bundle ``index`` of ``count`` entries: the stratum of a whole tile (which begins
+    with the leaf hashes), else the leaf hashes joined, and the level-0 tile as the source
+    publishes it."""
 
     index: int
-    entries: list[bytes]
-    leaves: list[bytes]
+    count: int
+    leaves: bytes
     tile: Tile | None
     published_tile: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Digests:
+    """A run of bundles: each one's :class:`Digest`, and the SST files of their rows."""
+
+    bundles: list[Digest]
+    files: list[str]
 
 
 _SOURCES: dict[SourceSpec, TileSource] = {}
@@ -62,14 +75,19 @@ def close_sources() -> None:
         _SOURCES.popitem()[1].close()
 
 
-def digest_bundles(spec: SourceSpec, first: int, end: int, size: int) -> list[Digest]:
-    """Bundles ``[first, end)`` of the tree of ``size`` leaves, fetched concurrently."""
+def digest_bundles(spec: SourceSpec, first: int, end: int, size: int, files: RowFiles) -> Digests:
+    """Bundles ``[first, end)`` of the tree of ``size`` leaves, fetched concurrently, their rows
+    written to SST files under ``files``."""
     source = open_source(spec)
 
-    def one(index: int) -> Digest:
+    def one(index: int) -> tuple[Digest, list[bytes], list[bytes]]:
         published = source.tile(0, index, size)
         data, where = source.bundle_bytes(index, size)
         entries, leaves, tile = digest_bundle(spec.hash_name, data, tile_width(0, index, size), where)
-        return Digest(index, entries, leaves, tile, published)
+        joined = b"" if tile is not None else b"".join(leaves)
+        return Digest(index, len(entries), joined, tile, published), entries, leaves
 
-    return list(source.pool.map(one, range(first, end)))
+    done = list(source.pool.map(one, range(first, end)))
+    paths = write_rows(files, first * TILE_WIDTH, [e for _, entries, _ in done for e in entries],
+                       [h for _, _, leaves in done for h in leaves])
+    return Digests([digest for digest, _, _ in done], paths)

@@ -303,7 +303,8 @@ class LockedBucket:
             guarantee)
 
     # -- objects ---------------------------------------------------------------------------------
-    def put_once(self, name: str, data: bytes, same: bool = True, confirm: bool = True) -> bool:
+    def put_once(self, name: str, data: bytes, same: bool = True, confirm: bool = True,
+                 until: datetime | None = None) -> bool:
         """Write ``prefix + name`` unless it exists; returns whether this call wrote it.
 
         With ``confirm`` the object is read back (HEAD): locked COMPLIANCE until at least the
@@ -311,11 +312,12 @@ class LockedBucket:
         version id and, if the store echoes it, the SHA-256 checksum it verified against the
         body (a store that cannot verify it refuses the PUT); the lock is then the bucket's
         (:meth:`probe`, and its COMPLIANCE default retention) — docs/publication.md.
+        ``until`` is the retain-until date (default :meth:`retain_until`).
         """
         key = self.prefix + name
         raw = hashlib.sha256(data).digest()
         digest, checksum = raw.hex(), base64.b64encode(raw).decode()
-        until = self.retain_until()
+        until = until or self.retain_until()
         try:
             try:
                 # The checksum given, botocore computes none of its own; the algorithm's header

@@ -157,6 +157,9 @@ class PublishConfig:
     """Timeout of one S3 request, in seconds."""
     concurrency: int = 16
     """Objects written at once."""
+    processes: int = 0
+    """Processes that write the objects (0..64; 0: threads of the server's process). boto3's CPU
+    per request then leaves the server's process (docs/publication.md, Throughput)."""
     confirm_each_object: bool = True
     """Read every tile and bundle back (HEAD) to confirm its lock; false: only the first of a
     round, the rest confirmed by the PUT's answer (faster; docs/publication.md, Confirmation)."""
@@ -174,6 +177,7 @@ class PublishConfig:
         for name, low, high in (
             ("retention_days", 1, 36500), ("interval_s", 0.01, 3600), ("max_attempts", 1, 20),
             ("timeout_s", 0.1, 300), ("concurrency", 1, 256), ("prune_after_days", 0, 36500),
+            ("processes", 0, 64),
         ):
             value = getattr(self, name)
             if not low <= value <= high:

@@ -36,9 +36,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from typing import Final
@@ -47,6 +49,7 @@ from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.common.s3 import Failure, LockedBucket, S3Error, connect, retrying
 from auditlog_tlog.server.config import PublishConfig
 from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.publish_worker import BucketSpec, PutResult, open_worker_bucket, put_many, ready
 from auditlog_tlog.server.tiledata import entry_bundle, hash_tile
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
@@ -196,6 +199,16 @@ class Publisher:
         self._behind_since: float | None = None
         self._last_round = float("-inf")
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix=f"publish-{self._origin}")
+        # With processes, runs of objects go to processes of their own (server/publish_worker.py).
+        self._run_size = max(1, config.concurrency // max(1, config.processes))
+        self._remote: ProcessPoolExecutor | None = None
+        if config.processes:
+            spec = BucketSpec(config.endpoint_url, config.region, config.timeout_s, bucket.bucket,
+                              config.retention_days, bucket.prefix, self._run_size,
+                              config.max_attempts)
+            self._remote = ProcessPoolExecutor(
+                config.processes, mp_context=multiprocessing.get_context("spawn"),
+                initializer=open_worker_bucket, initargs=(spec,))
         self._task: asyncio.Task[None] | None = None
         self._progress: asyncio.Condition | None = None
 
@@ -208,6 +221,9 @@ class Publisher:
         note = self.anchor.latest()
         if note is not None:
             self.published = check_published(self.store, note).size
+        if self._remote is not None:  # start the processes now, not in the first round
+            for started in [self._remote.submit(ready) for _ in range(self.config.processes)]:
+                started.result()
         self._metrics.published_size.labels(self._origin).set(self.published)
         self.observe_lag()
 
@@ -237,6 +253,9 @@ class Publisher:
 
     def _write_all(self, objects: Iterator[tuple[str, Callable[[], bytes]]]) -> Iterator[tuple[bool, int]]:
         """Write objects from the pool, at most 2 * concurrency in flight; (written, bytes) each."""
+        if self._remote is not None:
+            yield from self._write_remote(self._remote, objects)
+            return
         window = 2 * self.config.concurrency
         pending: set[Future[tuple[bool, int]]] = set()
 
@@ -262,6 +281,47 @@ class Publisher:
             pending.add(self._pool.submit(one, name, read, confirm))
             yield from drain(window - 1)
         yield from drain(0)
+
+    def _write_remote(self, remote: ProcessPoolExecutor,
+                      objects: Iterator[tuple[str, Callable[[], bytes]]]) -> Iterator[tuple[bool, int]]:
+        """:meth:`_write_all` through the worker processes: runs of ``concurrency / processes``
+        objects, read here, at most two runs per process in flight."""
+        until = self.bucket.retain_until()
+        pending: deque[tuple[Future[list[PutResult]], list[int]]] = deque()
+        run: list[tuple[str, bytes, bool]] = []
+
+        def submit() -> None:
+            pending.append((remote.submit(put_many, list(run), until, self.config.max_attempts),
+                            [len(data) for _, data, _ in run]))
+            run.clear()
+
+        try:
+            for position, (name, read) in enumerate(objects):
+                run.append((name, read(), self.config.confirm_each_object or position == 0))
+                if len(run) == self._run_size:
+                    submit()
+                    if len(pending) > 2 * self.config.processes:
+                        yield from self._collect(*pending.popleft())
+            if run:
+                submit()
+            while pending:
+                yield from self._collect(*pending.popleft())
+        finally:
+            for future, _ in pending:
+                future.cancel()
+
+    def _collect(self, future: Future[list[PutResult]], lengths: list[int]) -> Iterator[tuple[bool, int]]:
+        for result, length in zip(future.result(), lengths, strict=True):
+            if result.retries:
+                self._metrics.publish_retries.labels(self._origin).inc(result.retries)
+            try:
+                result.raise_failure()
+            except S3Error as exc:
+                raise translated(exc) from exc
+            if result.written:
+                self._metrics.published_objects.labels(self._origin).inc()
+                self._metrics.published_bytes.labels(self._origin).inc(length)
+            yield result.written, length
 
     def _put(self, name: str, data: bytes, once: bool, confirm: bool = True) -> bool:
         def retried() -> None:
@@ -352,6 +412,12 @@ class Publisher:
             except StorageError as exc:
                 log.warning("log %s: last publication round failed: %s", self._origin, exc)
         await self._notify()
-        self._pool.shutdown(wait=True)
+        self.close()
         self.bucket.client.close()
+
+    def close(self) -> None:
+        """Stop the threads and processes that write objects."""
+        self._pool.shutdown(wait=True)
+        if self._remote is not None:
+            self._remote.shutdown(wait=True, cancel_futures=True)
 

@@ -55,6 +55,7 @@ from rocksdict import (
     Cache,
     CompactOptions,
     DBRecoveryMode,
+    IngestExternalFileOptions,
     Options,
     Rdict,
     ReadOptions,
@@ -170,23 +171,8 @@ class Database:
         options.create_if_missing(create)
         options.set_paranoid_checks(True)
         options.set_wal_recovery_mode(mode)
-        options.set_block_based_table_factory(self._table_options())
+        options.set_block_based_table_factory(table_options(self._cache))
         return options
-
-    def _table_options(self) -> BlockBasedOptions:
-        """Index and filter blocks in the block cache, not beside it (where they grow with the
-        data); partitioned, with the small top level and level 0's blocks pinned, so that a
-        lookup never loads a whole file's index; whole-key bloom filters, since most
-        leaf-hash lookups (dedup) are for hashes the log has never seen."""
-        table = BlockBasedOptions()
-        table.set_block_cache(self._cache)
-        table.set_cache_index_and_filter_blocks(True)
-        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
-        table.set_index_type(BlockBasedIndexType.two_level_index_search())
-        table.set_partition_filters(True)
-        table.set_pin_top_level_index_and_filter(True)
-        table.set_bloom_filter(BLOOM_BITS_PER_KEY, False)
-        return table
 
     def _open(self, create: bool) -> Rdict:
         """Open for writing; an existing database is opened read-only and checked first."""
@@ -348,6 +334,18 @@ class Database:
             self._broken = error
             raise error from exc
 
+    def ingest(self, paths: Sequence[str]) -> None:
+        """Add SST files written by ``storage.restore.write_sst`` (all at once or none), moving them into
+        the database: RocksDB syncs them and records them in its MANIFEST before it returns, and
+        gives them sequence numbers after every write before, so their rows replace older ones."""
+        options = IngestExternalFileOptions()
+        options.set_move_files(True)
+        self.recover()
+        try:
+            self._db.ingest_external_file(list(paths), options)
+        except Exception as exc:
+            raise translate(exc, f"ingesting {len(paths)} SST files") from exc
+
     def recover(self) -> None:
         """After a failed write, reopen the database so that writes can succeed again.
 
@@ -441,3 +439,22 @@ class Database:
 
 def prefix(log_id: int) -> bytes:
     return b"L" + log_id.to_bytes(4, "big")
+
+
+def table_options(cache: Cache | None) -> BlockBasedOptions:
+    """Index and filter blocks in the block cache, not beside it (where they grow with the
+    data); partitioned, with the small top level and level 0's blocks pinned, so that a
+    lookup never loads a whole file's index; whole-key bloom filters, since most
+    leaf-hash lookups (dedup) are for hashes the log has never seen. The SST files of a
+    restore (``storage.restore.write_sst``) are built with the same (``cache`` None)."""
+    table = BlockBasedOptions()
+    if cache is not None:
+        table.set_block_cache(cache)
+    table.set_cache_index_and_filter_blocks(True)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+    table.set_index_type(BlockBasedIndexType.two_level_index_search())
+    table.set_partition_filters(True)
+    table.set_pin_top_level_index_and_filter(True)
+    table.set_bloom_filter(BLOOM_BITS_PER_KEY, False)
+    return table
+

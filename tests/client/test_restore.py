@@ -20,18 +20,24 @@ import pytest
 
 from auditlog_tlog.client import restore
 from auditlog_tlog.client.cli import build_parser, main
+from auditlog_tlog.client.restore_worker import SourceSpec, close_sources
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.client.tiles_source import HttpFetcher, TileSource, history_path
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.anchors import AnchorFile
 from auditlog_tlog.storage.db import Database
+from auditlog_tlog.storage.db import prefix as prefix_of
+from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.storage.restore import LogImporter
 from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
+from auditlog_tlog.tree.errors import CorruptionError, VerificationError
 from auditlog_tlog.tree.hashing import SHA256
-from auditlog_tlog.tree.keys import Ed25519Signer
+from auditlog_tlog.tree.keys import Ed25519Signer, Ed25519Verifier
 from auditlog_tlog.tree.note import parse_note, sign_note
 from auditlog_tlog.tree.tiles import encode_entry_bundle, entry_bundles_for_size, tiles_for_size
 from auditlog_tlog.tree.verify import verify_consistency
+from auditlog_tlog.tree.vkeys import parse_vkey
 from tests.servers import AUDITLOG, RunningServer, running, write_server_config
 from tests.witness import s3server
 
@@ -326,3 +332,37 @@ def test_restore_refuses_a_source_behind_the_anchor_file(
     assert f"holds a checkpoint of size {SIZE + 1} signed by the log, beyond the source's latest " \
         f"({SIZE})" in err, err
     assert AnchorFile(tmp_path / "data" / "anchors", ORIGIN).latest() == ahead
+
+
+def test_a_restore_killed_after_ingesting_rows_is_refused_then_redone(
+    published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in s3server.CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    s3 = s3server.client(published.moto)
+    tile = s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}/tile/0/015")["Body"].read()
+    prefix = _tampered(published, "killed", "tile/0/015", _tile_with(tile, 4))
+    verifier = parse_vkey(published.vkey)
+    assert isinstance(verifier, Ed25519Verifier)
+    db = Database(tmp_path / "db")
+    try:
+        # Killed where the check of tile 15 fails: every row is ingested, nothing is undone.
+        abort = LogImporter.abort
+        monkeypatch.setattr(LogImporter, "abort", lambda self: None)
+        spec = SourceSpec(f"s3://{BUCKET}/{prefix}", ORIGIN, "sha256", published.moto)
+        with pytest.raises(VerificationError, match="tile/0/015 differs"):
+            restore.Restorer(spec, [verifier], processes=0).run(db, SHA256)
+        keys = LogKeys(prefix_of(db.log_ids()[ORIGIN]))
+        assert db.get(keys.entry(SIZE - 1)) == b"entry %d" % (SIZE - 1)
+        with pytest.raises(CorruptionError, match="tile 0/0 holds 1 hashes, want 0 for size 0"):
+            LogStore(db, ORIGIN, SHA256)  # never served, never signed over
+        monkeypatch.setattr(LogImporter, "abort", abort)
+        good = SourceSpec(published.source, ORIGIN, "sha256", published.moto)
+        result = restore.Restorer(good, [verifier], processes=0).run(db, SHA256)
+        store = LogStore(db, ORIGIN, SHA256)
+        assert (store.size, store.checkpoint()) == (SIZE, published.checkpoints[SIZE])
+        assert store.root == result.root and store.entries(SIZE - 2, SIZE) == \
+            [b"entry %d" % i for i in (SIZE - 2, SIZE - 1)]
+    finally:
+        db.close()
+        close_sources()

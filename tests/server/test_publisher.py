@@ -31,7 +31,12 @@ from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.errors import CorruptionError
 from auditlog_tlog.tree.hashing import SHA256
 from auditlog_tlog.tree.keys import Ed25519Signer
-from auditlog_tlog.tree.tiles import decode_entry_bundle, entry_bundles_for_size, tiles_for_size
+from auditlog_tlog.tree.tiles import (
+    decode_entry_bundle,
+    encode_entry_bundle,
+    entry_bundles_for_size,
+    tiles_for_size,
+)
 from tests import seaweedfs
 from tests.clock import FakeClock
 
@@ -185,6 +190,38 @@ def test_a_different_object_at_a_key_stops_publication(s3: S3Client, log: Log) -
     with pytest.raises(CorruptionError, match="want the"):
         publisher.publish_once()
     assert bucket.get("checkpoint") is None and publisher.published == 0
+
+
+@pytest.mark.parametrize("poisoned", [False, True])
+def test_worker_processes_publish_the_same_objects_and_stop_on_a_different_one(
+        s3: S3Client, log: Log, seaweed_url: str, monkeypatch: pytest.MonkeyPatch,
+        poisoned: bool) -> None:
+    # The processes open the bucket themselves, from the environment they inherit.
+    for name, value in seaweedfs.CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    bucket = _bucket(s3)
+    if poisoned:  # another object at a key the round writes
+        bucket.put_once("tile/entries/003.p/132", b"\x00\x03not")
+    config = dataclasses.replace(CONFIG, endpoint_url=seaweed_url, processes=2)
+    publisher = _publisher(log, bucket, config=config)
+    try:
+        log.append(900)
+        if poisoned:
+            with pytest.raises(CorruptionError, match="want the"):
+                publisher.publish_once()
+            assert bucket.get("checkpoint") is None and publisher.published == 0
+            return
+        first = publisher.publish_once()
+        assert first is not None and (first.size, first.objects, first.written) == (900, 11, 11)
+    finally:
+        publisher.close()
+    keys = [k.removeprefix(ORIGIN + "/") for k in _versions(s3, bucket.bucket) if ".canary" not in k]
+    assert keys == sorted([*tiles_for_size(900), *entry_bundles_for_size(900), history_name(900),
+                           "checkpoint"])
+    assert bucket.get("tile/entries/003.p/132") == encode_entry_bundle(log.store.entries(768, 900))
+    for found in s3.list_object_versions(Bucket=bucket.bucket)["Versions"]:
+        head = s3.head_object(Bucket=bucket.bucket, Key=found["Key"], VersionId=found["VersionId"])
+        assert head["ObjectLockMode"] == "COMPLIANCE", found["Key"]
 
 
 def test_the_bucket_is_an_anchor_the_local_tree_must_extend(

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from auditlog_tlog.storage.db import Database
+from auditlog_tlog.storage.db import Database, prefix
+from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.storage.logstore import LogStore
-from auditlog_tlog.storage.restore import LogImporter, digest_bundle, tile_stratum
+from auditlog_tlog.storage.restore import LogImporter, digest_bundle, tile_stratum, write_rows
 from auditlog_tlog.tree.errors import ConflictError, CorruptionError, InvalidRangeError, MalformedError
 from auditlog_tlog.tree.hashing import BLAKE3, SHA256, Hasher
 from auditlog_tlog.tree.tiles import encode_entry_bundle
@@ -142,3 +143,45 @@ def test_a_bundle_digested_elsewhere_gives_the_same_log(dbs: tuple[Database, Dat
         digest_bundle("sha256", b"\x00\x01a", 2, "bundle 8")
     with pytest.raises(ValueError, match="want a whole tile of 256"):
         tile_stratum(SHA256, [SHA256.hash_leaf(b"x")])
+
+
+def test_equal_leaf_hashes_keep_the_last_index_as_appends_do(dbs: tuple[Database, Database]) -> None:
+    # Dedup off: "same" within one run of rows (one SST file) and across runs (files ingested
+    # later win), as on the append path.
+    entries = [b"same" if i in (3, 40, 700) else b"e%d" % i for i in range(1000)]
+    appended = _appended(dbs[0], SHA256, entries, [1000])
+    importer = LogImporter(dbs[1], ORIGIN, SHA256)
+    for begin, end in ((0, 500), (500, 1000)):
+        chunk = entries[begin:end]
+        importer.add(chunk, [SHA256.hash_leaf(e) for e in chunk])
+    importer.finish({1000: b"checkpoint 1000\n"}, 1000)
+    restored = LogStore(dbs[1], ORIGIN, SHA256)
+    same = SHA256.hash_leaf(b"same")
+    assert restored.index_of(same) == appended.index_of(same) == 700
+    assert restored.root == appended.root
+
+
+def test_rows_ingested_before_a_crash_never_open_and_a_new_import_drops_them(
+        dbs: tuple[Database, Database]) -> None:
+    db = dbs[0]
+    stale = [b"stale %d" % i for i in range(3000)]
+    importer = LogImporter(db, ORIGIN, SHA256)
+    # Killed right after ingesting the first rows, before any tile was written.
+    importer.ingest(write_rows(importer.files, 0, stale, [SHA256.hash_leaf(e) for e in stale]))
+    with pytest.raises(CorruptionError, match="tile 0/0 holds 1 hashes, want 0 for size 0"):
+        LogStore(db, ORIGIN, SHA256)
+    fresh = [b"fresh %d" % i for i in range(300)]
+    _import(db, SHA256, fresh, [300])
+    restored = LogStore(db, ORIGIN, SHA256)
+    assert restored.size == 300 and restored.entries(0, 300) == fresh
+    keys = LogKeys(prefix(db.log_ids()[ORIGIN]))
+    assert db.get(keys.entry(2999)) is None  # beyond the new import: deleted, not left behind
+    assert db.get(keys.leaf(SHA256.hash_leaf(stale[0]))) is None
+    assert not importer.staging.exists()
+
+
+def test_an_empty_log_is_imported_at_size_zero(dbs: tuple[Database, Database]) -> None:
+    importer = LogImporter(dbs[0], ORIGIN, SHA256)
+    importer.finish({0: b"checkpoint 0\n"}, 0)
+    store = LogStore(dbs[0], ORIGIN, SHA256)
+    assert (store.size, store.tile(0, 0), store.checkpoint_sizes()) == (0, None, [0])
