@@ -49,8 +49,6 @@ from typing import Any, Final
 
 from rocksdict import (
     AccessType,
-    BlockBasedIndexType,
-    BlockBasedOptions,
     BottommostLevelCompaction,
     Cache,
     CompactOptions,
@@ -64,6 +62,7 @@ from rocksdict import (
 )
 
 from auditlog_tlog.common.files import write_atomic
+from auditlog_tlog.storage.rocks import BLOCK_CACHE_BYTES, table_options, translate
 from auditlog_tlog.storage.walsync import WalSync
 from auditlog_tlog.tree.errors import CorruptionError, DiskFullError, StorageError
 
@@ -73,31 +72,12 @@ _REGISTRY = b"R"
 WAL_MARK: Final = "AUDITLOG-WAL"
 # A full file system is only worth reopening the database for once this much is free again.
 RECOVER_FREE_BYTES: Final = 4 * 1024 * 1024
-# Every block RocksDB reads (data, index and bloom filter blocks alike) lives in this cache, so
-# the server's memory stays flat as the log grows (docs/speed.md).
-BLOCK_CACHE_BYTES: Final = 8 * 1024 * 1024
-BLOOM_BITS_PER_KEY: Final = 10
 # RocksDB's words for the one damage a crash makes: the last record of the WAL cut short.
 _TORN_TAIL: Final = ("error reading trailing data", "truncated record body", "truncated header")
 
 
 def _wal_files(path: Path) -> list[str]:
     return sorted(name for name in os.listdir(path) if name.endswith(".log"))
-
-
-def translate(exc: Exception, what: str) -> StorageError:
-    """The auditlog exception for a RocksDB failure while doing ``what``.
-
-    rocksdict raises ``Exception`` carrying RocksDB's status text, so this is the one place
-    that reads message text: RocksDB's status kind "Corruption", a missing file (ENOENT: a
-    file RocksDB's MANIFEST lists is gone) and ENOSPC's wording.
-    """
-    text = str(exc)
-    if "Corruption" in text or "checksum mismatch" in text or "No such file" in text:
-        return CorruptionError(f"{what}: the database is damaged: {text}")
-    if "No space left on device" in text:
-        return DiskFullError(f"{what}: the file system is full: {text}")
-    return StorageError(f"{what}: {text}")
 
 
 class Database:
@@ -439,22 +419,3 @@ class Database:
 
 def prefix(log_id: int) -> bytes:
     return b"L" + log_id.to_bytes(4, "big")
-
-
-def table_options(cache: Cache | None) -> BlockBasedOptions:
-    """Index and filter blocks in the block cache, not beside it (where they grow with the
-    data); partitioned, with the small top level and level 0's blocks pinned, so that a
-    lookup never loads a whole file's index; whole-key bloom filters, since most
-    leaf-hash lookups (dedup) are for hashes the log has never seen. The SST files of a
-    restore (``storage.restore.write_sst``) are built with the same (``cache`` None)."""
-    table = BlockBasedOptions()
-    if cache is not None:
-        table.set_block_cache(cache)
-    table.set_cache_index_and_filter_blocks(True)
-    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
-    table.set_index_type(BlockBasedIndexType.two_level_index_search())
-    table.set_partition_filters(True)
-    table.set_pin_top_level_index_and_filter(True)
-    table.set_bloom_filter(BLOOM_BITS_PER_KEY, False)
-    return table
-

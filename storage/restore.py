@@ -40,8 +40,9 @@ from typing import Any, Final
 from rocksdict import Options, SstFileWriter
 
 from auditlog_tlog.storage import strata
-from auditlog_tlog.storage.db import Database, prefix, table_options, translate
+from auditlog_tlog.storage.db import Database, prefix
 from auditlog_tlog.storage.layout import LogKeys, State
+from auditlog_tlog.storage.rocks import table_options, translate
 from auditlog_tlog.tree.compact import CompactRange
 from auditlog_tlog.tree.errors import ConflictError, InvalidRangeError, MalformedError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher, get_hasher
