@@ -36,3 +36,18 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+async def wait_event(clock: Clock, event: asyncio.Event, timeout: float) -> bool:
+    """Wait until ``event`` is set or ``timeout`` seconds have passed on ``clock``; True when
+    the event is set (at once, without waiting, if it already is)."""
+    if event.is_set() or timeout <= 0:
+        return event.is_set()
+    woken = asyncio.ensure_future(event.wait())
+    timer = asyncio.ensure_future(clock.sleep(timeout))
+    try:
+        await asyncio.wait({woken, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        woken.cancel()
+        timer.cancel()
+    return event.is_set()

@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from auditlog_tlog.common.clock import Clock, SystemClock
+from auditlog_tlog.common.clock import Clock, SystemClock, wait_event
 from auditlog_tlog.common.files import check_private_mode
 from auditlog_tlog.server.config import LogConfig, WitnessConfig
 from auditlog_tlog.server.cosigning import LogWitnesses
@@ -151,7 +151,8 @@ class KeepAlivePost:
     the same cosignature). Any other failure closes the connection."""
 
     def __init__(self) -> None:
-        self._idle: dict[tuple[str, int], list[http.client.HTTPConnection]] = {}
+        # Idle connections with the add-checkpoint path they were opened for.
+        self._idle: dict[tuple[str, int], list[tuple[http.client.HTTPConnection, str]]] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -162,11 +163,11 @@ class KeepAlivePost:
             idle = self._idle.get(key)
             reused = idle.pop() if idle else None
         if reused is not None:
-            conn, path = reused, _connect(url, timeout_s, context)[1]
+            conn, path = reused
             if conn.sock is not None:
                 conn.sock.settimeout(timeout_s)
             try:
-                return self._keep(key, conn, _exchange(conn, url, path, body))
+                return self._keep(key, conn, path, _exchange(conn, url, path, body))
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 conn.close()  # closed by the witness while idle: once more, on a new one
             except BaseException:
@@ -174,16 +175,16 @@ class KeepAlivePost:
                 raise
         conn, path = _connect(url, timeout_s, context)
         try:
-            return self._keep(key, conn, _exchange(conn, url, path, body))
+            return self._keep(key, conn, path, _exchange(conn, url, path, body))
         except BaseException:
             conn.close()
             raise
 
-    def _keep(self, key: tuple[str, int], conn: http.client.HTTPConnection,
+    def _keep(self, key: tuple[str, int], conn: http.client.HTTPConnection, path: str,
               result: tuple[int, str, bytes]) -> tuple[int, str, bytes]:
         with self._lock:
             if not self._closed:
-                self._idle.setdefault(key, []).append(conn)
+                self._idle.setdefault(key, []).append((conn, path))
                 return result
         conn.close()
         return result
@@ -192,7 +193,7 @@ class KeepAlivePost:
         with self._lock:
             idle, self._idle, self._closed = self._idle, {}, True
         for conns in idle.values():
-            for conn in conns:
+            for conn, _ in conns:
                 conn.close()
 
 
@@ -275,19 +276,8 @@ class WitnessPusher:
                     log.log(logging.WARNING if expected else logging.ERROR,
                             "witness %s for %s: %s (attempt %d)", witness.url,
                             runtime.config.origin, exc, p.failures, exc_info=not expected)
-            await self._wait(signed)
-
-    async def _wait(self, signed: asyncio.Event) -> None:
-        """Until the log signs a checkpoint, or ``TICK_S`` has passed on the clock."""
-        if signed.is_set():
-            return
-        woken = asyncio.ensure_future(signed.wait())
-        timer = asyncio.ensure_future(self._clock.sleep(TICK_S))
-        try:
-            await asyncio.wait({woken, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            woken.cancel()
-            timer.cancel()
+            # Until the log signs a checkpoint, or TICK_S has passed on the clock.
+            await wait_event(self._clock, signed, TICK_S)
 
     async def _push(self, runtime: PushedLog, witness: WitnessConfig, p: _Progress,
                     size: int) -> None:

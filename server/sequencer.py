@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from auditlog_tlog.common.clock import Clock, SystemClock
+from auditlog_tlog.common.clock import Clock, SystemClock, wait_event
 from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.cosigning import LogWitnesses
 from auditlog_tlog.server.erasure import ErasureRequest, check_addenda, erasure_entry, plan_erasure
@@ -161,7 +161,7 @@ class Sequencer:
             unsigned = self.store.size > self.store.checkpoint_size and self.writer.halted is None
             if unsigned:
                 timeout = self._last_signed + self._interval - self._clock.monotonic()
-                if not await self._woken_within(timeout):
+                if not await wait_event(self._clock, self._wakeup, timeout):
                     try:
                         await loop.run_in_executor(self._thread, self._sign_tail)
                     except AuditLogError as exc:  # a halt logs itself; else retried next interval
@@ -199,19 +199,6 @@ class Sequencer:
                         request.future.set_result(result)
                 if self.store.checkpoint_size != signed_before:
                     self.signed.fire()
-
-    async def _woken_within(self, timeout: float) -> bool:
-        """True when an append wakes the sequencer within ``timeout`` seconds of the clock."""
-        if timeout <= 0:
-            return self._wakeup.is_set()
-        woken = asyncio.ensure_future(self._wakeup.wait())
-        timer = asyncio.ensure_future(self._clock.sleep(timeout))
-        try:
-            await asyncio.wait({woken, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            woken.cancel()
-            timer.cancel()
-        return self._wakeup.is_set()
 
     def _take(self) -> list[_Request]:
         taken: list[_Request] = []

@@ -206,20 +206,14 @@ class Stratum:
 
     def add(self, row: int, position: int, hash_: bytes) -> None:
         """Append a newly completed node; nodes of a row arrive strictly in order."""
-        have = len(self.rows[row]) // HASH_SIZE
-        if position != have:
-            raise ValueError(
-                f"node at row {row} position {position} of tile {self.level}/{self.index} "
-                f"out of order, want position {have}"
-            )
-        self.rows[row] += hash_
+        self.extend(row, position, hash_)
 
     def extend(self, row: int, position: int, hashes: bytes) -> None:
         """Append consecutive nodes (their hashes joined) starting at ``position``."""
         have = len(self.rows[row]) // HASH_SIZE
         if position != have:
             raise ValueError(
-                f"nodes from row {row} position {position} of tile {self.level}/{self.index} "
+                f"node(s) from row {row} position {position} of tile {self.level}/{self.index} "
                 f"out of order, want position {have}"
             )
         self.rows[row] += hashes
