@@ -24,15 +24,17 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(path: Path, data: bytes, mode: int) -> Path:
-    """Write and fsync ``data`` to a fresh temporary file beside ``path``; return its path."""
+def _write_temp(path: Path, data: bytes, mode: int, sync: bool = True) -> Path:
+    """Write and fsync ``data`` to a fresh temporary file beside ``path``; return its path.
+    Without ``sync`` the data is written, not fsynced."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     return tmp
@@ -49,14 +51,16 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     fsync_dir(path.parent)
 
 
-def write_once(path: Path, data: bytes, mode: int = 0o444) -> bool:
+def write_once(path: Path, data: bytes, mode: int = 0o444, sync: bool = True) -> bool:
     """Create ``path`` holding ``data`` unless it exists; never rewrite it.
 
-    The data is written to a temporary file and hard-linked into place, so a reader (or a crash)
-    never sees a partial file, and of two concurrent writers exactly one wins. Returns False
-    when the file already existed (its content is left as it was).
+    The data is written to a temporary file and hard-linked into place, so a reader never sees
+    a partial file, and of two concurrent writers exactly one wins. Returns False when the file
+    already existed (its content is left as it was). With ``sync`` (the default) the file and
+    its directory are fsynced, so a crash never leaves a partial file either; without, the
+    caller syncs them (or keeps its own durable copy).
     """
-    tmp = _write_temp(path, data, mode)
+    tmp = _write_temp(path, data, mode, sync)
     try:
         os.link(tmp, path)
         written = True
@@ -64,7 +68,8 @@ def write_once(path: Path, data: bytes, mode: int = 0o444) -> bool:
         written = False
     finally:
         os.unlink(tmp)
-    fsync_dir(path.parent)
+    if sync:
+        fsync_dir(path.parent)
     return written
 
 

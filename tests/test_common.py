@@ -38,3 +38,11 @@ def test_write_once_never_rewrites(tmp_path: Path) -> None:
     assert write_once(path, b"first")
     assert not write_once(path, b"second")
     assert path.read_bytes() == b"first" and stat.S_IMODE(path.stat().st_mode) == 0o444
+
+
+def test_write_once_without_sync_still_never_rewrites(tmp_path: Path) -> None:
+    path = tmp_path / "staged"
+    assert write_once(path, b"first", sync=False)
+    assert not write_once(path, b"second", sync=False)
+    assert path.read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["staged"]  # no temporary file left

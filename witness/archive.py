@@ -107,20 +107,8 @@ class LocalArchive:
         try:
             changed = [path, path.parent, *self._make_dirs(path.parent, sync=False)]
             if not path.exists():
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o444)
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                finally:
-                    os.close(fd)
-                try:
-                    os.link(tmp, path)
-                except FileExistsError:
-                    pass  # a concurrent stage or put of the same key won; its object stays
-                finally:
-                    os.unlink(tmp)
+                # A concurrent stage or put of the same key may win; its object stays.
+                write_once(path, data, 0o444, sync=False)
         except OSError as exc:
             raise StorageError(f"cannot archive {key}: {exc.strerror}") from exc
         return changed
