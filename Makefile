@@ -55,7 +55,7 @@ test-deps:
 	fi
 
 test: test-deps proto-check lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 test-all: test-deps proto-check lint typecheck
 	$(BIN)/pytest -q -m ''
