@@ -92,7 +92,7 @@ class Database:
         self._cache = Cache(BLOCK_CACHE_BYTES)  # must outlive every Rdict opened with it
         self._uncached = ReadOptions()  # get_uncached
         self._uncached.set_verify_checksums(True)
-        self._uncached.fill_cache(False)
+        self._uncached.fill_cache(False)  # type: ignore[call-arg]  # the stub lacks its bool
         self._db = self._open(create=new)
         self._unsynced = WriteOptions()
         self._wal = WalSync(self.path)

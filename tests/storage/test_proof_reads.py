@@ -59,7 +59,7 @@ def test_strata_read_for_proofs_leave_the_block_cache_to_index_and_filter_blocks
     store = LogStore(db, ORIGIN, SHA256)
 
     def cached() -> int:
-        return int(db._db.property_value("rocksdb.block-cache-usage"))
+        return int(db._db.property_value("rocksdb.block-cache-usage") or 0)
 
     key = store.keys.tile(0, 3)
     before = cached()
