@@ -87,7 +87,8 @@ class LogStore:
         # (size, note) of the latest checkpoint, set by the writer only; one tuple, so that a
         # reader never pairs a size with another size's note.
         self._latest: tuple[int, bytes] | None = None
-        self._proofs = ProofReader(origin, hasher, self._keys, self._get_stratum, self._damaged)
+        # Proofs keep the strata they read, so their reads leave RocksDB's block cache alone.
+        self._proofs = ProofReader(origin, hasher, self._keys, db.get_uncached, self._damaged)
         self._open()
 
     # -- reads of the database, with this log's name on every failure ------------------------
@@ -104,13 +105,6 @@ class LogStore:
     def _get(self, key: bytes) -> bytes | None:
         try:
             return self._db.get(key)
-        except CorruptionError as exc:
-            raise self._named(exc) from exc
-
-    def _get_stratum(self, key: bytes) -> bytes | None:
-        """A stratum for the proof reader, which keeps what it reads (storage.proofs)."""
-        try:
-            return self._db.get_uncached(key)
         except CorruptionError as exc:
             raise self._named(exc) from exc
 

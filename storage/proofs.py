@@ -52,7 +52,7 @@ class ProofReader:
         self._origin = origin
         self._hasher = hasher
         self._keys = keys
-        self._get = get  # a read of the log's database, failures named for the log
+        self._get = get  # a read of the log's database (Database.get_uncached)
         self._tile_head = keys.prefix + b"T"  # LogKeys.tile, without its calls (proofs read it)
         self._damaged = damaged  # records damage to the log, returns the error to raise
         self._cache = strata.StrataCache(LEAF_STRATA_SLOTS, UPPER_STRATA_BYTES)
@@ -75,7 +75,10 @@ class ProofReader:
             if value is not None:
                 return value
         generation = cache.generation
-        value = self._get(self._tile_head + level.to_bytes(1, "big") + index.to_bytes(8, "big"))
+        try:
+            value = self._get(self._tile_head + level.to_bytes(1, "big") + index.to_bytes(8, "big"))
+        except CorruptionError as exc:
+            raise self._damaged(CorruptionError(f"log {self._origin!r}: {exc}")) from exc
         if not value:
             return b""
         if len(value) not in strata.VALUE_LENGTHS:
