@@ -90,9 +90,6 @@ class Database:
             self._check_files()
         os.makedirs(self.path, exist_ok=True)
         self._cache = Cache(BLOCK_CACHE_BYTES)  # must outlive every Rdict opened with it
-        self._uncached = ReadOptions()  # get_uncached
-        self._uncached.set_verify_checksums(True)
-        self._uncached.fill_cache(False)  # type: ignore[call-arg]  # the stub lacks its bool
         self._db = self._open(create=new)
         self._unsynced = WriteOptions()
         self._wal = WalSync(self.path)
@@ -214,17 +211,6 @@ class Database:
     def get(self, key: bytes) -> bytes | None:
         try:
             value: bytes | None = self._db.get(key)
-        except Exception as exc:
-            raise translate(exc, f"reading key {key[:6].hex()}…") from exc
-        return value
-
-    def get_uncached(self, key: bytes) -> bytes | None:
-        """:meth:`get`, leaving RocksDB's block cache as it was (checksums verified all the
-        same): for values the caller keeps itself (storage.proofs keeps the strata it reads),
-        so that random 16 KiB strata do not push out the index and filter blocks that every
-        lookup needs."""
-        try:
-            value: bytes | None = self._db.get(key, read_opt=self._uncached)
         except Exception as exc:
             raise translate(exc, f"reading key {key[:6].hex()}…") from exc
         return value

@@ -52,7 +52,7 @@ class ProofReader:
         self._origin = origin
         self._hasher = hasher
         self._keys = keys
-        self._get = get  # a read of the log's database (Database.get_uncached)
+        self._get = get  # a read of the log's database (Database.get; named for the log here)
         self._tile_head = keys.prefix + b"T"  # LogKeys.tile, without its calls (proofs read it)
         self._damaged = damaged  # records damage to the log, returns the error to raise
         self._cache = strata.StrataCache(LEAF_STRATA_SLOTS, UPPER_STRATA_BYTES)

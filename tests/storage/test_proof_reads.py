@@ -44,32 +44,3 @@ def test_the_latest_checkpoint_follows_commits_and_attached_cosignatures(tmp_pat
     again = Database(tmp_path)
     assert LogStore(again, ORIGIN, SHA256).checkpoint() == b"note at 3"
     again.close()
-
-
-def test_strata_read_for_proofs_leave_the_block_cache_to_index_and_filter_blocks(
-    tmp_path: Path,
-) -> None:
-    """Proofs keep the strata they read (storage.proofs), so their reads bypass RocksDB's block
-    cache: a random 16 KiB stratum must not push out the blocks every lookup needs."""
-    db = Database(tmp_path / "db")
-    store = LogStore(db, ORIGIN, SHA256)
-    store.commit(store.prepare([b"entry-%d" % i for i in range(2048)], False))
-    db.close()
-    db = Database(tmp_path / "db")  # reopened: the memtable is flushed to an SST file
-    store = LogStore(db, ORIGIN, SHA256)
-
-    def cached() -> int:
-        return int(db._db.property_value("rocksdb.block-cache-usage") or 0)
-
-    key = store.keys.tile(0, 3)
-    before = cached()
-    value = db.get_uncached(key)
-    assert value is not None and len(value) > 16_000
-    assert cached() - before < 4096, "an uncached read added a data block to the cache"
-    assert db.get(key) == value
-    assert cached() - before > 16_000, "a plain read caches the block (the control)"
-    before = cached()
-    assert store.inclusion_proof(5 * 256 + 7, store.size) == store.inclusion_proof(5 * 256 + 7,
-                                                                                   store.size)
-    assert cached() - before < 4096
-    db.close()
