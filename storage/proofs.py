@@ -53,7 +53,8 @@ class ProofReader:
         self._hasher = hasher
         self._keys = keys
         self._get = get  # a read of the log's database (Database.get; named for the log here)
-        self._tile_head = keys.prefix + b"T"  # LogKeys.tile, without its calls (proofs read it)
+        # LogKeys.tile(level, index) is this head, u8 level, u64 index: built inline on a read.
+        self._tile_head = keys.tile(0, 0)[:-9]
         self._damaged = damaged  # records damage to the log, returns the error to raise
         self._cache = strata.StrataCache(LEAF_STRATA_SLOTS, UPPER_STRATA_BYTES)
         self._tails: dict[tuple[int, int, bool], tuple[bytes, ...]] = {}
