@@ -87,7 +87,7 @@ class LogStore:
         # (size, note) of the latest checkpoint, set by the writer only; one tuple, so that a
         # reader never pairs a size with another size's note.
         self._latest: tuple[int, bytes] | None = None
-        self._proofs = ProofReader(origin, hasher, self._keys, self._get, self._damaged)
+        self._proofs = ProofReader(origin, hasher, self._keys, db.get, self._damaged)
         self._open()
 
     # -- reads of the database, with this log's name on every failure ------------------------

@@ -52,7 +52,9 @@ class ProofReader:
         self._origin = origin
         self._hasher = hasher
         self._keys = keys
-        self._get = get  # a read of the log's database, failures named for the log
+        self._get = get  # a read of the log's database (Database.get; named for the log here)
+        # LogKeys.tile(level, index) is this head, u8 level, u64 index: built inline on a read.
+        self._tile_head = keys.tile(0, 0)[:-9]
         self._damaged = damaged  # records damage to the log, returns the error to raise
         self._cache = strata.StrataCache(LEAF_STRATA_SLOTS, UPPER_STRATA_BYTES)
         self._tails: dict[tuple[int, int, bool], tuple[bytes, ...]] = {}
@@ -74,7 +76,10 @@ class ProofReader:
             if value is not None:
                 return value
         generation = cache.generation
-        value = self._get(self._keys.tile(level, index))
+        try:
+            value = self._get(self._tile_head + level.to_bytes(1, "big") + index.to_bytes(8, "big"))
+        except CorruptionError as exc:
+            raise self._damaged(CorruptionError(f"log {self._origin!r}: {exc}")) from exc
         if not value:
             return b""
         if len(value) not in strata.VALUE_LENGTHS:
@@ -130,12 +135,13 @@ class ProofReader:
             stop = 8 if stop > 8 else first if stop < first else stop
             index = anchor >> (base + 8)
             byte = (anchor >> base) & 0xFF
+            # From the cache, else read (``fresh``: the cache was just looked at).
             if tile:
-                value = upper.get((tile, index)) or self._stratum(tile, index)
+                value = upper.get((tile, index)) or self._stratum(tile, index, True)
             else:
                 slot = slots[index & mask]
                 value = slot[1] if slot is not None and slot[0] == index else \
-                    self._stratum(tile, index)
+                    self._stratum(tile, index, True)
             key = (len(value), byte, first, stop, own)
             getter = getters.get(key) or strata.path_getter(*key)
             if getter is None:  # read before those nodes were added, or damage

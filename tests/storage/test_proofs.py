@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from auditlog_tlog.storage import strata
 from auditlog_tlog.storage.db import Database
+from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.storage.proofs import ProofReader
 from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError
 from auditlog_tlog.tree.hashing import SHA256
 from auditlog_tlog.tree.nodes import NodeID
@@ -119,6 +121,25 @@ def test_a_missing_stratum_is_damage(tmp_path: Path) -> None:
         again.prepare([b"more"], False)
     assert again.inclusion_proof(900, 1000) == Reference().inclusion(900, 1000)
     db.close()
+
+
+def test_a_damaged_read_is_damage_to_the_log_and_names_it() -> None:
+    """The reader reads the database itself (no wrapper per read): a CorruptionError of the
+    database is recorded as the log's damage, with the log's name, and nothing is cached."""
+    recorded: list[CorruptionError] = []
+
+    def damaged(exc: CorruptionError) -> CorruptionError:
+        recorded.append(exc)
+        return exc
+
+    def get(key: bytes) -> bytes | None:
+        raise CorruptionError(f"reading key {key[:6].hex()}: the database is damaged")
+
+    reader = ProofReader(ORIGIN, SHA256, LogKeys(b"L\x00\x00\x00\x01"), get, damaged)
+    with pytest.raises(CorruptionError, match=f"log '{ORIGIN}': reading key .* damaged") as info:
+        reader.consistency(300, 1000)
+    assert recorded == [info.value]
+    assert reader.cached_bytes == 0
 
 
 def test_the_cache_keeps_its_bounds_and_drops_reads_from_before_a_clear() -> None:
