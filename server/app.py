@@ -149,7 +149,7 @@ class LogServer:
         self._tiles: HTTPService | None = None
         if self.config.http_listen:
             # Imported only when the tiles listener is on: the start of every other server
-            # does not pay for them.
+            # does not pay for them (docs/startup.md).
             from auditlog_tlog.server.console.api import ConsoleReader
             from auditlog_tlog.server.console.routes import console_routes
             from auditlog_tlog.server.search_http import search_handler
@@ -216,8 +216,8 @@ class LogServer:
         buckets: dict[str, tuple[BucketAnchor]] = {}
         for c in self.config.logs:
             if c.publish is not None:
-                # Imported only for a log that publishes: boto3 costs 0.3 s (idle) to 1.4 s
-                # (loaded machine) of the start of every other server.
+                # Imported only for a log that publishes: boto3 is ~0.4 s of CPU (docs/startup.md)
+                # that the start of every other server does not pay.
                 from auditlog_tlog.server.publisher import BucketAnchor, open_bucket
 
                 bucket = await asyncio.to_thread(

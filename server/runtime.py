@@ -25,7 +25,7 @@ from auditlog_tlog.tree.errors import (
 )
 from auditlog_tlog.tree.hashing import HASH_SIZE
 
-if TYPE_CHECKING:  # only a publishing log has them, and they import boto3 (~0.3-1 s of start-up)
+if TYPE_CHECKING:  # only a publishing log has them, and they import boto3 (docs/startup.md)
     from auditlog_tlog.server.publisher import Publisher
     from auditlog_tlog.server.retention import Retention
 

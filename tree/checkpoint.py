@@ -28,8 +28,8 @@ from auditlog_tlog.tree.keys import NoteVerifier
 from auditlog_tlog.tree.note import MAX_NOTE_SIZE, OpenedNote, parse_note, verify_note
 
 MAX_EXTENSION_LINES: Final = 64
-# A control character (below U+0020, newline included): one regex scan, where a test of each
-# character in Python cost a witness ~15 % of its CPU per add-checkpoint (four parses a request).
+# A control character (below U+0020, newline included): one regex scan. A test of each character
+# in Python made a witness's parse of an add-checkpoint body 174 µs instead of 119 µs.
 _CONTROL: Final = re.compile(r"[\x00-\x1f]")
 
 
