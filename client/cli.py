@@ -141,19 +141,28 @@ class Subcommand:
     tiles: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _LazyModule:
+    """A client module of the command table, imported on first use: a command imports its own
+    module only (``auditlog verify`` loads neither boto3 nor the server, ``auditlog serve`` none
+    of the client's modules)."""
+
+    module: str
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            from importlib import import_module
+
+            return getattr(import_module(f"auditlog_tlog.client.{self.module}"), name)(*args)
+
+        return call
+
+
 def subcommands() -> list[Subcommand]:
     """Every subcommand, in the order ``--help`` lists them."""
-    from auditlog_tlog.client import (
-        append,
-        audit,
-        bucket,
-        commands,
-        erasure,
-        hold,
-        monitor,
-        search,
-        up,
-    )
+    append, audit, bucket, commands, erasure, hold, monitor, search, up = (
+        _LazyModule(name) for name in ("append", "audit", "bucket", "commands", "erasure", "hold",
+                                       "monitor", "search", "up"))
 
     return [
         Subcommand("up", "run a log and a witness on this machine (what 'make run' does)",
@@ -238,9 +247,11 @@ def _add_witness(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listen", help="HTTP address host:port (overrides [witness] listen)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from auditlog_tlog.client.context import add_common, add_source
-
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given ``argv``, only the options of the command it names are added
+    (the others keep their name and help), so that a start-up imports one command's modules."""
+    names = {command.name for command in subcommands()}
+    chosen = None if argv is None else next((a for a in argv if a in names), "")
     parser = _Parser(prog="auditlog", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -252,10 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(command.name, help=command.help, description=command.help,
                            epilog=f"example:\n  {command.example}",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        if chosen not in (None, command.name):
+            continue
         command.add(p)
         if command.kind == "process":
             p.set_defaults(handler=command.run)
         else:
+            from auditlog_tlog.client.context import add_common, add_source
+
             add_common(p, online=command.kind == "client")
             if command.tiles:
                 add_source(p)
@@ -315,7 +330,7 @@ def explain(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     from auditlog_tlog.common.logs import resolve_format, setup
 
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         args.log_format = resolve_format(args.log_format)

@@ -20,6 +20,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -33,29 +34,26 @@ from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.anchors import Anchor, AnchorFile, LogHaltedError
 from auditlog_tlog.server.budget import ByteBudget, pin_mmap_threshold, request_limits
 from auditlog_tlog.server.config import LogConfig, ServerConfig
-from auditlog_tlog.server.console.api import ConsoleReader
-from auditlog_tlog.server.console.routes import console_routes
 from auditlog_tlog.server.handlers import Gate, generic_handler
 from auditlog_tlog.server.ingest.listeners import Ingestion, check_ingest_listeners
 from auditlog_tlog.server.keys import load_log_keys
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.metrics_http import LogsCollector, log_problems
-from auditlog_tlog.server.publisher import BucketAnchor, Publisher, open_bucket
 from auditlog_tlog.server.pushing import WitnessPusher
-from auditlog_tlog.server.retention import Retention
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.search import open_index
-from auditlog_tlog.server.search_http import search_handler
 from auditlog_tlog.server.security import Authorizer
 from auditlog_tlog.server.sequencer import Sequencer
 from auditlog_tlog.server.service import LogService
-from auditlog_tlog.server.tiles_http import TileReader, tiles_app
 from auditlog_tlog.server.tls import add_port
 from auditlog_tlog.server.writer import LogWriter
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.errors import CorruptionError
 from auditlog_tlog.tree.hashing import get_hasher
+
+if TYPE_CHECKING:
+    from auditlog_tlog.server.publisher import BucketAnchor
 
 log = logging.getLogger("auditlog.server")
 
@@ -150,6 +148,13 @@ class LogServer:
         collector = LogsCollector(self.logs, self.config.data_dir / "db")
         self._tiles: HTTPService | None = None
         if self.config.http_listen:
+            # Imported only when the tiles listener is on: the start of every other server
+            # does not pay for them (docs/startup.md).
+            from auditlog_tlog.server.console.api import ConsoleReader
+            from auditlog_tlog.server.console.routes import console_routes
+            from auditlog_tlog.server.search_http import search_handler
+            from auditlog_tlog.server.tiles_http import TileReader, tiles_app
+
             console = console_routes(ConsoleReader(self.logs, authorizer, collector))
             self._tiles = HTTPService(tiles_app(TileReader(self.logs, authorizer),
                                                 search_handler(self.logs, authorizer), console),
@@ -184,6 +189,8 @@ class LogServer:
             if runtime.failure is None:
                 runtime.sequencer().start()
                 if runtime.publisher is not None:
+                    from auditlog_tlog.server.retention import Retention  # boto3: see _open_buckets
+
                     runtime.publisher.start()
                     runtime.retention = Retention(
                         runtime.store, runtime.sequencer().prune, runtime.publisher,
@@ -209,6 +216,10 @@ class LogServer:
         buckets: dict[str, tuple[BucketAnchor]] = {}
         for c in self.config.logs:
             if c.publish is not None:
+                # Imported only for a log that publishes: boto3 is ~0.4 s of CPU (docs/startup.md)
+                # that the start of every other server does not pay.
+                from auditlog_tlog.server.publisher import BucketAnchor, open_bucket
+
                 bucket = await asyncio.to_thread(
                     open_bucket, c.publish, c.origin, self.clock or SystemClock()
                 )
@@ -218,6 +229,8 @@ class LogServer:
     async def _open_publishers(self, buckets: dict[str, tuple[BucketAnchor]]) -> None:
         """A publisher beside each log that publishes and is not failed or halted."""
         for origin, (anchor,) in buckets.items():
+            from auditlog_tlog.server.publisher import Publisher  # only with a bucket: boto3
+
             runtime = self.logs[origin]
             publish = runtime.config.publish
             if publish is None or runtime.failure is not None or runtime.halted is not None:

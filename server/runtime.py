@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from auditlog_tlog.server.anchors import LogHaltedError
 from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.cosigning import LogWitnesses
 from auditlog_tlog.server.erasure import ErasureRequest
 from auditlog_tlog.server.keys import KeyInfo
-from auditlog_tlog.server.publisher import Publisher
-from auditlog_tlog.server.retention import Retention
 from auditlog_tlog.server.sequencer import Receipted, Sequencer
 from auditlog_tlog.server.signal import Signal
 from auditlog_tlog.storage.index import LogIndex
@@ -25,6 +24,10 @@ from auditlog_tlog.tree.errors import (
     PrunedError,
 )
 from auditlog_tlog.tree.hashing import HASH_SIZE
+
+if TYPE_CHECKING:  # only a publishing log has them, and they import boto3 (docs/startup.md)
+    from auditlog_tlog.server.publisher import Publisher
+    from auditlog_tlog.server.retention import Retention
 
 MAX_PAGE_BYTES = 4 * 1024 * 1024
 

@@ -19,7 +19,6 @@ from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server import convert
 from auditlog_tlog.server.erasure import ErasureRequest
-from auditlog_tlog.server.holds import legal_hold
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.search import searcher_of
@@ -259,6 +258,9 @@ class LogService(pb_grpc.LogServicer):
         """Admin only (server/handlers.py): server/holds.py holds the objects and logs it."""
 
         async def call() -> pb.LegalHoldResponse:
+            # Here, not at the top: holds import boto3, which only a publishing log needs.
+            from auditlog_tlog.server.holds import legal_hold
+
             size = request.size if request.HasField("size") else None
             done = await legal_hold(self._log(request.log), self._who(context), request.begin,
                                     request.end, request.release, request.reason, size)

@@ -105,8 +105,11 @@ class LocalArchive:
         """
         path = self.path_of(key)
         try:
-            changed = [path, path.parent, *self._make_dirs(path.parent, sync=False)]
-            if not path.exists():
+            made = self._make_dirs(path.parent, sync=False)
+            changed = [path, path.parent, *made]
+            # In a directory made just now the object cannot be there yet: no stat before the
+            # write (and write_once never replaces an object that a concurrent put linked first).
+            if made or not path.exists():
                 # A concurrent stage or put of the same key may win; its object stays.
                 write_once(path, data, 0o444, sync=False)
         except OSError as exc:
@@ -137,6 +140,20 @@ class LocalArchive:
     def _make_dirs(self, directory: Path, sync: bool = True) -> list[Path]:
         """Create missing directories, fsyncing each parent so the new entries are durable (or,
         without ``sync``, returning those parents for the caller to sync)."""
+        # The common case first, in one system call and no stat: the object's own directory
+        # (one per checkpoint size) is new, its parent (one per log) is there already.
+        with self._lock:
+            try:
+                directory.mkdir(mode=0o755)
+            except FileExistsError:
+                return []
+            except FileNotFoundError:
+                pass  # a parent is missing too: the walk below
+            else:
+                if not sync:
+                    return [directory.parent]
+                fsync_dir(directory.parent)
+                return []
         missing: list[Path] = []
         while not directory.exists():
             missing.append(directory)

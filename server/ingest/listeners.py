@@ -8,6 +8,7 @@ source shares one :class:`~auditlog_tlog.server.ingest.sink.IngestSink`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import grpc
 
@@ -16,14 +17,16 @@ from auditlog_tlog.common.http import HTTPService, Limits
 from auditlog_tlog.common.net import check_listener
 from auditlog_tlog.server.budget import ByteBudget
 from auditlog_tlog.server.config import ServerConfig
-from auditlog_tlog.server.ingest.http import IngestHTTP, ssl_context
-from auditlog_tlog.server.ingest.otlp import OTLPIngest
-from auditlog_tlog.server.ingest.otlp_grpc import SERVICE, otlp_grpc_handler
 from auditlog_tlog.server.ingest.sink import IngestSink
-from auditlog_tlog.server.ingest.syslog_server import SyslogServer
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer
+
+# The sources are imported only when configured (in Ingestion): a server without ingestion
+# does not load OTLP's generated classes, the HTTP routes or the syslog framing (docs/startup.md).
+if TYPE_CHECKING:
+    from auditlog_tlog.server.ingest.otlp import OTLPIngest
+    from auditlog_tlog.server.ingest.syslog_server import SyslogServer
 
 
 def check_ingest_listeners(config: ServerConfig) -> None:
@@ -46,28 +49,45 @@ class Ingestion:
         ingest = config.ingest
         self.sink = IngestSink(logs, authorizer, metrics, ingest.personal)
         self.bound = min(ingest.max_request_bytes, config.max_inflight_bytes)
-        self.otlp = OTLPIngest(self.sink, ingest.otlp.route) if ingest.otlp else None
+        self.otlp: OTLPIngest | None = None
+        if ingest.otlp:
+            from auditlog_tlog.server.ingest.otlp import OTLPIngest
+
+            self.otlp = OTLPIngest(self.sink, ingest.otlp.route)
         self.receive = self.bound if self.otlp is not None else 0
         self._budget = budget
         self._metrics = metrics
         self._http: HTTPService | None = None
         if ingest.http_listen and (ingest.otlp or ingest.kubernetes):
+            from auditlog_tlog.server.ingest.http import IngestHTTP, ssl_context
+
             app = IngestHTTP(self.sink, self.otlp, ingest.kubernetes, budget, self.bound).app()
             tls = ssl_context(config.tls) if config.tls is not None else None
             self._http = HTTPService(app, ingest.http_listen, Limits(), tls)
         self.scheme = "https" if config.tls is not None else "http"
         self.http_address = ""
         self.http_port = 0
-        self.syslog = [SyslogServer(c, self.sink, clock or SystemClock()) for c in ingest.syslog]
+        self.syslog: list[SyslogServer] = []
+        if ingest.syslog:
+            from auditlog_tlog.server.ingest.syslog_server import SyslogServer
+
+            self.syslog = [SyslogServer(c, self.sink, clock or SystemClock())
+                           for c in ingest.syslog]
         self.syslog_addresses: list[tuple[str, str]] = []  # (transport, address bound)
 
     def service_names(self) -> tuple[str, ...]:
         """The gRPC services added to the server (for reflection)."""
-        return (SERVICE.full_name,) if self.otlp is not None else ()
+        if self.otlp is None:
+            return ()
+        from auditlog_tlog.server.ingest.otlp_grpc import SERVICE
+
+        return (SERVICE.full_name,)
 
     def grpc_handlers(self) -> tuple[grpc.GenericRpcHandler, ...]:
         if self.otlp is None:
             return ()
+        from auditlog_tlog.server.ingest.otlp_grpc import otlp_grpc_handler
+
         return (otlp_grpc_handler(self.otlp, self.sink, self._budget, self.bound, self._metrics),)
 
     async def start(self) -> None:
