@@ -54,10 +54,17 @@ test-deps:
 	  else echo "missing test packages:$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi; \
 	fi
 
+# The servers the tests start import our package from this checkout (an editable install):
+# byte-compile it once, as installing the wheel would, or every start compiles ~200 modules
+# again when PYTHONDONTWRITEBYTECODE is set (docs/startup.md).
+PACKAGES := tree storage server witness client common proto
+
 test: test-deps proto-check lint typecheck
+	$(BIN)/python -m compileall -q $(PACKAGES)
 	$(BIN)/pytest -q --durations=15
 
 test-all: test-deps proto-check lint typecheck
+	$(BIN)/python -m compileall -q $(PACKAGES)
 	$(BIN)/pytest -q -m ''
 
 # Benchmarks (BENCHMARKS.md): a JSON report and plots in bench-results/, a table on the terminal.
