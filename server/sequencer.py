@@ -22,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import overload
 
 from auditlog_tlog.common.clock import Clock, SystemClock, wait_event
 from auditlog_tlog.server.config import LogConfig
@@ -59,11 +61,39 @@ class Receipted:
     receipt: bytes = b""
 
 
+@dataclass(frozen=True, slots=True)
+class Appended(Sequence[Receipted]):
+    """Where the entries of one append landed, as columns; read as a sequence it gives one
+    :class:`Receipted` per entry. The batch answers are encoded from the columns
+    (server/convert.py) without an object per entry."""
+
+    indexes: Sequence[int]  # per entry: its index (a duplicate's: the first one's)
+    leaves: Sequence[bytes]  # per entry: its leaf hash
+    duplicates: frozenset[int] = frozenset()  # positions of the entries already in the log
+    receipts: Sequence[bytes] = ()  # empty, or one receipt per entry
+
+    def __len__(self) -> int:
+        return len(self.indexes)
+
+    @overload
+    def __getitem__(self, i: int) -> Receipted: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Receipted]: ...
+
+    def __getitem__(self, i: int | slice) -> Receipted | Sequence[Receipted]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self))[i]]
+        i = range(len(self))[i]  # negative positions, and IndexError past the end
+        outcome = AppendOutcome(self.indexes[i], self.leaves[i], i in self.duplicates)
+        return Receipted(outcome, self.receipts[i] if self.receipts else b"")
+
+
 @dataclass(slots=True)
 class _Request:
     entries: Sequence[bytes]
     want_receipt: bool
-    future: asyncio.Future[list[Receipted]]
+    future: asyncio.Future[Appended]
     addenda: Sequence[Sequence[tuple[bytes, bytes]]] = ()  # per entry, checked (erasure.py)
 
 
@@ -109,11 +139,10 @@ class Sequencer:
             raise MalformedError(
                 f"batch of {len(entries)} entries, want at most {self.config.max_batch_entries}"
             )
-        for i, entry in enumerate(entries):
-            if not 0 < len(entry) <= limit:
-                raise MalformedError(
-                    f"entry {i} is {len(entry)} bytes, want 1 to {limit} bytes"
-                )
+        lengths = list(map(len, entries))
+        if min(lengths) < 1 or max(lengths) > limit:  # then find which one, for the message
+            i, length = next((i, n) for i, n in enumerate(lengths) if not 0 < n <= limit)
+            raise MalformedError(f"entry {i} is {length} bytes, want 1 to {limit} bytes")
         if self.config.require_signed_entries:
             for i, entry in enumerate(entries):
                 self._check_signed(i, entry)
@@ -129,9 +158,11 @@ class Sequencer:
             ) from None
 
     async def append(self, entries: Sequence[bytes], want_receipt: bool,
-                     addenda: Sequence[Sequence[bytes]] = ()) -> list[Receipted]:
+                     addenda: Sequence[Sequence[bytes]] = ()) -> Appended:
         """Append a batch; returns once it is durable (and signed into a checkpoint).
         ``addenda``: empty, or for each entry the addenda it commits (server/erasure.py)."""
+        # A request's repeated field makes a new bytes object at each read: read it once.
+        entries = entries if isinstance(entries, list) else list(entries)
         self.check_entries(entries)
         checked: list[list[tuple[bytes, bytes]]] = []
         if addenda:
@@ -149,7 +180,7 @@ class Sequencer:
                 f"log {self.store.origin} has {self._queued} entries queued, limit "
                 f"{self.config.max_pending_entries}; retry after 100 ms"
             )
-        future: asyncio.Future[list[Receipted]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(entries, want_receipt, future, checked))
         self._queued += len(entries)
         self._wakeup.set()
@@ -211,9 +242,10 @@ class Sequencer:
             count += nxt
         return taken
 
-    def _write(self, requests: list[_Request]) -> list[list[Receipted]]:
+    def _write(self, requests: list[_Request]) -> list[Appended]:
         """In the writer thread: commit, sign if due or a receipt is wanted, build receipts."""
-        entries = [e for r in requests for e in r.entries]
+        entries = [e for r in requests for e in r.entries] if len(requests) > 1 else \
+            requests[0].entries
         addenda: list[Sequence[tuple[bytes, bytes]]] = []
         if any(r.addenda for r in requests):
             addenda = [a for r in requests for a in (r.addenda or [()] * len(r.entries))]
@@ -221,15 +253,19 @@ class Sequencer:
         sign = want_receipt or self._clock.monotonic() - self._last_signed >= self._interval
         if sign:
             self._last_signed = self._clock.monotonic()
-        outcomes = iter(self.writer.append(entries, self.config.dedup, sign, addenda))
-        results: list[list[Receipted]] = []
+        batch = self.writer.append(entries, self.config.dedup, sign, addenda)
         note = self._receipt_checkpoint() if want_receipt else b""
+        duplicates = sorted(batch.duplicates)
+        results: list[Appended] = []
+        begin = 0
         for request in requests:
-            mine = [next(outcomes) for _ in request.entries]
-            if request.want_receipt:
-                results.append([self._receipted(o, note) for o in mine])
-            else:
-                results.append([Receipted(o) for o in mine])
+            end = begin + len(request.entries)
+            indexes = batch.indexes[begin:end]
+            mine = frozenset(d - begin for d in duplicates[bisect_left(duplicates, begin):
+                                                           bisect_left(duplicates, end)])
+            receipts = [self._receipt(i, note) for i in indexes] if request.want_receipt else []
+            results.append(Appended(indexes, batch.leaves[begin:end], mine, receipts))
+            begin = end
         return results
 
     def _sign_tail(self) -> None:
@@ -290,10 +326,9 @@ class Sequencer:
                                f"{self.store.checkpoint_size}")
         return note
 
-    def _receipted(self, outcome: AppendOutcome, note: bytes) -> Receipted:
-        proof = self.store.inclusion_proof(outcome.index, self.store.checkpoint_size)
-        receipt = format_tlog_proof(TlogProof(index=outcome.index, proof=proof, checkpoint=note))
-        return Receipted(outcome, receipt)
+    def _receipt(self, index: int, note: bytes) -> bytes:
+        proof = self.store.inclusion_proof(index, self.store.checkpoint_size)
+        return format_tlog_proof(TlogProof(index=index, proof=proof, checkpoint=note))
 
     async def close(self) -> None:
         """Stop taking appends, let every queued one be written, then stop the writer."""

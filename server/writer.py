@@ -32,7 +32,7 @@ from auditlog_tlog.server.anchors import (
 )
 from auditlog_tlog.server.signer import CheckpointSigner
 from auditlog_tlog.storage.addenda import AddendaChange
-from auditlog_tlog.storage.logstore import AppendOutcome, LogStore
+from auditlog_tlog.storage.logstore import AppendOutcome, LogStore, PreparedBatch
 from auditlog_tlog.tree.errors import CorruptionError, VerificationError
 from auditlog_tlog.tree.keys import NoteSigner
 
@@ -91,8 +91,9 @@ class LogWriter:
 
     # -- writes (the writer thread only) -------------------------------------------------------
     def append(self, entries: Sequence[bytes], dedup: bool, sign: bool,
-               addenda: Sequence[Sequence[tuple[bytes, bytes]]] = ()) -> list[AppendOutcome]:
-        """Commit a batch durably; then, if ``sign``, sign the tree that covers it.
+               addenda: Sequence[Sequence[tuple[bytes, bytes]]] = ()) -> PreparedBatch:
+        """Commit a batch durably; then, if ``sign``, sign the tree that covers it. Returns the
+        batch, whose columns say where each entry landed.
 
         ``addenda``: empty, or for each entry its checked (digest, bytes) pairs, stored with the
         batch (server/erasure.py); one erased before stays erased and is not stored again."""
@@ -103,15 +104,15 @@ class LogWriter:
             erased = {d for d, e in zip(digests, self.store.addenda.erased_many(digests),
                                         strict=True) if e is not None}
             batch.addenda = AddendaChange(puts=tuple(
-                (outcome.index, digest, data)
-                for outcome, pairs in zip(batch.outcomes, addenda, strict=True)
+                (index, digest, data)
+                for index, pairs in zip(batch.indexes, addenda, strict=True)
                 for digest, data in pairs if digest not in erased
             ))
         if batch.entries or batch.addenda is not None:
             self.store.commit(batch)
         if sign and self.store.size > self.store.checkpoint_size:
             self.sign_head()
-        return batch.outcomes
+        return batch
 
     def erase(self, record: bytes, index: int, digests: Sequence[bytes]) -> AppendOutcome:
         """Append the erasure ``record`` and delete the addenda ``digests`` of entry ``index``
