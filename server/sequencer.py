@@ -121,6 +121,10 @@ class Sequencer:
         self._interval = config.checkpoint_interval_ms / 1000
         self._last_signed = self._clock.monotonic()
         self.signed = Signal()  # fired once a new checkpoint is stored (wakes witness pushers)
+        # Written, waiting for the checkpoint in flight (server/writer.py): (request, result,
+        # the tree size after its batch); touched by the writer thread and, on a failure, by
+        # the loop while the writer thread is idle.
+        self._held: list[tuple[_Request, Appended, int]] = []
 
     @property
     def queued(self) -> int:
@@ -210,26 +214,44 @@ class Sequencer:
                 requests = self._take()
                 started = self._clock.monotonic()
                 try:
-                    results = await loop.run_in_executor(self._thread, self._write, requests)
+                    done = await loop.run_in_executor(self._thread, self._write, requests)
                 except Exception as exc:  # answered to every caller of the batch
-                    # Its traceback holds this loop's own frame; a caller that clears the frames
-                    # of an error it answered (server/handlers.py) would end this loop with it.
-                    exc.__traceback__ = None
-                    for request in requests:
-                        if not request.future.done():
-                            request.future.set_exception(exc)
+                    self._fail(requests, exc)
                     continue
-                finally:
-                    self._queued -= sum(len(r.entries) for r in requests)
                 self._metrics.observe_batch(
                     self.store.origin, sum(len(r.entries) for r in requests),
                     self._clock.monotonic() - started, self.store.size,
                 )
-                for request, result in zip(requests, results, strict=True):
-                    if not request.future.done():  # the caller may have gone away
-                        request.future.set_result(result)
-                if self.store.checkpoint_size != signed_before:
-                    self.signed.fire()
+                self._answer(done, signed_before)
+            if self._held:  # the queue is empty: store the checkpoint in flight, answer
+                signed_before = self.store.checkpoint_size
+                try:
+                    done = await loop.run_in_executor(self._thread, self._settle)
+                except Exception as exc:
+                    self._fail([], exc)
+                    continue
+                self._answer(done, signed_before)
+
+    def _answer(self, done: list[tuple[_Request, Appended]], signed_before: int) -> None:
+        for request, result in done:
+            self._queued -= len(request.entries)
+            if not request.future.done():  # the caller may have gone away
+                request.future.set_result(result)
+        if self.store.checkpoint_size != signed_before:
+            self.signed.fire()
+
+    def _fail(self, requests: list[_Request], exc: Exception) -> None:
+        """Answer ``exc`` to the callers of the batch that failed and to those held for a
+        checkpoint in flight (the writer stores it, or raises its error, at its next write)."""
+        # Its traceback holds this loop's own frame; a caller that clears the frames of an
+        # error it answered (server/handlers.py) would end this loop with it.
+        exc.__traceback__ = None
+        failed = requests + [request for request, _, _ in self._held]
+        self._held.clear()
+        for request in failed:
+            self._queued -= len(request.entries)
+            if not request.future.done():
+                request.future.set_exception(exc)
 
     def _take(self) -> list[_Request]:
         taken: list[_Request] = []
@@ -242,8 +264,10 @@ class Sequencer:
             count += nxt
         return taken
 
-    def _write(self, requests: list[_Request]) -> list[Appended]:
-        """In the writer thread: commit, sign if due or a receipt is wanted, build receipts."""
+    def _write(self, requests: list[_Request]) -> list[tuple[_Request, Appended]]:
+        """In the writer thread: commit, sign if due or a receipt is wanted, build receipts.
+        Returns the requests to answer now: those whose entries are covered by a stored
+        checkpoint, or need none; the others wait in ``_held`` for the checkpoint in flight."""
         entries = [e for r in requests for e in r.entries] if len(requests) > 1 else \
             requests[0].entries
         addenda: list[Sequence[tuple[bytes, bytes]]] = []
@@ -253,10 +277,11 @@ class Sequencer:
         sign = want_receipt or self._clock.monotonic() - self._last_signed >= self._interval
         if sign:
             self._last_signed = self._clock.monotonic()
-        batch = self.writer.append(entries, self.config.dedup, sign, addenda)
+        # A receipt needs its checkpoint stored before it is built: no overlap then.
+        batch = self.writer.append(entries, self.config.dedup, sign, addenda,
+                                   overlap=not want_receipt)
         note = self._receipt_checkpoint() if want_receipt else b""
         duplicates = sorted(batch.duplicates)
-        results: list[Appended] = []
         begin = 0
         for request in requests:
             end = begin + len(request.entries)
@@ -264,9 +289,28 @@ class Sequencer:
             mine = frozenset(d - begin for d in duplicates[bisect_left(duplicates, begin):
                                                            bisect_left(duplicates, end)])
             receipts = [self._receipt(i, note) for i in indexes] if request.want_receipt else []
-            results.append(Appended(indexes, batch.leaves[begin:end], mine, receipts))
+            appended = Appended(indexes, batch.leaves[begin:end], mine, receipts)
+            self._held.append((request, appended, self.store.size))
             begin = end
-        return results
+        if not self._queue:  # (read across threads: one atomic len) nothing to overlap with
+            self.writer.settle()
+        return self._settled()
+
+    def _settled(self) -> list[tuple[_Request, Appended]]:
+        """Take from ``_held`` the requests no checkpoint in flight has to cover: all of them
+        when none is in flight, else those of the trees before it (stored when it was signed)."""
+        in_flight = self.writer.in_flight
+        done = [(r, a) for r, a, size in self._held if in_flight is None or size < in_flight]
+        if len(done) == len(self._held):
+            self._held.clear()
+        else:
+            self._held[:] = [h for h in self._held if in_flight is not None and h[2] >= in_flight]
+        return done
+
+    def _settle(self) -> list[tuple[_Request, Appended]]:
+        """In the writer thread: store the checkpoint in flight; the requests it answers."""
+        self.writer.settle()
+        return self._settled()
 
     def _sign_tail(self) -> None:
         """Sign a checkpoint for entries committed since the last one (interval mode)."""
@@ -339,4 +383,8 @@ class Sequencer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self.writer.close)
+        except AuditLogError as exc:  # the anchor file failed: open() signs the tail again
+            log.error("log %s: storing the last checkpoint: %s", self.store.origin, exc)
         self._thread.shutdown(wait=True)
