@@ -105,10 +105,12 @@ def _append_results(tag: bytes, appended: Appended) -> bytes:
 
 def append_response_bytes(appended: Appended) -> bytes:
     """A serialized AppendResponse (field 1 result) of a one-entry append."""
-    (result,) = appended
-    outcome = result.outcome
-    body = _append_result(outcome.index, outcome.leaf_hash, outcome.duplicate, result.receipt)
-    return b"\x0a" + _varint(len(body)) + body
+    if len(appended.indexes) != 1:
+        raise ValueError(f"append response of {len(appended.indexes)} results, want 1")
+    body = _append_result(appended.indexes[0], appended.leaves[0], 0 in appended.duplicates,
+                          appended.receipts[0] if appended.receipts else b"")
+    return b"\x0a" + _SMALL[len(body)] + body if len(body) < 0x80 else \
+        b"\x0a" + _varint(len(body)) + body
 
 
 def append_batch_response_bytes(appended: Appended) -> bytes:

@@ -292,7 +292,10 @@ class Sequencer:
             appended = Appended(indexes, batch.leaves[begin:end], mine, receipts)
             self._held.append((request, appended, self.store.size))
             begin = end
-        if not self._queue:  # (read across threads: one atomic len) nothing to overlap with
+        # Overlap the anchor file's fsync with the next batch only when one at least as large
+        # is waiting; else wait for it here, while the next batch fills (``_queued``, read
+        # across threads, counts the held entries too until they are answered).
+        if self._queued - sum(len(r.entries) for r, _, _ in self._held) < len(entries):
             self.writer.settle()
         return self._settled()
 
