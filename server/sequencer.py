@@ -246,7 +246,8 @@ class Sequencer:
         # Its traceback holds this loop's own frame; a caller that clears the frames of an
         # error it answered (server/handlers.py) would end this loop with it.
         exc.__traceback__ = None
-        failed = requests + [request for request, _, _ in self._held]
+        held = [request for request, _, _ in self._held]
+        failed = requests + [r for r in held if all(r is not mine for mine in requests)]
         self._held.clear()
         for request in failed:
             self._queued -= len(request.entries)
