@@ -12,7 +12,7 @@ from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.cosigning import LogWitnesses
 from auditlog_tlog.server.erasure import ErasureRequest
 from auditlog_tlog.server.keys import KeyInfo
-from auditlog_tlog.server.sequencer import Receipted, Sequencer
+from auditlog_tlog.server.sequencer import Appended, Sequencer
 from auditlog_tlog.server.signal import Signal
 from auditlog_tlog.storage.index import LogIndex
 from auditlog_tlog.storage.logstore import AppendOutcome, LogStore
@@ -70,13 +70,13 @@ class LogRuntime:
         return self._unsigned if self._sequencer is None else self._sequencer.signed
 
     async def append(self, entries: Sequence[bytes], want_receipt: bool,
-                     addenda: Sequence[Sequence[bytes]] = ()) -> list[Receipted]:
+                     addenda: Sequence[Sequence[bytes]] = ()) -> Appended:
         """Append through the sequencer; with ``acknowledge_after_publication``, return only
         once a checkpoint covering the entries is published to the log's bucket."""
         results = await self.sequencer().append(entries, want_receipt, addenda)
         publish = self.config.publish
         if self.publisher is not None and publish is not None and publish.acknowledge_after_publication:
-            await self.publisher.wait_published(max(r.outcome.index for r in results) + 1)
+            await self.publisher.wait_published(max(results.indexes) + 1)
         return results
 
     @property

@@ -22,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import overload
 
 from auditlog_tlog.common.clock import Clock, SystemClock, wait_event
 from auditlog_tlog.server.config import LogConfig
@@ -59,11 +61,39 @@ class Receipted:
     receipt: bytes = b""
 
 
+@dataclass(frozen=True, slots=True)
+class Appended(Sequence[Receipted]):
+    """Where the entries of one append landed, as columns; read as a sequence it gives one
+    :class:`Receipted` per entry. The batch answers are encoded from the columns
+    (server/convert.py) without an object per entry."""
+
+    indexes: Sequence[int]  # per entry: its index (a duplicate's: the first one's)
+    leaves: Sequence[bytes]  # per entry: its leaf hash
+    duplicates: frozenset[int] = frozenset()  # positions of the entries already in the log
+    receipts: Sequence[bytes] = ()  # empty, or one receipt per entry
+
+    def __len__(self) -> int:
+        return len(self.indexes)
+
+    @overload
+    def __getitem__(self, i: int) -> Receipted: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Receipted]: ...
+
+    def __getitem__(self, i: int | slice) -> Receipted | Sequence[Receipted]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self))[i]]
+        i = range(len(self))[i]  # negative positions, and IndexError past the end
+        outcome = AppendOutcome(self.indexes[i], self.leaves[i], i in self.duplicates)
+        return Receipted(outcome, self.receipts[i] if self.receipts else b"")
+
+
 @dataclass(slots=True)
 class _Request:
     entries: Sequence[bytes]
     want_receipt: bool
-    future: asyncio.Future[list[Receipted]]
+    future: asyncio.Future[Appended]
     addenda: Sequence[Sequence[tuple[bytes, bytes]]] = ()  # per entry, checked (erasure.py)
 
 
@@ -91,6 +121,10 @@ class Sequencer:
         self._interval = config.checkpoint_interval_ms / 1000
         self._last_signed = self._clock.monotonic()
         self.signed = Signal()  # fired once a new checkpoint is stored (wakes witness pushers)
+        # Written, waiting for the checkpoint in flight (server/writer.py): (request, result,
+        # the tree size after its batch); touched by the writer thread and, on a failure, by
+        # the loop while the writer thread is idle.
+        self._held: list[tuple[_Request, Appended, int]] = []
 
     @property
     def queued(self) -> int:
@@ -109,11 +143,10 @@ class Sequencer:
             raise MalformedError(
                 f"batch of {len(entries)} entries, want at most {self.config.max_batch_entries}"
             )
-        for i, entry in enumerate(entries):
-            if not 0 < len(entry) <= limit:
-                raise MalformedError(
-                    f"entry {i} is {len(entry)} bytes, want 1 to {limit} bytes"
-                )
+        lengths = list(map(len, entries))
+        if min(lengths) < 1 or max(lengths) > limit:  # then find which one, for the message
+            i, length = next((i, n) for i, n in enumerate(lengths) if not 0 < n <= limit)
+            raise MalformedError(f"entry {i} is {length} bytes, want 1 to {limit} bytes")
         if self.config.require_signed_entries:
             for i, entry in enumerate(entries):
                 self._check_signed(i, entry)
@@ -129,9 +162,11 @@ class Sequencer:
             ) from None
 
     async def append(self, entries: Sequence[bytes], want_receipt: bool,
-                     addenda: Sequence[Sequence[bytes]] = ()) -> list[Receipted]:
+                     addenda: Sequence[Sequence[bytes]] = ()) -> Appended:
         """Append a batch; returns once it is durable (and signed into a checkpoint).
         ``addenda``: empty, or for each entry the addenda it commits (server/erasure.py)."""
+        # A request's repeated field makes a new bytes object at each read: read it once.
+        entries = entries if isinstance(entries, list) else list(entries)
         self.check_entries(entries)
         checked: list[list[tuple[bytes, bytes]]] = []
         if addenda:
@@ -149,7 +184,7 @@ class Sequencer:
                 f"log {self.store.origin} has {self._queued} entries queued, limit "
                 f"{self.config.max_pending_entries}; retry after 100 ms"
             )
-        future: asyncio.Future[list[Receipted]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(entries, want_receipt, future, checked))
         self._queued += len(entries)
         self._wakeup.set()
@@ -179,26 +214,45 @@ class Sequencer:
                 requests = self._take()
                 started = self._clock.monotonic()
                 try:
-                    results = await loop.run_in_executor(self._thread, self._write, requests)
+                    done = await loop.run_in_executor(self._thread, self._write, requests)
                 except Exception as exc:  # answered to every caller of the batch
-                    # Its traceback holds this loop's own frame; a caller that clears the frames
-                    # of an error it answered (server/handlers.py) would end this loop with it.
-                    exc.__traceback__ = None
-                    for request in requests:
-                        if not request.future.done():
-                            request.future.set_exception(exc)
+                    self._fail(requests, exc)
                     continue
-                finally:
-                    self._queued -= sum(len(r.entries) for r in requests)
                 self._metrics.observe_batch(
                     self.store.origin, sum(len(r.entries) for r in requests),
                     self._clock.monotonic() - started, self.store.size,
                 )
-                for request, result in zip(requests, results, strict=True):
-                    if not request.future.done():  # the caller may have gone away
-                        request.future.set_result(result)
-                if self.store.checkpoint_size != signed_before:
-                    self.signed.fire()
+                self._answer(done, signed_before)
+            if self._held:  # the queue is empty: store the checkpoint in flight, answer
+                signed_before = self.store.checkpoint_size
+                try:
+                    done = await loop.run_in_executor(self._thread, self._settle)
+                except Exception as exc:
+                    self._fail([], exc)
+                    continue
+                self._answer(done, signed_before)
+
+    def _answer(self, done: list[tuple[_Request, Appended]], signed_before: int) -> None:
+        for request, result in done:
+            self._queued -= len(request.entries)
+            if not request.future.done():  # the caller may have gone away
+                request.future.set_result(result)
+        if self.store.checkpoint_size != signed_before:
+            self.signed.fire()
+
+    def _fail(self, requests: list[_Request], exc: Exception) -> None:
+        """Answer ``exc`` to the callers of the batch that failed and to those held for a
+        checkpoint in flight (the writer stores it, or raises its error, at its next write)."""
+        # Its traceback holds this loop's own frame; a caller that clears the frames of an
+        # error it answered (server/handlers.py) would end this loop with it.
+        exc.__traceback__ = None
+        held = [request for request, _, _ in self._held]
+        failed = requests + [r for r in held if all(r is not mine for mine in requests)]
+        self._held.clear()
+        for request in failed:
+            self._queued -= len(request.entries)
+            if not request.future.done():
+                request.future.set_exception(exc)
 
     def _take(self) -> list[_Request]:
         taken: list[_Request] = []
@@ -211,9 +265,12 @@ class Sequencer:
             count += nxt
         return taken
 
-    def _write(self, requests: list[_Request]) -> list[list[Receipted]]:
-        """In the writer thread: commit, sign if due or a receipt is wanted, build receipts."""
-        entries = [e for r in requests for e in r.entries]
+    def _write(self, requests: list[_Request]) -> list[tuple[_Request, Appended]]:
+        """In the writer thread: commit, sign if due or a receipt is wanted, build receipts.
+        Returns the requests to answer now: those whose entries are covered by a stored
+        checkpoint, or need none; the others wait in ``_held`` for the checkpoint in flight."""
+        entries = [e for r in requests for e in r.entries] if len(requests) > 1 else \
+            requests[0].entries
         addenda: list[Sequence[tuple[bytes, bytes]]] = []
         if any(r.addenda for r in requests):
             addenda = [a for r in requests for a in (r.addenda or [()] * len(r.entries))]
@@ -221,16 +278,43 @@ class Sequencer:
         sign = want_receipt or self._clock.monotonic() - self._last_signed >= self._interval
         if sign:
             self._last_signed = self._clock.monotonic()
-        outcomes = iter(self.writer.append(entries, self.config.dedup, sign, addenda))
-        results: list[list[Receipted]] = []
+        # A receipt needs its checkpoint stored before it is built: no overlap then.
+        batch = self.writer.append(entries, self.config.dedup, sign, addenda,
+                                   overlap=not want_receipt)
         note = self._receipt_checkpoint() if want_receipt else b""
+        duplicates = sorted(batch.duplicates)
+        begin = 0
         for request in requests:
-            mine = [next(outcomes) for _ in request.entries]
-            if request.want_receipt:
-                results.append([self._receipted(o, note) for o in mine])
-            else:
-                results.append([Receipted(o) for o in mine])
-        return results
+            end = begin + len(request.entries)
+            indexes = batch.indexes[begin:end]
+            mine = frozenset(d - begin for d in duplicates[bisect_left(duplicates, begin):
+                                                           bisect_left(duplicates, end)])
+            receipts = [self._receipt(i, note) for i in indexes] if request.want_receipt else []
+            appended = Appended(indexes, batch.leaves[begin:end], mine, receipts)
+            self._held.append((request, appended, self.store.size))
+            begin = end
+        # Overlap the anchor file's fsync with the next batch only when one at least as large
+        # is waiting; else wait for it here, while the next batch fills (``_queued``, read
+        # across threads, counts the held entries too until they are answered).
+        if self._queued - sum(len(r.entries) for r, _, _ in self._held) < len(entries):
+            self.writer.settle()
+        return self._settled()
+
+    def _settled(self) -> list[tuple[_Request, Appended]]:
+        """Take from ``_held`` the requests no checkpoint in flight has to cover: all of them
+        when none is in flight, else those of the trees before it (stored when it was signed)."""
+        in_flight = self.writer.in_flight
+        done = [(r, a) for r, a, size in self._held if in_flight is None or size < in_flight]
+        if len(done) == len(self._held):
+            self._held.clear()
+        else:
+            self._held[:] = [h for h in self._held if in_flight is not None and h[2] >= in_flight]
+        return done
+
+    def _settle(self) -> list[tuple[_Request, Appended]]:
+        """In the writer thread: store the checkpoint in flight; the requests it answers."""
+        self.writer.settle()
+        return self._settled()
 
     def _sign_tail(self) -> None:
         """Sign a checkpoint for entries committed since the last one (interval mode)."""
@@ -290,10 +374,9 @@ class Sequencer:
                                f"{self.store.checkpoint_size}")
         return note
 
-    def _receipted(self, outcome: AppendOutcome, note: bytes) -> Receipted:
-        proof = self.store.inclusion_proof(outcome.index, self.store.checkpoint_size)
-        receipt = format_tlog_proof(TlogProof(index=outcome.index, proof=proof, checkpoint=note))
-        return Receipted(outcome, receipt)
+    def _receipt(self, index: int, note: bytes) -> bytes:
+        proof = self.store.inclusion_proof(index, self.store.checkpoint_size)
+        return format_tlog_proof(TlogProof(index=index, proof=proof, checkpoint=note))
 
     async def close(self) -> None:
         """Stop taking appends, let every queued one be written, then stop the writer."""
@@ -304,4 +387,8 @@ class Sequencer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self.writer.close)
+        except AuditLogError as exc:  # the anchor file failed: open() signs the tail again
+            log.error("log %s: storing the last checkpoint: %s", self.store.origin, exc)
         self._thread.shutdown(wait=True)

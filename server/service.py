@@ -22,7 +22,7 @@ from auditlog_tlog.server.erasure import ErasureRequest
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.search import searcher_of
-from auditlog_tlog.server.sequencer import Receipted
+from auditlog_tlog.server.sequencer import Appended, Receipted
 from auditlog_tlog.server.status import status_of, trailer_of
 from auditlog_tlog.server.stream_window import AppendWindow, stream_log
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError, NotFoundError, PushbackError
@@ -98,24 +98,22 @@ class LogService(pb_grpc.LogServicer):
         return result
 
     # -- appends -------------------------------------------------------------------------------
-    async def Append(self, request: pb.AppendRequest, context: Any) -> pb.AppendResponse:
-        async def call() -> pb.AppendResponse:
+    # The three append calls answer bytes they wrote themselves (server/convert.py; the
+    # handlers of server/handlers.py pass them through unchanged).
+    async def Append(self, request: pb.AppendRequest, context: Any) -> bytes:
+        async def call() -> bytes:
             runtime = self._log(request.log)
             addenda = [list(request.addenda)] if request.addenda else []
-            (result,) = await runtime.append([request.entry], request.want_receipt, addenda)
-            return pb.AppendResponse(result=convert.append_result(result))
+            appended = await runtime.append([request.entry], request.want_receipt, addenda)
+            return convert.append_response_bytes(appended)
 
         return await self._guard("Append", context, call)
 
-    async def AppendBatch(
-        self, request: pb.AppendBatchRequest, context: Any
-    ) -> pb.AppendBatchResponse:
-        async def call() -> pb.AppendBatchResponse:
+    async def AppendBatch(self, request: pb.AppendBatchRequest, context: Any) -> bytes:
+        async def call() -> bytes:
             runtime = self._log(request.log)
-            results = await runtime.append(request.entries, request.want_receipt)
-            response = pb.AppendBatchResponse()
-            convert.add_append_results(response.results, results)
-            return response
+            appended = await runtime.append(request.entries, request.want_receipt)
+            return convert.append_batch_response_bytes(appended)
 
         return await self._guard("AppendBatch", context, call)
 
@@ -127,10 +125,8 @@ class LogService(pb_grpc.LogServicer):
         that were not acknowledged may or may not have been appended (retry them: dedup makes
         the retry idempotent)."""
 
-        async def acknowledge(sequence: int, results: list[Receipted]) -> None:
-            response = pb.AppendStreamResponse(sequence=sequence)
-            convert.add_append_results(response.results, results)
-            await context.write(response)
+        async def acknowledge(sequence: int, appended: Appended) -> None:
+            await context.write(convert.append_stream_response_bytes(sequence, appended))
 
         async def call() -> None:
             window = AppendWindow(acknowledge)

@@ -15,12 +15,22 @@ the idle tail and at open, always in this order::
 Entries are durable before their checkpoint is signed, so a crash at any point leaves a
 database whose tree equals or extends every checkpoint signed so far; the signed note is in the
 anchor file before anyone can read it from the database.
+
+Overlapped signing (``append(..., overlap=True)``, the sequencer's batches): the anchor file's
+fsync of batch N's checkpoint runs in the anchor thread while the writer thread commits batch
+N+1; the writer then waits for it (:meth:`LogWriter.settle`) and stores checkpoint N before it
+signs N+1. The order above holds for every checkpoint, at most one is in the anchor thread at a
+time, and a caller is answered only once its batch's checkpoint is stored::
+
+    writer thread:  commit N | sign N | commit N+1 ....... | store N | sign N+1 | commit N+2 ...
+    anchor thread:                    | append+fsync N ... |                    | append+fsync N+1
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from auditlog_tlog.server.anchors import (
     Anchor,
@@ -32,7 +42,7 @@ from auditlog_tlog.server.anchors import (
 )
 from auditlog_tlog.server.signer import CheckpointSigner
 from auditlog_tlog.storage.addenda import AddendaChange
-from auditlog_tlog.storage.logstore import AppendOutcome, LogStore
+from auditlog_tlog.storage.logstore import AppendOutcome, LogStore, PreparedBatch
 from auditlog_tlog.tree.errors import CorruptionError, VerificationError
 from auditlog_tlog.tree.keys import NoteSigner
 
@@ -53,6 +63,9 @@ class LogWriter:
         self._verified: dict[str, bytes] = {}  # anchor name -> the note last found consistent
         self._witness_sizes: dict[str, int] = {}
         self.halted: LogHaltedError | None = None
+        # (size, note, its append to the anchor file) signed and not stored yet; at most one.
+        self._in_flight: tuple[int, bytes, Future[None]] | None = None
+        self._anchoring = ThreadPoolExecutor(1, thread_name_prefix=f"anchor-{store.origin}")
         db_note, file_note = store.checkpoint(), anchor_file.latest()
         last = max((checkpoint_of(n) for n in (db_note, file_note) if n is not None),
                    key=lambda cp: cp.size, default=None)
@@ -91,11 +104,16 @@ class LogWriter:
 
     # -- writes (the writer thread only) -------------------------------------------------------
     def append(self, entries: Sequence[bytes], dedup: bool, sign: bool,
-               addenda: Sequence[Sequence[tuple[bytes, bytes]]] = ()) -> list[AppendOutcome]:
-        """Commit a batch durably; then, if ``sign``, sign the tree that covers it.
+               addenda: Sequence[Sequence[tuple[bytes, bytes]]] = (),
+               overlap: bool = False) -> PreparedBatch:
+        """Commit a batch durably; then, if ``sign``, sign the tree that covers it. Returns the
+        batch, whose columns say where each entry landed.
 
         ``addenda``: empty, or for each entry its checked (digest, bytes) pairs, stored with the
-        batch (server/erasure.py); one erased before stays erased and is not stored again."""
+        batch (server/erasure.py); one erased before stays erased and is not stored again.
+        ``overlap``: the checkpoint goes to the anchor file in the anchor thread and is stored
+        by the next :meth:`settle` (``in_flight`` says its size until then), which the next
+        append calls after its commit."""
         self.refuse_if_halted()
         batch = self.store.prepare(entries, dedup)
         if any(addenda):
@@ -103,15 +121,30 @@ class LogWriter:
             erased = {d for d, e in zip(digests, self.store.addenda.erased_many(digests),
                                         strict=True) if e is not None}
             batch.addenda = AddendaChange(puts=tuple(
-                (outcome.index, digest, data)
-                for outcome, pairs in zip(batch.outcomes, addenda, strict=True)
+                (index, digest, data)
+                for index, pairs in zip(batch.indexes, addenda, strict=True)
                 for digest, data in pairs if digest not in erased
             ))
         if batch.entries or batch.addenda is not None:
             self.store.commit(batch)
+        self.settle()  # the anchor file's fsync ran during the commit's
         if sign and self.store.size > self.store.checkpoint_size:
-            self.sign_head()
-        return batch.outcomes
+            self._sign(overlap)
+        return batch
+
+    @property
+    def in_flight(self) -> int | None:
+        """The size of the checkpoint signed whose append to the anchor file is under way."""
+        return None if self._in_flight is None else self._in_flight[0]
+
+    def settle(self) -> None:
+        """Wait until the checkpoint in flight is durable in the anchor file; store it."""
+        if self._in_flight is None:
+            return
+        size, note, appended = self._in_flight
+        self._in_flight = None
+        appended.result()  # the anchor file's StorageError, if it failed
+        self._stored(size, note)
 
     def erase(self, record: bytes, index: int, digests: Sequence[bytes]) -> AppendOutcome:
         """Append the erasure ``record`` and delete the addenda ``digests`` of entry ``index``
@@ -128,6 +161,12 @@ class LogWriter:
 
     def sign_head(self) -> bytes:
         """Sign the committed tree and store the checkpoint: the one signing operation."""
+        self.settle()
+        return self._sign(overlap=False)
+
+    def _sign(self, overlap: bool) -> bytes:
+        """Sign the committed tree; append the note to the anchor file (in the anchor thread
+        with ``overlap``, stored by :meth:`settle`) and store it once durable there."""
         self.refuse_if_halted()
         store = self.store
         self.check_anchors()
@@ -143,11 +182,25 @@ class LogWriter:
             )
             self._halt(halted)
             raise halted from exc
-        self._file.append(note)
-        self._verified[self._file.name] = note
-        # Durable in the anchor file already: after a power loss, open() puts it back.
-        store.commit_checkpoint(size, note, sync=False)
+        if overlap:
+            self._in_flight = (size, note, self._anchoring.submit(self._file.append, note))
+        else:
+            self._file.append(note)
+            self._stored(size, note)
         return note
+
+    def _stored(self, size: int, note: bytes) -> None:
+        """Store a checkpoint that is durable in the anchor file already: after a power loss,
+        open() puts it back, so the database's write is not synced."""
+        self._verified[self._file.name] = note
+        self.store.commit_checkpoint(size, note, sync=False)
+
+    def close(self) -> None:
+        """Store the checkpoint in flight, if any, and stop the anchor thread."""
+        try:
+            self.settle()
+        finally:
+            self._anchoring.shutdown(wait=True)
 
     def report_witness_size(self, witness: str, size: int) -> None:
         """Remember the size a witness says it cosigned; beyond the tree, the log halts."""

@@ -20,7 +20,7 @@ import grpc
 import pytest
 
 from auditlog_tlog.proto import auditlog_pb2 as pb
-from auditlog_tlog.server.anchors import AnchorFile, LogHaltedError
+from auditlog_tlog.server.anchors import AnchorFile, LogHaltedError, checkpoint_of
 from auditlog_tlog.server.app import LogServer
 from auditlog_tlog.server.config import parse_config
 from auditlog_tlog.server.writer import LogWriter
@@ -124,6 +124,32 @@ def test_a_crash_after_the_anchor_file_is_repaired_from_it_at_open(tmp_path: Pat
     assert log.anchors.latest() == signed  # put back, not signed again
     log.append(b"f")
     assert log.store.checkpoint_sizes() == [0, 3, 5, 6]
+    log.close()
+
+
+def test_an_overlapped_checkpoint_is_in_the_anchor_file_before_the_database(
+    tmp_path: Path,
+) -> None:
+    """``append(overlap=True)``: the checkpoint goes to the anchor file in the anchor thread,
+    the next append commits, then stores it (settle), then signs its own; a crash before the
+    settle finds it in the anchor file and puts it back at open."""
+    log = Log(tmp_path)
+    log.writer.append([b"a", b"b"], True, sign=True, overlap=True)
+    assert log.writer.in_flight == 2 and log.store.checkpoint_size == 0
+    log.writer.append([b"c"], True, sign=True, overlap=True)  # stores 2, signs 3
+    assert log.store.checkpoint_sizes() == [0, 2] and log.writer.in_flight == 3
+    log.writer.append([b"a"], True, sign=True, overlap=True)  # a duplicate: stores 3 only
+    assert log.store.checkpoint_size == 3 and log.writer.in_flight is None
+    log.writer.append([b"d"], True, sign=True, overlap=True)
+    log.writer._in_flight[2].result()  # durable, then the "crash"
+    in_file = log.anchors.latest()
+    assert in_file is not None and checkpoint_of(in_file).size == 4
+    assert log.store.checkpoint_size == 3
+    log.close()
+    log = Log(tmp_path)
+    assert log.halts == [] and log.store.checkpoint_sizes() == [0, 2, 3, 4]
+    assert log.store.checkpoint() == in_file == log.anchors.latest()  # put back, not re-signed
+    log.writer.close()
     log.close()
 
 

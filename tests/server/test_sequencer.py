@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlog_tlog.server.anchors import AnchorFile, LogHaltedError
+from auditlog_tlog.server.anchors import AnchorFile, LogHaltedError, checkpoint_of
 from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.sequencer import Sequencer
@@ -48,8 +48,9 @@ def opened(tmp_path: Path) -> Iterator[Opened]:
 
 
 def _run(opened: Opened, clock: FakeClock, interval_ms: float,
-         body: Callable[[Sequencer], Awaitable[None]]) -> None:
-    config = LogConfig(ORIGIN, Path("unused"), checkpoint_interval_ms=interval_ms)
+         body: Callable[[Sequencer], Awaitable[None]], max_batch_entries: int = 1000) -> None:
+    config = LogConfig(ORIGIN, Path("unused"), checkpoint_interval_ms=interval_ms,
+                       max_batch_entries=max_batch_entries)
 
     async def main() -> None:
         sequencer = Sequencer(opened.writer, config, Metrics(), clock)
@@ -80,6 +81,38 @@ def test_every_batch_is_signed_without_an_interval(opened: Opened) -> None:
 
     _run(opened, FakeClock(), 0, body)
     assert opened.store.checkpoint_sizes() == [0, 1, 2, 3]
+
+
+def test_many_callers_are_answered_only_once_their_checkpoint_is_stored(opened: Opened) -> None:
+    """With batches waiting, the anchor file's fsync of one batch overlaps the next batch's
+    commit (server/writer.py); each caller still sees a stored checkpoint covering its entry,
+    duplicates of an entry in flight included; the last batch waits for its own."""
+
+    async def one(sequencer: Sequencer, n: int) -> None:
+        for k in range(6):
+            entry = b"entry %d" % (k * 100 + n % 8)  # callers n and n + 8 append the same
+            (result,) = await sequencer.append([entry], False)
+            assert opened.store.checkpoint_size > result.outcome.index
+            in_file = opened.anchors.latest()  # first there, or as far as the database
+            assert in_file is not None and checkpoint_of(in_file).size >= result.outcome.index
+
+    async def body(sequencer: Sequencer) -> None:
+        await asyncio.gather(*(one(sequencer, n) for n in range(16)))
+        assert sequencer.queued == 0 and opened.writer.in_flight is None
+
+    settle = opened.writer.settle
+    overlapped: list[bool] = []  # per settle: was a checkpoint in flight during a later commit
+
+    def watched() -> None:
+        in_flight = opened.writer.in_flight
+        overlapped.append(in_flight is not None and in_flight < opened.store.size)
+        settle()
+
+    opened.writer.settle = watched  # type: ignore[method-assign]
+    _run(opened, FakeClock(), 0, body, max_batch_entries=4)  # 4 batches of 4 wait at once
+    assert opened.store.size == 48 and opened.store.checkpoint_size == 48
+    assert opened.anchors.latest() == opened.store.checkpoint()
+    assert any(overlapped) and not all(overlapped)
 
 
 def test_the_interval_signs_when_due_on_receipts_and_for_the_idle_tail(opened: Opened) -> None:
