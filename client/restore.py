@@ -25,15 +25,22 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from auditlog_tlog.client.progress import Progress, Silent, progress_for
-from auditlog_tlog.client.restore_worker import SourceSpec, close_sources, digest_bundles, open_source
+from auditlog_tlog.client.restore_worker import (
+    Digests,
+    SourceSpec,
+    close_sources,
+    digest_bundles,
+    open_source,
+)
 from auditlog_tlog.client.tiles_source import MAX_NOTE, history_path, prefetch
 from auditlog_tlog.common.keys import KeyConfig
 from auditlog_tlog.server.anchors import AnchorFile, checkpoint_of
@@ -51,6 +58,7 @@ from auditlog_tlog.tree.vkeys import parse_vkey
 AnchorHook = Callable[[ServerConfig, LogConfig, bytes], None]
 MIN_SIZE_FOR_PROCESSES = 1 << 17  # below this, starting a process costs more than it saves
 BUNDLES_PER_TASK = 64  # 16,384 entries: two SST files of their rows per task
+LOCAL_TASKS = 1  # tasks done in this process while the worker processes start
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,39 +120,48 @@ class Restorer:
     def run(self, db: Database, hasher: Hasher) -> RestoreResult:
         """Import the source into ``db`` as the log ``source.origin``; see the module docstring."""
         started = time.monotonic()
-        known = self.checkpoints()
-        size = max(known)
-        check = _TileCheck(self, size)
-        importer = LogImporter(db, self.source.origin, hasher, on_tile=check)
-        if self.processes and size >= MIN_SIZE_FOR_PROCESSES:
-            context = multiprocessing.get_context("forkserver")  # no fork of a threaded process
-            # The server of forks imports the worker's modules once, not each worker (~0.5 s).
-            context.set_forkserver_preload(["auditlog_tlog.client.restore_worker"])
-            pool: Executor = ProcessPoolExecutor(self.processes, mp_context=context)
-        else:
-            pool = ThreadPoolExecutor(2, thread_name_prefix="digest")
+        # The worker processes start first: they boot (~0.3 s) while the checkpoints are read.
+        processes = self.processes if self.processes and self._size_hint() else 0
+        pool = _process_pool(processes) if processes else None
+        local = ThreadPoolExecutor(2, thread_name_prefix="digest")
         try:
+            known = self.checkpoints()
+            size = max(known)
+            if pool is not None and size < MIN_SIZE_FOR_PROCESSES:
+                pool.shutdown(cancel_futures=True)
+                pool = None
+            check = _TileCheck(self, size)
+            importer = LogImporter(db, self.source.origin, hasher, on_tile=check)
             try:
-                self._run(importer, known, size, pool, 2 * max(1, self.processes) + 1)
-            finally:
-                pool.shutdown(cancel_futures=True)  # before abort: no task writes files after it
-        except BaseException:
-            importer.abort()
-            raise
+                self._run(importer, known, size, local, pool)
+            except BaseException:
+                for executor in (pool, local):  # before abort: no task writes files after it
+                    if executor is not None:
+                        executor.shutdown(cancel_futures=True)
+                importer.abort()
+                raise
+        finally:
+            for executor in (pool, local):
+                if executor is not None:
+                    executor.shutdown(cancel_futures=True)
         return RestoreResult(self.source.origin, size, known[size][0].root, len(known),
                              check.checked, time.monotonic() - started, known[size][1])
 
+    def _size_hint(self) -> bool:
+        """Whether the source's latest checkpoint is large enough for worker processes."""
+        return self.source.latest_size() >= MIN_SIZE_FOR_PROCESSES
+
     def _run(self, importer: LogImporter, known: dict[int, tuple[Checkpoint, bytes]],
-             size: int, pool: Executor, window: int) -> None:
+             size: int, local: Executor, pool: Executor | None) -> None:
         stops = iter(sorted(s for s in known if s > 0))
         stop = next(stops, None)
         count = -(-size // TILE_WIDTH)
-        tasks = (partial(digest_bundles, self.spec, first, min(first + BUNDLES_PER_TASK, count),
+        tasks = [partial(digest_bundles, self.spec, first, min(first + BUNDLES_PER_TASK, count),
                          size, importer.files)
-                 for first in range(0, count, BUNDLES_PER_TASK))
+                 for first in range(0, count, BUNDLES_PER_TASK)]
         self.progress.start(size, "entries")
         try:
-            for digests in prefetch(tasks, pool, window):
+            for digests in _results(tasks, local, pool, self.processes):
                 importer.ingest(digests.files)
                 for digest in digests.bundles:
                     self.source.remember_tile(0, digest.index, digest.published_tile)
@@ -176,6 +193,34 @@ class Restorer:
                 f"the entries and tiles of {self.source.address} give root {root.hex()} at size "
                 f"{size}, but {where} (signed by the log) says {checkpoint.root.hex()}: "
                 f"entries or tiles before index {size} were altered")
+
+
+def _process_pool(processes: int) -> ProcessPoolExecutor:
+    """``processes`` worker processes, forked by a server of forks (never a fork of this
+    process, which has threads) that imports the worker's modules and ``__main__`` once, so
+    that the workers start without imports of their own."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", "auditlog_tlog.client.restore_worker"])
+    return ProcessPoolExecutor(processes, mp_context=context)
+
+
+def _results(tasks: Sequence[Callable[[], Digests]], local: Executor,
+             pool: Executor | None, processes: int) -> Iterator[Digests]:
+    """The results of ``tasks`` in order. The first ``LOCAL_TASKS`` run in this process's
+    threads while the worker processes start (all do without processes), the others in
+    ``pool``, at most two per process ahead of the one awaited."""
+    window = LOCAL_TASKS + 2 * max(1, processes) + 1
+    pending: deque[Future[Digests]] = deque()
+    try:
+        for n, task in enumerate(tasks):
+            pending.append((local if pool is None or n < LOCAL_TASKS else pool).submit(task))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def _split(row: bytes, begin: int, count: int) -> list[bytes]:

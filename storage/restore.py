@@ -105,12 +105,12 @@ def tile_stratum(hasher: Hasher, leaf_hashes: Sequence[bytes]) -> Tile:
     """
     if len(leaf_hashes) != strata.WIDTH:
         raise ValueError(f"got {len(leaf_hashes)} leaf hashes, want a whole tile of {strata.WIDTH}")
-    row = b"".join(leaf_hashes)
-    rows = [row]
+    rows = [b"".join(leaf_hashes)]
+    hashes = leaf_hashes
     for _ in range(strata.ROWS - 1):
-        row = hasher.hash_row(row)
-        rows.append(row)
-    return b"".join(rows), hasher.hash_children(row[:HASH_SIZE], row[HASH_SIZE:])
+        hashes = hasher.hash_parents(hashes)
+        rows.append(b"".join(hashes))
+    return b"".join(rows), hasher.hash_children(hashes[0], hashes[1])
 
 
 def digest_bundle(hash_name: str, data: bytes, width: int, where: str
