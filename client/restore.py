@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import sys
 import time
@@ -57,7 +58,8 @@ from auditlog_tlog.tree.vkeys import parse_vkey
 
 AnchorHook = Callable[[ServerConfig, LogConfig, bytes], None]
 MIN_SIZE_FOR_PROCESSES = 1 << 17  # below this, starting a process costs more than it saves
-BUNDLES_PER_TASK = 64  # 16,384 entries: two SST files of their rows per task
+BUNDLES_PER_TASK = 128  # 32,768 entries: two SST files of their rows per task
+MIN_TASK_BUNDLES = 16  # the first task's, and the last ones' at least
 LOCAL_TASKS = 1  # tasks done in this process while the worker processes start
 
 
@@ -124,26 +126,23 @@ class Restorer:
         processes = self.processes if self.processes and self._size_hint() else 0
         pool = _process_pool(processes) if processes else None
         local = ThreadPoolExecutor(2, thread_name_prefix="digest")
+        # RocksDB syncs each ingested file (and releases the GIL): that waits in its own thread.
+        ingester = ThreadPoolExecutor(1, thread_name_prefix="ingest")
+        executors = (pool, local, ingester)  # the ingester's submitted files all go in
         try:
             known = self.checkpoints()
             size = max(known)
-            if pool is not None and size < MIN_SIZE_FOR_PROCESSES:
-                pool.shutdown(cancel_futures=True)
-                pool = None
             check = _TileCheck(self, size)
             importer = LogImporter(db, self.source.origin, hasher, on_tile=check)
             try:
-                self._run(importer, known, size, local, pool)
+                self._run(importer, known, size, local,
+                          pool if size >= MIN_SIZE_FOR_PROCESSES else None, ingester)
             except BaseException:
-                for executor in (pool, local):  # before abort: no task writes files after it
-                    if executor is not None:
-                        executor.shutdown(cancel_futures=True)
+                _shutdown(executors)  # before abort: no task writes or ingests files after it
                 importer.abort()
                 raise
         finally:
-            for executor in (pool, local):
-                if executor is not None:
-                    executor.shutdown(cancel_futures=True)
+            _shutdown(executors)
         return RestoreResult(self.source.origin, size, known[size][0].root, len(known),
                              check.checked, time.monotonic() - started, known[size][1])
 
@@ -152,17 +151,19 @@ class Restorer:
         return self.source.latest_size() >= MIN_SIZE_FOR_PROCESSES
 
     def _run(self, importer: LogImporter, known: dict[int, tuple[Checkpoint, bytes]],
-             size: int, local: Executor, pool: Executor | None) -> None:
+             size: int, local: Executor, pool: Executor | None, ingester: Executor) -> None:
         stops = iter(sorted(s for s in known if s > 0))
         stop = next(stops, None)
         count = -(-size // TILE_WIDTH)
-        tasks = [partial(digest_bundles, self.spec, first, min(first + BUNDLES_PER_TASK, count),
-                         size, importer.files)
-                 for first in range(0, count, BUNDLES_PER_TASK)]
+        tasks = [partial(digest_bundles, self.spec, first, end, size, importer.files)
+                 for first, end in task_bounds(count)]
+        ingests: deque[Future[None]] = deque()  # in index order, one at a time
         self.progress.start(size, "entries")
         try:
             for digests in _results(tasks, local, pool, self.processes):
-                importer.ingest(digests.files)
+                ingests.append(ingester.submit(importer.ingest, digests.files))
+                while ingests and ingests[0].done():
+                    ingests.popleft().result()  # an ingest that failed stops the restore
                 for digest in digests.bundles:
                     self.source.remember_tile(0, digest.index, digest.published_tile)
                     leaves = digest.tile[0] if digest.tile is not None else digest.leaves
@@ -180,6 +181,8 @@ class Restorer:
                             self._check_root(importer, known[stop][0], stop)
                             stop = next(stops, None)
                     self.progress.advance(digest.count)
+            for ingest in ingests:
+                ingest.result()
         finally:
             self.progress.close()
         importer.finish({s: n for s, (_, n) in known.items()}, size)
@@ -195,12 +198,22 @@ class Restorer:
                 f"entries or tiles before index {size} were altered")
 
 
+def _shutdown(executors: Sequence[Executor | None]) -> None:
+    """Stop the executors; the last one's (the ingester's) submitted tasks all run."""
+    for n, executor in enumerate(executors):
+        if executor is not None:
+            executor.shutdown(cancel_futures=n < len(executors) - 1)
+
+
 def _process_pool(processes: int) -> ProcessPoolExecutor:
     """``processes`` worker processes, forked by a server of forks (never a fork of this
     process, which has threads) that imports the worker's modules and ``__main__`` once, so
     that the workers start without imports of their own."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["__main__", "auditlog_tlog.client.restore_worker"])
+    # Start it now: it imports while this process reads the checkpoints; the pool's first
+    # task waits for it (the pool forks its processes only then).
+    multiprocessing.forkserver.ensure_running()
     return ProcessPoolExecutor(processes, mp_context=context)
 
 
@@ -221,6 +234,20 @@ def _results(tasks: Sequence[Callable[[], Digests]], local: Executor,
     finally:
         for future in pending:
             future.cancel()
+
+
+def task_bounds(count: int) -> list[tuple[int, int]]:
+    """Runs ``[first, end)`` of the ``count`` bundles, one per task: ``BUNDLES_PER_TASK`` each
+    (few SST files: the leaf-hash files overlap and RocksDB merges them), but smaller at the
+    start, so that the writer starts sooner, and at the end, where the last tasks spread over
+    the processes instead of leaving one to finish a large one alone."""
+    bounds: list[tuple[int, int]] = []
+    first, take = 0, MIN_TASK_BUNDLES
+    while first < count:
+        end = min(count, first + min(take, max(MIN_TASK_BUNDLES, (count - first) // 3)))
+        bounds.append((first, end))
+        first, take = end, min(2 * take, BUNDLES_PER_TASK)
+    return bounds
 
 
 def _split(row: bytes, begin: int, count: int) -> list[bytes]:
