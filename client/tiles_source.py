@@ -37,8 +37,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
+from auditlog_tlog.client.answers import ConsistencyProof, InclusionProof, SignedCheckpoint
 from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.errors import InvalidRangeError, MalformedError, NotFoundError, StorageError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher
@@ -53,9 +54,6 @@ from auditlog_tlog.tree.tiles import (
     tile_path,
     tile_width,
 )
-
-if TYPE_CHECKING:  # the SDK imports grpc (~0.3 s), which a restore's worker processes never use
-    from auditlog_tlog.client.sdk import ConsistencyProof, InclusionProof, SignedCheckpoint
 
 T = TypeVar("T")
 MAX_NOTE: Final = MAX_NOTE_SIZE
@@ -210,8 +208,6 @@ class TileSource:
         except MalformedError as exc:
             raise MalformedError(f"{self.fetcher.where('checkpoint')}: {exc}") from None
         names = tuple(dict.fromkeys(s.name for s in parsed.signatures if s.name != self.origin))
-        from auditlog_tlog.client.sdk import SignedCheckpoint  # grpc: see the imports above
-
         self._latest = SignedCheckpoint(note, size, names)
         return self._latest
 
@@ -311,8 +307,6 @@ class TileSource:
             assert leaf_hash is not None
             index = self._find_leaf(leaf_hash, size)
         proof = self._fold(inclusion_plan(index, size), size)
-        from auditlog_tlog.client.sdk import InclusionProof  # grpc: see the imports above
-
         return InclusionProof(index, size, self.node(NodeID(0, index), size), proof,
                               self.checkpoint_at(size) or b"")
 
@@ -331,8 +325,6 @@ class TileSource:
     def consistency_proof(self, size1: int, size2: int | None = None) -> ConsistencyProof:
         size2 = self.latest_size() if size2 is None else size2
         self._check_size(size2)
-        from auditlog_tlog.client.sdk import ConsistencyProof  # grpc: see the imports above
-
         return ConsistencyProof(size1, size2, self._fold(consistency_plan(size1, size2), size2))
 
     def bundle_bytes(self, index: int, size: int) -> tuple[bytes, str]:
