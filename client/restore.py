@@ -29,6 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -207,14 +208,28 @@ def _shutdown(executors: Sequence[Executor | None]) -> None:
 
 def _process_pool(processes: int) -> ProcessPoolExecutor:
     """``processes`` worker processes, forked by a server of forks (never a fork of this
-    process, which has threads) that imports the worker's modules and ``__main__`` once, so
-    that the workers start without imports of their own."""
+    process, which has threads) that imports the worker's modules once."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", "auditlog_tlog.client.restore_worker"])
+    context.set_forkserver_preload(["auditlog_tlog.client.restore_worker"])
     # Start it now: it imports while this process reads the checkpoints; the pool's first
-    # task waits for it (the pool forks its processes only then).
+    # task waits for it (the pool forks its processes only then, see _results).
     multiprocessing.forkserver.ensure_running()
     return ProcessPoolExecutor(processes, mp_context=context)
+
+
+@contextmanager
+def _main_unnamed() -> Iterator[None]:
+    """While worker processes start: multiprocessing has each of them run this process's
+    ``__main__`` script again (Python 3.11 ignores "__main__" in the server's preload), which
+    imports all its script imports (``bench/run.py``: ~1 s of CPU a process); a worker needs
+    nothing from it, so the script's path is hidden from multiprocessing meanwhile."""
+    main = sys.modules["__main__"]
+    path = main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        if path is not None:
+            main.__file__ = path
 
 
 def _results(tasks: Sequence[Callable[[], Digests]], local: Executor,
@@ -226,7 +241,13 @@ def _results(tasks: Sequence[Callable[[], Digests]], local: Executor,
     pending: deque[Future[Digests]] = deque()
     try:
         for n, task in enumerate(tasks):
-            pending.append((local if pool is None or n < LOCAL_TASKS else pool).submit(task))
+            if pool is None or n < LOCAL_TASKS:
+                pending.append(local.submit(task))
+            elif n < LOCAL_TASKS + processes:  # the pool's first tasks each start a process
+                with _main_unnamed():
+                    pending.append(pool.submit(task))
+            else:
+                pending.append(pool.submit(task))
             if len(pending) >= window:
                 yield pending.popleft().result()
         while pending:
