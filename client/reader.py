@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from auditlog_tlog.client.sdk import ConsistencyProof, InclusionProof, SignedCheckpoint
+from auditlog_tlog.client.answers import ConsistencyProof, InclusionProof, SignedCheckpoint
 
 
 class LogReader(Protocol):

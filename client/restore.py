@@ -22,18 +22,27 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from auditlog_tlog.client.progress import Progress, Silent, progress_for
-from auditlog_tlog.client.restore_worker import SourceSpec, close_sources, digest_bundles, open_source
+from auditlog_tlog.client.restore_worker import (
+    Digests,
+    SourceSpec,
+    close_sources,
+    digest_bundles,
+    open_source,
+)
 from auditlog_tlog.client.tiles_source import MAX_NOTE, history_path, prefetch
 from auditlog_tlog.common.keys import KeyConfig
 from auditlog_tlog.server.anchors import AnchorFile, checkpoint_of
@@ -50,7 +59,9 @@ from auditlog_tlog.tree.vkeys import parse_vkey
 
 AnchorHook = Callable[[ServerConfig, LogConfig, bytes], None]
 MIN_SIZE_FOR_PROCESSES = 1 << 17  # below this, starting a process costs more than it saves
-BUNDLES_PER_TASK = 64  # 16,384 entries: two SST files of their rows per task
+BUNDLES_PER_TASK = 128  # 32,768 entries: two SST files of their rows per task
+MIN_TASK_BUNDLES = 16  # the first task's, and the last ones' at least
+LOCAL_TASKS = 1  # tasks done in this process while the worker processes start
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,40 +123,48 @@ class Restorer:
     def run(self, db: Database, hasher: Hasher) -> RestoreResult:
         """Import the source into ``db`` as the log ``source.origin``; see the module docstring."""
         started = time.monotonic()
-        known = self.checkpoints()
-        size = max(known)
-        check = _TileCheck(self, size)
-        importer = LogImporter(db, self.source.origin, hasher, on_tile=check)
-        if self.processes and size >= MIN_SIZE_FOR_PROCESSES:
-            context = multiprocessing.get_context("forkserver")  # no fork of a threaded process
-            # The server of forks imports the worker's modules once, not each worker (~0.5 s).
-            context.set_forkserver_preload(["auditlog_tlog.client.restore_worker"])
-            pool: Executor = ProcessPoolExecutor(self.processes, mp_context=context)
-        else:
-            pool = ThreadPoolExecutor(2, thread_name_prefix="digest")
+        # The worker processes start first: they boot (~0.3 s) while the checkpoints are read.
+        processes = self.processes if self.processes and self._size_hint() else 0
+        pool = _process_pool(processes) if processes else None
+        local = ThreadPoolExecutor(2, thread_name_prefix="digest")
+        # RocksDB syncs each ingested file (and releases the GIL): that waits in its own thread.
+        ingester = ThreadPoolExecutor(1, thread_name_prefix="ingest")
+        executors = (pool, local, ingester)  # the ingester's submitted files all go in
         try:
+            known = self.checkpoints()
+            size = max(known)
+            check = _TileCheck(self, size)
+            importer = LogImporter(db, self.source.origin, hasher, on_tile=check)
             try:
-                self._run(importer, known, size, pool, 2 * max(1, self.processes) + 1)
-            finally:
-                pool.shutdown(cancel_futures=True)  # before abort: no task writes files after it
-        except BaseException:
-            importer.abort()
-            raise
+                self._run(importer, known, size, local,
+                          pool if size >= MIN_SIZE_FOR_PROCESSES else None, ingester)
+            except BaseException:
+                _shutdown(executors)  # before abort: no task writes or ingests files after it
+                importer.abort()
+                raise
+        finally:
+            _shutdown(executors)
         return RestoreResult(self.source.origin, size, known[size][0].root, len(known),
                              check.checked, time.monotonic() - started, known[size][1])
 
+    def _size_hint(self) -> bool:
+        """Whether the source's latest checkpoint is large enough for worker processes."""
+        return self.source.latest_size() >= MIN_SIZE_FOR_PROCESSES
+
     def _run(self, importer: LogImporter, known: dict[int, tuple[Checkpoint, bytes]],
-             size: int, pool: Executor, window: int) -> None:
+             size: int, local: Executor, pool: Executor | None, ingester: Executor) -> None:
         stops = iter(sorted(s for s in known if s > 0))
         stop = next(stops, None)
         count = -(-size // TILE_WIDTH)
-        tasks = (partial(digest_bundles, self.spec, first, min(first + BUNDLES_PER_TASK, count),
-                         size, importer.files)
-                 for first in range(0, count, BUNDLES_PER_TASK))
+        tasks = [partial(digest_bundles, self.spec, first, end, size, importer.files)
+                 for first, end in task_bounds(count)]
+        ingests: deque[Future[None]] = deque()  # in index order, one at a time
         self.progress.start(size, "entries")
         try:
-            for digests in prefetch(tasks, pool, window):
-                importer.ingest(digests.files)
+            for digests in _results(tasks, local, pool, self.processes):
+                ingests.append(ingester.submit(importer.ingest, digests.files))
+                while ingests and ingests[0].done():
+                    ingests.popleft().result()  # an ingest that failed stops the restore
                 for digest in digests.bundles:
                     self.source.remember_tile(0, digest.index, digest.published_tile)
                     leaves = digest.tile[0] if digest.tile is not None else digest.leaves
@@ -163,6 +182,8 @@ class Restorer:
                             self._check_root(importer, known[stop][0], stop)
                             stop = next(stops, None)
                     self.progress.advance(digest.count)
+            for ingest in ingests:
+                ingest.result()
         finally:
             self.progress.close()
         importer.finish({s: n for s, (_, n) in known.items()}, size)
@@ -176,6 +197,78 @@ class Restorer:
                 f"the entries and tiles of {self.source.address} give root {root.hex()} at size "
                 f"{size}, but {where} (signed by the log) says {checkpoint.root.hex()}: "
                 f"entries or tiles before index {size} were altered")
+
+
+def _shutdown(executors: Sequence[Executor | None]) -> None:
+    """Stop the executors; the last one's (the ingester's) submitted tasks all run."""
+    for n, executor in enumerate(executors):
+        if executor is not None:
+            executor.shutdown(cancel_futures=n < len(executors) - 1)
+
+
+def _process_pool(processes: int) -> ProcessPoolExecutor:
+    """``processes`` worker processes, forked by a server of forks (never a fork of this
+    process, which has threads) that imports the worker's modules once."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["auditlog_tlog.client.restore_worker"])
+    # Start it now: it imports while this process reads the checkpoints; the pool's first
+    # task waits for it (the pool forks its processes only then, see _results).
+    multiprocessing.forkserver.ensure_running()
+    return ProcessPoolExecutor(processes, mp_context=context)
+
+
+@contextmanager
+def _main_unnamed() -> Iterator[None]:
+    """While worker processes start: multiprocessing has each of them run this process's
+    ``__main__`` script again (Python 3.11 ignores "__main__" in the server's preload), which
+    imports all its script imports (``bench/run.py``: ~1 s of CPU a process); a worker needs
+    nothing from it, so the script's path is hidden from multiprocessing meanwhile."""
+    main = sys.modules["__main__"]
+    path = main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        if path is not None:
+            main.__file__ = path
+
+
+def _results(tasks: Sequence[Callable[[], Digests]], local: Executor,
+             pool: Executor | None, processes: int) -> Iterator[Digests]:
+    """The results of ``tasks`` in order. The first ``LOCAL_TASKS`` run in this process's
+    threads while the worker processes start (all do without processes), the others in
+    ``pool``, at most two per process ahead of the one awaited."""
+    window = LOCAL_TASKS + 2 * max(1, processes) + 1
+    pending: deque[Future[Digests]] = deque()
+    try:
+        for n, task in enumerate(tasks):
+            if pool is None or n < LOCAL_TASKS:
+                pending.append(local.submit(task))
+            elif n < LOCAL_TASKS + processes:  # the pool's first tasks each start a process
+                with _main_unnamed():
+                    pending.append(pool.submit(task))
+            else:
+                pending.append(pool.submit(task))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def task_bounds(count: int) -> list[tuple[int, int]]:
+    """Runs ``[first, end)`` of the ``count`` bundles, one per task: ``BUNDLES_PER_TASK`` each
+    (few SST files: the leaf-hash files overlap and RocksDB merges them), but smaller at the
+    start, so that the writer starts sooner, and at the end, where the last tasks spread over
+    the processes instead of leaving one to finish a large one alone."""
+    bounds: list[tuple[int, int]] = []
+    first, take = 0, MIN_TASK_BUNDLES
+    while first < count:
+        end = min(count, first + min(take, max(MIN_TASK_BUNDLES, (count - first) // 3)))
+        bounds.append((first, end))
+        first, take = end, min(2 * take, BUNDLES_PER_TASK)
+    return bounds
 
 
 def _split(row: bytes, begin: int, count: int) -> list[bytes]:

@@ -76,18 +76,22 @@ def close_sources() -> None:
 
 
 def digest_bundles(spec: SourceSpec, first: int, end: int, size: int, files: RowFiles) -> Digests:
-    """Bundles ``[first, end)`` of the tree of ``size`` leaves, fetched concurrently, their rows
-    written to SST files under ``files``."""
+    """Bundles ``[first, end)`` of the tree of ``size`` leaves, their rows written to SST files
+    under ``files``. The source's threads fetch the bundles and tiles; this thread decodes and
+    hashes each as it arrives (one thread for the CPU work: no contention for the GIL)."""
     source = open_source(spec)
 
-    def one(index: int) -> tuple[Digest, list[bytes], list[bytes]]:
-        published = source.tile(0, index, size)
-        data, where = source.bundle_bytes(index, size)
-        entries, leaves, tile = digest_bundle(spec.hash_name, data, tile_width(0, index, size), where)
-        joined = b"" if tile is not None else b"".join(leaves)
-        return Digest(index, len(entries), joined, tile, published), entries, leaves
+    def fetch(index: int) -> tuple[bytes, bytes, str]:
+        return source.tile(0, index, size), *source.bundle_bytes(index, size)
 
-    done = list(source.pool.map(one, range(first, end)))
-    paths = write_rows(files, first * TILE_WIDTH, [e for _, entries, _ in done for e in entries],
-                       [h for _, _, leaves in done for h in leaves])
-    return Digests([digest for digest, _, _ in done], paths)
+    digests, entries, leaves = [], [], []
+    for index, (published, data, where) in zip(range(first, end),
+                                               source.pool.map(fetch, range(first, end)),
+                                               strict=True):
+        bundle, hashes, tile = digest_bundle(spec.hash_name, data, tile_width(0, index, size),
+                                             where)
+        digests.append(Digest(index, len(bundle), b"" if tile else b"".join(hashes), tile,
+                              published))
+        entries += bundle
+        leaves += hashes
+    return Digests(digests, write_rows(files, first * TILE_WIDTH, entries, leaves))

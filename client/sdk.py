@@ -27,6 +27,7 @@ from typing import Any, Final, Self
 import grpc
 
 from auditlog_tlog.client import rpc
+from auditlog_tlog.client.answers import ConsistencyProof, InclusionProof, SignedCheckpoint
 from auditlog_tlog.client.event import AuditEvent
 from auditlog_tlog.client.personal import PersonalEvent
 from auditlog_tlog.client.streaming import AppendStreamer
@@ -91,31 +92,6 @@ class AppendResult:
     leaf_hash: bytes
     duplicate: bool
     receipt: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class SignedCheckpoint:
-    """The log's latest checkpoint note (with cosignatures), its size and the witnesses named."""
-
-    note: bytes
-    size: int
-    witnesses: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class InclusionProof:
-    index: int
-    size: int
-    leaf_hash: bytes
-    proof: tuple[bytes, ...]
-    checkpoint: bytes  # the signed note at exactly ``size``, or b"" if the log has none there
-
-
-@dataclass(frozen=True, slots=True)
-class ConsistencyProof:
-    size1: int
-    size2: int
-    proof: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from functools import partial
 from pathlib import Path
 from typing import Final, Protocol, TypeVar
 
-from auditlog_tlog.client.sdk import ConsistencyProof, InclusionProof, SignedCheckpoint
+from auditlog_tlog.client.answers import ConsistencyProof, InclusionProof, SignedCheckpoint
 from auditlog_tlog.tree.checkpoint import parse_checkpoint
 from auditlog_tlog.tree.errors import InvalidRangeError, MalformedError, NotFoundError, StorageError
 from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from rocksdict import Options, SstFileWriter
+from rocksdict import DBCompressionType, Options, SstFileWriter
 
 from auditlog_tlog.storage import strata
 from auditlog_tlog.storage.db import Database, prefix
@@ -65,11 +65,16 @@ class RowFiles:
     prefix: bytes
 
 
-def write_sst(path: str, keys: Iterable[bytes], values: Iterable[bytes]) -> None:
+def write_sst(path: str, keys: Iterable[bytes], values: Iterable[bytes], *,
+              compress: bool = True) -> None:
     """Write rows, keys strictly ascending, into a new SST file for ``Database.ingest``, with
-    the database's table options (bloom filters, partitioned index). RocksDB syncs the file."""
+    the database's table options (bloom filters, partitioned index). RocksDB syncs the file.
+    ``compress=False`` for rows that do not compress (hashes): RocksDB's compactions, which
+    merge such a file with others, compress what they write."""
     options = Options(raw_mode=True)
     options.set_block_based_table_factory(table_options(None))
+    if not compress:
+        options.set_compression_type(DBCompressionType.none())
     writer = SstFileWriter(options)
     try:
         writer.open(path)
@@ -94,7 +99,8 @@ def write_rows(files: RowFiles, first: int, entries: Sequence[bytes],
     # Of equal leaf hashes (dedup off) the last index wins, as on the append path.
     index_of = dict(zip(keys.leaf_keys(leaf_hashes), indexes, strict=True))
     leaf_keys = sorted(index_of)
-    write_sst(base + ".leaves.sst", leaf_keys, map(index_of.__getitem__, leaf_keys))
+    write_sst(base + ".leaves.sst", leaf_keys, map(index_of.__getitem__, leaf_keys),
+              compress=False)
     return [base + ".entries.sst", base + ".leaves.sst"]
 
 
@@ -105,12 +111,12 @@ def tile_stratum(hasher: Hasher, leaf_hashes: Sequence[bytes]) -> Tile:
     """
     if len(leaf_hashes) != strata.WIDTH:
         raise ValueError(f"got {len(leaf_hashes)} leaf hashes, want a whole tile of {strata.WIDTH}")
-    row = b"".join(leaf_hashes)
-    rows = [row]
+    rows = [b"".join(leaf_hashes)]
+    hashes = leaf_hashes
     for _ in range(strata.ROWS - 1):
-        row = hasher.hash_row(row)
-        rows.append(row)
-    return b"".join(rows), hasher.hash_children(row[:HASH_SIZE], row[HASH_SIZE:])
+        hashes = hasher.hash_parents(hashes)
+        rows.append(b"".join(hashes))
+    return b"".join(rows), hasher.hash_children(hashes[0], hashes[1])
 
 
 def digest_bundle(hash_name: str, data: bytes, width: int, where: str

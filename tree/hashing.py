@@ -37,6 +37,10 @@ class Hasher(Protocol):
         """The parents of a row of concatenated hashes (an even number of them), concatenated:
         ``hash_children`` of hashes 0 and 1, of 2 and 3, and so on."""
 
+    def hash_parents(self, hashes: Sequence[bytes]) -> list[bytes]:
+        """The parents of a row of hashes (an even number of them): ``hash_children`` of
+        hashes 0 and 1, of 2 and 3, and so on (the nodes above a restored tile)."""
+
 
 class Sha256Hasher:
     """RFC 6962 SHA-256, the default and the only one C2SP peers understand."""
@@ -63,6 +67,12 @@ class Sha256Hasher:
         return b"".join([sha256(_NODE + row[i:i + 2 * HASH_SIZE]).digest()
                          for i in range(0, len(row), 2 * HASH_SIZE)])
 
+    def hash_parents(self, hashes: Sequence[bytes]) -> list[bytes]:
+        _check_pairs(hashes)
+        sha256 = hashlib.sha256
+        pairs = iter(hashes)  # zip of one iterator with itself: hashes 0 and 1, 2 and 3, ...
+        return [sha256(_NODE + left + right).digest() for left, right in zip(pairs, pairs, strict=True)]
+
 
 class Blake3Hasher:
     """RFC 6962 structure and domain separation with BLAKE3-256 as the hash."""
@@ -88,6 +98,17 @@ class Blake3Hasher:
         b3 = blake3.blake3
         return b"".join([b3(_NODE + row[i:i + 2 * HASH_SIZE]).digest()
                          for i in range(0, len(row), 2 * HASH_SIZE)])
+
+    def hash_parents(self, hashes: Sequence[bytes]) -> list[bytes]:
+        _check_pairs(hashes)
+        b3 = blake3.blake3
+        pairs = iter(hashes)
+        return [b3(_NODE + left + right).digest() for left, right in zip(pairs, pairs, strict=True)]
+
+
+def _check_pairs(hashes: Sequence[bytes]) -> None:
+    if len(hashes) % 2:
+        raise ValueError(f"got {len(hashes)} hashes, want an even number (pairs)")
 
 
 def _check_row(row: bytes) -> None:

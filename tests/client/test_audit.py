@@ -16,9 +16,10 @@ from typing import cast
 import pytest
 
 from auditlog_tlog.client import audit, findings, index_audit, range_audit
+from auditlog_tlog.client.answers import ConsistencyProof, InclusionProof, SignedCheckpoint
 from auditlog_tlog.client.audit import Auditor
 from auditlog_tlog.client.findings import AuditReport, FindingKind, Source
-from auditlog_tlog.client.sdk import ConsistencyProof, InclusionProof, LogClient, SignedCheckpoint
+from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.client.verifier import TrustPolicy, Verifier
 from auditlog_tlog.tree.checkpoint import Checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner

@@ -14,6 +14,7 @@ import subprocess
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -346,14 +347,16 @@ def test_a_restore_killed_after_ingesting_rows_is_refused_then_redone(
     assert isinstance(verifier, Ed25519Verifier)
     db = Database(tmp_path / "db")
     try:
-        # Killed where the check of tile 15 fails: every row is ingested, nothing is undone.
+        # Killed where the check of tile 15 fails: the rows of the first task (bundles 0-15)
+        # are ingested, nothing is undone.
         abort = LogImporter.abort
         monkeypatch.setattr(LogImporter, "abort", lambda self: None)
         spec = SourceSpec(f"s3://{BUCKET}/{prefix}", ORIGIN, "sha256", published.moto)
         with pytest.raises(VerificationError, match="tile/0/015 differs"):
             restore.Restorer(spec, [verifier], processes=0).run(db, SHA256)
         keys = LogKeys(prefix_of(db.log_ids()[ORIGIN]))
-        assert db.get(keys.entry(SIZE - 1)) == b"entry %d" % (SIZE - 1)
+        last = restore.task_bounds(-(-SIZE // 256))[0][1] * 256 - 1
+        assert db.get(keys.entry(last)) == b"entry %d" % last
         with pytest.raises(CorruptionError, match="tile 0/0 holds 1 hashes, want 0 for size 0"):
             LogStore(db, ORIGIN, SHA256)  # never served, never signed over
         monkeypatch.setattr(LogImporter, "abort", abort)
@@ -366,3 +369,15 @@ def test_a_restore_killed_after_ingesting_rows_is_refused_then_redone(
     finally:
         db.close()
         close_sources()
+
+
+def test_tasks_cover_every_bundle_once_small_at_both_ends() -> None:
+    for count in (1, 5, 20, 100, 782, 1563, 3907):
+        bounds = restore.task_bounds(count)
+        assert bounds[0][0] == 0 and bounds[-1][1] == count
+        assert all(end == first for (_, end), (first, _) in pairwise(bounds))
+        sizes = [end - first for first, end in bounds]
+        assert min(sizes) > 0 and max(sizes) <= restore.BUNDLES_PER_TASK
+        assert sizes[0] == min(count, restore.MIN_TASK_BUNDLES)
+        if count > 4 * restore.BUNDLES_PER_TASK:
+            assert restore.BUNDLES_PER_TASK in sizes and sizes[-1] < restore.BUNDLES_PER_TASK
