@@ -48,6 +48,7 @@ from typing import Final
 
 from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.common.searchfields import (
+    Column,
     entry_fields,
     event_columns,
     group_events,
@@ -70,6 +71,7 @@ _U64_MAX: Final = 2**64 - 1
 _WIDTHS: Final = {2: "H", 4: "I"}
 _SWAP: Final = sys.byteorder != "little"
 _SINGLES: Final[list[tuple[bytes, ...]]] = [()]  # pack_offsets((offset,), 2) by offset
+_ALL: Final[dict[tuple[int, int], bytes]] = {}  # pack_offsets(range(count), width)
 
 
 def _u64(value: int) -> bytes:
@@ -120,6 +122,17 @@ def _singles(width: int, count: int) -> Sequence[bytes]:
         table = tuple(pack_offsets((offset,), 2) for offset in range(max(count, 2 * len(table))))
         _SINGLES[0] = table
     return table[:count]
+
+
+def _all(width: int, count: int) -> bytes:
+    """The posting list of every entry at offsets 0 to ``count`` - 1."""
+    key = (width, count)
+    found = _ALL.get(key)
+    if found is None:
+        found = pack_offsets(range(count), width)
+        if len(_ALL) < 64:  # a few batch sizes recur; any other is packed each time
+            _ALL[key] = found
+    return found
 
 
 def _merge(lists: dict[bytes, list[int]], key: bytes, offsets: list[int]) -> None:
@@ -178,8 +191,8 @@ class LogIndex:
         consecutive = entries[-1][0] - first == len(entries) - 1  # as a committed batch is
         columns = event_columns([e for _, e, _ in entries], bool(keys)) if consecutive else None
         if columns is not None:  # a batch of canonical events only: the common case
-            for name, values in columns:
-                self._column_rows(rows, name, values, tail, width)
+            for each in columns:
+                self._column_rows(rows, each, tail, width)
             return rows
         events, rest = group_events(entries, first, bool(keys))
         fast: dict[tuple[str, bytes], list[int]] = {}  # (field, value as in the entry)
@@ -218,36 +231,43 @@ class LogIndex:
         rows.extend((key, pack_offsets(offsets, width)) for key, offsets in merged.items())
         return rows
 
-    def _column_rows(self, rows: list[tuple[bytes, bytes]], name: str, column: Sequence[bytes],
-                     tail: bytes, width: int) -> None:
-        """Add the posting lists of field ``name`` over a batch, ``column[offset]`` its values."""
-        count = len(column)
-        head = self._fields[name]
-        if (name == "request_id" and len(set(column)) == count
-                and b"" not in column and max(map(len, column)) < MAX_VALUE_BYTES):
-            # One entry a value, as request ids usually are: no Python operation per entry.
-            keys = map(b"".join, zip(itertools.repeat(head), column, itertools.repeat(tail)))
-            rows.extend(zip(keys, _singles(width, count), strict=True))
-            return
-        first = column[0]
-        if column.count(first) == count:  # one value all through (a source, say): in C
-            if first:
-                rows.append((head + first[:MAX_VALUE_BYTES] + tail,
-                             pack_offsets(range(count), width)))
+    def _column_rows(self, rows: list[tuple[bytes, bytes]], column: Column, tail: bytes,
+                     width: int) -> None:
+        """Add the posting lists of one field over a batch (entry ``offset``'s value is
+        ``column.items[offset]`` after ``column.skip`` bytes)."""
+        items, skip = column.items, column.skip
+        count = len(items)
+        head = self._fields[column.name]
+        if column.name == "request_id":
+            values = column.values()
+            if (len(set(values)) == count and b"" not in values
+                    and max(map(len, values)) < MAX_VALUE_BYTES):
+                # One entry a value, as request ids usually are: no Python operation per entry.
+                keys = map(b"".join, zip(itertools.repeat(head), values, itertools.repeat(tail)))
+                rows.extend(zip(keys, _singles(width, count), strict=True))
+                return
+        first = items[0]
+        if items.count(first) == count:  # one value all through (a source, say): in C
+            if len(first) > skip:
+                rows.append((head + first[skip:skip + MAX_VALUE_BYTES] + tail,
+                             _all(width, count)))
             return
         grouped: defaultdict[bytes, list[int]] = defaultdict(list)
-        for offset, value in enumerate(column):
-            grouped[value].append(offset)
-        grouped.pop(b"", None)  # an empty string is not a value
-        if any(len(value) >= MAX_VALUE_BYTES for value in grouped):  # cut: may share a list
-            cut: dict[bytes, list[int]] = {}
-            for value, offsets in grouped.items():
-                _merge(cut, value[:MAX_VALUE_BYTES], offsets)
-            grouped = defaultdict(list, cut)
+        for offset, item in enumerate(items):
+            grouped[item].append(offset)
+        cut: dict[bytes, list[int]] = {}  # values cut to the same bytes share a list
         singles = _singles(width, count)
-        rows.extend((head + value + tail,
-                     singles[offsets[0]] if len(offsets) == 1 else pack_offsets(offsets, width))
-                    for value, offsets in grouped.items())
+        for item, offsets in grouped.items():
+            value = item[skip:]
+            if not value:
+                continue  # an empty string is not a value
+            if len(value) >= MAX_VALUE_BYTES:
+                _merge(cut, value[:MAX_VALUE_BYTES], offsets)
+            else:
+                rows.append((head + value + tail, singles[offsets[0]] if len(offsets) == 1
+                             else pack_offsets(offsets, width)))
+        rows.extend((head + value + tail, pack_offsets(offsets, width))
+                    for value, offsets in cut.items())
 
     def _prefix(self, name: str) -> bytes:
         found = self._fields.get(name)
