@@ -6,6 +6,8 @@ after the log's prefix and ``K`` (``LogKeys.search``)::
 
     <field> <value> 00 00 <first u64>    -> <w> <offsets>  a posting list: the entries of the
                                                            batch starting at first with value
+    q <first u64>                        -> ff <id> ff ... the batch's request ids, in entry
+                                                           order (storage/requestids.py)
     T <logged_at u64 ns> <first u64>     -> ''             time -> index: a batch sequenced then
     B <first u64>                        -> <ns u64>       index -> time: the same batch
     F                                    -> <index u64>    the first index the index covers
@@ -16,14 +18,17 @@ entries filed under the value, ascending, each ``w`` bytes little-endian (``w`` 
 when the batch has at most 65,536 entries, else 4). One key per (field, value) per batch, not
 per entry: a batch of 1,000 events from a few hundred actors writes a few hundred keys.
 
+Request ids, one value per entry, would make a posting list per entry: they are one list per
+batch instead, which a search by request id reads batch by batch.
+
 ``F`` is set when a log first opens with its index on: a log that existed before (or was
 restored from its bucket) has no postings for the entries below it, and the audit checks the
 index from there on. The postings of another layout (no ``V``, or another version) are dropped
-at open and begin again at the log's size, as on a first open (that layout was never released);
-the time map, the same in both, is kept.
+at open and begin again at the log's size, as on a first open (there is no conversion);
+the time map, the same in all, is kept.
 
 ``<field>`` is one byte for the fixed fields (``a`` actor, ``c`` action, ``r`` resource,
-``o`` outcome, ``s`` source, ``p`` principal, ``q`` request id) or ``@ <key> 00 00`` for a
+``o`` outcome, ``s`` source, ``p`` principal) or ``@ <key> 00 00`` for a
 configured attribute. A value is its UTF-8, cut to ``MAX_VALUE_BYTES``, with every 00 byte
 written 00 ff, so ``00 00`` ends it and the lists of one value sort by index: a page of the
 newest results for one actor is one reverse scan. Values sharing a prefix sort together, so a
@@ -54,11 +59,12 @@ from auditlog_tlog.common.searchfields import (
     group_events,
     raw_keyed,
 )
+from auditlog_tlog.storage import requestids
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.tree.errors import CorruptionError
 
-VERSION: Final = 2
+VERSION: Final = 3
 MAX_VALUE_BYTES: Final = 128
 CODES: Final = {"actor": b"a", "action": b"c", "resource": b"r", "outcome": b"o",
                 "source": b"s", "principal": b"p", "request_id": b"q"}
@@ -67,6 +73,7 @@ _TIME: Final = b"T"
 _BATCH: Final = b"B"
 _FROM: Final = b"F"
 _VERSION: Final = b"V"
+_IDS: Final = b"q"  # the request ids, one list per batch (storage/requestids.py)
 _U64_MAX: Final = 2**64 - 1
 _WIDTHS: Final = {2: "H", 4: "I"}
 _SWAP: Final = sys.byteorder != "little"
@@ -80,6 +87,10 @@ def _u64(value: int) -> bytes:
 
 def _escape(value: str) -> bytes:
     return value.encode("utf-8", "surrogatepass")[:MAX_VALUE_BYTES].replace(b"\x00", b"\x00\xff")
+
+
+def _cut(value: str) -> bytes:
+    return value.encode("utf-8", "surrogatepass")[:MAX_VALUE_BYTES]
 
 
 def field_code(name: str) -> bytes:
@@ -192,9 +203,13 @@ class LogIndex:
         columns = event_columns([e for _, e, _ in entries], bool(keys)) if consecutive else None
         if columns is not None:  # a batch of canonical events only: the common case
             for each in columns:
-                self._column_rows(rows, each, tail, width)
+                if each.name == "request_id":
+                    self._ids_row(rows, first, each.values())
+                else:
+                    self._column_rows(rows, each, tail, width)
             return rows
         events, rest = group_events(entries, first, bool(keys))
+        ids = [b""] * (entries[-1][0] - first + 1)  # by offset
         fast: dict[tuple[str, bytes], list[int]] = {}  # (field, value as in the entry)
         slow: dict[tuple[str, str], list[int]] = {}  # (field, value parsed)
         for offset, entry in rest:
@@ -203,13 +218,19 @@ class LogIndex:
             raw = raw_keyed(entry, bool(keys))
             if raw is not None:  # canonical, but not an event without attributes
                 for pair in raw:
-                    fast.setdefault(pair, []).append(offset)
+                    if pair[0] == "request_id":
+                        ids[offset] = pair[1]
+                    else:
+                        fast.setdefault(pair, []).append(offset)
                 continue
             fields = entry_fields(entry, keys)
             if fields is None:
                 continue
             for parsed in fields.keyed():
-                slow.setdefault(parsed, []).append(offset)
+                if parsed[0] == "request_id":
+                    ids[offset] = parsed[1].encode("utf-8", "surrogatepass")
+                else:
+                    slow.setdefault(parsed, []).append(offset)
         fixed = self._fields
         merged: dict[bytes, list[int]] = {}  # keys that more than one source may give
         if fast or slow:
@@ -220,6 +241,11 @@ class LogIndex:
         one = bytes([width])
         append = rows.append
         for name, column in events:  # the common case, as few operations a list as can be
+            if name == "request_id":
+                for value, offsets in column.items():
+                    for offset in offsets:
+                        ids[offset] = value
+                continue
             head = fixed[name]
             for value, offsets in column.items():
                 if merged or len(value) >= MAX_VALUE_BYTES:  # may share a key
@@ -229,7 +255,14 @@ class LogIndex:
                 else:
                     append((head + value + tail, pack_offsets(offsets, width)))
         rows.extend((key, pack_offsets(offsets, width)) for key, offsets in merged.items())
+        self._ids_row(rows, first, ids)
         return rows
+
+    def _ids_row(self, rows: list[tuple[bytes, bytes]], first: int, ids: Sequence[bytes]) -> None:
+        """Add the batch's list of request ids (``ids[offset]``), if any entry has one."""
+        value = requestids.list_value(ids, MAX_VALUE_BYTES)
+        if value is not None:
+            rows.append((self._base + _IDS + _u64(first), value))
 
     def _column_rows(self, rows: list[tuple[bytes, bytes]], column: Column, tail: bytes,
                      width: int) -> None:
@@ -238,14 +271,6 @@ class LogIndex:
         items, skip = column.items, column.skip
         count = len(items)
         head = self._fields[column.name]
-        if column.name == "request_id":
-            values = column.values()
-            if (len(set(values)) == count and b"" not in values
-                    and max(map(len, values)) < MAX_VALUE_BYTES):
-                # One entry a value, as request ids usually are: no Python operation per entry.
-                keys = map(b"".join, zip(itertools.repeat(head), values, itertools.repeat(tail)))
-                rows.extend(zip(keys, _singles(width, count), strict=True))
-                return
         first = items[0]
         if items.count(first) == count:  # one value all through (a source, say): in C
             if len(first) > skip:
@@ -277,8 +302,25 @@ class LogIndex:
     def postings(self, name: str, value: str, begin: int, end: int,
                  newest: bool) -> Iterator[int]:
         """Indexes in [begin, end) filed under ``name`` = ``value``, newest or oldest first."""
+        if name == "request_id":
+            return requestids.indexes(self._id_lists(begin, end, newest), _cut(value), begin,
+                                      end, newest)
         head = self._prefix(name) + _escape(value) + _END
         return self._indexes(head, begin, end, newest)
+
+    def _id_lists(self, begin: int, end: int, newest: bool) -> Iterator[tuple[int, bytes]]:
+        """(first index, value) of the request-id lists of the batches holding [begin, end)."""
+        if begin >= end:
+            return
+        head = self._base + _IDS
+        if newest:
+            found: Iterable[tuple[bytes, bytes]] = self._db.scan_back(head, head + _u64(end))
+        else:
+            floor = next(iter(self._db.scan_back(head, head + _u64(begin + 1))), None)
+            later = self._db.scan(head + _u64(begin + 1), head + _u64(end))
+            found = itertools.chain(() if floor is None else (floor,), later)
+        for key, value in found:
+            yield int.from_bytes(key[-8:], "big"), value
 
     def _indexes(self, head: bytes, begin: int, end: int, newest: bool) -> Iterator[int]:
         if begin >= end:
@@ -308,7 +350,11 @@ class LogIndex:
 
     def density(self, name: str, value: str, index: int) -> int:
         """How many entries the list of ``name`` = ``value`` nearest at or before ``index``
-        holds (0 when none): one seek, for choosing which filter drives a search."""
+        holds (0 when none): one seek, for choosing which filter drives a search. A request id
+        has no list of its own (one list per batch holds them all): any other exact filter drives
+        before it."""
+        if name == "request_id":
+            return _U64_MAX
         head = self._prefix(name) + _escape(value) + _END
         for _, raw in self._db.scan_back(head, head + _u64(index + 1)):
             return (len(raw) - 1) // max(raw[0], 1) if raw else 0
@@ -317,7 +363,10 @@ class LogIndex:
     def prefix_postings(self, name: str, prefix: str, begin: int, end: int, newest: bool,
                         max_values: int) -> Iterator[int] | None:
         """Indexes in [begin, end) under any value of ``name`` starting with ``prefix``, in
-        order; ``None`` when more than ``max_values`` distinct values start with it."""
+        order; ``None`` when more than ``max_values`` distinct values start with it, or for
+        request ids (which are not filed by value)."""
+        if name == "request_id":
+            return None
         heads = self._values(self._prefix(name) + _escape(prefix), max_values)
         if heads is None:
             return None
@@ -350,6 +399,11 @@ class LogIndex:
 
     def filed(self, name: str, value: str, index: int) -> bool:
         """Whether the entry at ``index`` is filed under ``name`` = ``value``."""
+        if name == "request_id":
+            head = self._base + _IDS
+            for key, raw in self._db.scan_back(head, head + _u64(index + 1)):
+                return requestids.at(raw, index - int.from_bytes(key[-8:], "big")) == _cut(value)
+            return False
         head = self._prefix(name) + _escape(value) + _END
         for key, raw in self._db.scan_back(head, head + _u64(index + 1)):
             return index - int.from_bytes(key[-8:], "big") in unpack_offsets(raw)
