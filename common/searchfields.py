@@ -141,6 +141,13 @@ class Column:
             return list(self.items)
         return list(map(itemgetter(slice(self.skip, None)), self.items))
 
+    def joined(self, sep: bytes) -> bytes:
+        """``sep`` before each value, all in one bytes (no Python operation per entry)."""
+        if not self.skip:
+            return sep + sep.join(self.items)
+        # The skeleton replaced: it holds a quote, which no value of the plain path holds.
+        return b"".join(self.items).replace(self.items[0][:self.skip], sep)
+
 
 def event_columns(entries: Sequence[bytes], attributes: bool) -> list[Column] | None:
     """The batch fast path: when every one of ``entries`` is a canonical event that

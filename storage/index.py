@@ -49,6 +49,7 @@ import sys
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import itemgetter
 from typing import Final
 
 from auditlog_tlog.common.clock import Clock, SystemClock
@@ -89,8 +90,8 @@ def _escape(value: str) -> bytes:
     return value.encode("utf-8", "surrogatepass")[:MAX_VALUE_BYTES].replace(b"\x00", b"\x00\xff")
 
 
-def _cut(value: str) -> bytes:
-    return value.encode("utf-8", "surrogatepass")[:MAX_VALUE_BYTES]
+def _utf8(value: str) -> bytes:
+    return value.encode("utf-8", "surrogatepass")
 
 
 def field_code(name: str) -> bytes:
@@ -200,11 +201,12 @@ class LogIndex:
         tail = _END + _u64(first)
         width = 2 if entries[-1][0] - first < 1 << 16 else 4
         consecutive = entries[-1][0] - first == len(entries) - 1  # as a committed batch is
-        columns = event_columns([e for _, e, _ in entries], bool(keys)) if consecutive else None
+        columns = event_columns(list(map(itemgetter(1), entries)), bool(keys)) if consecutive \
+            else None
         if columns is not None:  # a batch of canonical events only: the common case
             for each in columns:
                 if each.name == "request_id":
-                    self._ids_row(rows, first, each.values())
+                    self._ids_row(rows, first, requestids.column_value(each))
                 else:
                     self._column_rows(rows, each, tail, width)
             return rows
@@ -255,12 +257,11 @@ class LogIndex:
                 else:
                     append((head + value + tail, pack_offsets(offsets, width)))
         rows.extend((key, pack_offsets(offsets, width)) for key, offsets in merged.items())
-        self._ids_row(rows, first, ids)
+        self._ids_row(rows, first, requestids.list_value(ids))
         return rows
 
-    def _ids_row(self, rows: list[tuple[bytes, bytes]], first: int, ids: Sequence[bytes]) -> None:
-        """Add the batch's list of request ids (``ids[offset]``), if any entry has one."""
-        value = requestids.list_value(ids, MAX_VALUE_BYTES)
+    def _ids_row(self, rows: list[tuple[bytes, bytes]], first: int, value: bytes | None) -> None:
+        """Add the batch's list of request ids, if any entry has one."""
         if value is not None:
             rows.append((self._base + _IDS + _u64(first), value))
 
@@ -303,7 +304,7 @@ class LogIndex:
                  newest: bool) -> Iterator[int]:
         """Indexes in [begin, end) filed under ``name`` = ``value``, newest or oldest first."""
         if name == "request_id":
-            return requestids.indexes(self._id_lists(begin, end, newest), _cut(value), begin,
+            return requestids.indexes(self._id_lists(begin, end, newest), _utf8(value), begin,
                                       end, newest)
         head = self._prefix(name) + _escape(value) + _END
         return self._indexes(head, begin, end, newest)
@@ -402,7 +403,7 @@ class LogIndex:
         if name == "request_id":
             head = self._base + _IDS
             for key, raw in self._db.scan_back(head, head + _u64(index + 1)):
-                return requestids.at(raw, index - int.from_bytes(key[-8:], "big")) == _cut(value)
+                return requestids.at(raw, index - int.from_bytes(key[-8:], "big")) == _utf8(value)
             return False
         head = self._prefix(name) + _escape(value) + _END
         for key, raw in self._db.scan_back(head, head + _u64(index + 1)):

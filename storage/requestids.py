@@ -7,7 +7,7 @@ batch writes one value holding its entries' request ids in entry order, under
 
     ff <id of entry first> ff <id of entry first + 1> ff ... ff
 
-each id its UTF-8 cut to ``MAX_VALUE_BYTES``, empty for an entry without one. UTF-8 never holds
+each id its UTF-8 (whole: a value is not a key), empty for an entry without one. UTF-8 never holds
 the byte ff, so ``ff <id> ff`` is found only where it is one whole id, and the number of ff
 before it is the entry's offset in the batch. A search by request id reads the lists of the
 batches in its range (one per batch: a request id alone is the most expensive exact filter,
@@ -22,21 +22,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Final
 
+from auditlog_tlog.common.searchfields import Column
+
 SEP: Final = b"\xff"
 IDLE_LISTS: Final = 16  # lists read without a match before the scan proposes an entry
 
 
-def list_value(ids: Sequence[bytes], max_bytes: int) -> bytes | None:
+def list_value(ids: Sequence[bytes]) -> bytes | None:
     """The value of a batch's list (``ids[offset]``, ``b""`` where none); ``None`` when no
     entry has an id."""
     if not any(ids):
         return None
-    if max(map(len, ids)) >= max_bytes:
-        ids = [value[:max_bytes] for value in ids]
     joined = SEP.join(ids)
     if joined.count(SEP) != len(ids) - 1:  # an id that is not UTF-8 held ff
         joined = SEP.join(value.replace(SEP, b"") for value in ids)
     return SEP + joined + SEP
+
+
+def column_value(column: Column) -> bytes | None:
+    """:func:`list_value` of a column of the batch fast path, in one pass when no id holds ff."""
+    value = column.joined(SEP) + SEP
+    count = len(column.items)
+    if value.count(SEP) != count + 1:
+        return list_value(column.values())
+    return None if len(value) == count + 1 else value
 
 
 def offsets(value: bytes, needle: bytes) -> list[int]:

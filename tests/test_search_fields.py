@@ -103,6 +103,8 @@ def _columns(entries: list[bytes], attributes: bool) -> None:
         return
     assert None not in raws
     values = [(column.name, column.values()) for column in columns]
+    for column in columns:  # the values in one bytes, as the request-id list writes them
+        assert column.joined(b"\xff") == b"".join(b"\xff" + value for value in column.values())
     got = [sorted((name, column[i]) for name, column in values if column[i])
            for i in range(len(entries))]
     assert got == [sorted(raw or ()) for raw in raws]
