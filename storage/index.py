@@ -45,8 +45,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import sys
-from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
@@ -63,6 +61,13 @@ from auditlog_tlog.common.searchfields import (
 from auditlog_tlog.storage import requestids
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.layout import LogKeys
+from auditlog_tlog.storage.postings import (
+    all_offsets,
+    pack2,
+    pack_offsets,
+    singles,
+    unpack_offsets,
+)
 from auditlog_tlog.tree.errors import CorruptionError
 
 VERSION: Final = 3
@@ -76,10 +81,6 @@ _FROM: Final = b"F"
 _VERSION: Final = b"V"
 _IDS: Final = b"q"  # the request ids, one list per batch (storage/requestids.py)
 _U64_MAX: Final = 2**64 - 1
-_WIDTHS: Final = {2: "H", 4: "I"}
-_SWAP: Final = sys.byteorder != "little"
-_SINGLES: Final[list[tuple[bytes, ...]]] = [()]  # pack_offsets((offset,), 2) by offset
-_ALL: Final[dict[tuple[int, int], bytes]] = {}  # pack_offsets(range(count), width)
 
 
 def _u64(value: int) -> bytes:
@@ -102,49 +103,6 @@ def field_code(name: str) -> bytes:
     if code is None:
         raise ValueError(f"field {name!r}: want one of {sorted(CODES)} or attr.<key>")
     return code
-
-
-def pack_offsets(offsets: Sequence[int], width: int) -> bytes:
-    """A posting list's value: ``width`` (2 or 4) then the offsets, little-endian."""
-    packed = array(_WIDTHS[width], offsets)
-    if _SWAP:
-        packed.byteswap()
-    return bytes([width]) + packed.tobytes()
-
-
-def unpack_offsets(value: bytes) -> array[int]:
-    """The offsets of a posting list's value (CorruptionError when it is not one)."""
-    code = _WIDTHS.get(value[0]) if value else None
-    if code is None or (len(value) - 1) % value[0]:
-        raise CorruptionError(f"search index: got a posting list of {len(value)} bytes "
-                              f"starting {value[:1].hex()}, want 02 or 04 and whole offsets")
-    offsets = array(code)
-    offsets.frombytes(value[1:])
-    if _SWAP:
-        offsets.byteswap()
-    return offsets
-
-
-def _singles(width: int, count: int) -> Sequence[bytes]:
-    """The posting lists of one entry each at offsets 0 to ``count`` - 1."""
-    if width != 2:
-        return [pack_offsets((offset,), width) for offset in range(count)]
-    table = _SINGLES[0]
-    if len(table) < count:  # replaced whole: the writers of several logs may read it at once
-        table = tuple(pack_offsets((offset,), 2) for offset in range(max(count, 2 * len(table))))
-        _SINGLES[0] = table
-    return table[:count]
-
-
-def _all(width: int, count: int) -> bytes:
-    """The posting list of every entry at offsets 0 to ``count`` - 1."""
-    key = (width, count)
-    found = _ALL.get(key)
-    if found is None:
-        found = pack_offsets(range(count), width)
-        if len(_ALL) < 64:  # a few batch sizes recur; any other is packed each time
-            _ALL[key] = found
-    return found
 
 
 def _merge(lists: dict[bytes, list[int]], key: bytes, offsets: list[int]) -> None:
@@ -276,22 +234,25 @@ class LogIndex:
         if items.count(first) == count:  # one value all through (a source, say): in C
             if len(first) > skip:
                 rows.append((head + first[skip:skip + MAX_VALUE_BYTES] + tail,
-                             _all(width, count)))
+                             all_offsets(width, count)))
             return
         grouped: defaultdict[bytes, list[int]] = defaultdict(list)
         for offset, item in enumerate(items):
             grouped[item].append(offset)
         cut: dict[bytes, list[int]] = {}  # values cut to the same bytes share a list
-        singles = _singles(width, count)
+        ones = singles(width, count)
+        many = pack2 if width == 2 else lambda offsets: pack_offsets(offsets, width)
+        append = rows.append
         for item, offsets in grouped.items():
             value = item[skip:]
             if not value:
                 continue  # an empty string is not a value
             if len(value) >= MAX_VALUE_BYTES:
                 _merge(cut, value[:MAX_VALUE_BYTES], offsets)
+            elif len(offsets) == 1:
+                append((b"".join((head, value, tail)), ones[offsets[0]]))
             else:
-                rows.append((head + value + tail, singles[offsets[0]] if len(offsets) == 1
-                             else pack_offsets(offsets, width)))
+                append((b"".join((head, value, tail)), many(offsets)))
         rows.extend((head + value + tail, pack_offsets(offsets, width))
                     for value, offsets in cut.items())
 

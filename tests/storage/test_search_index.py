@@ -20,11 +20,16 @@ from auditlog_tlog.storage.index import (
     VERSION,
     LogIndex,
     field_code,
-    pack_offsets,
-    unpack_offsets,
 )
 from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.storage.postings import (
+    all_offsets,
+    pack2,
+    pack_offsets,
+    singles,
+    unpack_offsets,
+)
 from auditlog_tlog.tree.errors import CorruptionError
 from auditlog_tlog.tree.hashing import SHA256
 from tests.clock import FakeClock
@@ -180,6 +185,9 @@ def test_lists_across_batches_answer_any_range_in_both_orders(log: Log) -> None:
 
 def test_posting_values_pack_both_widths_and_refuse_garbage() -> None:
     assert pack_offsets([0, 1, 65535], 2) == b"\x02\x00\x00\x01\x00\xff\xff"
+    assert pack2([0, 1, 65535]) == pack_offsets([0, 1, 65535], 2)
+    assert all_offsets(2, 3) == pack_offsets([0, 1, 2], 2) == all_offsets(2, 3)
+    assert list(singles(2, 70)) == [pack_offsets([i], 2) for i in range(70)]
     assert list(unpack_offsets(pack_offsets([0, 70_000], 4))) == [0, 70_000]
     for bad in (b"", b"\x03\x00\x00\x00", b"\x02\x00", b"\x04\x00\x00"):
         with pytest.raises(CorruptionError, match="posting list"):
