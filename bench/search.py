@@ -131,7 +131,7 @@ def _queries(size: int) -> dict[str, Query]:
         "actor_in_hour": Query((Filter("actor", "user0001"),), since_ns=hour,
                                until_ns=hour + HOUR_NS - 1),
         # One list of request ids per batch: the id of the middle entry is found by reading
-        # the lists of every batch after it (storage/requestids.py).
+        # the lists of every batch after it (storage/batchlists.py).
         "request_id_middle": Query((Filter("request_id", f"req-{size // 2}"),)),
     }
 

@@ -6,8 +6,10 @@ after the log's prefix and ``K`` (``LogKeys.search``)::
 
     <field> <value> 00 00 <first u64>    -> <w> <offsets>  a posting list: the entries of the
                                                            batch starting at first with value
-    q <first u64>                        -> ff <id> ff ... the batch's request ids, in entry
-                                                           order (storage/requestids.py)
+    <code> <first u64>                   -> ff <v> ff ...  a batch list: the batch's values of
+                                                           one field (``LISTED``: request id,
+                                                           action, outcome), in entry order
+                                                           (storage/batchlists.py)
     T <logged_at u64 ns> <first u64>     -> ''             time -> index: a batch sequenced then
     B <first u64>                        -> <ns u64>       index -> time: the same batch
     F                                    -> <index u64>    the first index the index covers
@@ -18,8 +20,9 @@ entries filed under the value, ascending, each ``w`` bytes little-endian (``w`` 
 when the batch has at most 65,536 entries, else 4). One key per (field, value) per batch, not
 per entry: a batch of 1,000 events from a few hundred actors writes a few hundred keys.
 
-Request ids, one value per entry, would make a posting list per entry: they are one list per
-batch instead, which a search by request id reads batch by batch.
+Request ids (one value per entry: a posting list per entry) and the action and outcome (a
+handful of values: grouping them by value costs a Python operation per entry) are batch lists
+instead, which a search reads batch by batch.
 
 ``F`` is set when a log first opens with its index on: a log that existed before (or was
 restored from its bucket) has no postings for the entries below it, and the audit checks the
@@ -27,8 +30,8 @@ index from there on. The postings of another layout (no ``V``, or another versio
 at open and begin again at the log's size, as on a first open (there is no conversion);
 the time map, the same in all, is kept.
 
-``<field>`` is one byte for the fixed fields (``a`` actor, ``c`` action, ``r`` resource,
-``o`` outcome, ``s`` source, ``p`` principal) or ``@ <key> 00 00`` for a
+``<field>`` is one byte for the fixed fields (``a`` actor, ``r`` resource,
+``s`` source, ``p`` principal) or ``@ <key> 00 00`` for a
 configured attribute. A value is its UTF-8, cut to ``MAX_VALUE_BYTES``, with every 00 byte
 written 00 ff, so ``00 00`` ends it and the lists of one value sort by index: a page of the
 newest results for one actor is one reverse scan. Values sharing a prefix sort together, so a
@@ -58,7 +61,7 @@ from auditlog_tlog.common.searchfields import (
     group_events,
     raw_keyed,
 )
-from auditlog_tlog.storage import requestids
+from auditlog_tlog.storage import batchlists
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.storage.postings import (
@@ -79,7 +82,8 @@ _TIME: Final = b"T"
 _BATCH: Final = b"B"
 _FROM: Final = b"F"
 _VERSION: Final = b"V"
-_IDS: Final = b"q"  # the request ids, one list per batch (storage/requestids.py)
+# Fields filed in one list per batch (storage/batchlists.py), not by value, and their codes.
+LISTED: Final = {"request_id": b"q", "action": b"C", "outcome": b"O"}
 _U64_MAX: Final = 2**64 - 1
 
 
@@ -163,13 +167,13 @@ class LogIndex:
             else None
         if columns is not None:  # a batch of canonical events only: the common case
             for each in columns:
-                if each.name == "request_id":
-                    self._ids_row(rows, first, requestids.column_value(each))
+                if each.name in LISTED:
+                    self._list_row(rows, each.name, first, batchlists.column_value(each))
                 else:
                     self._column_rows(rows, each, tail, width)
             return rows
         events, rest = group_events(entries, first, bool(keys))
-        ids = [b""] * (entries[-1][0] - first + 1)  # by offset
+        listed = {name: [b""] * (entries[-1][0] - first + 1) for name in LISTED}  # by offset
         fast: dict[tuple[str, bytes], list[int]] = {}  # (field, value as in the entry)
         slow: dict[tuple[str, str], list[int]] = {}  # (field, value parsed)
         for offset, entry in rest:
@@ -178,8 +182,8 @@ class LogIndex:
             raw = raw_keyed(entry, bool(keys))
             if raw is not None:  # canonical, but not an event without attributes
                 for pair in raw:
-                    if pair[0] == "request_id":
-                        ids[offset] = pair[1]
+                    if pair[0] in listed:
+                        listed[pair[0]][offset] = pair[1]
                     else:
                         fast.setdefault(pair, []).append(offset)
                 continue
@@ -187,8 +191,8 @@ class LogIndex:
             if fields is None:
                 continue
             for parsed in fields.keyed():
-                if parsed[0] == "request_id":
-                    ids[offset] = parsed[1].encode("utf-8", "surrogatepass")
+                if parsed[0] in listed:
+                    listed[parsed[0]][offset] = _utf8(parsed[1])
                 else:
                     slow.setdefault(parsed, []).append(offset)
         fixed = self._fields
@@ -201,10 +205,10 @@ class LogIndex:
         one = bytes([width])
         append = rows.append
         for name, column in events:  # the common case, as few operations a list as can be
-            if name == "request_id":
+            if name in listed:
                 for value, offsets in column.items():
                     for offset in offsets:
-                        ids[offset] = value
+                        listed[name][offset] = value
                 continue
             head = fixed[name]
             for value, offsets in column.items():
@@ -215,13 +219,15 @@ class LogIndex:
                 else:
                     append((head + value + tail, pack_offsets(offsets, width)))
         rows.extend((key, pack_offsets(offsets, width)) for key, offsets in merged.items())
-        self._ids_row(rows, first, requestids.list_value(ids))
+        for name, values in listed.items():
+            self._list_row(rows, name, first, batchlists.list_value(values))
         return rows
 
-    def _ids_row(self, rows: list[tuple[bytes, bytes]], first: int, value: bytes | None) -> None:
-        """Add the batch's list of request ids, if any entry has one."""
+    def _list_row(self, rows: list[tuple[bytes, bytes]], name: str, first: int,
+                  value: bytes | None) -> None:
+        """Add the batch's list of a listed field, if any entry has a value."""
         if value is not None:
-            rows.append((self._base + _IDS + _u64(first), value))
+            rows.append((self._base + LISTED[name] + _u64(first), value))
 
     def _column_rows(self, rows: list[tuple[bytes, bytes]], column: Column, tail: bytes,
                      width: int) -> None:
@@ -264,17 +270,19 @@ class LogIndex:
     def postings(self, name: str, value: str, begin: int, end: int,
                  newest: bool) -> Iterator[int]:
         """Indexes in [begin, end) filed under ``name`` = ``value``, newest or oldest first."""
-        if name == "request_id":
-            return requestids.indexes(self._id_lists(begin, end, newest), _utf8(value), begin,
-                                      end, newest)
+        if name in LISTED:
+            return batchlists.indexes(self._lists(name, begin, end, newest), _utf8(value), False,
+                                      begin, end, newest)
         head = self._prefix(name) + _escape(value) + _END
         return self._indexes(head, begin, end, newest)
 
-    def _id_lists(self, begin: int, end: int, newest: bool) -> Iterator[tuple[int, bytes]]:
-        """(first index, value) of the request-id lists of the batches holding [begin, end)."""
+    def _lists(self, name: str, begin: int, end: int, newest: bool
+               ) -> Iterator[tuple[int, bytes]]:
+        """(first index, value) of the lists of a listed field of the batches holding [begin,
+        end), newest or oldest first."""
         if begin >= end:
             return
-        head = self._base + _IDS
+        head = self._base + LISTED[name]
         if newest:
             found: Iterable[tuple[bytes, bytes]] = self._db.scan_back(head, head + _u64(end))
         else:
@@ -312,11 +320,17 @@ class LogIndex:
 
     def density(self, name: str, value: str, index: int) -> int:
         """How many entries the list of ``name`` = ``value`` nearest at or before ``index``
-        holds (0 when none): one seek, for choosing which filter drives a search. A request id
-        has no list of its own (one list per batch holds them all): any other exact filter drives
-        before it."""
+        holds (0 when none): one seek, for choosing which filter drives a search. A listed field
+        counts the entries with the value in the batch holding ``index``; a request id (read
+        from every batch's list, for about one entry) counts as the most: any other exact
+        filter drives before it."""
         if name == "request_id":
             return _U64_MAX
+        if name in LISTED:
+            head = self._base + LISTED[name]
+            for _, raw in self._db.scan_back(head, head + _u64(index + 1)):
+                return batchlists.count(raw, _utf8(value))
+            return 0
         head = self._prefix(name) + _escape(value) + _END
         for _, raw in self._db.scan_back(head, head + _u64(index + 1)):
             return (len(raw) - 1) // max(raw[0], 1) if raw else 0
@@ -325,10 +339,13 @@ class LogIndex:
     def prefix_postings(self, name: str, prefix: str, begin: int, end: int, newest: bool,
                         max_values: int) -> Iterator[int] | None:
         """Indexes in [begin, end) under any value of ``name`` starting with ``prefix``, in
-        order; ``None`` when more than ``max_values`` distinct values start with it, or for
-        request ids (which are not filed by value)."""
-        if name == "request_id":
-            return None
+        order; ``None`` when more than ``max_values`` distinct values start with it (or, for a
+        listed field, when the prefix is empty)."""
+        if name in LISTED:
+            if not prefix:
+                return None  # every entry with a value: the index range is as good
+            return batchlists.indexes(self._lists(name, begin, end, newest), _utf8(prefix), True,
+                                      begin, end, newest)
         heads = self._values(self._prefix(name) + _escape(prefix), max_values)
         if heads is None:
             return None
@@ -361,10 +378,10 @@ class LogIndex:
 
     def filed(self, name: str, value: str, index: int) -> bool:
         """Whether the entry at ``index`` is filed under ``name`` = ``value``."""
-        if name == "request_id":
-            head = self._base + _IDS
+        if name in LISTED:
+            head = self._base + LISTED[name]
             for key, raw in self._db.scan_back(head, head + _u64(index + 1)):
-                return requestids.at(raw, index - int.from_bytes(key[-8:], "big")) == _utf8(value)
+                return batchlists.at(raw, index - int.from_bytes(key[-8:], "big")) == _utf8(value)
             return False
         head = self._prefix(name) + _escape(value) + _END
         for key, raw in self._db.scan_back(head, head + _u64(index + 1)):

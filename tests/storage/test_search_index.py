@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from auditlog_tlog.client.event import AuditEvent
 from auditlog_tlog.common.searchfields import raw_keyed
-from auditlog_tlog.storage import requestids
+from auditlog_tlog.storage import batchlists
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.index import (
+    LISTED,
     MAX_VALUE_BYTES,
     VERSION,
     LogIndex,
@@ -269,19 +270,20 @@ def test_rows_of_a_batch_of_events_are_one_list_per_value_read_entry_by_entry(
                          b""), (keys.search + b"B" + first.to_bytes(8, "big"),
                                 (5).to_bytes(8, "big"))]
     want: dict[bytes, list[int]] = {}
-    ids: list[bytes] = []
+    listed: dict[str, list[bytes]] = {name: [b""] * len(entries) for name in LISTED}
     for offset, entry in enumerate(entries):
         for name, value in raw_keyed(entry, False) or ():
-            if name == "request_id":
-                ids.append(value)
+            if name in LISTED:
+                listed[name][offset] = value
                 continue
             key = keys.search + field_code(name) + value[:MAX_VALUE_BYTES] + b"\x00\x00"
             want.setdefault(key + first.to_bytes(8, "big"), []).append(offset)
-    id_key = keys.search + b"q" + first.to_bytes(8, "big")
-    got = {key: list(unpack_offsets(value)) for key, value in rows[2:] if key != id_key}
-    assert len(got) == len(rows) - 3  # no key twice in one batch, and the request ids
+    lists = {keys.search + code + first.to_bytes(8, "big"): name for name, code in LISTED.items()}
+    got = {key: list(unpack_offsets(value)) for key, value in rows[2:] if key not in lists}
+    assert len(got) == len(rows) - 2 - len(lists)  # no key twice in one batch, and the lists
     assert got == want
-    assert dict(rows)[id_key] == b"\xff" + b"\xff".join(ids) + b"\xff"
+    for key, name in lists.items():
+        assert dict(rows)[key] == b"\xff" + b"\xff".join(listed[name]) + b"\xff"
 
 
 def _rid(request_id: str, actor: str = "alice") -> bytes:
@@ -311,11 +313,15 @@ def test_request_ids_are_one_list_per_batch_found_in_any_range_in_both_orders(lo
     assert all(log.index.filed("request_id", q, i) for i, q in enumerate(ids) if q)
     assert not log.index.filed("request_id", "q3", 0)
     assert log.index.density("request_id", "q1", size - 1) > size  # never the cheapest
-    assert log.index.prefix_postings("request_id", "q", 0, size, True, 256) is None
+    prefixed = log.index.prefix_postings("request_id", "q1", 0, size, False, 256)
+    assert prefixed is not None
+    assert [i for i in prefixed if ids[i].startswith("q1")] \
+        == [i for i in range(size) if ids[i].startswith("q1")]
+    assert log.index.prefix_postings("request_id", "", 0, size, True, 256) is None
 
 
 def test_a_long_scan_for_a_rare_request_id_proposes_an_entry_every_few_lists(log: Log) -> None:
-    for batch in range(3 * requestids.IDLE_LISTS):
+    for batch in range(3 * batchlists.IDLE_LISTS):
         log.append([_rid(f"b{batch}-{i}") for i in range(2)])
     size = log.store.size
     got = list(log.index.postings("request_id", "b0-1", 0, size, newest=True))
@@ -323,7 +329,7 @@ def test_a_long_scan_for_a_rare_request_id_proposes_an_entry_every_few_lists(log
     assert got[-1] == 1 and len(got) == 3
     assert all(i % 2 == 0 and i > 1 for i in got[:-1])
     assert got == sorted(got, reverse=True)
-    oldest = list(log.index.postings("request_id", f"b{3 * requestids.IDLE_LISTS - 1}-0", 0,
+    oldest = list(log.index.postings("request_id", f"b{3 * batchlists.IDLE_LISTS - 1}-0", 0,
                                      size, newest=False))
     assert oldest[-1] == size - 2 and len(oldest) == 3 and oldest == sorted(oldest)
 
@@ -344,3 +350,37 @@ def test_request_ids_long_empty_or_not_utf8_keep_every_offset(log: Log) -> None:
     log.append([_rid("q2", actor="carol"), _rid("q3")])  # the batch path, after the parser
     assert list(log.index.postings("request_id", "q2", 0, 9, newest=True)) == [7, 6]
     assert list(log.index.postings("request_id", "q3", 0, 9, newest=True)) == [8]
+
+
+def test_actions_and_outcomes_are_batch_lists_found_exactly_or_by_prefix(log: Log) -> None:
+    rng = random.Random(9)
+    actions: list[str] = []
+    outcomes: list[str] = []
+    for _ in range(8):
+        count = rng.randint(1, 9)
+        batch = [(rng.choice(("repo.push", "repo.pull", "user.login", "repo")),
+                  rng.choice(("success", "failure"))) for _ in range(count)]
+        log.append([AuditEvent(actor=str(len(actions) + i), action=a, resource="r", outcome=o,
+                               time=WHEN).encode() for i, (a, o) in enumerate(batch)])
+        actions.extend(a for a, _ in batch)
+        outcomes.extend(o for _, o in batch)
+    size = len(actions)
+    assert not list(log.db.scan(log.store.keys.search + b"c", log.store.keys.search + b"d"))
+    for _ in range(100):
+        begin = rng.randint(0, size)
+        end = rng.randint(begin, size)
+        for newest in (False, True):
+            order = -1 if newest else 1
+            got = log.index.postings("outcome", "failure", begin, end, newest)
+            assert [i for i in got if outcomes[i] == "failure"] == \
+                [i for i in range(begin, end) if outcomes[i] == "failure"][::order]
+            got = log.index.postings("action", "repo", begin, end, newest)
+            assert [i for i in got if actions[i] == "repo"] == \
+                [i for i in range(begin, end) if actions[i] == "repo"][::order]
+            prefixed = log.index.prefix_postings("action", "repo.", begin, end, newest, 256)
+            assert prefixed is not None
+            assert [i for i in prefixed if actions[i].startswith("repo.")] == \
+                [i for i in range(begin, end) if actions[i].startswith("repo.")][::order]
+    last = log.store.size - 1
+    assert log.index.density("outcome", outcomes[last], last) >= 1
+    assert all(log.index.filed("action", a, i) for i, a in enumerate(actions))
