@@ -93,7 +93,7 @@ _PLAIN_VALUES: Final = ((0, "action"), (1, "actor"), (2, "outcome"), (3, "reques
 # Bytes no value of the fast paths holds: control characters (the newline joins a batch),
 # the backslash of an escape and (checked by their number) quotes.
 _NOT_IN_VALUES: Final = bytes(range(0x20)).replace(b"\n", b"") + b"\\"
-_NOT_IN_PLAIN: Final = _NOT_IN_VALUES + b'"'
+_NOT_IN_PLAIN: Final = _NOT_IN_VALUES + b'"\n'
 _INGEST_HEAD: Final = re.compile(
     rb'\{"fields":\{"action":' + _NS + rb',"actor":' + _NS + rb',"outcome":' + _NS
     + rb',"resource":' + _NS + rb',"time":' + _NS + rb'\},"record":\{')
@@ -161,12 +161,11 @@ def event_columns(entries: Sequence[bytes], attributes: bool) -> list[Column] | 
     """
     count = len(entries)
     joined = b"\n".join(entries)
+    plain = _plain_columns(joined, count)  # events without attributes: the cheaper path
+    if plain is not None:
+        return plain
     if joined.count(b"\n") != count - 1:
         return None
-    if joined.count(b'"attributes":{},') == count:  # likely all without attributes: cheaper
-        plain = _plain_columns(joined, count)
-        if plain is not None:
-            return plain
     found = _EVENT_LINES.findall(joined)
     if len(found) != count:
         return None
@@ -178,16 +177,18 @@ def event_columns(entries: Sequence[bytes], attributes: bool) -> list[Column] | 
 
 
 def _plain_columns(joined: bytes, count: int) -> list[Column] | None:
-    """:func:`event_columns` of ``count`` events without attributes, joined by the only
-    ``count - 1`` newlines of ``joined``; cut at every '","' instead of matched (cheaper: 8
-    pieces an event instead of the 33 of a cut at every quote, and no regular expression).
+    """:func:`event_columns` of ``count`` events without attributes, joined by newlines in
+    ``joined``; cut at every '","' instead of matched (cheaper: 8 pieces an event instead of
+    the 33 of a cut at every quote, and no regular expression).
 
     Every piece is checked to begin with its skeleton, column by column (a column joined by
     00, which no piece holds, holds ``count - 1`` times 00 followed by the skeleton). Those
-    skeletons and the '","' between the pieces hold ``_QUOTES`` quotes an entry, and the batch
-    holds no more quotes, backslashes and control characters together than that: so no value
-    holds any of them, and every entry is ``_TEMPLATE`` with its values filled in."""
-    if len(joined.translate(None, _NOT_IN_PLAIN)) != len(joined) - _QUOTES * count:
+    skeletons and the '","' between the pieces hold ``_QUOTES`` quotes an entry and the
+    ``count - 1`` newlines of the joins, and the batch holds no more quotes, newlines,
+    backslashes and control characters together than that: so no value holds any of them, no
+    entry holds a newline (so the joins are where the batch was joined), and every entry is
+    ``_TEMPLATE`` with its values filled in."""
+    if len(joined.translate(None, _NOT_IN_PLAIN)) != len(joined) - _QUOTES * count - count + 1:
         return None
     pieces = joined.split(b'","')
     if (len(pieces) != _STEP * count + 1 or pieces[-1] != _PLAIN[-1]
