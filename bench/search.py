@@ -5,7 +5,8 @@ would take most of the run). Then:
 
 1. in process, p50/p99 of ``Searcher.search`` for the 100 newest results of one actor with
    their inclusion proofs, for the most frequent actor, the 100th and the 1000th (rarest); a
-   page of a one-hour time range (no filter) and of one actor within that hour;
+   page of a one-hour time range (no filter) and of one actor within that hour; the request id
+   of the middle entry (the lists of half the log's batches read);
 2. over gRPC (``auditlog serve`` on the built data), the same searches beside the empty unary
    call of the same run, interleaved, with ratios;
 3. index bytes per entry: the live SST bytes of the ``X`` key range over the entries;
@@ -120,7 +121,7 @@ def build(directory: Path, size: int, log: Log) -> tuple[Path, Ed25519Signer, fl
     return key, signer, size / (time.perf_counter() - started)
 
 
-def _queries() -> dict[str, Query]:
+def _queries(size: int) -> dict[str, Query]:
     hour = START_NS + DAY_NS // 2
     return {
         "actor_top": Query((Filter("actor", "user0000"),)),
@@ -129,6 +130,9 @@ def _queries() -> dict[str, Query]:
         "hour_page": Query(since_ns=hour, until_ns=hour + HOUR_NS - 1),
         "actor_in_hour": Query((Filter("actor", "user0001"),), since_ns=hour,
                                until_ns=hour + HOUR_NS - 1),
+        # One list of request ids per batch: the id of the middle entry is found by reading
+        # the lists of every batch after it (storage/batchlists.py).
+        "request_id_middle": Query((Filter("request_id", f"req-{size // 2}"),)),
     }
 
 
@@ -147,7 +151,7 @@ def in_process(data: Path, key: Path, plan: Plan) -> dict[str, Any]:
         assert runtime.index is not None
         searcher = Searcher(runtime, runtime.index)
         out: dict[str, Any] = {}
-        for name, query in _queries().items():
+        for name, query in _queries(plan.search_size).items():
             runs, results = [], 0
             for _ in range(plan.runs):
                 samples = []
@@ -172,10 +176,10 @@ def over_grpc(directory: Path, key: Path, empty: procs.Process, plan: Plan) -> d
                 grpc.insecure_channel(empty.address) as empty_channel:
             search = log_channel.unary_unary(SEARCH)
             unary = empty_channel.unary_unary(UNARY)
-            for name, query in _queries().items():
+            for name, query in _queries(plan.search_size).items():
                 payload = _request(query)
-                if name == "actor_in_hour":
-                    continue  # in process only: the page is the same work as hour_page's
+                if name in ("actor_in_hour", "request_id_middle"):
+                    continue  # in process only
                 search_runs, empty_runs = [], []
                 for _ in range(plan.runs):
                     searched, emptied = [], []

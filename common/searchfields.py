@@ -25,6 +25,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, Final
 
 import orjson
@@ -77,16 +78,22 @@ _EVENT: Final = re.compile(
 _EVENT_FIELDS: Final = ("action", "actor", None, "outcome", "request_id", "resource", "source")
 # The same pattern over a whole batch joined by newlines, one event a line (see event_columns).
 _EVENT_LINES: Final = re.compile(rb"^" + _EVENT.pattern + rb"$", re.MULTILINE)
-# An event without attributes, its values left empty, cut at its quotes: in a batch of such
-# events cut at every quote, piece ``k`` of entry ``i`` is piece ``i * _STEP + k``.
-_PLAIN: Final = (b'{"action":"","actor":"","attributes":{},"outcome":"","request_id":"",'
-                 b'"resource":"","source":"","time":"","v":1}').split(b'"')
+# An event without attributes, its values left empty, cut at every '","': in a batch of such
+# events joined by newlines and cut there, piece ``k`` of entry ``i`` is piece ``i * _STEP + k``,
+# the skeleton ``_PLAIN[k]`` followed by a value (piece 0 of every entry but the first is the
+# previous entry's end, a newline and ``_PLAIN[0]``).
+_TEMPLATE: Final = (b'{"action":"","actor":"","attributes":{},"outcome":"","request_id":"",'
+                    b'"resource":"","source":"","time":"","v":1}')
+_PLAIN: Final = _TEMPLATE.split(b'","')
 _STEP: Final = len(_PLAIN) - 1
-_PLAIN_VALUES: Final = ((3, "action"), (7, "actor"), (13, "outcome"), (17, "request_id"),
-                        (21, "resource"), (25, "source"))
-_PLAIN_SKELETON: Final = tuple((k, piece) for k, piece in enumerate(_PLAIN)
-                               if 0 < k < _STEP and k not in (*dict(_PLAIN_VALUES), 29))
+_JOIN: Final = _PLAIN[-1] + b"\n" + _PLAIN[0]
+_QUOTES: Final = _TEMPLATE.count(b'"')
+_PLAIN_VALUES: Final = ((0, "action"), (1, "actor"), (2, "outcome"), (3, "request_id"),
+                        (4, "resource"), (5, "source"))
+# Bytes no value of the fast paths holds: control characters (the newline joins a batch),
+# the backslash of an escape and (checked by their number) quotes.
 _NOT_IN_VALUES: Final = bytes(range(0x20)).replace(b"\n", b"") + b"\\"
+_NOT_IN_PLAIN: Final = _NOT_IN_VALUES + b'"\n'
 _INGEST_HEAD: Final = re.compile(
     rb'\{"fields":\{"action":' + _NS + rb',"actor":' + _NS + rb',"outcome":' + _NS
     + rb',"resource":' + _NS + rb',"time":' + _NS + rb'\},"record":\{')
@@ -118,54 +125,83 @@ def raw_keyed(entry: bytes, attributes: bool) -> list[tuple[str, bytes]] | None:
     return None
 
 
-def event_columns(entries: Sequence[bytes], attributes: bool
-                  ) -> list[tuple[str, Sequence[bytes]]] | None:
-    """The batch fast path: when every one of ``entries`` is a canonical event that
-    :func:`raw_keyed` reads (without attributes, if ``attributes`` are configured), per field
-    its value in each entry, in order (``b""`` where empty); else ``None``.
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One field over a batch: item ``i`` is entry ``i``'s value after ``skip`` bytes that are
+    not part of it (the skeleton before the value, the same in every item); an empty value is
+    no value."""
 
-    One regular expression over the whole batch, joined by newlines, instead of one per entry:
-    no Python operation per entry. It is all or nothing: when no entry holds a newline (a
-    canonical event never does: JSON escapes control characters), the joined batch has exactly
-    ``len(entries)`` lines, each match of the anchored pattern is one whole line, and
-    ``len(entries)`` matches mean every line, so every entry, matched.
+    name: str
+    items: Sequence[bytes]
+    skip: int = 0
+
+    def values(self) -> list[bytes]:
+        """The values themselves, in entry order."""
+        if not self.skip:
+            return list(self.items)
+        return list(map(itemgetter(slice(self.skip, None)), self.items))
+
+    def joined(self, sep: bytes) -> bytes:
+        """``sep`` before each value, all in one bytes (no Python operation per entry)."""
+        if not self.skip:
+            return sep + sep.join(self.items)
+        # The skeleton replaced: it holds a quote, which no value of the plain path holds.
+        return b"".join(self.items).replace(self.items[0][:self.skip], sep)
+
+
+def event_columns(entries: Sequence[bytes], attributes: bool) -> list[Column] | None:
+    """The batch fast path: when every one of ``entries`` is a canonical event that
+    :func:`raw_keyed` reads (without attributes, if ``attributes`` are configured), one
+    :class:`Column` per field; else ``None``.
+
+    One pass over the whole batch joined by newlines, instead of one per entry: no Python
+    operation per entry. It is all or nothing: when no entry holds a newline (a canonical event
+    never does: JSON escapes control characters), the joined batch has exactly
+    ``len(entries)`` lines, and every check below is on the whole batch or a whole column.
     """
     count = len(entries)
     joined = b"\n".join(entries)
+    plain = _plain_columns(joined, count)  # events without attributes: the cheaper path
+    if plain is not None:
+        return plain
     if joined.count(b"\n") != count - 1:
         return None
-    if joined.count(b'"attributes":{},') == count:  # likely all without attributes: cheaper
-        plain = _plain_columns(joined, count)
-        if plain is not None:
-            return plain
     found = _EVENT_LINES.findall(joined)
     if len(found) != count:
         return None
     columns = list(zip(*found, strict=True))
     if attributes and any(columns[2]):
         return None
-    return [(name, column) for name, column in zip(_EVENT_FIELDS, columns, strict=False)
+    return [Column(name, column) for name, column in zip(_EVENT_FIELDS, columns, strict=False)
             if name is not None]
 
 
-def _plain_columns(joined: bytes, count: int) -> list[tuple[str, Sequence[bytes]]] | None:
-    """:func:`event_columns` of ``count`` events without attributes, joined by the only
-    ``count - 1`` newlines of ``joined``; cut at every quote instead of matched (cheaper).
+def _plain_columns(joined: bytes, count: int) -> list[Column] | None:
+    """:func:`event_columns` of ``count`` events without attributes, joined by newlines in
+    ``joined``; cut at every '","' instead of matched (cheaper: 8 pieces an event instead of
+    the 33 of a cut at every quote, and no regular expression).
 
-    No value holds a quote (it would be a cut), a backslash or a control character (checked
-    first); every piece that is not a value equals the same piece of ``_PLAIN`` (checked
-    column by column), and each of the ``count - 1`` pieces between two events holds one
-    newline, so these are the joins: every entry is ``_PLAIN`` with its values filled in."""
-    if len(joined.translate(None, _NOT_IN_VALUES)) != len(joined):
+    Every piece is checked to begin with its skeleton, column by column (a column joined by
+    00, which no piece holds, holds ``count - 1`` times 00 followed by the skeleton). Those
+    skeletons and the '","' between the pieces hold ``_QUOTES`` quotes an entry and the
+    ``count - 1`` newlines of the joins, and the batch holds no more quotes, newlines,
+    backslashes and control characters together than that: so no value holds any of them, no
+    entry holds a newline (so the joins are where the batch was joined), and every entry is
+    ``_TEMPLATE`` with its values filled in."""
+    if len(joined.translate(None, _NOT_IN_PLAIN)) != len(joined) - _QUOTES * count - count + 1:
         return None
-    pieces = joined.split(b'"')
-    if (len(pieces) != _STEP * count + 1 or pieces[0] != _PLAIN[0] or pieces[-1] != _PLAIN[-1]
-            or pieces[_STEP:-1:_STEP].count(_PLAIN[-1] + b"\n" + _PLAIN[0]) != count - 1):
+    pieces = joined.split(b'","')
+    if (len(pieces) != _STEP * count + 1 or pieces[-1] != _PLAIN[-1]
+            or not pieces[0].startswith(_PLAIN[0])):
         return None
-    for k, piece in _PLAIN_SKELETON:
-        if pieces[k::_STEP].count(piece) != count:
+    pieces[0] = _JOIN + pieces[0][len(_PLAIN[0]):]  # as every other entry's first piece
+    for k in range(_STEP):
+        head = _JOIN if k == 0 else _PLAIN[k]
+        column = pieces[k:-1:_STEP]
+        if not column[0].startswith(head) or b"\x00".join(column).count(b"\x00" + head) != count - 1:
             return None
-    return [(name, pieces[k::_STEP]) for k, name in _PLAIN_VALUES]
+    return [Column(name, pieces[k:-1:_STEP], len(_JOIN if k == 0 else _PLAIN[k]))
+            for k, name in _PLAIN_VALUES]
 
 
 Grouped = dict[bytes, list[int]]

@@ -39,7 +39,7 @@ MAX_INDEXES: Final = 10_000  # results a page when only their indexes are asked 
 MAX_FILTER_CHARS: Final = 1024
 MAX_FILTERS: Final = 16
 MAX_PREFIX_VALUES: Final = 256  # a prefix with more distinct values does not drive
-_DRIVERS: Final = ("request_id", "actor", "resource", "principal", "action", "source", "outcome")
+_DRIVERS: Final = ("actor", "resource", "principal", "action", "source", "outcome", "request_id")
 _CURSOR_VERSION: Final = 1
 _CHUNK: Final = 256  # candidate entries read at once
 

@@ -6,6 +6,10 @@ after the log's prefix and ``K`` (``LogKeys.search``)::
 
     <field> <value> 00 00 <first u64>    -> <w> <offsets>  a posting list: the entries of the
                                                            batch starting at first with value
+    <code> <first u64>                   -> ff <v> ff ...  a batch list: the batch's values of
+                                                           one field (``LISTED``: request id,
+                                                           action, outcome), in entry order
+                                                           (storage/batchlists.py)
     T <logged_at u64 ns> <first u64>     -> ''             time -> index: a batch sequenced then
     B <first u64>                        -> <ns u64>       index -> time: the same batch
     F                                    -> <index u64>    the first index the index covers
@@ -16,14 +20,18 @@ entries filed under the value, ascending, each ``w`` bytes little-endian (``w`` 
 when the batch has at most 65,536 entries, else 4). One key per (field, value) per batch, not
 per entry: a batch of 1,000 events from a few hundred actors writes a few hundred keys.
 
+Request ids (one value per entry: a posting list per entry) and the action and outcome (a
+handful of values: grouping them by value costs a Python operation per entry) are batch lists
+instead, which a search reads batch by batch.
+
 ``F`` is set when a log first opens with its index on: a log that existed before (or was
 restored from its bucket) has no postings for the entries below it, and the audit checks the
 index from there on. The postings of another layout (no ``V``, or another version) are dropped
-at open and begin again at the log's size, as on a first open (that layout was never released);
-the time map, the same in both, is kept.
+at open and begin again at the log's size, as on a first open (there is no conversion);
+the time map, the same in all, is kept.
 
-``<field>`` is one byte for the fixed fields (``a`` actor, ``c`` action, ``r`` resource,
-``o`` outcome, ``s`` source, ``p`` principal, ``q`` request id) or ``@ <key> 00 00`` for a
+``<field>`` is one byte for the fixed fields (``a`` actor, ``r`` resource,
+``s`` source, ``p`` principal) or ``@ <key> 00 00`` for a
 configured attribute. A value is its UTF-8, cut to ``MAX_VALUE_BYTES``, with every 00 byte
 written 00 ff, so ``00 00`` ends it and the lists of one value sort by index: a page of the
 newest results for one actor is one reverse scan. Values sharing a prefix sort together, so a
@@ -40,24 +48,32 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import sys
-from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import itemgetter
 from typing import Final
 
 from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.common.searchfields import (
+    Column,
     entry_fields,
     event_columns,
     group_events,
     raw_keyed,
 )
+from auditlog_tlog.storage import batchlists
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.layout import LogKeys
+from auditlog_tlog.storage.postings import (
+    all_offsets,
+    pack2,
+    pack_offsets,
+    singles,
+    unpack_offsets,
+)
 from auditlog_tlog.tree.errors import CorruptionError
 
-VERSION: Final = 2
+VERSION: Final = 3
 MAX_VALUE_BYTES: Final = 128
 CODES: Final = {"actor": b"a", "action": b"c", "resource": b"r", "outcome": b"o",
                 "source": b"s", "principal": b"p", "request_id": b"q"}
@@ -66,10 +82,9 @@ _TIME: Final = b"T"
 _BATCH: Final = b"B"
 _FROM: Final = b"F"
 _VERSION: Final = b"V"
+# Fields filed in one list per batch (storage/batchlists.py), not by value, and their codes.
+LISTED: Final = {"request_id": b"q", "action": b"C", "outcome": b"O"}
 _U64_MAX: Final = 2**64 - 1
-_WIDTHS: Final = {2: "H", 4: "I"}
-_SWAP: Final = sys.byteorder != "little"
-_SINGLES: Final[list[tuple[bytes, ...]]] = [()]  # pack_offsets((offset,), 2) by offset
 
 
 def _u64(value: int) -> bytes:
@@ -80,6 +95,10 @@ def _escape(value: str) -> bytes:
     return value.encode("utf-8", "surrogatepass")[:MAX_VALUE_BYTES].replace(b"\x00", b"\x00\xff")
 
 
+def _utf8(value: str) -> bytes:
+    return value.encode("utf-8", "surrogatepass")
+
+
 def field_code(name: str) -> bytes:
     """The key bytes of a field: one of ``CODES`` or ``attr.<key>``."""
     if name.startswith("attr."):
@@ -88,38 +107,6 @@ def field_code(name: str) -> bytes:
     if code is None:
         raise ValueError(f"field {name!r}: want one of {sorted(CODES)} or attr.<key>")
     return code
-
-
-def pack_offsets(offsets: Sequence[int], width: int) -> bytes:
-    """A posting list's value: ``width`` (2 or 4) then the offsets, little-endian."""
-    packed = array(_WIDTHS[width], offsets)
-    if _SWAP:
-        packed.byteswap()
-    return bytes([width]) + packed.tobytes()
-
-
-def unpack_offsets(value: bytes) -> array[int]:
-    """The offsets of a posting list's value (CorruptionError when it is not one)."""
-    code = _WIDTHS.get(value[0]) if value else None
-    if code is None or (len(value) - 1) % value[0]:
-        raise CorruptionError(f"search index: got a posting list of {len(value)} bytes "
-                              f"starting {value[:1].hex()}, want 02 or 04 and whole offsets")
-    offsets = array(code)
-    offsets.frombytes(value[1:])
-    if _SWAP:
-        offsets.byteswap()
-    return offsets
-
-
-def _singles(width: int, count: int) -> Sequence[bytes]:
-    """The posting lists of one entry each at offsets 0 to ``count`` - 1."""
-    if width != 2:
-        return [pack_offsets((offset,), width) for offset in range(count)]
-    table = _SINGLES[0]
-    if len(table) < count:  # replaced whole: the writers of several logs may read it at once
-        table = tuple(pack_offsets((offset,), 2) for offset in range(max(count, 2 * len(table))))
-        _SINGLES[0] = table
-    return table[:count]
 
 
 def _merge(lists: dict[bytes, list[int]], key: bytes, offsets: list[int]) -> None:
@@ -176,12 +163,17 @@ class LogIndex:
         tail = _END + _u64(first)
         width = 2 if entries[-1][0] - first < 1 << 16 else 4
         consecutive = entries[-1][0] - first == len(entries) - 1  # as a committed batch is
-        columns = event_columns([e for _, e, _ in entries], bool(keys)) if consecutive else None
+        columns = event_columns(list(map(itemgetter(1), entries)), bool(keys)) if consecutive \
+            else None
         if columns is not None:  # a batch of canonical events only: the common case
-            for name, values in columns:
-                self._column_rows(rows, name, values, tail, width)
+            for each in columns:
+                if each.name in LISTED:
+                    self._list_row(rows, each.name, first, batchlists.column_value(each))
+                else:
+                    self._column_rows(rows, each, tail, width)
             return rows
         events, rest = group_events(entries, first, bool(keys))
+        listed = {name: [b""] * (entries[-1][0] - first + 1) for name in LISTED}  # by offset
         fast: dict[tuple[str, bytes], list[int]] = {}  # (field, value as in the entry)
         slow: dict[tuple[str, str], list[int]] = {}  # (field, value parsed)
         for offset, entry in rest:
@@ -190,13 +182,19 @@ class LogIndex:
             raw = raw_keyed(entry, bool(keys))
             if raw is not None:  # canonical, but not an event without attributes
                 for pair in raw:
-                    fast.setdefault(pair, []).append(offset)
+                    if pair[0] in listed:
+                        listed[pair[0]][offset] = pair[1]
+                    else:
+                        fast.setdefault(pair, []).append(offset)
                 continue
             fields = entry_fields(entry, keys)
             if fields is None:
                 continue
             for parsed in fields.keyed():
-                slow.setdefault(parsed, []).append(offset)
+                if parsed[0] in listed:
+                    listed[parsed[0]][offset] = _utf8(parsed[1])
+                else:
+                    slow.setdefault(parsed, []).append(offset)
         fixed = self._fields
         merged: dict[bytes, list[int]] = {}  # keys that more than one source may give
         if fast or slow:
@@ -207,6 +205,11 @@ class LogIndex:
         one = bytes([width])
         append = rows.append
         for name, column in events:  # the common case, as few operations a list as can be
+            if name in listed:
+                for value, offsets in column.items():
+                    for offset in offsets:
+                        listed[name][offset] = value
+                continue
             head = fixed[name]
             for value, offsets in column.items():
                 if merged or len(value) >= MAX_VALUE_BYTES:  # may share a key
@@ -216,38 +219,48 @@ class LogIndex:
                 else:
                     append((head + value + tail, pack_offsets(offsets, width)))
         rows.extend((key, pack_offsets(offsets, width)) for key, offsets in merged.items())
+        for name, values in listed.items():
+            self._list_row(rows, name, first, batchlists.list_value(values))
         return rows
 
-    def _column_rows(self, rows: list[tuple[bytes, bytes]], name: str, column: Sequence[bytes],
-                     tail: bytes, width: int) -> None:
-        """Add the posting lists of field ``name`` over a batch, ``column[offset]`` its values."""
-        count = len(column)
-        head = self._fields[name]
-        if (name == "request_id" and len(set(column)) == count
-                and b"" not in column and max(map(len, column)) < MAX_VALUE_BYTES):
-            # One entry a value, as request ids usually are: no Python operation per entry.
-            keys = map(b"".join, zip(itertools.repeat(head), column, itertools.repeat(tail)))
-            rows.extend(zip(keys, _singles(width, count), strict=True))
-            return
-        first = column[0]
-        if column.count(first) == count:  # one value all through (a source, say): in C
-            if first:
-                rows.append((head + first[:MAX_VALUE_BYTES] + tail,
-                             pack_offsets(range(count), width)))
+    def _list_row(self, rows: list[tuple[bytes, bytes]], name: str, first: int,
+                  value: bytes | None) -> None:
+        """Add the batch's list of a listed field, if any entry has a value."""
+        if value is not None:
+            rows.append((self._base + LISTED[name] + _u64(first), value))
+
+    def _column_rows(self, rows: list[tuple[bytes, bytes]], column: Column, tail: bytes,
+                     width: int) -> None:
+        """Add the posting lists of one field over a batch (entry ``offset``'s value is
+        ``column.items[offset]`` after ``column.skip`` bytes)."""
+        items, skip = column.items, column.skip
+        count = len(items)
+        head = self._fields[column.name]
+        first = items[0]
+        if items.count(first) == count:  # one value all through (a source, say): in C
+            if len(first) > skip:
+                rows.append((head + first[skip:skip + MAX_VALUE_BYTES] + tail,
+                             all_offsets(width, count)))
             return
         grouped: defaultdict[bytes, list[int]] = defaultdict(list)
-        for offset, value in enumerate(column):
-            grouped[value].append(offset)
-        grouped.pop(b"", None)  # an empty string is not a value
-        if any(len(value) >= MAX_VALUE_BYTES for value in grouped):  # cut: may share a list
-            cut: dict[bytes, list[int]] = {}
-            for value, offsets in grouped.items():
+        for offset, item in enumerate(items):
+            grouped[item].append(offset)
+        cut: dict[bytes, list[int]] = {}  # values cut to the same bytes share a list
+        ones = singles(width, count)
+        many = pack2 if width == 2 else lambda offsets: pack_offsets(offsets, width)
+        append = rows.append
+        for item, offsets in grouped.items():
+            value = item[skip:]
+            if not value:
+                continue  # an empty string is not a value
+            if len(value) >= MAX_VALUE_BYTES:
                 _merge(cut, value[:MAX_VALUE_BYTES], offsets)
-            grouped = defaultdict(list, cut)
-        singles = _singles(width, count)
-        rows.extend((head + value + tail,
-                     singles[offsets[0]] if len(offsets) == 1 else pack_offsets(offsets, width))
-                    for value, offsets in grouped.items())
+            elif len(offsets) == 1:
+                append((b"".join((head, value, tail)), ones[offsets[0]]))
+            else:
+                append((b"".join((head, value, tail)), many(offsets)))
+        rows.extend((head + value + tail, pack_offsets(offsets, width))
+                    for value, offsets in cut.items())
 
     def _prefix(self, name: str) -> bytes:
         found = self._fields.get(name)
@@ -257,8 +270,27 @@ class LogIndex:
     def postings(self, name: str, value: str, begin: int, end: int,
                  newest: bool) -> Iterator[int]:
         """Indexes in [begin, end) filed under ``name`` = ``value``, newest or oldest first."""
+        if name in LISTED:
+            return batchlists.indexes(self._lists(name, begin, end, newest), _utf8(value), False,
+                                      begin, end, newest)
         head = self._prefix(name) + _escape(value) + _END
         return self._indexes(head, begin, end, newest)
+
+    def _lists(self, name: str, begin: int, end: int, newest: bool
+               ) -> Iterator[tuple[int, bytes]]:
+        """(first index, value) of the lists of a listed field of the batches holding [begin,
+        end), newest or oldest first."""
+        if begin >= end:
+            return
+        head = self._base + LISTED[name]
+        if newest:
+            found: Iterable[tuple[bytes, bytes]] = self._db.scan_back(head, head + _u64(end))
+        else:
+            floor = next(iter(self._db.scan_back(head, head + _u64(begin + 1))), None)
+            later = self._db.scan(head + _u64(begin + 1), head + _u64(end))
+            found = itertools.chain(() if floor is None else (floor,), later)
+        for key, value in found:
+            yield int.from_bytes(key[-8:], "big"), value
 
     def _indexes(self, head: bytes, begin: int, end: int, newest: bool) -> Iterator[int]:
         if begin >= end:
@@ -288,7 +320,17 @@ class LogIndex:
 
     def density(self, name: str, value: str, index: int) -> int:
         """How many entries the list of ``name`` = ``value`` nearest at or before ``index``
-        holds (0 when none): one seek, for choosing which filter drives a search."""
+        holds (0 when none): one seek, for choosing which filter drives a search. A listed field
+        counts the entries with the value in the batch holding ``index``; a request id (read
+        from every batch's list, for about one entry) counts as the most: any other exact
+        filter drives before it."""
+        if name == "request_id":
+            return _U64_MAX
+        if name in LISTED:
+            head = self._base + LISTED[name]
+            for _, raw in self._db.scan_back(head, head + _u64(index + 1)):
+                return batchlists.count(raw, _utf8(value))
+            return 0
         head = self._prefix(name) + _escape(value) + _END
         for _, raw in self._db.scan_back(head, head + _u64(index + 1)):
             return (len(raw) - 1) // max(raw[0], 1) if raw else 0
@@ -297,7 +339,13 @@ class LogIndex:
     def prefix_postings(self, name: str, prefix: str, begin: int, end: int, newest: bool,
                         max_values: int) -> Iterator[int] | None:
         """Indexes in [begin, end) under any value of ``name`` starting with ``prefix``, in
-        order; ``None`` when more than ``max_values`` distinct values start with it."""
+        order; ``None`` when more than ``max_values`` distinct values start with it (or, for a
+        listed field, when the prefix is empty)."""
+        if name in LISTED:
+            if not prefix:
+                return None  # every entry with a value: the index range is as good
+            return batchlists.indexes(self._lists(name, begin, end, newest), _utf8(prefix), True,
+                                      begin, end, newest)
         heads = self._values(self._prefix(name) + _escape(prefix), max_values)
         if heads is None:
             return None
@@ -330,6 +378,11 @@ class LogIndex:
 
     def filed(self, name: str, value: str, index: int) -> bool:
         """Whether the entry at ``index`` is filed under ``name`` = ``value``."""
+        if name in LISTED:
+            head = self._base + LISTED[name]
+            for key, raw in self._db.scan_back(head, head + _u64(index + 1)):
+                return batchlists.at(raw, index - int.from_bytes(key[-8:], "big")) == _utf8(value)
+            return False
         head = self._prefix(name) + _escape(value) + _END
         for key, raw in self._db.scan_back(head, head + _u64(index + 1)):
             return index - int.from_bytes(key[-8:], "big") in unpack_offsets(raw)

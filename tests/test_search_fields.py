@@ -51,10 +51,10 @@ def test_the_batch_fast_path_is_all_or_nothing() -> None:
             ("outcome", [b"success", b"success"]), ("request_id", [b"q1", b"q2"]),
             ("resource", [b"r", b"r"]), ("source", [b"", b""])]
     columns = event_columns([one, two], False)
-    assert columns is not None and [(n, list(c)) for n, c in columns] == want
+    assert columns is not None and [(c.name, c.values()) for c in columns] == want
     with_attrs = AuditEvent(actor="c", action="a", resource="r", attributes={"k": "v"}).encode()
     columns = event_columns([one, two, with_attrs], False)  # the regular expression's path
-    assert columns is not None and [(n, list(c)[:2]) for n, c in columns] == want
+    assert columns is not None and [(c.name, c.values()[:2]) for c in columns] == want
     # The same number of quotes in another order is not an event.
     swapped = one.replace(b'"action":"a","actor":"alice"', b'"actor":"alice","action":"a"')
     assert event_columns([one, swapped], False) is None
@@ -67,6 +67,32 @@ def test_the_batch_fast_path_is_all_or_nothing() -> None:
     assert event_columns([one, with_attrs], False) is not None
 
 
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(b'",:{}\n\x00\\a')),
+                min_size=1, max_size=3),
+       st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 12)), max_size=2))
+def test_a_batch_changed_anywhere_is_read_as_the_parser_reads_it_or_not_at_all(
+        changes: list[tuple[int, int]], cuts: list[tuple[int, int]]) -> None:
+    """Bytes of the skeleton (quotes, commas, colons, braces, newlines) replaced or cut out
+    anywhere in a batch of plain events: the batch path reads every entry as the parser does,
+    or leaves the batch to it."""
+    events = [AuditEvent(actor=f"u{i}", action="a.b", resource="r", request_id=f"q{i}",
+                         time=datetime(2026, 11, 1, tzinfo=UTC)).encode() for i in range(3)]
+    joined = bytearray(b"\x01".join(events))
+    for position, byte in changes:
+        joined[position % len(joined)] = byte
+    for position, length in cuts:
+        del joined[position % len(joined):position % len(joined) + length]
+    entries = bytes(joined).split(b"\x01")
+    _columns(entries, attributes=False)
+    columns = event_columns(entries, False)
+    if columns is not None:
+        for i, entry in enumerate(entries):
+            fields = entry_fields(entry)
+            assert fields is not None
+            assert sorted((c.name, c.values()[i].decode()) for c in columns
+                          if c.values()[i]) == sorted(fields.keyed())
+
+
 def _columns(entries: list[bytes], attributes: bool) -> None:
     """The whole-batch fast path reads what :func:`raw_keyed` reads, entry by entry, or (when
     any entry needs more) nothing."""
@@ -76,7 +102,10 @@ def _columns(entries: list[bytes], attributes: bool) -> None:
         assert None in raws
         return
     assert None not in raws
-    got = [sorted((name, column[i]) for name, column in columns if column[i])
+    values = [(column.name, column.values()) for column in columns]
+    for column in columns:  # the values in one bytes, as the request-id list writes them
+        assert column.joined(b"\xff") == b"".join(b"\xff" + value for value in column.values())
+    got = [sorted((name, column[i]) for name, column in values if column[i])
            for i in range(len(entries))]
     assert got == [sorted(raw or ()) for raw in raws]
 

@@ -17,8 +17,8 @@ from auditlog_tlog.client.event import AuditEvent
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.storage.db import Database, prefix
-from auditlog_tlog.storage.index import pack_offsets, unpack_offsets
 from auditlog_tlog.storage.layout import LogKeys
+from auditlog_tlog.storage.postings import pack_offsets, unpack_offsets
 from tests.servers import RunningServer, start_server, write_server_config
 
 ORIGIN = "search.example/audit"

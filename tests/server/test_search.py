@@ -200,3 +200,13 @@ def test_ingested_records_are_found_by_their_mapped_fields(log: Log) -> None:
 def test_bad_filters_name_the_field(field: str, pattern: str, says: str) -> None:
     with pytest.raises(MalformedError, match=says):
         parse_filter(field, pattern)
+
+
+def test_a_request_id_is_found_across_batches_within_the_scan_budget(log: Log) -> None:
+    for batch in range(60):  # 60 lists of request ids, the one sought in the first
+        log.append([_event(batch * 5 + i, "alice" if i else "bob") for i in range(5)])
+    found, calls = _pages(log.searcher(max_scan=2), Query((Filter("request_id", "q3"),)))
+    assert found == [3] and calls >= 2  # the scan proposed probes, each page went on
+    # With another exact filter, that one drives: bob's lists, not every batch's request ids.
+    page = log.searcher().search(Query((Filter("request_id", "q5"), Filter("actor", "bob"))))
+    assert [h.index for h in page.hits] == [5] and page.scanned == 60

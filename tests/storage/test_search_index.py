@@ -13,17 +13,24 @@ from hypothesis import strategies as st
 
 from auditlog_tlog.client.event import AuditEvent
 from auditlog_tlog.common.searchfields import raw_keyed
+from auditlog_tlog.storage import batchlists
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.index import (
+    LISTED,
     MAX_VALUE_BYTES,
     VERSION,
     LogIndex,
     field_code,
-    pack_offsets,
-    unpack_offsets,
 )
 from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.storage.postings import (
+    all_offsets,
+    pack2,
+    pack_offsets,
+    singles,
+    unpack_offsets,
+)
 from auditlog_tlog.tree.errors import CorruptionError
 from auditlog_tlog.tree.hashing import SHA256
 from tests.clock import FakeClock
@@ -179,6 +186,9 @@ def test_lists_across_batches_answer_any_range_in_both_orders(log: Log) -> None:
 
 def test_posting_values_pack_both_widths_and_refuse_garbage() -> None:
     assert pack_offsets([0, 1, 65535], 2) == b"\x02\x00\x00\x01\x00\xff\xff"
+    assert pack2([0, 1, 65535]) == pack_offsets([0, 1, 65535], 2)
+    assert all_offsets(2, 3) == pack_offsets([0, 1, 2], 2) == all_offsets(2, 3)
+    assert list(singles(2, 70)) == [pack_offsets([i], 2) for i in range(70)]
     assert list(unpack_offsets(pack_offsets([0, 70_000], 4))) == [0, 70_000]
     for bad in (b"", b"\x03\x00\x00\x00", b"\x02\x00", b"\x04\x00\x00"):
         with pytest.raises(CorruptionError, match="posting list"):
@@ -249,7 +259,7 @@ def test_rows_of_a_batch_of_events_are_one_list_per_value_read_entry_by_entry(
         events: list[tuple[str, str, str, bool]], first: int) -> None:
     """Whichever path builds them (the whole-batch one here), the rows are the posting lists of
     what :func:`raw_keyed` reads from each entry: one key per (field, value cut), offsets in
-    order. ``unique`` request ids take the one-entry-a-value path."""
+    order; and one list of the request ids in entry order (``unique`` or all the same)."""
     keys = LogKeys(b"L\x00\x00\x00\x01")
     index = LogIndex(_NoDB(), keys, (), lambda: 5)  # type: ignore[arg-type]
     entries = [AuditEvent(actor=a, action="act", resource=r, source=source,
@@ -260,10 +270,117 @@ def test_rows_of_a_batch_of_events_are_one_list_per_value_read_entry_by_entry(
                          b""), (keys.search + b"B" + first.to_bytes(8, "big"),
                                 (5).to_bytes(8, "big"))]
     want: dict[bytes, list[int]] = {}
+    listed: dict[str, list[bytes]] = {name: [b""] * len(entries) for name in LISTED}
     for offset, entry in enumerate(entries):
         for name, value in raw_keyed(entry, False) or ():
+            if name in LISTED:
+                listed[name][offset] = value
+                continue
             key = keys.search + field_code(name) + value[:MAX_VALUE_BYTES] + b"\x00\x00"
             want.setdefault(key + first.to_bytes(8, "big"), []).append(offset)
-    got = {key: list(unpack_offsets(value)) for key, value in rows[2:]}
-    assert len(got) == len(rows) - 2  # no key twice in one batch
+    lists = {keys.search + code + first.to_bytes(8, "big"): name for name, code in LISTED.items()}
+    got = {key: list(unpack_offsets(value)) for key, value in rows[2:] if key not in lists}
+    assert len(got) == len(rows) - 2 - len(lists)  # no key twice in one batch, and the lists
     assert got == want
+    for key, name in lists.items():
+        assert dict(rows)[key] == b"\xff" + b"\xff".join(listed[name]) + b"\xff"
+
+
+def _rid(request_id: str, actor: str = "alice") -> bytes:
+    return AuditEvent(actor=actor, action="a", resource="r", request_id=request_id,
+                      time=WHEN).encode()
+
+
+def test_request_ids_are_one_list_per_batch_found_in_any_range_in_both_orders(log: Log) -> None:
+    rng = random.Random(3)
+    ids: list[str] = []
+    for _ in range(10):
+        batch = [rng.choice(("q1", "q2", "", "q1x")) for _ in range(rng.randint(1, 7))]
+        log.append([_rid(q, actor=str(len(ids) + i)) for i, q in enumerate(batch)])
+        ids.extend(batch)
+    lists = list(log.db.scan(log.store.keys.search + b"q", log.store.keys.search + b"r"))
+    assert len(lists) == 10  # one per batch (every batch here has an id)
+    size = len(ids)
+    for _ in range(200):
+        begin = rng.randint(0, size)
+        end = rng.randint(begin, size)
+        wanted = rng.choice(("q1", "q2", "q1x", "q3"))
+        want = [i for i in range(begin, end) if ids[i] == wanted]
+        got = list(log.index.postings("request_id", wanted, begin, end, newest=False))
+        assert [i for i in got if ids[i] == wanted] == want  # and no more than a probe
+        assert list(log.index.postings("request_id", wanted, begin, end, newest=True)) \
+            == got[::-1]
+    assert all(log.index.filed("request_id", q, i) for i, q in enumerate(ids) if q)
+    assert not log.index.filed("request_id", "q3", 0)
+    assert log.index.density("request_id", "q1", size - 1) > size  # never the cheapest
+    prefixed = log.index.prefix_postings("request_id", "q1", 0, size, False, 256)
+    assert prefixed is not None
+    assert [i for i in prefixed if ids[i].startswith("q1")] \
+        == [i for i in range(size) if ids[i].startswith("q1")]
+    assert log.index.prefix_postings("request_id", "", 0, size, True, 256) is None
+
+
+def test_a_long_scan_for_a_rare_request_id_proposes_an_entry_every_few_lists(log: Log) -> None:
+    for batch in range(3 * batchlists.IDLE_LISTS):
+        log.append([_rid(f"b{batch}-{i}") for i in range(2)])
+    size = log.store.size
+    got = list(log.index.postings("request_id", "b0-1", 0, size, newest=True))
+    # Each probe is the first entry of a batch without the id; the last result is the id.
+    assert got[-1] == 1 and len(got) == 3
+    assert all(i % 2 == 0 and i > 1 for i in got[:-1])
+    assert got == sorted(got, reverse=True)
+    oldest = list(log.index.postings("request_id", f"b{3 * batchlists.IDLE_LISTS - 1}-0", 0,
+                                     size, newest=False))
+    assert oldest[-1] == size - 2 and len(oldest) == 3 and oldest == sorted(oldest)
+
+
+def test_request_ids_long_empty_or_not_utf8_keep_every_offset(log: Log) -> None:
+    long = "y" * MAX_VALUE_BYTES
+    not_utf8 = _rid("zz").replace(b'"zz"', b'"z\xffz"')
+    record = (b'{"fields":{"action":"a","actor":"bob","outcome":null,"resource":null,'
+              b'"time":null},"record":{},"source":{"principal":null,"transport":"otlp-grpc"},'
+              b'"v":1}')
+    log.append([_rid(long + "a"), _rid(""), not_utf8, _rid(long + "b"), _rid('q"1'), record,
+                _rid("q2")])
+    assert list(log.index.postings("request_id", long + "b", 0, 7, newest=False)) == [3]
+    assert list(log.index.postings("request_id", long, 0, 7, newest=False)) == []  # not cut
+    assert list(log.index.postings("request_id", 'q"1', 0, 7, newest=False)) == [4]
+    assert list(log.index.postings("request_id", "q2", 0, 7, newest=False)) == [6]
+    assert list(log.index.postings("request_id", "zz", 0, 7, newest=False)) == [2]
+    log.append([_rid("q2", actor="carol"), _rid("q3")])  # the batch path, after the parser
+    assert list(log.index.postings("request_id", "q2", 0, 9, newest=True)) == [7, 6]
+    assert list(log.index.postings("request_id", "q3", 0, 9, newest=True)) == [8]
+
+
+def test_actions_and_outcomes_are_batch_lists_found_exactly_or_by_prefix(log: Log) -> None:
+    rng = random.Random(9)
+    actions: list[str] = []
+    outcomes: list[str] = []
+    for _ in range(8):
+        count = rng.randint(1, 9)
+        batch = [(rng.choice(("repo.push", "repo.pull", "user.login", "repo")),
+                  rng.choice(("success", "failure"))) for _ in range(count)]
+        log.append([AuditEvent(actor=str(len(actions) + i), action=a, resource="r", outcome=o,
+                               time=WHEN).encode() for i, (a, o) in enumerate(batch)])
+        actions.extend(a for a, _ in batch)
+        outcomes.extend(o for _, o in batch)
+    size = len(actions)
+    assert not list(log.db.scan(log.store.keys.search + b"c", log.store.keys.search + b"d"))
+    for _ in range(100):
+        begin = rng.randint(0, size)
+        end = rng.randint(begin, size)
+        for newest in (False, True):
+            order = -1 if newest else 1
+            got = log.index.postings("outcome", "failure", begin, end, newest)
+            assert [i for i in got if outcomes[i] == "failure"] == \
+                [i for i in range(begin, end) if outcomes[i] == "failure"][::order]
+            got = log.index.postings("action", "repo", begin, end, newest)
+            assert [i for i in got if actions[i] == "repo"] == \
+                [i for i in range(begin, end) if actions[i] == "repo"][::order]
+            prefixed = log.index.prefix_postings("action", "repo.", begin, end, newest, 256)
+            assert prefixed is not None
+            assert [i for i in prefixed if actions[i].startswith("repo.")] == \
+                [i for i in range(begin, end) if actions[i].startswith("repo.")][::order]
+    last = log.store.size - 1
+    assert log.index.density("outcome", outcomes[last], last) >= 1
+    assert all(log.index.filed("action", a, i) for i, a in enumerate(actions))
