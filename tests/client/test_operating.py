@@ -10,6 +10,7 @@ import logging
 import re
 import socket
 import subprocess
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.common.logs import resolve_format, setup
 from auditlog_tlog.tree.keys import Ed25519Signer
-from tests.client.up import AUDITLOG, UP_ARGS, env, start_up
+from tests.client.up import AUDITLOG, UP_ARGS, Up, env, start_up
 from tests.servers import write_server_config
 
 UTC_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
@@ -31,21 +32,31 @@ def _snapshot(directory: Path) -> dict[str, bytes]:
     return {name: (directory / name).read_bytes() for name in names}
 
 
-def test_a_second_up_on_the_same_directory_is_refused_untouched(tmp_path: Path) -> None:
-    up = start_up(tmp_path)
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    """One ``auditlog up`` for the tests that only use it (each its own entries); it must stop
+    cleanly, with neither a traceback nor an error in the server's output."""
+    running = start_up(tmp_path_factory.mktemp("up"))
     try:
-        before = _snapshot(tmp_path / "var")
-        args = ["up", "--port", "0", "--metrics-listen", "", "--witness-port", "0"]
-        done = subprocess.run([*AUDITLOG, *args], cwd=tmp_path, text=True, capture_output=True,
-                              timeout=60, env=env())
-        assert done.returncode == 1
-        line = done.stderr.strip().splitlines()[-1]
-        assert "is in use by another 'auditlog up' (pid" in line and "--dir" in line
-        assert str(up.process.pid) in line
-        assert _snapshot(tmp_path / "var") == before  # server.toml, witness.toml untouched
-        assert "var/.lock" not in done.stdout
+        yield running
     finally:
-        assert up.stop() == 0
+        assert running.stop() == 0
+    server_lines = "".join(running.output)
+    assert "Traceback" not in server_lines and " error " not in server_lines.lower()
+
+
+def test_a_second_up_on_the_same_directory_is_refused_untouched(up: Up) -> None:
+    before = _snapshot(up.directory / "var")
+    args = ["up", "--port", "0", "--metrics-listen", "", "--witness-port", "0"]
+    done = subprocess.run([*AUDITLOG, *args], cwd=up.directory, text=True, capture_output=True,
+                          timeout=60, env=env())
+    assert done.returncode == 1
+    line = done.stderr.strip().splitlines()[-1]
+    assert "is in use by another 'auditlog up' (pid" in line and "--dir" in line
+    assert str(up.process.pid) in line
+    assert _snapshot(up.directory / "var") == before  # server.toml, witness.toml untouched
+    assert "var/.lock" not in done.stdout
+    assert up.process.poll() is None  # the first one still runs
 
 
 def test_up_names_a_busy_address_and_the_flag_to_change_it(tmp_path: Path) -> None:
@@ -118,24 +129,19 @@ def test_setup_renders_json_and_console() -> None:
         resolve_format("xml")
 
 
-def test_a_reader_that_stops_reading_is_not_an_error(tmp_path: Path) -> None:
-    up = start_up(tmp_path)
-    try:
-        up.run("append", "--lines", "--no-receipt",
-               stdin="".join(f"stream {i} " + "x" * 200 + "\n" for i in range(5000)))
-        for _ in range(3):
-            with subprocess.Popen([*AUDITLOG, "entries"], cwd=tmp_path, env=env(),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) as pipe:
-                assert pipe.stdout is not None and pipe.stderr is not None
-                pipe.stdout.readline()
-                pipe.stdout.close()  # like '| head -1'
-                err = pipe.stderr.read().decode()
-                assert pipe.wait(60) == 0, err
-            assert err == "", err
-    finally:
-        assert up.stop() == 0
-    server_lines = "".join(up.output)
-    assert "Traceback" not in server_lines and " error " not in server_lines.lower()
+def test_a_reader_that_stops_reading_is_not_an_error(up: Up) -> None:
+    """The server's side (a clean stop, no error in its output) is checked as ``up`` stops."""
+    up.run("append", "--lines", "--no-receipt",
+           stdin="".join(f"stream {i} " + "x" * 200 + "\n" for i in range(5000)))
+    for _ in range(3):
+        with subprocess.Popen([*AUDITLOG, "entries"], cwd=up.directory, env=env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) as pipe:
+            assert pipe.stdout is not None and pipe.stderr is not None
+            pipe.stdout.readline()
+            pipe.stdout.close()  # like '| head -1'
+            err = pipe.stderr.read().decode()
+            assert pipe.wait(60) == 0, err
+        assert err == "", err
 
 
 def test_stopping_up_keeps_one_message_a_line(tmp_path: Path) -> None:
@@ -191,15 +197,11 @@ def test_a_process_that_fails_in_json_says_so_in_json(tmp_path: Path) -> None:
     assert record["level"] == "error" and "port 99999: want 0..65535" in record["event"]
 
 
-def test_receipt_dir_receipts_are_cosigned_and_verify_as_written(tmp_path: Path) -> None:
-    up = start_up(tmp_path)
-    try:
-        done = up.run("append", "--lines", "--receipt-dir", "rd", stdin="rd one\nrd two\nrd one\n")
-        assert "3 lines, 2 new entries, 1 already in the log" in done.stderr
-        receipts = sorted((tmp_path / "rd").glob("*.tlog-proof"))
-        assert len(receipts) == 2
-        for receipt in receipts:
-            out = up.run("verify", str(receipt)).stdout
-            assert "OK: entry" in out and "cosigned by localhost/witness (1 of 1" in out
-    finally:
-        assert up.stop() == 0
+def test_receipt_dir_receipts_are_cosigned_and_verify_as_written(up: Up) -> None:
+    done = up.run("append", "--lines", "--receipt-dir", "rd", stdin="rd one\nrd two\nrd one\n")
+    assert "3 lines, 2 new entries, 1 already in the log" in done.stderr
+    receipts = sorted((up.directory / "rd").glob("*.tlog-proof"))
+    assert len(receipts) == 2
+    for receipt in receipts:
+        out = up.run("verify", str(receipt)).stdout
+        assert "OK: entry" in out and "cosigned by localhost/witness (1 of 1" in out
