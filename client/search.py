@@ -82,6 +82,7 @@ class SearchResult:
     checkpoint: VerifiedCheckpoint
     found: tuple[Found, ...]
     next_cursor: str | None  # where to go on, if the limit stopped the search
+    indexed_from: int = 0  # the server's index covers entries from here on (below: not searched)
 
 
 def _checked(verifier: Verifier, spec: SearchSpec, response: pb.SearchResponse,
@@ -140,16 +141,18 @@ def search(client: LogClient, verifier: Verifier, spec: SearchSpec, limit: int =
     pinned: VerifiedCheckpoint | None = None
     after: int | None = None
     next_cursor: str | None = cursor
+    indexed_from = 0
     while len(found) < limit and next_cursor is not None:
         response = client.search_page(spec.request(min(PAGE, limit - len(found)), next_cursor))
         pinned, page = _checked(verifier, spec, response, pinned, after)
+        indexed_from = max(indexed_from, response.indexed_from)
         found.extend(page)
         if page:
             after = page[-1].index
         next_cursor = response.next_cursor or None
     if pinned is None:
         raise VerificationError("the server answered no page")
-    return SearchResult(verifier.observe(pinned), tuple(found), next_cursor)
+    return SearchResult(verifier.observe(pinned), tuple(found), next_cursor, indexed_from)
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -222,7 +225,8 @@ def cmd_search(ctx: Context) -> int:
     args = ctx.args
     if not 1 <= args.limit <= MAX_RESULTS:
         raise UsageError(f"--limit {args.limit}: want 1..{MAX_RESULTS}")
-    result = search(ctx.client, ctx.verifier(), spec_of(args), args.limit, args.cursor)
+    spec = spec_of(args)
+    result = search(ctx.client, ctx.verifier(), spec, args.limit, args.cursor)
     size = result.checkpoint.size
     for f in result.found:
         shown = found_json(f, size)
@@ -231,6 +235,10 @@ def cmd_search(ctx: Context) -> int:
              f"(root {result.checkpoint.root.hex()[:16]}...)")
     if result.next_cursor is not None:
         ctx.note(f"more: --cursor {result.next_cursor}")
+    if result.indexed_from > spec.begin:
+        ctx.note(f"not searched: entries {spec.begin} to {result.indexed_from - 1}, which the "
+                 f"log's index does not cover (written before it, pruned, or before an index "
+                 f"format change); `auditlog entries` and `auditlog audit` still read them")
     return 0
 
 

@@ -182,3 +182,34 @@ def test_the_search_command(server: RunningServer, verifier: Verifier, tmp_path:
     code = main(["search", *common, "--attr", "nokey"])
     _, err = capsys.readouterr()
     assert code == 2 and "KEY=VALUE" in err
+
+
+def test_entries_the_index_does_not_cover_are_named(server: RunningServer, verifier: Verifier,
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # A log indexed only from entry 5 on (opened with the index late, or after a format change):
+    # the results stay proven, and the command says which entries it could not search.
+    page = LogClient.search_page
+
+    def indexed_late(self: LogClient, request: pb.SearchRequest) -> pb.SearchResponse:
+        response = page(self, request)
+        response.indexed_from = 5
+        return response
+
+    monkeypatch.setattr(LogClient, "search_page", indexed_late)
+    with LogClient(server.address, ORIGIN) as client:
+        result = search(client, verifier, SearchSpec((("actor", "alice"),)), limit=3)
+    assert result.indexed_from == 5 and len(result.found) == 3
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUDITLOG_CONFIG", raising=False)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    common = ["--server", server.address, "--log-key", verifier.policy.log_keys[0],
+              "--state-dir", str(tmp_path / "s")]
+    assert main(["search", *common, "--actor", "alice", "--limit", "2"]) == 0
+    _, err = capsys.readouterr()
+    assert "not searched: entries 0 to 4, which the log's index does not cover" in err
+    monkeypatch.setattr(LogClient, "search_page", page)
+    assert main(["search", *common, "--actor", "alice", "--limit", "2"]) == 0
+    _, err = capsys.readouterr()
+    assert "not searched" not in err
