@@ -120,14 +120,14 @@ def _section_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             f"{_median(pub['lag_p50'])}/{_median(pub['lag_p99'])} s"))
     restore = report.get("restore")
     if restore:
-        best = max(_median(restore[k]["rate"]) for k in ("processes_2", "processes_1", "processes_0")
-                   if k in restore)
-        per_cpu = _median(restore["processes_1"]["per_cpu_s"])
+        modes = [k for k in ("processes_2", "processes_1", "processes_0") if k in restore]
+        mode = max(modes, key=lambda k: _median(restore[k]["rate"]))  # the note is its own
+        best = _median(restore[mode]["rate"])
         out.append(_target(
             f"restore of {fmt_size(restore['entries'])} entries from files, entries/s",
             ">= 200000", round(best), best >= 200_000,
-            f"writer {per_cpu:,.0f}/CPU-s; {_median(restore['processes_1']['ratio_to_bare_rows'])}"
-            " of a bare write of its rows"))
+            f"{mode.replace('_', ' ')}; writer {_median(restore[mode]['per_cpu_s']):,.0f}/CPU-s; "
+            f"{_median(restore[mode]['ratio_to_bare_rows'])} of a bare write of its rows"))
     ingest = report.get("ingest")
     if ingest:
         for name, label, want in (("otlp_grpc", "OTLP Export (512/request), records", 100_000),
