@@ -25,6 +25,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -61,7 +62,7 @@ AnchorHook = Callable[[ServerConfig, LogConfig, bytes], None]
 MIN_SIZE_FOR_PROCESSES = 1 << 17  # below this, starting a process costs more than it saves
 BUNDLES_PER_TASK = 128  # 32,768 entries: two SST files of their rows per task
 MIN_TASK_BUNDLES = 16  # the first task's, and the last ones' at least
-LOCAL_TASKS = 1  # tasks done in this process while the worker processes start
+LOCAL_TASKS = 1  # tasks done in this process at least, while the worker processes start
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,7 @@ class Restorer:
         started = time.monotonic()
         # The worker processes start first: they boot (~0.3 s) while the checkpoints are read.
         processes = self.processes if self.processes and self._size_hint() else 0
-        pool = _process_pool(processes) if processes else None
+        pool, ready = _process_pool(processes) if processes else (None, _READY)
         local = ThreadPoolExecutor(2, thread_name_prefix="digest")
         # RocksDB syncs each ingested file (and releases the GIL): that waits in its own thread.
         ingester = ThreadPoolExecutor(1, thread_name_prefix="ingest")
@@ -137,13 +138,15 @@ class Restorer:
             importer = LogImporter(db, self.source.origin, hasher, on_tile=check)
             try:
                 self._run(importer, known, size, local,
-                          pool if size >= MIN_SIZE_FOR_PROCESSES else None, ingester)
+                          pool if size >= MIN_SIZE_FOR_PROCESSES else None, ingester, ready)
             except BaseException:
                 _shutdown(executors)  # before abort: no task writes or ingests files after it
                 importer.abort()
                 raise
         finally:
-            _shutdown(executors)
+            # Every task has answered (or the line above waited for them): the worker
+            # processes exit on their own, without the restore waiting for it (~20 ms).
+            _shutdown(executors, wait_pool=False)
         return RestoreResult(self.source.origin, size, known[size][0].root, len(known),
                              check.checked, time.monotonic() - started, known[size][1])
 
@@ -152,7 +155,8 @@ class Restorer:
         return self.source.latest_size() >= MIN_SIZE_FOR_PROCESSES
 
     def _run(self, importer: LogImporter, known: dict[int, tuple[Checkpoint, bytes]],
-             size: int, local: Executor, pool: Executor | None, ingester: Executor) -> None:
+             size: int, local: Executor, pool: Executor | None, ingester: Executor,
+             ready: threading.Event) -> None:
         stops = iter(sorted(s for s in known if s > 0))
         stop = next(stops, None)
         count = -(-size // TILE_WIDTH)
@@ -161,7 +165,7 @@ class Restorer:
         ingests: deque[Future[None]] = deque()  # in index order, one at a time
         self.progress.start(size, "entries")
         try:
-            for digests in _results(tasks, local, pool, self.processes):
+            for digests in _results(tasks, local, pool, self.processes, ready):
                 ingests.append(ingester.submit(importer.ingest, digests.files))
                 while ingests and ingests[0].done():
                     ingests.popleft().result()  # an ingest that failed stops the restore
@@ -199,22 +203,49 @@ class Restorer:
                 f"entries or tiles before index {size} were altered")
 
 
-def _shutdown(executors: Sequence[Executor | None]) -> None:
-    """Stop the executors; the last one's (the ingester's) submitted tasks all run."""
+def _shutdown(executors: Sequence[Executor | None], *, wait_pool: bool = True) -> None:
+    """Stop the executors; the last one's (the ingester's) submitted tasks all run. The first
+    (the worker processes) is waited for only with ``wait_pool``."""
     for n, executor in enumerate(executors):
         if executor is not None:
-            executor.shutdown(cancel_futures=n < len(executors) - 1)
+            executor.shutdown(wait=wait_pool or n > 0, cancel_futures=n < len(executors) - 1)
 
 
-def _process_pool(processes: int) -> ProcessPoolExecutor:
+_READY = threading.Event()
+"""Set once a server of forks has answered in this process (see ``_process_pool``)."""
+_MAIN_LOCK = threading.Lock()
+
+
+def _process_pool(processes: int) -> tuple[ProcessPoolExecutor, threading.Event]:
     """``processes`` worker processes, forked by a server of forks (never a fork of this
-    process, which has threads) that imports the worker's modules once."""
+    process, which has threads) that imports the worker's modules once, and an event set once
+    the server answers.
+
+    Until then, starting a process waits for the server's imports (~0.7 s on a cold start, in
+    the thread that submits the pool's first task): the writer runs tasks in its own threads
+    meanwhile (``_results``), and a thread of its own waits for the server with a process
+    that does nothing."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["auditlog_tlog.client.restore_worker"])
-    # Start it now: it imports while this process reads the checkpoints; the pool's first
-    # task waits for it (the pool forks its processes only then, see _results).
+    # Start it now: it imports while this process reads the checkpoints.
     multiprocessing.forkserver.ensure_running()
-    return ProcessPoolExecutor(processes, mp_context=context)
+    if not _READY.is_set():
+        threading.Thread(target=_await_forkserver, args=(context,), name="forkserver",
+                         daemon=True).start()
+    return ProcessPoolExecutor(processes, mp_context=context), _READY
+
+
+def _await_forkserver(context: Any) -> None:
+    """Start a process that does nothing and wait for it: the server of forks has imported
+    the worker's modules then. ``_READY`` is set however it ends (a pool whose processes
+    cannot start fails on its own)."""
+    try:
+        with _main_unnamed():
+            probe = context.Process(target=os.getpid, name="restore-probe")
+            probe.start()
+        probe.join()
+    finally:
+        _READY.set()
 
 
 @contextmanager
@@ -222,30 +253,35 @@ def _main_unnamed() -> Iterator[None]:
     """While worker processes start: multiprocessing has each of them run this process's
     ``__main__`` script again (Python 3.11 ignores "__main__" in the server's preload), which
     imports all its script imports (``bench/run.py``: ~1 s of CPU a process); a worker needs
-    nothing from it, so the script's path is hidden from multiprocessing meanwhile."""
-    main = sys.modules["__main__"]
-    path = main.__dict__.pop("__file__", None)
-    try:
-        yield
-    finally:
-        if path is not None:
-            main.__file__ = path
+    nothing from it, so the script's path is hidden from multiprocessing meanwhile (one
+    thread at a time)."""
+    with _MAIN_LOCK:
+        main = sys.modules["__main__"]
+        path = main.__dict__.pop("__file__", None)
+        try:
+            yield
+        finally:
+            if path is not None:
+                main.__file__ = path
 
 
 def _results(tasks: Sequence[Callable[[], Digests]], local: Executor,
-             pool: Executor | None, processes: int) -> Iterator[Digests]:
-    """The results of ``tasks`` in order. The first ``LOCAL_TASKS`` run in this process's
-    threads while the worker processes start (all do without processes), the others in
-    ``pool``, at most two per process ahead of the one awaited."""
+             pool: Executor | None, processes: int, ready: threading.Event) -> Iterator[Digests]:
+    """The results of ``tasks`` in order. The first ``LOCAL_TASKS``, and every one submitted
+    before the server of forks answers (``ready``), run in this process's threads (all do
+    without processes), the others in ``pool``, at most two per process ahead of the one
+    awaited."""
     window = LOCAL_TASKS + 2 * max(1, processes) + 1
     pending: deque[Future[Digests]] = deque()
+    pooled = 0
     try:
         for n, task in enumerate(tasks):
-            if pool is None or n < LOCAL_TASKS:
+            if pool is None or n < LOCAL_TASKS or not ready.is_set():
                 pending.append(local.submit(task))
-            elif n < LOCAL_TASKS + processes:  # the pool's first tasks each start a process
+            elif pooled < processes:  # the pool's first tasks each start a process
                 with _main_unnamed():
                     pending.append(pool.submit(task))
+                pooled += 1
             else:
                 pending.append(pool.submit(task))
             if len(pending) >= window:

@@ -121,13 +121,14 @@ class FileFetcher:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._base = os.fspath(root)  # joined as strings: pathlib costs ~20 us a fetch
 
     def where(self, path: str) -> str:
-        return str(self.root / path)
+        return f"{self._base}/{path}"
 
     def get(self, path: str, limit: int) -> bytes:
         try:
-            with open(self.root / path, "rb") as f:
+            with open(f"{self._base}/{path}", "rb") as f:
                 # read() of ``limit + 1`` would allocate the whole limit (16 MiB for a bundle)
                 body = f.read(min(os.fstat(f.fileno()).st_size, limit) + 1)
         except FileNotFoundError:

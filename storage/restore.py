@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy
 from rocksdict import DBCompressionType, Options, SstFileWriter
 
 from auditlog_tlog.storage import strata
@@ -96,12 +97,32 @@ def write_rows(files: RowFiles, first: int, entries: Sequence[bytes],
     entry_keys, indexes = keys.entry_keys(first, first + len(entries))
     base = os.path.join(files.directory, f"{first:020d}")
     write_sst(base + ".entries.sst", entry_keys, entries)
-    # Of equal leaf hashes (dedup off) the last index wins, as on the append path.
-    index_of = dict(zip(keys.leaf_keys(leaf_hashes), indexes, strict=True))
-    leaf_keys = sorted(index_of)
-    write_sst(base + ".leaves.sst", leaf_keys, map(index_of.__getitem__, leaf_keys),
-              compress=False)
+    leaf_keys, leaf_values = leaf_rows(keys, leaf_hashes, indexes)
+    write_sst(base + ".leaves.sst", leaf_keys, leaf_values, compress=False)
     return [base + ".entries.sst", base + ".leaves.sst"]
+
+
+def leaf_rows(keys: LogKeys, leaf_hashes: Sequence[bytes], indexes: Sequence[bytes]
+              ) -> tuple[list[bytes], list[bytes]]:
+    """The leaf-hash index rows of ``leaf_hashes`` (their ``indexes`` as values), sorted by
+    key; of equal leaf hashes (dedup off) only the last index, as on the append path.
+
+    The rows are ordered by the first 8 bytes of each hash read as an integer (NumPy's
+    argsort: ~0.1 us a row, where sorting the bytes keys costs ~0.6 us); when two hashes
+    share those 8 bytes (equal entries, or by chance once in ~2^32 tasks of 2^16 entries) the
+    whole task takes the general path: a dict, so that the last index wins, and a sort of
+    the hashes.
+    """
+    first = numpy.frombuffer(b"".join(leaf_hashes), dtype=">u8")[::HASH_SIZE // 8]
+    order = numpy.argsort(first)
+    ranked = first[order]
+    if len(ranked) > 1 and bool((ranked[1:] == ranked[:-1]).any()):
+        index_of = dict(zip(leaf_hashes, indexes, strict=True))
+        hashes = sorted(index_of)
+        return keys.leaf_keys(hashes), [index_of[h] for h in hashes]
+    positions: list[int] = order.tolist()
+    return (keys.leaf_keys(map(leaf_hashes.__getitem__, positions)),
+            list(map(indexes.__getitem__, positions)))
 
 
 def tile_stratum(hasher: Hasher, leaf_hashes: Sequence[bytes]) -> Tile:

@@ -11,9 +11,12 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
@@ -21,7 +24,7 @@ import pytest
 
 from auditlog_tlog.client import restore
 from auditlog_tlog.client.cli import build_parser, main
-from auditlog_tlog.client.restore_worker import SourceSpec, close_sources
+from auditlog_tlog.client.restore_worker import Digests, SourceSpec, close_sources
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.client.tiles_source import HttpFetcher, TileSource, history_path
 from auditlog_tlog.proto import auditlog_pb2 as pb
@@ -284,6 +287,10 @@ def test_restore_in_process_seeds_the_anchor_and_shows_progress(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", published.moto)
     monkeypatch.setattr(restore, "MIN_SIZE_FOR_PROCESSES", 0)  # decode and hash in a process
+    # Tasks go to the worker processes once their server of forks answers (before, they run here).
+    pool, ready = restore._process_pool(1)
+    pool.shutdown()
+    assert ready.wait(60)
     config = _fresh(published, tmp_path)
     seeded: list[tuple[str, bytes]] = []
     args = build_parser().parse_args(["restore", "--from", published.source, "--config", str(config),
@@ -381,3 +388,36 @@ def test_tasks_cover_every_bundle_once_small_at_both_ends() -> None:
         assert sizes[0] == min(count, restore.MIN_TASK_BUNDLES)
         if count > 4 * restore.BUNDLES_PER_TASK:
             assert restore.BUNDLES_PER_TASK in sizes and sizes[-1] < restore.BUNDLES_PER_TASK
+
+
+def _where(n: int) -> Digests:
+    return Digests([], [f"{n} {threading.current_thread().name}"])
+
+
+@pytest.mark.parametrize("ready_at", [None, 3])
+def test_tasks_run_here_until_the_worker_processes_answer(ready_at: int | None) -> None:
+    ready = threading.Event()
+    if ready_at is None:
+        ready.set()
+    seen: list[str] = []
+    with ThreadPoolExecutor(2, thread_name_prefix="here") as here, \
+            ThreadPoolExecutor(2, thread_name_prefix="pool") as pool:
+        tasks = [partial(_where, n) for n in range(14)]
+        for digests in restore._results(tasks, here, pool, 2, ready):
+            seen.extend(digests.files)
+            if len(seen) == ready_at:
+                ready.set()
+    assert [int(s.split()[0]) for s in seen] == list(range(14))  # in order, each once
+    # The window holds 6 tasks: 0-5 are submitted before the first answer, 6-7 before the
+    # third; after that every task goes to the pool.
+    local = restore.LOCAL_TASKS if ready_at is None else 8
+    assert [s.split()[1].startswith("here") for s in seen] == [n < local for n in range(14)]
+
+
+def test_the_server_of_forks_answers_and_its_processes_work() -> None:
+    pool, ready = restore._process_pool(1)
+    try:
+        assert ready.wait(60)
+        assert pool.submit(os.getpid).result(timeout=60) != os.getpid()
+    finally:
+        pool.shutdown()

@@ -7,11 +7,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from auditlog_tlog.storage.db import Database, prefix
 from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.storage.logstore import LogStore
-from auditlog_tlog.storage.restore import LogImporter, digest_bundle, tile_stratum, write_rows
+from auditlog_tlog.storage.restore import (
+    LogImporter,
+    digest_bundle,
+    leaf_rows,
+    tile_stratum,
+    write_rows,
+)
 from auditlog_tlog.tree.errors import ConflictError, CorruptionError, InvalidRangeError, MalformedError
 from auditlog_tlog.tree.hashing import BLAKE3, SHA256, Hasher
 from auditlog_tlog.tree.tiles import encode_entry_bundle
@@ -159,6 +167,21 @@ def test_equal_leaf_hashes_keep_the_last_index_as_appends_do(dbs: tuple[Database
     same = SHA256.hash_leaf(b"same")
     assert restored.index_of(same) == appended.index_of(same) == 700
     assert restored.root == appended.root
+
+
+# Hashes that share their first 8 bytes (the sort's integer key) but differ after, and repeats.
+_HASHES = [bytes(8) + bytes([n]) * 24 for n in range(3)] + \
+    [SHA256.hash_leaf(b"%d" % n) for n in range(6)]
+
+
+@given(st.lists(st.sampled_from(_HASHES), min_size=1, max_size=40) | st.lists(
+    st.binary(min_size=32, max_size=32), min_size=1, max_size=40))
+def test_leaf_rows_are_sorted_by_hash_and_keep_the_last_index_of_equal_ones(
+        hashes: list[bytes]) -> None:
+    keys = LogKeys(prefix(7))
+    indexes = [i.to_bytes(8, "big") for i in range(len(hashes))]
+    last = dict(zip(keys.leaf_keys(hashes), indexes, strict=True))  # later indexes overwrite
+    assert leaf_rows(keys, hashes, indexes) == (sorted(last), [last[k] for k in sorted(last)])
 
 
 def test_rows_ingested_before_a_crash_never_open_and_a_new_import_drops_them(
