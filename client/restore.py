@@ -33,6 +33,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from multiprocessing.context import ForkServerContext
 from pathlib import Path
 from typing import Any
 
@@ -235,7 +236,7 @@ def _process_pool(processes: int) -> tuple[ProcessPoolExecutor, threading.Event]
     return ProcessPoolExecutor(processes, mp_context=context), _READY
 
 
-def _await_forkserver(context: Any) -> None:
+def _await_forkserver(context: ForkServerContext) -> None:
     """Start a process that does nothing and wait for it: the server of forks has imported
     the worker's modules then. ``_READY`` is set however it ends (a pool whose processes
     cannot start fails on its own)."""

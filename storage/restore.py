@@ -109,7 +109,7 @@ def leaf_rows(keys: LogKeys, leaf_hashes: Sequence[bytes], indexes: Sequence[byt
 
     The rows are ordered by the first 8 bytes of each hash read as an integer (NumPy's
     argsort: ~0.1 us a row, where sorting the bytes keys costs ~0.6 us); when two hashes
-    share those 8 bytes (equal entries, or by chance once in ~2^32 tasks of 2^16 entries) the
+    share those 8 bytes (equal entries, or by chance once in ~2^33 tasks of 2^16 entries) the
     whole task takes the general path: a dict, so that the last index wins, and a sort of
     the hashes.
     """
