@@ -160,16 +160,23 @@ def _unary_request(
     """The handler of a unary method: ``fn(request, context)`` awaited, or with ``immediate``,
     ``immediate(request)`` called in this coroutine."""
     metrics = gate.metrics
+    # Looked up once: on a call, only a request over the bound or one that needs a role on a
+    # server with principals calls into the limits or the authorizer (each call a few cold
+    # microseconds; docs/call-cost.md).
+    bound = gate.limits.bound(name)
+    checked = ROLE[name] is not None
 
     async def handler(raw: bytes, context: Any) -> Any:
         size, request, held = len(raw), None, False
         try:
             try:
-                gate.limits.check(name, size)
+                if size > bound:
+                    gate.limits.check(name, size)  # raises, naming the bound
                 gate.budget.take(size)
                 held = True
                 request = _parse(cls, raw)
-                gate.admit(name, request, context)
+                if checked and not gate.authorizer.open:
+                    gate.admit(name, request, context)
                 if immediate is not None:
                     return _answer(immediate, request, name, metrics)
             except AuditLogError as exc:
