@@ -10,10 +10,16 @@ a request that does not fit is refused with RESOURCE_EXHAUSTED and a retry hint.
 
 Right after parsing, the caller is identified and its role on the request's log checked (and,
 for appends, its quota charged): a denied request never reaches the service or storage.
+
+The calls that never wait (the proofs: the service's ``immediate`` functions) are served in the
+handler's own coroutine and counted there: a proof call's whole cost is a few Python calls, and
+each coroutine, frame and lookup between gRPC and the proof runs with cold CPU caches, since
+gRPC's own work between two calls evicts them (docs/call-cost.md).
 """
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
@@ -135,18 +141,44 @@ def _forget(exc: BaseException) -> None:
         pending += (current.__context__, current.__cause__)
 
 
+def _answer(fn: Callable[[Any], bytes], request: Any, name: str, metrics: Metrics) -> bytes:
+    """``fn(request)``, counted as a call of ``name`` (its AuditLogError with its status)."""
+    started = time.perf_counter()
+    try:
+        answer = fn(request)
+    except AuditLogError as exc:
+        metrics.calls.call(name, status_of(exc).name, time.perf_counter() - started)
+        raise
+    metrics.calls.call(name, "OK", time.perf_counter() - started)
+    return answer
+
+
 def _unary_request(
-    fn: Callable[..., Any], cls: type[Message], name: str, gate: Gate
+    fn: Callable[..., Any], cls: type[Message], name: str, gate: Gate,
+    immediate: Callable[[Any], bytes] | None = None,
 ) -> Callable[..., Any]:
+    """The handler of a unary method: ``fn(request, context)`` awaited, or with ``immediate``,
+    ``immediate(request)`` called in this coroutine."""
+    metrics = gate.metrics
+    # Looked up once: on a call, only a request over the bound or one that needs a role on a
+    # server with principals calls into the limits or the authorizer (each call a few cold
+    # microseconds; docs/call-cost.md).
+    bound = gate.limits.bound(name)
+    checked = ROLE[name] is not None
+
     async def handler(raw: bytes, context: Any) -> Any:
         size, request, held = len(raw), None, False
         try:
             try:
-                gate.limits.check(name, size)
+                if size > bound:
+                    gate.limits.check(name, size)  # raises, naming the bound
                 gate.budget.take(size)
                 held = True
                 request = _parse(cls, raw)
-                gate.admit(name, request, context)
+                if checked and not gate.authorizer.open:
+                    gate.admit(name, request, context)
+                if immediate is not None:
+                    return _answer(immediate, request, name, metrics)
             except AuditLogError as exc:
                 await context.abort(status_of(exc), clip(str(exc)), trailer_of(exc))
             return await fn(request, context)
@@ -192,8 +224,10 @@ def _stream_request(
 
 
 def generic_handler(servicer: object, gate: Gate) -> grpc.GenericRpcHandler:
-    """A handler for every method of auditlog.v1.Log, served by ``servicer``'s methods."""
+    """A handler for every method of auditlog.v1.Log, served by ``servicer``'s methods, or by
+    its ``immediate`` function of that method's name where it has one."""
     handlers = {}
+    immediate: dict[str, Callable[[Any], bytes]] = getattr(servicer, "immediate", {})
     for method in SERVICE.methods:
         fn = getattr(servicer, method.name)
         request_cls = getattr(pb, method.input_type.name)
@@ -206,7 +240,8 @@ def generic_handler(servicer: object, gate: Gate) -> grpc.GenericRpcHandler:
             make = grpc.stream_stream_rpc_method_handler if method.server_streaming \
                 else grpc.stream_unary_rpc_method_handler
         else:
-            wrapped = _unary_request(fn, request_cls, method.name, gate)
+            wrapped = _unary_request(fn, request_cls, method.name, gate,
+                                     immediate.get(method.name))
             make = grpc.unary_stream_rpc_method_handler if method.server_streaming \
                 else grpc.unary_unary_rpc_method_handler
         handlers[method.name] = make(

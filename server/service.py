@@ -43,10 +43,12 @@ class LogService(pb_grpc.LogServicer):
         self._metrics = metrics
         self._readable = readable  # (logs, context) -> those the caller may read
         self._waiters = 0
-        # The metrics' children by (method, status) and method: labels() costs more than the
-        # count itself, and these are counted on every call.
-        self._counters: dict[tuple[str, grpc.StatusCode], Any] = {}
-        self._timers: dict[str, Any] = {}
+        # The calls answered without waiting: server/handlers.py serves them as plain
+        # functions of the request, in its own coroutine (docs/call-cost.md).
+        self.immediate: dict[str, Callable[[Any], bytes]] = {
+            "GetInclusionProof": self.inclusion_proof,
+            "GetConsistencyProof": self.consistency_proof,
+        }
 
     def _log(self, name: str) -> LogRuntime:
         runtime = self._logs.get(name)
@@ -61,53 +63,34 @@ class LogService(pb_grpc.LogServicer):
         try:
             result = await call()
         except AuditLogError as exc:
-            await self._fail(method, context, exc, started)
-        self._count(method, grpc.StatusCode.OK, started)
+            await self._abort(method, context, exc, started)
+        self._metrics.calls.call(method, "OK", time.perf_counter() - started)
         return result
 
-    async def _fail(self, method: str, context: grpc.aio.ServicerContext, exc: AuditLogError,
-                    started: float) -> NoReturn:
+    async def _abort(self, method: str, context: grpc.aio.ServicerContext, exc: AuditLogError,
+                     started: float) -> NoReturn:
         """Count the failed call and end it with the status of ``exc``."""
         code = status_of(exc)
-        self._count(method, code, started)
+        self._metrics.calls.call(method, code.name, time.perf_counter() - started)
         await context.abort(code, clip(str(exc)), trailer_of(exc))
         raise AssertionError("not reached: abort raises")
-
-    def _count(self, method: str, code: grpc.StatusCode, started: float) -> None:
-        counter = self._counters.get((method, code))
-        if counter is None:
-            counter = self._counters[(method, code)] = self._metrics.requests.labels(
-                method, code.name)
-        timer = self._timers.get(method)
-        if timer is None:
-            timer = self._timers[method] = self._metrics.latency.labels(method)
-        counter.inc()
-        timer.observe(time.perf_counter() - started)
-
-    async def _served(
-        self, method: str, context: grpc.aio.ServicerContext, call: Callable[[Any], T], request: Any
-    ) -> T:
-        """``_guard`` for a handler that never waits: ``call(request)`` runs without a
-        coroutine or closure of its own (the proof calls, whose whole cost is a few of those)."""
-        started = time.perf_counter()
-        try:
-            result = call(request)
-        except AuditLogError as exc:
-            await self._fail(method, context, exc, started)
-        self._count(method, grpc.StatusCode.OK, started)
-        return result
 
     # -- appends -------------------------------------------------------------------------------
     # The three append calls answer bytes they wrote themselves (server/convert.py; the
     # handlers of server/handlers.py pass them through unchanged).
     async def Append(self, request: pb.AppendRequest, context: Any) -> bytes:
-        async def call() -> bytes:
+        """``_guard`` written out: no closure or coroutine of its own on the unary append's
+        path, the call that is made most often and waits for the sequencer (docs/call-cost.md)."""
+        started = time.perf_counter()
+        try:
             runtime = self._log(request.log)
             addenda = [list(request.addenda)] if request.addenda else []
-            appended = await runtime.append([request.entry], request.want_receipt, addenda)
-            return convert.append_response_bytes(appended)
-
-        return await self._guard("Append", context, call)
+            answer = convert.append_response_bytes(
+                await runtime.append([request.entry], request.want_receipt, addenda))
+        except AuditLogError as exc:
+            await self._abort("Append", context, exc, started)
+        self._metrics.calls.call("Append", "OK", time.perf_counter() - started)
+        return answer
 
     async def AppendBatch(self, request: pb.AppendBatchRequest, context: Any) -> bytes:
         async def call() -> bytes:
@@ -194,11 +177,9 @@ class LogService(pb_grpc.LogServicer):
 
         return await self._guard("Search", context, call)
 
-    async def GetInclusionProof(self, request: pb.GetInclusionProofRequest, context: Any) -> bytes:
-        """Answers serialized bytes (server/handlers.py passes them through unchanged)."""
-        return await self._served("GetInclusionProof", context, self._inclusion_proof, request)
-
-    def _inclusion_proof(self, request: pb.GetInclusionProofRequest) -> bytes:
+    # -- the immediate calls (``self.immediate``): served by server/handlers.py, which counts
+    # them and turns an AuditLogError into its status; they answer serialized bytes.
+    def inclusion_proof(self, request: pb.GetInclusionProofRequest) -> bytes:
         runtime = self._log(request.log)
         target = request.WhichOneof("target")
         if target is None:
@@ -210,14 +191,7 @@ class LogService(pb_grpc.LogServicer):
             found = runtime.inclusion_by_hash(request.leaf_hash, size)
         return convert.inclusion_response_bytes(found)
 
-    async def GetConsistencyProof(
-        self, request: pb.GetConsistencyProofRequest, context: Any
-    ) -> bytes:
-        """Answers serialized bytes (server/handlers.py passes them through unchanged)."""
-        return await self._served("GetConsistencyProof", context, self._consistency_proof,
-                                  request)
-
-    def _consistency_proof(self, request: pb.GetConsistencyProofRequest) -> bytes:
+    def consistency_proof(self, request: pb.GetConsistencyProofRequest) -> bytes:
         runtime = self._log(request.log)
         size2 = request.size2 if request.HasField("size2") else None
         size1, size2, proof = runtime.consistency(request.size1, size2)

@@ -67,8 +67,7 @@ def otlp_grpc_handler(ingest: OTLPIngest, sink: IngestSink, budget: ByteBudget,
         finally:
             if held:
                 budget.give(size)
-            metrics.requests.labels("Export", code.name).inc()
-            metrics.latency.labels("Export").observe(time.perf_counter() - started)
+            metrics.calls.call("Export", code.name, time.perf_counter() - started)
 
     handler = grpc.unary_unary_rpc_method_handler(
         export, request_deserializer=_identity,

@@ -188,12 +188,26 @@ def test_health_and_reflection_are_served(server: RunningServer) -> None:
 def test_metrics_count_appends_and_requests(server: RunningServer) -> None:
     import urllib.request
 
-    server.stub().Append(pb.AppendRequest(log=ORIGIN, entry=b"metric me"))
+    stub = server.stub()
+    stub.Append(pb.AppendRequest(log=ORIGIN, entry=b"metric me"))
+    stub.GetConsistencyProof(pb.GetConsistencyProofRequest(log=ORIGIN, size1=1))
+    with pytest.raises(grpc.RpcError) as refused:  # counted by server/handlers.py
+        stub.GetConsistencyProof(pb.GetConsistencyProofRequest(log=ORIGIN, size1=2**62))
+    assert refused.value.code() == grpc.StatusCode.OUT_OF_RANGE
     with urllib.request.urlopen(server.metrics_url, timeout=5) as response:
         text = response.read().decode()
     assert f'auditlog_tree_size{{log="{ORIGIN}"}}' in text
     assert 'auditlog_requests_total{code="OK",method="Append"}' in text
     assert 'auditlog_requests_total{code="NOT_FOUND",method="Append"}' in text
+    values = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+              for line in text.splitlines() if not line.startswith("#")}
+    ok = values['auditlog_requests_total{code="OK",method="GetConsistencyProof"}']
+    out_of_range = values['auditlog_requests_total{code="OUT_OF_RANGE",method="GetConsistencyProof"}']
+    assert ok >= 1 and out_of_range >= 1
+    calls = values['auditlog_request_seconds_count{method="GetConsistencyProof"}']
+    assert calls == values['auditlog_request_seconds_bucket{le="+Inf",method="GetConsistencyProof"}']
+    assert calls == sum(v for k, v in values.items()
+                        if k.startswith("auditlog_requests_total{") and "GetConsistencyProof" in k)
 
 
 def test_checkpoints_by_size_and_listed_in_pages(server: RunningServer) -> None:

@@ -39,3 +39,10 @@ def test_consistency_response_is_protobufs(size1: int, size2: int, proof: list[b
 def test_a_hash_of_another_length_is_refused() -> None:
     with pytest.raises(ValueError, match="got lengths \\[31, 32\\], want 32"):
         consistency_response_bytes(1, 2, [bytes(32), bytes(31)])
+
+
+def test_an_inclusion_hash_of_another_length_is_refused() -> None:
+    with pytest.raises(ValueError, match="got lengths \\[31, 32\\], want 32"):
+        inclusion_response_bytes(Inclusion(1, 2, bytes(32), (bytes(31),), b""))
+    with pytest.raises(ValueError, match="got lengths \\[31, 32\\], want 32"):
+        inclusion_response_bytes(Inclusion(1, 2, bytes(31), (bytes(32),), b""))

@@ -295,3 +295,33 @@ def test_a_stream_message_with_an_empty_log_is_authorized_for_the_streams_log(
             list(stub.AppendStream(iter(other), metadata=_metadata("writer"), timeout=10))
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "want 'a.example/private' or empty" in (info.value.details() or "")
+
+
+def test_proof_calls_need_the_read_role(tls_server: RunningServer,
+                                        pki: dict[str, Pair | CA]) -> None:
+    """The proof calls are served in the gRPC handler's own coroutine (server/handlers.py):
+    the caller's role is checked there too, before the proof, and a denial is counted."""
+    import urllib.request
+
+    proofs = (("GetInclusionProof", pb.GetInclusionProofRequest(log=LOG_A, index=0)),
+              ("GetConsistencyProof", pb.GetConsistencyProofRequest(log=LOG_A, size1=0)))
+    for who, want in (("anonymous", grpc.StatusCode.UNAUTHENTICATED),
+                      ("writer", grpc.StatusCode.PERMISSION_DENIED)):
+        with _channel(tls_server, pki, CLIENT_CERT.get(who, "plain")) as channel:
+            stub = pb_grpc.LogStub(channel)
+            for method, request in proofs:
+                with pytest.raises(grpc.RpcError) as info:
+                    getattr(stub, method)(request, metadata=_metadata(who), timeout=10)
+                assert info.value.code() == want, (who, method)
+    with _channel(tls_server, pki, "plain") as channel:
+        answer = pb_grpc.LogStub(channel).GetConsistencyProof(
+            proofs[1][1], metadata=_metadata("reader"), timeout=10)
+    assert list(answer.proof) == []
+    with urllib.request.urlopen(tls_server.metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    for method, _ in proofs:
+        assert f'auditlog_denied_total{{code="UNAUTHENTICATED",method="{method}"}}' in text
+        assert f'auditlog_denied_total{{code="PERMISSION_DENIED",method="{method}"}}' in text
+    assert 'auditlog_requests_total{code="OK",method="GetConsistencyProof"}' in text
+    assert 'method="GetInclusionProof"' not in "".join(  # denied: never served, so never counted
+        line for line in text.splitlines() if line.startswith("auditlog_requests_total"))
