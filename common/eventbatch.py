@@ -60,8 +60,8 @@ class Grouped:
 
 @dataclass(frozen=True, slots=True)
 class Joined:
-    """One field over a batch in entry order: each entry's value after a 00 byte (which no
-    value holds), empty where the entry has none."""
+    """One field over a batch in entry order: each entry's value after the separator byte
+    given to :func:`plain_batch` (which no value holds), empty where the entry has none."""
 
     name: str
     joined: bytes
@@ -73,9 +73,13 @@ class PlainBatch:
     joined: tuple[Joined, ...]
 
 
-def plain_batch(entries: Sequence[bytes], joined: Collection[str]) -> PlainBatch | None:
-    """The fields of ``entries`` when every one is a plain event (else ``None``): the fields
-    named in ``joined`` as :class:`Joined`, the others :class:`Grouped`."""
+def plain_batch(entries: Sequence[bytes], joined: Collection[str], sep: bytes
+                ) -> PlainBatch | None:
+    """The fields of ``entries`` when every one is a plain event and no value holds the byte
+    ``sep`` (else ``None``): the fields named in ``joined`` as :class:`Joined`, each value after
+    ``sep``, the others :class:`Grouped`."""
+    if len(sep) != 1 or sep in _NOT_IN_VALUES:
+        raise ValueError(f"sep: got {sep!r}, want one byte that a value may hold")
     count = len(entries)
     batch = b"\n".join(entries)
     if not count or b"\x00" in batch:
@@ -93,31 +97,40 @@ def plain_batch(entries: Sequence[bytes], joined: Collection[str]) -> PlainBatch
             if not _checked(column, head):
                 return None
         elif name in joined:
-            values = _joined(column, head)
+            values = _joined(column, head, sep)
             if values is None:
                 return None
             lists.append(Joined(name, values))
         else:
-            found = _grouped(name, column, head)
+            found = _grouped(name, column, head, sep)
             if found is None:
                 return None
             grouped.append(found)
     return PlainBatch(tuple(grouped), tuple(lists))
 
 
-def _joined(column: Sequence[bytes], head: bytes) -> bytes | None:
-    """00 before each piece's value, when every piece is ``head`` and a value (else None)."""
+def _joined(column: Sequence[bytes], head: bytes, sep: bytes) -> bytes | None:
+    """``sep`` before each piece's value, when every piece is ``head`` and a value that does not
+    hold ``sep`` (else ``None``).
+
+    Every ``00 <head>`` of the column joined by 00 is overwritten in place by ``sep`` and
+    ``len(head)`` bytes 01 (a replacement of the same length: no second copy), then every byte
+    no value holds is deleted: no 00 left means every piece started with ``head``, and exactly
+    the 01 bytes deleted means no value held such a byte."""
     pieces = b"\x00" + b"\x00".join(column)
-    values = pieces.replace(b"\x00" + head, b"\x00")
-    if len(values) != len(pieces) - len(column) * len(head):
+    count = len(column)
+    filled = pieces.replace(b"\x00" + head, sep + b"\x01" * len(head))
+    if b"\x00" in filled:
         return None  # a piece that does not start with the skeleton
-    if len(values.translate(None, _NOT_IN_VALUES)) != len(values) - len(column):
-        return None  # a value holding a byte no value holds (besides the 00 before each)
+    values = filled.translate(None, _NOT_IN_VALUES)
+    if len(values) != len(filled) - count * len(head) or values.count(sep) != count:
+        return None  # a value holding a byte no value holds, or the separator
     return values
 
 
 def _checked(column: Sequence[bytes], head: bytes) -> bool:
-    """Whether every piece is ``head`` and a value (as :func:`_joined`, the values not kept)."""
+    """Whether every piece is ``head`` and a value (as :func:`_joined`, the values not kept:
+    the number of ``00 <head>`` counted, and the bytes no value holds)."""
     pieces = b"\x00" + b"\x00".join(column)
     if pieces.count(b"\x00" + head) != len(column):
         return False
@@ -126,7 +139,7 @@ def _checked(column: Sequence[bytes], head: bytes) -> bool:
     return forbidden == len(column) * (1 + in_head)
 
 
-def _grouped(name: str, column: list[bytes], head: bytes) -> Grouped | None:
+def _grouped(name: str, column: list[bytes], head: bytes, sep: bytes) -> Grouped | None:
     """The column grouped by value, each distinct piece checked to be ``head`` and a value."""
     first = column[0]
     count = len(column)
@@ -138,10 +151,10 @@ def _grouped(name: str, column: list[bytes], head: bytes) -> Grouped | None:
         for offset, piece in enumerate(column):
             lists[piece].append(offset)
         offsets = lists
-    values = _joined(list(offsets), head)
+    values = _joined(list(offsets), head, sep)
     if values is None:
         return None
-    found = values[1:].split(b"\x00")
+    found = values[1:].split(sep)
     positions = list(offsets.values())
     if b"" in found:  # an empty string is not a value
         at = found.index(b"")

@@ -52,13 +52,9 @@ def column_value(column: Column) -> bytes | None:
 
 
 def joined_value(joined: bytes, count: int) -> bytes | None:
-    """:func:`list_value` of a batch's ``count`` values each after a 00 byte, which no value
-    holds (common/eventbatch.py's ``Joined``): one ``bytes.replace`` when no value holds ff."""
-    if len(joined) == count:
-        return None  # no entry has a value
-    if SEP in joined:
-        return list_value(joined.split(b"\x00")[1:])
-    return joined.replace(b"\x00", SEP) + SEP
+    """:func:`list_value` of a batch's ``count`` values each after ``SEP`` (common/eventbatch.py's
+    ``Joined``, read with ``SEP``): ``None`` when no entry has a value."""
+    return None if len(joined) == count else joined + SEP
 
 
 def _wanted(needle: bytes, prefix: bool) -> bytes:

@@ -176,7 +176,7 @@ class LogIndex:
         consecutive = entries[-1][0] - first == len(entries) - 1  # as a committed batch is
         if consecutive:  # as a committed batch is; the common case first
             batch = list(map(itemgetter(1), entries))
-            plain = plain_batch(batch, LISTED)
+            plain = plain_batch(batch, LISTED, batchlists.SEP)
             if plain is not None:  # plain events only: no Python operation per entry but one
                 for grouped in plain.grouped:
                     self._grouped_rows(rows, grouped, tail, width, len(entries))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +14,7 @@ from auditlog_tlog.common.eventbatch import PlainBatch, plain_batch
 from auditlog_tlog.common.searchfields import entry_fields, raw_keyed
 
 LISTED = frozenset({"action", "outcome", "request_id"})
+SEP = b"\xff"
 WHEN = datetime(2026, 11, 1, tzinfo=UTC)
 
 
@@ -26,7 +28,7 @@ def _per_entry(batch: PlainBatch, count: int) -> list[list[tuple[str, bytes]]]:
             for offset in offsets:
                 out[offset].append((grouped.name, value))
     for joined in batch.joined:
-        values = joined.joined.split(b"\x00")
+        values = joined.joined.split(SEP)
         assert values[0] == b"" and len(values) == count + 1
         for offset, value in enumerate(values[1:]):
             if value:
@@ -35,10 +37,12 @@ def _per_entry(batch: PlainBatch, count: int) -> list[list[tuple[str, bytes]]]:
 
 
 def _same(entries: list[bytes]) -> PlainBatch | None:
-    """The batch is read exactly when every entry is a plain event, as raw_keyed reads each."""
-    batch = plain_batch(entries, LISTED)
+    """The batch is read exactly when every entry is a plain event whose values do not hold
+    the separator, as raw_keyed reads each."""
+    batch = plain_batch(entries, LISTED, SEP)
     raws = [raw_keyed(e, True) if e.startswith(b'{"action"') else None for e in entries]
-    assert (batch is None) == (None in raws)
+    held = any(SEP in value for raw in raws for _, value in raw or ())
+    assert (batch is None) == (None in raws or held)
     if batch is not None:
         assert {g.name for g in batch.grouped} == {"actor", "resource", "source"}
         assert {j.name for j in batch.joined} == LISTED
@@ -107,17 +111,26 @@ def test_what_is_not_a_batch_of_plain_events() -> None:
     assert _same([one.replace(b"alice", b"al\\u0069ce")]) is None  # an escape: the parser's
     assert _same([one, AuditEvent(actor="c", action="a", resource="r",
                                   attributes={"k": "v"}).encode()]) is None
-    assert plain_batch([], LISTED) is None
+    assert plain_batch([], LISTED, SEP) is None
 
 
 def test_empty_values_are_no_values_and_raw_bytes_pass_through() -> None:
     one = AuditEvent(actor="alice", action="a", resource="r", request_id="").encode()
-    odd = one.replace(b"alice", b"al\xffice")  # not UTF-8: read as raw_keyed reads it
+    odd = one.replace(b"alice", b"al\xc3ice")  # not UTF-8: read as raw_keyed reads it
     batch = _same([one, odd, one])
     assert batch is not None
     actor = next(g for g in batch.grouped if g.name == "actor")
-    assert actor.values == [b"alice", b"al\xffice"] and actor.offsets == [[0, 2], [1]]
+    assert actor.values == [b"alice", b"al\xc3ice"] and actor.offsets == [[0, 2], [1]]
     source = next(g for g in batch.grouped if g.name == "source")
     assert source.values == [] and source.offsets == []  # the empty source of every entry
     request_id = next(j for j in batch.joined if j.name == "request_id")
-    assert request_id.joined == b"\x00\x00\x00"
+    assert request_id.joined == SEP * 3
+    # A value holding the separator: the batch is left to the other paths.
+    assert _same([one, one.replace(b"alice", b"al\xffice")]) is None
+    assert _same([one, one.replace(b'"a"', b'"\xff"')]) is None
+
+
+def test_the_separator_is_a_byte_a_value_may_hold() -> None:
+    for sep in (b"", b"\x00", b'"', b"\xff\xff"):
+        with pytest.raises(ValueError, match="want one byte"):
+            plain_batch([b"{}"], LISTED, sep)
