@@ -44,6 +44,7 @@ HEADS: Final = (_LAST + b"\n" + _FIRST, *_PLAIN[1:-1])
 FIELDS: Final = ("action", "actor", "outcome", "request_id", "resource", "source", None)
 """The field of each piece (the time is checked, not read)."""
 # Bytes no value holds: a quote, a backslash (an escape) or a control character.
+_OFFSETS: Final = tuple(range(1 << 14))  # made once: grouping zips them, no int made per entry
 _NOT_IN_VALUES: Final = bytes(range(0x20)) + b'"\\'
 
 
@@ -148,7 +149,8 @@ def _grouped(name: str, column: list[bytes], head: bytes, sep: bytes) -> Grouped
         offsets = {first: range(count)}
     else:
         lists: defaultdict[bytes, list[int]] = defaultdict(list)
-        for offset, piece in enumerate(column):
+        numbers = _OFFSETS if count <= len(_OFFSETS) else range(count)
+        for offset, piece in zip(numbers, column, strict=False):  # numbers may be longer
             lists[piece].append(offset)
         offsets = lists
     values = _joined(list(offsets), head, sep)
