@@ -92,10 +92,19 @@ def test_a_batch_changed_anywhere_is_read_as_the_parser_reads_it_or_not_at_all(
     batch = _same(entries)
     if batch is not None:
         for entry, pairs in zip(entries, _per_entry(batch, len(entries)), strict=True):
+            if not _utf8(entry):
+                continue  # not JSON for the parser; read raw, as raw_keyed reads it
             fields = entry_fields(entry)
-            if all(value.isascii() for _, value in pairs):  # else not UTF-8: not JSON
-                assert fields is not None
-                assert sorted((n, v.decode()) for n, v in pairs) == sorted(fields.keyed())
+            assert fields is not None
+            assert sorted((n, v.decode()) for n, v in pairs) == sorted(fields.keyed())
+
+
+def _utf8(entry: bytes) -> bool:
+    try:
+        entry.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def test_what_is_not_a_batch_of_plain_events() -> None:
