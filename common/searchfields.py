@@ -2,7 +2,8 @@
 
 Two kinds of entry carry search fields, and this is the one reader of both, used by the server
 to index each entry as it is written and by ``auditlog audit`` to rebuild the index from the
-entries and compare:
+entries and compare (a batch of plain events is read at once by common/eventbatch.py, which
+gives what :func:`raw_keyed` gives each entry):
 
 * an ``AuditEvent`` (client/event.py, docs/audit-event.md): canonical JSON with ``"v":1`` and
   ``actor``, ``action``, ``resource``, ``outcome``, ``time``, ``source``, ``request_id`` and
