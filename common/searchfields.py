@@ -2,7 +2,8 @@
 
 Two kinds of entry carry search fields, and this is the one reader of both, used by the server
 to index each entry as it is written and by ``auditlog audit`` to rebuild the index from the
-entries and compare:
+entries and compare (a batch of plain events is read at once by common/eventbatch.py, which
+gives what :func:`raw_keyed` gives each entry):
 
 * an ``AuditEvent`` (client/event.py, docs/audit-event.md): canonical JSON with ``"v":1`` and
   ``actor``, ``action``, ``resource``, ``outcome``, ``time``, ``source``, ``request_id`` and
@@ -25,7 +26,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any, Final
 
 import orjson
@@ -78,22 +78,6 @@ _EVENT: Final = re.compile(
 _EVENT_FIELDS: Final = ("action", "actor", None, "outcome", "request_id", "resource", "source")
 # The same pattern over a whole batch joined by newlines, one event a line (see event_columns).
 _EVENT_LINES: Final = re.compile(rb"^" + _EVENT.pattern + rb"$", re.MULTILINE)
-# An event without attributes, its values left empty, cut at every '","': in a batch of such
-# events joined by newlines and cut there, piece ``k`` of entry ``i`` is piece ``i * _STEP + k``,
-# the skeleton ``_PLAIN[k]`` followed by a value (piece 0 of every entry but the first is the
-# previous entry's end, a newline and ``_PLAIN[0]``).
-_TEMPLATE: Final = (b'{"action":"","actor":"","attributes":{},"outcome":"","request_id":"",'
-                    b'"resource":"","source":"","time":"","v":1}')
-_PLAIN: Final = _TEMPLATE.split(b'","')
-_STEP: Final = len(_PLAIN) - 1
-_JOIN: Final = _PLAIN[-1] + b"\n" + _PLAIN[0]
-_QUOTES: Final = _TEMPLATE.count(b'"')
-_PLAIN_VALUES: Final = ((0, "action"), (1, "actor"), (2, "outcome"), (3, "request_id"),
-                        (4, "resource"), (5, "source"))
-# Bytes no value of the fast paths holds: control characters (the newline joins a batch),
-# the backslash of an escape and (checked by their number) quotes.
-_NOT_IN_VALUES: Final = bytes(range(0x20)).replace(b"\n", b"") + b"\\"
-_NOT_IN_PLAIN: Final = _NOT_IN_VALUES + b'"\n'
 _INGEST_HEAD: Final = re.compile(
     rb'\{"fields":\{"action":' + _NS + rb',"actor":' + _NS + rb',"outcome":' + _NS
     + rb',"resource":' + _NS + rb',"time":' + _NS + rb'\},"record":\{')
@@ -127,30 +111,23 @@ def raw_keyed(entry: bytes, attributes: bool) -> list[tuple[str, bytes]] | None:
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One field over a batch: item ``i`` is entry ``i``'s value after ``skip`` bytes that are
-    not part of it (the skeleton before the value, the same in every item); an empty value is
-    no value."""
+    """One field over a batch: item ``i`` is entry ``i``'s value; an empty value is no value."""
 
     name: str
     items: Sequence[bytes]
-    skip: int = 0
 
     def values(self) -> list[bytes]:
-        """The values themselves, in entry order."""
-        if not self.skip:
-            return list(self.items)
-        return list(map(itemgetter(slice(self.skip, None)), self.items))
+        """The values, in entry order."""
+        return list(self.items)
 
     def joined(self, sep: bytes) -> bytes:
         """``sep`` before each value, all in one bytes (no Python operation per entry)."""
-        if not self.skip:
-            return sep + sep.join(self.items)
-        # The skeleton replaced: it holds a quote, which no value of the plain path holds.
-        return b"".join(self.items).replace(self.items[0][:self.skip], sep)
+        return sep + sep.join(self.items)
 
 
 def event_columns(entries: Sequence[bytes], attributes: bool) -> list[Column] | None:
-    """The batch fast path: when every one of ``entries`` is a canonical event that
+    """The batch path of events with attributes (those without have a cheaper one,
+    common/eventbatch.py): when every one of ``entries`` is a canonical event that
     :func:`raw_keyed` reads (without attributes, if ``attributes`` are configured), one
     :class:`Column` per field; else ``None``.
 
@@ -161,9 +138,6 @@ def event_columns(entries: Sequence[bytes], attributes: bool) -> list[Column] | 
     """
     count = len(entries)
     joined = b"\n".join(entries)
-    plain = _plain_columns(joined, count)  # events without attributes: the cheaper path
-    if plain is not None:
-        return plain
     if joined.count(b"\n") != count - 1:
         return None
     found = _EVENT_LINES.findall(joined)
@@ -174,34 +148,6 @@ def event_columns(entries: Sequence[bytes], attributes: bool) -> list[Column] | 
         return None
     return [Column(name, column) for name, column in zip(_EVENT_FIELDS, columns, strict=False)
             if name is not None]
-
-
-def _plain_columns(joined: bytes, count: int) -> list[Column] | None:
-    """:func:`event_columns` of ``count`` events without attributes, joined by newlines in
-    ``joined``; cut at every '","' instead of matched (cheaper: 8 pieces an event instead of
-    the 33 of a cut at every quote, and no regular expression).
-
-    Every piece is checked to begin with its skeleton, column by column (a column joined by
-    00, which no piece holds, holds ``count - 1`` times 00 followed by the skeleton). Those
-    skeletons and the '","' between the pieces hold ``_QUOTES`` quotes an entry and the
-    ``count - 1`` newlines of the joins, and the batch holds no more quotes, newlines,
-    backslashes and control characters together than that: so no value holds any of them, no
-    entry holds a newline (so the joins are where the batch was joined), and every entry is
-    ``_TEMPLATE`` with its values filled in."""
-    if len(joined.translate(None, _NOT_IN_PLAIN)) != len(joined) - _QUOTES * count - count + 1:
-        return None
-    pieces = joined.split(b'","')
-    if (len(pieces) != _STEP * count + 1 or pieces[-1] != _PLAIN[-1]
-            or not pieces[0].startswith(_PLAIN[0])):
-        return None
-    pieces[0] = _JOIN + pieces[0][len(_PLAIN[0]):]  # as every other entry's first piece
-    for k in range(_STEP):
-        head = _JOIN if k == 0 else _PLAIN[k]
-        column = pieces[k:-1:_STEP]
-        if not column[0].startswith(head) or b"\x00".join(column).count(b"\x00" + head) != count - 1:
-            return None
-    return [Column(name, pieces[k:-1:_STEP], len(_JOIN if k == 0 else _PLAIN[k]))
-            for k, name in _PLAIN_VALUES]
 
 
 Grouped = dict[bytes, list[int]]

@@ -51,6 +51,12 @@ def column_value(column: Column) -> bytes | None:
     return None if len(value) == count + 1 else value
 
 
+def joined_value(joined: bytes, count: int) -> bytes | None:
+    """:func:`list_value` of a batch's ``count`` values each after ``SEP`` (common/eventbatch.py's
+    ``Joined``, read with ``SEP``): ``None`` when no entry has a value."""
+    return None if len(joined) == count else joined + SEP
+
+
 def _wanted(needle: bytes, prefix: bool) -> bytes:
     return SEP + needle if prefix else SEP + needle + SEP
 

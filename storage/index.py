@@ -50,10 +50,12 @@ import heapq
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from operator import itemgetter
 from typing import Final
 
 from auditlog_tlog.common.clock import Clock, SystemClock
+from auditlog_tlog.common.eventbatch import Grouped, plain_batch
 from auditlog_tlog.common.searchfields import (
     Column,
     entry_fields,
@@ -116,6 +118,15 @@ def _merge(lists: dict[bytes, list[int]], key: bytes, offsets: list[int]) -> Non
     lists[key] = offsets if known is None else sorted({*known, *offsets})
 
 
+def _by_value(column: Column) -> Grouped:
+    """A column of the regular expression's batch path grouped by value (empty ones left out)."""
+    grouped: defaultdict[bytes, list[int]] = defaultdict(list)
+    for offset, value in enumerate(column.values()):
+        grouped[value].append(offset)
+    grouped.pop(b"", None)
+    return Grouped(column.name, list(grouped), list(grouped.values()))
+
+
 class LogIndex:
     """Writes (the log's writer thread) and reads (any thread) of one log's search index."""
 
@@ -163,15 +174,24 @@ class LogIndex:
         tail = _END + _u64(first)
         width = 2 if entries[-1][0] - first < 1 << 16 else 4
         consecutive = entries[-1][0] - first == len(entries) - 1  # as a committed batch is
-        columns = event_columns(list(map(itemgetter(1), entries)), bool(keys)) if consecutive \
-            else None
-        if columns is not None:  # a batch of canonical events only: the common case
-            for each in columns:
-                if each.name in LISTED:
-                    self._list_row(rows, each.name, first, batchlists.column_value(each))
-                else:
-                    self._column_rows(rows, each, tail, width)
-            return rows
+        if consecutive:  # as a committed batch is; the common case first
+            batch = list(map(itemgetter(1), entries))
+            plain = plain_batch(batch, LISTED, batchlists.SEP)
+            if plain is not None:  # plain events only: no Python operation per entry but one
+                for grouped in plain.grouped:
+                    self._grouped_rows(rows, grouped, tail, width, len(entries))
+                for joined in plain.joined:
+                    self._list_row(rows, joined.name, first,
+                                   batchlists.joined_value(joined.joined, len(entries)))
+                return rows
+            columns = event_columns(batch, bool(keys))
+            if columns is not None:  # canonical events only, some with attributes
+                for each in columns:
+                    if each.name in LISTED:
+                        self._list_row(rows, each.name, first, batchlists.column_value(each))
+                    else:
+                        self._grouped_rows(rows, _by_value(each), tail, width, len(entries))
+                return rows
         events, rest = group_events(entries, first, bool(keys))
         listed = {name: [b""] * (entries[-1][0] - first + 1) for name in LISTED}  # by offset
         fast: dict[tuple[str, bytes], list[int]] = {}  # (field, value as in the entry)
@@ -229,38 +249,25 @@ class LogIndex:
         if value is not None:
             rows.append((self._base + LISTED[name] + _u64(first), value))
 
-    def _column_rows(self, rows: list[tuple[bytes, bytes]], column: Column, tail: bytes,
-                     width: int) -> None:
-        """Add the posting lists of one field over a batch (entry ``offset``'s value is
-        ``column.items[offset]`` after ``column.skip`` bytes)."""
-        items, skip = column.items, column.skip
-        count = len(items)
-        head = self._fields[column.name]
-        first = items[0]
-        if items.count(first) == count:  # one value all through (a source, say): in C
-            if len(first) > skip:
-                rows.append((head + first[skip:skip + MAX_VALUE_BYTES] + tail,
-                             all_offsets(width, count)))
+    def _grouped_rows(self, rows: list[tuple[bytes, bytes]], grouped: Grouped, tail: bytes,
+                      width: int, count: int) -> None:
+        """Add the posting lists of one field over a batch of ``count`` entries: one key per
+        value, built in one comprehension each for the keys and the packed offsets."""
+        values, offsets = grouped.values, grouped.offsets
+        if not values:
             return
-        grouped: defaultdict[bytes, list[int]] = defaultdict(list)
-        for offset, item in enumerate(items):
-            grouped[item].append(offset)
-        cut: dict[bytes, list[int]] = {}  # values cut to the same bytes share a list
+        if max(map(len, values)) >= MAX_VALUE_BYTES:  # values cut to the same bytes share one
+            cut: dict[bytes, list[int]] = {}
+            for value, each in zip(values, offsets, strict=True):
+                _merge(cut, value[:MAX_VALUE_BYTES], list(each))
+            values, offsets = list(cut), list(cut.values())
+        head = self._fields[grouped.name]
         ones = singles(width, count)
-        many = pack2 if width == 2 else lambda offsets: pack_offsets(offsets, width)
-        append = rows.append
-        for item, offsets in grouped.items():
-            value = item[skip:]
-            if not value:
-                continue  # an empty string is not a value
-            if len(value) >= MAX_VALUE_BYTES:
-                _merge(cut, value[:MAX_VALUE_BYTES], offsets)
-            elif len(offsets) == 1:
-                append((b"".join((head, value, tail)), ones[offsets[0]]))
-            else:
-                append((b"".join((head, value, tail)), many(offsets)))
-        rows.extend((head + value + tail, pack_offsets(offsets, width))
-                    for value, offsets in cut.items())
+        every = all_offsets(width, count)
+        many = pack2 if width == 2 else partial(pack_offsets, width=width)
+        rows.extend(zip([head + value + tail for value in values],
+                        [ones[each[0]] if len(each) == 1 else every if len(each) == count
+                         else many(each) for each in offsets], strict=True))
 
     def _prefix(self, name: str) -> bytes:
         found = self._fields.get(name)

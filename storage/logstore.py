@@ -26,8 +26,10 @@ Damage and write failures (see storage/db.py for what RocksDB reports):
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import starmap
 
 from auditlog_tlog.storage import strata
 from auditlog_tlog.storage.addenda import AddendaChange, AddendaReader, stage
@@ -377,8 +379,7 @@ class LogStore:
         if batch.addenda is not None:
             stage(wb, self._keys, batch.addenda)
         if self.extra_rows is not None and batch.entries:
-            for key, value in self.extra_rows(batch.entries):
-                wb.put(key, value)
+            deque(starmap(wb.put, self.extra_rows(batch.entries)), maxlen=0)  # a loop in C
         wb.put(self._keys.state,
                State(batch.size, batch.root, self.checkpoint_size, batch.compact).encode())
         self._write(wb, sync=True)
