@@ -134,15 +134,19 @@ class Sequencer:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def check_count(self, count: int) -> None:
+        """Raise MalformedError for a batch of ``count`` entries, if the log does not allow it."""
+        if not count:
+            raise MalformedError("no entries given, want at least 1")
+        if count > self.config.max_batch_entries:
+            raise MalformedError(
+                f"batch of {count} entries, want at most {self.config.max_batch_entries}"
+            )
+
     def check_entries(self, entries: Sequence[bytes]) -> None:
         """Raise MalformedError for a batch the log's limits do not allow."""
         limit = self.config.max_entry_bytes
-        if not entries:
-            raise MalformedError("no entries given, want at least 1")
-        if len(entries) > self.config.max_batch_entries:
-            raise MalformedError(
-                f"batch of {len(entries)} entries, want at most {self.config.max_batch_entries}"
-            )
+        self.check_count(len(entries))
         lengths = list(map(len, entries))
         if min(lengths) < 1 or max(lengths) > limit:  # then find which one, for the message
             i, length = next((i, n) for i, n in enumerate(lengths) if not 0 < n <= limit)
@@ -165,6 +169,9 @@ class Sequencer:
                      addenda: Sequence[Sequence[bytes]] = ()) -> Appended:
         """Append a batch; returns once it is durable (and signed into a checkpoint).
         ``addenda``: empty, or for each entry the addenda it commits (server/erasure.py)."""
+        # Counted before it becomes a list: a refused batch of 10^6 entries must not become
+        # 10^6 Python objects (the heap they leave behind stays with the server).
+        self.check_count(len(entries))
         # A request's repeated field makes a new bytes object at each read: read it once.
         entries = entries if isinstance(entries, list) else list(entries)
         self.check_entries(entries)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import ast
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from auditlog_tlog.server.sequencer import Sequencer
 from auditlog_tlog.server.writer import LogWriter
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
+from auditlog_tlog.tree.errors import MalformedError
 from auditlog_tlog.tree.hashing import SHA256
 from auditlog_tlog.tree.keys import Ed25519Signer
 from auditlog_tlog.tree.note import open_note
@@ -191,3 +193,32 @@ def test_time_is_read_from_the_clock_only(module: str) -> None:
                 for alias in (node.names if isinstance(node, ast.Import) else
                               [ast.alias(node.module or "")])}
     assert imported and "time" not in imported
+
+
+class _Unread(Sequence[bytes]):
+    """A batch of 10^6 entries that counts every read of them."""
+
+    reads = 0
+
+    def __len__(self) -> int:
+        return 10**6
+
+    def __getitem__(self, index: Any) -> Any:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        self.reads += 1
+        return b"x"
+
+
+def test_a_refused_batch_is_counted_before_its_entries_are_read(opened: Opened) -> None:
+    """A batch over ``max_batch_entries`` is refused from its length alone: none of its entries
+    is read (a refused 10^6-entry request must not become 10^6 Python objects)."""
+    batch = _Unread()
+
+    async def body(sequencer: Sequencer) -> None:
+        with pytest.raises(MalformedError, match="batch of 1000000 entries, want at most 1000"):
+            await sequencer.append(batch, False)
+
+    _run(opened, FakeClock(), 0, body)
+    assert batch.reads == 0
+    assert opened.store.size == 0
