@@ -12,7 +12,8 @@ One :class:`IngestSink` per server serves every source. For a principal, a log a
    MalformedError in its place;
 3. charges the principal's quotas for the rest (PushbackError when over);
 4. appends them through the log's sequencer in batches of at most ``max_batch_entries`` and
-   returns only once all are durable, with one AppendOutcome per accepted record.
+   returns only once all are durable, with one AppendOutcome per accepted record
+   (:meth:`IngestSink.append_entries`: ``None``, for sources that only count them).
 
 Errors are the classes of tree/errors.py; each protocol maps them to its own status. Every
 record accepted or rejected is counted (``auditlog_ingest_records_total{transport,log}``,
@@ -89,24 +90,30 @@ class IngestSink:
         answered by dedup) for an unknown log, a denied role, a quota or a full queue."""
         if not records:
             return []
-        return await self._append(principal, log, records[0].transport, records, self._encode)
+        return await self._append(principal, log, records[0].transport, records, self._encode,
+                                  True)
 
     async def append_entries(
         self, principal: Principal | None, log: str, transport: str,
         entries: Sequence[bytes | MalformedError],
-    ) -> list[AppendOutcome | MalformedError]:
+    ) -> list[MalformedError | None]:
         """As :meth:`append`, for records of ``transport`` encoded already (``encode_fields``
         of server/ingest/record.py, or the MalformedError that refused one alone), so that a
-        source with many records per request builds no IngestRecord for them."""
+        source with many records per request builds no IngestRecord for them; per record
+        ``None`` once it is durable (no AppendOutcome built: its sources only count them)."""
         if not entries:
             return []
-        return await self._append(principal, log, transport, entries, self._check_entry)
+        return await self._append(principal, log, transport, entries, self._check_entry,
+                                  False)
 
     async def _append(
         self, principal: Principal | None, log: str, transport: str, records: Sequence[_R],
         encode: Callable[[_R, int], tuple[bytes, list[bytes]] | MalformedError],
-    ) -> list[AppendOutcome | MalformedError]:
-        results: list[AppendOutcome | MalformedError] = []
+        outcomes: bool,
+    ) -> list[Any]:
+        """``append``/``append_entries``: with ``outcomes``, an AppendOutcome per durable
+        record, else ``None``."""
+        results: list[AppendOutcome | MalformedError | None] = []
         entries: list[bytes] = []
         addenda: list[list[bytes]] = []  # per entry, when personal fields are configured
         slots: list[int] = []  # where in ``results`` each entry's outcome goes
@@ -124,7 +131,7 @@ class IngestSink:
                     results.append(outcome)
                 else:
                     slots.append(len(results))
-                    results.append(_NOT_APPENDED)  # replaced below
+                    results.append(_NOT_APPENDED if outcomes else None)  # replaced below
                     entries.append(outcome[0])
                     addenda.append(outcome[1])
             if not entries:
@@ -138,9 +145,13 @@ class IngestSink:
                 batch = await runtime.append(
                     entries[begin:begin + step], want_receipt=False,
                     addenda=addenda[begin:begin + step] if with_addenda else ())
-                for receipted in batch:
-                    results[slots[done]] = receipted.outcome
-                    done += 1
+                if outcomes:  # from the columns: no Receipted per entry
+                    duplicates = batch.duplicates
+                    for position, (index, leaf) in enumerate(zip(batch.indexes, batch.leaves,
+                                                                 strict=True)):
+                        results[slots[done + position]] = AppendOutcome(
+                            index, leaf, position in duplicates)
+                done += len(batch)
         except AuditLogError as exc:
             # Records rejected alone were counted already; those of earlier batches are durable.
             refused = (len(entries) - done) if results else len(records)
