@@ -53,6 +53,8 @@ READ_BYTES = 256 * 1024
 MAX_UDP_QUEUE = 10_000
 _REFUSALS = (NotFoundError, PermissionDeniedError, UnauthenticatedError)
 _B = TypeVar("_B")
+# The search field (slot of search_fields' first four) each structured-data parameter gives.
+_PARAM_SLOTS = {"actor": 0, "user": 0, "action": 1, "resource": 2, "outcome": 3}
 
 
 def server_context(tls: TLSConfig) -> ssl.SSLContext:
@@ -89,16 +91,22 @@ def search_fields(message: SyslogMessage) -> tuple[str | None, str | None, str |
     ``outcome`` win; otherwise the actor is the sender (``APP-NAME@HOSTNAME``) and the action
     the MSGID (RFC 5424) or the APP-NAME / TAG (RFC 3164).
     """
-    sender = "@".join(p for p in (message.app_name, message.hostname) if p) or None
-    return (message.param("actor", "user") or sender,
-            message.param("action") or message.msgid or message.app_name,
-            message.param("resource"), message.param("outcome"), message.time)
+    found: list[str | None] = [None, None, None, None]  # the first parameter of each slot
+    for _, params in message.structured_data:  # one pass, not one per field
+        for name, value in params:
+            slot = _PARAM_SLOTS.get(name)
+            if slot is not None and found[slot] is None:
+                found[slot] = value
+    actor, action, resource, outcome = found
+    if not actor:
+        actor = "@".join(p for p in (message.app_name, message.hostname) if p) or None
+    return actor, action or message.msgid or message.app_name, resource, outcome, message.time
 
 
 def message_entry(message: SyslogMessage, source: orjson.Fragment) -> bytes:
     """``encode_entry`` of the message's IngestRecord (``source`` from ``source_json``), in
-    one ``orjson`` call: a syslog record holds only strings."""
-    return encode_fields(*search_fields(message), message.record(), source)
+    one ``orjson`` call: a syslog record holds only strings, its keys in sorted order."""
+    return encode_fields(*search_fields(message), message.record(), source, keys_sorted=True)
 
 
 # Messages of one read, parsed and encoded: (entries by log with their place in the read,
