@@ -35,6 +35,7 @@ from auditlog_tlog.server.ingest.record import encode_fields, source_json
 from auditlog_tlog.server.ingest.relp import SERVER_CLOSE, RelpDecoder, RelpSession, Step
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener
+from auditlog_tlog.server.ingest.syslog_fast import PARAM_SLOTS, fast_entry
 from auditlog_tlog.server.ingest.syslog_framing import FrameDecoder
 from auditlog_tlog.server.ingest.syslog_message import SyslogMessage, parse_syslog
 from auditlog_tlog.server.security import Principal, TLSConfig
@@ -53,8 +54,6 @@ READ_BYTES = 256 * 1024
 MAX_UDP_QUEUE = 10_000
 _REFUSALS = (NotFoundError, PermissionDeniedError, UnauthenticatedError)
 _B = TypeVar("_B")
-# The search field (slot of search_fields' first four) each structured-data parameter gives.
-_PARAM_SLOTS = {"actor": 0, "user": 0, "action": 1, "resource": 2, "outcome": 3}
 
 
 def server_context(tls: TLSConfig) -> ssl.SSLContext:
@@ -94,7 +93,7 @@ def search_fields(message: SyslogMessage) -> tuple[str | None, str | None, str |
     found: list[str | None] = [None, None, None, None]  # the first parameter of each slot
     for _, params in message.structured_data:  # one pass, not one per field
         for name, value in params:
-            slot = _PARAM_SLOTS.get(name)
+            slot = PARAM_SLOTS.get(name)
             if slot is not None and found[slot] is None:
                 found[slot] = value
     actor, action, resource, outcome = found
@@ -321,6 +320,10 @@ class SyslogServer:
         groups: dict[str, list[tuple[int, bytes | MalformedError]]] = {}
         for i, raw in enumerate(messages):
             try:
+                fast = fast_entry(raw, source)  # most messages: no SyslogMessage built
+                if fast is not None:
+                    groups.setdefault(self.config.route(who, fast[1]), []).append((i, fast[0]))
+                    continue
                 message = parse_syslog(raw, year)
             except MalformedError as exc:
                 self._sink.rejected(name, exc)
