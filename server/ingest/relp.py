@@ -34,6 +34,9 @@ MAX_NUMBER_DIGITS = 9
 MAX_COMMAND = 32
 SOFTWARE = "auditlog"
 _FIELD_END = re.compile(rb"[ \n]")  # what ends TXNR, COMMAND and DATALEN
+# A well-formed frame header (after any stray LFs), read in one match: TXNR SP COMMAND SP
+# DATALEN and the byte after it (SP before DATA, LF when there is none).
+_HEADER = re.compile(rb"\n*([0-9]{1,9}) ([A-Za-z]{1,32}) ([0-9]{1,9})([ \n])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +54,40 @@ class RelpDecoder:
         self._buffer = bytearray()
 
     def feed(self, data: bytes) -> list[RelpFrame]:
+        """The frames completed so far. A header is read by one regular expression, and the
+        bytes of the frames taken are dropped once per call; whatever that expression does not
+        take (a frame cut short, a malformed one) is left to :meth:`_next`, which says what
+        is wrong field by field."""
         self._buffer += data
+        buf = self._buffer
         frames: list[RelpFrame] = []
+        at = 0
+        header = _HEADER.match
+        limit = self.max_data_bytes
         while True:
+            m = header(buf, at)
+            if m is not None:
+                txnr, size, after, end = int(m[1]), int(m[3]), m[4], m.end()
+                if txnr and size == 0 and after == b"\n":
+                    frames.append(RelpFrame(txnr, m[2].decode("ascii"), b""))
+                    at = end
+                    continue
+                if txnr and 0 < size <= limit and after == b" ":
+                    if len(buf) <= end + size:
+                        break  # the rest of the frame is still to come
+                    if buf[end + size] == 10:  # LF
+                        frames.append(RelpFrame(txnr, m[2].decode("ascii"),
+                                                bytes(buf[end:end + size])))
+                        at = end + size + 1
+                        continue
+            del buf[:at]  # what follows is not a whole well-formed frame: field by field
+            at = 0
             frame = self._next()
             if frame is None:
                 return frames
             frames.append(frame)
+        del buf[:at]
+        return frames
 
     def _field(self, start: int, limit: int, what: str) -> tuple[bytes, int] | None:
         """The bytes from ``start`` up to the next SP (or LF, when DATALEN is 0)."""
@@ -171,7 +201,8 @@ class RelpSession:
 
     def answer(self, txnr: int, code: int, text: str) -> bytes:
         """The response to a delivered syslog command; a 200 is remembered for redelivery."""
-        reply = response(txnr, code, text)
+        ok = code == 200 and text == "OK"  # written as response() writes it, without its work
+        reply = b"%d rsp 6 200 OK\n" % txnr if ok else response(txnr, code, text)
         if code == 200:
             self._answered[txnr] = reply
             self._answered.move_to_end(txnr)
