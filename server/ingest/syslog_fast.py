@@ -1,5 +1,5 @@
 """The common syslog message straight to its entry: RFC 5424 (section 6) in UTF-8, its
-structured data without escapes (docs/ingestion-syslog.md, "Speed").
+structured data without escapes (docs/ingestion.md, "Speed").
 
 :func:`fast_entry` gives exactly what ``message_entry(parse_syslog(raw, year), source)``
 (server/ingest/syslog_server.py) gives, or ``None`` when the message is not of that shape
