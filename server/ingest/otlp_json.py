@@ -118,11 +118,11 @@ def log_record_fields(record: LogRecord) -> tuple[dict[str, Any], list[str | Non
         for pair in attributes:
             key = pair.key
             pb_value = pair.value
-            text: str | None = None
-            if pb_value.WhichOneof("value") == "string_value":  # most attributes: inline
-                text = pb_value.string_value
+            text: str | None = pb_value.string_value
+            if text:  # most attributes: a string, which is not empty only when it is set
                 value: dict[str, Any] = {"stringValue": text}
             elif pair.HasField("value"):
+                text = None
                 value = any_value(pb_value)
             else:
                 append({"key": key} if key else {})
@@ -136,8 +136,11 @@ def log_record_fields(record: LogRecord) -> tuple[dict[str, Any], list[str | Non
                     found[hit[0]] = text
                     ranks[hit[0]] = hit[1]
         out["attributes"] = items
-    if record.HasField("body"):
-        out["body"] = any_value(record.body)
+    body = record.body
+    if body_text := body.string_value:  # as for attributes: no other check when set
+        out["body"] = {"stringValue": body_text}
+    elif record.HasField("body"):
+        out["body"] = any_value(body)
     if record.dropped_attributes_count:
         out["droppedAttributesCount"] = record.dropped_attributes_count
     if record.event_name:
