@@ -37,14 +37,33 @@ class FrameDecoder:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[bytes]:
+        """The messages completed so far. Octet-counted frames are taken in one loop and
+        their bytes dropped once per call; whatever that loop does not take (a line, a frame
+        cut short inside its count, a count that is wrong) is left to :meth:`_next`, which
+        says what is wrong."""
         self._buffer += data
+        buf = self._buffer
         messages: list[bytes] = []
-        while self._buffer:
+        at = 0
+        limit = self.max_message_bytes
+        while at < len(buf):
+            if 49 <= buf[at] <= 57:  # "1".."9": MSG-LEN without a leading zero
+                space = buf.find(b" ", at, at + MAX_COUNT_DIGITS + 1)
+                if space > at and buf[at:space].isdigit() and int(buf[at:space]) <= limit:
+                    end = space + 1 + int(buf[at:space])
+                    if end > len(buf):
+                        break  # the rest of the frame is still to come
+                    messages.append(bytes(buf[space + 1:end]))
+                    at = end
+                    continue
+            del buf[:at]
+            at = 0
             message = self._next()
             if message is None:
-                break
+                return messages
             if message:  # an empty line between frames carries nothing
                 messages.append(message)
+        del buf[:at]
         return messages
 
     def _next(self) -> bytes | None:
