@@ -54,39 +54,35 @@ class RelpDecoder:
         self._buffer = bytearray()
 
     def feed(self, data: bytes) -> list[RelpFrame]:
-        """The frames completed so far. A header is read by one regular expression, and the
-        bytes of the frames taken are dropped once per call; whatever that expression does not
-        take (a frame cut short, a malformed one) is left to :meth:`_next`, which says what
-        is wrong field by field."""
-        self._buffer += data
-        buf = self._buffer
+        """The frames completed so far. Whole well-formed frames are sliced in one loop out of
+        the bytes received, each header read by one regular expression; what that loop does
+        not take (a frame cut short, a malformed one) is left to :meth:`_next`, which waits
+        for more or says what is wrong field by field."""
+        buf = bytes(self._buffer) + data if self._buffer else data
         frames: list[RelpFrame] = []
         at = 0
         header = _HEADER.match
         limit = self.max_data_bytes
         while True:
             m = header(buf, at)
-            if m is not None:
-                txnr, size, after, end = int(m[1]), int(m[3]), m[4], m.end()
-                if txnr and size == 0 and after == b"\n":
-                    frames.append(RelpFrame(txnr, m[2].decode("ascii"), b""))
-                    at = end
-                    continue
-                if txnr and 0 < size <= limit and after == b" ":
-                    if len(buf) <= end + size:
-                        break  # the rest of the frame is still to come
-                    if buf[end + size] == 10:  # LF
-                        frames.append(RelpFrame(txnr, m[2].decode("ascii"),
-                                                bytes(buf[end:end + size])))
-                        at = end + size + 1
-                        continue
-            del buf[:at]  # what follows is not a whole well-formed frame: field by field
-            at = 0
+            if m is None:
+                break
+            txnr, size, after, end = int(m[1]), int(m[3]), m[4], m.end()
+            if txnr and size == 0 and after == b"\n":
+                frames.append(RelpFrame(txnr, m[2].decode("ascii"), b""))
+                at = end
+                continue
+            if not (txnr and 0 < size <= limit and after == b" ") or len(buf) <= end + size \
+                    or buf[end + size] != 10:  # 10: LF
+                break  # malformed, or the rest of the frame is still to come: _next
+            frames.append(RelpFrame(txnr, m[2].decode("ascii"), buf[end:end + size]))
+            at = end + size + 1
+        self._buffer = bytearray(buf[at:])
+        while self._buffer:  # what the loop left: more to come, or what is wrong
             frame = self._next()
             if frame is None:
-                return frames
+                break
             frames.append(frame)
-        del buf[:at]
         return frames
 
     def _field(self, start: int, limit: int, what: str) -> tuple[bytes, int] | None:

@@ -17,9 +17,12 @@ after it the stream cannot be resynchronised.
 
 from __future__ import annotations
 
+import re
+
 from auditlog_tlog.tree.errors import MalformedError
 
 MAX_COUNT_DIGITS = 9  # RFC 5425: MSG-LEN is NONZERO-DIGIT *DIGIT; 9 digits bound any real count
+_COUNT = re.compile(rb"([1-9][0-9]{0,%d}) " % (MAX_COUNT_DIGITS - 1))  # MSG-LEN SP, well formed
 
 
 class FrameDecoder:
@@ -37,33 +40,40 @@ class FrameDecoder:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[bytes]:
-        """The messages completed so far. Octet-counted frames are taken in one loop and
-        their bytes dropped once per call; whatever that loop does not take (a line, a frame
-        cut short inside its count, a count that is wrong) is left to :meth:`_next`, which
-        says what is wrong."""
-        self._buffer += data
-        buf = self._buffer
+        """The messages completed so far. Whole frames of either framing are sliced in one
+        loop out of the bytes received (one copy per read, not two per frame); what that loop
+        does not take (a frame cut short, a count or a line that is wrong) is left to
+        :meth:`_next`, which waits for more or says what is wrong."""
+        buf = bytes(self._buffer) + data if self._buffer else data
         messages: list[bytes] = []
         at = 0
         limit = self.max_message_bytes
+        count_at = _COUNT.match
         while at < len(buf):
-            if 49 <= buf[at] <= 57:  # "1".."9": MSG-LEN without a leading zero
-                space = buf.find(b" ", at, at + MAX_COUNT_DIGITS + 1)
-                if space > at and buf[at:space].isdigit() and int(buf[at:space]) <= limit:
-                    end = space + 1 + int(buf[at:space])
-                    if end > len(buf):
-                        break  # the rest of the frame is still to come
-                    messages.append(bytes(buf[space + 1:end]))
-                    at = end
-                    continue
-            del buf[:at]
-            at = 0
+            if 48 <= buf[at] <= 57:  # a digit: octet counting
+                m = count_at(buf, at)
+                if m is None or int(m[1]) > limit:
+                    break  # a count that is wrong, or cut short: _next
+                end = m.end() + int(m[1])
+                if end > len(buf):
+                    break  # the rest of the frame is still to come
+                messages.append(buf[m.end():end])
+            else:
+                end = buf.find(b"\n", at)
+                if end < 0 or end - at > limit:
+                    break  # no LF yet, or a line too long: _next
+                line = buf[at:end].removesuffix(b"\r")
+                if line:  # an empty line between frames carries nothing
+                    messages.append(line)
+                end += 1
+            at = end
+        self._buffer = bytearray(buf[at:])
+        while self._buffer:  # what the loop left: more to come, or what is wrong
             message = self._next()
             if message is None:
-                return messages
-            if message:  # an empty line between frames carries nothing
+                break
+            if message:
                 messages.append(message)
-        del buf[:at]
         return messages
 
     def _next(self) -> bytes | None:
