@@ -151,5 +151,10 @@ def test_encoded_entries_are_checked_and_appended(tmp_path: Path) -> None:
         assert _metric(server, "auditlog_ingest_rejected_total",
                        {"transport": "test", "reason": "malformed"}) == 2
         assert await sink.append_entries(writer, ORIGIN, "test", []) == []
+        plain = [encode_entry(_rec("c")), encode_entry(_rec("d"))]  # none refused: one pass
+        assert await sink.append_entries(writer, ORIGIN, "test", plain) == [None, None]
+        assert server.logs[ORIGIN].store.entries(2, 4) == plain
+        assert _metric(server, "auditlog_ingest_records_total",
+                       {"transport": "test", "log": ORIGIN}) == 4
 
     _with_sink(tmp_path, body)
