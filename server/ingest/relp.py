@@ -54,12 +54,15 @@ class RelpDecoder:
         self._buffer = bytearray()
 
     def feed(self, data: bytes) -> list[RelpFrame]:
-        """The frames completed so far. Whole well-formed frames are sliced in one loop out of
-        the bytes received, each header read by one regular expression; what that loop does
-        not take (a frame cut short, a malformed one) is left to :meth:`_next`, which waits
-        for more or says what is wrong field by field."""
-        buf = bytes(self._buffer) + data if self._buffer else data
-        frames: list[RelpFrame] = []
+        """The frames completed so far. Whole well-formed frames are found in one loop, each
+        header read by one regular expression, then their data sliced out of one copy of the
+        bytes they span, which are dropped from the buffer at once; what that loop does not
+        take (a frame cut short, a malformed one) is left to :meth:`_next`, which waits for
+        more or says what is wrong field by field. A frame that arrives a few bytes per read
+        costs O(1) a read until it is whole."""
+        self._buffer += data
+        buf = self._buffer
+        found: list[tuple[int, str, int, int]] = []  # (txnr, command, data begin, data end)
         at = 0
         header = _HEADER.match
         limit = self.max_data_bytes
@@ -69,16 +72,18 @@ class RelpDecoder:
                 break
             txnr, size, after, end = int(m[1]), int(m[3]), m[4], m.end()
             if txnr and size == 0 and after == b"\n":
-                frames.append(RelpFrame(txnr, m[2].decode("ascii"), b""))
+                found.append((txnr, m[2].decode("ascii"), end, end))
                 at = end
                 continue
             if not (txnr and 0 < size <= limit and after == b" ") or len(buf) <= end + size \
                     or buf[end + size] != 10:  # 10: LF
                 break  # malformed, or the rest of the frame is still to come: _next
-            frames.append(RelpFrame(txnr, m[2].decode("ascii"), buf[end:end + size]))
+            found.append((txnr, m[2].decode("ascii"), end, end + size))
             at = end + size + 1
-        self._buffer = bytearray(buf[at:])
-        while self._buffer:  # what the loop left: more to come, or what is wrong
+        taken = bytes(buf[:at])
+        del buf[:at]
+        frames = [RelpFrame(txnr, command, taken[begin:end]) for txnr, command, begin, end in found]
+        while buf:  # what the loop left: more to come, or what is wrong
             frame = self._next()
             if frame is None:
                 break

@@ -40,12 +40,15 @@ class FrameDecoder:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[bytes]:
-        """The messages completed so far. Whole frames of either framing are sliced in one
-        loop out of the bytes received (one copy per read, not two per frame); what that loop
-        does not take (a frame cut short, a count or a line that is wrong) is left to
-        :meth:`_next`, which waits for more or says what is wrong."""
-        buf = bytes(self._buffer) + data if self._buffer else data
-        messages: list[bytes] = []
+        """The messages completed so far. Whole frames of either framing are found in one
+        loop, then sliced out of one copy of the bytes they span (not two copies per frame),
+        which are dropped from the buffer at once; what that loop does not take (a frame cut
+        short, a count or a line that is wrong) is left to :meth:`_next`, which waits for
+        more or says what is wrong. A frame that arrives a few bytes per read costs O(1) a
+        read until it is whole (an LF-framed line is searched for its LF again, as before)."""
+        self._buffer += data
+        buf = self._buffer
+        spans: list[tuple[int, int]] = []
         at = 0
         limit = self.max_message_bytes
         count_at = _COUNT.match
@@ -57,18 +60,19 @@ class FrameDecoder:
                 end = m.end() + int(m[1])
                 if end > len(buf):
                     break  # the rest of the frame is still to come
-                messages.append(buf[m.end():end])
+                spans.append((m.end(), end))
             else:
                 end = buf.find(b"\n", at)
                 if end < 0 or end - at > limit:
                     break  # no LF yet, or a line too long: _next
-                line = buf[at:end].removesuffix(b"\r")
-                if line:  # an empty line between frames carries nothing
-                    messages.append(line)
+                spans.append((at, end - 1 if end > at and buf[end - 1] == 13 else end))  # CR
                 end += 1
             at = end
-        self._buffer = bytearray(buf[at:])
-        while self._buffer:  # what the loop left: more to come, or what is wrong
+        taken = bytes(buf[:at])
+        del buf[:at]
+        # An empty line between frames carries nothing (a count is never 0).
+        messages = [taken[begin:end] for begin, end in spans if end > begin]
+        while buf:  # what the loop left: more to come, or what is wrong
             message = self._next()
             if message is None:
                 break
