@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import orjson
 
-from auditlog_tlog.server.ingest.record import encode_fields, rfc3339_utc
+from auditlog_tlog.server.ingest.record import encode_fields, rfc3339_utc, utc_of_z_second
 from auditlog_tlog.server.ingest.syslog_message import FACILITIES, SEVERITIES
 from auditlog_tlog.tree.errors import MalformedError
 
@@ -83,7 +83,9 @@ def fast_entry(raw: bytes, source: orjson.Fragment
     time = None
     if stamp != "-":
         record["timestamp"] = stamp
-        time = rfc3339_utc(stamp)
+        # A stamp in UTC already (the usual one): its seconds checked, cached, the rest kept.
+        utc = utc_of_z_second(stamp[:19]) if stamp[-1] == "Z" else None
+        time = rfc3339_utc(stamp) if utc is None else utc + stamp[19:]
     actor, action, resource, outcome = found
     if not actor:
         actor = f"{app}@{host}" if app and host else (app or host or None)
