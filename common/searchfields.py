@@ -136,6 +136,8 @@ def event_columns(entries: Sequence[bytes], attributes: bool) -> list[Column] | 
     never does: JSON escapes control characters), the joined batch has exactly
     ``len(entries)`` lines, and every check below is on the whole batch or a whole column.
     """
+    if not entries or not entries[0].startswith(b'{"action":'):
+        return None  # both readers below need an event first: skip joining a batch of others
     count = len(entries)
     joined = b"\n".join(entries)
     if joined.count(b"\n") != count - 1:

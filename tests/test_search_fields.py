@@ -59,6 +59,7 @@ def test_the_batch_fast_path_is_all_or_nothing() -> None:
     swapped = one.replace(b'"action":"a","actor":"alice"', b'"actor":"alice","action":"a"')
     assert event_columns([one, swapped], False) is None
     assert event_columns([one, b"opaque", two], False) is None
+    assert event_columns([b'{"fields":{}}', one], False) is None  # not an event first
     # One line holding two events, beside an entry that is not one: still not a batch of events.
     assert event_columns([one + b"\n" + two, b"x"], False) is None
     assert event_columns([one.replace(b"alice", b"al\nice")], False) is None  # raw newline

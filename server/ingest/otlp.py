@@ -46,7 +46,6 @@ from auditlog_tlog.server.ingest.otlp_json import (
 from auditlog_tlog.server.ingest.record import encode_fields, rfc3339_nanos, source_json
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.security import Principal
-from auditlog_tlog.storage.logstore import AppendOutcome
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError, PushbackError, StorageError
 
 MAX_MESSAGES: Final = 5  # reasons quoted in partial_success.error_message
@@ -150,8 +149,10 @@ def routed_entries(
         resource_json = orjson.Fragment(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS))
         for scope_logs in resource_logs.scope_logs:
             # One dict for every record of the scope: only "log_record" changes between them.
+            # Its keys are in sorted order, as those of log_record_fields' dicts are.
             shared: dict[str, Any] = {
-                "resource": resource_json, "resource_schema_url": resource_logs.schema_url,
+                "log_record": None, "resource": resource_json,
+                "resource_schema_url": resource_logs.schema_url,
                 "scope": orjson.Fragment(orjson.dumps(_as_dict(scope_logs.scope),
                                                       option=orjson.OPT_SORT_KEYS)),
                 "scope_schema_url": scope_logs.schema_url,
@@ -162,7 +163,8 @@ def routed_entries(
                 time = rfc3339_nanos(nanos) if nanos else None  # out of range: the whole request
                 try:
                     entries.append(encode_fields(actor, action or record.event_name or None,
-                                                 resource_name, outcome, time, shared, source))
+                                                 resource_name, outcome, time, shared, source,
+                                                 keys_sorted=_KNOWN))
                 except MalformedError as exc:
                     entries.append(exc)
     return by_log, refused
@@ -196,12 +198,10 @@ class OTLPIngest:
                 reasons.append(f"log {log[:200]}: {exc}")
                 refusal = refusal or exc
                 continue
-            for result in results:
-                if isinstance(result, AppendOutcome):
-                    accepted += 1
-                else:
-                    rejected += 1
-                    reasons.append(str(result))
+            refused_alone = [str(result) for result in results if result is not None]
+            accepted += len(results) - len(refused_alone)
+            rejected += len(refused_alone)
+            reasons.extend(refused_alone)
         if not accepted and refusal is not None:
             raise refusal  # nothing taken, for a reason of the request's: its own status
         response = ExportLogsServiceResponse()

@@ -103,36 +103,31 @@ def log_record(record: LogRecord) -> dict[str, Any]:
 def log_record_fields(record: LogRecord) -> tuple[dict[str, Any], list[str | None]]:
     """``log_record(record)`` and the record's search fields from its attributes, in the order
     of :data:`FIELDS` (None: no attribute gives it; the first attribute of the best-ranked key
-    with a scalar value wins)."""
+    with a scalar value wins).
+
+    The dict's keys are inserted in sorted order, as are those of every dict in it (each
+    AnyValue has one key; a KeyValue ``key`` then ``value``): ``orjson`` writes it as it would
+    with ``OPT_SORT_KEYS``, without sorting (``encode_fields(..., keys_sorted=True)``)."""
     out: dict[str, Any] = {}
     found: list[str | None] = [None, None, None, None]
-    if record.time_unix_nano:
-        out["timeUnixNano"] = str(record.time_unix_nano)
-    if record.observed_time_unix_nano:
-        out["observedTimeUnixNano"] = str(record.observed_time_unix_nano)
-    if record.severity_number:
-        out["severityNumber"] = record.severity_number
-    if record.severity_text:
-        out["severityText"] = record.severity_text
-    if record.HasField("body"):
-        out["body"] = any_value(record.body)
     attributes = record.attributes
     if attributes:
         ranks = [_UNRANKED] * 4
         items: list[dict[str, Any]] = []
+        append = items.append
         for pair in attributes:
             key = pair.key
-            if not pair.HasField("value"):
-                items.append({"key": key} if key else {})
-                continue
             pb_value = pair.value
-            text: str | None = None
-            if pb_value.WhichOneof("value") == "string_value":  # most attributes: inline
-                text = pb_value.string_value
+            text: str | None = pb_value.string_value
+            if text:  # most attributes: a string, which is not empty only when it is set
                 value: dict[str, Any] = {"stringValue": text}
-            else:
+            elif pair.HasField("value"):
+                text = None
                 value = any_value(pb_value)
-            items.append({"key": key, "value": value} if key else {"value": value})
+            else:
+                append({"key": key} if key else {})
+                continue
+            append({"key": key, "value": value} if key else {"value": value})
             hit = FIELD_OF.get(key)
             if hit is not None and hit[1] < ranks[hit[0]]:
                 if text is None:
@@ -141,14 +136,27 @@ def log_record_fields(record: LogRecord) -> tuple[dict[str, Any], list[str | Non
                     found[hit[0]] = text
                     ranks[hit[0]] = hit[1]
         out["attributes"] = items
+    body = record.body
+    if body_text := body.string_value:  # as for attributes: no other check when set
+        out["body"] = {"stringValue": body_text}
+    elif record.HasField("body"):
+        out["body"] = any_value(body)
     if record.dropped_attributes_count:
         out["droppedAttributesCount"] = record.dropped_attributes_count
-    if record.flags:
-        out["flags"] = record.flags
-    if record.trace_id:
-        out["traceId"] = record.trace_id.hex()
-    if record.span_id:
-        out["spanId"] = record.span_id.hex()
     if record.event_name:
         out["eventName"] = record.event_name
+    if record.flags:
+        out["flags"] = record.flags
+    if record.observed_time_unix_nano:
+        out["observedTimeUnixNano"] = str(record.observed_time_unix_nano)
+    if record.severity_number:
+        out["severityNumber"] = record.severity_number
+    if record.severity_text:
+        out["severityText"] = record.severity_text
+    if record.span_id:
+        out["spanId"] = record.span_id.hex()
+    if record.time_unix_nano:
+        out["timeUnixNano"] = str(record.time_unix_nano)
+    if record.trace_id:
+        out["traceId"] = record.trace_id.hex()
     return out, found

@@ -113,19 +113,21 @@ def source_json(transport: str, principal: str | None) -> orjson.Fragment:
 
 def encode_fields(actor: str | None, action: str | None, resource: str | None,
                   outcome: str | None, time: str | None, record: Mapping[str, Any],
-                  source: orjson.Fragment) -> bytes:
+                  source: orjson.Fragment, keys_sorted: bool = False) -> bytes:
     """The entry :func:`encode_entry` gives for these fields, ``record`` and ``source``
     (:func:`source_json`), without an ``IngestRecord`` and in one ``orjson`` call: for a
     source that builds many records whose values are all JSON already (no NaN, no infinite
     number, every string valid Unicode: as an OTLP record is, its doubles being written as
     text when not finite). ``record`` may hold ``orjson.Fragment`` members (parts shared by a
-    request's records, encoded once, their keys sorted). MalformedError as encode_entry."""
+    request's records, encoded once, their keys sorted). With ``keys_sorted``, every dict in
+    ``record`` holds its keys in sorted order already, so ``orjson`` writes them as they come
+    (the same bytes, without sorting each dict again). MalformedError as encode_entry."""
     try:
         return orjson.dumps({
             "fields": {"action": action, "actor": actor, "outcome": outcome,
                        "resource": resource, "time": time},
             "record": record, "source": source, "v": ENTRY_VERSION,
-        }, option=orjson.OPT_SORT_KEYS)
+        }, option=0 if keys_sorted else orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError as exc:
         raise MalformedError(f"record cannot be encoded as JSON: {exc}") from None
 
@@ -210,3 +212,13 @@ def _utc_second_of(raw: str) -> str | _TimeError:
 
 
 _utc_second_of_cached: Final = functools.lru_cache(maxsize=4096)(_utc_second_of)
+
+
+def utc_of_z_second(second: str) -> str | None:
+    """What :func:`rfc3339_utc` makes of ``second + "Z"`` (``second`` being
+    ``YYYY-MM-DDTHH:MM:SS``, checked by the caller), cached as there; None when it is not a
+    time, which rfc3339_utc then says why. For a reader that has checked the stamp's form
+    already: ``utc_of_z_second(stamp[:19]) + stamp[19:]`` is ``rfc3339_utc(stamp)`` for a
+    stamp ``YYYY-MM-DDTHH:MM:SS[.fraction]Z``."""
+    utc = _utc_second_of_cached(second + "Z")
+    return utc if isinstance(utc, str) else None

@@ -12,7 +12,8 @@ One :class:`IngestSink` per server serves every source. For a principal, a log a
    MalformedError in its place;
 3. charges the principal's quotas for the rest (PushbackError when over);
 4. appends them through the log's sequencer in batches of at most ``max_batch_entries`` and
-   returns only once all are durable, with one AppendOutcome per accepted record.
+   returns only once all are durable, with one AppendOutcome per accepted record
+   (:meth:`IngestSink.append_entries`: ``None``, for sources that only count them).
 
 Errors are the classes of tree/errors.py; each protocol maps them to its own status. Every
 record accepted or rejected is counted (``auditlog_ingest_records_total{transport,log}``,
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeGuard, TypeVar
 
 from auditlog_tlog.server.ingest.personal import PersonalConfig, split
 from auditlog_tlog.server.ingest.record import IngestRecord, decode_entry, encode_entry
@@ -89,24 +90,30 @@ class IngestSink:
         answered by dedup) for an unknown log, a denied role, a quota or a full queue."""
         if not records:
             return []
-        return await self._append(principal, log, records[0].transport, records, self._encode)
+        return await self._append(principal, log, records[0].transport, records, self._encode,
+                                  True)
 
     async def append_entries(
         self, principal: Principal | None, log: str, transport: str,
         entries: Sequence[bytes | MalformedError],
-    ) -> list[AppendOutcome | MalformedError]:
+    ) -> list[MalformedError | None]:
         """As :meth:`append`, for records of ``transport`` encoded already (``encode_fields``
         of server/ingest/record.py, or the MalformedError that refused one alone), so that a
-        source with many records per request builds no IngestRecord for them."""
+        source with many records per request builds no IngestRecord for them; per record
+        ``None`` once it is durable (no AppendOutcome built: its sources only count them)."""
         if not entries:
             return []
-        return await self._append(principal, log, transport, entries, self._check_entry)
+        return await self._append(principal, log, transport, entries, self._check_entry,
+                                  False)
 
     async def _append(
         self, principal: Principal | None, log: str, transport: str, records: Sequence[_R],
         encode: Callable[[_R, int], tuple[bytes, list[bytes]] | MalformedError],
-    ) -> list[AppendOutcome | MalformedError]:
-        results: list[AppendOutcome | MalformedError] = []
+        outcomes: bool,
+    ) -> list[Any]:
+        """``append``/``append_entries``: with ``outcomes``, an AppendOutcome per durable
+        record, else ``None``."""
+        results: list[AppendOutcome | MalformedError | None] = []
         entries: list[bytes] = []
         addenda: list[list[bytes]] = []  # per entry, when personal fields are configured
         slots: list[int] = []  # where in ``results`` each entry's outcome goes
@@ -117,6 +124,11 @@ class IngestSink:
                 raise NotFoundError(f"no log {log[:200]!r} on this server")
             self._authorizer.check(principal, log, "append")
             limit = runtime.config.max_entry_bytes
+            if not outcomes and self._personal is None and _all_plain(records, limit):
+                # Entries encoded already, none refused, none too large, no fields to take
+                # out (the usual request): no call per entry.
+                entries, results = list(records), [None] * len(records)
+                records = ()
             for rec in records:
                 outcome = encode(rec, limit)
                 if isinstance(outcome, MalformedError):
@@ -124,7 +136,7 @@ class IngestSink:
                     results.append(outcome)
                 else:
                     slots.append(len(results))
-                    results.append(_NOT_APPENDED)  # replaced below
+                    results.append(_NOT_APPENDED if outcomes else None)  # replaced below
                     entries.append(outcome[0])
                     addenda.append(outcome[1])
             if not entries:
@@ -138,9 +150,13 @@ class IngestSink:
                 batch = await runtime.append(
                     entries[begin:begin + step], want_receipt=False,
                     addenda=addenda[begin:begin + step] if with_addenda else ())
-                for receipted in batch:
-                    results[slots[done]] = receipted.outcome
-                    done += 1
+                if outcomes:  # from the columns: no Receipted per entry
+                    duplicates = batch.duplicates
+                    for position, (index, leaf) in enumerate(zip(batch.indexes, batch.leaves,
+                                                                 strict=True)):
+                        results[slots[done + position]] = AppendOutcome(
+                            index, leaf, position in duplicates)
+                done += len(batch)
         except AuditLogError as exc:
             # Records rejected alone were counted already; those of earlier batches are durable.
             refused = (len(entries) - done) if results else len(records)
@@ -180,6 +196,11 @@ class IngestSink:
         if len(entry) > limit:
             return _too_large(len(entry), limit)
         return entry, data
+
+
+def _all_plain(entries: Sequence[object], limit: int) -> TypeGuard[Sequence[bytes]]:
+    """Whether every one of ``entries`` is an entry (bytes) of at most ``limit`` bytes."""
+    return all(type(e) is bytes and len(e) <= limit for e in entries)
 
 
 def _too_large(size: int, limit: int) -> MalformedError:

@@ -17,9 +17,12 @@ after it the stream cannot be resynchronised.
 
 from __future__ import annotations
 
+import re
+
 from auditlog_tlog.tree.errors import MalformedError
 
 MAX_COUNT_DIGITS = 9  # RFC 5425: MSG-LEN is NONZERO-DIGIT *DIGIT; 9 digits bound any real count
+_COUNT = re.compile(rb"([1-9][0-9]{0,%d}) " % (MAX_COUNT_DIGITS - 1))  # MSG-LEN SP, well formed
 
 
 class FrameDecoder:
@@ -37,13 +40,43 @@ class FrameDecoder:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[bytes]:
+        """The messages completed so far. Whole frames of either framing are found in one
+        loop, then sliced out of one copy of the bytes they span (not two copies per frame),
+        which are dropped from the buffer at once; what that loop does not take (a frame cut
+        short, a count or a line that is wrong) is left to :meth:`_next`, which waits for
+        more or says what is wrong. A frame that arrives a few bytes per read costs O(1) a
+        read until it is whole (an LF-framed line is searched for its LF again, as before)."""
         self._buffer += data
-        messages: list[bytes] = []
-        while self._buffer:
+        buf = self._buffer
+        spans: list[tuple[int, int]] = []
+        at = 0
+        limit = self.max_message_bytes
+        count_at = _COUNT.match
+        while at < len(buf):
+            if 48 <= buf[at] <= 57:  # a digit: octet counting
+                m = count_at(buf, at)
+                if m is None or int(m[1]) > limit:
+                    break  # a count that is wrong, or cut short: _next
+                end = m.end() + int(m[1])
+                if end > len(buf):
+                    break  # the rest of the frame is still to come
+                spans.append((m.end(), end))
+            else:
+                end = buf.find(b"\n", at)
+                if end < 0 or end - at > limit:
+                    break  # no LF yet, or a line too long: _next
+                spans.append((at, end - 1 if end > at and buf[end - 1] == 13 else end))  # CR
+                end += 1
+            at = end
+        taken = bytes(buf[:at])
+        del buf[:at]
+        # An empty line between frames carries nothing (a count is never 0).
+        messages = [taken[begin:end] for begin, end in spans if end > begin]
+        while buf:  # what the loop left: more to come, or what is wrong
             message = self._next()
             if message is None:
                 break
-            if message:  # an empty line between frames carries nothing
+            if message:
                 messages.append(message)
         return messages
 

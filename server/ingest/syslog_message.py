@@ -68,28 +68,34 @@ class SyslogMessage:
     raw: bytes
 
     def record(self) -> dict[str, Any]:
-        """The message as JSON-able values: the raw frame and its parsed reading."""
+        """The message as JSON-able values: the raw frame and its parsed reading, absent
+        fields left out. The keys are inserted in sorted order (those of every dict in it
+        too), so ``orjson`` writes the record as with ``OPT_SORT_KEYS`` without sorting."""
+        out: dict[str, Any] = {}
+        if self.app_name is not None:
+            out["app_name"] = self.app_name
+        out["facility"] = FACILITIES[self.facility]
+        out["format"] = self.format
+        if self.hostname is not None:
+            out["hostname"] = self.hostname
+        out["msg"] = self.msg
+        if self.msgid is not None:
+            out["msgid"] = self.msgid
+        if self.procid is not None:
+            out["procid"] = self.procid
         try:
-            raw: dict[str, str] = {"raw": self.raw.decode("utf-8")}
+            out["raw"] = self.raw.decode("utf-8")
         except UnicodeDecodeError:
-            raw = {"raw_base64": base64.b64encode(self.raw).decode("ascii")}
-        parsed: dict[str, Any] = {
-            "format": self.format,
-            "facility": FACILITIES[self.facility],
-            "severity": SEVERITIES[self.severity],
-            "timestamp": self.timestamp,
-            "hostname": self.hostname,
-            "app_name": self.app_name,
-            "procid": self.procid,
-            "msgid": self.msgid,
-            "msg": self.msg,
-        }
+            out["raw_base64"] = base64.b64encode(self.raw).decode("ascii")
+        out["severity"] = SEVERITIES[self.severity]
         if self.structured_data:
-            parsed["structured_data"] = [
+            out["structured_data"] = [
                 {"id": sd_id, "params": [list(p) for p in params]}
                 for sd_id, params in self.structured_data
             ]
-        return raw | {k: v for k, v in parsed.items() if v is not None}
+        if self.timestamp is not None:
+            out["timestamp"] = self.timestamp
+        return out
 
     def param(self, *names: str) -> str | None:
         """The first structured-data parameter with one of ``names``, in any element."""

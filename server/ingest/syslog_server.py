@@ -35,6 +35,7 @@ from auditlog_tlog.server.ingest.record import encode_fields, source_json
 from auditlog_tlog.server.ingest.relp import SERVER_CLOSE, RelpDecoder, RelpSession, Step
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener
+from auditlog_tlog.server.ingest.syslog_fast import PARAM_SLOTS, fast_entry
 from auditlog_tlog.server.ingest.syslog_framing import FrameDecoder
 from auditlog_tlog.server.ingest.syslog_message import SyslogMessage, parse_syslog
 from auditlog_tlog.server.security import Principal, TLSConfig
@@ -89,16 +90,22 @@ def search_fields(message: SyslogMessage) -> tuple[str | None, str | None, str |
     ``outcome`` win; otherwise the actor is the sender (``APP-NAME@HOSTNAME``) and the action
     the MSGID (RFC 5424) or the APP-NAME / TAG (RFC 3164).
     """
-    sender = "@".join(p for p in (message.app_name, message.hostname) if p) or None
-    return (message.param("actor", "user") or sender,
-            message.param("action") or message.msgid or message.app_name,
-            message.param("resource"), message.param("outcome"), message.time)
+    found: list[str | None] = [None, None, None, None]  # the first parameter of each slot
+    for _, params in message.structured_data:  # one pass, not one per field
+        for name, value in params:
+            slot = PARAM_SLOTS.get(name)
+            if slot is not None and found[slot] is None:
+                found[slot] = value
+    actor, action, resource, outcome = found
+    if not actor:
+        actor = "@".join(p for p in (message.app_name, message.hostname) if p) or None
+    return actor, action or message.msgid or message.app_name, resource, outcome, message.time
 
 
 def message_entry(message: SyslogMessage, source: orjson.Fragment) -> bytes:
     """``encode_entry`` of the message's IngestRecord (``source`` from ``source_json``), in
-    one ``orjson`` call: a syslog record holds only strings."""
-    return encode_fields(*search_fields(message), message.record(), source)
+    one ``orjson`` call: a syslog record holds only strings, its keys in sorted order."""
+    return encode_fields(*search_fields(message), message.record(), source, keys_sorted=True)
 
 
 # Messages of one read, parsed and encoded: (entries by log with their place in the read,
@@ -313,6 +320,10 @@ class SyslogServer:
         groups: dict[str, list[tuple[int, bytes | MalformedError]]] = {}
         for i, raw in enumerate(messages):
             try:
+                fast = fast_entry(raw, source)  # most messages: no SyslogMessage built
+                if fast is not None:
+                    groups.setdefault(self.config.route(who, fast[1]), []).append((i, fast[0]))
+                    continue
                 message = parse_syslog(raw, year)
             except MalformedError as exc:
                 self._sink.rejected(name, exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -69,6 +70,14 @@ def _reference(record: LogRecord) -> dict[str, Any]:
 @given(log_records())
 def test_log_record_equals_protobufs_json_mapping(record: LogRecord) -> None:
     assert log_record(record) == _reference(record)
+
+
+@settings(max_examples=300)
+@given(log_records())
+def test_log_record_keys_come_sorted_so_the_entry_is_dumped_without_sorting(
+        record: LogRecord) -> None:
+    document = log_record(record)
+    assert orjson.dumps(document) == orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
 def test_every_log_record_field_is_converted() -> None:

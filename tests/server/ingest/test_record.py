@@ -15,6 +15,7 @@ from auditlog_tlog.server.ingest.record import (
     encode_entry,
     rfc3339_nanos,
     rfc3339_utc,
+    utc_of_z_second,
 )
 from auditlog_tlog.tree.errors import MalformedError
 
@@ -87,6 +88,20 @@ def test_nanos_out_of_range_are_malformed() -> None:
 ])
 def test_rfc3339_is_normalised_to_utc(given_: str, want: str) -> None:
     assert rfc3339_utc(given_) == want
+
+
+@pytest.mark.parametrize("stamp", ["2026-11-30T01:45:00Z", "2026-11-30T01:45:00.5Z",
+                                   "0001-01-01T00:00:00.123456789Z", "9999-12-31T23:59:59Z"])
+def test_a_utc_stamps_seconds_convert_as_the_whole_stamp_does(stamp: str) -> None:
+    utc = utc_of_z_second(stamp[:19])
+    assert utc is not None and utc + stamp[19:] == rfc3339_utc(stamp)
+
+
+@pytest.mark.parametrize("second", ["2026-02-30T01:45:00", "0000-01-01T00:00:00", "2026-11-30"])
+def test_a_second_that_is_not_a_time_is_left_to_rfc3339_utc(second: str) -> None:
+    assert utc_of_z_second(second) is None
+    with pytest.raises(MalformedError, match="time"):
+        rfc3339_utc(second + "Z")
 
 
 @pytest.mark.parametrize("bad", ["yesterday", "2026-11-30T01:45:00", "2026-11-30T01:45:00.1234567891Z",

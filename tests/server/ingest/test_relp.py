@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditlog_tlog.server.ingest.relp import RelpDecoder, RelpFrame, RelpSession, Step, response
@@ -35,6 +35,41 @@ def test_frames_split_anywhere_decode_to_themselves(sent: list[RelpFrame],
     assert got == sent
 
 
+class FieldByField(RelpDecoder):
+    """The decoder without its one-expression header reader: every frame read by ``_next``."""
+
+    def feed(self, data: bytes) -> list[RelpFrame]:
+        self._buffer += data
+        frames = []
+        while (frame := self._next()) is not None:
+            frames.append(frame)
+        return frames
+
+
+def _decoded(decoder: RelpDecoder, chunks: list[bytes]) -> list[object]:
+    got: list[object] = []
+    try:
+        for chunk in chunks:
+            got += decoder.feed(chunk)
+    except MalformedError as exc:
+        got.append(str(exc))
+    return got
+
+
+pieces = st.sampled_from([b"1", b"0", b"07", b"999999999", b"1234567890", b" ", b"\n", b"syslog",
+                          b"open", b"a" * 33, b"x!", b"3", b"0 ", b"abc", b"100", b"101"])
+
+
+@settings(max_examples=400)
+@given(st.lists(st.one_of(frames.map(encode), pieces), max_size=12), st.data())
+def test_the_header_expression_reads_as_the_field_by_field_reader(
+        parts: list[bytes], data: st.DataObject) -> None:
+    stream = b"".join(parts)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=4)))
+    chunks = [stream[b:e] for b, e in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    assert _decoded(RelpDecoder(100), chunks) == _decoded(FieldByField(100), chunks)
+
+
 @pytest.mark.parametrize(("stream", "said"), [
     (b"1 syslog 101 " + b"x" * 101 + b"\n", "DATALEN 101, want at most 100"),
     (b"x syslog 1 a\n", "digits, letters, digits"),
@@ -60,7 +95,8 @@ def test_a_session_opens_takes_syslog_and_closes() -> None:
     assert b"commands=syslog\n" in reply
     assert int(reply.split(b" ")[2]) == len(reply.split(b" ", 3)[3]) - 1
     assert session.accept(RelpFrame(2, "syslog", b"<13>hi")) == (Step.DELIVER, b"")
-    assert session.answer(2, 200, "OK") == b"2 rsp 6 200 OK\n"
+    assert session.answer(2, 200, "OK") == b"2 rsp 6 200 OK\n" == response(2, 200, "OK")
+    assert session.answer(7, 500, "OK") == response(7, 500, "OK")
     assert session.accept(RelpFrame(3, "close", b"")) == (Step.CLOSE, b"3 rsp 0\n")
 
 

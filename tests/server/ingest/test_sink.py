@@ -144,12 +144,17 @@ def test_encoded_entries_are_checked_and_appended(tmp_path: Path) -> None:
         sent: list[bytes | MalformedError] = [encode_entry(_rec("a")), refused,
                                               encode_entry(_rec("x" * 500)), encode_entry(_rec("b"))]
         got = await sink.append_entries(writer, ORIGIN, "test", sent)
-        assert isinstance(got[0], AppendOutcome) and isinstance(got[3], AppendOutcome)
+        assert got[0] is None and got[3] is None  # durable (no AppendOutcome built for them)
         assert got[1] is refused
         assert isinstance(got[2], MalformedError) and "want at most 400" in str(got[2])
         assert server.logs[ORIGIN].store.entries(0, 2) == [sent[0], sent[3]]
         assert _metric(server, "auditlog_ingest_rejected_total",
                        {"transport": "test", "reason": "malformed"}) == 2
         assert await sink.append_entries(writer, ORIGIN, "test", []) == []
+        plain = [encode_entry(_rec("c")), encode_entry(_rec("d"))]  # none refused: one pass
+        assert await sink.append_entries(writer, ORIGIN, "test", plain) == [None, None]
+        assert server.logs[ORIGIN].store.entries(2, 4) == plain
+        assert _metric(server, "auditlog_ingest_records_total",
+                       {"transport": "test", "log": ORIGIN}) == 4
 
     _with_sink(tmp_path, body)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditlog_tlog.server.ingest.syslog_framing import FrameDecoder
@@ -29,6 +29,42 @@ def test_any_mix_of_framings_split_anywhere_gives_the_messages_back(
         got += decoder.feed(stream[begin:end])
     assert got == [m for m, _ in framed]
     assert decoder.pending == 0
+
+
+class FrameByFrame(FrameDecoder):
+    """The decoder without its loop over octet-counted frames: every frame read by ``_next``."""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buffer += data
+        got = []
+        while self._buffer and (message := self._next()) is not None:
+            if message:
+                got.append(message)
+        return got
+
+
+def _decoded(decoder: FrameDecoder, chunks: list[bytes]) -> list[object]:
+    got: list[object] = []
+    try:
+        for chunk in chunks:
+            got += decoder.feed(chunk)
+    except MalformedError as exc:
+        got.append(str(exc))
+    return [*got, decoder.pending]
+
+
+pieces = st.sampled_from([b"1", b"0", b"01", b"9", b"20", b"201", b"1234567890", b" ", b"\n",
+                          b"\r\n", b"<13>hi", b"x" * 30, b"5 abcde", b"3 ab"])
+
+
+@settings(max_examples=400)
+@given(st.lists(st.one_of(messages.map(counted), pieces), max_size=12), st.data())
+def test_the_counted_loop_reads_as_the_frame_by_frame_reader(
+        parts: list[bytes], data: st.DataObject) -> None:
+    stream = b"".join(parts)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=4)))
+    chunks = [stream[b:e] for b, e in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    assert _decoded(FrameDecoder(200), chunks) == _decoded(FrameByFrame(200), chunks)
 
 
 def test_octet_counting_keeps_newlines_inside_a_message() -> None:

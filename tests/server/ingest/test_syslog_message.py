@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditlog_tlog.server.ingest.syslog_message import (
+    SyslogMessage,
     _structured_data,
     _structured_data_escaped,
     parse_syslog,
 )
+from auditlog_tlog.server.ingest.syslog_server import search_fields
 from auditlog_tlog.tree.errors import MalformedError
 
 
@@ -136,3 +139,33 @@ def _outcome(parse: object, text: str) -> object:
 @given(sd_texts)
 def test_plain_structured_data_reads_as_the_escaping_reader_does(text: str) -> None:
     assert _outcome(_structured_data, text) == _outcome(_structured_data_escaped, text)
+
+
+def _search_fields_reference(m: SyslogMessage) -> tuple[str | None, ...]:
+    """docs/ingestion-syslog.md "Search fields", read one field at a time."""
+    def param(*wanted: str) -> str | None:
+        return next((v for _, ps in m.structured_data for n, v in ps if n in wanted), None)
+
+    sender = "@".join(p for p in (m.app_name, m.hostname) if p) or None
+    return (param("actor", "user") or sender, param("action") or m.msgid or m.app_name,
+            param("resource"), param("outcome"), m.time)
+
+
+field_names = st.sampled_from(["actor", "user", "action", "resource", "outcome", "ip"])
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(names, st.lists(st.tuples(field_names, st.sampled_from(["", "v", "w"])),
+                                          max_size=4)), max_size=3),
+       st.sampled_from(["-", "app"]), st.sampled_from(["-", "h"]), st.sampled_from(["-", "ID"]),
+       st.sampled_from([b"", b"\xff"]))
+def test_search_fields_and_the_record_read_in_one_pass(
+        sd: list[tuple[str, list[tuple[str, str]]]], app: str, host: str, msgid: str,
+        tail: bytes) -> None:
+    sd_text = "".join(f"[{i}" + "".join(f' {n}="{v}"' for n, v in ps) + "]"
+                      for i, ps in sd) or "-"
+    m = parse_syslog(f"<13>1 2026-11-30T01:02:03Z {host} {app} - {msgid} {sd_text} x".encode()
+                     + tail, 2026)
+    assert search_fields(m) == _search_fields_reference(m)
+    record = m.record()  # its keys inserted sorted: dumped without sorting, the same bytes
+    assert orjson.dumps(record) == orjson.dumps(record, option=orjson.OPT_SORT_KEYS)

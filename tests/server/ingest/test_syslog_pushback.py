@@ -12,7 +12,6 @@ from auditlog_tlog.server.ingest.syslog_config import SyslogListener
 from auditlog_tlog.server.ingest.syslog_server import SyslogServer
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.security import Authorizer, Principal
-from auditlog_tlog.storage.logstore import AppendOutcome
 from auditlog_tlog.tree.errors import MalformedError, PushbackError
 from tests.clock import FakeClock
 
@@ -29,12 +28,12 @@ class FullThenFree(IngestSink):
 
     async def append_entries(self, principal: Principal | None, log: str, transport: str,
                              entries: Sequence[bytes | MalformedError],
-                             ) -> list[AppendOutcome | MalformedError]:
+                             ) -> list[MalformedError | None]:
         if self.refusals:
             self.refusals -= 1
             raise PushbackError("the queue is full", retry_after=0.5)
         self.appended += [(log, decode_entry(e)) for e in entries if isinstance(e, bytes)]
-        return [AppendOutcome(i, b"\0" * 32, False) for i in range(len(entries))]
+        return [None] * len(entries)
 
 
 async def _until(condition: Callable[[], bool]) -> None:
