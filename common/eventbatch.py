@@ -82,6 +82,8 @@ def plain_batch(entries: Sequence[bytes], joined: Collection[str], sep: bytes
     if len(sep) != 1 or sep in _NOT_IN_VALUES:
         raise ValueError(f"sep: got {sep!r}, want one byte that a value may hold")
     count = len(entries)
+    if not count or not entries[0].startswith(_FIRST):
+        return None  # not an event first: no whole-batch join of a batch of others
     batch = b"\n".join(entries)
     if not count or b"\x00" in batch:
         return None
