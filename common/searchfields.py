@@ -152,6 +152,33 @@ def event_columns(entries: Sequence[bytes], attributes: bool) -> list[Column] | 
             if name is not None]
 
 
+# An ingested entry a line: its head, anything (its record: no newline, as JSON never holds one
+# raw), its tail at the line's end, as raw_keyed reads it anchored at the entry's end.
+_INGEST_LINES: Final = re.compile(
+    rb"^" + _INGEST_HEAD.pattern + rb".*" + _INGEST_TAIL.pattern.removesuffix(rb"\Z") + rb"$",
+    re.MULTILINE)
+_INGEST_COLUMNS: Final = (*_INGEST_FIELDS, None, "principal", "source")
+
+
+def ingested_columns(entries: Sequence[bytes], attributes: bool) -> list[Column] | None:
+    """:func:`event_columns` for a batch of ingested records (server/ingest/record.py): when
+    every one of ``entries`` is one that :func:`raw_keyed` reads and no ``attributes`` are
+    configured, one :class:`Column` per field; else ``None``. One pass over the batch joined by
+    newlines, all or nothing, as there."""
+    if attributes or not entries or not entries[0].startswith(b'{"fields":'):
+        return None
+    count = len(entries)
+    joined = b"\n".join(entries)
+    if joined.count(b"\n") != count - 1:
+        return None
+    found = _INGEST_LINES.findall(joined)
+    if len(found) != count:
+        return None
+    columns = zip(*found, strict=True)
+    return [Column(name, column) for name, column in zip(_INGEST_COLUMNS, columns, strict=True)
+            if name is not None]
+
+
 Grouped = dict[bytes, list[int]]
 
 

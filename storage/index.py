@@ -61,6 +61,7 @@ from auditlog_tlog.common.searchfields import (
     entry_fields,
     event_columns,
     group_events,
+    ingested_columns,
     raw_keyed,
 )
 from auditlog_tlog.storage import batchlists
@@ -185,7 +186,9 @@ class LogIndex:
                                    batchlists.joined_value(joined.joined, len(entries)))
                 return rows
             columns = event_columns(batch, bool(keys))
-            if columns is not None:  # canonical events only, some with attributes
+            if columns is None:
+                columns = ingested_columns(batch, bool(keys))
+            if columns is not None:  # canonical events only (some with attributes), or records
                 for each in columns:
                     if each.name in LISTED:
                         self._list_row(rows, each.name, first, batchlists.column_value(each))

@@ -12,6 +12,7 @@ from auditlog_tlog.common.searchfields import (
     entry_fields,
     event_columns,
     group_events,
+    ingested_columns,
     raw_keyed,
     rfc3339_ns,
 )
@@ -152,3 +153,21 @@ def test_rfc3339_ns() -> None:
     assert rfc3339_ns(0) == "1970-01-01T00:00:00Z"
     assert rfc3339_ns(1_790_000_000_123_000_000) == "2026-09-21T14:13:20.123Z"
     assert rfc3339_ns(1) == "1970-01-01T00:00:00.000000001Z"
+
+
+def test_the_batch_path_of_ingested_records_is_all_or_nothing() -> None:
+    one = encode_entry(IngestRecord("otlp-grpc", "svc", SearchFields(actor="alice", action="a"),
+                                    {"body": "x", "nested": {"source": {"principal": "p"}}}))
+    two = encode_entry(IngestRecord("relp", None, SearchFields(resource="r", outcome="ok"), {}))
+    columns = ingested_columns([one, two], False)
+    assert columns is not None
+    assert [(c.name, c.values()) for c in columns] == [
+        ("action", [b"a", b""]), ("actor", [b"alice", b""]), ("outcome", [b"", b"ok"]),
+        ("resource", [b"", b"r"]), ("principal", [b"svc", b""]), ("source", [b"otlp-grpc", b"relp"])]
+    event = AuditEvent(actor="alice", action="a", resource="r").encode()
+    assert ingested_columns([one, event], False) is None  # not all records
+    assert ingested_columns([event, one], False) is None  # not a record first
+    assert ingested_columns([one, two], True) is None  # attributes to read: the parser
+    assert ingested_columns([one + b"\n" + two, b"x"], False) is None
+    escaped = encode_entry(IngestRecord("relp", None, SearchFields(actor='a"b'), {}))
+    assert raw_keyed(escaped, False) is None and ingested_columns([one, escaped], False) is None

@@ -321,6 +321,42 @@ def test_rows_of_plain_events_of_any_bytes_are_those_read_entry_by_entry(
         assert dict(rows).get(key) == batchlists.list_value(listed[name])
 
 
+NULLABLE = st.one_of(st.just(b"null"), RAW.map(lambda v: b'"%s"' % v))
+RECORDS = st.sampled_from([b"", b'"body":"x"', b'"a":{"b":[1,{}]}',  # a tail inside the record:
+                           b'"s":{},"source":{"principal":"p","transport":"t"},"v":1'])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(NULLABLE, NULLABLE, NULLABLE, NULLABLE, RECORDS, NULLABLE, RAW),
+                min_size=1, max_size=30),
+       st.sampled_from([0, 7]))
+def test_rows_of_ingested_records_of_any_bytes_are_those_read_entry_by_entry(
+        records: list[tuple[bytes, ...]], first: int) -> None:
+    """Ingested records (server/ingest/record.py) read at once over the batch
+    (``ingested_columns``) write the posting lists and batch lists that reading each entry with
+    :func:`raw_keyed` gives, whatever their values and records hold."""
+    keys = LogKeys(b"L\x00\x00\x00\x01")
+    index = LogIndex(_NoDB(), keys, (), lambda: 5)  # type: ignore[arg-type]
+    entries = [b'{"fields":{"action":%s,"actor":%s,"outcome":%s,"resource":%s,"time":null},'
+               b'"record":{%s},"source":{"principal":%s,"transport":"%s"},"v":1}' % each
+               for each in records]
+    rows = index.rows([(first + i, e, b"") for i, e in enumerate(entries)])
+    want: dict[bytes, list[int]] = {}
+    listed: dict[str, list[bytes]] = {name: [b""] * len(entries) for name in LISTED}
+    for offset, entry in enumerate(entries):
+        for name, value in raw_keyed(entry, False) or ():
+            if name in LISTED:
+                listed[name][offset] = value
+                continue
+            key = keys.search + field_code(name) + value[:MAX_VALUE_BYTES] + b"\x00\x00"
+            want.setdefault(key + first.to_bytes(8, "big"), []).append(offset)
+    lists = {keys.search + code + first.to_bytes(8, "big"): name for name, code in LISTED.items()}
+    got = {key: list(unpack_offsets(value)) for key, value in rows[2:] if key not in lists}
+    assert len(dict(rows)) == len(rows)  # no key twice in one batch
+    assert got == want
+    for key, name in lists.items():
+        assert dict(rows).get(key) == batchlists.list_value(listed[name])
+
 def _rid(request_id: str, actor: str = "alice") -> bytes:
     return AuditEvent(actor=actor, action="a", resource="r", request_id=request_id,
                       time=WHEN).encode()
