@@ -286,6 +286,28 @@ def test_rows_of_a_batch_of_events_are_one_list_per_value_read_entry_by_entry(
         assert dict(rows)[key] == b"\xff" + b"\xff".join(listed[name]) + b"\xff"
 
 
+def _assert_rows_are_read_entry_by_entry(index: LogIndex, keys: LogKeys, entries: list[bytes],
+                                         first: int, attributes: bool) -> None:
+    """The rows of ``entries`` (a batch from ``first``) are the posting lists and batch lists
+    that reading each entry with :func:`raw_keyed` gives."""
+    rows = index.rows([(first + i, e, b"") for i, e in enumerate(entries)])
+    want: dict[bytes, list[int]] = {}
+    listed: dict[str, list[bytes]] = {name: [b""] * len(entries) for name in LISTED}
+    for offset, entry in enumerate(entries):
+        for name, value in raw_keyed(entry, attributes) or ():
+            if name in LISTED:
+                listed[name][offset] = value
+                continue
+            key = keys.search + field_code(name) + value[:MAX_VALUE_BYTES] + b"\x00\x00"
+            want.setdefault(key + first.to_bytes(8, "big"), []).append(offset)
+    lists = {keys.search + code + first.to_bytes(8, "big"): name for name, code in LISTED.items()}
+    got = {key: list(unpack_offsets(value)) for key, value in rows[2:] if key not in lists}
+    assert len(dict(rows)) == len(rows)  # no key twice in one batch
+    assert got == want
+    for key, name in lists.items():
+        assert dict(rows).get(key) == batchlists.list_value(listed[name])
+
+
 RAW = st.lists(st.sampled_from([b"a", b"b", b"\xff", b"\xc3\xa9", b"/", b" ", b"y" * 64]),
                max_size=3).map(b"".join)
 
@@ -303,22 +325,7 @@ def test_rows_of_plain_events_of_any_bytes_are_those_read_entry_by_entry(
     index = LogIndex(_NoDB(), keys, ("k",), lambda: 5)  # type: ignore[arg-type]
     entries = [b'{"action":"%s","actor":"%s","attributes":{},"outcome":"ok","request_id":"%s",'
                b'"resource":"%s","source":"%s","time":"t","v":1}' % each for each in events]
-    rows = index.rows([(first + i, e, b"") for i, e in enumerate(entries)])
-    want: dict[bytes, list[int]] = {}
-    listed: dict[str, list[bytes]] = {name: [b""] * len(entries) for name in LISTED}
-    for offset, entry in enumerate(entries):
-        for name, value in raw_keyed(entry, True) or ():
-            if name in LISTED:
-                listed[name][offset] = value
-                continue
-            key = keys.search + field_code(name) + value[:MAX_VALUE_BYTES] + b"\x00\x00"
-            want.setdefault(key + first.to_bytes(8, "big"), []).append(offset)
-    lists = {keys.search + code + first.to_bytes(8, "big"): name for name, code in LISTED.items()}
-    got = {key: list(unpack_offsets(value)) for key, value in rows[2:] if key not in lists}
-    assert len(dict(rows)) == len(rows)  # no key twice in one batch
-    assert got == want
-    for key, name in lists.items():
-        assert dict(rows).get(key) == batchlists.list_value(listed[name])
+    _assert_rows_are_read_entry_by_entry(index, keys, entries, first, True)
 
 
 NULLABLE = st.one_of(st.just(b"null"), RAW.map(lambda v: b'"%s"' % v))
@@ -340,22 +347,8 @@ def test_rows_of_ingested_records_of_any_bytes_are_those_read_entry_by_entry(
     entries = [b'{"fields":{"action":%s,"actor":%s,"outcome":%s,"resource":%s,"time":null},'
                b'"record":{%s},"source":{"principal":%s,"transport":"%s"},"v":1}' % each
                for each in records]
-    rows = index.rows([(first + i, e, b"") for i, e in enumerate(entries)])
-    want: dict[bytes, list[int]] = {}
-    listed: dict[str, list[bytes]] = {name: [b""] * len(entries) for name in LISTED}
-    for offset, entry in enumerate(entries):
-        for name, value in raw_keyed(entry, False) or ():
-            if name in LISTED:
-                listed[name][offset] = value
-                continue
-            key = keys.search + field_code(name) + value[:MAX_VALUE_BYTES] + b"\x00\x00"
-            want.setdefault(key + first.to_bytes(8, "big"), []).append(offset)
-    lists = {keys.search + code + first.to_bytes(8, "big"): name for name, code in LISTED.items()}
-    got = {key: list(unpack_offsets(value)) for key, value in rows[2:] if key not in lists}
-    assert len(dict(rows)) == len(rows)  # no key twice in one batch
-    assert got == want
-    for key, name in lists.items():
-        assert dict(rows).get(key) == batchlists.list_value(listed[name])
+    _assert_rows_are_read_entry_by_entry(index, keys, entries, first, False)
+
 
 def _rid(request_id: str, actor: str = "alice") -> bytes:
     return AuditEvent(actor=actor, action="a", resource="r", request_id=request_id,
