@@ -111,39 +111,30 @@ def append_stream_response_bytes(sequence: int, appended: Appended) -> bytes:
     return _uint64(b"\x08", sequence) + _append_results(b"\x12", appended)
 
 
-# A proof hash as a repeated bytes field: its tag (field 4 of an inclusion response, 3 of a
-# consistency response, wire type 2), then its length, 32.
-_INCLUSION_HASH: Final = b"\x22\x20"
-_CONSISTENCY_HASH: Final = b"\x1a\x20"
+def _hashes(head: bytes, hashes: Sequence[bytes], leaf: bytes = b"") -> bytes:
+    """A repeated bytes field of 32-byte hashes (every hash of our hashers), each ``head`` (its
+    tag, then length 32) and the hash; ValueError naming the lengths when a hash, or ``leaf``
+    (given beside them), is not 32 bytes."""
+    field = head + head.join(hashes) if hashes else b""
+    if len(field) != len(hashes) * (len(head) + HASH_SIZE) or len(leaf) not in (0, HASH_SIZE):
+        raise ValueError(f"proof hashes: got lengths "
+                         f"{sorted({len(h) for h in (leaf, *hashes) if h})}, want {HASH_SIZE}")
+    return field
 
 
 def inclusion_response_bytes(found: Inclusion) -> bytes:
     """A serialized GetInclusionProofResponse (fields 1 index, 2 tree_size, 3 leaf_hash,
-    4 proof, 5 checkpoint). Written with as few calls as it takes: it runs once per proof
-    call, with the CPU's caches cold (docs/call-cost.md)."""
-    index, size, leaf, proof, checkpoint = (found.index, found.tree_size, found.leaf_hash,
-                                            found.proof, found.checkpoint)
-    path = _INCLUSION_HASH + _INCLUSION_HASH.join(proof) if proof else b""
-    if len(path) != len(proof) * (2 + HASH_SIZE) or len(leaf) not in (0, HASH_SIZE):
-        raise ValueError(f"inclusion proof hashes: got lengths "
-                         f"{sorted({len(h) for h in (leaf, *proof) if h})}, want {HASH_SIZE}")
-    return b"".join((
-        b"\x08" + _varint(index) if index else b"",
-        b"\x10" + _varint(size) if size else b"",
-        b"\x1a\x20" + leaf if leaf else b"",
-        path,
-        b"\x2a" + _varint(len(checkpoint)) + checkpoint if checkpoint else b"",
-    ))
+    4 proof, 5 checkpoint)."""
+    return b"".join((_uint64(b"\x08", found.index), _uint64(b"\x10", found.tree_size),
+                     _bytes(b"\x1a", found.leaf_hash),
+                     _hashes(b"\x22\x20", found.proof, found.leaf_hash),
+                     _bytes(b"\x2a", found.checkpoint)))
 
 
 def consistency_response_bytes(size1: int, size2: int, proof: Sequence[bytes]) -> bytes:
     """A serialized GetConsistencyProofResponse (fields 1 size1, 2 size2, 3 proof)."""
-    path = _CONSISTENCY_HASH + _CONSISTENCY_HASH.join(proof) if proof else b""
-    if len(path) != len(proof) * (2 + HASH_SIZE):
-        raise ValueError(f"consistency proof hashes: got lengths "
-                         f"{sorted({len(h) for h in proof})}, want {HASH_SIZE}")
-    return b"".join((b"\x08" + _varint(size1) if size1 else b"",
-                     b"\x10" + _varint(size2) if size2 else b"", path))
+    return b"".join((_uint64(b"\x08", size1), _uint64(b"\x10", size2),
+                     _hashes(b"\x1a\x20", proof)))
 
 
 def log_info(runtime: LogRuntime) -> pb.LogInfo:

@@ -144,9 +144,9 @@ class Sequencer:
             )
 
     def check_entries(self, entries: Sequence[bytes]) -> None:
-        """Raise MalformedError for a batch the log's limits do not allow."""
+        """Raise MalformedError for an entry of a batch the log's limits do not allow (its
+        count passed :meth:`check_count`)."""
         limit = self.config.max_entry_bytes
-        self.check_count(len(entries))
         lengths = list(map(len, entries))
         if min(lengths) < 1 or max(lengths) > limit:  # then find which one, for the message
             i, length = next((i, n) for i, n in enumerate(lengths) if not 0 < n <= limit)

@@ -79,18 +79,13 @@ class LogService(pb_grpc.LogServicer):
     # The three append calls answer bytes they wrote themselves (server/convert.py; the
     # handlers of server/handlers.py pass them through unchanged).
     async def Append(self, request: pb.AppendRequest, context: Any) -> bytes:
-        """``_guard`` written out: no closure or coroutine of its own on the unary append's
-        path, the call that is made most often and waits for the sequencer (docs/call-cost.md)."""
-        started = time.perf_counter()
-        try:
+        async def call() -> bytes:
             runtime = self._log(request.log)
             addenda = [list(request.addenda)] if request.addenda else []
-            answer = convert.append_response_bytes(
+            return convert.append_response_bytes(
                 await runtime.append([request.entry], request.want_receipt, addenda))
-        except AuditLogError as exc:
-            await self._abort("Append", context, exc, started)
-        self._metrics.calls.call("Append", "OK", time.perf_counter() - started)
-        return answer
+
+        return await self._guard("Append", context, call)
 
     async def AppendBatch(self, request: pb.AppendBatchRequest, context: Any) -> bytes:
         async def call() -> bytes:
