@@ -121,6 +121,11 @@ def _merge(lists: dict[bytes, list[int]], key: bytes, offsets: list[int]) -> Non
 
 def _by_value(column: Column) -> Grouped:
     """A column of the regular expression's batch path grouped by value (empty ones left out)."""
+    items = column.items
+    if items and items.count(items[0]) == len(items):  # one value (an ingested batch's source)
+        if not items[0]:
+            return Grouped(column.name, [], [])
+        return Grouped(column.name, [items[0]], [list(range(len(items)))])
     grouped: defaultdict[bytes, list[int]] = defaultdict(list)
     for offset, value in enumerate(column.values()):
         grouped[value].append(offset)

@@ -338,6 +338,21 @@ def test_rows_of_ingested_records_of_any_bytes_are_those_read_entry_by_entry(
     _assert_rows_are_read_entry_by_entry(index, keys, entries, first, False)
 
 
+@settings(max_examples=40, deadline=None)
+@given(NULLABLE, NULLABLE, RAW, st.lists(NULLABLE, min_size=1, max_size=30))
+def test_rows_of_ingested_records_sharing_a_value_are_those_read_entry_by_entry(
+        actor: bytes, principal: bytes, transport: bytes, resources: list[bytes]) -> None:
+    """A column with one value over the whole batch (the usual source and principal of an
+    ingested batch, here also the actor; ``null`` or empty in every entry) is one list of every
+    offset, as reading each entry gives."""
+    keys = LogKeys(b"L\x00\x00\x00\x01")
+    index = LogIndex(_NoDB(), keys, (), lambda: 5)  # type: ignore[arg-type]
+    entries = [b'{"fields":{"action":null,"actor":%s,"outcome":null,"resource":%s,"time":null},'
+               b'"record":{},"source":{"principal":%s,"transport":"%s"},"v":1}' % (
+                   actor, resource, principal, transport) for resource in resources]
+    _assert_rows_are_read_entry_by_entry(index, keys, entries, 0, False)
+
+
 def _rid(request_id: str, actor: str = "alice") -> bytes:
     return AuditEvent(actor=actor, action="a", resource="r", request_id=request_id,
                       time=WHEN).encode()
