@@ -60,7 +60,7 @@ pieces = st.sampled_from([b"1", b"0", b"07", b"999999999", b"1234567890", b" ", 
                           b"open", b"a" * 33, b"x!", b"3", b"0 ", b"abc", b"100", b"101"])
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)  # a loaded machine stalls a case now and then
 @given(st.lists(st.one_of(frames.map(encode), pieces), max_size=12), st.data())
 def test_the_header_expression_reads_as_the_field_by_field_reader(
         parts: list[bytes], data: st.DataObject) -> None:
