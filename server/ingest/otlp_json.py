@@ -19,6 +19,7 @@ import base64
 import math
 from typing import Any, Final
 
+from google.protobuf import json_format
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
@@ -80,8 +81,12 @@ def any_value(value: AnyValue) -> dict[str, Any]:
     if kind == "array_value":
         values = value.array_value.values
         return {"arrayValue": {"values": [any_value(v) for v in values]} if values else {}}
-    pairs = value.kvlist_value.values
-    return {"kvlistValue": {"values": key_values(pairs)} if pairs else {}}
+    if kind == "kvlist_value":
+        pairs = value.kvlist_value.values
+        return {"kvlistValue": {"values": key_values(pairs)} if pairs else {}}
+    # ``string_value_strindex`` (an index into a string table that OTLP logs do not carry) or a
+    # member of a newer opentelemetry-proto: kept as protobuf's JSON mapping writes it.
+    return json_format.MessageToDict(value, use_integers_for_enums=True)
 
 
 def key_values(pairs: Any) -> list[dict[str, Any]]:
@@ -89,6 +94,8 @@ def key_values(pairs: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for pair in pairs:
         item: dict[str, Any] = {"key": pair.key} if pair.key else {}
+        if pair.key_strindex:
+            item["keyStrindex"] = pair.key_strindex
         if pair.HasField("value"):
             item["value"] = any_value(pair.value)
         out.append(item)
@@ -125,9 +132,13 @@ def log_record_fields(record: LogRecord) -> tuple[dict[str, Any], list[str | Non
                 text = None
                 value = any_value(pb_value)
             else:
-                append({"key": key} if key else {})
+                append(key_values((pair,))[0])
                 continue
-            append({"key": key, "value": value} if key else {"value": value})
+            if pair.key_strindex:  # a string-table key, which OTLP logs do not use: kept as sent
+                append({**({"key": key} if key else {}), "keyStrindex": pair.key_strindex,
+                        "value": value})
+            else:
+                append({"key": key, "value": value} if key else {"value": value})
             hit = FIELD_OF.get(key)
             if hit is not None and hit[1] < ranks[hit[0]]:
                 if text is None:

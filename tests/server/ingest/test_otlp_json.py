@@ -19,12 +19,16 @@ scalars = st.one_of(
     st.builds(lambda b: AnyValue(bool_value=b), st.booleans()),
     st.builds(lambda d: AnyValue(double_value=d), st.floats()),
     st.builds(lambda b: AnyValue(bytes_value=b), st.binary(max_size=8)),
+    st.builds(lambda i: AnyValue(string_value_strindex=i), st.integers(-(2**31), 2**31 - 1)),
     st.just(AnyValue()),
 )
 
 
 def _pairs(values: list[tuple[str, AnyValue | None]]) -> list[KeyValue]:
-    return [KeyValue(key=k) if v is None else KeyValue(key=k, value=v) for k, v in values]
+    # An empty key stands for a string-table key (``key_strindex``), which logs do not use but
+    # a producer may send: it must be kept too.
+    return [KeyValue(key=k, key_strindex=0 if k else 5) if v is None
+            else KeyValue(key=k, key_strindex=0 if k else 5, value=v) for k, v in values]
 
 
 values = st.recursive(
