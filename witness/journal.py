@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import binascii
 import fcntl
-import json
 import logging
 import os
 import threading
@@ -52,8 +51,13 @@ from typing import Any, Final, NamedTuple
 from auditlog_tlog.common.files import fsync_dir
 from auditlog_tlog.tree.errors import ConflictError, CorruptionError, PushbackError, StorageError
 from auditlog_tlog.witness.archive import LocalArchive, cosigned_key, sync_paths
-from auditlog_tlog.witness.records import encode_record, read_records, state_record
-from auditlog_tlog.witness.state import MAX_STATE_FILE, WitnessedState, decode_state
+from auditlog_tlog.witness.records import (
+    encode_record,
+    read_records,
+    read_state_files,
+    state_record,
+)
+from auditlog_tlog.witness.state import WitnessedState, decode_state
 
 log = logging.getLogger("auditlog.witness")
 JOURNAL: Final = "witness.journal"
@@ -325,13 +329,7 @@ class Journal:
 
     def _import_state_files(self) -> None:
         """Once, from a directory of ``FileStateStore`` JSON files: write them as a journal."""
-        states = []
-        for path in sorted(self._dir.glob("*.json")):
-            try:
-                doc = json.loads(path.read_bytes()[:MAX_STATE_FILE + 1])
-                states.append(decode_state(doc, str(doc.get("origin"))))
-            except (OSError, ValueError, KeyError, AttributeError, binascii.Error) as exc:
-                raise CorruptionError(f"state file {path} cannot be imported: {exc}") from exc
+        states = read_state_files(self._dir)
         if states:
             log.info("witness journal: importing %d state files of %s", len(states), self._dir)
             os.close(self._write_file(b"".join(state_record(s) for s in states)))
