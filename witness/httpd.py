@@ -13,7 +13,7 @@ total deadline (408 or closed), and open connections per peer and in total (503 
 HTTP/1.1 keep-alive is on, as the spec recommends. A slow client costs a coroutine. With the
 journal as its archive queue (``Witness.queued_archive``) an add-checkpoint is checked and
 cosigned on the event loop, and waits there for one sync shared by the requests of the same
-turn of the loop (``_GroupSync``): no thread hand-off. Otherwise (an S3 archive, whose puts go
+turn of the loop (``GroupSync``): no thread hand-off. Otherwise (an S3 archive, whose puts go
 over the network) the witness's work runs in worker threads.
 
 With an ``ssl.SSLContext`` (``witness.tls.server_context``) it serves HTTPS, and with mutual TLS
@@ -27,6 +27,7 @@ import asyncio
 import logging
 import re
 import ssl
+from collections.abc import Callable
 from typing import Final
 
 from aiohttp import web
@@ -75,15 +76,15 @@ def _counting(metrics: WitnessMetrics) -> Middleware:
     return count
 
 
-class _GroupSync:
+class GroupSync:
     """Requests answered on the event loop wait here until their state is durable. The first
     waiter schedules one sync for the next turn of the loop, after the requests that are
     running have appended their records, and every waiter until then shares it (group commit).
     The sync holds the loop while it runs; requests that arrive meanwhile are read after it
     and share the next one."""
 
-    def __init__(self, witness: Witness) -> None:
-        self._witness = witness
+    def __init__(self, sync: Callable[[int], None]) -> None:
+        self._sync_to = sync  # returns once the swap of a ticket, and every earlier one, is durable
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     async def wait(self, ticket: int) -> None:
@@ -97,7 +98,7 @@ class _GroupSync:
     def _sync(self) -> None:
         waiters, self._waiters = self._waiters, []
         try:
-            self._witness.sync(max(ticket for ticket, _ in waiters))
+            self._sync_to(max(ticket for ticket, _ in waiters))
         except Exception as exc:  # StorageError (503); anything else is logged, answered 500
             for _, future in waiters:
                 if not future.done():
@@ -112,7 +113,7 @@ class _WitnessAPI:
     def __init__(self, witness: Witness, prefix: str) -> None:
         self._witness = witness
         self._prefix = prefix
-        self._durable = _GroupSync(witness)
+        self._durable = GroupSync(witness.sync)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.raw_path
