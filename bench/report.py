@@ -100,13 +100,17 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_target("witness add-checkpoint on one connection, requests/s", ">= 2000",
                            rate, rate >= 2000))
         add = witness["add_checkpoint"]
-        if "ratio_to_empty_call" in add:  # reports before the same-run baseline lack it
+        if "ratio_to_bare_post" in add:  # reports before the same-run baselines lack them
+            share, goal = _median(add["ratio_to_bare_post"]), add["goal_ratio_to_bare_post"]
+            out.append(_target(
+                "witness add-checkpoint / bare aiohttp POST, same client and run", f">= {goal}",
+                share, share >= goal,
+                f"bare {_median(add['bare_post']['rate'])}/s x 3.64 = the goal's machine; "
+                "docs/witness-speed.md"))
             share, goal = _median(add["ratio_to_empty_call"]), add["goal_ratio_to_empty_call"]
             out.append(_target(
                 "witness add-checkpoint/s x empty unary call p50 (s), same run", f">= {goal}",
-                share, share >= goal,
-                f"{_median(add['ratio_to_bare_post'])} of a bare aiohttp POST (goal "
-                f"{add['goal_ratio_to_bare_post']}); docs/witness-speed.md"))
+                share, share >= goal, "assumes the empty call's 5.96x slowdown: lenient"))
         p50 = _median(witness["append_to_cosigned"]["latency"]["p50"])
         out.append(_target("append -> checkpoint cosigned by a witness, p50 ms", "<= 25", p50,
                            p50 <= 25))
