@@ -84,7 +84,7 @@ class WitnessApp:
             raise
         self.witness = Witness(self.keys.active, logs, self._state,
                                MeteredArchive(self._state if local else archive, self.metrics),
-                               self._clock, config.refresh_s, queued_archive=local is not None)
+                               self._clock, config.refresh_s)
         self.witness.reconcile()
         self.metrics.watch(self.witness)
         if config.listen:

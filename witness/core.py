@@ -142,13 +142,8 @@ class Witness:
         archive: Archive,
         clock: Clock | None = None,
         refresh_s: float = 60.0,
-        queued_archive: bool = False,
     ) -> None:
-        """``queued_archive``: the state store is a journal that queues the archive objects of
-        cosigned notes (``witness.journal``), so that :meth:`prepare` and :meth:`release`
-        block on no I/O but one sync, and an event loop may run them itself."""
         self.signers = tuple(signers)
-        self.queued_archive = queued_archive
         if not self.signers:
             raise ValueError("want at least one witness key")
         self._mine = [(s.name, bytes(s.key_id)) for s in self.signers]
@@ -210,11 +205,6 @@ class Witness:
         else:
             self._ensure_archived(prepared.state)
         return prepared.lines
-
-    def sync(self, ticket: int) -> None:
-        """Make the swap of ``ticket`` durable (what :meth:`release` waits for), for a caller
-        that gathers several requests into one sync."""
-        self._state.sync(ticket)
 
     def _prepare(self, old_size: int, proof: tuple[bytes, ...], note: Note,
                  checkpoint: Checkpoint) -> Prepared:

@@ -10,11 +10,10 @@ Inputs are bounded before they are read: the request path to ``MAX_PATH`` (414),
 block to ``MAX_HEADER_BYTES`` (431), the body to ``tree.witness_protocol.MAX_BODY_SIZE``
 announced by ``Content-Length`` (413 beyond, 411 without or chunked), the whole request by a
 total deadline (408 or closed), and open connections per peer and in total (503 beyond).
-HTTP/1.1 keep-alive is on, as the spec recommends. A slow client costs a coroutine. With the
-journal as its archive queue (``Witness.queued_archive``) an add-checkpoint is checked and
-cosigned on the event loop, and waits there for one sync shared by the requests of the same
-turn of the loop (``GroupSync``): no thread hand-off. Otherwise (an S3 archive, whose puts go
-over the network) the witness's work runs in worker threads.
+HTTP/1.1 keep-alive is on, as the spec recommends. A slow client costs a coroutine; the
+witness's own work (state, archive) runs in worker threads, where concurrent requests share
+the journal's syncs (run on the event loop instead, a request took twice as long at the same
+CPU cost on a loaded machine: docs/witness-speed.md).
 
 With an ``ssl.SSLContext`` (``witness.tls.server_context``) it serves HTTPS, and with mutual TLS
 only to clients whose certificate chains to the configured CA; the handshake is bounded by the
@@ -27,7 +26,6 @@ import asyncio
 import logging
 import re
 import ssl
-from collections.abc import Callable
 from typing import Final
 
 from aiohttp import web
@@ -76,44 +74,10 @@ def _counting(metrics: WitnessMetrics) -> Middleware:
     return count
 
 
-class GroupSync:
-    """Requests answered on the event loop wait here until their state is durable. The first
-    waiter schedules one sync for the next turn of the loop, after the requests that are
-    running have appended their records, and every waiter until then shares it (group commit).
-    The sync holds the loop while it runs; requests that arrive meanwhile are read after it
-    and share the next one."""
-
-    def __init__(self, sync: Callable[[int], None]) -> None:
-        self._sync_to = sync  # returns once the swap of a ticket, and every earlier one, is durable
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-
-    async def wait(self, ticket: int) -> None:
-        loop = asyncio.get_running_loop()
-        if not self._waiters:
-            loop.call_soon(self._sync)
-        future = loop.create_future()
-        self._waiters.append((ticket, future))
-        await future
-
-    def _sync(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        try:
-            self._sync_to(max(ticket for ticket, _ in waiters))
-        except Exception as exc:  # StorageError (503); anything else is logged, answered 500
-            for _, future in waiters:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for _, future in waiters:
-            if not future.done():
-                future.set_result(None)
-
-
 class _WitnessAPI:
     def __init__(self, witness: Witness, prefix: str) -> None:
         self._witness = witness
         self._prefix = prefix
-        self._durable = GroupSync(witness.sync)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.raw_path
@@ -147,12 +111,7 @@ class _WitnessAPI:
                                  close=True)
         body = await request.read()
         try:
-            if self._witness.queued_archive:
-                prepared = self._witness.prepare(body)
-                await self._durable.wait(prepared.ticket)
-                lines = self._witness.release(prepared)
-            else:  # an archive put over the network (S3) must not stop the loop
-                lines = await asyncio.to_thread(self._witness.add_checkpoint, body)
+            lines = await asyncio.to_thread(self._witness.add_checkpoint, body)
         except OldSizeConflictError as exc:
             return web.Response(status=409, body=format_size_body(exc.size),
                                 content_type="text/x.tlog.size")

@@ -1,62 +1,28 @@
-"""Add-checkpoint answered on the event loop (witness/httpd.py, ``GroupSync``): requests of
-one turn of the loop share one sync, a failed sync fails each of them, and concurrent requests
-to a witness on its journal are all answered, durable and archived."""
+"""A witness on its journal (witness/app.py, the journal queueing the local archive): logs
+pushing concurrently are all answered, durable and archived, and a refused request changes
+nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from pathlib import Path
 
 import pytest
 
-from auditlog_tlog.tree.errors import StorageError
 from auditlog_tlog.tree.note import parse_signature_lines
 from auditlog_tlog.witness.app import WitnessApp
 from auditlog_tlog.witness.config import parse_config
-from auditlog_tlog.witness.httpd import GroupSync
 from auditlog_tlog.witness.journal import Journal
 from tests.witness.helpers import TestLog, request
 
 
-def test_waiters_of_one_turn_share_one_sync_of_the_highest_ticket() -> None:
-    synced: list[int] = []
-
-    async def main() -> None:
-        group = GroupSync(synced.append)
-        await asyncio.gather(*(group.wait(ticket) for ticket in (3, 1, 7, 2)))
-        await group.wait(8)  # a later turn: a sync of its own
-
-    asyncio.run(main())
-    assert synced == [7, 8]
-
-
-def test_a_failed_sync_fails_every_waiter_and_the_next_turn_syncs_again() -> None:
-    calls: list[int] = []
-
-    def sync(ticket: int) -> None:
-        calls.append(ticket)
-        if len(calls) == 1:
-            raise StorageError("cannot sync the witness journal: EIO")
-
-    async def main() -> list[BaseException | None]:
-        group = GroupSync(sync)
-        first = await asyncio.gather(group.wait(1), group.wait(2), return_exceptions=True)
-        await group.wait(3)
-        return list(first)
-
-    results = asyncio.run(main())
-    assert [type(r) for r in results] == [StorageError, StorageError]
-    assert calls == [2, 3]
-
-
-def test_concurrent_logs_are_answered_on_the_loop_durably_and_archived(tmp_path: Path) -> None:
+def test_concurrent_logs_are_answered_durably_and_archived(tmp_path: Path) -> None:
     logs = [TestLog(f"test.example/log{i}") for i in range(4)]
     text = '[witness]\nname = "witness.example/w1"\nlisten = "127.0.0.1:0"\n' + "".join(
         f'[[log]]\norigin = "{log.origin}"\nvkey = "{log.signer.vkey()}"\n' for log in logs)
     app = WitnessApp(parse_config(text, tmp_path))
     app.start()
-    assert app.http is not None and app.witness.queued_archive
+    assert app.http is not None
     port = app.http.port
     statuses: list[int] = []
     lock = threading.Lock()
@@ -88,7 +54,7 @@ def test_concurrent_logs_are_answered_on_the_loop_durably_and_archived(tmp_path:
 
 
 @pytest.mark.parametrize("old", [0, 5])
-def test_a_refused_request_on_the_loop_changes_nothing(tmp_path: Path, old: int) -> None:
+def test_a_refused_request_changes_nothing(tmp_path: Path, old: int) -> None:
     log = TestLog()
     text = ('[witness]\nname = "witness.example/w1"\nlisten = "127.0.0.1:0"\n'
             f'[[log]]\norigin = "{log.origin}"\nvkey = "{log.signer.vkey()}"\n')
