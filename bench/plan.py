@@ -63,7 +63,7 @@ QUICK = Plan(
     stream_messages=4000, write_calls=100, unary_calls=600, append_entries=20_000,
     batch_size=1000, sweep=(1, 10, 100, 1000), sweep_messages=2000,
     sizes=(10_000, 100_000), build_batch=1000, proof_calls=1000, grpc_proof_calls=500,
-    restarts=3, peer_sizes=(10_000,), peer_seconds=5.0, peer_proofs=300, witness_requests=15,
+    restarts=3, peer_sizes=(10_000,), peer_seconds=5.0, peer_proofs=300, witness_requests=100,
     witness_step=100, witness_appends=5, witness_seconds=2.0,
     section_runs=1, publication_entries=10_000, publication_rate=10_000,
     restore_entries=140_000, ingest_records=10_240, syslog_messages=10_000, search_size=100_000,

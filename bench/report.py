@@ -99,6 +99,18 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         rate = _median(witness["add_checkpoint"]["rate"])
         out.append(_target("witness add-checkpoint on one connection, requests/s", ">= 2000",
                            rate, rate >= 2000))
+        add = witness["add_checkpoint"]
+        if "ratio_to_bare_post" in add:  # reports before the same-run baselines lack them
+            share, goal = _median(add["ratio_to_bare_post"]), add["goal_ratio_to_bare_post"]
+            out.append(_target(
+                "witness add-checkpoint / bare aiohttp POST, same client and run", f">= {goal}",
+                share, share >= goal,
+                f"bare {_median(add['bare_post']['rate'])}/s x 3.64 = the goal's machine; "
+                "docs/witness-speed.md"))
+            share, goal = _median(add["ratio_to_empty_call"]), add["goal_ratio_to_empty_call"]
+            out.append(_target(
+                "witness add-checkpoint/s x empty unary call p50 (s), same run", f">= {goal}",
+                share, share >= goal, "assumes the empty call's 5.96x slowdown: lenient"))
         p50 = _median(witness["append_to_cosigned"]["latency"]["p50"])
         out.append(_target("append -> checkpoint cosigned by a witness, p50 ms", "<= 25", p50,
                            p50 <= 25))
@@ -285,6 +297,11 @@ def _tables(report: dict[str, Any]) -> str:
         parts.append(_table(["witness", "median (min-max)"], [
             ["add-checkpoint, one connection", _mmm(add["rate"], 1) + " requests/s"],
             ["add-checkpoint latency, p50", _mmm(add["latency"]["p50"]) + " µs"],
+            *([["bare aiohttp POST, same client", _mmm(add["bare_post"]["rate"], 1)
+                + " requests/s"],
+               ["add-checkpoint / bare POST", _mmm(add["ratio_to_bare_post"], 3)],
+               ["add-checkpoint/s x empty-call p50", _mmm(add["ratio_to_empty_call"], 3)]]
+              if "bare_post" in add else []),
             ["append -> co-signed checkpoint, p50", _mmm(cosigned["p50"], 1) + " ms"],
             ["append -> co-signed checkpoint, p99", _mmm(cosigned["p99"], 1) + " ms"],
         ]))

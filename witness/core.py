@@ -43,6 +43,7 @@ from typing import Final
 from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.encoding import parse_decimal
 from auditlog_tlog.tree.errors import (
     ConflictError,
     Inconsistency,
@@ -58,7 +59,13 @@ from auditlog_tlog.tree.hashing import SHA256, Hasher
 from auditlog_tlog.tree.keys import NoteVerifier
 from auditlog_tlog.tree.note import MAX_NOTE_SIZE, Note, format_note, parse_note, verify_note
 from auditlog_tlog.tree.verify import verify_consistency
-from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, parse_add_checkpoint
+from auditlog_tlog.tree.witness_protocol import (
+    MAX_BODY_SIZE,
+    MAX_PROOF_LINES,
+    AddCheckpointRequest,
+    parse_hash_lines,
+    split_head,
+)
 from auditlog_tlog.witness.archive import Archive, cosigned_key, evidence_key
 from auditlog_tlog.witness.state import StateStore, WitnessedState
 
@@ -76,6 +83,34 @@ class OldSizeConflictError(ConflictError):
 
 class _LostRace(Exception):
     """The state changed between the checks and the swap: check again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request checked and cosigned, its new state swapped in but perhaps not durable yet:
+    ``lines`` go out only through :meth:`Witness.release`. ``fresh`` is False for a repeat
+    answer (the stored cosignature of the same checkpoint; ``ticket`` 0)."""
+
+    state: WitnessedState
+    lines: bytes
+    ticket: int
+    fresh: bool
+
+
+def read_add_checkpoint(body: bytes) -> tuple[int, tuple[bytes, ...], Note]:
+    """An add-checkpoint body (``tree.witness_protocol``) as old size, proof and the parsed
+    note, ``MalformedError`` (400) otherwise: ``parse_add_checkpoint`` checks the same, but
+    builds an ``AddCheckpointRequest`` that holds the note as bytes (parsed three times)."""
+    if len(body) > MAX_BODY_SIZE:
+        raise MalformedError(f"add-checkpoint: got {len(body)} bytes, want at most "
+                             f"{MAX_BODY_SIZE}")
+    lines, signed = split_head(body, "add-checkpoint")
+    old, space, size = lines[0].partition(" ")
+    if old != "old" or not space:
+        raise MalformedError(f"add-checkpoint: got first line {lines[0][:32]!r}, want 'old <size>'")
+    old_size = parse_decimal(size, "add-checkpoint old size")
+    proof = parse_hash_lines(lines[1:], "add-checkpoint proof", MAX_PROOF_LINES)
+    return old_size, proof, parse_note(signed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,67 +181,91 @@ class Witness:
     # -- add-checkpoint ------------------------------------------------------------------------
     def add_checkpoint(self, body: bytes) -> bytes:
         """Handle an add-checkpoint body; returns the cosignature line(s) or raises."""
-        return self.process(parse_add_checkpoint(body))
+        return self.release(self.prepare(body))
 
     def process(self, req: AddCheckpointRequest) -> bytes:
+        """Handle a parsed request (pull mode); returns the cosignature line(s) or raises."""
         note = parse_note(req.checkpoint)
-        checkpoint = parse_checkpoint(note.text)
+        return self.release(self._prepare(req.old_size, req.proof, note,
+                                          parse_checkpoint(note.text)))
+
+    def prepare(self, body: bytes) -> Prepared:
+        """Steps 1-4 of the module docstring up to the swap, which need not be durable yet:
+        :meth:`release` waits for that before it hands the lines out."""
+        old_size, proof, note = read_add_checkpoint(body)
+        return self._prepare(old_size, proof, note, parse_checkpoint(note.text))
+
+    def release(self, prepared: Prepared) -> bytes:
+        """The cosignature lines of ``prepared``, once its state is durable and its note
+        archived (``StorageError`` if either fails: nothing is released)."""
+        self._state.sync(prepared.ticket)
+        if prepared.fresh:
+            self._archive_state(prepared.state)
+            log.debug("cosigned %s at size %d", prepared.state.origin, prepared.state.size)
+        else:
+            self._ensure_archived(prepared.state)
+        return prepared.lines
+
+    def _prepare(self, old_size: int, proof: tuple[bytes, ...], note: Note,
+                 checkpoint: Checkpoint) -> Prepared:
         entry = self._logs.get(checkpoint.origin)
         if entry is None:
             raise NotFoundError(f"unknown origin {checkpoint.origin[:200]!r}: not witnessed here")
         opened = verify_note(note, entry.verifiers)  # 403 unless a trusted signature verifies
-        if req.old_size > checkpoint.size:
+        if old_size > checkpoint.size:
             raise InvalidRangeError(
-                f"old size {req.old_size} is larger than the checkpoint size {checkpoint.size}"
+                f"old size {old_size} is larger than the checkpoint size {checkpoint.size}"
             )
         trusted = {(v.name, bytes(v.key_id)) for v in opened.verified}
         signed = Note(note.text, tuple(s for s in note.signatures if (s.name, s.key_id) in trusted))
         for _ in range(MAX_ATTEMPTS):
             try:
-                return self._cosign(entry, req, checkpoint, signed)
+                return self._cosign(entry, old_size, proof, checkpoint, signed)
             except _LostRace:
                 continue
         raise PushbackError(f"state of {checkpoint.origin} is contended; retry", retry_after=1)
 
     def _cosign(
-        self, entry: WitnessedLog, req: AddCheckpointRequest, cp: Checkpoint, signed: Note
-    ) -> bytes:
+        self, entry: WitnessedLog, old_size: int, proof: tuple[bytes, ...], cp: Checkpoint,
+        signed: Note,
+    ) -> Prepared:
         state = self._state.load(entry.origin)
         size0, root0 = (state.size, state.root) if state else (0, entry.hasher.empty_root())
-        if req.old_size != size0:
+        if old_size != size0:
             if cp.size < size0:
                 log.warning("log %s presented size %d, below the size %d cosigned (a replay, or "
                             "a rollback)", entry.origin, cp.size, size0)
             raise OldSizeConflictError(
-                f"old size {req.old_size}, but this witness last cosigned size {size0}", size0
+                f"old size {old_size}, but this witness last cosigned size {size0}", size0
             )
         if cp.size == 0 and cp.root != entry.hasher.empty_root():
             raise InconsistencyError(
                 "checkpoint of size 0 has a root other than the empty tree's",
                 kind=Inconsistency.FORK,
             )
-        if req.old_size == 0 and req.proof:
+        if old_size == 0 and proof:
             raise InconsistencyError(
-                f"proof from old size 0: got {len(req.proof)} hashes, want none",
+                f"proof from old size 0: got {len(proof)} hashes, want none",
                 kind=Inconsistency.FORK,
             )
         if state is not None and cp.size == size0 and cp.root != root0:
-            self._evidence(entry, "same size, another root", state, signed, req)
+            self._evidence(entry, "same size, another root", state, signed, old_size, proof)
             raise InconsistencyError(
                 f"size {cp.size} was cosigned with root {base64.b64encode(root0).decode()}, got "
                 f"{base64.b64encode(cp.root).decode()}: the log forked",
                 kind=Inconsistency.FORK,
             )
         try:
-            verify_consistency(entry.hasher, size0, cp.size, req.proof, root0, cp.root)
+            verify_consistency(entry.hasher, size0, cp.size, proof, root0, cp.root)
         except VerificationError as exc:
             if state is not None:
-                self._evidence(entry, f"consistency proof failed: {exc}", state, signed, req)
+                self._evidence(entry, f"consistency proof failed: {exc}", state, signed,
+                               old_size, proof)
             raise InconsistencyError(
                 f"consistency proof from size {size0}: {exc}", kind=Inconsistency.FORK
             ) from exc
         if state is not None and cp.size == size0 and (lines := self._recent_lines(state, signed.text)):
-            return lines
+            return Prepared(state, lines, 0, fresh=False)
         now = int(self._clock.now())
         signatures = tuple(signer.cosign(signed.text, now) for signer in self.signers)
         cosigned = format_note(Note(signed.text, (*signed.signatures, *signatures)))
@@ -215,16 +274,16 @@ class Witness:
                                  f"most {MAX_NOTE_SIZE}")
         new = WitnessedState(entry.origin, cp.size, cp.root, cosigned)
         try:
-            self._state.swap(None if state is None else (size0, root0), new)
+            ticket = self._state.swap(None if state is None else (size0, root0), new,
+                                      durable=False)
         except ConflictError:
             raise _LostRace() from None
-        self._archive_state(new)
-        log.debug("cosigned %s at size %d", entry.origin, cp.size)  # not info: a line a request
-        return "".join(signature.line() for signature in signatures).encode()
+        return Prepared(new, "".join(signature.line() for signature in signatures).encode(),
+                        ticket, fresh=True)
 
     def _recent_lines(self, state: WitnessedState, text: str) -> bytes | None:
         """Our stored cosignatures of ``text``, one per active key, if all are younger than
-        ``refresh_s`` (and archived)."""
+        ``refresh_s`` (released once archived: :meth:`release`)."""
         stored = parse_note(state.checkpoint)
         if stored.text != text:
             return None
@@ -237,7 +296,6 @@ class Witness:
             age = now - int.from_bytes(signature.signature[:8], "big")
             if not 0 <= age < self._refresh_s:
                 return None
-        self._ensure_archived(state)
         return "".join(s.line() for s in mine if s is not None).encode()
 
     # -- archive -------------------------------------------------------------------------------
@@ -275,7 +333,7 @@ class Witness:
 
     def _evidence(
         self, entry: WitnessedLog, reason: str, state: WitnessedState, presented: Note,
-        req: AddCheckpointRequest,
+        old_size: int, proof: tuple[bytes, ...],
     ) -> None:
         note = format_note(presented)
         size = parse_checkpoint(presented.text).size
@@ -287,8 +345,8 @@ class Witness:
             "reason": reason,
             "witnessed": state.checkpoint.decode(),
             "presented": note.decode(),
-            "old_size": req.old_size,
-            "proof": [base64.b64encode(h).decode() for h in req.proof],
+            "old_size": old_size,
+            "proof": [base64.b64encode(h).decode() for h in proof],
         }, indent=1, sort_keys=True).encode()
         try:
             self._archive.put(evidence_key(entry.origin, size, state.checkpoint, note), doc)

@@ -11,7 +11,9 @@ block to ``MAX_HEADER_BYTES`` (431), the body to ``tree.witness_protocol.MAX_BOD
 announced by ``Content-Length`` (413 beyond, 411 without or chunked), the whole request by a
 total deadline (408 or closed), and open connections per peer and in total (503 beyond).
 HTTP/1.1 keep-alive is on, as the spec recommends. A slow client costs a coroutine; the
-witness's own work (state, archive) runs in worker threads.
+witness's own work (state, archive) runs in worker threads, where concurrent requests share
+the journal's syncs (run on the event loop instead, a request took twice as long at the same
+CPU cost on a loaded machine: docs/witness-speed.md).
 
 With an ``ssl.SSLContext`` (``witness.tls.server_context``) it serves HTTPS, and with mutual TLS
 only to clients whose certificate chains to the configured CA; the handshake is bounded by the

@@ -4,16 +4,18 @@ before responding", and checking the old size and persisting "MUST be done atomi
 
 :class:`Journal` is a ``witness.state.StateStore`` and a ``witness.archive.Archive``. A swap
 appends one record, the new state with its cosigned note, to ``<state_dir>/witness.journal``
-and returns once an ``fdatasync`` covers it; the compare-and-swap is made on the states held in
-memory, under a lock, in journal order. Concurrent swaps share one ``fdatasync`` (group commit).
+and returns once an ``fdatasync`` covers it (or at once with ``durable=False``, and
+:meth:`Journal.sync` of its ticket waits); the compare-and-swap is made on the states held in
+memory, under a lock, in journal order. Concurrent waits share one ``fdatasync`` (group commit).
 :meth:`Journal.load` returns a state only once it is durable, so nothing is released (a repeat
 answer, the monitoring endpoint) that a crash could take back.
 
 With a local archive the journal is also the archive's durable queue: :meth:`Journal.put` of a
-note the journal holds stages the archive file without a sync (``LocalArchive.stage``: visible at
-once), and a background thread makes staged objects durable in batches (one ``syncfs`` per
+note the journal holds does nothing, and a background thread writes the queued objects
+(``LocalArchive.stage``, no sync each) and makes them durable in batches (one ``syncfs`` per
 ``ARCHIVE_BATCH`` notes or ``ARCHIVE_DELAY_S``, whichever comes first), then appends a marker record
-saying that every note before an offset is in the archive. Other objects (fork evidence) are put
+saying that every note before an offset is in the archive: an object appears in the archive
+directory at most ``ARCHIVE_DELAY_S`` after its answer. Other objects (fork evidence) are put
 synchronously. So an answered request costs one ``fdatasync`` instead of five syncs (state file
 and directory, archive directory, object and its directory), and "archived before released"
 holds: the released note is durable in the journal, and recovery archives it before serving.
@@ -40,7 +42,6 @@ from __future__ import annotations
 
 import binascii
 import fcntl
-import json
 import logging
 import os
 import threading
@@ -50,8 +51,13 @@ from typing import Any, Final, NamedTuple
 from auditlog_tlog.common.files import fsync_dir
 from auditlog_tlog.tree.errors import ConflictError, CorruptionError, PushbackError, StorageError
 from auditlog_tlog.witness.archive import LocalArchive, cosigned_key, sync_paths
-from auditlog_tlog.witness.records import encode_record, read_records, state_record
-from auditlog_tlog.witness.state import MAX_STATE_FILE, WitnessedState, decode_state
+from auditlog_tlog.witness.records import (
+    encode_record,
+    read_records,
+    read_state_files,
+    state_record,
+)
+from auditlog_tlog.witness.state import WitnessedState, decode_state
 
 log = logging.getLogger("auditlog.witness")
 JOURNAL: Final = "witness.journal"
@@ -126,7 +132,10 @@ class Journal:
         self._sync_to(found[1])  # a state is handed out only once it is durable
         return found[0]
 
-    def swap(self, expected: tuple[int, bytes] | None, new: WitnessedState) -> None:
+    def swap(self, expected: tuple[int, bytes] | None, new: WitnessedState,
+             durable: bool = True) -> int:
+        """Append the new state's record; return its ticket once an ``fdatasync`` covers it
+        (``durable=False``: at once, and :meth:`sync` of the ticket waits for that)."""
         if expected is not None and new.size < expected[0]:
             raise ValueError(f"state of {new.origin}: got size {new.size}, want >= {expected[0]}")
         record = state_record(new)
@@ -149,19 +158,29 @@ class Journal:
                 if len(self._pending) in (1, ARCHIVE_BATCH):  # what the archiver waits for
                     self._wake.notify()
             seq = self._written
-        self._sync_to(seq)
+        if durable:
+            self._sync_to(seq)
+        return seq
+
+    def sync(self, ticket: int) -> None:
+        """Return once the record of ``ticket`` (a :meth:`swap`'s) is durable. Calls that wait
+        together share one ``fdatasync``."""
+        self._sync_to(ticket)
 
     # -- Archive -------------------------------------------------------------------------------
     def put(self, key: str, data: bytes) -> bool:
-        """A note the journal holds is staged (durable already); anything else is put durably."""
+        """A note the journal holds is queued already: the archiver writes it, and nothing is
+        done here; anything else (fork evidence) is put durably at once."""
         if self._archive is None:
             raise StorageError("this journal has no archive")
         with self._lock:
             self._check_open()
-            queued = any(p.key == key for p in reversed(self._pending))
+            # Queued, or archived by a pass that ran between the swap and this put: a note
+            # swapped in by this process (a replayed state has sequence number 0).
+            queued = (any(p.key == key for p in reversed(self._pending))
+                      or any(seq and s.checkpoint == data for s, seq in self._states.values()))
         if not queued:
             return self._archive.put(key, data)
-        self._archive.stage(key, data)
         return True
 
     def flush(self) -> None:
@@ -310,13 +329,7 @@ class Journal:
 
     def _import_state_files(self) -> None:
         """Once, from a directory of ``FileStateStore`` JSON files: write them as a journal."""
-        states = []
-        for path in sorted(self._dir.glob("*.json")):
-            try:
-                doc = json.loads(path.read_bytes()[:MAX_STATE_FILE + 1])
-                states.append(decode_state(doc, str(doc.get("origin"))))
-            except (OSError, ValueError, KeyError, AttributeError, binascii.Error) as exc:
-                raise CorruptionError(f"state file {path} cannot be imported: {exc}") from exc
+        states = read_state_files(self._dir)
         if states:
             log.info("witness journal: importing %d state files of %s", len(states), self._dir)
             os.close(self._write_file(b"".join(state_record(s) for s in states)))

@@ -6,12 +6,15 @@ object (the state of c2sp.org/tlog-witness@v1.0.0 that a swap persists, or an ar
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import struct
 import zlib
+from pathlib import Path
 from typing import Any, Final
 
-from auditlog_tlog.witness.state import MAX_STATE_FILE, WitnessedState
+from auditlog_tlog.tree.errors import CorruptionError
+from auditlog_tlog.witness.state import MAX_STATE_FILE, WitnessedState, decode_state
 
 _HEADER: Final = struct.Struct(">II")
 
@@ -49,3 +52,16 @@ def read_records(data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], int]:
         out.append((at, doc))
         at = end
     return out, at
+
+
+def read_state_files(directory: Path) -> list[WitnessedState]:
+    """The states in a directory of ``witness.state.FileStateStore`` JSON files (imported once
+    into a new journal); ``CorruptionError`` for a file that is not one."""
+    states = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            doc = json.loads(path.read_bytes()[:MAX_STATE_FILE + 1])
+            states.append(decode_state(doc, str(doc.get("origin"))))
+        except (OSError, ValueError, KeyError, AttributeError, binascii.Error) as exc:
+            raise CorruptionError(f"state file {path} cannot be imported: {exc}") from exc
+    return states

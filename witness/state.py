@@ -63,10 +63,18 @@ class StateStore(Protocol):
         """The stored state of ``origin``, or None if it was never cosigned."""
         ...
 
-    def swap(self, expected: tuple[int, bytes] | None, new: WitnessedState) -> None:
+    def swap(self, expected: tuple[int, bytes] | None, new: WitnessedState,
+             durable: bool = True) -> int:
         """Store ``new`` if the stored (size, root) is ``expected`` (None: nothing stored), else
-        raise ``ConflictError``. Durable before it returns. ``new.size`` below the expected
-        size is a ``ValueError``: the state only moves forward."""
+        raise ``ConflictError``. ``new.size`` below the expected size is a ``ValueError``: the
+        state only moves forward. Durable before it returns; with ``durable=False`` a store may
+        return first, and the caller must pass the ticket returned to :meth:`sync` before it
+        releases anything that depends on the new state."""
+        ...
+
+    def sync(self, ticket: int) -> None:
+        """Return once the swap that returned ``ticket`` is durable (StorageError if it cannot
+        be made so)."""
         ...
 
 
@@ -104,7 +112,9 @@ class FileStateStore:
             raise StorageError(f"state file {path}: {exc.strerror}") from exc
         return _decode(raw, origin, path)
 
-    def swap(self, expected: tuple[int, bytes] | None, new: WitnessedState) -> None:
+    def swap(self, expected: tuple[int, bytes] | None, new: WitnessedState,
+             durable: bool = True) -> int:
+        """Durable when it returns, always (a file per state); the ticket is 0."""
         if expected is not None and new.size < expected[0]:
             raise ValueError(f"state of {new.origin}: got size {new.size}, want >= {expected[0]}")
         with self._lock:
@@ -123,6 +133,10 @@ class FileStateStore:
                 self._write(new)
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        return 0
+
+    def sync(self, ticket: int) -> None:
+        """Every swap is durable when it returns: nothing to wait for."""
 
     def _write(self, state: WitnessedState) -> None:
         data = json.dumps({
