@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from rocksdict import Options, Rdict
+
 from auditlog_tlog.storage import strata
 from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.layout import LogKeys
@@ -133,3 +135,22 @@ def test_a_kill_during_the_move_loses_nothing(tmp_path: Path) -> None:
     db = Database(tmp_path)
     _check(db, ORIGIN, SIZE, stored)
     db.close()
+
+
+def test_a_database_without_the_strata_column_family_opens_and_moves(tmp_path: Path) -> None:
+    """A database written by layout 1 has no column family but the default one: every record
+    of a log written now is copied into such a one by RocksDB itself, and it opens, gains the
+    column family, and its log moves and proves."""
+    stored = _layout_1(tmp_path / "new", {ORIGIN: SIZE})[ORIGIN]
+    db = Database(tmp_path / "new")
+    rows = list(db.scan(b"", b"\xff"))
+    db.close()
+    old = Rdict(os.fspath(tmp_path / "old"), Options(raw_mode=True))
+    for key, value in rows:
+        old[key] = value
+    old.close()
+    assert Rdict.list_cf(os.fspath(tmp_path / "old")) == ["default"]
+    db = Database(tmp_path / "old")
+    _check(db, ORIGIN, SIZE, stored)
+    db.close()
+    assert sorted(Rdict.list_cf(os.fspath(tmp_path / "old"))) == ["default", "strata"]
