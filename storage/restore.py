@@ -199,7 +199,8 @@ class LogImporter:
         compacted again, so the rows of a fresh log (which has at most a checkpoint of size 0,
         or the markers of its search index) must not fall under one."""
         batch = self._db.batch()
-        for begin, end in self._keys.ranges():
+        # With the range of the strata: an import interrupted before layout 2 left them here.
+        for begin, end in (*self._keys.ranges(), self._keys.tiles_range()):
             first = next(iter(self._db.scan(begin, end)), None)
             last = next(iter(self._db.scan_back(begin, end)), None)
             if first is not None and last is not None:

@@ -18,6 +18,7 @@ from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.storage.migrate import move_strata
+from auditlog_tlog.storage.restore import LogImporter
 from auditlog_tlog.tree.compact import root_of
 from auditlog_tlog.tree.hashing import SHA256
 from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
@@ -154,3 +155,25 @@ def test_a_database_without_the_strata_column_family_opens_and_moves(tmp_path: P
     _check(db, ORIGIN, SIZE, stored)
     db.close()
     assert sorted(Rdict.list_cf(os.fspath(tmp_path / "old"))) == ["default", "strata"]
+
+
+def test_an_import_interrupted_before_layout_2_is_cleared_with_its_strata(tmp_path: Path) -> None:
+    """A restore that an older version left unfinished (strata in the default column family,
+    no state) is started over: the importer deletes those strata too, so that no open moves
+    them over the ones it writes."""
+    _layout_1(tmp_path, {ORIGIN: SIZE})
+    db = Database(tmp_path)
+    keys = LogKeys(b"L" + (1).to_bytes(4, "big"))
+    batch = db.batch()
+    batch.delete(keys.state)
+    db.write(batch)
+    assert list(db.scan(*keys.tiles_range()))
+    importer = LogImporter(db, ORIGIN, SHA256)
+    entries = _entries(0, 300)
+    importer.add(entries, SHA256.hash_leaves(entries))
+    importer.finish({300: b"note"}, 300)
+    assert list(db.scan(*keys.tiles_range())) == []
+    store = LogStore(db, ORIGIN, SHA256)
+    assert move_strata(db, keys, ORIGIN) == 0
+    assert store.size == 300 and store.root == root_of(SHA256, SHA256.hash_leaves(entries))
+    db.close()
