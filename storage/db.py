@@ -7,8 +7,15 @@ Key space (all keys and values are raw bytes; integers are big-endian so keys so
     L <u32 id> S                  -> state (see logstore.py)   size, root, compact range, checkpoint size
     L <u32 id> E <u64 index>      -> entry bytes
     L <u32 id> H <32 leaf hash>   -> u64 index                 leaf hash -> index (dedup, proof by hash)
-    L <u32 id> T <u8 lvl><u64 n>  -> stratum (see strata.py)   complete tree nodes, tile by tile
     L <u32 id> C <u64 size>       -> signed checkpoint note
+
+    column family "strata":
+    L <u32 id> T <u8 lvl><u64 n>  -> stratum (see strata.py)   complete tree nodes, tile by tile
+
+The strata have a column family of their own (layout 2; storage.migrate moves those of a log
+of layout 1 there when it opens): their keys only ever grow, so its SST files hold disjoint key
+ranges and a proof's read of a random stratum probes one file, not one per file of level 0 and
+per level as among the entries and the (random) leaf hashes (docs/proof-reads.md).
 
 Every write goes through :meth:`Database.write`, one WriteBatch with a synced WAL: written by
 RocksDB without sync, then synced by :class:`~auditlog_tlog.storage.walsync.WalSync`, which lets
@@ -62,13 +69,20 @@ from rocksdict import (
 )
 
 from auditlog_tlog.common.files import write_atomic
-from auditlog_tlog.storage.rocks import BLOCK_CACHE_BYTES, table_options, translate
+from auditlog_tlog.storage.rocks import (
+    BLOCK_CACHE_BYTES,
+    column_family,
+    strata_options,
+    table_options,
+    translate,
+)
 from auditlog_tlog.storage.walsync import WalSync
 from auditlog_tlog.tree.errors import CorruptionError, DiskFullError, StorageError
 
 log = logging.getLogger("auditlog.storage")
 
 _REGISTRY = b"R"
+STRATA: Final = "strata"  # the column family of the strata
 WAL_MARK: Final = "AUDITLOG-WAL"
 # A full file system is only worth reopening the database for once this much is free again.
 RECOVER_FREE_BYTES: Final = 4 * 1024 * 1024
@@ -91,6 +105,7 @@ class Database:
         os.makedirs(self.path, exist_ok=True)
         self._cache = Cache(BLOCK_CACHE_BYTES)  # must outlive every Rdict opened with it
         self._db = self._open(create=new)
+        self._strata, self._strata_cf = column_family(self._db, STRATA)
         self._unsynced = WriteOptions()
         self._wal = WalSync(self.path)
         self._lock = threading.RLock()  # write() may recover() inside register_log()
@@ -161,7 +176,7 @@ class Database:
             mode = self._checked_mode()
         where = f"cannot open database at {self.path}"
         try:
-            db = self._open_with(create, mode, AccessType.read_write())
+            db = self._open_with(create, mode, read_only=False)
         except Exception as exc:  # rocksdict raises plain Exception for lock, I/O and corruption
             raise self._explain(translate(exc, where)) from exc
         self._write_mark(db)
@@ -171,10 +186,9 @@ class Database:
         """Open read-only (nothing is written or deleted), check, and return the WAL recovery
         mode to open with: absolute consistency, or tolerating the torn tail a crash leaves."""
         where = f"cannot open database at {self.path}"
-        read_only = AccessType.read_only(False)
         mode = DBRecoveryMode.absolute_consistency()
         try:
-            db = self._open_with(False, mode, read_only)
+            db = self._open_with(False, mode, read_only=True)
         except Exception as exc:
             if not any(words in str(exc) for words in _TORN_TAIL):
                 raise self._explain(translate(exc, where)) from exc
@@ -184,7 +198,7 @@ class Database:
                         ", ".join(_wal_files(self.path)))
             mode = DBRecoveryMode.tolerate_corrupted_tail_records()
             try:
-                db = self._open_with(False, mode, read_only)
+                db = self._open_with(False, mode, read_only=True)
             except Exception as again:
                 raise self._explain(translate(again, where)) from again
         try:
@@ -193,8 +207,19 @@ class Database:
             db.close()
         return mode
 
-    def _open_with(self, create: bool, mode: DBRecoveryMode, access: AccessType) -> Rdict:
-        db = Rdict(os.fspath(self.path), self._options(create, mode), access_type=access)
+    def _open_with(self, create: bool, mode: DBRecoveryMode, read_only: bool) -> Rdict:
+        """Open with the strata's column family: created if missing when writable (a
+        database of layout 1 has none); a read-only open names only the ones there are."""
+        options = self._options(create, mode)
+        families = [STRATA]
+        access = AccessType.read_write()
+        if read_only:
+            access = AccessType.read_only(False)
+            families = [n for n in Rdict.list_cf(os.fspath(self.path)) if n == STRATA]
+        else:
+            options.create_missing_column_families(True)
+        db = Rdict(os.fspath(self.path), options, access_type=access,
+                   column_families={name: strata_options(self._cache) for name in families})
         read = ReadOptions()
         read.set_verify_checksums(True)
         db.set_read_options(read)
@@ -214,6 +239,21 @@ class Database:
         except Exception as exc:
             raise translate(exc, f"reading key {key[:6].hex()}…") from exc
         return value
+
+    def get_stratum(self, key: bytes) -> bytes | None:
+        """A read of the strata's column family (storage.layout: ``LogKeys.tile``)."""
+        try:
+            value: bytes | None = self._strata.get(key)
+        except Exception as exc:
+            raise translate(exc, f"reading stratum {key[:6].hex()}…") from exc
+        return value
+
+    def put_stratum(self, batch: Any, key: bytes, value: bytes) -> None:
+        batch.put(key, value, self._strata_cf)
+
+    def delete_strata(self, batch: Any, begin: bytes, end: bytes) -> None:
+        """Delete the strata with keys in [begin, end) in ``batch``."""
+        batch.delete_range(begin, end, self._strata_cf)
 
     def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
         if not keys:
@@ -343,6 +383,7 @@ class Database:
                                         f"bytes free, want {RECOVER_FREE_BYTES} to resume") from None
             self._close_quietly()
             self._db = self._open(create=False)
+            self._strata, self._strata_cf = column_family(self._db, STRATA)
             self._broken = None
             log.warning("database at %s reopened after a failed write (%s)", self.path, broken)
 
@@ -352,6 +393,10 @@ class Database:
             self._db.close()
         except Exception as exc:
             log.warning("closing the database at %s: %s", self.path, exc)
+        # The strata's column family handles keep RocksDB open (and its lock held) while they
+        # live: drop them (recover() makes new ones).
+        self.__dict__.pop("_strata", None)
+        self.__dict__.pop("_strata_cf", None)
 
     # -- registry of logs ----------------------------------------------------------------------
     def log_ids(self) -> dict[str, int]:
@@ -391,7 +436,8 @@ class Database:
     def purge(self, begin: bytes, end: bytes) -> None:
         """Make keys deleted in [begin, end) unrecoverable from the database's files
         (docs/erasure.md): flush the memtable (the WAL files that held the deleted values become
-        obsolete and RocksDB deletes them), then compact the range down to the bottom level, which
+        obsolete and RocksDB deletes them once every column family has flushed past them: the
+        strata's too), then compact the range down to the bottom level, which
         rewrites every SST file holding an old value of those keys without it and deletes the old
         files. Call it after the deleting write, from the log's writer thread."""
         where = f"purging keys from {begin[:6].hex()}"
@@ -402,6 +448,7 @@ class Database:
             self.recover()
             try:
                 self._db.flush(True)
+                self._strata.flush(True)
                 self._db.compact_range(begin, end, options)
                 self._db.flush_wal(True)
             except Exception as exc:

@@ -11,7 +11,8 @@ Every key of a log starts with its prefix (``storage.db.prefix``: ``L`` and the 
                                        after publication (docs/retention.md); absent: none
     <prefix> S                         the state: size u64 || root || checkpoint size u64 ||
                                        the compact range's hashes, left to right
-    <prefix> T <level u8> <index u64>  an 8-level stratum of the tree (storage.strata)
+    <prefix> T <level u8> <index u64>  an 8-level stratum of the tree (storage.strata), in
+                                       the column family "strata" (storage.db, layout 2)
     <prefix> X <digest(32)>            an erased addendum: entry index u64 || erasure index u64
 
 Integers are big-endian, so keys of one kind sort by number. The appending store
@@ -81,16 +82,20 @@ class LogKeys:
     def tile(self, level: int, index: int) -> bytes:
         return self.prefix + b"T" + level.to_bytes(1, "big") + _u64(index)
 
+    def tiles_range(self) -> tuple[bytes, bytes]:
+        """The half-open key range of every stratum of the log."""
+        return self.prefix + b"T", self.prefix + b"U"
+
     @property
     def search(self) -> bytes:
         """The first bytes of every key of the search index (storage.index)."""
         return self.prefix + b"K"
 
     def ranges(self) -> tuple[tuple[bytes, bytes], ...]:
-        """Half-open key ranges covering every record of the log but its addenda (A, X): C, E and
-        H; K; P; S and T."""
+        """Half-open key ranges covering every record of the log in the default column family
+        but its addenda (A, X): C, E and H; K; P; S (the strata: :meth:`tiles_range`)."""
         return ((self.prefix + b"C", self.prefix + b"I"), (self.prefix + b"K", self.prefix + b"L"),
-                (self.prefix + b"P", self.prefix + b"Q"), (self.prefix + b"S", self.prefix + b"U"))
+                (self.prefix + b"P", self.prefix + b"Q"), (self.prefix + b"S", self.prefix + b"T"))
 
 
 @dataclass(frozen=True, slots=True)

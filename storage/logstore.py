@@ -36,6 +36,7 @@ from auditlog_tlog.storage.addenda import AddendaChange, AddendaReader, stage
 from auditlog_tlog.storage.db import Database, prefix
 from auditlog_tlog.storage.fold import fold
 from auditlog_tlog.storage.layout import LogKeys, State
+from auditlog_tlog.storage.migrate import move_strata
 from auditlog_tlog.storage.proofs import ProofReader
 from auditlog_tlog.tree.compact import CompactRange
 from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, PrunedError, StorageError
@@ -102,7 +103,8 @@ class LogStore:
         # (size, note) of the latest checkpoint, set by the writer only; one tuple, so that a
         # reader never pairs a size with another size's note.
         self._latest: tuple[int, bytes] | None = None
-        self._proofs = ProofReader(origin, hasher, self._keys, db.get, self._damaged)
+        self._proofs = ProofReader(origin, hasher, self._keys, db.get_stratum, self._damaged)
+        move_strata(db, self._keys, origin)  # from a database of layout 1 (storage.migrate)
         self._open()
 
     # -- reads of the database, with this log's name on every failure ------------------------
@@ -119,6 +121,12 @@ class LogStore:
     def _get(self, key: bytes) -> bytes | None:
         try:
             return self._db.get(key)
+        except CorruptionError as exc:
+            raise self._named(exc) from exc
+
+    def _get_stratum(self, key: bytes) -> bytes | None:
+        try:
+            return self._db.get_stratum(key)
         except CorruptionError as exc:
             raise self._named(exc) from exc
 
@@ -163,7 +171,7 @@ class LogStore:
     def _load_frontier(self) -> None:
         self._frontier.clear()
         for level, index in self._frontier_tiles(self.size):
-            value = self._get(self._keys.tile(level, index)) or b""
+            value = self._get_stratum(self._keys.tile(level, index)) or b""
             stratum = strata.Stratum(level, index, value)
             want = (self.size >> (8 * level)) & 0xFF
             if stratum.width != want:
@@ -287,7 +295,7 @@ class LogStore:
 
     def tile(self, level: int, index: int) -> bytes | None:
         """The C2SP tile bytes (row 0 of the stratum), or None if nothing is stored there."""
-        value = self._get(self._keys.tile(level, index))
+        value = self._get_stratum(self._keys.tile(level, index))
         return None if value is None else strata.bottom_row(value)
 
     def checkpoint(self, size: int | None = None) -> bytes | None:
@@ -374,8 +382,9 @@ class LogStore:
                                                         strict=True):
                 put(key, entry)
                 put(leaf_key, u64)
+        put_stratum = self._db.put_stratum
         for (level, index), stratum in batch.strata.items():
-            wb.put(self._keys.tile(level, index), stratum.value())
+            put_stratum(wb, self._keys.tile(level, index), stratum.value())
         if batch.addenda is not None:
             stage(wb, self._keys, batch.addenda)
         if self.extra_rows is not None and batch.entries:

@@ -183,7 +183,7 @@ class LogImporter:
         self._full: list[strata.Stratum] = []
         self._pending = 0
         self._batch: Any = self._cleared()  # what an interrupted import left
-        self._batch.put(self._keys.tile(0, 0), GUARD)
+        db.put_stratum(self._batch, self._keys.tile(0, 0), GUARD)
         self._flush()
 
     @property
@@ -199,11 +199,13 @@ class LogImporter:
         compacted again, so the rows of a fresh log (which has at most a checkpoint of size 0,
         or the markers of its search index) must not fall under one."""
         batch = self._db.batch()
-        for begin, end in self._keys.ranges():
+        # With the range of the strata: an import interrupted before layout 2 left them here.
+        for begin, end in (*self._keys.ranges(), self._keys.tiles_range()):
             first = next(iter(self._db.scan(begin, end)), None)
             last = next(iter(self._db.scan_back(begin, end)), None)
             if first is not None and last is not None:
                 batch.delete_range(first[0], last[0] + b"\x00")
+        self._db.delete_strata(batch, *self._keys.tiles_range())
         return batch
 
     def _visit(self, level: int, index: int, hash_: bytes) -> None:
@@ -249,7 +251,7 @@ class LogImporter:
             raise ValueError(f"a whole tile at size {self._compact.end}, want a multiple of 256")
         index = self._compact.end >> 8
         value, tile_root = tile
-        self._batch.put(self._keys.tile(0, index), value)
+        self._db.put_stratum(self._batch, self._keys.tile(0, index), value)
         if self._on_tile is not None:
             self._on_tile(0, index, value[: strata.WIDTH * len(tile_root)])
         self._visit(8, index, tile_root)
@@ -268,7 +270,7 @@ class LogImporter:
 
     def _put_stratum(self, stratum: strata.Stratum) -> None:
         value = stratum.value()
-        self._batch.put(self._keys.tile(stratum.level, stratum.index), value)
+        self._db.put_stratum(self._batch, self._keys.tile(stratum.level, stratum.index), value)
         if self._on_tile is not None:
             self._on_tile(stratum.level, stratum.index, strata.bottom_row(value))
 
@@ -283,7 +285,7 @@ class LogImporter:
             raise InvalidRangeError(f"latest checkpoint at size {checkpoint_size}, want one at "
                                     f"the imported size {self.size}")
         if self.size == 0:
-            self._batch.delete(self._keys.tile(0, 0))  # the guard: no tile replaced it
+            self._db.delete_strata(self._batch, self._keys.tile(0, 0), self._keys.tile(0, 1))  # the guard
         for level in sorted(self._open):
             stratum = self._open[level]
             if stratum.width < strata.WIDTH and stratum.width:

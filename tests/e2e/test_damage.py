@@ -74,14 +74,21 @@ def in_wal(tmp_path_factory: pytest.TempPathFactory) -> Signed:
 
 @pytest.fixture(scope="module")
 def in_sst(tmp_path_factory: pytest.TempPathFactory) -> Signed:
-    """Entries in one SST file: the server stopped cleanly, which flushes the memtable."""
+    """Entries in one SST file: the server stopped cleanly, which flushes the memtables (the
+    strata's column family into a second file)."""
     signed = _prepare(tmp_path_factory.mktemp("sst"), lambda s: s.stop() == 0 or pytest.fail())
-    assert len(_files(signed.directory, ".sst")) == 1
+    assert len(_files(signed.directory, ".sst")) == 2
     return signed
 
 
 def _files(directory: Path, suffix: str) -> list[Path]:
     return sorted((directory / "data" / "db").glob(f"*{suffix}"))
+
+
+def _entries_sst(directory: Path) -> Path:
+    """The SST file of the default column family: checkpoints, entries (incompressible, so
+    the larger file), leaf hashes; the other holds the strata (storage/db.py)."""
+    return max(_files(directory, ".sst"), key=lambda path: path.stat().st_size)
 
 
 def _copy(signed: Signed, tmp_path: Path) -> Path:
@@ -197,13 +204,14 @@ def test_a_flipped_byte_in_the_checkpoints_of_an_sst_is_data_loss(
     """The first data block holds BIG's checkpoints (its keys sort first): listing them must
     not answer OK with none. The damaged log stops appending; the other log goes on."""
     directory = _copy(in_sst, tmp_path)
-    _flip(_files(directory, ".sst")[0], 100)
+    _flip(_entries_sst(directory), 100)
     server = start_server(directory / "server.toml")
     try:
         stub = server.stub()
         calls: list[Callable[[], object]] = [
             lambda: stub.ListCheckpoints(pb.ListCheckpointsRequest(log=BIG)),
-            lambda: stub.GetCheckpoint(pb.GetCheckpointRequest(log=BIG, size=1)),
+            # One that is stored (for one that is not, a bloom filter may answer without the block).
+            lambda: stub.GetCheckpoint(pb.GetCheckpointRequest(log=BIG, size=PER_BATCH)),
             lambda: stub.Append(pb.AppendRequest(log=BIG, entry=b"more")),
         ]
         for call in calls:
@@ -222,7 +230,7 @@ def test_a_flipped_byte_among_the_entries_of_an_sst_is_data_loss(
     in_sst: Signed, tmp_path: Path
 ) -> None:
     directory = _copy(in_sst, tmp_path)
-    sst = _files(directory, ".sst")[0]
+    sst = _entries_sst(directory)
     _flip(sst, sst.stat().st_size // 4)  # BIG's entries follow its checkpoints
     server = start_server(directory / "server.toml")
     try:

@@ -82,11 +82,11 @@ def test_the_writer_refuses_to_sign_over_a_corrupted_tree(tmp_path: Path) -> Non
     # PROOF(600, 601) starts with the node over leaves [0, 512): level 9, kept in row 1 of the
     # stratum 1/0 on disk. Flip its last byte.
     key = prefix(1) + b"T" + bytes([1]) + (0).to_bytes(8, "big")
-    tile = bytearray(db.get(key) or b"")
+    tile = bytearray(db.get_stratum(key) or b"")
     assert len(tile) == 3 * 32  # two level-8 nodes and the level-9 node above them
     tile[-1] ^= 1
     wb = db.batch()
-    wb.put(key, bytes(tile))
+    db.put_stratum(wb, key, bytes(tile))
     db.write(wb)
     with pytest.raises(LogHaltedError, match="does not extend the last checkpoint signed"):
         writer.append([b"more"], True, sign=True)

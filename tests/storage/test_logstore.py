@@ -137,10 +137,10 @@ def test_stored_node_that_disagrees_with_the_state_is_corruption(tmp_path: Path)
     # Tile 0/3 holds the leaves 768..999; the compact range of 1000 has the node 3/124
     # (leaves 992..999) which lives in row 3 of that tile.
     key = prefix(1) + b"T" + bytes([0]) + (3).to_bytes(8, "big")
-    tile = bytearray(db.get(key) or b"")
+    tile = bytearray(db.get_stratum(key) or b"")
     tile[-1] ^= 1
     batch = db.batch()
-    batch.put(key, bytes(tile))
+    db.put_stratum(batch, key, bytes(tile))
     db.write(batch)
     with pytest.raises(CorruptionError, match="node"):
         LogStore(db, ORIGIN, SHA256)

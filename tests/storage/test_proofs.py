@@ -112,7 +112,7 @@ def test_a_missing_stratum_is_damage(tmp_path: Path) -> None:
     store = LogStore(db, ORIGIN, SHA256)
     store.commit(store.prepare(_entries(0, 1000), False))
     batch = db.batch()
-    batch.delete(store.keys.tile(0, 1))
+    db.delete_strata(batch, store.keys.tile(0, 1), store.keys.tile(0, 2))
     db.write(batch)
     again = LogStore(db, ORIGIN, SHA256)  # nothing of tile 0/1 cached
     with pytest.raises(CorruptionError, match="tree nodes missing in tile 0/1"):
