@@ -84,8 +84,10 @@ class AddCheckpointRequest:
             raise ValueError(str(exc)) from exc
 
 
-def parse_add_checkpoint(body: bytes, max_size: int = MAX_BODY_SIZE) -> AddCheckpointRequest:
-    """Parse an add-checkpoint request body, or raise ``MalformedError`` (HTTP 400)."""
+def split_add_checkpoint(body: bytes,
+                         max_size: int = MAX_BODY_SIZE) -> tuple[int, tuple[bytes, ...], bytes]:
+    """An add-checkpoint request body's old size, proof and signed checkpoint (not checked
+    here), or ``MalformedError`` (HTTP 400) for a body too large or a malformed head."""
     if len(body) > max_size:
         raise MalformedError(f"add-checkpoint: got {len(body)} bytes, want at most {max_size}")
     lines, checkpoint = split_head(body, "add-checkpoint")
@@ -94,6 +96,12 @@ def parse_add_checkpoint(body: bytes, max_size: int = MAX_BODY_SIZE) -> AddCheck
         raise MalformedError(f"add-checkpoint: got first line {lines[0][:32]!r}, want 'old <size>'")
     old_size = parse_decimal(size, "add-checkpoint old size")
     proof = parse_hash_lines(lines[1:], "add-checkpoint proof", MAX_PROOF_LINES)
+    return old_size, proof, checkpoint
+
+
+def parse_add_checkpoint(body: bytes, max_size: int = MAX_BODY_SIZE) -> AddCheckpointRequest:
+    """Parse an add-checkpoint request body, or raise ``MalformedError`` (HTTP 400)."""
+    old_size, proof, checkpoint = split_add_checkpoint(body, max_size)
     check_signed_checkpoint(checkpoint, "add-checkpoint checkpoint")
     return AddCheckpointRequest(old_size, proof, checkpoint)
 

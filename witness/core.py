@@ -43,7 +43,6 @@ from typing import Final
 from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
-from auditlog_tlog.tree.encoding import parse_decimal
 from auditlog_tlog.tree.errors import (
     ConflictError,
     Inconsistency,
@@ -59,13 +58,7 @@ from auditlog_tlog.tree.hashing import SHA256, Hasher
 from auditlog_tlog.tree.keys import NoteVerifier
 from auditlog_tlog.tree.note import MAX_NOTE_SIZE, Note, format_note, parse_note, verify_note
 from auditlog_tlog.tree.verify import verify_consistency
-from auditlog_tlog.tree.witness_protocol import (
-    MAX_BODY_SIZE,
-    MAX_PROOF_LINES,
-    AddCheckpointRequest,
-    parse_hash_lines,
-    split_head,
-)
+from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, split_add_checkpoint
 from auditlog_tlog.witness.archive import Archive, cosigned_key, evidence_key
 from auditlog_tlog.witness.state import StateStore, WitnessedState
 
@@ -101,15 +94,7 @@ def read_add_checkpoint(body: bytes) -> tuple[int, tuple[bytes, ...], Note]:
     """An add-checkpoint body (``tree.witness_protocol``) as old size, proof and the parsed
     note, ``MalformedError`` (400) otherwise: ``parse_add_checkpoint`` checks the same, but
     builds an ``AddCheckpointRequest`` that holds the note as bytes (parsed three times)."""
-    if len(body) > MAX_BODY_SIZE:
-        raise MalformedError(f"add-checkpoint: got {len(body)} bytes, want at most "
-                             f"{MAX_BODY_SIZE}")
-    lines, signed = split_head(body, "add-checkpoint")
-    old, space, size = lines[0].partition(" ")
-    if old != "old" or not space:
-        raise MalformedError(f"add-checkpoint: got first line {lines[0][:32]!r}, want 'old <size>'")
-    old_size = parse_decimal(size, "add-checkpoint old size")
-    proof = parse_hash_lines(lines[1:], "add-checkpoint proof", MAX_PROOF_LINES)
+    old_size, proof, signed = split_add_checkpoint(body)
     return old_size, proof, parse_note(signed)
 
 
