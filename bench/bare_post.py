@@ -13,11 +13,12 @@ what this project's HTTP stack (``common.http``) adds to aiohttp.
 from __future__ import annotations
 
 import asyncio
-import signal
 import socket
 from typing import Final
 
 from aiohttp import web
+
+from auditlog_tlog.common.stopping import stop_on_signals
 
 # "— <witness name> base64(key ID || timestamp || signature)\n", a name as long as the bench's.
 ANSWER: Final = "— bench.example/witness ".encode() + b"A" * 104 + b"\n"
@@ -38,10 +39,7 @@ async def serve() -> None:
     await web.SockSite(runner, sock).start()
     port = sock.getsockname()[1]
     print(f"bare: serving HTTP on 127.0.0.1:{port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     await stop.wait()
     await runner.cleanup()
 

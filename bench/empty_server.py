@@ -14,11 +14,12 @@ server is the work the log server does:
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+
+from auditlog_tlog.common.stopping import stop_on_signals
 
 SERVICE = "bench.Empty"
 UNARY = f"/{SERVICE}/Unary"
@@ -64,10 +65,7 @@ async def serve() -> None:
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     print(f"empty: serving gRPC on 127.0.0.1:{port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     await stop.wait()
     await server.stop(1)
 

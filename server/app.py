@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.common.http import HTTPService, Limits
 from auditlog_tlog.common.metrics_http import metrics_app
 from auditlog_tlog.common.net import check_listener, format_address, split_host_port
+from auditlog_tlog.common.stopping import stop_on_signals
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server.anchors import Anchor, AnchorFile, LogHaltedError
 from auditlog_tlog.server.budget import ByteBudget, pin_mmap_threshold, request_limits
@@ -287,10 +287,7 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
             status = f"size {runtime.store.size}, HALTED: {runtime.halted}"
         log.info("auditlog: log %s (%s) key %s", runtime.config.origin, status,
                  runtime.verifier_key)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     if ready is not None:
         ready.set()
     await stop.wait()
