@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,10 +10,10 @@ from hypothesis import strategies as st
 from auditlog_tlog.client.event import AuditEvent
 from auditlog_tlog.common.eventbatch import PlainBatch, plain_batch
 from auditlog_tlog.common.searchfields import entry_fields, raw_keyed
+from tests.batches import WHEN, mangled_events
 
 LISTED = frozenset({"action", "outcome", "request_id"})
 SEP = b"\xff"
-WHEN = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _per_entry(batch: PlainBatch, count: int) -> list[list[tuple[str, bytes]]]:
@@ -81,14 +79,7 @@ def test_a_batch_changed_anywhere_is_read_as_the_parser_reads_it_or_not_at_all(
     """Bytes of the skeleton (quotes, commas, colons, braces, newlines) replaced or cut out
     anywhere in a batch of plain events: every entry is read as the parser reads it, or the
     batch is left to the parser."""
-    events = [AuditEvent(actor=f"u{i}", action="a.b", resource="r", request_id=f"q{i}",
-                         time=WHEN).encode() for i in range(3)]
-    joined = bytearray(b"\x01".join(events))
-    for position, byte in changes:
-        joined[position % len(joined)] = byte
-    for position, length in cuts:
-        del joined[position % len(joined):position % len(joined) + length]
-    entries = bytes(joined).split(b"\x01")
+    entries = mangled_events(changes, cuts)
     batch = _same(entries)
     if batch is not None:
         for entry, pairs in zip(entries, _per_entry(batch, len(entries)), strict=True):

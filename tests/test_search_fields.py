@@ -17,6 +17,7 @@ from auditlog_tlog.common.searchfields import (
     rfc3339_ns,
 )
 from auditlog_tlog.server.ingest.record import IngestRecord, SearchFields, encode_entry
+from tests.batches import mangled_events
 
 TEXT = st.text(min_size=1, max_size=12)
 MAYBE = st.one_of(st.none(), st.text(max_size=12))
@@ -77,14 +78,7 @@ def test_a_batch_changed_anywhere_is_read_as_the_parser_reads_it_or_not_at_all(
     """Bytes of the skeleton (quotes, commas, colons, braces, newlines) replaced or cut out
     anywhere in a batch of plain events: the batch path reads every entry as the parser does,
     or leaves the batch to it."""
-    events = [AuditEvent(actor=f"u{i}", action="a.b", resource="r", request_id=f"q{i}",
-                         time=datetime(2026, 11, 1, tzinfo=UTC)).encode() for i in range(3)]
-    joined = bytearray(b"\x01".join(events))
-    for position, byte in changes:
-        joined[position % len(joined)] = byte
-    for position, length in cuts:
-        del joined[position % len(joined):position % len(joined) + length]
-    entries = bytes(joined).split(b"\x01")
+    entries = mangled_events(changes, cuts)
     _columns(entries, attributes=False)
     columns = event_columns(entries, False)
     if columns is not None:
