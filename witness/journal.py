@@ -11,11 +11,11 @@ memory, under a lock, in journal order. Concurrent waits share one ``fdatasync``
 answer, the monitoring endpoint) that a crash could take back.
 
 With a local archive the journal is also the archive's durable queue: :meth:`Journal.put` of a
-note the journal holds does nothing, and a background thread writes the queued objects
-(``LocalArchive.stage``, no sync each) and makes them durable in batches (one ``syncfs`` per
+note the journal holds stages the archive file without a sync (``LocalArchive.stage``: visible
+at once, so an auditor never finds a released cosignature missing from the archive), and a
+background thread makes staged objects durable in batches (one ``syncfs`` per
 ``ARCHIVE_BATCH`` notes or ``ARCHIVE_DELAY_S``, whichever comes first), then appends a marker record
-saying that every note before an offset is in the archive: an object appears in the archive
-directory at most ``ARCHIVE_DELAY_S`` after its answer. Other objects (fork evidence) are put
+saying that every note before an offset is in the archive. Other objects (fork evidence) are put
 synchronously. So an answered request costs one ``fdatasync`` instead of five syncs (state file
 and directory, archive directory, object and its directory), and "archived before released"
 holds: the released note is durable in the journal, and recovery archives it before serving.
@@ -169,8 +169,8 @@ class Journal:
 
     # -- Archive -------------------------------------------------------------------------------
     def put(self, key: str, data: bytes) -> bool:
-        """A note the journal holds is queued already: the archiver writes it, and nothing is
-        done here; anything else (fork evidence) is put durably at once."""
+        """A note the journal holds is staged (visible at once, durable in the journal already;
+        the archiver syncs it); anything else (fork evidence) is put durably at once."""
         if self._archive is None:
             raise StorageError("this journal has no archive")
         with self._lock:
@@ -181,6 +181,7 @@ class Journal:
                       or any(seq and s.checkpoint == data for s, seq in self._states.values()))
         if not queued:
             return self._archive.put(key, data)
+        self._archive.stage(key, data)  # visible at once; the archiver makes it durable
         return True
 
     def flush(self) -> None:

@@ -112,15 +112,15 @@ def test_state_files_of_the_old_store_are_imported_once(tmp_path: Path) -> None:
     assert Journal(tmp_path).load(ORIGIN) == _state(8)  # the JSON file is not read again
 
 
-def test_notes_are_queued_then_written_and_marked_archived_once_synced(tmp_path: Path) -> None:
+def test_notes_are_staged_at_once_and_marked_archived_once_synced(tmp_path: Path) -> None:
     archive = LocalArchive(tmp_path / "archive")
     journal = Journal(tmp_path / "state", archive)
     try:
         journal.swap(None, _state(1))
         key = cosigned_key(ORIGIN, 1, _state(1).checkpoint)
-        assert journal.put(key, _state(1).checkpoint) is True  # queued: the archiver writes it
+        assert journal.put(key, _state(1).checkpoint) is True
+        assert archive.path_of(key).read_bytes() == _state(1).checkpoint  # visible at once
         journal.flush()
-        assert archive.path_of(key).read_bytes() == _state(1).checkpoint
         size = (tmp_path / "state" / JOURNAL).stat().st_size
         assert b'"archived_to"' in (tmp_path / "state" / JOURNAL).read_bytes()
         journal.flush()  # nothing pending: nothing written
