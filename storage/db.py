@@ -34,7 +34,8 @@ The database refuses to guess (docs/integrity.md; the log does not trust its own
   number. The newest WAL must still be there (RocksDB only ever deletes a WAL older than the one
   it writes), and the sequence number must not go back (RocksDB never reuses one): a MANIFEST
   cut short forgets the SST files it listed, and RocksDB would delete them as obsolete. So the
-  database is first opened read-only, checked, and only then opened for writing.
+  database is first opened read-only, checked (storage/walmark.py), and only then opened for
+  writing.
 * Every read verifies block checksums and every scan checks the iterator's status.
 
 Backend failures are translated here, once, from RocksDB's messages (rocksdict raises plain
@@ -68,13 +69,20 @@ from rocksdict import (
     WriteOptions,
 )
 
-from auditlog_tlog.common.files import write_atomic
 from auditlog_tlog.storage.rocks import (
     BLOCK_CACHE_BYTES,
     column_family,
     strata_options,
     table_options,
     translate,
+)
+from auditlog_tlog.storage.walmark import (
+    check_files,
+    check_sequence,
+    explain,
+    torn_tail,
+    wal_files,
+    write_mark,
 )
 from auditlog_tlog.storage.walsync import WalSync
 from auditlog_tlog.tree.errors import CorruptionError, DiskFullError, StorageError
@@ -83,15 +91,8 @@ log = logging.getLogger("auditlog.storage")
 
 _REGISTRY = b"R"
 STRATA: Final = "strata"  # the column family of the strata
-WAL_MARK: Final = "AUDITLOG-WAL"
 # A full file system is only worth reopening the database for once this much is free again.
 RECOVER_FREE_BYTES: Final = 4 * 1024 * 1024
-# RocksDB's words for the one damage a crash makes: the last record of the WAL cut short.
-_TORN_TAIL: Final = ("error reading trailing data", "truncated record body", "truncated header")
-
-
-def _wal_files(path: Path) -> list[str]:
-    return sorted(name for name in os.listdir(path) if name.endswith(".log"))
 
 
 class Database:
@@ -101,7 +102,7 @@ class Database:
         self.path = Path(path)
         new = not self.path.exists() or not any(self.path.iterdir())
         if not new:
-            self._check_files()
+            check_files(self.path)
         os.makedirs(self.path, exist_ok=True)
         self._cache = Cache(BLOCK_CACHE_BYTES)  # must outlive every Rdict opened with it
         self._db = self._open(create=new)
@@ -113,54 +114,6 @@ class Database:
         self._broken: StorageError | None = None  # the failed write RocksDB still holds against us
 
     # -- open ----------------------------------------------------------------------------------
-    def _check_files(self) -> None:
-        """Refuse a directory that lost the files RocksDB needs to know what it holds."""
-        if not (self.path / "CURRENT").exists():
-            raise CorruptionError(
-                f"database at {self.path} has files but no CURRENT file: it is damaged, not "
-                "new; restore it from a backup (refusing to start an empty log over it)"
-            )
-        want = self._mark().get("wal", 0)
-        if want:
-            newest = max((int(name[:-4]) for name in _wal_files(self.path)), default=-1)
-            if newest < want:
-                raise CorruptionError(
-                    f"database at {self.path}: write-ahead log {want:06d}.log is missing (newest "
-                    f"on disk: {f'{newest:06d}.log' if newest >= 0 else 'none'}); entries "
-                    "written since the last flush are gone: restore the database from a backup"
-                )
-
-    def _mark(self) -> dict[str, int]:
-        """What the last open or close saw: {"wal": newest WAL number, "sequence": RocksDB's}."""
-        try:
-            mark = json.loads((self.path / WAL_MARK).read_bytes())
-        except FileNotFoundError:
-            return {}
-        except ValueError as exc:
-            raise CorruptionError(f"database at {self.path}: {WAL_MARK} is damaged: {exc}") from exc
-        if not isinstance(mark, dict) or not all(isinstance(v, int) for v in mark.values()):
-            raise CorruptionError(f"database at {self.path}: {WAL_MARK} holds {mark!r}, want "
-                                  '{"wal": N, "sequence": N}')
-        return mark
-
-    def _write_mark(self, db: Rdict) -> None:
-        wals = _wal_files(self.path)
-        mark = {"wal": int(wals[-1][:-4]) if wals else 0, "sequence": db.latest_sequence_number()}
-        try:
-            write_atomic(self.path / WAL_MARK, json.dumps(mark).encode())
-        except OSError as exc:  # a full disk: the older mark is still a true lower bound
-            log.warning("database at %s: cannot update %s: %s", self.path, WAL_MARK, exc)
-
-    def _check_sequence(self, db: Rdict) -> None:
-        want = self._mark().get("sequence", 0)
-        got = db.latest_sequence_number()
-        if got < want:
-            raise CorruptionError(
-                f"database at {self.path} went back from RocksDB sequence number {want} to "
-                f"{got}: its MANIFEST or WAL lost writes (files: "
-                f"{', '.join(sorted(os.listdir(self.path)))}); restore it from a backup"
-            )
-
     def _options(self, create: bool, mode: DBRecoveryMode) -> Options:
         options = Options(raw_mode=True)
         options.create_if_missing(create)
@@ -178,8 +131,8 @@ class Database:
         try:
             db = self._open_with(create, mode, read_only=False)
         except Exception as exc:  # rocksdict raises plain Exception for lock, I/O and corruption
-            raise self._explain(translate(exc, where)) from exc
-        self._write_mark(db)
+            raise explain(self.path, translate(exc, where)) from exc
+        write_mark(self.path, db)
         return db
 
     def _checked_mode(self) -> DBRecoveryMode:
@@ -190,19 +143,19 @@ class Database:
         try:
             db = self._open_with(False, mode, read_only=True)
         except Exception as exc:
-            if not any(words in str(exc) for words in _TORN_TAIL):
-                raise self._explain(translate(exc, where)) from exc
+            if not torn_tail(exc):
+                raise explain(self.path, translate(exc, where)) from exc
             # The WAL ends inside a record: a write a crash cut off, never acknowledged.
             log.warning("%s: the last WAL record is incomplete (%s), dropping it: a crash "
                         "interrupted its write; WAL files: %s", self.path, exc,
-                        ", ".join(_wal_files(self.path)))
+                        ", ".join(wal_files(self.path)))
             mode = DBRecoveryMode.tolerate_corrupted_tail_records()
             try:
                 db = self._open_with(False, mode, read_only=True)
             except Exception as again:
-                raise self._explain(translate(again, where)) from again
+                raise explain(self.path, translate(again, where)) from again
         try:
-            self._check_sequence(db)
+            check_sequence(self.path, db)
         finally:
             db.close()
         return mode
@@ -224,13 +177,6 @@ class Database:
         read.set_verify_checksums(True)
         db.set_read_options(read)
         return db
-
-    def _explain(self, exc: StorageError) -> StorageError:
-        """Name the files a damaged database holds, so the operator knows what to look at."""
-        if not isinstance(exc, CorruptionError) or not self.path.exists():
-            return exc
-        files = ", ".join(sorted(os.listdir(self.path)))
-        return CorruptionError(f"{exc} (files in {self.path}: {files}); refusing to open it")
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, key: bytes) -> bytes | None:
@@ -459,7 +405,7 @@ class Database:
         if not self._closed:
             self._closed = True
             if self._broken is None:
-                self._write_mark(self._db)
+                write_mark(self.path, self._db)
             self._close_quietly()
             self._wal.close()
 

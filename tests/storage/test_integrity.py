@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from auditlog_tlog.storage.db import WAL_MARK, Database
+from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.storage.rocks import translate
+from auditlog_tlog.storage.walmark import WAL_MARK
 from auditlog_tlog.tree.errors import CorruptionError, DiskFullError, StorageError
 from auditlog_tlog.tree.hashing import SHA256
 
