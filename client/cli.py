@@ -72,13 +72,13 @@ def _witness(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from auditlog_tlog.client.restore import cmd_restore
+    from auditlog_tlog.client.restore_cmd import cmd_restore
 
     return cmd_restore(args)
 
 
 def _add_restore(p: argparse.ArgumentParser) -> None:
-    from auditlog_tlog.client.restore import add_restore
+    from auditlog_tlog.client.restore_cmd import add_restore
 
     add_restore(p)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlog_tlog.client import restore
+from auditlog_tlog.client import restore, restore_cmd
 from auditlog_tlog.client.cli import build_parser, main
 from auditlog_tlog.client.restore_worker import Digests, SourceSpec, close_sources
 from auditlog_tlog.client.sdk import LogClient
@@ -295,7 +295,7 @@ def test_restore_in_process_seeds_the_anchor_and_shows_progress(
     seeded: list[tuple[str, bytes]] = []
     args = build_parser().parse_args(["restore", "--from", published.source, "--config", str(config),
                                       "--workers", "3"])
-    assert restore.cmd_restore(args, lambda _c, log, note: seeded.append((log.origin, note))) == 0
+    assert restore_cmd.cmd_restore(args, lambda _c, log, note: seeded.append((log.origin, note))) == 0
     assert seeded == [(ORIGIN, published.checkpoints[SIZE])]
     out, err = capsys.readouterr()
     assert f"restore: {SIZE} entries to check" in err and f"restore: {SIZE}/{SIZE} entries" in err
