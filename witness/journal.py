@@ -91,6 +91,7 @@ class Journal:
         self._wake = threading.Condition(self._lock)  # the archive syncer
         self._states: dict[str, tuple[WitnessedState, int]] = {}  # origin -> (state, its seq)
         self._pending: list[_Pending] = []  # in journal order
+        self._staged: set[str] = set()  # keys of pending notes whose object put has written
         self._written = self._synced = 0  # sequence numbers of records appended / made durable
         self._end = 0  # where the next record goes
         self._syncing = False
@@ -177,11 +178,16 @@ class Journal:
             self._check_open()
             # Queued, or archived by a pass that ran between the swap and this put: a note
             # swapped in by this process (a replayed state has sequence number 0).
-            queued = (any(p.key == key for p in reversed(self._pending))
-                      or any(seq and s.checkpoint == data for s, seq in self._states.values()))
+            pending = any(p.key == key for p in reversed(self._pending))
+            queued = pending or any(seq and s.checkpoint == data
+                                    for s, seq in self._states.values())
         if not queued:
             return self._archive.put(key, data)
-        self._archive.stage(key, data)  # visible at once; the archiver makes it durable
+        self._archive.write_staged(key, data)  # visible at once; the archiver makes it durable
+        if pending:
+            with self._lock:  # the archive pass need not write it again
+                if any(p.key == key for p in reversed(self._pending)):
+                    self._staged.add(key)
         return True
 
     def flush(self) -> None:
@@ -390,14 +396,16 @@ class Journal:
             end = self._end
         if not batch:
             return
-        paths = []
+        archive = self._archive
         for p in batch:
-            paths.extend(self._archive.stage(p.key, p.note))
-        sync_paths(self._archive.root, paths)
+            if p.key not in self._staged:  # a read of a set another thread adds to: atomic
+                archive.write_staged(p.key, p.note)
+        sync_paths(archive.root, (path for p in batch for path in archive.paths_to_sync(p.key)))
         with self._lock:
             self._check()
             done = {p.key for p in batch}
             self._pending = [p for p in self._pending if p.key not in done]
+            self._staged -= done
             self._append(encode_record({"archived_to": end}))
             if self._end > self._max_bytes:
                 self._compact()
