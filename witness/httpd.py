@@ -39,6 +39,7 @@ from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from prometheus_client import Counter as PromCounter
 
 from auditlog_tlog.common.http import (
     Handler,
@@ -84,10 +85,16 @@ def _endpoint(path: str) -> str:
 
 
 def _counting(metrics: WitnessMetrics) -> Middleware:
+    counters: dict[tuple[str, int], PromCounter] = {}  # labels() looks its child up by strings
+
     @web.middleware
     async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
-        metrics.requests.labels(_endpoint(request.path), str(response.status)).inc()
+        key = (_endpoint(request.raw_path), response.status)
+        counter = counters.get(key)
+        if counter is None:
+            counter = counters[key] = metrics.requests.labels(key[0], str(key[1]))
+        counter.inc()
         return response
 
     return count
