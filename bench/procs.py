@@ -105,14 +105,15 @@ class Process:
 
 def start(
     argv: list[str], cwd: Path, ready_marker: str, address: str = _ADDRESS.pattern,
-    timeout: float = 120,
+    timeout: float = 120, pythonpath: Path = REPO,
 ) -> Process:
-    """Run ``argv`` and wait for a line matching ``address`` and then one with ``ready_marker``."""
+    """Run ``argv`` and wait for a line matching ``address`` and then one with ``ready_marker``
+    (with the code of ``pythonpath``: another checkout for a paired run)."""
     pattern = re.compile(address)
     started = time.perf_counter()
     popen = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(pythonpath)},
     )
     assert popen.stdout is not None
     output: list[str] = []

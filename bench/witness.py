@@ -13,7 +13,9 @@ One entry is appended (unary, durable), then GetCheckpoint is polled every milli
 the checkpoint covers the entry and carries the witness's cosignature. The log pushes when it
 signs (``server.signal``), on a kept-alive connection.
 
-Standalone, for paired runs: ``python -m bench.witness --requests 300 --appends 30 --out x.json``.
+Standalone, for paired runs: ``python -m bench.witness --requests 300 --appends 30 --out x.json``;
+with ``--against OTHER_CHECKOUT`` a witness of that checkout and one of this one are timed in
+alternating rounds in the same minutes (``paired``).
 """
 
 from __future__ import annotations
@@ -110,9 +112,10 @@ def _write_witness_config(directory: Path, log_vkey: str) -> Path:
     return path
 
 
-def _start_witness(config: Path) -> tuple[procs.Process, str, str]:
+def _start_witness(config: Path, repo: Path = REPO) -> tuple[procs.Process, str, str]:
     argv = [sys.executable, "-m", "auditlog_tlog.client.cli", "witness", "--config", str(config)]
-    process = procs.start(argv, config.parent, "auditlog witness: ready", _HTTP.pattern)
+    process = procs.start(argv, config.parent, "auditlog witness: ready", _HTTP.pattern,
+                          pythonpath=repo)
     text = "".join(process.output)
     address = process.address
     vkey = m.group(1) if (m := re.search(r"auditlog witness: key (\S+)", text)) else ""
@@ -211,6 +214,57 @@ def add_checkpoint(plan: Plan, scratch: Path) -> dict[str, Any]:
     }
 
 
+def paired(plan: Plan, scratch: Path, other: Path) -> dict[str, Any]:
+    """A witness of this checkout and one of ``other`` (another checkout of the repository,
+    e.g. main's), side by side: ``plan.runs`` rounds of ``witness_requests`` on one connection
+    to each, in alternating order, each round after a run to the bare POST. Per round and
+    side: requests/s, p50 and the witness process's CPU per request; and the per-round ratios
+    of this checkout to ``other``, the figures to judge a change by on a shared machine."""
+    signer = Ed25519Signer.generate(ORIGIN)
+    per_run = WARMUP + plan.witness_requests
+    bodies = _bodies(signer, per_run * plan.runs, plan.witness_step)
+    witnesses = {side: _start_witness(_write_witness_config(scratch / f"paired-{side}",
+                                                            signer.vkey()), repo)
+                 for side, repo in (("before", other), ("after", REPO))}
+    bare = procs.start([sys.executable, "-m", "bench.bare_post"], REPO, "serving HTTP",
+                       _BARE.pattern)
+    rounds: list[dict[str, Any]] = []
+    try:
+        for r in range(plan.runs):
+            chunk = bodies[r * per_run:(r + 1) * per_run]
+            row = {"bare": _post_run(bare, bare.address, chunk, check=False),
+                   "load": os.getloadavg()[0]}
+            for side in ("before", "after") if r % 2 == 0 else ("after", "before"):
+                process, address, _ = witnesses[side]
+                row[side] = _post_run(process, address, chunk, check=True)
+            rounds.append(row)
+    finally:
+        bare.stop()
+        for process, _, _ in witnesses.values():
+            process.stop()
+
+    def figures(runs: list[dict[str, Any]], cpu: str) -> dict[str, Any]:
+        return {"rate": summary([x["rate"] for x in runs], "requests/s", 1),
+                "latency": latency_summary([x["samples"] for x in runs]),
+                "cpu_us_per_request": summary([x[cpu] for x in runs], "µs", 1)}
+
+    def ratios(key: str) -> dict[str, Any]:
+        return summary([x["after"][key] / x["before"][key] for x in rounds], "", 3)
+
+    return {
+        "other": str(other),
+        "before": figures([x["before"] for x in rounds], "server_cpu_us"),
+        "after": figures([x["after"] for x in rounds], "server_cpu_us"),
+        "bare_post": figures([x["bare"] for x in rounds], "server_cpu_us"),
+        "after_over_before": {"rate": ratios("rate"), "cpu": ratios("server_cpu_us")},
+        "ratio_to_bare_post": {
+            side: summary([x[side]["rate"] / x["bare"]["rate"] for x in rounds], "", 3)
+            for side in ("before", "after")},
+        "load": summary([x["load"] for x in rounds], "", 2),
+        "requests_per_run": plan.witness_requests,
+    }
+
+
 def append_to_cosigned(plan: Plan, scratch: Path) -> dict[str, Any]:
     directory = scratch / "witness-b"
     directory.mkdir(parents=True, exist_ok=True)
@@ -277,9 +331,25 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--appends", type=int, default=30, help="appends timed until cosigned")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--against", type=Path, help="another checkout: paired rounds of "
+                        "add-checkpoint against its witness (--runs rounds) instead")
     args = parser.parse_args()
     plan = dataclasses.replace(QUICK, runs=args.runs, witness_requests=args.requests,
                                witness_appends=args.appends, witness_seconds=60.0)
+    if args.against is not None:
+        with tempfile.TemporaryDirectory(prefix="bench-witness-") as scratch:
+            pair = paired(plan, Path(scratch), args.against.resolve())
+        args.out.write_text(json.dumps(pair, indent=1))
+        print(f"before {pair['before']['rate']['median']} requests/s, CPU "
+              f"{pair['before']['cpu_us_per_request']['median']} µs; after "
+              f"{pair['after']['rate']['median']} requests/s, CPU "
+              f"{pair['after']['cpu_us_per_request']['median']} µs; after / before: rate "
+              f"{pair['after_over_before']['rate']['median']}, CPU "
+              f"{pair['after_over_before']['cpu']['median']}; ratio to the bare POST "
+              f"{pair['ratio_to_bare_post']['before']['median']} -> "
+              f"{pair['ratio_to_bare_post']['after']['median']}; load "
+              f"{pair['load']['median']}")
+        return
     with tempfile.TemporaryDirectory(prefix="bench-witness-") as scratch:
         result = run(plan, Path(scratch))
     args.out.write_text(json.dumps(result, indent=1))

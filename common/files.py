@@ -24,10 +24,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(path: Path, data: bytes, mode: int, sync: bool = True) -> Path:
+def _write_temp(path: str | Path, data: bytes, mode: int, sync: bool = True) -> str:
     """Write and fsync ``data`` to a fresh temporary file beside ``path``; return its path.
-    Without ``sync`` the data is written, not fsynced."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    Without ``sync`` the data is written, not fsynced. (Plain strings and ``os`` calls: the
+    witness writes one archive object per request through here.)"""
+    head, tail = os.path.split(path)
+    tmp = os.path.join(head, f".{tail}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         view = memoryview(data)
@@ -51,7 +53,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     fsync_dir(path.parent)
 
 
-def write_once(path: Path, data: bytes, mode: int = 0o444, sync: bool = True) -> bool:
+def write_once(path: str | Path, data: bytes, mode: int = 0o444, sync: bool = True) -> bool:
     """Create ``path`` holding ``data`` unless it exists; never rewrite it.
 
     The data is written to a temporary file and hard-linked into place, so a reader never sees
@@ -69,7 +71,7 @@ def write_once(path: Path, data: bytes, mode: int = 0o444, sync: bool = True) ->
     finally:
         os.unlink(tmp)
     if sync:
-        fsync_dir(path.parent)
+        fsync_dir(Path(path).parent)
     return written
 
 

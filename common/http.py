@@ -106,6 +106,7 @@ class _Admission:
         self._limits = limits
         self._per_peer: Counter[str] = Counter()
         self.total = 0
+        self.requests = 0  # requests begun (a first byte read) and not yet answered
 
     def enter(self, peer: str) -> bool:
         if self.total >= self._limits.max_connections:
@@ -165,6 +166,7 @@ class _GuardedHandler(RequestHandler):
             # The first byte of a request starts its deadline (pipelined bytes that come
             # while a request is answered start theirs when that answer is out).
             self._deadline = self._loop.call_later(self._limits.deadline_s, self._expire)
+            self._admission.requests += 1
         super().data_received(data)
 
     def request_started(self) -> None:
@@ -178,9 +180,11 @@ class _GuardedHandler(RequestHandler):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+            self._admission.requests -= 1
 
     def _expire(self) -> None:
         self._deadline = None
+        self._admission.requests -= 1
         transport = self._transport
         if transport is None or transport.is_closing():
             return
@@ -190,6 +194,15 @@ class _GuardedHandler(RequestHandler):
             transport.write(_TIMED_OUT)
         self.force_close()
         transport.close()
+
+
+def requests_in_progress(request: web.Request) -> int:
+    """How many requests of ``request``'s listener have begun (their first byte read, on any
+    connection) and are not answered yet, ``request`` included; 0 outside an
+    :class:`HTTPService`. Requests whose bytes came in the same turn of the event loop are
+    counted before any of their handlers runs."""
+    protocol = request.protocol
+    return protocol._admission.requests if isinstance(protocol, _GuardedHandler) else 0
 
 
 @web.middleware

@@ -9,7 +9,7 @@ import socket
 import pytest
 from aiohttp import web
 
-from auditlog_tlog.common.http import HTTPService, Limits, accepts_gzip
+from auditlog_tlog.common.http import HTTPService, Limits, accepts_gzip, requests_in_progress
 from auditlog_tlog.common.net import check_listener, format_address, split_host_port
 
 
@@ -70,6 +70,42 @@ def test_a_service_reports_the_port_it_bound_and_refuses_a_taken_one() -> None:
                 pass
             with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
                 await HTTPService(web.Application(), address, Limits()).start()
+        finally:
+            await service.stop()
+
+    asyncio.run(main())
+
+
+def test_requests_in_progress_counts_requests_begun_on_every_connection() -> None:
+    async def count(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(text=str(requests_in_progress(request)))
+
+    async def ask(host: str, port: int, body: bytes = b"") -> bytes:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
+        answer = await reader.read(65536)
+        writer.close()
+        return answer.rpartition(b"\r\n\r\n")[2]
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/", count)
+        service = HTTPService(app, "127.0.0.1:0", Limits())
+        host, port = split_host_port(await service.start())
+        try:
+            assert await ask(host, port) == b"1"  # alone
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab")
+            await writer.drain()
+            # Those bytes are in the kernel before the next connection's: the loop reads them
+            # in the same turn or an earlier one, before any handler of the next runs.
+            assert await ask(host, port) == b"2"
+            writer.write(b"cde")
+            assert (await reader.read(65536)).endswith(b"\r\n\r\n1")  # the other is answered
+            writer.close()
+            assert await ask(host, port) == b"1"
         finally:
             await service.stop()
 

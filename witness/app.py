@@ -91,7 +91,7 @@ class WitnessApp:
             self.http = WitnessHTTPServer(
                 split_host_port(config.listen), self.witness, config.prefix, config.max_connections,
                 config.request_timeout_s, ssl_context, config.max_connections_per_peer,
-                self.metrics,
+                self.metrics, inline=local is not None,
             )
             self.http.start()
         if config.metrics_listen:

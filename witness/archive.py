@@ -71,6 +71,7 @@ class LocalArchive:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = str(root)
         self._lock = threading.Lock()
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -97,24 +98,46 @@ class LocalArchive:
         return written
 
     def stage(self, key: str, data: bytes) -> list[Path]:
-        """Write an object without syncing it; return what :func:`sync_paths` must fsync to make
-        it durable (the object, its directory, the parent of each directory made for it).
+        """Write an object without syncing it (:meth:`write_staged`); return what
+        :func:`sync_paths` must fsync to make it durable (:meth:`paths_to_sync`)."""
+        self.write_staged(key, data)
+        return self.paths_to_sync(key)
 
-        Readers see the object complete or not at all, as with :meth:`put`; only the caller's
-        own durable copy (the journal) keeps it across a crash until those paths are synced.
+    def write_staged(self, key: str, data: bytes) -> None:
+        """Write an object without syncing it (the caller keeps its own durable copy, the
+        journal, until :func:`sync_paths` has made it durable).
+
+        Readers see the object complete or not at all, as with :meth:`put`. This is on every
+        request's path, so it is plain strings and ``os`` calls: one ``mkdir`` of the object's
+        directory (one per checkpoint size), and no ``stat`` when that directory is new.
         """
-        path = self.path_of(key)
+        check_key(key)
+        path = f"{self._root}/{key}"
+        directory = path.rpartition("/")[0]
         try:
-            made = self._make_dirs(path.parent, sync=False)
-            changed = [path, path.parent, *made]
-            # In a directory made just now the object cannot be there yet: no stat before the
-            # write (and write_once never replaces an object that a concurrent put linked first).
-            if made or not path.exists():
-                # A concurrent stage or put of the same key may win; its object stays.
+            with self._lock:
+                try:
+                    os.mkdir(directory, 0o755)
+                    made: bool | None = True
+                except FileExistsError:
+                    made = False
+                except FileNotFoundError:  # a parent is missing too (the log's first object)
+                    made = None
+            if made is None:
+                self._make_dirs(Path(directory), sync=False)
+                made = True
+            # In a directory made just now the object cannot be there yet (and write_once
+            # never replaces an object that a concurrent put linked first).
+            if made or not os.path.exists(path):
                 write_once(path, data, 0o444, sync=False)
         except OSError as exc:
             raise StorageError(f"cannot archive {key}: {exc.strerror}") from exc
-        return changed
+
+    def paths_to_sync(self, key: str) -> list[Path]:
+        """What makes a staged object durable where ``syncfs`` is missing: the object and each
+        directory from its own up to the root (any of them may be new)."""
+        path = self.path_of(key)
+        return [path, *path.parents[:len(path.relative_to(self.root).parts)]]
 
     def repair(self, key: str, data: bytes) -> list[Path]:
         """After a crash: make sure the object of ``key`` holds ``data``; stage it if it is

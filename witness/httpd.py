@@ -10,10 +10,18 @@ Inputs are bounded before they are read: the request path to ``MAX_PATH`` (414),
 block to ``MAX_HEADER_BYTES`` (431), the body to ``tree.witness_protocol.MAX_BODY_SIZE``
 announced by ``Content-Length`` (413 beyond, 411 without or chunked), the whole request by a
 total deadline (408 or closed), and open connections per peer and in total (503 beyond).
-HTTP/1.1 keep-alive is on, as the spec recommends. A slow client costs a coroutine; the
-witness's own work (state, archive) runs in worker threads, where concurrent requests share
-the journal's syncs (run on the event loop instead, a request took twice as long at the same
-CPU cost on a loaded machine: docs/witness-speed.md).
+HTTP/1.1 keep-alive is on, as the spec recommends. A slow client costs a coroutine.
+
+An add-checkpoint is handled on one of two paths (docs/witness-speed.md), with the same
+checks, compare-and-swap, sync and archive on both (``Witness.add_checkpoint``):
+
+- **inline**, on the event loop, when it is the only request of the listener in progress
+  (``common.http.requests_in_progress``: the usual case of a log pushing on one connection):
+  no hand-off to a thread, its own ``fdatasync``. Only where the witness's work is local
+  (``inline=True``: the journal and a local archive); a put to S3 may wait on the network for
+  seconds and always goes to a thread;
+- **in a worker thread** when others are in progress, so that concurrent requests share the
+  journal's syncs and a slow disk holds up no other connection's reads.
 
 With an ``ssl.SSLContext`` (``witness.tls.server_context``) it serves HTTPS, and with mutual TLS
 only to clients whose certificate chains to the configured CA; the handshake is bounded by the
@@ -26,12 +34,20 @@ import asyncio
 import logging
 import re
 import ssl
+from collections import Counter
 from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from prometheus_client import Counter as PromCounter
 
-from auditlog_tlog.common.http import Handler, Limits, ThreadedHTTPService, text_response
+from auditlog_tlog.common.http import (
+    Handler,
+    Limits,
+    ThreadedHTTPService,
+    requests_in_progress,
+    text_response,
+)
 from auditlog_tlog.common.net import format_address, split_host_port
 from auditlog_tlog.tree.errors import AuditLogError
 from auditlog_tlog.tree.witness_protocol import MAX_BODY_SIZE, format_size_body
@@ -43,15 +59,19 @@ log = logging.getLogger("auditlog.witness.http")
 MAX_HEADER_BYTES: Final = 16 * 1024
 MAX_PATH: Final = 1024
 _CHECKPOINT_PATH: Final = re.compile(r"/([0-9a-f]{64})/checkpoint")
+# How many add-checkpoints the app handled on each path, "inline" and "thread" (module docstring).
+PATHS: Final = web.AppKey("paths", Counter[str])
 
 
-def witness_app(witness: Witness, prefix: str = "",
-                metrics: WitnessMetrics | None = None) -> web.Application:
-    """The tlog-witness endpoints of ``witness`` under ``prefix`` ("" or "/path")."""
+def witness_app(witness: Witness, prefix: str = "", metrics: WitnessMetrics | None = None,
+                inline: bool = True) -> web.Application:
+    """The tlog-witness endpoints of ``witness`` under ``prefix`` ("" or "/path"); ``inline``:
+    a request alone may be handled on the event loop (module docstring)."""
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ValueError(f"prefix {prefix!r}: want '' or '/path' without a trailing '/'")
-    api = _WitnessAPI(witness, prefix)
+    api = _WitnessAPI(witness, prefix, inline)
     app = web.Application(client_max_size=MAX_BODY_SIZE)
+    app[PATHS] = api.paths
     if metrics is not None:
         app.middlewares.append(_counting(metrics))
     app.router.add_route("*", "/{tail:.*}", api.handle)
@@ -65,19 +85,27 @@ def _endpoint(path: str) -> str:
 
 
 def _counting(metrics: WitnessMetrics) -> Middleware:
+    counters: dict[tuple[str, int], PromCounter] = {}  # labels() looks its child up by strings
+
     @web.middleware
     async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
-        metrics.requests.labels(_endpoint(request.path), str(response.status)).inc()
+        key = (_endpoint(request.raw_path), response.status)
+        counter = counters.get(key)
+        if counter is None:
+            counter = counters[key] = metrics.requests.labels(key[0], str(key[1]))
+        counter.inc()
         return response
 
     return count
 
 
 class _WitnessAPI:
-    def __init__(self, witness: Witness, prefix: str) -> None:
+    def __init__(self, witness: Witness, prefix: str, inline: bool) -> None:
         self._witness = witness
         self._prefix = prefix
+        self._inline = inline
+        self.paths: Counter[str] = Counter()  # add-checkpoints handled "inline" or in a "thread"
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.raw_path
@@ -111,7 +139,12 @@ class _WitnessAPI:
                                  close=True)
         body = await request.read()
         try:
-            lines = await asyncio.to_thread(self._witness.add_checkpoint, body)
+            if self._inline and requests_in_progress(request) == 1:
+                self.paths["inline"] += 1
+                lines = self._witness.add_checkpoint(body)
+            else:
+                self.paths["thread"] += 1
+                lines = await asyncio.to_thread(self._witness.add_checkpoint, body)
         except OldSizeConflictError as exc:
             return web.Response(status=409, body=format_size_body(exc.size),
                                 content_type="text/x.tlog.size")
@@ -153,8 +186,10 @@ class WitnessHTTPServer:
         ssl_context: ssl.SSLContext | None = None,
         max_per_peer: int = 64,
         metrics: WitnessMetrics | None = None,
+        inline: bool = True,
     ) -> None:
-        app = witness_app(witness, prefix, metrics)  # checks the prefix before anything binds
+        app = witness_app(witness, prefix, metrics, inline)  # checks the prefix before anything binds
+        self.paths = app[PATHS]  # add-checkpoints handled "inline" and in a "thread"
         limits = Limits(deadline_s=timeout_s, max_connections=max_connections,
                         max_per_peer=min(max_per_peer, max_connections))
         self._service = ThreadedHTTPService(lambda: app, format_address(*address), limits,

@@ -40,24 +40,25 @@ state is trusted until a restart reads the file again; every later call raises S
 
 from __future__ import annotations
 
-import binascii
 import fcntl
 import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Final
 
 from auditlog_tlog.common.files import fsync_dir
-from auditlog_tlog.tree.errors import ConflictError, CorruptionError, PushbackError, StorageError
+from auditlog_tlog.tree.errors import ConflictError, PushbackError, StorageError
 from auditlog_tlog.witness.archive import LocalArchive, cosigned_key, sync_paths
 from auditlog_tlog.witness.records import (
+    Pending,
     encode_record,
     read_records,
     read_state_files,
+    replay,
     state_record,
 )
-from auditlog_tlog.witness.state import WitnessedState, decode_state
+from auditlog_tlog.witness.state import WitnessedState
 
 log = logging.getLogger("auditlog.witness")
 JOURNAL: Final = "witness.journal"
@@ -65,15 +66,6 @@ MAX_BYTES: Final = 8 << 20  # compact beyond this
 MAX_PENDING: Final = 20_000  # notes awaiting the archive sync; beyond, swaps are refused (503)
 ARCHIVE_BATCH: Final = 256  # the archive is synced once this many notes wait,
 ARCHIVE_DELAY_S: Final = 0.05  # or this long after the first of them
-
-
-class _Pending(NamedTuple):
-    """A state record whose note is not yet synced in the archive."""
-
-    offset: int
-    key: str
-    note: bytes
-    record: bytes
 
 
 class Journal:
@@ -90,7 +82,8 @@ class Journal:
         self._sync = threading.Condition()  # group commit
         self._wake = threading.Condition(self._lock)  # the archive syncer
         self._states: dict[str, tuple[WitnessedState, int]] = {}  # origin -> (state, its seq)
-        self._pending: list[_Pending] = []  # in journal order
+        self._pending: list[Pending] = []  # in journal order
+        self._staged: set[str] = set()  # keys of pending notes whose object put has written
         self._written = self._synced = 0  # sequence numbers of records appended / made durable
         self._end = 0  # where the next record goes
         self._syncing = False
@@ -154,7 +147,7 @@ class Journal:
             self._states[new.origin] = (new, self._written)
             if self._archive is not None:
                 key = cosigned_key(new.origin, new.size, new.checkpoint)
-                self._pending.append(_Pending(offset, key, new.checkpoint, record))
+                self._pending.append(Pending(offset, key, new.checkpoint, record))
                 if len(self._pending) in (1, ARCHIVE_BATCH):  # what the archiver waits for
                     self._wake.notify()
             seq = self._written
@@ -177,11 +170,16 @@ class Journal:
             self._check_open()
             # Queued, or archived by a pass that ran between the swap and this put: a note
             # swapped in by this process (a replayed state has sequence number 0).
-            queued = (any(p.key == key for p in reversed(self._pending))
-                      or any(seq and s.checkpoint == data for s, seq in self._states.values()))
+            pending = any(p.key == key for p in reversed(self._pending))
+            queued = pending or any(seq and s.checkpoint == data
+                                    for s, seq in self._states.values())
         if not queued:
             return self._archive.put(key, data)
-        self._archive.stage(key, data)  # visible at once; the archiver makes it durable
+        self._archive.write_staged(key, data)  # visible at once; the archiver makes it durable
+        if pending:
+            with self._lock:  # the archive pass need not write it again
+                if any(p.key == key for p in reversed(self._pending)):
+                    self._staged.add(key)
         return True
 
     def flush(self) -> None:
@@ -286,7 +284,9 @@ class Journal:
                                ) from exc
         try:
             records, end = read_records(data)
-            self._replay(records)
+            states, pending = replay(records, self._path, self._archive is not None)
+            self._states = {origin: (state, 0) for origin, state in states.items()}
+            self._pending = pending
             if end != len(data):
                 log.warning("witness journal %s: %d bytes after the last whole record (a crash "
                             "while writing it); cut", self._path, len(data) - end)
@@ -307,26 +307,6 @@ class Journal:
             for p in self._pending:
                 self._archive.repair(p.key, p.note)  # synced by the archiver's first pass
         return fd
-
-    def _replay(self, records: list[tuple[int, dict[str, Any]]]) -> None:
-        for offset, doc in records:
-            if "archived_to" in doc:
-                mark = doc["archived_to"]
-                self._pending = [p for p in self._pending if p.offset >= mark]
-                continue
-            try:
-                state = decode_state(doc, str(doc.get("origin")))
-            except (ValueError, KeyError, binascii.Error) as exc:
-                raise CorruptionError(f"witness journal {self._path} at {offset}: {exc}") from exc
-            before = self._states.get(state.origin)
-            if before is not None and state.size < before[0].size:
-                raise CorruptionError(
-                    f"witness journal {self._path} at {offset}: {state.origin} goes back from "
-                    f"size {before[0].size} to {state.size}, want sizes that never decrease")
-            self._states[state.origin] = (state, 0)
-            if self._archive is not None:
-                key = cosigned_key(state.origin, state.size, state.checkpoint)
-                self._pending.append(_Pending(offset, key, state.checkpoint, state_record(state)))
 
     def _import_state_files(self) -> None:
         """Once, from a directory of ``FileStateStore`` JSON files: write them as a journal."""
@@ -390,14 +370,16 @@ class Journal:
             end = self._end
         if not batch:
             return
-        paths = []
+        archive = self._archive
         for p in batch:
-            paths.extend(self._archive.stage(p.key, p.note))
-        sync_paths(self._archive.root, paths)
+            if p.key not in self._staged:  # a read of a set another thread adds to: atomic
+                archive.write_staged(p.key, p.note)
+        sync_paths(archive.root, (path for p in batch for path in archive.paths_to_sync(p.key)))
         with self._lock:
             self._check()
             done = {p.key for p in batch}
             self._pending = [p for p in self._pending if p.key not in done]
+            self._staged -= done
             self._append(encode_record({"archived_to": end}))
             if self._end > self._max_bytes:
                 self._compact()
@@ -415,7 +397,7 @@ class Journal:
         at = len(parts[0]) + len(parts[1])
         moved = []
         for p in self._pending:
-            moved.append(_Pending(at, p.key, p.note, p.record))
+            moved.append(Pending(at, p.key, p.note, p.record))
             parts.append(p.record)
             at += len(p.record)
         with self._sync:

@@ -1,6 +1,7 @@
 """The records of the witness journal (``witness.journal``), framed so that a torn write is
 found: a big-endian u32 length, a u32 CRC-32 (zlib) of the payload, and the payload, one JSON
-object (the state of c2sp.org/tlog-witness@v1.0.0 that a swap persists, or an archive marker).
+object (the state of c2sp.org/tlog-witness@v1.0.0 that a swap persists, or an archive marker);
+and the replay of a journal's records at open (:func:`replay`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,22 @@ import json
 import struct
 import zlib
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from auditlog_tlog.tree.errors import CorruptionError
+from auditlog_tlog.witness.archive import cosigned_key
 from auditlog_tlog.witness.state import MAX_STATE_FILE, WitnessedState, decode_state
 
 _HEADER: Final = struct.Struct(">II")
+
+
+class Pending(NamedTuple):
+    """A state record whose note is not yet synced in the archive."""
+
+    offset: int
+    key: str
+    note: bytes
+    record: bytes
 
 
 def encode_record(doc: dict[str, Any]) -> bytes:
@@ -65,3 +76,31 @@ def read_state_files(directory: Path) -> list[WitnessedState]:
         except (OSError, ValueError, KeyError, AttributeError, binascii.Error) as exc:
             raise CorruptionError(f"state file {path} cannot be imported: {exc}") from exc
     return states
+
+
+def replay(records: list[tuple[int, dict[str, Any]]], path: Path, archive: bool
+           ) -> tuple[dict[str, WitnessedState], list[Pending]]:
+    """The states the records of the journal at ``path`` end at, per origin, and (with an
+    ``archive``) the records after the last archive marker; ``CorruptionError`` for a record
+    that is not a state, or a size that goes back."""
+    states: dict[str, WitnessedState] = {}
+    pending: list[Pending] = []
+    for offset, doc in records:
+        if "archived_to" in doc:
+            mark = doc["archived_to"]
+            pending = [p for p in pending if p.offset >= mark]
+            continue
+        try:
+            state = decode_state(doc, str(doc.get("origin")))
+        except (ValueError, KeyError, binascii.Error) as exc:
+            raise CorruptionError(f"witness journal {path} at {offset}: {exc}") from exc
+        before = states.get(state.origin)
+        if before is not None and state.size < before.size:
+            raise CorruptionError(
+                f"witness journal {path} at {offset}: {state.origin} goes back from "
+                f"size {before.size} to {state.size}, want sizes that never decrease")
+        states[state.origin] = state
+        if archive:
+            key = cosigned_key(state.origin, state.size, state.checkpoint)
+            pending.append(Pending(offset, key, state.checkpoint, state_record(state)))
+    return states, pending

@@ -132,6 +132,40 @@ def test_notes_are_staged_at_once_and_marked_archived_once_synced(tmp_path: Path
         journal.close()
 
 
+class _CountingArchive(LocalArchive):
+    written: list[str]
+
+    def write_staged(self, key: str, data: bytes) -> None:
+        self.written.append(key)
+        super().write_staged(key, data)
+
+
+def test_the_archive_pass_writes_only_the_objects_no_put_wrote(tmp_path: Path) -> None:
+    archive = _CountingArchive(tmp_path / "archive")
+    archive.written = []
+    journal = Journal(tmp_path / "state", archive)
+    try:
+        journal.swap(None, _state(1))
+        journal.swap((1, _state(1).root), _state(2))  # never put: the pass writes it
+        one, two = (cosigned_key(ORIGIN, n, _state(n).checkpoint) for n in (1, 2))
+        assert journal.put(one, _state(1).checkpoint) is True
+        journal.flush()
+        assert archive.written == [one, two]
+        assert archive.path_of(two).read_bytes() == _state(2).checkpoint
+        assert archive.path_of(one).stat().st_mode & 0o777 == 0o444
+    finally:
+        journal.close()
+
+
+def test_the_paths_to_sync_without_syncfs_reach_the_root(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path / "archive")
+    key = cosigned_key(ORIGIN, 7, b"note")
+    object_path = archive.path_of(key)
+    assert archive.paths_to_sync(key) == [
+        object_path, object_path.parent, object_path.parent.parent, tmp_path / "archive" /
+        "cosigned", tmp_path / "archive"]
+
+
 def test_recovery_rewrites_an_object_a_crash_left_torn_or_missing(tmp_path: Path) -> None:
     _fill(tmp_path / "state", [1, 2])  # state records, no archive marker: all unarchived
     archive = LocalArchive(tmp_path / "archive")
@@ -254,11 +288,11 @@ class _SwappingArchive(LocalArchive):
 
     journal: Journal | None = None
 
-    def stage(self, key: str, data: bytes) -> list[Path]:
+    def write_staged(self, key: str, data: bytes) -> None:
         journal, self.journal = self.journal, None
         if journal is not None:
             journal.swap((1, _state(1).root), _state(2))
-        return super().stage(key, data)
+        super().write_staged(key, data)
 
 
 def test_a_compaction_keeps_the_records_not_yet_archived(tmp_path: Path) -> None:
@@ -283,7 +317,7 @@ def test_a_compaction_keeps_the_records_not_yet_archived(tmp_path: Path) -> None
 
 
 class _BrokenArchive(LocalArchive):
-    def stage(self, key: str, data: bytes) -> list[Path]:
+    def write_staged(self, key: str, data: bytes) -> None:
         raise StorageError("the archive disk is gone")
 
 
