@@ -263,8 +263,10 @@ class Searcher:
 def query_from_params(params: Mapping[str, str], fields: tuple[str, ...]) -> Query:
     """A query from text parameters (HTTP query string; the CLI): ``fields`` are the filter
     parameters, plus since, until, order, limit and cursor. MalformedError names the one wrong."""
-    filters = tuple(parse_filter(name, params[name]) for name in fields
-                    if params.get(name, "") != "")
+    named = [name for name in fields if params.get(name, "") != ""]
+    if len(named) > MAX_FILTERS:  # as the gRPC Search (server/convert.py)
+        raise MalformedError(f"filters: got {len(named)}, want at most {MAX_FILTERS}")
+    filters = tuple(parse_filter(name, params[name]) for name in named)
     order = params.get("order", "newest") or "newest"
     if order not in ("newest", "oldest"):
         raise MalformedError(f"order: got {order[:32]!r}, want newest or oldest")

@@ -72,6 +72,14 @@ def test_a_limit_not_in_ascii_digits_or_too_long_is_400(server: RunningServer, l
     assert status == 400 and error_of(status, body).startswith("limit: got ")
 
 
+def test_more_filters_than_the_grpc_search_allows_are_400(server: RunningServer) -> None:
+    many = "&".join(f"attr.k{i}=v" for i in range(17))
+    status, body = get(server, f"/api/v1/search?log={LOG}&{many}".encode())
+    assert status == 400 and error_of(status, body) == "filters: got 17, want at most 16"
+    status, _ = get(server, f"/api/v1/search?log={LOG}&{many.rsplit('&', 1)[0]}".encode())
+    assert status == 200
+
+
 _NAMES = st.sampled_from(["log", "actor", "action", "resource", "outcome", "source", "principal",
                           "request_id", "attr.k", "attr.", "since", "until", "order", "limit",
                           "cursor", "index", "begin", "size1", "size2", "x"])
