@@ -80,6 +80,13 @@ def test_more_filters_than_the_grpc_search_allows_are_400(server: RunningServer)
     assert status == 200
 
 
+@pytest.mark.parametrize("query", [f"log={LOG}&index=1&index=2", f"log={LOG}&log=x&index=1"])
+def test_a_console_parameter_given_twice_is_400(server: RunningServer, query: str) -> None:
+    # The first one was taken and the other ignored: which entry a client meant is unknown.
+    status, body = get(server, f"/api/v1/entry?{query}".encode())
+    assert status == 400 and "given twice, want it once" in error_of(status, body)
+
+
 _NAMES = st.sampled_from(["log", "actor", "action", "resource", "outcome", "source", "principal",
                           "request_id", "attr.k", "attr.", "since", "until", "order", "limit",
                           "cursor", "index", "begin", "size1", "size2", "x"])
