@@ -1,0 +1,72 @@
+"""What a hostile or broken sender does on the stream listeners (RELP, syslog over TCP) of a
+real server: nothing it is told was stored is missing, and what is refused adds no entry."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from tests.server.ingest.producers import listener_port
+from tests.servers import RunningServer, running
+
+LOG = "streams.example/log"
+OFFERS = b"relp_version=0\nrelp_software=test\ncommands=syslog"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    directory: Path = tmp_path_factory.mktemp("streams")
+    config = directory / "server.toml"
+    config.write_text(f"""
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+data_dir = "data"
+[[log]]
+origin = "{LOG}"
+[[ingest.syslog]]
+listen = "127.0.0.1:0"
+transport = "relp"
+log = "{LOG}"
+max_message_bytes = 512
+insecure = true
+""")
+    yield from running(config)
+
+
+def size_of(server: RunningServer) -> int:
+    return int(server.stub().GetLogInfo(pb.GetLogInfoRequest(log=LOG)).size)
+
+
+def frame(txnr: int, command: bytes, data: bytes) -> bytes:
+    return b"%d %s %d %s\n" % (txnr, command, len(data), data)
+
+
+def relp(server: RunningServer) -> socket.socket:
+    """A RELP session, opened."""
+    conn = socket.create_connection(("127.0.0.1", listener_port(server, "relp")), timeout=20)
+    conn.sendall(frame(1, b"open", OFFERS))
+    assert conn.recv(4096).startswith(b"1 rsp ")
+    return conn
+
+
+def test_a_txnr_reused_for_other_data_is_refused_not_acknowledged(server: RunningServer) -> None:
+    # The window of answered TXNRs answered the second message "200 OK" from memory and
+    # never stored it: an acknowledged message lost.
+    before = size_of(server)
+    first, other = b"<13>1 - h app - - - first of txnr 2", b"<13>1 - h app - - - other, txnr 2"
+    with relp(server) as conn:
+        conn.sendall(frame(2, b"syslog", first))
+        assert conn.recv(4096) == b"2 rsp 6 200 OK\n"
+        conn.sendall(frame(2, b"syslog", other))
+        reply = conn.recv(4096)
+        assert reply.startswith(b"2 rsp ") and b" 500 TXNR 2 was acknowledged for other data" in reply
+        conn.sendall(frame(2, b"syslog", first))  # a true redelivery is still answered from memory
+        assert conn.recv(4096) == b"2 rsp 6 200 OK\n"
+        conn.sendall(frame(3, b"syslog", other))  # under a new TXNR it is stored
+        assert conn.recv(4096) == b"3 rsp 6 200 OK\n"
+    assert size_of(server) == before + 2
