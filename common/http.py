@@ -12,6 +12,10 @@ A connection costs a coroutine, not a thread or a slot, and carries four bounds:
 - the request line and each header line (aiohttp answers ``400`` beyond them) and the number
   of header lines; handlers check the finer limits themselves (414, 431, 413).
 
+A body in a ``Content-Encoding`` aiohttp cannot undo here (br, zstd: their libraries are not
+installed) is ``415`` with ``Accept-Encoding: gzip, deflate`` (RFC 9110 §15.5.16), not the
+``400`` aiohttp answers before any handler runs.
+
 Responses go out with TCP_NODELAY: with Nagle's algorithm on, a response written in two pieces
 waits for the client's delayed ACK (~40 ms per request on a reused connection). Over TLS the
 handshake is bounded by the same deadline. Each listener gets its address checked by
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestHandler
 
 from auditlog_tlog.common.net import format_address, split_host_port
@@ -178,6 +183,15 @@ class _GuardedHandler(RequestHandler):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+
+    def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if isinstance(exc, ContentEncodingError) and not request.writer.output_size:
+            log.info("refused a request from %s: %s", self._peer, exc.message)
+            return text_response(415, "Content-Encoding br or zstd cannot be undone here, want one of "
+                                 "gzip, deflate or identity", close=True,
+                                 headers={"Accept-Encoding": "gzip, deflate"})
+        return super().handle_error(request, status, exc, message)
 
     def _expire(self) -> None:
         self._deadline = None
