@@ -65,3 +65,34 @@ def test_the_codings_undone_are_taken(server: RunningServer) -> None:
         status, _, answer = post(server, "/v1/logs", body, [("Content-Encoding", coding)])
         assert status == 200, answer
     assert size_of(server, ORIGIN) == before + 2
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    (b'{"resourceLogs": 5}', b"resourceLogs: got a number, want an array"),
+    (b'[{"resourceLogs": []}]', b"body: got an array, want an object"),
+    (b'{"resourceLogs": [5]}', b"resourceLogs[0]: got a number, want an object"),
+    (b'{"resourceLogs": [{"scopeLogs": "x"}]}', b"resourceLogs[0].scopeLogs: got a string, want an array"),
+    (b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [null]}]}]}',
+     b"resourceLogs[0].scopeLogs[0].logRecords[0]: got null, want an object"),
+    (b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"attributes": {}}]}]}]}',
+     b"logRecords[0].attributes: got an object, want an array"),
+    (otlp({**RECORD, "traceId": 5}), b"logRecords[0].traceId: got '5', want hex digits"),
+    (otlp({**RECORD, "spanId": "zz"}), b"logRecords[0].spanId: got 'zz', want hex digits"),
+    (otlp({**RECORD, "spanId": "00 11"}), b"logRecords[0].spanId: got '00 11', want hex digits"),
+])
+def test_an_otlp_json_document_of_the_wrong_shape_says_where(server: RunningServer, body: bytes,
+                                                             says: bytes) -> None:
+    # These were answered 400 with Python's words for the failure ("'int' object is not
+    # iterable"), which say nothing of the member that is wrong.
+    before = size_of(server, ORIGIN)
+    status, _, answer = post(server, "/v1/logs", body, [])
+    assert status == 400 and says in answer, answer
+    assert size_of(server, ORIGIN) == before
+
+
+def test_an_empty_trace_id_is_no_trace(server: RunningServer) -> None:
+    before = size_of(server, ORIGIN)
+    status, _, answer = post(server, "/v1/logs", otlp({**RECORD, "traceId": "", "spanId": "",
+                                                        "severityText": "no trace"}), [])
+    assert status == 200, answer
+    assert size_of(server, ORIGIN) == before + 1
