@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -181,6 +181,7 @@ class SyslogServer:
         self._udp_queue: deque[bytes] = deque()
         self._udp_ready = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._per_peer: Counter[str] = Counter()  # open connections by peer address
         self.port = 0
 
     async def start(self) -> str:
@@ -228,6 +229,16 @@ class SyslogServer:
                 f"{self.config.max_connections} connections open, want at most that many"))
             writer.close()
             return
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if peername else "?"
+        if self._per_peer[peer] >= self.config.max_connections_per_peer:
+            # One sender cannot hold every slot (idle, or a byte at a time) and lock out others.
+            self._sink.rejected(self.config.name, PushbackError(
+                f"{self._per_peer[peer]} connections open from {peer}, want at most "
+                f"{self.config.max_connections_per_peer} (max_connections_per_peer)"))
+            writer.close()
+            return
+        self._per_peer[peer] += 1
         self._tasks.add(task)
         try:
             principal = self._sink.identify(None, cert_names(writer.get_extra_info("peercert")))
@@ -248,6 +259,9 @@ class SyslogServer:
             pass
         finally:
             self._tasks.discard(task)
+            self._per_peer[peer] -= 1
+            if not self._per_peer[peer]:
+                del self._per_peer[peer]
             writer.close()
             with contextlib.suppress(ConnectionError, ssl.SSLError, TimeoutError):
                 await writer.wait_closed()

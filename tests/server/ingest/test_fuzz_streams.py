@@ -3,7 +3,9 @@ real server: nothing it is told was stored is missing, and what is refused adds 
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +35,8 @@ listen = "127.0.0.1:0"
 transport = "relp"
 log = "{LOG}"
 max_message_bytes = 512
+max_connections = 4
+max_connections_per_peer = 2
 insecure = true
 """)
     yield from running(config)
@@ -46,12 +50,21 @@ def frame(txnr: int, command: bytes, data: bytes) -> bytes:
     return b"%d %s %d %s\n" % (txnr, command, len(data), data)
 
 
-def relp(server: RunningServer) -> socket.socket:
-    """A RELP session, opened."""
-    conn = socket.create_connection(("127.0.0.1", listener_port(server, "relp")), timeout=20)
+def relp(server: RunningServer, source: str = "127.0.0.1") -> socket.socket:
+    """A RELP session from ``source`` (any address of 127/8 reaches the server), opened."""
+    conn = socket.create_connection(("127.0.0.1", listener_port(server, "relp")), timeout=20,
+                                    source_address=(source, 0))
     conn.sendall(frame(1, b"open", OFFERS))
     assert conn.recv(4096).startswith(b"1 rsp ")
     return conn
+
+
+def closed(conn: socket.socket) -> bool:
+    """Whether the server closed ``conn`` (it resets one with unread bytes)."""
+    try:
+        return conn.recv(100) == b""
+    except ConnectionResetError:
+        return True
 
 
 def test_a_txnr_reused_for_other_data_is_refused_not_acknowledged(server: RunningServer) -> None:
@@ -70,3 +83,28 @@ def test_a_txnr_reused_for_other_data_is_refused_not_acknowledged(server: Runnin
         conn.sendall(frame(3, b"syslog", other))  # under a new TXNR it is stored
         assert conn.recv(4096) == b"3 rsp 6 200 OK\n"
     assert size_of(server) == before + 2
+
+
+def test_one_address_cannot_hold_every_connection(server: RunningServer) -> None:
+    # A sender holding max_connections connections (idle, or a byte at a time: slowloris)
+    # locked every other sender out; now it gets max_connections_per_peer of them.
+    port = listener_port(server, "relp")
+    with contextlib.ExitStack() as stack:
+        held = [stack.enter_context(socket.create_connection(
+            ("127.0.0.1", port), timeout=20, source_address=("127.0.0.2", 0))) for _ in range(4)]
+        for conn in held:
+            conn.sendall(b"1")  # a frame begun, never ended
+        assert all(closed(conn) for conn in held[2:])  # closed at once
+        before = size_of(server)
+        with relp(server) as conn:
+            conn.sendall(frame(2, b"syslog", b"<13>1 - h app - - - past the slowloris"))
+            assert conn.recv(4096) == b"2 rsp 6 200 OK\n"
+        assert size_of(server) == before + 1
+    for _ in range(100):  # its connections closed, the address is served once the server saw it
+        with contextlib.suppress(ConnectionError, AssertionError), relp(server, "127.0.0.2") as conn:
+            conn.sendall(frame(2, b"syslog", b"<13>1 - h app - - - from .2 again"))
+            assert conn.recv(4096) == b"2 rsp 6 200 OK\n"
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("127.0.0.2 is still refused after its connections closed")
