@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -96,3 +97,30 @@ def test_an_empty_trace_id_is_no_trace(server: RunningServer) -> None:
                                                         "severityText": "no trace"}), [])
     assert status == 200, answer
     assert size_of(server, ORIGIN) == before + 1
+
+
+def raw_request(url: str, request: bytes) -> tuple[int, bytes]:
+    """``request`` sent as is on a new connection; the status and body of the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(request)
+        answer = b""
+        while piece := conn.recv(65536):
+            answer += piece
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+@pytest.mark.parametrize("token", [b"\xff\xfe", b"caf\xc3\xa9", b"\xed\xa0\x80", b"\x80" * 64])
+def test_a_bearer_token_that_is_not_ascii_is_401_everywhere(server: RunningServer,
+                                                           token: bytes) -> None:
+    # Bytes that are not UTF-8 came to the token's hash as lone surrogates: 500.
+    auth = b"Authorization: Bearer " + token + b"\r\n"
+    for url, method, path in ((server.tiles_url, b"GET", b"/api/v1/logs"),
+                              (server.tiles_url, b"GET", f"/{K8S}/checkpoint".encode()),
+                              (server.tiles_url, b"GET", b"/api/v1/search?log=" + K8S.encode()),
+                              (ingest_url(server), b"POST", b"/v1/logs")):
+        status, body = raw_request(url, method + b" " + path + b" HTTP/1.1\r\nHost: x\r\n"
+                                   b"Content-Type: application/json\r\nContent-Length: 2\r\n"
+                                   b"Connection: close\r\n" + auth + b"\r\n{}")
+        assert status == 401 and b"unknown bearer token" in body, (path, status, body)
