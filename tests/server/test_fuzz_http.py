@@ -122,3 +122,24 @@ def test_any_query_is_answered_2xx_or_a_4xx_that_says_why(server: RunningServer,
 
 def test_fuzzing_the_read_apis_changed_no_entry(server: RunningServer) -> None:
     assert size_of(server) == SIZE
+
+
+_SEGMENTS = st.one_of(
+    st.sampled_from(["tile", "entries", "checkpoint", "addenda", "0", "00", "000", "001", "x000",
+                     "x001", "x999", "999", "63", "64", "-1", ".p", "000.p", "1", "5", "0", "255",
+                     "256", "257", "%2e%2e", "..", ".", "", "%00", "%2F", "%ff", "18446744073709551615",
+                     "a" * 64, "0" * 64]),
+    st.text(alphabet="0123456789x.p/%-", max_size=12),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_SEGMENTS, min_size=1, max_size=9), st.booleans())
+def test_any_tile_path_is_answered_without_a_5xx(server: RunningServer, segments: list[str],
+                                                 under_origin: bool) -> None:
+    path = "/".join(segments)
+    target = f"/{ORIGIN}/{path}" if under_origin else f"/{path}"
+    status, body = get(server, target.encode())
+    assert status in (200, 400, 404, 405, 410), (target, status, body[:200])
+    if status != 200:
+        assert body.strip(), target  # a reason, not an empty answer

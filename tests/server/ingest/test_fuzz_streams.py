@@ -4,12 +4,15 @@ real server: nothing it is told was stored is missing, and what is refused adds 
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from tests.server.ingest.producers import listener_port
@@ -108,3 +111,31 @@ def test_one_address_cannot_hold_every_connection(server: RunningServer) -> None
         time.sleep(0.05)
     else:
         raise AssertionError("127.0.0.2 is still refused after its connections closed")
+
+
+_PIECES = st.one_of(
+    st.sampled_from([b"1 open %d %s\n" % (len(OFFERS), OFFERS), b"2 syslog 5 <13>x\n",
+                     b"3 syslog 3 abc\n", b"2 close 0\n", b"0 syslog 1 x\n", b"01 syslog 1 x\n",
+                     b"999999999 syslog 5 <13>y\n", b"1000000000 syslog 1 x\n", b"4 syslog 999999999 ",
+                     b"4 syslog -1 x\n", b"4 rsp 6 200 OK\n", b"4 starttls 0\n", b"\n", b" ", b"4 ",
+                     b"4 syslog 600 " + b"x" * 600 + b"\n", b"5 syslog 2 \xff\xfe\n"]),
+    st.binary(max_size=40),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_PIECES, max_size=8))
+def test_any_relp_stream_gets_well_formed_answers_and_the_listener_goes_on(
+        server: RunningServer, pieces: list[bytes]) -> None:
+    with socket.create_connection(("127.0.0.1", listener_port(server, "relp")), timeout=20) as conn:
+        conn.sendall(b"".join(pieces))
+        conn.shutdown(socket.SHUT_WR)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while piece := conn.recv(65536):
+                answer += piece
+    assert re.fullmatch(rb"(\d+ rsp \d+( \d{3} [^\n]*)?\n(relp_[^\n]*\n|commands=[^\n]*\n)*"
+                        rb"|0 serverclose 0\n)*", answer), answer
+    with relp(server) as conn:
+        conn.sendall(b"2 close 0\n")
+        assert conn.recv(100) == b"2 rsp 0\n"
