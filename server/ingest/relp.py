@@ -24,7 +24,6 @@ first index.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -176,8 +175,9 @@ class RelpSession:
     def __init__(self, window: int = 1024) -> None:
         self.opened = False
         self._window = window
-        self._answered: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()  # (digest, rsp)
-        self._delivering: dict[int, bytes] = {}  # TXNR -> digest of its data, until answered
+        # TXNR -> (digest of its data, rsp); the digest is Python's hash of bytes, SipHash
+        # keyed per process: a sender cannot collide it on purpose.
+        self._answered: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
 
     def accept(self, frame: RelpFrame) -> tuple[Step, bytes]:
         if frame.command == "open":
@@ -200,23 +200,21 @@ class RelpSession:
         if frame.command != "syslog":
             return Step.REPLY, response(frame.txnr, 500, f"command {frame.command!r} is not "
                                         "supported, want syslog or close")
-        digest = hashlib.blake2b(frame.data, digest_size=16).digest()
         answered = self._answered.get(frame.txnr)
         if answered is not None:
-            if answered[0] == digest:
+            if answered[0] == hash(frame.data):
                 return Step.REPLY, answered[1]
             return Step.REPLY, response(frame.txnr, 500, f"TXNR {frame.txnr} was acknowledged "
                                         "for other data in this session, want a new TXNR")
-        self._delivering[frame.txnr] = digest
         return Step.DELIVER, b""
 
-    def answer(self, txnr: int, code: int, text: str) -> bytes:
-        """The response to a delivered syslog command; a 200 is remembered for redelivery."""
+    def answer(self, txnr: int, code: int, text: str, data: bytes = b"") -> bytes:
+        """The response to the delivered syslog command ``txnr`` of ``data``; a 200 is
+        remembered, with a digest of ``data``, for redelivery."""
         ok = code == 200 and text == "OK"  # written as response() writes it, without its work
         reply = b"%d rsp 6 200 OK\n" % txnr if ok else response(txnr, code, text)
-        digest = self._delivering.pop(txnr, b"")
         if code == 200:
-            self._answered[txnr] = (digest, reply)
+            self._answered[txnr] = (hash(data), reply)
             self._answered.move_to_end(txnr)
             while len(self._answered) > self._window:
                 self._answered.popitem(last=False)

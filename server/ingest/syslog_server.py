@@ -112,9 +112,9 @@ def message_entry(message: SyslogMessage, source: orjson.Fragment) -> bytes:
 # per message "" or why it was refused).
 Batch = tuple[dict[str, list[tuple[int, bytes | MalformedError]]], list[str]]
 # A read of a RELP connection: its replies in frame order (those of delivered messages filled
-# in once they are committed), (slot in the replies, TXNR) of each delivered message, and the
-# delivered messages prepared (None: the read delivered none).
-_RelpRead = tuple[list[bytes], list[tuple[int, int]], Batch | None]
+# in once they are committed), (slot in the replies, TXNR, data) of each delivered message, and
+# the delivered messages prepared (None: the read delivered none).
+_RelpRead = tuple[list[bytes], list[tuple[int, int, bytes]], Batch | None]
 
 
 async def one_ahead(batches: AsyncGenerator[_B, None],
@@ -288,13 +288,13 @@ class SyslogServer:
         async def reads() -> AsyncGenerator[_RelpRead, None]:
             while data := await reader.read(READ_BYTES):
                 replies: list[bytes] = []
-                delivered: list[tuple[int, int]] = []  # (slot in replies, txnr)
+                delivered: list[tuple[int, int, bytes]] = []  # (slot in replies, txnr, data)
                 messages: list[bytes] = []
                 closing = False
                 for frame in decoder.feed(data):
                     step, reply = session.accept(frame)
                     if step is Step.DELIVER:
-                        delivered.append((len(replies), frame.txnr))
+                        delivered.append((len(replies), frame.txnr, frame.data))
                         messages.append(frame.data)
                     replies.append(reply)
                     if step is Step.CLOSE:
@@ -309,8 +309,9 @@ class SyslogServer:
             replies, delivered, batch = read
             if batch is not None:
                 errors = await self.commit(principal, batch)
-                for (slot, txnr), error in zip(delivered, errors, strict=True):
-                    replies[slot] = session.answer(txnr, 500 if error else 200, error or "OK")
+                for (slot, txnr, data), error in zip(delivered, errors, strict=True):
+                    replies[slot] = session.answer(txnr, 500 if error else 200, error or "OK",
+                                                   data)
             writer.write(b"".join(replies))
             await writer.drain()
 
