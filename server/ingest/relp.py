@@ -175,8 +175,9 @@ class RelpSession:
     def __init__(self, window: int = 1024) -> None:
         self.opened = False
         self._window = window
-        # TXNR -> (digest of its data, rsp); the digest is Python's hash of bytes, SipHash
-        # keyed per process: a sender cannot collide it on purpose.
+        # TXNR -> (digest of its data, rsp); the digest is Python's hash of bytes (SipHash,
+        # keyed per process): two messages collide by chance once in 2^64, and a sender that
+        # collides two of its own on purpose loses only its own second message.
         self._answered: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
 
     def accept(self, frame: RelpFrame) -> tuple[Step, bytes]:
