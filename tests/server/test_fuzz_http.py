@@ -143,3 +143,13 @@ def test_any_tile_path_is_answered_without_a_5xx(server: RunningServer, segments
     assert status in (200, 400, 404, 405, 410), (target, status, body[:200])
     if status != 200:
         assert body.strip(), target  # a reason, not an empty answer
+
+
+@pytest.mark.parametrize("target", [f"/{ORIGIN}/checkpoint?x=1", f"/{ORIGIN}/checkpoint?",
+                                    f"http://tiles.example/{ORIGIN}/checkpoint"])
+def test_the_tiles_serve_the_path_whatever_the_query_or_the_form(server: RunningServer,
+                                                                 target: str) -> None:
+    # The tiles routed request.raw_path, which holds the query and, in absolute form, the
+    # scheme and host: 404 "no such resource 'checkpoint?x=1'" for what the router matched.
+    status, body = get(server, target.encode())
+    assert status == 200 and body.startswith(f"{ORIGIN}\n{SIZE}\n".encode()), body[:200]
