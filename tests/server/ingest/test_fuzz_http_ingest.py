@@ -124,3 +124,25 @@ def test_a_bearer_token_that_is_not_ascii_is_401_everywhere(server: RunningServe
                                    b"Content-Type: application/json\r\nContent-Length: 2\r\n"
                                    b"Connection: close\r\n" + auth + b"\r\n{}")
         assert status == 401 and b"unknown bearer token" in body, (path, status, body)
+
+
+def _event_list(**fields: Any) -> bytes:
+    event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "fuzz-1",
+             "stage": "ResponseComplete", **fields}
+    return json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1",
+                       "items": [event]}).encode()
+
+
+@pytest.mark.parametrize(("fields", "says"), [
+    ({"stageTimestamp": ""}, b"items[0].stageTimestamp: got '', want RFC 3339"),
+    ({"stageTimestamp": "", "requestReceivedTimestamp": "2026-11-30T01:00:00Z"},
+     b"items[0].stageTimestamp: got '', want RFC 3339"),
+    ({"requestReceivedTimestamp": ""}, b"items[0].requestReceivedTimestamp: got '', want RFC 3339"),
+    ({"requestReceivedTimestamp": 5}, b"items[0].requestReceivedTimestamp: got '5', want RFC 3339"),
+])
+def test_an_event_with_an_empty_time_is_refused(server: RunningServer, fields: dict[str, Any],
+                                                says: bytes) -> None:
+    # An empty stageTimestamp was taken as no time at all (or the other stamp, unchecked).
+    status, _, answer = post(server, "/k8s/audit", _event_list(**fields), [])
+    assert status == 400 and says in answer, answer
+    assert size_of(server, K8S) == 0
