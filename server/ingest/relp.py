@@ -55,6 +55,11 @@ class RelpDecoder:
         self.max_data_bytes = max_data_bytes
         self._buffer = bytearray()
 
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet form a whole frame."""
+        return len(self._buffer)
+
     def feed(self, data: bytes) -> list[RelpFrame]:
         """The frames completed so far. Whole well-formed frames are found in one loop, each
         header read by one regular expression, then their data sliced out of one copy of the

@@ -36,7 +36,7 @@ from auditlog_tlog.server.ingest.relp import SERVER_CLOSE, RelpDecoder, RelpSess
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener
 from auditlog_tlog.server.ingest.syslog_fast import PARAM_SLOTS, fast_entry
-from auditlog_tlog.server.ingest.syslog_framing import FrameDecoder
+from auditlog_tlog.server.ingest.syslog_framing import FrameDecoder, FrameTimer
 from auditlog_tlog.server.ingest.syslog_message import SyslogMessage, parse_syslog
 from auditlog_tlog.server.security import Principal, TLSConfig
 from auditlog_tlog.tree.errors import (
@@ -270,9 +270,11 @@ class SyslogServer:
         decoder = FrameDecoder(self.config.max_message_bytes)
 
         async def batches() -> AsyncGenerator[Batch, None]:
-            while data := await reader.read(READ_BYTES):
+            timer = FrameTimer(self._clock, reader, READ_BYTES)
+            while data := await timer.read(decoder.pending):
                 messages = decoder.feed(data)
                 if messages:
+                    timer.whole()
                     yield self.prepare(principal, messages)
 
         async def commit(batch: Batch) -> None:
@@ -286,7 +288,8 @@ class SyslogServer:
         decoder = RelpDecoder(self.config.max_message_bytes)
 
         async def reads() -> AsyncGenerator[_RelpRead, None]:
-            while data := await reader.read(READ_BYTES):
+            timer = FrameTimer(self._clock, reader, READ_BYTES)
+            while data := await timer.read(decoder.pending):
                 replies: list[bytes] = []
                 delivered: list[tuple[int, int, bytes]] = []  # (slot in replies, txnr, data)
                 messages: list[bytes] = []
@@ -301,6 +304,7 @@ class SyslogServer:
                         closing = True
                         break
                 if replies:  # else the read ended inside a frame
+                    timer.whole()
                     yield replies, delivered, self.prepare(principal, messages) if messages else None
                 if closing:
                     return

@@ -3,11 +3,12 @@ real server: nothing it is told was stored is missing, and what is refused adds 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.server.ingest.sink import IngestSink
+from auditlog_tlog.server.ingest.syslog_config import SyslogListener
+from auditlog_tlog.server.ingest.syslog_framing import FRAME_S
+from auditlog_tlog.server.ingest.syslog_server import SyslogServer
+from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.server.security import Authorizer, Principal
+from auditlog_tlog.tree.errors import MalformedError
+from tests.clock import FakeClock
 from tests.server.ingest.producers import listener_port
 from tests.servers import RunningServer, running
 
@@ -139,3 +148,56 @@ def test_any_relp_stream_gets_well_formed_answers_and_the_listener_goes_on(
     with relp(server) as conn:
         conn.sendall(b"2 close 0\n")
         assert conn.recv(100) == b"2 rsp 0\n"
+
+
+class _Taking(IngestSink):
+    """A sink that takes every entry at once, and keeps them."""
+
+    def __init__(self) -> None:
+        super().__init__({}, Authorizer((), frozenset()), Metrics())
+        self.entries: list[bytes] = []
+
+    async def append_entries(self, principal: Principal | None, log: str, transport: str,
+                             entries: Sequence[bytes | MalformedError],
+                             ) -> list[MalformedError | None]:
+        self.entries += [e for e in entries if isinstance(e, bytes)]
+        return [None] * len(entries)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):  # the server's reads are real I/O on loopback
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
+
+
+def test_a_frame_dribbled_a_byte_a_second_ends_its_connection_after_frame_s() -> None:
+    # A sender that sent a frame a byte at a time held its connection (and the bytes so far)
+    # for as long as it kept sending: with max_message_bytes of 64 KiB, 18 hours.
+    async def dribble(writer: asyncio.StreamWriter, clock: FakeClock, seconds: int) -> None:
+        for _ in range(seconds):
+            await asyncio.sleep(0.01)  # the server is waiting in its read again
+            clock.advance(1)
+            writer.write(b"x")
+            await writer.drain()
+
+    async def scenario() -> None:
+        clock, sink = FakeClock(), _Taking()
+        server = SyslogServer(SyslogListener("127.0.0.1:0", "tcp", LOG), sink, clock)
+        await server.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"<13>1 - h app - - - whole\n<13>1 - h app - - - slow ")
+            await _until(lambda: len(sink.entries) == 1)
+            await dribble(writer, clock, int(FRAME_S) - 2)  # within FRAME_S: the frame is taken
+            writer.write(b"\n<13>1 - h app - - - slower ")
+            await _until(lambda: len(sink.entries) == 2)
+            await dribble(writer, clock, int(FRAME_S) + 2)
+            assert await asyncio.wait_for(reader.read(100), 10) == b""  # closed by the server
+            assert len(sink.entries) == 2
+            writer.close()
+        finally:
+            await server.stop()
+
+    asyncio.run(scenario())
