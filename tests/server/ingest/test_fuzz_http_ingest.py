@@ -146,3 +146,24 @@ def test_an_event_with_an_empty_time_is_refused(server: RunningServer, fields: d
     status, _, answer = post(server, "/k8s/audit", _event_list(**fields), [])
     assert status == 400 and says in answer, answer
     assert size_of(server, K8S) == 0
+
+
+def test_every_401_says_which_credential_it_wants(server: RunningServer) -> None:
+    # RFC 9110 §11.6.1: a 401 must carry WWW-Authenticate; none of them did.
+    requests = [(server.tiles_url, b"GET /api/v1/logs"),
+                (server.tiles_url, f"GET /{K8S}/checkpoint".encode()),
+                (server.tiles_url, b"GET /api/v1/search?log=" + K8S.encode()),
+                (ingest_url(server), b"POST /v1/logs")]
+    for url, line in requests:
+        for auth in (b"", b"Authorization: Bearer nope\r\n", b"Authorization: Basic eDp5\r\n"):
+            host, port = url.removeprefix("http://").split(":")
+            with socket.create_connection((host, int(port)), timeout=30) as conn:
+                conn.sendall(line + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: " + str(len(otlp(RECORD))).encode() +
+                             b"\r\nConnection: close\r\n" + auth + b"\r\n" + otlp(RECORD))
+                answer = b""
+                while piece := conn.recv(65536):
+                    answer += piece
+            head = answer.partition(b"\r\n\r\n")[0].lower()
+            assert head.startswith(b"http/1.1 401 "), (line, auth, head)
+            assert b'\r\nwww-authenticate: bearer realm="auditlog"' in head, (line, auth, head)
