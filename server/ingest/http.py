@@ -12,10 +12,11 @@ With ``[server.tls]`` the listener speaks TLS with the server's certificate; wit
 ``client_ca_file`` a client certificate is asked for but optional, so a producer is identified
 by its certificate (CN or DNS SAN) or by ``Authorization: Bearer <token>``, the same
 principals as gRPC. Bodies are bounded by ``[ingest] max_request_bytes`` before and after
-gunzip (413) and held in the server's byte budget while handled; a ``Content-Encoding`` other
-than gzip, deflate or identity is 415 (RFC 9110 §15.5.16) with ``Accept-Encoding: gzip,
-deflate``. Errors are answered with the status of :data:`HTTP_STATUS` and a one-line reason;
-429 and 503 carry ``Retry-After``, which the OTLP exporters and kube-apiserver retry.
+gunzip (413) and held in the server's byte budget while handled; another ``Content-Type``, or
+a ``Content-Encoding`` other than gzip, deflate or identity, is 415 (RFC 9110 §15.5.16; the
+latter with ``Accept-Encoding: gzip, deflate``). Errors are answered with the status of
+:data:`HTTP_STATUS` and a one-line reason; 429 and 503 carry ``Retry-After``, which the OTLP
+exporters and kube-apiserver retry.
 """
 
 from __future__ import annotations
@@ -60,14 +61,19 @@ class TooLargeError(MalformedError):
     """A body larger than ``[ingest] max_request_bytes``, before or after gunzip (413)."""
 
 
-class UnsupportedCodingError(MalformedError):
-    """A ``Content-Encoding`` other than those of :data:`CODINGS` (415)."""
+class UnsupportedMediaError(MalformedError):
+    """A ``Content-Type`` the route does not take (415, RFC 9110 §15.5.16)."""
+
+
+class UnsupportedCodingError(UnsupportedMediaError):
+    """A ``Content-Encoding`` other than those of :data:`CODINGS` (415, with the codings
+    taken in ``Accept-Encoding``)."""
 
 
 def http_status(exc: AuditLogError) -> int:
     if isinstance(exc, TooLargeError):
         return 413
-    if isinstance(exc, UnsupportedCodingError):
+    if isinstance(exc, UnsupportedMediaError):
         return 415
     return next(HTTP_STATUS[c] for c in type(exc).__mro__ if c in HTTP_STATUS)
 
@@ -149,7 +155,8 @@ class IngestHTTP:
         try:
             try:
                 if kind not in (PROTOBUF, JSON):
-                    raise MalformedError(f"Content-Type {kind[:64]!r}, want {PROTOBUF} or {JSON}")
+                    raise UnsupportedMediaError(f"Content-Type {kind[:64]!r}, want {PROTOBUF} "
+                                                f"or {JSON}")
                 body = await self._body(request)
                 self._budget.take(len(body))
                 held = len(body)
@@ -175,7 +182,8 @@ class IngestHTTP:
         try:
             try:
                 if request.content_type != JSON:
-                    raise MalformedError(f"Content-Type {request.content_type[:64]!r}, want {JSON}")
+                    raise UnsupportedMediaError(f"Content-Type {request.content_type[:64]!r}, "
+                                                f"want {JSON}")
                 body = await self._body(request)
                 self._budget.take(len(body))
                 held = len(body)

@@ -167,3 +167,24 @@ def test_every_401_says_which_credential_it_wants(server: RunningServer) -> None
             head = answer.partition(b"\r\n\r\n")[0].lower()
             assert head.startswith(b"http/1.1 401 "), (line, auth, head)
             assert b'\r\nwww-authenticate: bearer realm="auditlog"' in head, (line, auth, head)
+
+
+@pytest.mark.parametrize(("path", "content_type"), [
+    ("/v1/logs", "text/plain"), ("/v1/logs", "application/octet-stream"),  # what none means
+    ("/v1/logs", "application/jsonx"), ("/k8s/audit", "application/x-protobuf"),
+    ("/k8s/audit", "multipart/form-data; boundary=x"),
+])
+def test_a_content_type_the_route_does_not_take_is_415(server: RunningServer, path: str,
+                                                       content_type: str) -> None:
+    # It was 400, the status of a body that does not parse; RFC 9110 §15.5.16 has 415 for a
+    # format the resource does not take.
+    before = size_of(server, ORIGIN)
+    status, _, answer = post(server, path, otlp(RECORD), [], content_type)
+    assert status == 415 and answer.startswith(b"Content-Type ") and b", want application/" in answer
+    assert size_of(server, ORIGIN) == before and size_of(server, K8S) == 0
+
+
+def test_a_content_type_with_parameters_is_taken(server: RunningServer) -> None:
+    status, _, answer = post(server, "/v1/logs", otlp({**RECORD, "severityText": "charset"}), [],
+                             "application/json; charset=utf-8")
+    assert status == 200, answer
