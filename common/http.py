@@ -12,6 +12,11 @@ A connection costs a coroutine, not a thread or a slot, and carries four bounds:
 - the request line and each header line (aiohttp answers ``400`` beyond them) and the number
   of header lines; handlers check the finer limits themselves (414, 431, 413).
 
+A body in a ``Content-Encoding`` aiohttp cannot undo here (br, zstd: their libraries are not
+installed) is ``415`` with ``Accept-Encoding: gzip, deflate`` (RFC 9110 §15.5.16), not the
+``400`` aiohttp answers before any handler runs. Every ``401`` carries ``WWW-Authenticate:
+Bearer realm="auditlog"`` (RFC 9110 §11.6.1, RFC 6750 §3).
+
 Responses go out with TCP_NODELAY: with Nagle's algorithm on, a response written in two pieces
 waits for the client's delayed ACK (~40 ms per request on a reused connection). Over TLS the
 handshake is bounded by the same deadline. Each listener gets its address checked by
@@ -34,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestHandler
 
 from auditlog_tlog.common.net import format_address, split_host_port
@@ -47,6 +53,7 @@ _TIMED_OUT: Final = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\
                      b"Content-Length: 33\r\nConnection: close\r\n\r\n"
                      b"request not complete in time\r\n\r\n\r\n")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CHALLENGE: Final = 'Bearer realm="auditlog"'  # the credential every 401 asks for (RFC 6750 §3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +189,15 @@ class _GuardedHandler(RequestHandler):
             self._deadline = None
             self._admission.requests -= 1
 
+    def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if isinstance(exc, ContentEncodingError) and not request.writer.output_size:
+            log.info("refused a request from %s: %s", self._peer, exc.message)
+            return text_response(415, "Content-Encoding br or zstd cannot be undone here, want one of "
+                                 "gzip, deflate or identity", close=True,
+                                 headers={"Accept-Encoding": "gzip, deflate"})
+        return super().handle_error(request, status, exc, message)
+
     def _expire(self) -> None:
         self._deadline = None
         self._admission.requests -= 1
@@ -216,6 +232,8 @@ async def _deadline_middleware(request: web.Request, handler: Handler) -> web.St
         response = await handler(request)
     except web.HTTPException as exc:  # aiohttp's own (e.g. a body past client_max_size)
         response = text_response(exc.status, exc.reason, close=True)
+    if response.status == 401 and "WWW-Authenticate" not in response.headers:
+        response.headers["WWW-Authenticate"] = CHALLENGE  # RFC 9110 §11.6.1: a 401 must have one
     await response.prepare(request)
     await response.write_eof()
     if guarded is not None:

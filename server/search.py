@@ -263,13 +263,18 @@ class Searcher:
 def query_from_params(params: Mapping[str, str], fields: tuple[str, ...]) -> Query:
     """A query from text parameters (HTTP query string; the CLI): ``fields`` are the filter
     parameters, plus since, until, order, limit and cursor. MalformedError names the one wrong."""
-    filters = tuple(parse_filter(name, params[name]) for name in fields
-                    if params.get(name, "") != "")
+    named = [name for name in fields if params.get(name, "") != ""]
+    if len(named) > MAX_FILTERS:  # as the gRPC Search (server/convert.py)
+        raise MalformedError(f"filters: got {len(named)}, want at most {MAX_FILTERS}")
+    filters = tuple(parse_filter(name, params[name]) for name in named)
     order = params.get("order", "newest") or "newest"
     if order not in ("newest", "oldest"):
         raise MalformedError(f"order: got {order[:32]!r}, want newest or oldest")
     raw_limit = params.get("limit", "") or str(MAX_LIMIT)
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+    # ASCII digits only, and few: str.isdigit() also takes '²' and '١', which int() refuses
+    # or reads, and int() of thousands of digits raises ValueError.
+    if not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 20) \
+            or not 1 <= int(raw_limit) <= MAX_LIMIT:
         raise MalformedError(f"limit: got {raw_limit[:32]!r}, want 1..{MAX_LIMIT}")
     since = params.get("since") or None
     until = params.get("until") or None

@@ -175,7 +175,9 @@ class Authorizer:
                 scheme, _, token = str(value).partition(" ")
                 if scheme.lower() != "bearer" or not token:
                     raise UnauthenticatedError("authorization metadata: want 'Bearer <token>'")
-                digest = hashlib.sha256(token.encode()).digest()
+                # An HTTP header's bytes that are not UTF-8 arrive as lone surrogates
+                # (aiohttp decodes with surrogateescape): hash the bytes as sent.
+                digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
                 for known, principal in self._by_token.items():
                     if hmac.compare_digest(known, digest):
                         return principal

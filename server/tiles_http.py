@@ -129,7 +129,10 @@ def tiles_app(reader: TileReader, search: Handler | None = None,
             return text_response(405, f"method {request.method}: want GET", close=True,
                                  headers={"Allow": "GET, HEAD"})
         try:
-            found = reader.get(request.raw_path, request.headers.get("Authorization"))
+            # The path as sent (percent escapes kept), without the query and, for a request
+            # in absolute form (RFC 9112 §3.2.2), without the scheme and host: what the
+            # router matched. ``request.raw_path`` has both.
+            found = reader.get(request.rel_url.raw_path, request.headers.get("Authorization"))
         except AuditLogError as exc:
             status = next((code for cls, code in HTTP_STATUS.items() if isinstance(exc, cls)), 503)
             response = text_response(status, str(exc))

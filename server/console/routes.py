@@ -79,8 +79,12 @@ def console_routes(reader: ConsoleReader) -> list[web.RouteDef]:
             if len(request.query_string) > MAX_QUERY:
                 return _json(414, {"error": f"query of {len(request.query_string)} characters, "
                                             f"want at most {MAX_QUERY}"})
+            query = request.query
+            if len(query) != len(set(query)):  # which one a client meant is unknown
+                name = next(n for n in query if len(query.getall(n)) > 1)
+                return _json(400, {"error": f"{name[:64]}: given twice, want it once"})
             try:
-                return _json(200, answer(request.query, request.headers.get("Authorization")))
+                return _json(200, answer(query, request.headers.get("Authorization")))
             except AuditLogError as exc:
                 status = next((c for cls, c in HTTP_STATUS.items() if isinstance(exc, cls)), 503)
                 return _json(status, {"error": str(exc)[:1000]})

@@ -12,9 +12,11 @@ With ``[server.tls]`` the listener speaks TLS with the server's certificate; wit
 ``client_ca_file`` a client certificate is asked for but optional, so a producer is identified
 by its certificate (CN or DNS SAN) or by ``Authorization: Bearer <token>``, the same
 principals as gRPC. Bodies are bounded by ``[ingest] max_request_bytes`` before and after
-gunzip (413) and held in the server's byte budget while handled. Errors are answered with the
-status of :data:`HTTP_STATUS` and a one-line reason; 429 and 503 carry ``Retry-After``, which
-the OTLP exporters and kube-apiserver retry.
+gunzip (413) and held in the server's byte budget while handled; another ``Content-Type``, or
+a ``Content-Encoding`` other than gzip, deflate or identity, is 415 (RFC 9110 §15.5.16; the
+latter with ``Accept-Encoding: gzip, deflate``). Errors are answered with the status of
+:data:`HTTP_STATUS` and a one-line reason; 429 and 503 carry ``Retry-After``, which the OTLP
+exporters and kube-apiserver retry.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from auditlog_tlog.tree.errors import AuditLogError, MalformedError, PushbackErr
 OTLP_HTTP: Final = "otlp-http"
 PROTOBUF: Final = "application/x-protobuf"
 JSON: Final = "application/json"
+CODINGS: Final = ("identity", "gzip", "deflate")  # what aiohttp inflates as the body arrives
 HTTP_STATUS: Final[dict[type[AuditLogError], int]] = {
     errors.AuditLogError: 400,
     errors.VerificationError: 400,
@@ -58,9 +61,20 @@ class TooLargeError(MalformedError):
     """A body larger than ``[ingest] max_request_bytes``, before or after gunzip (413)."""
 
 
+class UnsupportedMediaError(MalformedError):
+    """A ``Content-Type`` the route does not take (415, RFC 9110 §15.5.16)."""
+
+
+class UnsupportedCodingError(UnsupportedMediaError):
+    """A ``Content-Encoding`` other than those of :data:`CODINGS` (415, with the codings
+    taken in ``Accept-Encoding``)."""
+
+
 def http_status(exc: AuditLogError) -> int:
     if isinstance(exc, TooLargeError):
         return 413
+    if isinstance(exc, UnsupportedMediaError):
+        return 415
     return next(HTTP_STATUS[c] for c in type(exc).__mro__ if c in HTTP_STATUS)
 
 
@@ -113,7 +127,12 @@ class IngestHTTP:
     async def _body(self, request: web.Request) -> bytes:
         """The request body within the bound (TooLargeError beyond it). aiohttp undoes a
         ``Content-Encoding`` (gzip, deflate) as the bytes arrive, so the bound holds for
-        the inflated body, read piece by piece: a gzip bomb costs one bound, not its size."""
+        the inflated body, read piece by piece: a gzip bomb costs one bound, not its size.
+        A coding it does not undo (br, zstd, x-gzip, a list) would reach the parser as is."""
+        codings = request.headers.getall("Content-Encoding", [])
+        if len(codings) > 1 or (codings and codings[0].lower() not in CODINGS):
+            raise UnsupportedCodingError(f"Content-Encoding {', '.join(codings)[:64]!r}, want "
+                                         "one of gzip, deflate or identity")
         if request.content_length is not None and request.content_length > self._bound:
             raise TooLargeError(f"body of {request.content_length} bytes, want at most "
                                 f"{self._bound} ([ingest] max_request_bytes)")
@@ -136,7 +155,8 @@ class IngestHTTP:
         try:
             try:
                 if kind not in (PROTOBUF, JSON):
-                    raise MalformedError(f"Content-Type {kind[:64]!r}, want {PROTOBUF} or {JSON}")
+                    raise UnsupportedMediaError(f"Content-Type {kind[:64]!r}, want {PROTOBUF} "
+                                                f"or {JSON}")
                 body = await self._body(request)
                 self._budget.take(len(body))
                 held = len(body)
@@ -162,7 +182,8 @@ class IngestHTTP:
         try:
             try:
                 if request.content_type != JSON:
-                    raise MalformedError(f"Content-Type {request.content_type[:64]!r}, want {JSON}")
+                    raise UnsupportedMediaError(f"Content-Type {request.content_type[:64]!r}, "
+                                                f"want {JSON}")
                 body = await self._body(request)
                 self._budget.take(len(body))
                 held = len(body)
@@ -192,6 +213,8 @@ class IngestHTTP:
         headers = None
         if isinstance(exc, PushbackError):
             headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        if isinstance(exc, UnsupportedCodingError):
+            headers = {"Accept-Encoding": "gzip, deflate"}
         return text_response(status, str(exc), close=status == 413, headers=headers)
 
 

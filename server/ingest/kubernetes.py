@@ -86,11 +86,12 @@ def _outcome(event: dict[str, Any]) -> str | None:
 
 
 def _time(i: int, event: dict[str, Any]) -> str | None:
-    stamp = event.get("stageTimestamp") or event.get("requestReceivedTimestamp")
+    key = "stageTimestamp" if event.get("stageTimestamp") is not None else "requestReceivedTimestamp"
+    stamp = event.get(key)
     if stamp is None:
         return None
-    if not isinstance(stamp, str):
-        raise MalformedError(f"items[{i}].stageTimestamp: got {str(stamp)[:64]!r}, want RFC 3339")
+    if not isinstance(stamp, str) or not stamp:  # "" is no time: a MicroTime absent is null
+        raise MalformedError(f"items[{i}].{key}: got {str(stamp)[:64]!r}, want RFC 3339")
     try:
         return rfc3339_utc(stamp)
     except MalformedError as exc:

@@ -63,24 +63,58 @@ def parse_protobuf(raw: bytes) -> ExportLogsServiceRequest:
 
 def parse_json(raw: bytes) -> ExportLogsServiceRequest:
     """An ``ExportLogsServiceRequest`` from OTLP/JSON (hex trace and span ids, unknown
-    fields ignored as the specification requires); MalformedError if it is not."""
+    fields ignored as the specification requires); MalformedError if it is not, naming the
+    member that is wrong where the shape of the document is."""
     try:
         document = json.loads(raw)
-        for record in _json_records(document):
+        for where, record in _json_records(document):
             for key in ("traceId", "spanId"):
                 if key in record:
-                    record[key] = base64.b64encode(bytes.fromhex(record[key])).decode()
+                    record[key] = _hex_as_base64(f"{where}.{key}", record[key])
         request = ExportLogsServiceRequest()
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
-    except (ValueError, TypeError, AttributeError, RecursionError, json_format.ParseError) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError, json_format.ParseError,
+            MalformedError) as exc:
         raise MalformedError(f"body is not valid OTLP/JSON logs: {str(exc)[:200]}") from None
     return request
 
 
-def _json_records(document: Any) -> Iterator[dict[str, Any]]:
-    for resource_logs in document.get("resourceLogs", ()):
-        for scope_logs in resource_logs.get("scopeLogs", ()):
-            yield from scope_logs.get("logRecords", ())
+_JSON_TYPES: Final = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+                      int: "a number", float: "a number", type(None): "null"}
+
+
+def _members(value: Any, where: str, name: str) -> list[Any]:
+    """The array member ``name`` of the object ``value`` (none when absent or null)."""
+    if not isinstance(value, dict):
+        raise MalformedError(f"{where}: got {_JSON_TYPES.get(type(value), '?')}, want an object")
+    items = value.get(name)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise MalformedError(f"{where}.{name}: got {_JSON_TYPES.get(type(items), '?')}, "
+                             "want an array")
+    return items
+
+
+def _json_records(document: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each LogRecord object of an OTLP/JSON document, with where it is."""
+    for i, resource_logs in enumerate(_members(document, "body", "resourceLogs")):
+        where = f"resourceLogs[{i}]"
+        for j, scope_logs in enumerate(_members(resource_logs, where, "scopeLogs")):
+            at = f"{where}.scopeLogs[{j}]"
+            for k, record in enumerate(_members(scope_logs, at, "logRecords")):
+                _members(record, f"{at}.logRecords[{k}]", "attributes")  # an object
+                yield f"{at}.logRecords[{k}]", record
+
+
+def _hex_as_base64(where: str, value: Any) -> str:
+    """A trace or span id of OTLP/JSON (hex) as protobuf's JSON mapping has bytes (base64)."""
+    try:
+        if isinstance(value, str) and (not value or (value.isascii() and value.isalnum())):
+            return base64.b64encode(bytes.fromhex(value)).decode()
+    except ValueError:
+        pass
+    raise MalformedError(f"{where}: got {str(value)[:40]!r}, want hex digits")
 
 
 def _as_dict(message: Any) -> dict[str, Any]:

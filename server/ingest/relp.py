@@ -15,9 +15,11 @@ client keeps every unanswered message and sends it again, in a new session, afte
 disconnect: nothing a client saw acknowledged is lost, and a message may arrive twice.
 
 Redelivery: within a session a TXNR already answered is answered again from memory (the last
-``window`` of them), without a second entry. Across sessions TXNRs restart at 1 and say
-nothing, but the entry of a message does not depend on the session, so an identical message is
-an identical entry and the log's dedup gives it its first index.
+``window`` of them), without a second entry, if its data is the same (a digest is kept); a TXNR
+answered for other data is refused (``500``), never acknowledged for data that was not stored.
+Across sessions TXNRs restart at 1 and say nothing, but the entry of a message does not depend
+on the session, so an identical message is an identical entry and the log's dedup gives it its
+first index.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ class RelpDecoder:
     def __init__(self, max_data_bytes: int) -> None:
         self.max_data_bytes = max_data_bytes
         self._buffer = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet form a whole frame."""
+        return len(self._buffer)
 
     def feed(self, data: bytes) -> list[RelpFrame]:
         """The frames completed so far. Whole well-formed frames are found in one loop, each
@@ -173,7 +180,10 @@ class RelpSession:
     def __init__(self, window: int = 1024) -> None:
         self.opened = False
         self._window = window
-        self._answered: OrderedDict[int, bytes] = OrderedDict()
+        # TXNR -> (digest of its data, rsp); the digest is Python's hash of bytes (SipHash,
+        # keyed per process): two messages collide by chance once in 2^64, and a sender that
+        # collides two of its own on purpose loses only its own second message.
+        self._answered: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
 
     def accept(self, frame: RelpFrame) -> tuple[Step, bytes]:
         if frame.command == "open":
@@ -196,16 +206,21 @@ class RelpSession:
         if frame.command != "syslog":
             return Step.REPLY, response(frame.txnr, 500, f"command {frame.command!r} is not "
                                         "supported, want syslog or close")
-        if frame.txnr in self._answered:
-            return Step.REPLY, self._answered[frame.txnr]
+        answered = self._answered.get(frame.txnr)
+        if answered is not None:
+            if answered[0] == hash(frame.data):
+                return Step.REPLY, answered[1]
+            return Step.REPLY, response(frame.txnr, 500, f"TXNR {frame.txnr} was acknowledged "
+                                        "for other data in this session, want a new TXNR")
         return Step.DELIVER, b""
 
-    def answer(self, txnr: int, code: int, text: str) -> bytes:
-        """The response to a delivered syslog command; a 200 is remembered for redelivery."""
+    def answer(self, txnr: int, code: int, text: str, data: bytes = b"") -> bytes:
+        """The response to the delivered syslog command ``txnr`` of ``data``; a 200 is
+        remembered, with a digest of ``data``, for redelivery."""
         ok = code == 200 and text == "OK"  # written as response() writes it, without its work
         reply = b"%d rsp 6 200 OK\n" % txnr if ok else response(txnr, code, text)
         if code == 200:
-            self._answered[txnr] = reply
+            self._answered[txnr] = (hash(data), reply)
             self._answered.move_to_end(txnr)
             while len(self._answered) > self._window:
                 self._answered.popitem(last=False)

@@ -8,6 +8,7 @@
     log_by_app = { "nginx" = "auditlog.example/web" }      # by the message's APP-NAME / TAG
     max_message_bytes = 65536        # a longer frame ends the connection (RELP: its DATALEN)
     max_connections = 256            # more are closed at once
+    max_connections_per_peer = 64    # from one address: more are closed at once
     insecure = false                 # plain text (tcp, relp, udp) off loopback; warned
     udp = false                      # must be true for transport = "udp": UDP loses messages
 
@@ -43,6 +44,7 @@ class SyslogListener:
     tls: TLSConfig | None = None
     max_message_bytes: int = 65536
     max_connections: int = 256
+    max_connections_per_peer: int = 64
     insecure: bool = False
     udp: bool = False
 
@@ -64,6 +66,9 @@ class SyslogListener:
             raise ValueError(f"{where}: max_message_bytes {self.max_message_bytes}, want 1..16 MiB")
         if self.max_connections < 1:
             raise ValueError(f"{where}: max_connections {self.max_connections}, want at least 1")
+        if self.max_connections_per_peer < 1:
+            raise ValueError(f"{where}: max_connections_per_peer "
+                             f"{self.max_connections_per_peer}, want at least 1")
 
     @property
     def name(self) -> str:
@@ -82,7 +87,7 @@ class SyslogListener:
 
 
 _KEYS = {"listen", "transport", "log", "log_by_principal", "log_by_app", "tls",
-         "max_message_bytes", "max_connections", "insecure", "udp"}
+         "max_message_bytes", "max_connections", "max_connections_per_peer", "insecure", "udp"}
 
 
 def parse_syslog_listeners(tables: Any, base: Path, origins: set[str]) -> tuple[SyslogListener, ...]:
@@ -111,6 +116,7 @@ def parse_syslog_listeners(tables: Any, base: Path, origins: set[str]) -> tuple[
                 tls=parse_tls(table["tls"], base) if "tls" in table else None,
                 max_message_bytes=int(table.get("max_message_bytes", 65536)),
                 max_connections=int(table.get("max_connections", 256)),
+                max_connections_per_peer=int(table.get("max_connections_per_peer", 64)),
                 insecure=bool(table.get("insecure", False)),
                 udp=bool(table.get("udp", False)),
             )

@@ -13,16 +13,54 @@ counted (a syslog message itself starts with ``<``, never a digit), anything els
 next LF. Every frame is bounded: a count above ``max_message_bytes``, a line longer than that,
 or a count that is not a number is a :class:`MalformedError` that ends the connection, because
 after it the stream cannot be resynchronised.
+
+A frame is bounded in time too (:class:`FrameTimer`, for syslog and RELP alike): the time the
+server spends waiting for the rest of a frame begun is summed until a frame is whole, and past
+:data:`FRAME_S` the connection ends. A sender that dribbles a frame a byte at a time
+(slowloris) holds its connection and its ``max_message_bytes`` that long and no longer. Time
+the server spends not reading (committing, waiting out a full queue) is not counted, nor is
+silence between frames: senders keep idle connections for hours.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from typing import Final
 
+from auditlog_tlog.common.clock import Clock
 from auditlog_tlog.tree.errors import MalformedError
 
 MAX_COUNT_DIGITS = 9  # RFC 5425: MSG-LEN is NONZERO-DIGIT *DIGIT; 9 digits bound any real count
 _COUNT = re.compile(rb"([1-9][0-9]{0,%d}) " % (MAX_COUNT_DIGITS - 1))  # MSG-LEN SP, well formed
+FRAME_S: Final = 30.0  # the longest wait for the rest of a frame begun
+
+
+class FrameTimer:
+    """The reads of one connection, with the wait for the rest of a frame bounded (module
+    docstring); :meth:`whole` says a frame was completed."""
+
+    def __init__(self, clock: Clock, reader: asyncio.StreamReader, size: int) -> None:
+        self._clock = clock
+        self._reader = reader
+        self._size = size
+        self._waited = 0.0
+
+    async def read(self, pending: int) -> bytes:
+        """The next bytes (b"" at the end); ``pending``: bytes of a frame not yet whole."""
+        if not pending:
+            self._waited = 0.0
+            return await self._reader.read(self._size)
+        began = self._clock.monotonic()
+        data = await self._reader.read(self._size)
+        self._waited += self._clock.monotonic() - began
+        if self._waited > FRAME_S:
+            raise MalformedError(f"a frame still not whole after {self._waited:.0f} s of waiting "
+                                 f"for it ({pending} bytes so far), want it within {FRAME_S:.0f} s")
+        return data
+
+    def whole(self) -> None:
+        self._waited = 0.0
 
 
 class FrameDecoder:

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -36,7 +36,7 @@ from auditlog_tlog.server.ingest.relp import SERVER_CLOSE, RelpDecoder, RelpSess
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener
 from auditlog_tlog.server.ingest.syslog_fast import PARAM_SLOTS, fast_entry
-from auditlog_tlog.server.ingest.syslog_framing import FrameDecoder
+from auditlog_tlog.server.ingest.syslog_framing import FrameDecoder, FrameTimer
 from auditlog_tlog.server.ingest.syslog_message import SyslogMessage, parse_syslog
 from auditlog_tlog.server.security import Principal, TLSConfig
 from auditlog_tlog.tree.errors import (
@@ -112,9 +112,9 @@ def message_entry(message: SyslogMessage, source: orjson.Fragment) -> bytes:
 # per message "" or why it was refused).
 Batch = tuple[dict[str, list[tuple[int, bytes | MalformedError]]], list[str]]
 # A read of a RELP connection: its replies in frame order (those of delivered messages filled
-# in once they are committed), (slot in the replies, TXNR) of each delivered message, and the
-# delivered messages prepared (None: the read delivered none).
-_RelpRead = tuple[list[bytes], list[tuple[int, int]], Batch | None]
+# in once they are committed), (slot in the replies, TXNR, data) of each delivered message, and
+# the delivered messages prepared (None: the read delivered none).
+_RelpRead = tuple[list[bytes], list[tuple[int, int, bytes]], Batch | None]
 
 
 async def one_ahead(batches: AsyncGenerator[_B, None],
@@ -181,6 +181,7 @@ class SyslogServer:
         self._udp_queue: deque[bytes] = deque()
         self._udp_ready = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._per_peer: Counter[str] = Counter()  # open connections by peer address
         self.port = 0
 
     async def start(self) -> str:
@@ -228,6 +229,16 @@ class SyslogServer:
                 f"{self.config.max_connections} connections open, want at most that many"))
             writer.close()
             return
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if peername else "?"
+        if self._per_peer[peer] >= self.config.max_connections_per_peer:
+            # One sender cannot hold every slot (idle, or a byte at a time) and lock out others.
+            self._sink.rejected(self.config.name, PushbackError(
+                f"{self._per_peer[peer]} connections open from {peer}, want at most "
+                f"{self.config.max_connections_per_peer} (max_connections_per_peer)"))
+            writer.close()
+            return
+        self._per_peer[peer] += 1
         self._tasks.add(task)
         try:
             principal = self._sink.identify(None, cert_names(writer.get_extra_info("peercert")))
@@ -248,6 +259,9 @@ class SyslogServer:
             pass
         finally:
             self._tasks.discard(task)
+            self._per_peer[peer] -= 1
+            if not self._per_peer[peer]:
+                del self._per_peer[peer]
             writer.close()
             with contextlib.suppress(ConnectionError, ssl.SSLError, TimeoutError):
                 await writer.wait_closed()
@@ -256,9 +270,11 @@ class SyslogServer:
         decoder = FrameDecoder(self.config.max_message_bytes)
 
         async def batches() -> AsyncGenerator[Batch, None]:
-            while data := await reader.read(READ_BYTES):
+            timer = FrameTimer(self._clock, reader, READ_BYTES)
+            while data := await timer.read(decoder.pending):
                 messages = decoder.feed(data)
                 if messages:
+                    timer.whole()
                     yield self.prepare(principal, messages)
 
         async def commit(batch: Batch) -> None:
@@ -272,21 +288,23 @@ class SyslogServer:
         decoder = RelpDecoder(self.config.max_message_bytes)
 
         async def reads() -> AsyncGenerator[_RelpRead, None]:
-            while data := await reader.read(READ_BYTES):
+            timer = FrameTimer(self._clock, reader, READ_BYTES)
+            while data := await timer.read(decoder.pending):
                 replies: list[bytes] = []
-                delivered: list[tuple[int, int]] = []  # (slot in replies, txnr)
+                delivered: list[tuple[int, int, bytes]] = []  # (slot in replies, txnr, data)
                 messages: list[bytes] = []
                 closing = False
                 for frame in decoder.feed(data):
                     step, reply = session.accept(frame)
                     if step is Step.DELIVER:
-                        delivered.append((len(replies), frame.txnr))
+                        delivered.append((len(replies), frame.txnr, frame.data))
                         messages.append(frame.data)
                     replies.append(reply)
                     if step is Step.CLOSE:
                         closing = True
                         break
                 if replies:  # else the read ended inside a frame
+                    timer.whole()
                     yield replies, delivered, self.prepare(principal, messages) if messages else None
                 if closing:
                     return
@@ -295,8 +313,9 @@ class SyslogServer:
             replies, delivered, batch = read
             if batch is not None:
                 errors = await self.commit(principal, batch)
-                for (slot, txnr), error in zip(delivered, errors, strict=True):
-                    replies[slot] = session.answer(txnr, 500 if error else 200, error or "OK")
+                for (slot, txnr, data), error in zip(delivered, errors, strict=True):
+                    replies[slot] = session.answer(txnr, 500 if error else 200, error or "OK",
+                                                   data)
             writer.write(b"".join(replies))
             await writer.drain()
 

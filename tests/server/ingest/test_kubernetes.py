@@ -82,4 +82,4 @@ def test_bad_event_lists_are_refused_whole(server: RunningServer, body: bytes, t
 
 
 def test_another_content_type_is_refused(server: RunningServer) -> None:
-    assert post_events(ingest_url(server), EVENTS, content_type="text/plain")[0] == 400
+    assert post_events(ingest_url(server), EVENTS, content_type="text/plain")[0] == 415

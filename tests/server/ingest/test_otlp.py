@@ -174,7 +174,7 @@ def test_a_resource_attribute_routes_to_another_log(server: RunningServer) -> No
     (b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"traceId": "zz"}]}]}]}',
      "application/json", TOKEN, 400, b"not valid OTLP/JSON"),
     (b"[" * 100_000, "application/json", TOKEN, 400, b"not valid OTLP/JSON"),
-    (b"{}", "text/plain", TOKEN, 400, b"want application/x-protobuf"),
+    (b"{}", "text/plain", TOKEN, 415, b"want application/x-protobuf"),
     (b"", "application/x-protobuf", None, 401, b"needs a credential"),
     (b"", "application/x-protobuf", "wrong", 401, b"unknown bearer token"),
 ])

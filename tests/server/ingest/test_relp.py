@@ -105,8 +105,10 @@ def test_an_answered_txnr_is_answered_again_without_delivery() -> None:
     session.accept(OPEN)
     for txnr in (2, 3, 4):
         assert session.accept(RelpFrame(txnr, "syslog", b"m"))[0] is Step.DELIVER
-        session.answer(txnr, 200, "OK")
+        session.answer(txnr, 200, "OK", b"m")
     assert session.accept(RelpFrame(4, "syslog", b"m")) == (Step.REPLY, b"4 rsp 6 200 OK\n")
+    step, reply = session.accept(RelpFrame(4, "syslog", b"other"))  # acknowledged for b"m"
+    assert step is Step.REPLY and b"500 TXNR 4 was acknowledged for other data" in reply
     assert session.accept(RelpFrame(2, "syslog", b"m"))[0] is Step.DELIVER  # out of the window
     session.answer(5, 500, "refused")
     assert session.accept(RelpFrame(5, "syslog", b"m"))[0] is Step.DELIVER  # errors are retried
