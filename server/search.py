@@ -109,6 +109,9 @@ def parse_filter(field: str, pattern: str) -> Filter:
     if field not in NAMES and not (field.startswith("attr.") and len(field) > 5):
         raise MalformedError(f"unknown field {field[:64]!r}, want one of {', '.join(NAMES)} "
                              "or attr.<key>")
+    if len(field) > MAX_FILTER_CHARS:
+        raise MalformedError(f"{field[:64]}…: got a field name of {len(field)} characters, want "
+                             f"at most {MAX_FILTER_CHARS}")
     if not pattern or len(pattern) > MAX_FILTER_CHARS:
         raise MalformedError(f"{field}: got a pattern of {len(pattern)} characters, want "
                              f"1..{MAX_FILTER_CHARS}")

@@ -196,6 +196,7 @@ def test_ingested_records_are_found_by_their_mapped_fields(log: Log) -> None:
     ("resource", "?", "bad pattern"),
     ("actor", "", "want 1..1024"),
     ("actor", "x" * 1025, "want 1..1024"),
+    ("attr." + "k" * 1020, "x", "field name of 1025 characters, want at most 1024"),
 ])
 def test_bad_filters_name_the_field(field: str, pattern: str, says: str) -> None:
     with pytest.raises(MalformedError, match=says):
