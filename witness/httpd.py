@@ -90,7 +90,7 @@ def _counting(metrics: WitnessMetrics) -> Middleware:
     @web.middleware
     async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
-        key = (_endpoint(request.raw_path), response.status)
+        key = (_endpoint(request.rel_url.raw_path), response.status)
         counter = counters.get(key)
         if counter is None:
             counter = counters[key] = metrics.requests.labels(key[0], str(key[1]))
@@ -108,10 +108,11 @@ class _WitnessAPI:
         self.paths: Counter[str] = Counter()  # add-checkpoints handled "inline" or in a "thread"
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        path = request.raw_path
-        if len(path) > MAX_PATH:
-            return text_response(414, f"request path of {len(path)} bytes, want at most "
+        target = request.raw_path  # as sent: with a query, and in absolute form scheme and host
+        if len(target) > MAX_PATH:
+            return text_response(414, f"request path of {len(target)} bytes, want at most "
                                  f"{MAX_PATH}", close=True)
+        path = request.rel_url.raw_path  # the path alone, still percent-encoded
         size = sum(len(k) + len(v) + 4 for k, v in request.raw_headers)
         if size > MAX_HEADER_BYTES:
             return text_response(431, f"headers of {size} bytes, want at most "

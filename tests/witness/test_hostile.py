@@ -1,0 +1,85 @@
+"""Hostile inputs to the witness's tlog-witness listener (docs/witness-hardening.md): request
+targets a client library would not send, notes a hostile log signs, and two connections racing
+for one log. Requests go out on raw sockets, byte for byte."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.witness.core import Witness, origin_hash
+from auditlog_tlog.witness.metrics import WitnessMetrics
+from tests.witness.helpers import MemoryArchive, TestLog, make_witness, served
+
+
+class Hostile:
+    def __init__(self, tmp_path: Path, signers: int = 1) -> None:
+        self.log = TestLog()
+        self.archive = MemoryArchive()
+        self.metrics = WitnessMetrics()
+        keys = [CosignatureSigner.generate(f"witness.example/w{i}") for i in range(signers)]
+        self.witness: Witness = make_witness(tmp_path / "state", [self.log], self.archive,
+                                             signers=keys)
+        self.port = 0
+
+    def send(self, data: bytes, answers: int = 1) -> list[tuple[int, bytes]]:
+        """Send raw bytes on a new connection; the (status, body) of the first ``answers``."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(data)
+            buf = b""
+            out: list[tuple[int, bytes]] = []
+            while len(out) < answers:
+                head, sep, rest = buf.partition(b"\r\n\r\n")
+                length = re.search(rb"\r\nContent-Length: (\d+)", head)
+                if sep and length and len(rest) >= int(length.group(1)):
+                    n = int(length.group(1))
+                    out.append((int(head.split(b" ")[1]), rest[:n]))
+                    buf = rest[n:]
+                    continue
+                chunk = sock.recv(65536)
+                assert chunk, f"connection closed after {len(out)} answers: {buf!r}"
+                buf += chunk
+            return out
+
+    def post(self, body: bytes, target: str = "/add-checkpoint") -> tuple[int, bytes]:
+        head = f"POST {target} HTTP/1.1\r\nHost: w\r\nContent-Length: {len(body)}\r\n\r\n"
+        return self.send(head.encode() + body)[0]
+
+    def get(self, target: str) -> tuple[int, bytes]:
+        return self.send(f"GET {target} HTTP/1.1\r\nHost: w\r\n\r\n".encode())[0]
+
+    def size(self) -> int | None:
+        state = self.witness.state_of(self.log.origin)
+        return None if state is None else state.size
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Hostile]:
+    setup = Hostile(tmp_path)
+    with served(setup.witness, metrics=setup.metrics) as server:
+        setup.port = server.port
+        yield setup
+
+
+def test_a_query_or_an_absolute_form_target_reaches_the_endpoint(h: Hostile) -> None:
+    # RFC 9112 §3.2.2: a server must accept the absolute form; a query does not name another
+    # resource here. Both were 404: the handler routed request.raw_path, which holds them.
+    status, lines = h.post(h.log.body(0, 3), "/add-checkpoint?from=log")
+    assert (status, h.post(h.log.body(3, 3))) == (200, (200, lines))
+    assert h.post(h.log.body(3, 5), "http://w/add-checkpoint")[0] == 200
+    note = h.witness.latest(origin_hash(h.log.origin))
+    assert h.get(f"/{origin_hash(h.log.origin)}/checkpoint?x=1") == (200, note)
+    assert h.get(f"http://w/{origin_hash(h.log.origin)}/checkpoint") == (200, note)
+    for target in (f"/%2e%2e/{origin_hash(h.log.origin)}/checkpoint",
+                   f"//{origin_hash(h.log.origin)}/checkpoint", "/add-checkpoint/?"):
+        assert h.get(target)[0] == 404
+    assert h.post(h.log.body(5, 6), "//add-checkpoint")[0] == 404
+    assert h.size() == 5
+    counted = h.metrics.registry.get_sample_value(
+        "auditlog_witness_requests_total", {"endpoint": "add-checkpoint", "code": "200"})
+    assert counted == 3
