@@ -56,7 +56,14 @@ from auditlog_tlog.tree.errors import (
 )
 from auditlog_tlog.tree.hashing import SHA256, Hasher
 from auditlog_tlog.tree.keys import NoteVerifier
-from auditlog_tlog.tree.note import MAX_NOTE_SIZE, Note, format_note, parse_note, verify_note
+from auditlog_tlog.tree.note import (
+    MAX_NOTE_SIZE,
+    Note,
+    Signature,
+    format_note,
+    parse_note,
+    verify_note,
+)
 from auditlog_tlog.tree.verify import verify_consistency
 from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, split_add_checkpoint
 from auditlog_tlog.witness.archive import Archive, cosigned_key, evidence_key
@@ -201,8 +208,14 @@ class Witness:
             raise InvalidRangeError(
                 f"old size {old_size} is larger than the checkpoint size {checkpoint.size}"
             )
+        # One line per trusted key, the first (as Go's note.Open): a log may repeat its line up
+        # to the 100 a note may hold, which with ours would make a note too long to store.
         trusted = {(v.name, bytes(v.key_id)) for v in opened.verified}
-        signed = Note(note.text, tuple(s for s in note.signatures if (s.name, s.key_id) in trusted))
+        kept: dict[tuple[str, bytes], Signature] = {}
+        for sig in note.signatures:
+            if (key := (sig.name, sig.key_id)) in trusted:
+                kept.setdefault(key, sig)
+        signed = Note(note.text, tuple(kept.values()))
         for _ in range(MAX_ATTEMPTS):
             try:
                 return self._cosign(entry, old_size, proof, checkpoint, signed)

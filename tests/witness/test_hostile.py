@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.note import parse_note
 from auditlog_tlog.witness.core import Witness, origin_hash
 from auditlog_tlog.witness.metrics import WitnessMetrics
 from tests.witness.helpers import MemoryArchive, TestLog, make_witness, served
@@ -83,3 +84,24 @@ def test_a_query_or_an_absolute_form_target_reaches_the_endpoint(h: Hostile) -> 
     counted = h.metrics.registry.get_sample_value(
         "auditlog_witness_requests_total", {"endpoint": "add-checkpoint", "code": "200"})
     assert counted == 3
+
+
+@pytest.mark.parametrize("keys", [1, 2])
+def test_repeated_log_signature_lines_are_kept_once(tmp_path: Path, keys: int) -> None:
+    # 100 lines (the most a note may have) all by the log's key: the witness added its own
+    # and built a note of 101 or 102 lines, a ValueError (500); 3 lines were cosigned and
+    # stored and archived three times over. Go's note.Open drops repeated lines of a known key.
+    setup = Hostile(tmp_path, signers=keys)
+    with served(setup.witness) as server:
+        setup.port = server.port
+        for repeats, size in ((99, 1), (2, 2)):
+            note = setup.log.checkpoint(size)
+            line = note.split(b"\n\n", 1)[1]
+            status, text = setup.post(setup.log.body(size - 1, size, note=note + line * repeats))
+            assert status == 200, text
+            state = setup.witness.state_of(setup.log.origin)
+            assert state is not None and state.size == size
+            stored = parse_note(state.checkpoint).signatures
+            assert len(stored) == 1 + keys
+            assert [parse_note(v).signatures for v in setup.archive.objects.values()
+                    if v == state.checkpoint] == [stored]
