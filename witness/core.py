@@ -230,7 +230,10 @@ class Witness:
         state = self._state.load(entry.origin)
         size0, root0 = (state.size, state.root) if state else (0, entry.hasher.empty_root())
         if old_size != size0:
-            if cp.size < size0:
+            if state is not None and cp.size == size0 and cp.root != root0:
+                # Signed proof of a fork whatever the old size: kept, though the answer is 409.
+                self._evidence(entry, "same size, another root", state, signed, old_size, proof)
+            elif cp.size < size0:
                 log.warning("log %s presented size %d, below the size %d cosigned (a replay, or "
                             "a rollback)", entry.origin, cp.size, size0)
             raise OldSizeConflictError(

@@ -4,6 +4,7 @@ for one log. Requests go out on raw sockets, byte for byte."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from collections.abc import Iterator
@@ -105,3 +106,37 @@ def test_repeated_log_signature_lines_are_kept_once(tmp_path: Path, keys: int) -
             assert len(stored) == 1 + keys
             assert [parse_note(v).signatures for v in setup.archive.objects.values()
                     if v == state.checkpoint] == [stored]
+
+
+class SplitLog(TestLog):
+    """The log's key over a tree that shares the first ``common`` leaves and then differs:
+    a split view, each tree consistent with every checkpoint up to ``common``."""
+
+    __test__ = False
+
+    def __init__(self, log: TestLog, common: int) -> None:
+        super().__init__(log.origin, log.signer)
+        self.common = common
+
+    def leaves(self, n: int) -> list[bytes]:
+        honest = TestLog(self.origin, self.signer).leaves(n)
+        forked = TestLog(self.origin, self.signer, b"split").leaves(n)
+        return honest[: self.common] + forked[self.common :]
+
+
+def _evidence(archive: MemoryArchive) -> list[dict[str, object]]:
+    return [json.loads(v) for k, v in sorted(archive.objects.items()) if k.startswith("evidence/")]
+
+
+def test_a_fork_with_a_stale_old_size_is_refused_409_and_kept_as_evidence(h: Hostile) -> None:
+    # The log signed two roots for size 5. With the old size the witness holds it was a 422
+    # with evidence; with any other old size it was a 409 and the signed fork was dropped.
+    assert h.post(h.log.body(0, 5))[0] == 200
+    split = SplitLog(h.log, 3)
+    for old in (0, 3, 4):
+        assert h.post(split.body(old, 5, proof=split.proof(old, 5))) == (409, b"5\n")
+    assert h.size() == 5
+    evidence = _evidence(h.archive)
+    assert len(evidence) == 1  # the same signed fork is one object, however often it comes
+    assert evidence[0]["presented"] == split.checkpoint(5).decode()
+    assert evidence[0]["reason"] == "same size, another root"
