@@ -14,9 +14,17 @@ import pytest
 
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.note import parse_note
+from auditlog_tlog.witness.app import WitnessApp
+from auditlog_tlog.witness.config import parse_config
 from auditlog_tlog.witness.core import Witness, origin_hash
 from auditlog_tlog.witness.metrics import WitnessMetrics
-from tests.witness.helpers import MemoryArchive, TestLog, make_witness, served
+from tests.witness.helpers import (
+    MemoryArchive,
+    TestLog,
+    add_checkpoint,
+    make_witness,
+    served,
+)
 
 
 class Hostile:
@@ -109,19 +117,18 @@ def test_repeated_log_signature_lines_are_kept_once(tmp_path: Path, keys: int) -
 
 
 class SplitLog(TestLog):
-    """The log's key over a tree that shares the first ``common`` leaves and then differs:
-    a split view, each tree consistent with every checkpoint up to ``common``."""
+    """The log's key over a tree that shares the first ``common`` leaves of ``base`` and then
+    differs: a split view, consistent with every checkpoint of ``base`` up to ``common``."""
 
     __test__ = False
 
-    def __init__(self, log: TestLog, common: int) -> None:
-        super().__init__(log.origin, log.signer)
-        self.common = common
+    def __init__(self, base: TestLog, common: int, salt: bytes = b"split") -> None:
+        super().__init__(base.origin, base.signer)
+        self.base, self.common, self.split = base, common, salt
 
     def leaves(self, n: int) -> list[bytes]:
-        honest = TestLog(self.origin, self.signer).leaves(n)
-        forked = TestLog(self.origin, self.signer, b"split").leaves(n)
-        return honest[: self.common] + forked[self.common :]
+        other = TestLog(self.origin, self.signer, self.split).leaves(n)
+        return self.base.leaves(n)[: self.common] + other[self.common :]
 
 
 def _evidence(archive: MemoryArchive) -> list[dict[str, object]]:
@@ -140,3 +147,40 @@ def test_a_fork_with_a_stale_old_size_is_refused_409_and_kept_as_evidence(h: Hos
     assert len(evidence) == 1  # the same signed fork is one object, however often it comes
     assert evidence[0]["presented"] == split.checkpoint(5).decode()
     assert evidence[0]["reason"] == "same size, another root"
+
+
+def test_two_connections_racing_with_two_views_of_one_size_one_wins(tmp_path: Path) -> None:
+    # A log shows each of two connections another tree of the same size, both consistent with
+    # the size cosigned: exactly one is cosigned, the other gets 409 and is kept as evidence.
+    base: TestLog = TestLog()
+    text = ('[witness]\nname = "witness.example/w1"\nlisten = "127.0.0.1:0"\n'
+            f'[[log]]\norigin = "{base.origin}"\nvkey = "{base.signer.vkey()}"\n')
+    app = WitnessApp(parse_config(text, tmp_path))
+    app.start()
+    try:
+        assert app.http is not None
+        port = app.http.port
+        assert add_checkpoint(port, base.body(0, 4)).status == 200
+        for size in range(4, 24):
+            views = [base, SplitLog(base, size, salt=b"%d" % size)]
+            requests = [(f"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: "
+                         f"{len(body)}\r\n\r\n").encode() + body
+                        for body in (view.body(size, size + 1) for view in views)]
+            socks = [socket.create_connection(("127.0.0.1", port), timeout=10)
+                     for _ in views]
+            for sock, data in zip(socks, requests, strict=True):
+                sock.sendall(data[:-1])
+            for sock, data in zip(socks, requests, strict=True):
+                sock.sendall(data[-1:])  # both complete within a few microseconds
+            answers = [sock.recv(65536).split(b"\r\n", 1)[0] for sock in socks]
+            for sock in socks:
+                sock.close()
+            assert sorted(answers) == [b"HTTP/1.1 200 OK", b"HTTP/1.1 409 Conflict"], size
+            base = views[answers.index(b"HTTP/1.1 200 OK")]
+            state = app.witness.state_of(base.origin)
+            assert state is not None and (state.size, state.root) == (size + 1, base.root(size + 1))
+        evidence = [p for p in (tmp_path / "archive" / "evidence").rglob("*") if p.is_file()]
+        assert len(evidence) == 20
+        assert app.http.paths["thread"] >= 2  # at least one race was run in worker threads
+    finally:
+        app.stop()
