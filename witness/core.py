@@ -203,19 +203,20 @@ class Witness:
         entry = self._logs.get(checkpoint.origin)
         if entry is None:
             raise NotFoundError(f"unknown origin {checkpoint.origin[:200]!r}: not witnessed here")
-        opened = verify_note(note, entry.verifiers)  # 403 unless a trusted signature verifies
+        # One line per key, the first (as Go's note.Open): a note may repeat the log's line up
+        # to the 100 lines it may hold, each an Ed25519 check, and a note too long to store
+        # once the witness adds its own.
+        first: dict[tuple[str, bytes], Signature] = {}
+        for sig in note.signatures:
+            first.setdefault((sig.name, sig.key_id), sig)
+        # 403 unless a trusted signature verifies
+        opened = verify_note(Note(note.text, tuple(first.values())), entry.verifiers)
         if old_size > checkpoint.size:
             raise InvalidRangeError(
                 f"old size {old_size} is larger than the checkpoint size {checkpoint.size}"
             )
-        # One line per trusted key, the first (as Go's note.Open): a log may repeat its line up
-        # to the 100 a note may hold, which with ours would make a note too long to store.
-        trusted = {(v.name, bytes(v.key_id)) for v in opened.verified}
-        kept: dict[tuple[str, bytes], Signature] = {}
-        for sig in note.signatures:
-            if (key := (sig.name, sig.key_id)) in trusted:
-                kept.setdefault(key, sig)
-        signed = Note(note.text, tuple(kept.values()))
+        trusted = [first[(v.name, bytes(v.key_id))] for v in opened.verified]
+        signed = Note(note.text, tuple(trusted))
         for _ in range(MAX_ATTEMPTS):
             try:
                 return self._cosign(entry, old_size, proof, checkpoint, signed)
