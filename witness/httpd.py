@@ -16,7 +16,8 @@ An add-checkpoint is handled on one of two paths (docs/witness-speed.md), with t
 checks, compare-and-swap, sync and archive on both (``Witness.add_checkpoint``):
 
 - **inline**, on the event loop, when it is the only request of the listener in progress
-  (``common.http.requests_in_progress``: the usual case of a log pushing on one connection):
+  (``common.http.requests_in_progress``: the usual case of a log pushing on one connection)
+  and its body is at most ``INLINE_MAX_BODY`` (a push is a few KB):
   no hand-off to a thread, its own ``fdatasync``. Only where the witness's work is local
   (``inline=True``: the journal and a local archive); a put to S3 may wait on the network for
   seconds and always goes to a thread;
@@ -58,6 +59,9 @@ from auditlog_tlog.witness.status import http_status_of
 log = logging.getLogger("auditlog.witness.http")
 MAX_HEADER_BYTES: Final = 16 * 1024
 MAX_PATH: Final = 1024
+# The largest body handled inline: a push is a few KB; parsing a body near MAX_BODY_SIZE takes
+# ~27 ms of CPU, time in which the event loop would read no other connection.
+INLINE_MAX_BODY: Final = 64 * 1024
 _CHECKPOINT_PATH: Final = re.compile(r"/([0-9a-f]{64})/checkpoint")
 # How many add-checkpoints the app handled on each path, "inline" and "thread" (module docstring).
 PATHS: Final = web.AppKey("paths", Counter[str])
@@ -140,7 +144,8 @@ class _WitnessAPI:
                                  close=True)
         body = await request.read()
         try:
-            if self._inline and requests_in_progress(request) == 1:
+            if (self._inline and len(body) <= INLINE_MAX_BODY
+                    and requests_in_progress(request) == 1):
                 self.paths["inline"] += 1
                 lines = self._witness.add_checkpoint(body)
             else:
