@@ -260,7 +260,7 @@ class Witness:
         try:
             verify_consistency(entry.hasher, size0, cp.size, proof, root0, cp.root)
         except VerificationError as exc:
-            if state is not None:
+            if state is not None and cp.size > size0:  # not the checkpoint cosigned, sent back
                 self._evidence(entry, f"consistency proof failed: {exc}", state, signed,
                                old_size, proof)
             raise InconsistencyError(

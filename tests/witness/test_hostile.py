@@ -239,3 +239,16 @@ def test_a_large_body_alone_is_handled_in_a_thread(tmp_path: Path) -> None:
         assert len(note + filler) > INLINE_MAX_BODY
         assert add_checkpoint(server.port, log.body(2, 3)).status == 200
         assert server.paths == Counter(thread=1, inline=1)
+
+
+def test_the_checkpoint_cosigned_with_a_proof_is_refused_and_is_no_fork(h: Hostile) -> None:
+    # Anyone can fetch the witness's checkpoint (GET <origin>/checkpoint) and send it back with
+    # a hash as proof: a proof between equal sizes must be empty, so it was a 422, and the
+    # witness archived "evidence of a fork" whose two checkpoints were one and logged FORK.
+    assert h.post(h.log.body(0, 5))[0] == 200
+    note = h.log.checkpoint(5)
+    for proof in ([h.log.root(5)], [bytes(32)] * 3):
+        status, text = h.post(h.log.body(5, 5, proof=proof, note=note))
+        assert status == 422 and b"proof" in text, text
+    assert _evidence(h.archive) == []
+    assert h.size() == 5
