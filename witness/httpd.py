@@ -8,8 +8,9 @@
 Every answer but 200 and 409 carries a one-line ``text/plain`` body saying what was wrong.
 Inputs are bounded before they are read: the request path to ``MAX_PATH`` (414), the header
 block to ``MAX_HEADER_BYTES`` (431), the body to ``tree.witness_protocol.MAX_BODY_SIZE``
-announced by ``Content-Length`` (413 beyond, 411 without or chunked), the whole request by a
-total deadline (408 or closed), and open connections per peer and in total (503 beyond).
+announced by ``Content-Length`` (413 beyond, 411 without or chunked), the bodies held at once
+to ``max_inflight_bytes`` (503 beyond, with ``Retry-After``), the whole request by a total
+deadline (408 or closed), and open connections per peer and in total (503 beyond).
 HTTP/1.1 keep-alive is on, as the spec recommends. A slow client costs a coroutine.
 
 An add-checkpoint is handled on one of two paths (docs/witness-speed.md), with the same
@@ -52,6 +53,7 @@ from auditlog_tlog.common.http import (
 from auditlog_tlog.common.net import format_address, split_host_port
 from auditlog_tlog.tree.errors import AuditLogError
 from auditlog_tlog.tree.witness_protocol import MAX_BODY_SIZE, format_size_body
+from auditlog_tlog.witness.config import MAX_INFLIGHT_BYTES
 from auditlog_tlog.witness.core import OldSizeConflictError, Witness
 from auditlog_tlog.witness.metrics import WitnessMetrics
 from auditlog_tlog.witness.status import http_status_of
@@ -68,12 +70,13 @@ PATHS: Final = web.AppKey("paths", Counter[str])
 
 
 def witness_app(witness: Witness, prefix: str = "", metrics: WitnessMetrics | None = None,
-                inline: bool = True) -> web.Application:
+                inline: bool = True,
+                max_inflight_bytes: int = MAX_INFLIGHT_BYTES) -> web.Application:
     """The tlog-witness endpoints of ``witness`` under ``prefix`` ("" or "/path"); ``inline``:
     a request alone may be handled on the event loop (module docstring)."""
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ValueError(f"prefix {prefix!r}: want '' or '/path' without a trailing '/'")
-    api = _WitnessAPI(witness, prefix, inline)
+    api = _WitnessAPI(witness, prefix, inline, max_inflight_bytes)
     app = web.Application(client_max_size=MAX_BODY_SIZE)
     app[PATHS] = api.paths
     if metrics is not None:
@@ -105,10 +108,12 @@ def _counting(metrics: WitnessMetrics) -> Middleware:
 
 
 class _WitnessAPI:
-    def __init__(self, witness: Witness, prefix: str, inline: bool) -> None:
+    def __init__(self, witness: Witness, prefix: str, inline: bool, max_inflight: int) -> None:
         self._witness = witness
         self._prefix = prefix
         self._inline = inline
+        self._max_inflight = max_inflight
+        self._inflight = 0  # Content-Length of the add-checkpoints being read or handled
         self.paths: Counter[str] = Counter()  # add-checkpoints handled "inline" or in a "thread"
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -142,6 +147,17 @@ class _WitnessAPI:
         if length > MAX_BODY_SIZE:
             return text_response(413, f"body of {length} bytes, want at most {MAX_BODY_SIZE}",
                                  close=True)
+        if self._inflight + length > self._max_inflight:
+            return text_response(503, f"{self._inflight} bytes of requests in progress, limit "
+                                 f"{self._max_inflight}; retry", close=True,
+                                 headers={"Retry-After": "1"})
+        self._inflight += length  # on the event loop only: no lock
+        try:
+            return await self._add_checkpoint(request)
+        finally:
+            self._inflight -= length
+
+    async def _add_checkpoint(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         try:
             if (self._inline and len(body) <= INLINE_MAX_BODY
@@ -179,7 +195,8 @@ class WitnessHTTPServer:
     """The witness API on its own event loop thread: ``start`` binds, ``stop`` closes.
 
     ``max_connections`` bounds open connections in total, ``max_per_peer`` per client
-    address; ``timeout_s`` is the total deadline of one request (and of a TLS handshake).
+    address, ``max_inflight_bytes`` the request bodies held at once; ``timeout_s`` is the
+    total deadline of one request (and of a TLS handshake).
     """
 
     def __init__(
@@ -193,8 +210,10 @@ class WitnessHTTPServer:
         max_per_peer: int = 64,
         metrics: WitnessMetrics | None = None,
         inline: bool = True,
+        max_inflight_bytes: int = MAX_INFLIGHT_BYTES,
     ) -> None:
-        app = witness_app(witness, prefix, metrics, inline)  # checks the prefix before anything binds
+        # witness_app checks the prefix before anything binds
+        app = witness_app(witness, prefix, metrics, inline, max_inflight_bytes)
         self.paths = app[PATHS]  # add-checkpoints handled "inline" and in a "thread"
         limits = Limits(deadline_s=timeout_s, max_connections=max_connections,
                         max_per_peer=min(max_per_peer, max_connections))

@@ -18,6 +18,7 @@ import pytest
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.keys import NoteVerifier
 from auditlog_tlog.tree.note import parse_note
+from auditlog_tlog.tree.witness_protocol import MAX_BODY_SIZE
 from auditlog_tlog.witness.app import WitnessApp
 from auditlog_tlog.witness.config import parse_config
 from auditlog_tlog.witness.core import Witness, WitnessedLog, origin_hash
@@ -252,3 +253,42 @@ def test_the_checkpoint_cosigned_with_a_proof_is_refused_and_is_no_fork(h: Hosti
         assert status == 422 and b"proof" in text, text
     assert _evidence(h.archive) == []
     assert h.size() == 5
+
+
+def test_request_bodies_held_at_once_are_capped(tmp_path: Path) -> None:
+    # Each connection's body (up to 1 MiB) was read and held while it waited for a worker:
+    # 200 connections of 1 MiB behind a slow disk held 245 MiB, 1024 (max_connections) 1 GiB.
+    log, stranger = TestLog(), TestLog("test.example/nobody")
+    cap = 4000
+    with served(make_witness(tmp_path, [log]), max_inflight_bytes=cap) as server:
+        body = log.body(0, 5)
+        assert 2000 < len(body) + 2000 <= cap
+        padded = body + b"\n" * 2000  # a note may not end in blank lines: 400 once read
+        other = b"old 0\n\n" + stranger.checkpoint(1) + b"\n" * 1990  # 400 once read
+        head = (f"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: {len(padded)}"
+                "\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as held:
+            held.sendall(head + padded[:10])  # its bytes are counted from its headers
+            refused = None
+            for _ in range(200):  # until the held request's headers are read
+                reply = add_checkpoint(server.port, other)
+                if reply.status == 503:
+                    refused = reply
+                    break
+                assert reply.status == 400
+            assert refused is not None
+            assert refused.headers["retry-after"] == "1"
+            assert f"limit {cap}".encode() in refused.body
+            held.sendall(padded[10:])
+            assert held.recv(65536).startswith(b"HTTP/1.1 400 ")
+        assert add_checkpoint(server.port, body).status == 200  # the bytes were given back
+
+
+def test_max_inflight_bytes_is_configured_and_checked(tmp_path: Path) -> None:
+    text = ('[witness]\nname = "witness.example/w1"\n{}'
+            '[[log]]\norigin = "o.example/log"\nvkey = "' + TestLog().signer.vkey() + '"\n')
+    assert parse_config(text.format(""), tmp_path).max_inflight_bytes == 64 << 20
+    assert parse_config(text.format(f"max_inflight_bytes = {MAX_BODY_SIZE}\n"),
+                        tmp_path).max_inflight_bytes == MAX_BODY_SIZE
+    with pytest.raises(ValueError, match="max_inflight_bytes: got 4096, want"):
+        parse_config(text.format("max_inflight_bytes = 4096\n"), tmp_path)
