@@ -14,7 +14,8 @@ Example (``name`` and at least one ``[[log]]`` are required)::
     max_connections = 1024           # open HTTP connections in total (503 beyond)
     max_connections_per_peer = 64    # open HTTP connections per client address (503 beyond)
     request_timeout_s = 10           # total time one HTTP request may take (408 or closed)
-    max_inflight_bytes = 67108864    # add-checkpoint bodies held at once (503 beyond)
+    max_inflight_bytes = 67108864    # add-checkpoint bodies over 64 KiB held at once (503
+                                     # beyond); pushes are smaller and never refused for it
     metrics_listen = ""              # Prometheus /metrics and /healthz, e.g. "127.0.0.1:7701"
 
     [witness.tls]                    # optional: serve HTTPS (witness/tls.py)
@@ -68,8 +69,8 @@ from auditlog_tlog.tree.hashing import get_hasher
 from auditlog_tlog.tree.keys import SIG_TYPE_ED25519, key_name_problem, split_vkey
 from auditlog_tlog.tree.witness_protocol import MAX_BODY_SIZE
 
-# Add-checkpoint bodies held at once, in total: each counts its Content-Length from its headers
-# until it is answered (witness/httpd.py); beyond it, 503.
+# Add-checkpoint bodies over witness.httpd.SMALL_BODY held at once, in total: each counts its
+# Content-Length from its headers until it is answered; beyond it, 503.
 MAX_INFLIGHT_BYTES: Final = 64 * 1024 * 1024
 
 DEFAULT_LISTEN = "127.0.0.1:7700"
@@ -170,8 +171,8 @@ class WitnessConfig:
     request_timeout_s: float = 10.0
     """Total time a request may take, headers, body and answer, in seconds; beyond it, 408."""
     max_inflight_bytes: int = MAX_INFLIGHT_BYTES
-    """Add-checkpoint bodies held at once, by Content-Length, from headers to answer (at least
-    the largest body); beyond it, 503 with Retry-After until others finish."""
+    """Add-checkpoint bodies over 64 KiB held at once, by Content-Length, from headers to
+    answer (at least the largest body); beyond it, 503 with Retry-After. Pushes are smaller."""
     metrics_listen: str = ""
     """Prometheus metrics HTTP address host:port (/metrics, /healthz); "" turns it off."""
     tls: TLSConfig | None = None

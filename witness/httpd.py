@@ -8,9 +8,10 @@
 Every answer but 200 and 409 carries a one-line ``text/plain`` body saying what was wrong.
 Inputs are bounded before they are read: the request path to ``MAX_PATH`` (414), the header
 block to ``MAX_HEADER_BYTES`` (431), the body to ``tree.witness_protocol.MAX_BODY_SIZE``
-announced by ``Content-Length`` (413 beyond, 411 without or chunked), the bodies held at once
-to ``max_inflight_bytes`` (503 beyond, with ``Retry-After``), the whole request by a total
-deadline (408 or closed), and open connections per peer and in total (503 beyond).
+announced by ``Content-Length`` (413 beyond, 411 without or chunked), the bodies over
+``SMALL_BODY`` held at once to ``max_inflight_bytes`` (503 beyond, with ``Retry-After``), the
+whole request by a total deadline (408 or closed), and open connections per peer and in total
+(503 beyond).
 HTTP/1.1 keep-alive is on, as the spec recommends. A slow client costs a coroutine.
 
 An add-checkpoint is handled on one of two paths (docs/witness-speed.md), with the same
@@ -18,7 +19,7 @@ checks, compare-and-swap, sync and archive on both (``Witness.add_checkpoint``):
 
 - **inline**, on the event loop, when it is the only request of the listener in progress
   (``common.http.requests_in_progress``: the usual case of a log pushing on one connection)
-  and its body is at most ``INLINE_MAX_BODY`` (a push is a few KB):
+  and its body is at most ``SMALL_BODY`` (a push is a few KB):
   no hand-off to a thread, its own ``fdatasync``. Only where the witness's work is local
   (``inline=True``: the journal and a local archive); a put to S3 may wait on the network for
   seconds and always goes to a thread;
@@ -61,9 +62,11 @@ from auditlog_tlog.witness.status import http_status_of
 log = logging.getLogger("auditlog.witness.http")
 MAX_HEADER_BYTES: Final = 16 * 1024
 MAX_PATH: Final = 1024
-# The largest body handled inline: a push is a few KB; parsing a body near MAX_BODY_SIZE takes
-# ~27 ms of CPU, time in which the event loop would read no other connection.
-INLINE_MAX_BODY: Final = 64 * 1024
+# A push is a few KB. A body up to SMALL_BODY may be handled inline (parsing one near
+# MAX_BODY_SIZE takes ~27 ms of CPU, time in which the loop would read no other connection) and
+# is never refused for max_inflight_bytes: max_connections * SMALL_BODY bounds those, and a
+# peer that holds the budget with large bodies must not keep other logs' pushes out.
+SMALL_BODY: Final = 64 * 1024
 _CHECKPOINT_PATH: Final = re.compile(r"/([0-9a-f]{64})/checkpoint")
 # How many add-checkpoints the app handled on each path, "inline" and "thread" (module docstring).
 PATHS: Final = web.AppKey("paths", Counter[str])
@@ -113,7 +116,7 @@ class _WitnessAPI:
         self._prefix = prefix
         self._inline = inline
         self._max_inflight = max_inflight
-        self._inflight = 0  # Content-Length of the add-checkpoints being read or handled
+        self._inflight = 0  # Content-Length of the large add-checkpoints read or handled
         self.paths: Counter[str] = Counter()  # add-checkpoints handled "inline" or in a "thread"
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -147,20 +150,21 @@ class _WitnessAPI:
         if length > MAX_BODY_SIZE:
             return text_response(413, f"body of {length} bytes, want at most {MAX_BODY_SIZE}",
                                  close=True)
-        if self._inflight + length > self._max_inflight:
+        large = length if length > SMALL_BODY else 0
+        if large and self._inflight + large > self._max_inflight:
             return text_response(503, f"{self._inflight} bytes of requests in progress, limit "
                                  f"{self._max_inflight}; retry", close=True,
                                  headers={"Retry-After": "1"})
-        self._inflight += length  # on the event loop only: no lock
+        self._inflight += large  # on the event loop only: no lock
         try:
             return await self._add_checkpoint(request)
         finally:
-            self._inflight -= length
+            self._inflight -= large
 
     async def _add_checkpoint(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         try:
-            if (self._inline and len(body) <= INLINE_MAX_BODY
+            if (self._inline and len(body) <= SMALL_BODY
                     and requests_in_progress(request) == 1):
                 self.paths["inline"] += 1
                 lines = self._witness.add_checkpoint(body)
