@@ -92,6 +92,7 @@ class WitnessApp:
                 split_host_port(config.listen), self.witness, config.prefix, config.max_connections,
                 config.request_timeout_s, ssl_context, config.max_connections_per_peer,
                 self.metrics, inline=local is not None,
+                max_inflight_bytes=config.max_inflight_bytes,
             )
             self.http.start()
         if config.metrics_listen:

@@ -14,6 +14,8 @@ Example (``name`` and at least one ``[[log]]`` are required)::
     max_connections = 1024           # open HTTP connections in total (503 beyond)
     max_connections_per_peer = 64    # open HTTP connections per client address (503 beyond)
     request_timeout_s = 10           # total time one HTTP request may take (408 or closed)
+    max_inflight_bytes = 67108864    # add-checkpoint bodies over 64 KiB held at once (503
+                                     # beyond); pushes are smaller and never refused for it
     metrics_listen = ""              # Prometheus /metrics and /healthz, e.g. "127.0.0.1:7701"
 
     [witness.tls]                    # optional: serve HTTPS (witness/tls.py)
@@ -59,12 +61,17 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from auditlog_tlog.common.keys import KeyConfig
 from auditlog_tlog.tree.errors import MalformedError
 from auditlog_tlog.tree.hashing import get_hasher
 from auditlog_tlog.tree.keys import SIG_TYPE_ED25519, key_name_problem, split_vkey
+from auditlog_tlog.tree.witness_protocol import MAX_BODY_SIZE
+
+# Add-checkpoint bodies over witness.httpd.SMALL_BODY held at once, in total: each counts its
+# Content-Length from its headers until it is answered; beyond it, 503.
+MAX_INFLIGHT_BYTES: Final = 64 * 1024 * 1024
 
 DEFAULT_LISTEN = "127.0.0.1:7700"
 
@@ -163,6 +170,9 @@ class WitnessConfig:
     """HTTP connections served at once from one peer address; beyond it, 503."""
     request_timeout_s: float = 10.0
     """Total time a request may take, headers, body and answer, in seconds; beyond it, 408."""
+    max_inflight_bytes: int = MAX_INFLIGHT_BYTES
+    """Add-checkpoint bodies over 64 KiB held at once, by Content-Length, from headers to
+    answer (at least the largest body); beyond it, 503 with Retry-After. Pushes are smaller."""
     metrics_listen: str = ""
     """Prometheus metrics HTTP address host:port (/metrics, /healthz); "" turns it off."""
     tls: TLSConfig | None = None
@@ -316,6 +326,7 @@ def parse_config(text: str, base: Path) -> WitnessConfig:
         insecure=_take(witness, "insecure", bool, where, False),
         max_connections_per_peer=_take(witness, "max_connections_per_peer", int, where, 64),
         request_timeout_s=_take(witness, "request_timeout_s", float, where, 10.0),
+        max_inflight_bytes=_take(witness, "max_inflight_bytes", int, where, MAX_INFLIGHT_BYTES),
         metrics_listen=_take(witness, "metrics_listen", str, where, ""),
         tls=tls,
         keys=keys,
@@ -331,6 +342,9 @@ def parse_config(text: str, base: Path) -> WitnessConfig:
     if not 0 < config.request_timeout_s <= 3600:
         raise ValueError(f"{where}.request_timeout_s: got {config.request_timeout_s}, "
                          "want > 0 and <= 3600")
+    if not MAX_BODY_SIZE <= config.max_inflight_bytes <= 1 << 32:
+        raise ValueError(f"{where}.max_inflight_bytes: got {config.max_inflight_bytes}, want "
+                         f"{MAX_BODY_SIZE}..{1 << 32} (at least the largest body)")
     if not config.listen and not any(entry.grpc for entry in logs):
         raise ValueError("listen is off and no [[log]] has grpc: this witness would do nothing")
     return config

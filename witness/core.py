@@ -56,7 +56,14 @@ from auditlog_tlog.tree.errors import (
 )
 from auditlog_tlog.tree.hashing import SHA256, Hasher
 from auditlog_tlog.tree.keys import NoteVerifier
-from auditlog_tlog.tree.note import MAX_NOTE_SIZE, Note, format_note, parse_note, verify_note
+from auditlog_tlog.tree.note import (
+    MAX_NOTE_SIZE,
+    Note,
+    Signature,
+    format_note,
+    parse_note,
+    verify_note,
+)
 from auditlog_tlog.tree.verify import verify_consistency
 from auditlog_tlog.tree.witness_protocol import AddCheckpointRequest, split_add_checkpoint
 from auditlog_tlog.witness.archive import Archive, cosigned_key, evidence_key
@@ -196,13 +203,20 @@ class Witness:
         entry = self._logs.get(checkpoint.origin)
         if entry is None:
             raise NotFoundError(f"unknown origin {checkpoint.origin[:200]!r}: not witnessed here")
-        opened = verify_note(note, entry.verifiers)  # 403 unless a trusted signature verifies
+        # One line per key, the first (as Go's note.Open): a note may repeat the log's line up
+        # to the 100 lines it may hold, each an Ed25519 check, and a note too long to store
+        # once the witness adds its own.
+        first: dict[tuple[str, bytes], Signature] = {}
+        for sig in note.signatures:
+            first.setdefault((sig.name, sig.key_id), sig)
+        # 403 unless a trusted signature verifies
+        opened = verify_note(Note(note.text, tuple(first.values())), entry.verifiers)
         if old_size > checkpoint.size:
             raise InvalidRangeError(
                 f"old size {old_size} is larger than the checkpoint size {checkpoint.size}"
             )
-        trusted = {(v.name, bytes(v.key_id)) for v in opened.verified}
-        signed = Note(note.text, tuple(s for s in note.signatures if (s.name, s.key_id) in trusted))
+        trusted = [first[(v.name, bytes(v.key_id))] for v in opened.verified]
+        signed = Note(note.text, tuple(trusted))
         for _ in range(MAX_ATTEMPTS):
             try:
                 return self._cosign(entry, old_size, proof, checkpoint, signed)
@@ -217,7 +231,10 @@ class Witness:
         state = self._state.load(entry.origin)
         size0, root0 = (state.size, state.root) if state else (0, entry.hasher.empty_root())
         if old_size != size0:
-            if cp.size < size0:
+            if state is not None and cp.size == size0 and cp.root != root0:
+                # Signed proof of a fork whatever the old size: kept, though the answer is 409.
+                self._evidence(entry, "same size, another root", state, signed, old_size, proof)
+            elif cp.size < size0:
                 log.warning("log %s presented size %d, below the size %d cosigned (a replay, or "
                             "a rollback)", entry.origin, cp.size, size0)
             raise OldSizeConflictError(
@@ -243,7 +260,7 @@ class Witness:
         try:
             verify_consistency(entry.hasher, size0, cp.size, proof, root0, cp.root)
         except VerificationError as exc:
-            if state is not None:
+            if state is not None and cp.size > size0:  # not the checkpoint cosigned, sent back
                 self._evidence(entry, f"consistency proof failed: {exc}", state, signed,
                                old_size, proof)
             raise InconsistencyError(
