@@ -4,12 +4,15 @@
     <root>/evidence/<hex sha256(origin)>/<size>/<hex sha256(pair)>   a fork shown to the witness
 
 Only reading: the auditor checks what the witness wrote, it never writes there. Every object is
-checked for what its name promises (its size directory, its content hash).
+checked for what its name promises (its size directory, its content hash). An evidence object is
+the JSON document ``witness.core`` writes: the note it had cosigned (``witnessed``) and the one
+presented against it (``presented``), each signed by the log.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,3 +65,17 @@ def cosigned(root: Path, origin: str) -> Iterator[ArchivedObject]:
 def evidence(root: Path, origin: str) -> Iterator[ArchivedObject]:
     """Every fork the witness archived evidence of, for ``origin``."""
     return _objects(_origin_dir(root, "evidence", origin), check_hash=False)
+
+
+def evidence_notes(obj: ArchivedObject) -> tuple[bytes, bytes] | str:
+    """The (witnessed, presented) notes of an evidence object, or why it does not hold them."""
+    if obj.problem is not None:
+        return obj.problem
+    try:
+        doc = json.loads(obj.data)
+        witnessed, presented = doc["witnessed"], doc["presented"]
+    except (ValueError, TypeError, KeyError):
+        return "not an evidence document (JSON with 'witnessed' and 'presented')"
+    if not isinstance(witnessed, str) or not isinstance(presented, str):
+        return "its 'witnessed' and 'presented' are not notes"
+    return witnessed.encode(), presented.encode()

@@ -9,7 +9,9 @@
    note the recomputed root at each of those sizes; every checkpoint's root must equal it.
 3. Archive completeness: every checkpoint seen with a cosignature of the archive's witness must
    be in the archive (the witness archives before it answers, so one that is not there was
-   removed, or the archive is not that witness's). Evidence objects in the archive are forks.
+   removed, or the archive is not that witness's). An evidence object of one size with two
+   signed roots is a fork; one of a consistency proof that failed has its presented checkpoint
+   held to the entries (a bad proof is no fork, a forked checkpoint's root differs).
 4. When a root differs, find the first entry that changed: roots were kept at up to
    ``SAMPLES`` evenly spaced sizes, and a consistency proof from the log tells whether the
    recomputed prefix of each is still a prefix of the checkpoint's tree (a binary search); then
@@ -168,8 +170,7 @@ class Auditor:
             sizes.add(checked.size)
         for obj in archive.evidence(root, self.origin):
             self.report.archive_objects += 1
-            self.find(FindingKind.EVIDENCE, f"the witness archived evidence of a fork at size {obj.size}: "
-                      f"{obj.path}", obj.size)
+            self._evidence(obj, latest)
         for size in sorted(sizes - {0}):  # the empty tree's root is fixed; no need to ask
             self._stored_at(size, "which the witness archived")
         self._completeness(archived_lines)
@@ -234,6 +235,36 @@ class Auditor:
         if not any(t.checkpoint.size == size and t.checkpoint.root == stored.root
                    for t in self.report.targets):  # the same head is compared once
             self.report.targets.append(Target(stored, Source.STORED))
+
+    def _evidence(self, obj: archive.ArchivedObject, latest: VerifiedCheckpoint) -> None:
+        """Two checkpoints signed by the log for one size with two roots prove a fork alone.
+        Evidence of a consistency proof that failed does not: anyone may send a bad proof with
+        the log's (public) checkpoints, so the presented checkpoint is held to the entries like
+        an archived one, and a fork shows as its root mismatch."""
+        notes = archive.evidence_notes(obj)
+        if isinstance(notes, str):
+            self.find(FindingKind.ARCHIVE_OBJECT, f"{obj.path}: {notes}", obj.size)
+            return
+        try:
+            witnessed, presented = (self.verifier.verify_checkpoint(n, require_quorum=False)
+                                    for n in notes)
+        except (MalformedError, VerificationError) as exc:
+            self.find(FindingKind.BAD_SIGNATURE, f"{obj.path} holds a checkpoint not signed by the "
+                      f"log: {exc}", obj.size)
+            return
+        if presented.size != obj.size:
+            self.find(FindingKind.ARCHIVE_OBJECT, f"{obj.path} presents a checkpoint of size "
+                      f"{presented.size}, its directory says {obj.size}", obj.size)
+        elif presented.size == witnessed.size and presented.root != witnessed.root:
+            self.find(FindingKind.EVIDENCE, f"the witness archived evidence of a fork at size "
+                      f"{obj.size} (two roots signed by the log): {obj.path}", obj.size)
+        elif presented.size > latest.size:
+            self.find(FindingKind.ROLLBACK, f"{obj.path} presents a checkpoint of size "
+                      f"{presented.size}, larger than the log's latest ({latest.size}): the log "
+                      "rolled back", presented.size)
+        else:
+            self.report.targets.append(Target(presented, Source.ARCHIVED, str(obj.path)))
+            self._stored_at(presented.size, "which a witness's evidence presents")
 
     def _archived(self, obj: archive.ArchivedObject) -> VerifiedCheckpoint | None:
         if obj.problem is not None:

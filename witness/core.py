@@ -339,9 +339,14 @@ class Witness:
     ) -> None:
         note = format_note(presented)
         size = parse_checkpoint(presented.text).size
-        log.error("FORK: log %s signed a checkpoint of size %d that contradicts the one this "
-                  "witness cosigned at size %d (%s); archiving the evidence",
-                  entry.origin, size, state.size, reason)
+        if size == state.size:  # two roots signed for one size: a fork, whoever sent it
+            log.error("FORK: log %s signed a checkpoint of size %d that contradicts the one this "
+                      "witness cosigned at that size (%s); archiving the evidence",
+                      entry.origin, size, reason)
+        else:  # a forked checkpoint, or a bad proof anyone may send: auditlog audit tells
+            log.warning("log %s: checkpoint of size %d refused against the one cosigned at size "
+                        "%d (%s); archiving the pair for the auditor (a fork if the log's entries "
+                        "do not give its root)", entry.origin, size, state.size, reason)
         doc = json.dumps({
             "origin": entry.origin,
             "reason": reason,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from auditlog_tlog.client.audit import Auditor
 from auditlog_tlog.client.findings import AuditReport, FindingKind, Source
 from auditlog_tlog.client.sdk import LogClient
 from auditlog_tlog.client.verifier import TrustPolicy, Verifier
-from auditlog_tlog.tree.checkpoint import Checkpoint
+from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
 from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.tree.hashing import SHA256
 from auditlog_tlog.tree.keys import Ed25519Signer
@@ -162,8 +163,48 @@ def test_archive_findings(tmp_path: Path) -> None:
     changed.write_bytes(cosigned(200) + b" ")  # no longer what its name says
     report = run(log, tmp_path, root, witnesses=1)
     assert sorted(kinds(report), key=lambda k: k.value) == [
-        FindingKind.ARCHIVE_OBJECT, FindingKind.EVIDENCE, FindingKind.ROLLBACK
-    ]
+        FindingKind.ARCHIVE_OBJECT, FindingKind.ARCHIVE_OBJECT, FindingKind.ROLLBACK
+    ]  # the evidence object is not an evidence document
+
+
+def _evidence(archive: LocalArchive, witnessed: bytes, presented: bytes) -> None:
+    """The evidence object the witness writes (witness.core) for these two notes."""
+    doc = json.dumps({"origin": ORIGIN, "reason": "test", "witnessed": witnessed.decode(),
+                      "presented": presented.decode(), "old_size": 0, "proof": []}).encode()
+    size = parse_checkpoint(parse_note(presented).text).size
+    archive.put(evidence_key(ORIGIN, size, witnessed, presented), doc)
+
+
+def test_evidence_of_one_size_with_two_roots_is_a_fork(tmp_path: Path) -> None:
+    log = FakeLog(ENTRIES)
+    log.stored = [0, 100, 300]
+    root = tmp_path / "archive"
+    _evidence(LocalArchive(root), log.notes[100], signed(100, bytes(32)))
+    report = run(log, tmp_path, root)
+    assert FindingKind.EVIDENCE in kinds(report)
+
+
+def test_evidence_of_a_bad_proof_between_honest_checkpoints_is_no_finding(tmp_path: Path) -> None:
+    # Anyone may send the witness "old 100", a wrong proof and the log's (public) checkpoint of
+    # size 200: the witness refuses it and archives the pair, which the entries explain.
+    log = FakeLog(ENTRIES)
+    log.stored = [0, 100, 200, 300]
+    root = tmp_path / "archive"
+    _evidence(LocalArchive(root), log.notes[100], log.notes[200])
+    report = run(log, tmp_path, root)
+    assert report.ok, report.findings
+    assert any(t.where.endswith(evidence_key(ORIGIN, 200, log.notes[100], log.notes[200])
+                                .rpartition("/")[2]) and t.ok for t in report.targets)
+
+
+def test_evidence_of_a_forked_larger_checkpoint_is_a_root_mismatch(tmp_path: Path) -> None:
+    log = FakeLog(ENTRIES)
+    log.stored = [0, 100, 300]
+    root = tmp_path / "archive"
+    _evidence(LocalArchive(root), log.notes[100], signed(200, bytes(32)))
+    report = run(log, tmp_path, root)
+    assert FindingKind.ROOT_MISMATCH in kinds(report)
+    assert FindingKind.EVIDENCE not in kinds(report)
 
 
 def test_missing_from_the_archive(tmp_path: Path) -> None:
