@@ -87,6 +87,24 @@ class Process:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def thread_cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far by the process's live threads, summed by kind:
+        ``background`` for RocksDB's own threads (named ``rocksdb:low``, ``rocksdb:high``, ...:
+        flushes and compactions), ``serving`` for every other thread (Python's, gRPC's).
+        A thread that has exited is counted in neither (:meth:`cpu_seconds` keeps it)."""
+        found = {"serving": 0.0, "background": 0.0}
+        tick = os.sysconf("SC_CLK_TCK")
+        task = Path(f"/proc/{self.pid}/task")
+        for tid in os.listdir(task):
+            try:
+                comm = (task / tid / "comm").read_text()
+                fields = (task / tid / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # the thread exited between the listing and the read
+            kind = "background" if comm.startswith("rocksdb:") else "serving"
+            found[kind] += (int(fields[11]) + int(fields[12])) / tick
+        return found
+
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM (graceful drain), wait; SIGKILL if it does not exit in time."""
         if self.popen.poll() is None:
