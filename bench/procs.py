@@ -105,6 +105,10 @@ class Process:
             found[kind] += (int(fields[11]) + int(fields[12])) / tick
         return found
 
+    def background_cpu_seconds(self) -> float:
+        """CPU seconds used so far by RocksDB's background threads (:meth:`thread_cpu_seconds`)."""
+        return self.thread_cpu_seconds()["background"]
+
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM (graceful drain), wait; SIGKILL if it does not exit in time."""
         if self.popen.poll() is None:

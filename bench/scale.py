@@ -265,7 +265,7 @@ def _over_grpc(
     then a wait until the log is at rest (``rest``), then ``plan.runs`` runs: the figures."""
     with procs.pinned(server, empty):
         first_runs, first_cpu = _latency_runs(server, empty, size, plan, rng, root, 1)
-    rest = at_rest(lambda: server.thread_cpu_seconds()["background"])
+    rest = at_rest(server.background_cpu_seconds)
     with procs.pinned(server, empty):
         runs, cpu = _latency_runs(server, empty, size, plan, rng, root, plan.runs)
     out = _ratios(runs, cpu)
