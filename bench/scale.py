@@ -157,16 +157,18 @@ def _mean_and_tail(runs: list[list[float]]) -> dict[str, Any]:
 def _timed(process: procs.Process, cpu: dict[str, list[float]], address: str, method: str,
            payloads: list[bytes], seconds: float) -> tuple[list[float], list[bytes]]:
     """``load.sync_latencies``, adding the serving process's CPU µs per call to ``cpu``: the
-    whole process's (``all``), its serving threads' and RocksDB's background threads'
-    (:meth:`bench.procs.Process.thread_cpu_seconds`); its warm-up calls and the connection's
-    set-up included (~1 % of a run's CPU)."""
-    before, threads = process.cpu_seconds(), process.thread_cpu_seconds()
+    whole process's (``all``), RocksDB's background threads'
+    (:meth:`bench.procs.Process.background_cpu_seconds`) and the rest, its serving threads'
+    (gRPC may end a thread of its pool during a run: the whole process's figure keeps it);
+    its warm-up calls and the connection's set-up included (~1 % of a run's CPU)."""
+    before, background = process.cpu_seconds(), process.background_cpu_seconds()
     samples, responses = load.sync_latencies(address, method, payloads, seconds)
     calls = len(samples) + min(20, len(payloads))
-    after = process.thread_cpu_seconds()
-    cpu["all"].append((process.cpu_seconds() - before) / calls * 1e6)
-    for kind in ("serving", "background"):
-        cpu[kind].append((after[kind] - threads[kind]) / calls * 1e6)
+    whole = (process.cpu_seconds() - before) / calls * 1e6
+    rocksdb = (process.background_cpu_seconds() - background) / calls * 1e6
+    cpu["all"].append(whole)
+    cpu["background"].append(rocksdb)
+    cpu["serving"].append(whole - rocksdb)
     return samples, responses
 
 
