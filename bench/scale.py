@@ -103,6 +103,7 @@ def _in_process(
     data: Path, size: int, plan: Plan, rng: random.Random, earlier: dict[int, bytes]
 ) -> tuple[dict[str, Any], bytes]:
     opens, store_opens = [], []
+    background = _own_background_cpu()
     for _ in range(plan.restarts):
         started = time.perf_counter()
         db = Database(data)
@@ -118,7 +119,7 @@ def _in_process(
         store = LogStore(db, ORIGIN, SHA256)
         # The opens above leave RocksDB compacting what the build flushed, in this process's
         # threads: time the proofs on the log at rest, as over gRPC (at_rest).
-        rest = at_rest(lambda: procs.thread_cpu_seconds(os.getpid())["background"])
+        rest = at_rest(lambda: _own_background_cpu() - background)
         inclusion_runs, consistency_runs = [], []
         clock = time.perf_counter
         for _ in range(plan.runs):
@@ -153,6 +154,11 @@ def _in_process(
         "rest": rest,
         "verified": True,
     }, root
+
+
+def _own_background_cpu() -> float:
+    """CPU seconds this process's RocksDB threads have used so far (all its databases')."""
+    return procs.thread_cpu_seconds(os.getpid())["background"]
 
 
 def _mean_and_tail(runs: list[list[float]]) -> dict[str, Any]:
