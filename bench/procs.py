@@ -62,6 +62,25 @@ def write_config(directory: Path, logs: tuple[LogSpec, ...]) -> Path:
     return path
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the live threads of process ``pid``, summed by kind:
+    ``background`` for RocksDB's own threads (named ``rocksdb:low``, ``rocksdb:high``, ...:
+    flushes and compactions), ``serving`` for every other thread (Python's, gRPC's).
+    A thread that has exited is counted in neither (``Process.cpu_seconds`` keeps it)."""
+    found = {"serving": 0.0, "background": 0.0}
+    tick = os.sysconf("SC_CLK_TCK")
+    task = Path(f"/proc/{pid}/task")
+    for tid in os.listdir(task):
+        try:
+            comm = (task / tid / "comm").read_text()
+            fields = (task / tid / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread exited between the listing and the read
+        kind = "background" if comm.startswith("rocksdb:") else "serving"
+        found[kind] += (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
 @dataclass
 class Process:
     """A running server subprocess; ``ready_s`` is the time from spawn to serving."""
@@ -86,6 +105,13 @@ class Process:
         """User plus system CPU time the process has used so far (/proc/PID/stat)."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def thread_cpu_seconds(self) -> dict[str, float]:
+        return thread_cpu_seconds(self.pid)
+
+    def background_cpu_seconds(self) -> float:
+        """CPU seconds used so far by RocksDB's background threads (:meth:`thread_cpu_seconds`)."""
+        return self.thread_cpu_seconds()["background"]
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM (graceful drain), wait; SIGKILL if it does not exit in time."""

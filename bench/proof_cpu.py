@@ -6,11 +6,12 @@ Builds a log of ``--size`` entries in DIR over AppendStream (once: a DIR that ho
 config is reused as it is), then, each round, starts a log server from this checkout on it and
 times in turn the empty call (bench/empty_server.py), GetInclusionProof and
 GetConsistencyProof, one blocking caller each, client and servers pinned apart
-(:func:`bench.procs.pinned`), as the scale section does. Prints one JSON line: the medians over
-the rounds of each p50 and of the serving process's CPU per call (``/proc/PID/stat``), and
-their ratios to the empty call's. Run it from each checkout in turn on the same DIR (``cd``
-there, one venv's python): on a busy machine the CPU per call is the figure that survives,
-and only rounds that alternate the checkouts compare (docs/call-cost.md).
+(:func:`bench.procs.pinned`), as the scale section does, once the log is at rest
+(:func:`bench.scale.at_rest`: the wait and the background CPU are in ``rest``). Prints one
+JSON line: the medians over the rounds of each p50 and of the serving process's CPU per
+call (``/proc/PID/stat``), and their ratios to the empty call's. Run it from each checkout
+in turn on the same DIR (``cd`` there, one venv's python): on a busy machine the CPU per call
+is the figure that survives, and only rounds that alternate the checkouts compare (docs/call-cost.md).
 """
 
 from __future__ import annotations
@@ -53,11 +54,15 @@ def measure(data: Path, size: int, rounds: int, calls: int) -> dict[str, Any]:
             server.stop()
     rng = random.Random(6962)
     runs: dict[str, list[tuple[float, float]]] = {"empty": [], "inclusion": [], "consistency": []}
+    waits: list[dict[str, Any]] = []
     empty = procs.start_empty_server()
     try:
         for _ in range(rounds):
             server = procs.start_log_server(config)
             try:
+                # A log just built (or reopened after its build) compacts in the server's
+                # RocksDB threads for up to minutes: measure it at rest, as the scale section.
+                waits.append(scale.at_rest(server.background_cpu_seconds))
                 inclusion = inclusion_requests(
                     scale.ORIGIN, [(rng.randrange(size), size) for _ in range(calls + 20)])
                 consistency = consistency_requests(
@@ -71,7 +76,9 @@ def measure(data: Path, size: int, rounds: int, calls: int) -> dict[str, Any]:
     finally:
         empty.stop()
     out: dict[str, Any] = {"code": Path.cwd().name, "size": size, "rounds": rounds,
-                           "load": os.getloadavg()[0]}
+                           "load": os.getloadavg()[0],
+                           "rest": {"waited_s": [w["waited_s"] for w in waits],
+                                    "background_cpu_s": [w["background_cpu_s"] for w in waits]}}
     base_p50 = statistics.median(p for p, _ in runs["empty"])
     base_cpu = statistics.median(c for _, c in runs["empty"])
     for kind, figures in runs.items():

@@ -5,8 +5,10 @@ one AppendStream of ``plan.build_batch``-entry messages, and measured at each st
 
 1. the server is stopped (SIGTERM, graceful) and the bytes of its data dir are counted;
 2. in this process: ``Database`` + ``LogStore`` open time, and inclusion / consistency proofs
-   (µs per proof, random index / size1 in the tree, size = the stage size); a sample of the
-   proofs is verified against the stored root and the previous stage's root;
+   (µs per proof, random index / size1 in the tree, size = the stage size), timed once the
+   compactions those opens start in this process have stopped (``in_process.rest``, as in
+   4.); a sample of the proofs is verified against the stored root and the previous stage's
+   root;
 3. the server is restarted ``plan.restarts`` times: seconds from spawn to serving (an empty
    log's restart is measured first, as the baseline of what Python and gRPC start-up cost),
    with the package byte-compiled first, as installing its wheel does;
@@ -15,7 +17,12 @@ one AppendStream of ``plan.build_batch``-entry messages, and measured at each st
    proof / empty call compares numbers taken seconds apart (client and servers pinned to
    different CPUs, see :func:`bench.procs.pinned`); and the CPU time per call of the process
    that served each kind (``/proc/PID/stat`` before and after a run, over its calls), which a
-   neighbour's load on the machine moves much less than latency;
+   neighbour's load on the machine moves much less than latency, split into the serving
+   threads' and RocksDB's background threads' (``/proc/PID/task``). The runs measure a log at
+   rest: one run right after the restart is reported apart (``after_restart``), then the
+   bench waits (:func:`at_rest`, 120 s at most) until the compactions that the build and the
+   restarts left behind have stopped using CPU, and reports how long it waited and how much
+   background CPU ran (``rest``; docs/proof-reads.md, "A log at rest");
 5. RSS of the server after the restart and after the proof calls.
 """
 
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import compileall
+import os
 import random
 import statistics
 import time
@@ -52,6 +60,11 @@ from bench.workload import (
 ORIGIN = "bench.example/scale"
 SPEC = procs.LogSpec(ORIGIN, "sha256", True)
 Log = Callable[[str], None]
+# Before the proof calls are timed, the server's RocksDB threads must have used less than this
+# share of one CPU over QUIET_WINDOW_S seconds (the log at rest), waiting REST_LIMIT_S at most.
+QUIET_CPU_SHARE = 0.02
+QUIET_WINDOW_S = 2.0
+REST_LIMIT_S = 120.0
 
 
 def _messages(start: int, end: int, batch: int) -> Iterator[bytes]:
@@ -90,6 +103,7 @@ def _in_process(
     data: Path, size: int, plan: Plan, rng: random.Random, earlier: dict[int, bytes]
 ) -> tuple[dict[str, Any], bytes]:
     opens, store_opens = [], []
+    background = _own_background_cpu()
     for _ in range(plan.restarts):
         started = time.perf_counter()
         db = Database(data)
@@ -103,6 +117,9 @@ def _in_process(
     db = Database(data)
     try:
         store = LogStore(db, ORIGIN, SHA256)
+        # The opens above leave RocksDB compacting what the build flushed, in this process's
+        # threads: time the proofs on the log at rest, as over gRPC (at_rest).
+        rest = at_rest(lambda: _own_background_cpu() - background)
         inclusion_runs, consistency_runs = [], []
         clock = time.perf_counter
         for _ in range(plan.runs):
@@ -134,8 +151,14 @@ def _in_process(
         "logstore_open_ms": summary(store_opens, "ms", 3),
         "inclusion": _mean_and_tail(inclusion_runs),
         "consistency": _mean_and_tail(consistency_runs),
+        "rest": rest,
         "verified": True,
     }, root
+
+
+def _own_background_cpu() -> float:
+    """CPU seconds this process's RocksDB threads have used so far (all its databases')."""
+    return procs.thread_cpu_seconds(os.getpid())["background"]
 
 
 def _mean_and_tail(runs: list[list[float]]) -> dict[str, Any]:
@@ -144,31 +167,39 @@ def _mean_and_tail(runs: list[list[float]]) -> dict[str, Any]:
     return out
 
 
-def _timed(process: procs.Process, cpu: list[float], address: str, method: str,
+def _timed(process: procs.Process, cpu: dict[str, list[float]], address: str, method: str,
            payloads: list[bytes], seconds: float) -> tuple[list[float], list[bytes]]:
-    """``load.sync_latencies``, adding the serving process's CPU µs per call to ``cpu`` (its
-    warm-up calls and the connection's set-up included: ~1 % of a run's CPU)."""
-    before = process.cpu_seconds()
+    """``load.sync_latencies``, adding the serving process's CPU µs per call to ``cpu``: the
+    whole process's (``all``), RocksDB's background threads'
+    (:meth:`bench.procs.Process.background_cpu_seconds`) and the rest, its serving threads'
+    (gRPC may end a thread of its pool during a run: the whole process's figure keeps it);
+    its warm-up calls and the connection's set-up included (~1 % of a run's CPU)."""
+    before, background = process.cpu_seconds(), process.background_cpu_seconds()
     samples, responses = load.sync_latencies(address, method, payloads, seconds)
     calls = len(samples) + min(20, len(payloads))
-    cpu.append((process.cpu_seconds() - before) / calls * 1e6)
+    whole = (process.cpu_seconds() - before) / calls * 1e6
+    rocksdb = (process.background_cpu_seconds() - background) / calls * 1e6
+    cpu["all"].append(whole)
+    cpu["background"].append(rocksdb)
+    cpu["serving"].append(whole - rocksdb)
     return samples, responses
 
 
 def _latency_runs(
     server: procs.Process, empty: procs.Process, size: int, plan: Plan, rng: random.Random,
-    root: bytes,
-) -> tuple[dict[str, list[list[float]]], dict[str, list[float]]]:
-    """Per run: the empty call, the health Check, inclusion and consistency proofs, in turn;
-    their latencies, and the CPU µs per call of the process that served them (/proc)."""
+    root: bytes, count: int,
+) -> tuple[dict[str, list[list[float]]], dict[str, dict[str, list[float]]]]:
+    """``count`` runs of: the empty call, the health Check, inclusion and consistency proofs,
+    in turn; their latencies, and the CPU µs per call of the process that served them."""
     from grpc_health.v1 import health_pb2
 
     health = health_pb2.HealthCheckRequest().SerializeToString()
     names = ("empty", "health", "inclusion", "consistency")
     runs: dict[str, list[list[float]]] = {k: [] for k in names}
-    cpu: dict[str, list[float]] = {k: [] for k in names}
+    cpu: dict[str, dict[str, list[float]]] = {
+        k: {"all": [], "serving": [], "background": []} for k in names}
     calls, seconds = plan.grpc_proof_calls, plan.seconds
-    for _ in range(plan.runs):
+    for _ in range(count):
         inclusion, consistency = _pairs(size, calls + 20, rng)
         runs["empty"].append(
             _timed(empty, cpu["empty"], empty.address, UNARY, [b""] * calls, seconds)[0])
@@ -186,15 +217,40 @@ def _latency_runs(
     return runs, cpu
 
 
-def _over_grpc(
-    server: procs.Process, empty: procs.Process, size: int, plan: Plan, rng: random.Random,
-    root: bytes,
+def at_rest(
+    background: Callable[[], float], limit: float = REST_LIMIT_S,
+    window: float = QUIET_WINDOW_S, sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
-    with procs.pinned(server, empty):
-        runs, cpu = _latency_runs(server, empty, size, plan, rng, root)
+    """Wait until RocksDB's background threads in a server (``background``: the CPU seconds
+    they have used so far), which run the flushes and compactions that a build and the
+    restarts after it leave behind, have used less than ``QUIET_CPU_SHARE`` of one CPU over
+    the last ``window`` seconds, or ``limit`` seconds have passed. Returns how long it
+    waited, the background CPU seconds used meanwhile and since the server started, and
+    whether it went quiet."""
+    started = clock()
+    first = last = background()
+    quiet = False
+    while not quiet and clock() - started < limit:
+        sleep(window)
+        now = background()
+        quiet = now - last < QUIET_CPU_SHARE * window
+        last = now
+    return {
+        "waited_s": round(clock() - started, 1),
+        "background_cpu_s": round(last - first, 2),
+        "background_cpu_since_start_s": round(last, 2),
+        "quiet": quiet,
+    }
+
+
+def _ratios(runs: dict[str, list[list[float]]],
+            cpu: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
     out = {name: latency_summary(samples) for name, samples in runs.items()}
     for name, per_call in cpu.items():
-        out[name]["cpu_us_per_call"] = summary(per_call, "µs", 1)
+        out[name]["cpu_us_per_call"] = summary(per_call["all"], "µs", 1)
+        out[name]["serving_cpu_us_per_call"] = summary(per_call["serving"], "µs", 1)
+        out[name]["background_cpu_us_per_call"] = summary(per_call["background"], "µs", 1)
     empty_p50 = out["empty"]["p50"]["median"]
     health_p50 = out["health"]["p50"]["median"]
     for kind in ("inclusion", "consistency"):
@@ -209,7 +265,27 @@ def _over_grpc(
         out[kind]["ratio_to_empty_p50_runs"] = summary(per_run, "×", 3)
         out[kind]["ratio_to_health_p50"] = round(p50 / health_p50, 3)
         out[kind]["cpu_ratio_to_empty"] = round(
-            statistics.median(cpu[kind]) / statistics.median(cpu["empty"]), 3)
+            statistics.median(cpu[kind]["all"]) / statistics.median(cpu["empty"]["all"]), 3)
+        out[kind]["serving_cpu_ratio_to_empty"] = round(
+            statistics.median(cpu[kind]["serving"])
+            / statistics.median(cpu["empty"]["serving"]), 3)
+    return out
+
+
+def _over_grpc(
+    server: procs.Process, empty: procs.Process, size: int, plan: Plan, rng: random.Random,
+    root: bytes,
+) -> dict[str, Any]:
+    """One run right after the restart (``after_restart``: what a log still compacting gives),
+    then a wait until the log is at rest (``rest``), then ``plan.runs`` runs: the figures."""
+    with procs.pinned(server, empty):
+        first_runs, first_cpu = _latency_runs(server, empty, size, plan, rng, root, 1)
+    rest = at_rest(server.background_cpu_seconds)
+    with procs.pinned(server, empty):
+        runs, cpu = _latency_runs(server, empty, size, plan, rng, root, plan.runs)
+    out = _ratios(runs, cpu)
+    out["after_restart"] = _ratios(first_runs, first_cpu)
+    out["rest"] = rest
     return out
 
 

@@ -70,6 +70,12 @@ def test_scale_measures_every_size(report: tuple[dict[str, Any], Path]) -> None:
         assert stage["in_process"]["verified"]
         assert _is_summary(stage["in_process"]["inclusion"]["p50"])
         assert stage["grpc"]["inclusion"]["ratio_to_empty_p50"] > 0
+        # Timed on a log at rest, the run right after the restart reported apart.
+        assert stage["in_process"]["rest"]["quiet"] and stage["grpc"]["rest"]["quiet"]
+        after = stage["grpc"]["after_restart"]
+        assert after["consistency"]["ratio_to_empty_p50"] > 0
+        assert _is_summary(after["health"]["background_cpu_us_per_call"])
+        assert _is_summary(stage["grpc"]["inclusion"]["serving_cpu_us_per_call"])
         assert stage["disk"]["bytes_per_entry"] > 0
         assert stage["rss_after_proofs_mib"] > 0
         assert _is_summary(stage["restart_s"])

@@ -21,3 +21,4 @@ def test_builds_once_then_reuses_the_log(tmp_path: Path) -> None:
     second = proof_cpu.measure(tmp_path, 300, 1, 10)  # a log of 300 entries answers again
     assert (tmp_path / "server.toml").stat().st_mtime_ns == config
     assert second["size"] == 300 and second["inclusion"]["p50_us"] > 0
+    assert second["rest"]["waited_s"] == [2.0]  # a log of 300 entries is at rest at once
