@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
-from aiohttp.http_exceptions import ContentEncodingError
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from auditlog_tlog.common.net import format_address, split_host_port
@@ -197,6 +197,18 @@ class _GuardedHandler(RequestHandler):
                                  "gzip, deflate or identity", close=True,
                                  headers={"Accept-Encoding": "gzip, deflate"})
         return super().handle_error(request, status, exc, message)
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """aiohttp logs a traceback at ERROR for a request its parser refuses and for one whose
+        client went away mid-body: a line at INFO instead (the client's doing, one per
+        connection: a hostile client must not fill the server's log with tracebacks); anything
+        else as aiohttp does."""
+        exc = kw.get("exc_info")
+        gone = self.transport is None or self.transport.is_closing()
+        if isinstance(exc, HttpProcessingError) or (isinstance(exc, ConnectionResetError) and gone):
+            log.info("refused a request from %s: %s", self._peer, exc)
+            return
+        super().log_exception(*args, **kw)
 
     def _expire(self) -> None:
         self._deadline = None

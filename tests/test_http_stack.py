@@ -110,3 +110,44 @@ def test_requests_in_progress_counts_requests_begun_on_every_connection() -> Non
             await service.stop()
 
     asyncio.run(main())
+
+
+def test_a_refused_or_abandoned_request_logs_one_line_not_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A request line aiohttp's parser refuses, and a client gone mid-body, are the client's
+    doing: one INFO line each, no ERROR with a traceback (a hostile client's log flood)."""
+    async def read(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(text="read")
+
+    async def send(host: str, port: int, data: bytes, wait: bool) -> bytes:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(data)
+        await writer.drain()
+        answer = await reader.read(65536) if wait else b""
+        writer.close()
+        return answer
+
+    async def main() -> bytes:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", read)
+        service = HTTPService(app, "127.0.0.1:0", Limits())
+        host, port = split_host_port(await service.start())
+        try:
+            refused = await send(host, port, b"GET /\xff HTTP/1.1\r\nHost: x\r\n\r\n", True)
+            await send(host, port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                       b"\r\nab", False)
+            await asyncio.sleep(0.3)  # the handler sees the connection lost
+            assert (await send(host, port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True)
+                    ).endswith(b"read")  # still serving
+            return refused
+        finally:
+            await service.stop()
+
+    with caplog.at_level(logging.INFO):
+        refused = asyncio.run(main())
+    assert refused.split(b"\r\n")[0].endswith(b" 400 Bad Request")
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert errors == [], [r.getMessage() for r in errors]
+    assert sum("refused a request from" in r.getMessage() for r in caplog.records) == 2
