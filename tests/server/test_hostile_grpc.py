@@ -3,7 +3,7 @@ reach: metadata, and values the RFC 3339 parser let through (docs/input-hardenin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -41,10 +41,10 @@ def _bearer(who: str) -> tuple[str, str]:
     return ("authorization", f"Bearer {TOKENS[who]}")
 
 
-def _code(call: object) -> tuple[grpc.StatusCode, str]:
-    assert callable(call)
+def _code(call: Callable[..., object], *args: object, **kwargs: object
+          ) -> tuple[grpc.StatusCode, str]:
     try:
-        call()
+        call(*args, **kwargs)
     except grpc.RpcError as exc:
         return exc.code(), exc.details() or ""
     return grpc.StatusCode.OK, ""
@@ -56,10 +56,30 @@ def test_two_authorization_values_are_refused_whichever_comes_first(
     # The first value used to decide alone: a caller behind a proxy that adds its own
     # credential could put another in front of it, and which one counted depended on order.
     other = "admin" if first == "reader" else "reader"
-    code, details = _code(lambda: secured.stub().GetLogInfo(
-        pb.GetLogInfoRequest(log=LOG), metadata=(_bearer(first), _bearer(other)), timeout=10))
+    code, details = _code(secured.stub().GetLogInfo, pb.GetLogInfoRequest(log=LOG),
+                          metadata=(_bearer(first), _bearer(other)), timeout=10)
     assert code == grpc.StatusCode.UNAUTHENTICATED
     assert "got 2 values, want one" in details
     # One credential alone still works.
     assert secured.stub().GetLogInfo(pb.GetLogInfoRequest(log=LOG), metadata=(_bearer(first),),
                                      timeout=10).origin == LOG
+
+
+@pytest.mark.parametrize("since", [
+    "2026-01-01T00:00:00\x00Z",  # a NUL before the offset
+    "20260101T000000Z",  # ISO 8601 basic format
+    "2026-W01-1T00:00:00Z",  # an ISO week date: 2025-12-29
+    "2026-01-01T00:00:00,5Z",  # a comma fraction, which was then dropped
+    "2026-01-01T00:00Z", "2026-01-01T00:00:00+01", " 2026-01-01T00:00:00Z",
+])
+def test_search_times_that_are_not_rfc_3339_are_refused(secured: RunningServer,
+                                                        since: str) -> None:
+    admin = (_bearer("admin"),)
+    for name in ("since", "until"):
+        code, details = _code(secured.stub().Search, pb.SearchRequest(log=LOG, **{name: since}),
+                              metadata=admin, timeout=10)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, (name, since)
+        assert details.startswith(f"{name}: got ") and "want RFC 3339" in details
+    stamp = "2026-01-01t00:00:00.123456789z"  # lower case and nine digits are RFC 3339
+    assert secured.stub().Search(pb.SearchRequest(log=LOG, since=stamp), metadata=admin,
+                                 timeout=10).tree_size == 0
