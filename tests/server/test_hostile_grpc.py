@@ -75,9 +75,9 @@ def test_two_authorization_values_are_refused_whichever_comes_first(
 def test_search_times_that_are_not_rfc_3339_are_refused(secured: RunningServer,
                                                         since: str) -> None:
     admin = (_bearer("admin"),)
-    for name in ("since", "until"):
-        code, details = _code(secured.stub().Search, pb.SearchRequest(log=LOG, **{name: since}),
-                              metadata=admin, timeout=10)
+    for name, request in (("since", pb.SearchRequest(log=LOG, since=since)),
+                          ("until", pb.SearchRequest(log=LOG, until=since))):
+        code, details = _code(secured.stub().Search, request, metadata=admin, timeout=10)
         assert code == grpc.StatusCode.INVALID_ARGUMENT, (name, since)
         assert details.startswith(f"{name}: got ") and "want RFC 3339" in details
     stamp = "2026-01-01t00:00:00.123456789z"  # lower case and nine digits are RFC 3339
