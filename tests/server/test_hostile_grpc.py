@@ -3,13 +3,15 @@ reach: metadata, and values the RFC 3339 parser let through (docs/input-hardenin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
 from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server.security import hash_token
 from tests.servers import RunningServer, running, write_server_config
 
@@ -83,3 +85,39 @@ def test_search_times_that_are_not_rfc_3339_are_refused(secured: RunningServer,
     stamp = "2026-01-01t00:00:00.123456789z"  # lower case and nine digits are RFC 3339
     assert secured.stub().Search(pb.SearchRequest(log=LOG, since=stamp), metadata=admin,
                                  timeout=10).tree_size == 0
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    directory: Path = tmp_path_factory.mktemp("capped")
+    yield from running(write_server_config(directory, (LOG,),
+                                           extra_server="max_concurrent_rpcs = 20"))
+
+
+def test_idle_streams_beyond_max_concurrent_rpcs_are_refused(capped: RunningServer) -> None:
+    # Each AppendStream opened and never written held ~23 KB of the server for as long as the
+    # client liked, with no bound: 5,000 of them on 10 connections added 114 MB of RSS.
+    async def scenario() -> tuple[grpc.StatusCode, int]:
+        async def silent() -> AsyncIterator[pb.AppendStreamRequest]:
+            await asyncio.sleep(60)
+            yield pb.AppendStreamRequest()
+
+        async with grpc.aio.insecure_channel(capped.address) as channel:
+            stub = pb_grpc.LogStub(channel)
+            idle = [stub.AppendStream(silent(), timeout=30) for _ in range(20)]
+            await asyncio.gather(*(call.wait_for_connection() for call in idle))
+            await asyncio.sleep(0.5)  # each is a call in the server now
+            try:
+                await stub.Append(pb.AppendRequest(log=LOG, entry=b"over"), timeout=10)
+                code = grpc.StatusCode.OK
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+            for call in idle:
+                call.cancel()
+            await asyncio.sleep(0.5)
+            reply = await stub.Append(pb.AppendRequest(log=LOG, entry=b"after"), timeout=10)
+            return code, reply.result.index
+
+    code, index = asyncio.run(scenario())
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert index == 0  # the refused Append stored nothing; the next is the log's first entry
