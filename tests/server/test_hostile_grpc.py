@@ -4,6 +4,7 @@ reach: metadata, and values the RFC 3339 parser let through (docs/input-hardenin
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server.security import hash_token
+from auditlog_tlog.server.service import MAX_READERS
 from tests.servers import RunningServer, running, write_server_config
 
 LOG = "a.example/log"
@@ -121,3 +123,43 @@ def test_idle_streams_beyond_max_concurrent_rpcs_are_refused(capped: RunningServ
     code, index = asyncio.run(scenario())
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert index == 0  # the refused Append stored nothing; the next is the log's first entry
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    directory: Path = tmp_path_factory.mktemp("filled")
+    for server in running(write_server_config(directory, (LOG,),
+                                              extra_log="max_entry_bytes = 8192\ndedup = false")):
+        for _ in range(6):  # 24 MB: more than grpc buffers for a client that never reads
+            server.stub().AppendBatch(pb.AppendBatchRequest(
+                log=LOG, entries=[os.urandom(8000) for _ in range(500)]), timeout=30)
+        yield server
+
+
+def test_get_entries_calls_that_never_read_are_bounded(filled: RunningServer) -> None:
+    # A GetEntries call whose client never reads holds ~16 MB of the server (a page in four
+    # copies) for as long as the call lasts: 100 such calls held 1.6 GB.
+    async def scenario() -> tuple[grpc.StatusCode, str, int]:
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        async with grpc.aio.insecure_channel(filled.address, options=options) as channel:
+            stub = pb_grpc.LogStub(channel)
+            everything = pb.GetEntriesRequest(log=LOG, begin=0, end=3000)
+            stalled = [stub.GetEntries(everything, timeout=30) for _ in range(MAX_READERS)]
+            await asyncio.sleep(2)  # each has written what the transport takes, and waits
+            try:
+                async for _ in stub.GetEntries(everything, timeout=10):
+                    pass
+                code, details = grpc.StatusCode.OK, ""
+            except grpc.aio.AioRpcError as exc:
+                code, details = exc.code(), exc.details() or ""
+            for call in stalled:
+                call.cancel()
+            await asyncio.sleep(0.5)
+            pages = [page async for page in stub.GetEntries(
+                pb.GetEntriesRequest(log=LOG, begin=0, end=3), timeout=10)]
+            return code, details, sum(len(page.entries) for page in pages)
+
+    code, details, read = asyncio.run(scenario())
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert f"{MAX_READERS} GetEntries calls already stream" in details
+    assert read == 3  # once they are gone, entries are served again
