@@ -163,3 +163,32 @@ def test_get_entries_calls_that_never_read_are_bounded(filled: RunningServer) ->
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert f"{MAX_READERS} GetEntries calls already stream" in details
     assert read == 3  # once they are gone, entries are served again
+
+
+def test_appends_cut_by_deadline_or_cancel_are_whole_or_absent(capped: RunningServer) -> None:
+    # No test cut appends short before: a batch whose call ends in the middle (1 ms deadline,
+    # or an AppendStream cancelled with messages unanswered) is in the log whole or not at all,
+    # and what was acknowledged is there.
+    stub = capped.stub()
+    batches = [[f"deadline-{i}-{j}".encode() for j in range(3)] for i in range(30)]
+    for batch in batches:
+        try:
+            stub.AppendBatch(pb.AppendBatchRequest(log=LOG, entries=batch), timeout=0.001)
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    streamed = [[f"stream-{i}-{j}".encode() for j in range(50)] for i in range(40)]
+    call = stub.AppendStream(iter([pb.AppendStreamRequest(log=LOG, sequence=i, entries=e)
+                                   for i, e in enumerate(streamed)]), timeout=30)
+    acknowledged = []
+    for answer in call:
+        acknowledged.append(answer.sequence)
+        if len(acknowledged) == 3:
+            call.cancel()
+            break
+    stub.GetCheckpoint(pb.GetCheckpointRequest(log=LOG), timeout=10)  # the server still serves
+    pages = list(stub.GetEntries(pb.GetEntriesRequest(
+        log=LOG, begin=0, end=stub.GetLogInfo(pb.GetLogInfoRequest(log=LOG)).size), timeout=10))
+    stored = {entry for page in pages for entry in page.entries}
+    for batch in batches + streamed:
+        assert stored.issuperset(batch) or stored.isdisjoint(batch), batch[0]
+    assert all(stored.issuperset(streamed[i]) for i in acknowledged)
