@@ -143,7 +143,7 @@ class LogServer:
             ("grpc.max_receive_message_length", max(limits.receive, self.ingestion.receive)),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
-        ])
+        ], maximum_concurrent_rpcs=self.config.max_concurrent_rpcs)  # idle streams cost memory
         gate = Gate(authorizer, self.metrics, limits, budget)
         collector = LogsCollector(self.logs, self.config.data_dir / "db")
         self._tiles: HTTPService | None = None

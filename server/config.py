@@ -11,6 +11,8 @@ Example (every key but ``origin`` has a default)::
                                        # valid request of the logs below: server/budget.py)
     max_inflight_bytes = 67108864      # request bytes held at once, server-wide; beyond it
                                        # requests get RESOURCE_EXHAUSTED (docs/limits.md)
+    max_concurrent_rpcs = 4096         # gRPC calls open at once (idle streams too); beyond
+                                       # it a call gets RESOURCE_EXHAUSTED
 
     [[log]]
     origin = "auditlog.example/payments"   # the checkpoint origin line, also the key name
@@ -303,6 +305,9 @@ class ServerConfig:
     max_inflight_bytes: int = 64 * 1024 * 1024
     """Request bytes held at once, server-wide (at least max_request_bytes); beyond it, requests
     get RESOURCE_EXHAUSTED (pushback) until others finish."""
+    max_concurrent_rpcs: int = 4096
+    """gRPC calls open at once, server-wide (1..1000000); beyond it a call gets
+    RESOURCE_EXHAUSTED at once. An open call, even an idle stream, holds ~23 KB."""
     shutdown_grace_s: float = 10.0
     """On SIGTERM: seconds to let calls in flight finish after the queued appends are written."""
     insecure: bool = False
@@ -327,6 +332,8 @@ class ServerConfig:
         if not self.max_request_bytes <= self.max_inflight_bytes <= 4 * 1024 * 1024 * 1024:
             raise ValueError(f"max_inflight_bytes = {self.max_inflight_bytes}, want "
                              f"{self.max_request_bytes} (max_request_bytes)..4294967296")
+        if not 1 <= self.max_concurrent_rpcs <= 1_000_000:
+            raise ValueError(f"max_concurrent_rpcs = {self.max_concurrent_rpcs}, want 1..1000000")
         object.__setattr__(self, "logs_by_origin", {log.origin: log for log in self.logs})
         names = [p.name for p in self.principals]
         if len(set(names)) != len(names):

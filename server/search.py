@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +43,8 @@ MAX_PREFIX_VALUES: Final = 256  # a prefix with more distinct values does not dr
 _DRIVERS: Final = ("actor", "resource", "principal", "action", "source", "outcome", "request_id")
 _CURSOR_VERSION: Final = 1
 _CHUNK: Final = 256  # candidate entries read at once
+_RFC3339: Final = re.compile(
+    r"(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,28 +127,26 @@ def parse_filter(field: str, pattern: str) -> Filter:
 
 
 def parse_time_ns(name: str, text: str) -> int:
-    """RFC 3339 with an offset, as Unix nanoseconds; MalformedError naming ``name``."""
-    raw = text.strip().replace("z", "Z")
-    head, dot, rest = raw.partition(".")
-    nanos = 0
-    if dot:
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        if not 1 <= digits <= 9:
-            raise MalformedError(f"{name}: got {text[:64]!r}, want RFC 3339 with 1..9 fraction digits")
-        nanos = int(rest[:digits].ljust(9, "0"))
-        raw = head + rest[digits:]
-    try:
-        when = datetime.fromisoformat(raw)
-    except ValueError:
+    """RFC 3339 with an offset (section 5.6 ``date-time``, a 'T' between date and time and
+    1..9 fraction digits), as Unix nanoseconds; MalformedError naming ``name``.
+
+    Checked against the grammar first: ``datetime.fromisoformat`` also reads ISO 8601 forms
+    that are not RFC 3339 (``20260101T000000Z``, week dates ``2026-W01-1``, ``+01`` offsets, a
+    comma fraction it then dropped) and, on Python 3.11, a NUL before the offset."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
         raise MalformedError(f"{name}: got {text[:64]!r}, want RFC 3339 "
-                             "(2026-11-01T00:00:00Z)") from None
-    if when.tzinfo is None or "T" not in raw.upper():
-        raise MalformedError(f"{name}: got {text[:64]!r}, want RFC 3339 with a time and an "
-                             "offset (Z or +hh:mm)")
+                             "(2026-11-01T00:00:00Z, 1..9 fraction digits, Z or +hh:mm)")
+    head, fraction, offset = match.groups()
+    try:
+        when = datetime.fromisoformat(head + ("+00:00" if offset in "Zz" else offset))
+    except ValueError:
+        raise MalformedError(f"{name}: got {text[:64]!r}, want RFC 3339 with a date and "
+                             "time that exist (2026-11-01T00:00:00Z)") from None
     seconds = int(when.timestamp())
     if seconds < 0:
         raise MalformedError(f"{name}: got {text[:64]!r}, want a time after 1970")
-    return seconds * 10**9 + nanos
+    return seconds * 10**9 + int((fraction or "").ljust(9, "0"))
 
 
 def _encode_cursor(query: Query, size: int, position: int) -> str:

@@ -169,19 +169,25 @@ class Authorizer:
         return self.identify([("authorization", authorization)] if authorization else [], {})
 
     def identify(self, metadata: Any, auth_context: dict[str, list[bytes]]) -> Principal | None:
-        """The principal behind a call: a bearer token first, then the client certificate."""
-        for key, value in metadata or ():
-            if key == "authorization":
-                scheme, _, token = str(value).partition(" ")
-                if scheme.lower() != "bearer" or not token:
-                    raise UnauthenticatedError("authorization metadata: want 'Bearer <token>'")
-                # An HTTP header's bytes that are not UTF-8 arrive as lone surrogates
-                # (aiohttp decodes with surrogateescape): hash the bytes as sent.
-                digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
-                for known, principal in self._by_token.items():
-                    if hmac.compare_digest(known, digest):
-                        return principal
-                raise UnauthenticatedError("unknown bearer token")
+        """The principal behind a call: a bearer token first, then the client certificate.
+
+        More than one ``authorization`` value is refused: which one counted would depend on
+        their order (a proxy that adds its own credential could be overtaken by the caller's)."""
+        values = [value for key, value in metadata or () if key == "authorization"]
+        if len(values) > 1:
+            raise UnauthenticatedError(
+                f"authorization metadata: got {len(values)} values, want one")
+        if values:
+            scheme, _, token = str(values[0]).partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                raise UnauthenticatedError("authorization metadata: want 'Bearer <token>'")
+            # An HTTP header's bytes that are not UTF-8 arrive as lone surrogates
+            # (aiohttp decodes with surrogateescape): hash the bytes as sent.
+            digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+            for known, principal in self._by_token.items():
+                if hmac.compare_digest(known, digest):
+                    return principal
+            raise UnauthenticatedError("unknown bearer token")
         for field_name in ("x509_subject_alternative_name", "x509_common_name"):
             for raw in auth_context.get(field_name, []):
                 by_cert = self._by_cert.get(raw.decode(errors="replace"))

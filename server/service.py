@@ -32,6 +32,10 @@ T = TypeVar("T")
 MAX_WAIT_MS = 30_000
 MAX_PAGE = 1000  # ListCheckpoints
 MAX_WAITERS = 4  # GetCheckpoint(cosigned) calls waiting at once (each holds a thread)
+# GetEntries calls streaming at once: a page (up to ~4 MiB) waits in the server until the
+# client reads it, in ~4 copies (the store's list, the message, its bytes, grpc's buffer): 100
+# calls that never read held 1.6 GB. Beyond it a call gets RESOURCE_EXHAUSTED at once.
+MAX_READERS = 16
 
 
 class LogService(pb_grpc.LogServicer):
@@ -43,6 +47,7 @@ class LogService(pb_grpc.LogServicer):
         self._metrics = metrics
         self._readable = readable  # (logs, context) -> those the caller may read
         self._waiters = 0
+        self._readers = 0  # GetEntries calls streaming (MAX_READERS)
         # The calls answered without waiting: server/handlers.py serves them as plain
         # functions of the request, in its own coroutine (docs/call-cost.md).
         self.immediate: dict[str, Callable[[Any], bytes]] = {
@@ -195,8 +200,17 @@ class LogService(pb_grpc.LogServicer):
     async def GetEntries(self, request: pb.GetEntriesRequest, context: Any) -> None:
         async def call() -> None:
             runtime = self._log(request.log)
-            for begin, entries in runtime.entry_pages(request.begin, request.end):
-                await context.write(pb.GetEntriesResponse(begin=begin, entries=entries))
+            pages = runtime.entry_pages(request.begin, request.end)
+            if self._readers >= MAX_READERS:
+                raise PushbackError(f"{MAX_READERS} GetEntries calls already stream entries "
+                                    "(each holds a page until its client reads it); retry later",
+                                    retry_after=1.0)
+            self._readers += 1
+            try:
+                for begin, entries in pages:
+                    await context.write(pb.GetEntriesResponse(begin=begin, entries=entries))
+            finally:
+                self._readers -= 1
 
         await self._guard("GetEntries", context, call)
 
