@@ -295,6 +295,14 @@ def parse_config(text: str, base: Path) -> WitnessConfig:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config is not valid TOML: {exc}") from exc
+    for name, many in (("witness", False), ("archive", False), ("log", True)):
+        value = doc.get(name, [] if many else {})
+        if many != isinstance(value, list) or not all(
+                isinstance(t, dict) for t in (value if many else [value])):
+            got = ("a single [table]" if isinstance(value, dict)
+                   else "an array of tables" if isinstance(value, list) and all(
+                       isinstance(t, dict) for t in value) else repr(value))
+            raise ValueError(f"{name}: got {got}, want {f'[[{name}]]' if many else f'[{name}]'}")
     witness = dict(doc.pop("witness", {}))
     archive = _archive(dict(doc.pop("archive", {})), base)
     logs = tuple(_log_entry(dict(t), f"[[log]] #{i + 1}", base)

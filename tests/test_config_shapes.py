@@ -1,0 +1,51 @@
+"""A table written with the wrong brackets (``[log]`` for ``[[log]]``, ``[[server]]`` for
+``[server]``) is refused with a message naming the table and the brackets it wants, in both the
+server's and the witness's config (docs/configuration.md: an unknown key is an error that names
+it; before, ``[log]`` was reported as the unknown keys ['g', 'i', 'n', 'o', 'r'])."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auditlog_tlog.server.config import parse_config as parse_server
+from auditlog_tlog.witness.config import parse_config as parse_witness
+
+LOG = '[[log]]\norigin = "a.example/log"\n'
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[log]\norigin = "a.example/log"\n',
+     "log: got a single [table], want an array of tables: [[log]]"),
+    ('[principal]\nname = "x"\n' + LOG,
+     "principal: got a single [table], want an array of tables: [[principal]]"),
+    ('[[server]]\nlisten = "127.0.0.1:1"\n' + LOG,
+     "server: got an array of tables, want one table: [server]"),
+    (LOG + '[log.key]\nfile = "k"\n',
+     "log.key: got a single [table], want an array of tables: [[log.key]]"),
+    (LOG + '[log.witness]\nvkey = "x"\n',
+     "log.witness: got a single [table], want an array of tables: [[log.witness]]"),
+    ("log = 3\n", "log: got 3, want an array of tables: [[log]]"),
+])
+def test_the_server_names_a_table_with_the_wrong_brackets(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_server(text, Path("/tmp"))
+    assert str(info.value) == message
+
+
+WITNESS = '[witness]\nname = "w.example/w1"\n'
+WLOG = '[[log]]\norigin = "a.example/log"\nvkey = "x"\n'
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (WITNESS + '[log]\norigin = "a.example/log"\n', "log: got a single [table], want [[log]]"),
+    (WITNESS + '[[archive]]\ntype = "local"\n' + WLOG,
+     "archive: got an array of tables, want [archive]"),
+    ('[[witness]]\nname = "w.example/w1"\n' + WLOG,
+     "witness: got an array of tables, want [witness]"),
+])
+def test_the_witness_names_a_table_with_the_wrong_brackets(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_witness(text, Path("/tmp"))
+    assert str(info.value) == message
