@@ -98,7 +98,7 @@ class WitnessConfig:
     """Push mode: the witness's tlog-witness URL (the add-checkpoint prefix); "" for a witness that
     pulls and hands its cosignatures in with AddCosignature."""
     timeout_s: float = 10.0
-    """Seconds to wait for the witness's answer to one push (0..300)."""
+    """Seconds to wait for the witness's answer to one push (above 0, at most 300)."""
     ca_file: Path | None = None
     """For an https url: trust this CA (PEM) instead of the system's roots."""
     client_cert_file: Path | None = None
@@ -118,7 +118,7 @@ class WitnessConfig:
         if self.url and not self.url.startswith(("http://", "https://")):
             raise ValueError(f"[[log.witness]] url {self.url!r}: want http:// or https://")
         if not 0 < self.timeout_s <= 300:
-            raise ValueError(f"[[log.witness]] timeout_s = {self.timeout_s}, want 0..300")
+            raise ValueError(f"[[log.witness]] timeout_s = {self.timeout_s}, want above 0 and at most 300")
         if (self.client_cert_file is None) != (self.client_key_file is None):
             raise ValueError("[[log.witness]]: mutual TLS needs both client_cert_file and "
                              "client_key_file")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from auditlog_tlog.server.config import parse_config as parse_server
+from auditlog_tlog.tree.cosignature import CosignatureSigner
 from auditlog_tlog.witness.config import parse_config as parse_witness
 
 LOG = '[[log]]\norigin = "a.example/log"\n'
@@ -49,3 +50,13 @@ def test_the_witness_names_a_table_with_the_wrong_brackets(text: str, message: s
     with pytest.raises(ValueError) as info:
         parse_witness(text, Path("/tmp"))
     assert str(info.value) == message
+
+
+def test_a_push_timeout_must_be_above_0_as_the_reference_says() -> None:
+    # docs/configuration.md said (0..300) and the error "want 0..300" for 0, which it refused.
+    witness = f'[[log.witness]]\nvkey = "{CosignatureSigner.generate("w.example/w").vkey()}"\n'
+    for value in (0, 301):
+        with pytest.raises(ValueError, match="want above 0 and at most 300"):
+            parse_server(LOG + witness + f"timeout_s = {value}\n", Path("/tmp"))
+    reference = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    assert "one push (above 0, at most 300)" in reference.read_text(encoding="utf-8")
