@@ -148,15 +148,15 @@ class PublishConfig:
     prefix: str = ""
     """Where the log goes in the bucket: "" is "<origin>/", else a prefix ending in "/"."""
     interval_s: float = 1.0
-    """At most one publication round per this many seconds."""
+    """At most one publication round per this many seconds (0.01..3600)."""
     acknowledge_after_publication: bool = False
     """Appends answer only once a published checkpoint covers them (they wait for S3)."""
     max_attempts: int = 5
-    """Attempts per object for transient S3 errors."""
+    """Attempts per object for transient S3 errors (1..20)."""
     timeout_s: float = 10.0
-    """Timeout of one S3 request, in seconds."""
+    """Timeout of one S3 request, in seconds (0.1..300)."""
     concurrency: int = 16
-    """Objects written at once."""
+    """Objects written at once (1..256)."""
     processes: int = 0
     """Processes that write the objects (0..64; 0: threads of the server's process). boto3's CPU
     per request then leaves the server's process (docs/publication.md, Throughput)."""
@@ -165,7 +165,7 @@ class PublishConfig:
     round, the rest confirmed by the PUT's answer (faster; docs/publication.md, Confirmation)."""
     prune_after_days: int = 0
     """Delete local entry bundles this many days after they were published, once the bucket
-    holds them locked and identical (0: never); proofs still work (docs/retention.md)."""
+    holds them locked and identical (0..36500; 0: never); proofs still work (docs/retention.md)."""
 
     def __post_init__(self) -> None:
         if not 3 <= len(self.bucket) <= 63:

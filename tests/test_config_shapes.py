@@ -5,6 +5,7 @@ it; before, ``[log]`` was reported as the unknown keys ['g', 'i', 'n', 'o', 'r']
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,28 @@ def test_a_push_timeout_must_be_above_0_as_the_reference_says() -> None:
             parse_server(LOG + witness + f"timeout_s = {value}\n", Path("/tmp"))
     reference = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
     assert "one push (above 0, at most 300)" in reference.read_text(encoding="utf-8")
+
+
+def test_every_bound_the_reference_gives_for_log_publish_is_the_one_enforced() -> None:
+    # The reference gave no bounds for five of these keys; each (low..high) it gives now is
+    # probed just inside and just outside.
+    reference = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    section = reference.read_text(encoding="utf-8").split("### `[log.publish]`")[1].split("###")[0]
+    bounds = re.findall(r"^\| `(\w+)` \| (?:integer|number) \| `[^`]*` \| [^|]*?\((\d[\d.]*)\.\.(\d+)",
+                        section, re.MULTILINE)
+    assert {name for name, _, _ in bounds} >= {"retention_days", "interval_s", "max_attempts",
+                                               "timeout_s", "concurrency", "prune_after_days",
+                                               "processes"}
+    base = LOG + '[log.publish]\nbucket = "bucket-x"\n'
+    for name, low_text, high_text in bounds:
+        low, high = float(low_text), float(high_text)
+        step = 0.001 if "." in low_text else 1
+        fill = "" if name == "retention_days" else "retention_days = 1\n"
+        for value, ok in ((low - step, False), (low, True), (high, True), (high + step, False)):
+            shown = repr(value) if step < 1 else str(int(value))
+            text = base + fill + f"{name} = {shown}\n"
+            if ok:
+                parse_server(text, Path("/tmp"))
+            else:
+                with pytest.raises(ValueError, match=name):
+                    parse_server(text, Path("/tmp"))
