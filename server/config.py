@@ -202,14 +202,15 @@ class LogConfig:
     max_batch_entries: int = 10_000
     """The most entries in one AppendBatch request or stream message (1..1000000)."""
     max_pending_entries: int = 100_000
-    """Queue bound: beyond this many unwritten entries, appends get RESOURCE_EXHAUSTED (pushback)."""
+    """Queue bound (1..10000000): beyond this many unwritten entries, appends get
+    RESOURCE_EXHAUSTED (pushback)."""
     max_entries_page: int = 1000
     """Entries per GetEntries page (1..100000)."""
     batch_delay_ms: float = 0.0
     """How long the sequencer may wait to fill a batch (0..1000 ms)."""
     checkpoint_interval_ms: float = 0.0
-    """0: sign a checkpoint for every batch; else at most one per interval (and at once when an
-    append asks for a receipt)."""
+    """0: sign a checkpoint for every batch; else at most one per interval, in ms (0..3600000;
+    and at once when an append asks for a receipt)."""
     public_read: bool = False
     """When principals exist: reads need no credential."""
     require_signed_entries: bool = False
@@ -221,7 +222,7 @@ class LogConfig:
     witnesses: tuple[WitnessConfig, ...] = ()
     """[[log.witness]] tables: the witnesses that cosign this log's checkpoints."""
     witness_quorum: int | None = None
-    """How many of the witnesses clients should require (k of n); default: all of them."""
+    """How many of the witnesses clients should require (k of n, 0..n); default: all of them."""
     witness_interval_s: float = 300.0
     """Push the latest checkpoint to the witnesses at least this often, in seconds (0.1..86400)."""
     publish: PublishConfig | None = None

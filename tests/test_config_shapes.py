@@ -63,13 +63,35 @@ def test_a_push_timeout_must_be_above_0_as_the_reference_says() -> None:
     assert "one push (above 0, at most 300)" in reference.read_text(encoding="utf-8")
 
 
+def _bounds(table: str) -> list[tuple[str, str, str]]:
+    """(key, low, high) of every ``(low..high)`` the reference gives in ``table``'s section."""
+    reference = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    section = reference.read_text(encoding="utf-8").split(f"### `{table}`")[1].split("###")[0]
+    return re.findall(r"^\| `(\w+)` \| (?:integer|number) \| `[^`]*` \| [^|]*?"
+                      r"\((\d[\d.]*)\.\.(\d+)", section, re.MULTILINE)
+
+
+def test_every_bound_the_reference_gives_for_log_is_the_one_enforced() -> None:
+    bounds = _bounds("[[log]]")
+    assert {name for name, _, _ in bounds} >= {"max_entry_bytes", "max_pending_entries",
+                                               "checkpoint_interval_ms", "witness_interval_s"}
+    for name, low_text, high_text in bounds:
+        low, high = float(low_text), float(high_text)
+        step = 0.001 if "." in low_text else 1
+        for value, ok in ((low - step, False), (low, True), (high, True), (high + step, False)):
+            shown = repr(value) if step < 1 else str(int(value))
+            text = LOG + f"{name} = {shown}\n"
+            if ok:
+                parse_server(text, Path("/tmp"))
+            else:
+                with pytest.raises(ValueError, match=name):
+                    parse_server(text, Path("/tmp"))
+
+
 def test_every_bound_the_reference_gives_for_log_publish_is_the_one_enforced() -> None:
     # The reference gave no bounds for five of these keys; each (low..high) it gives now is
     # probed just inside and just outside.
-    reference = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
-    section = reference.read_text(encoding="utf-8").split("### `[log.publish]`")[1].split("###")[0]
-    bounds = re.findall(r"^\| `(\w+)` \| (?:integer|number) \| `[^`]*` \| [^|]*?\((\d[\d.]*)\.\.(\d+)",
-                        section, re.MULTILINE)
+    bounds = _bounds("[log.publish]")
     assert {name for name, _, _ in bounds} >= {"retention_days", "interval_s", "max_attempts",
                                                "timeout_s", "concurrency", "prune_after_days",
                                                "processes"}
