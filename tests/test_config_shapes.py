@@ -12,6 +12,7 @@ import pytest
 
 from auditlog_tlog.server.config import parse_config as parse_server
 from auditlog_tlog.tree.cosignature import CosignatureSigner
+from auditlog_tlog.tree.keys import Ed25519Signer
 from auditlog_tlog.witness.config import parse_config as parse_witness
 
 LOG = '[[log]]\norigin = "a.example/log"\n'
@@ -108,3 +109,21 @@ def test_every_bound_the_reference_gives_for_log_publish_is_the_one_enforced() -
             else:
                 with pytest.raises(ValueError, match=name):
                     parse_server(text, Path("/tmp"))
+
+
+def test_every_bound_the_reference_gives_for_witness_is_the_one_enforced() -> None:
+    bounds = _bounds("[witness]")
+    assert {name for name, _, _ in bounds} >= {"refresh_s", "max_connections"}
+    log = f'[[log]]\norigin = "a.example/log"\nvkey = "{Ed25519Signer.generate("a.example/log").vkey()}"\n'
+    for name, low_text, high_text in bounds:
+        low, high = float(low_text), float(high_text)
+        step = 0.001 if "." in low_text or name.endswith("_s") else 1
+        extra = "max_connections_per_peer = 1\n" if name == "max_connections" else ""
+        for value, ok in ((low - step, False), (low, True), (high, True), (high + step, False)):
+            shown = repr(value) if step < 1 else str(int(value))
+            text = WITNESS + extra + f"{name} = {shown}\n" + log
+            if ok:
+                parse_witness(text, Path("/tmp"))
+            else:
+                with pytest.raises(ValueError, match=name):
+                    parse_witness(text, Path("/tmp"))
