@@ -68,7 +68,7 @@ def add_common(parser: argparse.ArgumentParser, *, online: bool = True) -> None:
         g.add_argument("--ca-file", dest="tls_ca_file", type=Path, help="TLS: the server's CA")
         g.add_argument("--cert-file", dest="tls_cert_file", type=Path, help="mutual TLS: cert")
         g.add_argument("--key-file", dest="tls_key_file", type=Path, help="mutual TLS: key")
-        g.add_argument("--token-file", type=Path, help="bearer token file (or $AUDITLOG_TOKEN)")
+        g.add_argument("--token-file", type=Path, help="bearer token file ($AUDITLOG_TOKEN, when set, wins)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 

@@ -112,8 +112,18 @@ def check_free(addresses: list[tuple[str, str]]) -> None:
                 why = "in use by another program" if exc.errno == errno.EADDRINUSE else exc.strerror
                 raise OSError(
                     f"cannot listen on {address}: {why}. Stop that program, or choose other "
-                    f"ports with {flag} (e.g. make run ARGS=\"--port 7610 --metrics-port 7611 "
-                    f"--http-port 7612 --witness-port 7710\")") from None
+                    f"ports with {flag} (e.g. make run ARGS=\"{other_ports(int(port))}\")"
+                ) from None
+
+
+def other_ports(busy: int) -> str:
+    """An example set of ``up`` port flags that does not use ``busy`` (7610... unless that is the
+    busy one, then 7620..., and so on)."""
+    base = 7610
+    while busy in (base, base + 1, base + 2, base + 100):
+        base += 10
+    return (f"--port {base} --metrics-port {base + 1} --http-port {base + 2} "
+            f"--witness-port {base + 100}")
 
 
 def lock_dir(base: Path) -> IO[str]:

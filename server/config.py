@@ -100,7 +100,7 @@ class WitnessConfig:
     """Push mode: the witness's tlog-witness URL (the add-checkpoint prefix); "" for a witness that
     pulls and hands its cosignatures in with AddCosignature."""
     timeout_s: float = 10.0
-    """Seconds to wait for the witness's answer to one push (0..300)."""
+    """Seconds to wait for the witness's answer to one push (above 0, at most 300)."""
     ca_file: Path | None = None
     """For an https url: trust this CA (PEM) instead of the system's roots."""
     client_cert_file: Path | None = None
@@ -120,7 +120,7 @@ class WitnessConfig:
         if self.url and not self.url.startswith(("http://", "https://")):
             raise ValueError(f"[[log.witness]] url {self.url!r}: want http:// or https://")
         if not 0 < self.timeout_s <= 300:
-            raise ValueError(f"[[log.witness]] timeout_s = {self.timeout_s}, want 0..300")
+            raise ValueError(f"[[log.witness]] timeout_s = {self.timeout_s}, want above 0 and at most 300")
         if (self.client_cert_file is None) != (self.client_key_file is None):
             raise ValueError("[[log.witness]]: mutual TLS needs both client_cert_file and "
                              "client_key_file")
@@ -150,15 +150,15 @@ class PublishConfig:
     prefix: str = ""
     """Where the log goes in the bucket: "" is "<origin>/", else a prefix ending in "/"."""
     interval_s: float = 1.0
-    """At most one publication round per this many seconds."""
+    """At most one publication round per this many seconds (0.01..3600)."""
     acknowledge_after_publication: bool = False
     """Appends answer only once a published checkpoint covers them (they wait for S3)."""
     max_attempts: int = 5
-    """Attempts per object for transient S3 errors."""
+    """Attempts per object for transient S3 errors (1..20)."""
     timeout_s: float = 10.0
-    """Timeout of one S3 request, in seconds."""
+    """Timeout of one S3 request, in seconds (0.1..300)."""
     concurrency: int = 16
-    """Objects written at once."""
+    """Objects written at once (1..256)."""
     processes: int = 0
     """Processes that write the objects (0..64; 0: threads of the server's process). boto3's CPU
     per request then leaves the server's process (docs/publication.md, Throughput)."""
@@ -167,7 +167,7 @@ class PublishConfig:
     round, the rest confirmed by the PUT's answer (faster; docs/publication.md, Confirmation)."""
     prune_after_days: int = 0
     """Delete local entry bundles this many days after they were published, once the bucket
-    holds them locked and identical (0: never); proofs still work (docs/retention.md)."""
+    holds them locked and identical (0..36500; 0: never); proofs still work (docs/retention.md)."""
 
     def __post_init__(self) -> None:
         if not 3 <= len(self.bucket) <= 63:
@@ -204,14 +204,15 @@ class LogConfig:
     max_batch_entries: int = 10_000
     """The most entries in one AppendBatch request or stream message (1..1000000)."""
     max_pending_entries: int = 100_000
-    """Queue bound: beyond this many unwritten entries, appends get RESOURCE_EXHAUSTED (pushback)."""
+    """Queue bound (1..10000000): beyond this many unwritten entries, appends get
+    RESOURCE_EXHAUSTED (pushback)."""
     max_entries_page: int = 1000
     """Entries per GetEntries page (1..100000)."""
     batch_delay_ms: float = 0.0
     """How long the sequencer may wait to fill a batch (0..1000 ms)."""
     checkpoint_interval_ms: float = 0.0
-    """0: sign a checkpoint for every batch; else at most one per interval (and at once when an
-    append asks for a receipt)."""
+    """0: sign a checkpoint for every batch; else at most one per interval, in ms (0..3600000;
+    and at once when an append asks for a receipt)."""
     public_read: bool = False
     """When principals exist: reads need no credential."""
     require_signed_entries: bool = False
@@ -223,7 +224,7 @@ class LogConfig:
     witnesses: tuple[WitnessConfig, ...] = ()
     """[[log.witness]] tables: the witnesses that cosign this log's checkpoints."""
     witness_quorum: int | None = None
-    """How many of the witnesses clients should require (k of n); default: all of them."""
+    """How many of the witnesses clients should require (k of n, 0..n); default: all of them."""
     witness_interval_s: float = 300.0
     """Push the latest checkpoint to the witnesses at least this often, in seconds (0.1..86400)."""
     publish: PublishConfig | None = None
@@ -373,15 +374,16 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config is not valid TOML: {exc}") from exc
     _check_keys(doc, {"server", "log", "principal", "ingest"}, "config")
-    server = dict(doc.get("server", {}))
+    server = dict(_table(doc.get("server", {}), "server"))
     server_keys = {f.name for f in fields(ServerConfig)} - {"logs", "logs_by_origin", "principals", "ingest"}
     _check_keys(server, server_keys, "[server]")
     tls = parse_tls(server.pop("tls"), base) if "tls" in server else None
     principals = tuple(
-        parse_principal(t, f"[[principal]] #{i + 1}") for i, t in enumerate(doc.get("principal", []))
+        parse_principal(t, f"[[principal]] #{i + 1}")
+        for i, t in enumerate(_tables(doc.get("principal", []), "principal"))
     )
     logs = []
-    for i, table in enumerate(doc.get("log", [])):
+    for i, table in enumerate(_tables(doc.get("log", []), "log")):
         where = f"[[log]] #{i + 1}"
         _check_keys(
             table, ({f.name for f in fields(LogConfig)} - {"keys", "witnesses"}) | {"key", "witness"},
@@ -390,8 +392,9 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
         if "origin" not in table:
             raise ValueError(f"{where}: origin is required")
         table = dict(table)
-        keys = tuple(_key_config(k, base, where) for k in table.pop("key", []))
-        witnesses = tuple(_witness_config(w, where, base) for w in table.pop("witness", []))
+        keys = tuple(_key_config(k, base, where) for k in _tables(table.pop("key", []), "log.key"))
+        witnesses = tuple(_witness_config(w, where, base)
+                          for w in _tables(table.pop("witness", []), "log.witness"))
         publish = _publish_config(table.pop("publish"), where) if "publish" in table else None
         appenders = table.pop("appender_keys", [])
         if not isinstance(appenders, list) or not all(isinstance(a, str) for a in appenders):
@@ -416,6 +419,22 @@ def load_config(path: Path, overrides: dict[str, Any] | None = None) -> ServerCo
     except OSError as exc:
         raise ValueError(f"cannot read config {path}: {exc.strerror}") from exc
     return parse_config(text, path.resolve().parent, overrides)
+
+
+def _tables(value: Any, name: str) -> list[dict[str, Any]]:
+    """``value`` as TOML's array of tables ``[[name]]``; a single ``[name]`` table (the usual
+    slip) or a plain value is named as such, not reported as unknown one-letter keys."""
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        got = "a single [table]" if isinstance(value, dict) else repr(value)
+        raise ValueError(f"{name}: got {got}, want an array of tables: [[{name}]]")
+    return value
+
+
+def _table(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        got = "an array of tables" if isinstance(value, list) else repr(value)
+        raise ValueError(f"{name}: got {got}, want one table: [{name}]")
+    return value
 
 
 def _key_config(table: dict[str, Any], base: Path, where: str) -> KeyConfig:

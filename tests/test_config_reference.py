@@ -20,7 +20,8 @@ def test_the_committed_reference_is_up_to_date() -> None:
 def test_every_file_and_table_is_there() -> None:
     text = config_reference.render()
     for table in ("[server]", "[server.tls]", "[[log]]", "[[log.witness]]", "[[log.key]]",
-                  "[[principal]]", "[witness]", "[witness.tls]", "[[witness.key]]", "[archive]"):
+                  "[[principal]]", "[witness]", "[witness.tls]", "[[witness.key]]", "[archive]",
+                  "[[ingest.syslog]]", "[ingest.syslog.tls]"):
         assert f"### `{table}`" in text
     for key in ("max_entry_bytes", "dedup", "witness_quorum", "refresh_s", "retention_days",
                 "log_keys", "state_dir", "token_file", "poll_interval_s"):

@@ -25,6 +25,7 @@ from auditlog_tlog.server import config as server_config
 from auditlog_tlog.server import security
 from auditlog_tlog.server.ingest import config as ingest_config
 from auditlog_tlog.server.ingest import personal as ingest_personal
+from auditlog_tlog.server.ingest import syslog_config
 from auditlog_tlog.witness import config as witness_config
 
 PATH: Final = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
@@ -71,14 +72,22 @@ FILES: Final[list[tuple[str, str, list[Section]]]] = [
               "Security section).", defaults={"name": "required", "roles": "{}"},
               types={"roles": "table of origin = list of roles", "token_sha256": "string"}),
       Section("[ingest]", ingest_config.IngestConfig,
-              "Ingestion sources (optional; docs/ingestion.md; `[[ingest.syslog]]` "
-              "listeners: docs/ingestion-syslog.md).", SUBTABLES),
+              "Ingestion sources (optional; docs/ingestion.md).", SUBTABLES),
       Section("[ingest.otlp]", ingest_config.Route, "OTLP logs, and which log each record goes "
               "to: the principal's, else the attribute's, else the default.", rename=ROUTE_KEYS,
               types={"by_principal": "table of principal = origin"}),
       Section("[ingest.kubernetes]", ingest_config.KubernetesConfig,
               "The Kubernetes audit webhook; also takes `log` and `log_by_principal` as "
               "`[ingest.otlp]` does.", SUBTABLES),
+      Section("[[ingest.syslog]]", syslog_config.SyslogListener,
+              "One per syslog or RELP listener (optional; docs/ingestion-syslog.md).",
+              SUBTABLES, defaults={"listen": "required", "transport": "required",
+                                   "log": "required"},
+              types={"log_by_principal": "table of principal = origin",
+                     "log_by_app": "table of app name = origin"}),
+      Section("[ingest.syslog.tls]", security.TLSConfig,
+              "TLS for that listener (required for \"tls\", optional for \"relp\").",
+              defaults={"cert_file": "required", "key_file": "required"}),
       Section("[ingest.personal]", ingest_personal.PersonalConfig,
               "Record fields kept apart as erasable addenda (optional; docs/erasure.md).",
               types={"otlp_attributes": "list of strings", "syslog_params": "list of strings",

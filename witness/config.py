@@ -141,7 +141,7 @@ class ArchiveConfig:
     prefix: str = ""
     """s3: a key prefix for every object, e.g. "witness/"."""
     max_attempts: int = 5
-    """s3: attempts per put before the witness refuses to answer."""
+    """s3: attempts per put before the witness refuses to answer (1..20, checked at start)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,15 +161,16 @@ class WitnessConfig:
     prefix: str = ""
     """Submission prefix: POST <prefix>/add-checkpoint."""
     refresh_s: float = 60.0
-    """Re-answer the same checkpoint for this long without signing again, in seconds."""
+    """Re-answer the same checkpoint for this long without signing again, in seconds (0..86400)."""
     max_connections: int = 1024
     """HTTP connections served at once, in total (1..10000); beyond it, 503."""
     insecure: bool = False
     """Plain HTTP on a non-loopback listen address, without [witness.tls] (warned at every start)."""
     max_connections_per_peer: int = 64
-    """HTTP connections served at once from one peer address; beyond it, 503."""
+    """HTTP connections served at once from one peer address (1..max_connections); beyond it, 503."""
     request_timeout_s: float = 10.0
-    """Total time a request may take, headers, body and answer, in seconds; beyond it, 408."""
+    """Total time a request may take, headers, body and answer, in seconds (above 0, at most 3600);
+    beyond it, 408."""
     max_inflight_bytes: int = MAX_INFLIGHT_BYTES
     """Add-checkpoint bodies over 64 KiB held at once, by Content-Length, from headers to
     answer (at least the largest body); beyond it, 503 with Retry-After. Pushes are smaller."""
@@ -295,6 +296,14 @@ def parse_config(text: str, base: Path) -> WitnessConfig:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config is not valid TOML: {exc}") from exc
+    for name, many in (("witness", False), ("archive", False), ("log", True)):
+        value = doc.get(name, [] if many else {})
+        if many != isinstance(value, list) or not all(
+                isinstance(t, dict) for t in (value if many else [value])):
+            got = ("a single [table]" if isinstance(value, dict)
+                   else "an array of tables" if isinstance(value, list) and all(
+                       isinstance(t, dict) for t in value) else repr(value))
+            raise ValueError(f"{name}: got {got}, want {f'[[{name}]]' if many else f'[{name}]'}")
     witness = dict(doc.pop("witness", {}))
     archive = _archive(dict(doc.pop("archive", {})), base)
     logs = tuple(_log_entry(dict(t), f"[[log]] #{i + 1}", base)

@@ -37,16 +37,27 @@ TRANSPORTS = ("tls", "tcp", "relp", "udp")
 @dataclass(frozen=True, slots=True)
 class SyslogListener:
     listen: str
+    """host:port to listen on; port 0 picks a free one (printed at start)."""
     transport: str
+    """"tls", "tcp", "relp" or "udp"."""
     log: str
+    """The origin of the log records go to unless a rule below says otherwise."""
     log_by_principal: Mapping[str, str] = field(default_factory=dict)
+    """Authenticated principal = log origin; checked first."""
     log_by_app: Mapping[str, str] = field(default_factory=dict)
+    """APP-NAME (RFC 5424) or TAG (RFC 3164) = log origin; checked after log_by_principal."""
     tls: TLSConfig | None = None
+    """[ingest.syslog.tls]: required for "tls", optional for "relp" (RELP over TLS)."""
     max_message_bytes: int = 65536
+    """The longest message, in bytes (1..16 MiB); a longer frame ends the connection."""
     max_connections: int = 256
+    """Connections at once; further ones are closed at once and counted."""
     max_connections_per_peer: int = 64
+    """Connections at once from one address; further ones are closed and counted."""
     insecure: bool = False
+    """Plain text (tcp, udp, relp without TLS) on a non-loopback address (warned at every start)."""
     udp: bool = False
+    """Must be true for transport = "udp" (UDP loses messages without telling anyone)."""
 
     def __post_init__(self) -> None:
         split_host_port(self.listen)

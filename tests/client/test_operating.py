@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from auditlog_tlog.client.sdk import LogClient
+from auditlog_tlog.client.up import other_ports
 from auditlog_tlog.common.logs import resolve_format, setup
 from auditlog_tlog.tree.keys import Ed25519Signer
 from tests.client.up import AUDITLOG, UP_ARGS, Up, env, start_up
@@ -72,6 +73,15 @@ def test_up_names_a_busy_address_and_the_flag_to_change_it(tmp_path: Path) -> No
     assert f"cannot listen on 127.0.0.1:{port}: in use by another program" in line
     assert "--witness-port" in line and 'make run ARGS="' in line
     assert not (tmp_path / "var" / "witness").exists()  # refused before touching anything
+
+
+def test_the_suggested_ports_never_include_the_busy_one() -> None:
+    # make run ARGS="--port 7610 ..." (the README's own example) with 7610 taken suggested 7610.
+    assert other_ports(7600) == ("--port 7610 --metrics-port 7611 --http-port 7612 "
+                                 "--witness-port 7710")
+    for busy in (7610, 7611, 7612, 7710, 7620, 7720):
+        suggested = {int(word) for word in other_ports(busy).split() if word.isdigit()}
+        assert busy not in suggested and len(suggested) == 4
 
 
 def test_make_run_passes_args_and_up_takes_ports() -> None:
