@@ -25,6 +25,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def server_config(directory: Path, body: str) -> Path:
+    """``directory/server.toml``: a log server on ephemeral loopback ports (gRPC and metrics),
+    its data in ``directory/data``, and ``body`` (its logs and listeners)."""
+    config = directory / "server.toml"
+    config.write_text(f"""
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+data_dir = "data"
+{body}""")
+    return config
+
+
 def listener_port(server: RunningServer, name: str) -> int:
     """The port of the ``name`` listener (``syslog-tls``, ``relp``, ...) the server printed."""
     for line in server.output:  # a log line: "<time> info     auditlog: syslog-tls on host:port"

@@ -24,7 +24,7 @@ from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.security import Authorizer, Principal
 from auditlog_tlog.tree.errors import MalformedError
 from tests.clock import FakeClock
-from tests.server.ingest.producers import listener_port
+from tests.server.ingest.producers import listener_port, server_config
 from tests.servers import RunningServer, running
 
 LOG = "streams.example/log"
@@ -34,12 +34,7 @@ OFFERS = b"relp_version=0\nrelp_software=test\ncommands=syslog"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     directory: Path = tmp_path_factory.mktemp("streams")
-    config = directory / "server.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:0"
-metrics_listen = "127.0.0.1:0"
-data_dir = "data"
+    config = server_config(directory, f"""
 [[log]]
 origin = "{LOG}"
 [[ingest.syslog]]

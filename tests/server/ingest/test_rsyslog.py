@@ -22,6 +22,7 @@ from tests.server.ingest.producers import (
     entries,
     free_port,
     listener_port,
+    server_config,
     wait_for,
 )
 from tests.servers import RunningServer, running, start_server
@@ -34,13 +35,7 @@ RELP_ACTION = ('action(type="omrelp" target="127.0.0.1" port="{port}" '
 
 
 def write_config(directory: Path, listeners: str, extra: str = "") -> Path:
-    config = directory / "server.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:0"
-metrics_listen = "127.0.0.1:0"
-data_dir = "data"
-{extra}
+    return server_config(directory, f"""{extra}
 [[log]]
 origin = "{LOG}"
 public_read = true
@@ -48,7 +43,6 @@ public_read = true
 origin = "{WEB}"
 {listeners}
 """)
-    return config
 
 
 def sent_messages(server: RunningServer, log: str = LOG) -> list[str]:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from auditlog_tlog.server.config import parse_config
 from tests.server.certs import CA
-from tests.server.ingest.producers import entries, listener_port, wait_for
+from tests.server.ingest.producers import entries, listener_port, server_config, wait_for
 from tests.servers import RunningServer, running
 
 LOG = "test.example/log"
@@ -33,12 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     ca = CA()
     (directory / "ca.pem").write_bytes(ca.pem)
     ca.issue("localhost", server=True).write(directory, "server")
-    config = directory / "server.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:0"
-metrics_listen = "127.0.0.1:0"
-data_dir = "data"
+    config = server_config(directory, f"""
 [[log]]
 origin = "{LOG}"
 [[ingest.syslog]]

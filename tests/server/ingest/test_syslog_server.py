@@ -13,7 +13,7 @@ import pytest
 
 from auditlog_tlog.server.ingest.syslog_config import parse_syslog_listeners
 from tests.server.certs import CA
-from tests.server.ingest.producers import entries, listener_port, wait_for
+from tests.server.ingest.producers import entries, listener_port, server_config, wait_for
 from tests.servers import RunningServer, running
 
 LOG = "test.example/log"
@@ -24,12 +24,7 @@ OPEN_OFFERS = b"relp_version=0\nrelp_software=test\ncommands=syslog"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     directory: Path = tmp_path_factory.mktemp("syslog")
-    config = directory / "server.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:0"
-metrics_listen = "127.0.0.1:0"
-data_dir = "data"
+    config = server_config(directory, f"""
 
 [[log]]
 origin = "{LOG}"
@@ -178,12 +173,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runni
     ca.issue("localhost", server=True).write(directory, "server")
     ca.issue("sender.test").write(directory, "sender")
     ca.issue("reader.test").write(directory, "reader")
-    config = directory / "server.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:0"
-metrics_listen = "127.0.0.1:0"
-data_dir = "data"
+    config = server_config(directory, f"""
 
 [[principal]]
 name = "sender"
