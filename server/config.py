@@ -78,6 +78,7 @@ from typing import Any
 
 from auditlog_tlog.common.keys import KeyConfig
 from auditlog_tlog.common.net import is_loopback
+from auditlog_tlog.common.tables import array_of_tables, one_table
 from auditlog_tlog.server.ingest.config import IngestConfig, parse_ingest
 from auditlog_tlog.server.security import Principal, TLSConfig, parse_principal, parse_tls
 from auditlog_tlog.tree.errors import MalformedError
@@ -374,16 +375,16 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config is not valid TOML: {exc}") from exc
     _check_keys(doc, {"server", "log", "principal", "ingest"}, "config")
-    server = dict(_table(doc.get("server", {}), "server"))
+    server = dict(one_table(doc.get("server", {}), "server"))
     server_keys = {f.name for f in fields(ServerConfig)} - {"logs", "logs_by_origin", "principals", "ingest"}
     _check_keys(server, server_keys, "[server]")
     tls = parse_tls(server.pop("tls"), base) if "tls" in server else None
     principals = tuple(
         parse_principal(t, f"[[principal]] #{i + 1}")
-        for i, t in enumerate(_tables(doc.get("principal", []), "principal"))
+        for i, t in enumerate(array_of_tables(doc.get("principal", []), "principal"))
     )
     logs = []
-    for i, table in enumerate(_tables(doc.get("log", []), "log")):
+    for i, table in enumerate(array_of_tables(doc.get("log", []), "log")):
         where = f"[[log]] #{i + 1}"
         _check_keys(
             table, ({f.name for f in fields(LogConfig)} - {"keys", "witnesses"}) | {"key", "witness"},
@@ -392,9 +393,10 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
         if "origin" not in table:
             raise ValueError(f"{where}: origin is required")
         table = dict(table)
-        keys = tuple(_key_config(k, base, where) for k in _tables(table.pop("key", []), "log.key"))
+        keys = tuple(_key_config(k, base, where)
+                     for k in array_of_tables(table.pop("key", []), "log.key"))
         witnesses = tuple(_witness_config(w, where, base)
-                          for w in _tables(table.pop("witness", []), "log.witness"))
+                          for w in array_of_tables(table.pop("witness", []), "log.witness"))
         publish = _publish_config(table.pop("publish"), where) if "publish" in table else None
         appenders = table.pop("appender_keys", [])
         if not isinstance(appenders, list) or not all(isinstance(a, str) for a in appenders):
@@ -419,22 +421,6 @@ def load_config(path: Path, overrides: dict[str, Any] | None = None) -> ServerCo
     except OSError as exc:
         raise ValueError(f"cannot read config {path}: {exc.strerror}") from exc
     return parse_config(text, path.resolve().parent, overrides)
-
-
-def _tables(value: Any, name: str) -> list[dict[str, Any]]:
-    """``value`` as TOML's array of tables ``[[name]]``; a single ``[name]`` table (the usual
-    slip) or a plain value is named as such, not reported as unknown one-letter keys."""
-    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
-        got = "a single [table]" if isinstance(value, dict) else repr(value)
-        raise ValueError(f"{name}: got {got}, want an array of tables: [[{name}]]")
-    return value
-
-
-def _table(value: Any, name: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        got = "an array of tables" if isinstance(value, list) else repr(value)
-        raise ValueError(f"{name}: got {got}, want one table: [{name}]")
-    return value
 
 
 def _key_config(table: dict[str, Any], base: Path, where: str) -> KeyConfig:

@@ -42,11 +42,12 @@ WLOG = '[[log]]\norigin = "a.example/log"\nvkey = "x"\n'
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    (WITNESS + '[log]\norigin = "a.example/log"\n', "log: got a single [table], want [[log]]"),
+    (WITNESS + '[log]\norigin = "a.example/log"\n',
+     "log: got a single [table], want an array of tables: [[log]]"),
     (WITNESS + '[[archive]]\ntype = "local"\n' + WLOG,
-     "archive: got an array of tables, want [archive]"),
+     "archive: got an array of tables, want one table: [archive]"),
     ('[[witness]]\nname = "w.example/w1"\n' + WLOG,
-     "witness: got an array of tables, want [witness]"),
+     "witness: got an array of tables, want one table: [witness]"),
 ])
 def test_the_witness_names_a_table_with_the_wrong_brackets(text: str, message: str) -> None:
     with pytest.raises(ValueError) as info:

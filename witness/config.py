@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from auditlog_tlog.common.keys import KeyConfig
+from auditlog_tlog.common.tables import array_of_tables, one_table
 from auditlog_tlog.tree.errors import MalformedError
 from auditlog_tlog.tree.hashing import get_hasher
 from auditlog_tlog.tree.keys import SIG_TYPE_ED25519, key_name_problem, split_vkey
@@ -296,18 +297,12 @@ def parse_config(text: str, base: Path) -> WitnessConfig:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config is not valid TOML: {exc}") from exc
-    for name, many in (("witness", False), ("archive", False), ("log", True)):
-        value = doc.get(name, [] if many else {})
-        if many != isinstance(value, list) or not all(
-                isinstance(t, dict) for t in (value if many else [value])):
-            got = ("a single [table]" if isinstance(value, dict)
-                   else "an array of tables" if isinstance(value, list) and all(
-                       isinstance(t, dict) for t in value) else repr(value))
-            raise ValueError(f"{name}: got {got}, want {f'[[{name}]]' if many else f'[{name}]'}")
-    witness = dict(doc.pop("witness", {}))
-    archive = _archive(dict(doc.pop("archive", {})), base)
+    witness = dict(one_table(doc.pop("witness", {}), "witness"))
+    archive_table = one_table(doc.pop("archive", {}), "archive")
+    log_tables = array_of_tables(doc.pop("log", []), "log")
+    archive = _archive(dict(archive_table), base)
     logs = tuple(_log_entry(dict(t), f"[[log]] #{i + 1}", base)
-                 for i, t in enumerate(doc.pop("log", [])))
+                 for i, t in enumerate(log_tables))
     _done(doc, "config")
     where = "[witness]"
     name = _take(witness, "name", str, where, "")
