@@ -59,7 +59,6 @@ from auditlog_tlog.tree.keys import NoteVerifier
 from auditlog_tlog.tree.note import (
     MAX_NOTE_SIZE,
     Note,
-    Signature,
     format_note,
     parse_note,
     verify_note,
@@ -203,20 +202,17 @@ class Witness:
         entry = self._logs.get(checkpoint.origin)
         if entry is None:
             raise NotFoundError(f"unknown origin {checkpoint.origin[:200]!r}: not witnessed here")
-        # One line per key, the first (as Go's note.Open): a note may repeat the log's line up
-        # to the 100 lines it may hold, each an Ed25519 check, and a note too long to store
-        # once the witness adds its own.
-        first: dict[tuple[str, bytes], Signature] = {}
-        for sig in note.signatures:
-            first.setdefault((sig.name, sig.key_id), sig)
-        # 403 unless a trusted signature verifies
-        opened = verify_note(Note(note.text, tuple(first.values())), entry.verifiers)
+        opened = verify_note(note, entry.verifiers)  # 403 unless a trusted signature verifies
         if old_size > checkpoint.size:
             raise InvalidRangeError(
                 f"old size {old_size} is larger than the checkpoint size {checkpoint.size}"
             )
-        trusted = [first[(v.name, bytes(v.key_id))] for v in opened.verified]
-        signed = Note(note.text, tuple(trusted))
+        # The trusted lines, each once: a note may repeat the log's line up to the 100 lines it
+        # may hold (verified once, tree.note), and would be too long to store once the witness
+        # adds its own.
+        trusted = {(v.name, bytes(v.key_id)) for v in opened.verified}
+        signed = Note(note.text, tuple(dict.fromkeys(
+            s for s in note.signatures if (s.name, s.key_id) in trusted)))
         for _ in range(MAX_ATTEMPTS):
             try:
                 return self._cosign(entry, old_size, proof, checkpoint, signed)
