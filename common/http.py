@@ -15,7 +15,9 @@ A connection costs a coroutine, not a thread or a slot, and carries four bounds:
 A body in a ``Content-Encoding`` aiohttp cannot undo here (br, zstd: their libraries are not
 installed) is ``415`` with ``Accept-Encoding: gzip, deflate`` (RFC 9110 §15.5.16), not the
 ``400`` aiohttp answers before any handler runs. Every ``401`` carries ``WWW-Authenticate:
-Bearer realm="auditlog"`` (RFC 9110 §11.6.1, RFC 6750 §3).
+Bearer realm="auditlog"`` (RFC 9110 §11.6.1, RFC 6750 §3), every ``503`` a ``Retry-After``
+(1 s unless the handler set its own, RFC 9110 §10.2.3). A query parameter given twice is the
+handler's to refuse (:func:`query_once`): which value a client meant is unknown.
 
 Responses go out with TCP_NODELAY: with Nagle's algorithm on, a response written in two pieces
 waits for the client's delayed ACK (~40 ms per request on a reused connection). Over TLS the
@@ -34,7 +36,7 @@ import socket
 import ssl
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -86,6 +88,18 @@ def text_response(status: int, message: str, close: bool = False,
     if close:
         response.force_close()
     return response
+
+
+def query_once(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """A query's (name, value) ``pairs`` (``request.query.items()``) as a dict; ValueError
+    ("<name>: given twice, want it once") for a parameter given more than once, since which of
+    its values the client meant is unknown."""
+    once: dict[str, str] = {}
+    for name, value in pairs:
+        if name in once:
+            raise ValueError(f"{name[:64]}: given twice, want it once")
+        once[name] = value
+    return once
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -246,6 +260,8 @@ async def _deadline_middleware(request: web.Request, handler: Handler) -> web.St
         response = text_response(exc.status, exc.reason, close=True)
     if response.status == 401 and "WWW-Authenticate" not in response.headers:
         response.headers["WWW-Authenticate"] = CHALLENGE  # RFC 9110 §11.6.1: a 401 must have one
+    elif response.status == 503 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = "1"  # a client told when to come back does not spin
     await response.prepare(request)
     await response.write_eof()
     if guarded is not None:

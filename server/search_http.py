@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from auditlog_tlog.common.http import query_once
 from auditlog_tlog.common.searchfields import NAMES, rfc3339_ns
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.search import Hit, Page, query_from_params, searcher_of
@@ -80,11 +81,10 @@ def _search(logs: dict[str, LogRuntime], authorizer: Authorizer, params: dict[st
 
 def search_handler(logs: dict[str, LogRuntime], authorizer: Authorizer) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
-        params: dict[str, str] = {}
-        for name, value in request.query.items():
-            if name in params:
-                return _error(400, f"{name[:64]}: given twice, want it once")
-            params[name] = value
+        try:
+            params = query_once(request.query.items())
+        except ValueError as exc:
+            return _error(400, str(exc))
         try:
             body = await asyncio.to_thread(
                 _search, logs, authorizer, params, request.headers.get("Authorization"))

@@ -9,7 +9,13 @@ import socket
 import pytest
 from aiohttp import web
 
-from auditlog_tlog.common.http import HTTPService, Limits, accepts_gzip, requests_in_progress
+from auditlog_tlog.common.http import (
+    HTTPService,
+    Limits,
+    accepts_gzip,
+    query_once,
+    requests_in_progress,
+)
 from auditlog_tlog.common.net import check_listener, format_address, split_host_port
 
 
@@ -151,3 +157,40 @@ def test_a_refused_or_abandoned_request_logs_one_line_not_a_traceback(
     errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert errors == [], [r.getMessage() for r in errors]
     assert sum("refused a request from" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_every_503_tells_when_to_come_back() -> None:
+    """A 503 a handler wrote without ``Retry-After`` (search, console: a log's store failing)
+    gets one second; one the handler set (the ingest's pushback) is kept."""
+    async def unavailable(request: web.Request) -> web.Response:
+        own = request.query.get("own")
+        return web.json_response({"error": "store unavailable"}, status=503,
+                                 headers={"Retry-After": own} if own else None)
+
+    async def main() -> list[str | None]:
+        app = web.Application()
+        app.router.add_get("/", unavailable)
+        service = HTTPService(app, "127.0.0.1:0", Limits())
+        host, port = split_host_port(await service.start())
+        found = []
+        try:
+            for target in ("/", "/?own=7"):
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                             % target.encode())
+                head = (await reader.read(65536)).partition(b"\r\n\r\n")[0].decode()
+                writer.close()
+                assert head.startswith("HTTP/1.1 503 ")
+                found.append(next((line.split(": ", 1)[1] for line in head.split("\r\n")
+                                   if line.lower().startswith("retry-after:")), None))
+        finally:
+            await service.stop()
+        return found
+
+    assert asyncio.run(main()) == ["1", "7"]
+
+
+def test_a_query_parameter_given_twice_is_named() -> None:
+    assert query_once([("log", "a"), ("limit", "5")]) == {"log": "a", "limit": "5"}
+    with pytest.raises(ValueError, match=r"^limit: given twice, want it once$"):
+        query_once([("log", "a"), ("limit", "5"), ("limit", "6")])

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from auditlog_tlog.common.http import query_once
 from auditlog_tlog.server.console.api import ConsoleReader
 from auditlog_tlog.server.tiles_http import HTTP_STATUS
 from auditlog_tlog.tree.errors import AuditLogError
@@ -79,10 +80,10 @@ def console_routes(reader: ConsoleReader) -> list[web.RouteDef]:
             if len(request.query_string) > MAX_QUERY:
                 return _json(414, {"error": f"query of {len(request.query_string)} characters, "
                                             f"want at most {MAX_QUERY}"})
-            query = request.query
-            if len(query) != len(set(query)):  # which one a client meant is unknown
-                name = next(n for n in query if len(query.getall(n)) > 1)
-                return _json(400, {"error": f"{name[:64]}: given twice, want it once"})
+            try:
+                query = query_once(request.query.items())
+            except ValueError as exc:
+                return _json(400, {"error": str(exc)})
             try:
                 return _json(200, answer(query, request.headers.get("Authorization")))
             except AuditLogError as exc:
