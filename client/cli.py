@@ -161,7 +161,7 @@ class _LazyModule:
 def subcommands() -> list[Subcommand]:
     """Every subcommand, in the order ``--help`` lists them."""
     append, audit, bucket, commands, erasure, hold, monitor, search, up = (
-        _LazyModule(name) for name in ("append", "audit", "bucket", "commands", "erasure", "hold",
+        _LazyModule(name) for name in ("append", "audit_cmd", "bucket", "commands", "erasure", "hold",
                                        "monitor", "search", "up"))
 
     return [
