@@ -29,6 +29,7 @@ import grpc
 from auditlog_tlog.client import rpc
 from auditlog_tlog.client.answers import ConsistencyProof, InclusionProof, SignedCheckpoint
 from auditlog_tlog.client.event import AuditEvent
+from auditlog_tlog.client.log_info import LogInfo, log_info_of
 from auditlog_tlog.client.personal import PersonalEvent
 from auditlog_tlog.client.streaming import AppendStreamer
 from auditlog_tlog.proto import auditlog_pb2 as pb
@@ -39,49 +40,6 @@ from auditlog_tlog.tree.errors import InvalidRangeError, NotFoundError
 MAX_REQUEST_BYTES: Final = 4 * 1024 * 1024  # bytes of entries per request message we send
 MAX_MESSAGE: Final = 64 * 1024 * 1024
 Entry = bytes | AuditEvent
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    max_entry_bytes: int
-    max_batch_entries: int
-    max_pending_entries: int
-    max_entries_page: int
-
-
-@dataclass(frozen=True, slots=True)
-class KeyInfo:
-    verifier_key: str
-    state: str  # "active" or "retired"
-    since: str = ""
-    until: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class LogInfo:
-    origin: str
-    verifier_key: str
-    hash: str
-    size: int
-    dedup: bool
-    limits: Limits
-    witness_keys: tuple[str, ...]
-    witness_quorum: int
-    keys: tuple[KeyInfo, ...] = ()
-    retention: Retention | None = None  # for a log that publishes to a bucket
-
-
-@dataclass(frozen=True, slots=True)
-class Retention:
-    """A publishing log's retention (docs/retention.md): the lock period of its objects, the
-    entries the server no longer keeps (below ``pruned_below``: read them from ``bucket``), and
-    when the bucket's lock on the oldest entry the server keeps ends (Unix time, 0: unknown)."""
-
-    bucket: str
-    prefix: str
-    retention_days: int
-    pruned_below: int
-    oldest_retain_until: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,23 +96,6 @@ def entry_bytes(entry: Entry) -> bytes:
 
 def convert_result(r: pb.AppendResult) -> AppendResult:
     return AppendResult(r.index, r.leaf_hash, r.duplicate, r.receipt)
-
-
-def _log_info(info: pb.LogInfo) -> LogInfo:
-    lim = info.limits
-    return LogInfo(
-        info.origin, info.verifier_key, info.hash or "sha256", info.size, info.dedup,
-        Limits(lim.max_entry_bytes, lim.max_batch_entries, lim.max_pending_entries,
-               lim.max_entries_page),
-        tuple(info.witness_keys), info.witness_quorum,
-        tuple(KeyInfo(k.verifier_key, k.state, k.since, k.until) for k in info.keys),
-        _retention(info.publication) if info.HasField("publication") else None,
-    )
-
-
-def _retention(p: pb.Publication) -> Retention:
-    return Retention(p.bucket, p.prefix, p.retention_days, p.pruned_below,
-                     p.oldest_retain_until_unix)
 
 
 class LogClient:
@@ -236,11 +177,11 @@ class LogClient:
     def log_info(self, refresh: bool = False) -> LogInfo:
         """The log's key, hash, dedup and limits (cached; ``refresh`` asks again)."""
         if self._info is None or refresh:
-            self._info = _log_info(self._call("GetLogInfo", pb.GetLogInfoRequest(log=self.origin)))
+            self._info = log_info_of(self._call("GetLogInfo", pb.GetLogInfoRequest(log=self.origin)))
         return self._info
 
     def list_logs(self) -> list[LogInfo]:
-        return [_log_info(i) for i in self._call("ListLogs", pb.ListLogsRequest()).logs]
+        return [log_info_of(i) for i in self._call("ListLogs", pb.ListLogsRequest()).logs]
 
     def legal_hold(self, begin: int, end: int, *, release: bool = False, reason: str = "",
                    size: int | None = None) -> HoldResult:
