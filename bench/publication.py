@@ -30,7 +30,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auditlog_tlog.common.s3 import LockedBucket, connect, prepare_bucket
+from auditlog_tlog.common.s3 import LockedBucket, connect
+from auditlog_tlog.common.s3bucket import prepare_bucket
 from auditlog_tlog.server.config import PublishConfig
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.publisher import Publisher

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from auditlog_tlog.common.s3 import Failure, LockedBucket, S3Error, connect, prepare_bucket, retrying
+from auditlog_tlog.common.s3 import Failure, LockedBucket, S3Error, connect, retrying
+from auditlog_tlog.common.s3bucket import prepare_bucket
 from auditlog_tlog.tree.errors import CorruptionError, StorageError
 
 

@@ -10,8 +10,8 @@ archive (witness/s3archive.py) and the log's publication (server/publisher.py) b
   to GOVERNANCE. Each must be refused, and the version must still be there, locked as asked.
   Some servers accept the headers and enforce nothing (seaweedfs/seaweedfs #7194, #11333;
   moto); the probe names the :class:`Guarantee` such a bucket broke.
-* :func:`prepare_bucket` (``auditlog bucket init``): create the bucket with Object Lock, or
-  bring an existing one to versioning, Object Lock and a COMPLIANCE default retention.
+* ``common.s3bucket.prepare_bucket`` (``auditlog bucket init``): create the bucket with Object
+  Lock, or bring an existing one to versioning, Object Lock and a COMPLIANCE default retention.
 * :meth:`LockedBucket.put_once`: ``If-None-Match: *``, ``ObjectLockMode=COMPLIANCE``, a
   retain-until date ``retention_days`` from the clock, a SHA-256 checksum (computed once, sent
   for the store to verify), then HEAD to confirm the lock (or, with ``confirm=False``, the
@@ -143,47 +143,6 @@ def retrying(op: Callable[[], T], what: str, max_attempts: int = 5, backoff_s: f
                 on_retry()
             sleep(delay)
     raise AssertionError("unreachable")
-
-
-def prepare_bucket(client: S3Client, bucket: str, retention_days: int, region: str = "") -> list[str]:
-    """Create ``bucket`` with Object Lock, or bring an existing one to versioning ``Enabled``,
-    Object Lock ``Enabled`` and a COMPLIANCE default retention of at least ``retention_days``.
-    Returns what it changed, one line each (empty: the bucket was right already)."""
-    done: list[str] = []
-    what = f"S3 bucket {bucket}"
-    try:
-        try:
-            client.head_bucket(Bucket=bucket)
-        except ClientError as exc:
-            if error_code(exc)[1] != 404:
-                raise
-            extra: Any = {}
-            if region and region != "us-east-1":
-                extra["CreateBucketConfiguration"] = {"LocationConstraint": region}
-            client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True, **extra)
-            done.append(f"created bucket {bucket} with Object Lock")
-        if client.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled":
-            client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-            done.append("enabled versioning")
-        try:
-            current: Any = client.get_object_lock_configuration(Bucket=bucket).get(
-                "ObjectLockConfiguration", {})
-        except ClientError as exc:
-            if error_code(exc)[0] != "ObjectLockConfigurationNotFoundError":
-                raise
-            current = {}
-        default = current.get("Rule", {}).get("DefaultRetention", {})
-        days = default_days(current)
-        if (current.get("ObjectLockEnabled") != "Enabled" or default.get("Mode") != "COMPLIANCE"
-                or days < retention_days):
-            client.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
-                "ObjectLockEnabled": "Enabled",
-                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": retention_days}},
-            })
-            done.append(f"set Object Lock default retention to COMPLIANCE, {retention_days} days")
-    except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, what) from exc
-    return done
 
 
 def default_days(lock_configuration: Any) -> int:
