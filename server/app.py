@@ -53,7 +53,7 @@ from auditlog_tlog.tree.errors import CorruptionError
 from auditlog_tlog.tree.hashing import get_hasher
 
 if TYPE_CHECKING:
-    from auditlog_tlog.server.publisher import BucketAnchor
+    from auditlog_tlog.server.bucket_anchor import BucketAnchor
 
 log = logging.getLogger("auditlog.server")
 
@@ -218,7 +218,7 @@ class LogServer:
             if c.publish is not None:
                 # Imported only for a log that publishes: boto3 is ~0.4 s of CPU (docs/startup.md)
                 # that the start of every other server does not pay.
-                from auditlog_tlog.server.publisher import BucketAnchor, open_bucket
+                from auditlog_tlog.server.bucket_anchor import BucketAnchor, open_bucket
 
                 bucket = await asyncio.to_thread(
                     open_bucket, c.publish, c.origin, self.clock or SystemClock()

@@ -35,7 +35,8 @@ from typing import Final
 
 from auditlog_tlog.common.s3 import LockedBucket, S3Error, retrying
 from auditlog_tlog.common.s3holds import set_legal_hold, stat
-from auditlog_tlog.server.publisher import WIDTH, history_name, translated
+from auditlog_tlog.server.bucket_anchor import translated
+from auditlog_tlog.server.publisher import WIDTH, history_name
 from auditlog_tlog.server.records import server_event
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.tree.errors import InvalidRangeError, MalformedError, NotFoundError

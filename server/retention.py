@@ -37,8 +37,9 @@ from typing import Final
 from auditlog_tlog.common.clock import Clock
 from auditlog_tlog.common.s3 import S3Error
 from auditlog_tlog.common.s3holds import stat
+from auditlog_tlog.server.bucket_anchor import translated
 from auditlog_tlog.server.metrics import Metrics
-from auditlog_tlog.server.publisher import Publisher, translated
+from auditlog_tlog.server.publisher import Publisher
 from auditlog_tlog.server.tiledata import entry_bundle
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.storage.strata import WIDTH

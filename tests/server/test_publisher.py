@@ -17,10 +17,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from auditlog_tlog.common.s3 import LockedBucket
+from auditlog_tlog.server.bucket_anchor import BucketAnchor
 from auditlog_tlog.server.config import PublishConfig, parse_config
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.publisher import (
-    BucketAnchor,
     Publisher,
     changed_objects,
     history_name,
