@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from auditlog_tlog.common.s3 import LockedBucket, connect
 from auditlog_tlog.common.s3bucket import prepare_bucket
-from auditlog_tlog.server.config import PublishConfig
+from auditlog_tlog.server.log_tables import PublishConfig
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.publisher import Publisher
 from auditlog_tlog.server.signer import CheckpointSigner

@@ -9,7 +9,7 @@ from typing import Final
 
 from auditlog_tlog.common.clock import Clock
 from auditlog_tlog.common.s3 import Failure, LockedBucket, S3Error, connect, retrying
-from auditlog_tlog.server.config import PublishConfig
+from auditlog_tlog.server.log_tables import PublishConfig
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.checkpoint import Checkpoint, parse_checkpoint
 from auditlog_tlog.tree.errors import (

@@ -63,128 +63,34 @@ Example (every key but ``origin`` has a default)::
     state = "active"                       # "active" keys sign every checkpoint; "retired"
     since = "2026-01-01"                   # ones are only listed (give vkey if the file is gone)
 
-TLS, principals, roles and quotas are described in server/security.py; the ingestion sources
-(``[ingest]``: OTLP, the Kubernetes audit webhook) in server/ingest/config.py.
+TLS, principals, roles and quotas are described in server/security.py; ``[[log.witness]]`` and
+``[log.publish]`` in server/log_tables.py; the ingestion sources (``[ingest]``: OTLP, the
+Kubernetes audit webhook) in server/ingest/config.py.
 Relative paths are taken relative to the config file's folder.
 """
 
 from __future__ import annotations
 
 import tomllib
-import urllib.parse
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from auditlog_tlog.common.keys import KeyConfig
-from auditlog_tlog.common.net import is_loopback
 from auditlog_tlog.common.tables import array_of_tables, one_table
 from auditlog_tlog.server.ingest.config import IngestConfig, parse_ingest
+from auditlog_tlog.server.log_tables import (
+    PublishConfig,
+    WitnessConfig,
+    check_keys,
+    publish_config,
+    typed,
+    witness_config,
+)
 from auditlog_tlog.server.security import Principal, TLSConfig, parse_principal, parse_tls
-from auditlog_tlog.tree.errors import MalformedError
-from auditlog_tlog.tree.keys import SIG_TYPE_COSIGNATURE_V1, split_vkey
 
 DEFAULT_LISTEN = "127.0.0.1:7600"
 DEFAULT_METRICS = "127.0.0.1:7601"
-
-
-@dataclass(frozen=True, slots=True)
-class WitnessConfig:
-    """A witness of a log: its cosignature/v1 verifier key and, for push mode, its tlog-witness
-    URL (``""``: the witness pulls, and hands its cosignatures in with AddCosignature), with
-    the CA to trust and the client certificate to present for an https URL. A plain http URL
-    must name a loopback host unless ``insecure``."""
-
-    vkey: str
-    """The witness's cosignature/v1 verifier key (type 0x04), as the witness printed it."""
-    url: str = ""
-    """Push mode: the witness's tlog-witness URL (the add-checkpoint prefix); "" for a witness that
-    pulls and hands its cosignatures in with AddCosignature."""
-    timeout_s: float = 10.0
-    """Seconds to wait for the witness's answer to one push (above 0, at most 300)."""
-    ca_file: Path | None = None
-    """For an https url: trust this CA (PEM) instead of the system's roots."""
-    client_cert_file: Path | None = None
-    """For a witness that requires mutual TLS: the log's client certificate (PEM)."""
-    client_key_file: Path | None = None
-    """Its private key (PEM, mode 0600)."""
-    insecure: bool = False
-    """Allow an http:// url to a non-loopback host (plain text; warned at every start)."""
-
-    def __post_init__(self) -> None:
-        try:
-            sig_type = split_vkey(self.vkey)[1]
-        except MalformedError as exc:
-            raise ValueError(f"[[log.witness]] vkey: {exc}") from exc
-        if sig_type != SIG_TYPE_COSIGNATURE_V1:
-            raise ValueError(f"[[log.witness]] vkey: type {sig_type:#04x}, want 0x04 (cosignature/v1)")
-        if self.url and not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"[[log.witness]] url {self.url!r}: want http:// or https://")
-        if not 0 < self.timeout_s <= 300:
-            raise ValueError(f"[[log.witness]] timeout_s = {self.timeout_s}, want above 0 and at most 300")
-        if (self.client_cert_file is None) != (self.client_key_file is None):
-            raise ValueError("[[log.witness]]: mutual TLS needs both client_cert_file and "
-                             "client_key_file")
-        tls = [k for k in ("ca_file", "client_cert_file") if getattr(self, k) is not None]
-        if tls and not self.url.startswith("https://"):
-            raise ValueError(f"[[log.witness]] {tls[0]}: want an https:// url, got {self.url!r}")
-        host = urllib.parse.urlsplit(self.url).hostname or ""
-        if self.url.startswith("http://") and not self.insecure and not is_loopback(f"[{host}]:0"):
-            raise ValueError(
-                f"[[log.witness]] url {self.url!r}: plain http only to a loopback host; use "
-                "https:// (with ca_file), or set insecure = true in that [[log.witness]]"
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class PublishConfig:
-    """Where and how a log publishes itself (``[log.publish]``; server/publisher.py)."""
-
-    bucket: str
-    """The S3 bucket (versioning and Object Lock on; `auditlog bucket init` prepares one)."""
-    retention_days: int
-    """COMPLIANCE retention of every object written, in days (1..36500)."""
-    endpoint_url: str = ""
-    """S3 endpoint URL; "" is AWS, else e.g. "https://s3.example:8333"."""
-    region: str = ""
-    """S3 region; "" is boto3's default."""
-    prefix: str = ""
-    """Where the log goes in the bucket: "" is "<origin>/", else a prefix ending in "/"."""
-    interval_s: float = 1.0
-    """At most one publication round per this many seconds (0.01..3600)."""
-    acknowledge_after_publication: bool = False
-    """Appends answer only once a published checkpoint covers them (they wait for S3)."""
-    max_attempts: int = 5
-    """Attempts per object for transient S3 errors (1..20)."""
-    timeout_s: float = 10.0
-    """Timeout of one S3 request, in seconds (0.1..300)."""
-    concurrency: int = 16
-    """Objects written at once (1..256)."""
-    processes: int = 0
-    """Processes that write the objects (0..64; 0: threads of the server's process). boto3's CPU
-    per request then leaves the server's process (docs/publication.md, Throughput)."""
-    confirm_each_object: bool = True
-    """Read every tile and bundle back (HEAD) to confirm its lock; false: only the first of a
-    round, the rest confirmed by the PUT's answer (faster; docs/publication.md, Confirmation)."""
-    prune_after_days: int = 0
-    """Delete local entry bundles this many days after they were published, once the bucket
-    holds them locked and identical (0..36500; 0: never); proofs still work (docs/retention.md)."""
-
-    def __post_init__(self) -> None:
-        if not 3 <= len(self.bucket) <= 63:
-            raise ValueError(f"[log.publish] bucket {self.bucket!r}: want an S3 bucket name")
-        if self.prefix and (not self.prefix.endswith("/") or self.prefix.startswith("/")):
-            raise ValueError(f"[log.publish] prefix {self.prefix!r}: want '' or 'a/b/'")
-        if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
-            raise ValueError(f"[log.publish] endpoint_url {self.endpoint_url!r}: want http(s)://")
-        for name, low, high in (
-            ("retention_days", 1, 36500), ("interval_s", 0.01, 3600), ("max_attempts", 1, 20),
-            ("timeout_s", 0.1, 300), ("concurrency", 1, 256), ("prune_after_days", 0, 36500),
-            ("processes", 0, 64),
-        ):
-            value = getattr(self, name)
-            if not low <= value <= high:
-                raise ValueError(f"[log.publish] {name} = {value}, want {low}..{high}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,42 +248,16 @@ class ServerConfig:
             raise ValueError(f"principal names configured twice: {sorted(names)}")
 
 
-def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = set(table) - allowed
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)}, want some of {sorted(allowed)}")
-
-
-def _typed(cls: type, table: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
-    """Check value types against the dataclass annotations and resolve paths against ``base``."""
-    out: dict[str, Any] = {}
-    kinds = {f.name: f.type for f in fields(cls)}
-    for key, value in table.items():
-        kind = kinds[key]
-        if kind == "Path":
-            if not isinstance(value, str):
-                raise ValueError(f"{where}.{key}: got {value!r}, want a path string")
-            out[key] = (base / value) if not Path(value).is_absolute() else Path(value)
-            continue
-        expected: tuple[type, ...] = {
-            "str": (str,), "bool": (bool,), "int": (int,), "float": (int, float),
-        }.get(str(kind), (object,))
-        if not isinstance(value, expected) or (bool not in expected and isinstance(value, bool)):
-            raise ValueError(f"{where}.{key}: got {value!r}, want {kind}")
-        out[key] = value
-    return out
-
-
 def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None) -> ServerConfig:
     """Parse a server config; ``overrides`` replace [server] keys (from the command line)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config is not valid TOML: {exc}") from exc
-    _check_keys(doc, {"server", "log", "principal", "ingest"}, "config")
+    check_keys(doc, {"server", "log", "principal", "ingest"}, "config")
     server = dict(one_table(doc.get("server", {}), "server"))
     server_keys = {f.name for f in fields(ServerConfig)} - {"logs", "logs_by_origin", "principals", "ingest"}
-    _check_keys(server, server_keys, "[server]")
+    check_keys(server, server_keys, "[server]")
     tls = parse_tls(server.pop("tls"), base) if "tls" in server else None
     principals = tuple(
         parse_principal(t, f"[[principal]] #{i + 1}")
@@ -386,7 +266,7 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
     logs = []
     for i, table in enumerate(array_of_tables(doc.get("log", []), "log")):
         where = f"[[log]] #{i + 1}"
-        _check_keys(
+        check_keys(
             table, ({f.name for f in fields(LogConfig)} - {"keys", "witnesses"}) | {"key", "witness"},
             where,
         )
@@ -395,18 +275,18 @@ def parse_config(text: str, base: Path, overrides: dict[str, Any] | None = None)
         table = dict(table)
         keys = tuple(_key_config(k, base, where)
                      for k in array_of_tables(table.pop("key", []), "log.key"))
-        witnesses = tuple(_witness_config(w, where, base)
+        witnesses = tuple(witness_config(w, where, base)
                           for w in array_of_tables(table.pop("witness", []), "log.witness"))
-        publish = _publish_config(table.pop("publish"), where) if "publish" in table else None
+        publish = publish_config(table.pop("publish"), where) if "publish" in table else None
         appenders = table.pop("appender_keys", [])
         if not isinstance(appenders, list) or not all(isinstance(a, str) for a in appenders):
             raise ValueError(f"{where}.appender_keys: want a list of verifier key strings")
-        values = _typed(LogConfig, table, where, base)
+        values = typed(LogConfig, table, where, base)
         values.update(keys=keys, appender_keys=tuple(appenders), witnesses=witnesses,
                       publish=publish)
         values.setdefault("key_file", base / "keys" / (_safe_name(values["origin"]) + ".key"))
         logs.append(LogConfig(**values))
-    values = _typed(ServerConfig, server, "[server]", base)
+    values = typed(ServerConfig, server, "[server]", base)
     values.setdefault("data_dir", base / "data")
     ingest = parse_ingest(doc.get("ingest", {}), {log.origin for log in logs}, base)
     config = ServerConfig(logs=tuple(logs), tls=tls, principals=principals, ingest=ingest, **values)
@@ -424,7 +304,7 @@ def load_config(path: Path, overrides: dict[str, Any] | None = None) -> ServerCo
 
 
 def _key_config(table: dict[str, Any], base: Path, where: str) -> KeyConfig:
-    _check_keys(table, {"file", "vkey", "state", "since", "until"}, f"{where} [[log.key]]")
+    check_keys(table, {"file", "vkey", "state", "since", "until"}, f"{where} [[log.key]]")
     file = table.get("file")
     return KeyConfig(
         file=None if file is None else base / file,
@@ -433,35 +313,6 @@ def _key_config(table: dict[str, Any], base: Path, where: str) -> KeyConfig:
         since=str(table.get("since", "")),
         until=str(table.get("until", "")),
     )
-
-
-def _witness_config(table: dict[str, Any], where: str, base: Path) -> WitnessConfig:
-    where = f"{where} [[log.witness]]"
-    if not isinstance(table, dict):
-        raise ValueError(f"{where}: want a table with vkey and optional url, timeout_s")
-    paths = ("ca_file", "client_cert_file", "client_key_file")
-    _check_keys(table, {"vkey", "url", "timeout_s", "insecure", *paths}, where)
-    if "vkey" not in table:
-        raise ValueError(f"{where}: vkey is required")
-    values = _typed(WitnessConfig, {k: v for k, v in table.items() if k not in paths}, where, base)
-    for key in paths:
-        if key in table:
-            value = table[key]
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"{where}.{key}: got {value!r}, want a path string")
-            values[key] = Path(value) if Path(value).is_absolute() else base / value
-    return WitnessConfig(**values)
-
-
-def _publish_config(table: Any, where: str) -> PublishConfig:
-    where = f"{where} [log.publish]"
-    if not isinstance(table, dict):
-        raise ValueError(f"{where}: want a table with bucket and retention_days")
-    _check_keys(table, {f.name for f in fields(PublishConfig)}, where)
-    for key in ("bucket", "retention_days"):
-        if key not in table:
-            raise ValueError(f"{where}: {key} is required")
-    return PublishConfig(**_typed(PublishConfig, table, where, Path()))
 
 
 def _safe_name(origin: str) -> str:

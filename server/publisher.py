@@ -48,7 +48,7 @@ from typing import Final
 from auditlog_tlog.common.clock import Clock, SystemClock
 from auditlog_tlog.common.s3 import LockedBucket, S3Error, retrying
 from auditlog_tlog.server.bucket_anchor import BucketAnchor, check_published, translated
-from auditlog_tlog.server.config import PublishConfig
+from auditlog_tlog.server.log_tables import PublishConfig
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.publish_worker import BucketSpec, PutResult, open_worker_bucket, put_many, ready
 from auditlog_tlog.server.tiledata import entry_bundle, hash_tile

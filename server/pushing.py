@@ -37,8 +37,9 @@ from typing import Final, Protocol
 
 from auditlog_tlog.common.clock import Clock, SystemClock, wait_event
 from auditlog_tlog.common.files import check_private_mode
-from auditlog_tlog.server.config import LogConfig, WitnessConfig
+from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.cosigning import LogWitnesses
+from auditlog_tlog.server.log_tables import WitnessConfig
 from auditlog_tlog.server.signal import Signal
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError, NotFoundError
 from auditlog_tlog.tree.note import parse_signature_lines

@@ -22,7 +22,7 @@ from typing import Any, Final
 from auditlog_tlog.client import config as client_config
 from auditlog_tlog.common import keys as common_keys
 from auditlog_tlog.server import config as server_config
-from auditlog_tlog.server import security
+from auditlog_tlog.server import log_tables, security
 from auditlog_tlog.server.ingest import config as ingest_config
 from auditlog_tlog.server.ingest import personal as ingest_personal
 from auditlog_tlog.server.ingest import syslog_config
@@ -60,9 +60,9 @@ FILES: Final[list[tuple[str, str, list[Section]]]] = [
       Section("[[log]]", server_config.LogConfig, "One per log (at least one).", SUBTABLES,
               defaults={"origin": "required", "key_file": '"keys/<origin>.key"'},
               types={"witness_quorum": "integer"}),
-      Section("[[log.witness]]", server_config.WitnessConfig,
+      Section("[[log.witness]]", log_tables.WitnessConfig,
               "One per witness of that log.", defaults={"vkey": "required"}),
-      Section("[log.publish]", server_config.PublishConfig,
+      Section("[log.publish]", log_tables.PublishConfig,
               "Publication to S3 Object Lock (optional; docs/publication.md).",
               defaults={"bucket": "required", "retention_days": "required"}),
       Section("[[log.key]]", common_keys.KeyConfig, "Signing keys for rotation (optional; "

@@ -18,7 +18,8 @@ from botocore.exceptions import ClientError
 
 from auditlog_tlog.common.s3 import LockedBucket
 from auditlog_tlog.server.bucket_anchor import BucketAnchor
-from auditlog_tlog.server.config import PublishConfig, parse_config
+from auditlog_tlog.server.config import parse_config
+from auditlog_tlog.server.log_tables import PublishConfig
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.publisher import (
     Publisher,

@@ -25,7 +25,8 @@ from auditlog_tlog.client.restore import Restorer
 from auditlog_tlog.client.restore_worker import SourceSpec
 from auditlog_tlog.common.s3 import LockedBucket
 from auditlog_tlog.proto import auditlog_pb2 as pb
-from auditlog_tlog.server.config import LogConfig, PublishConfig
+from auditlog_tlog.server.config import LogConfig
+from auditlog_tlog.server.log_tables import PublishConfig
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.publisher import Publisher
 from auditlog_tlog.server.retention import Retention

@@ -22,8 +22,9 @@ import pytest
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server.app import LogServer
-from auditlog_tlog.server.config import LogConfig, WitnessConfig, parse_config
+from auditlog_tlog.server.config import LogConfig, parse_config
 from auditlog_tlog.server.cosigning import LogWitnesses
+from auditlog_tlog.server.log_tables import WitnessConfig
 from auditlog_tlog.server.pushing import TICK_S, Post, WitnessPusher, http_post
 from auditlog_tlog.server.signal import Signal
 from auditlog_tlog.tree.checkpoint import Checkpoint
