@@ -103,7 +103,7 @@ class LogStore:
         # (size, note) of the latest checkpoint, set by the writer only; one tuple, so that a
         # reader never pairs a size with another size's note.
         self._latest: tuple[int, bytes] | None = None
-        self._proofs = ProofReader(origin, hasher, self._keys, db.get_stratum, self._damaged)
+        self._proofs = ProofReader(origin, hasher, self._keys, db.read_stratum, self._damaged)
         move_strata(db, self._keys, origin)  # from a database of layout 1 (storage.migrate)
         self._open()
 

@@ -76,6 +76,13 @@ class ProofReader:
             if value is not None:
                 return value
         generation = cache.generation
+        value = self._read(level, index)
+        if value:
+            cache.put(level, index, value, generation)
+        return value
+
+    def _read(self, level: int, index: int) -> bytes:
+        """The stored stratum (level, index) read from the database (not cached); b"" if none."""
         try:
             value = self._get(self._tile_head + level.to_bytes(1, "big") + index.to_bytes(8, "big"))
         except CorruptionError as exc:
@@ -86,7 +93,6 @@ class ProofReader:
             raise self._damaged(CorruptionError(
                 f"log {self._origin!r}: tile {level}/{index} holds {len(value)} bytes, no "
                 "valid stratum size"))
-        cache.put(level, index, value, generation)
         return value
 
     def nodes(self, ids: Sequence[NodeID]) -> list[bytes | None]:
@@ -140,8 +146,13 @@ class ProofReader:
                 value = upper.get((tile, index)) or self._stratum(tile, index, True)
             else:
                 slot = slots[index & mask]
-                value = slot[1] if slot is not None and slot[0] == index else \
-                    self._stratum(tile, index, True)
+                if slot is not None and slot[0] == index:
+                    value = slot[1]
+                else:  # the one read of most proofs: kept in the list taken above, which
+                    # StrataCache.clear replaces, so a read from before a clear is dropped
+                    value = self._read(0, index)
+                    if value:
+                        slots[index & mask] = (index, value)
             key = (len(value), byte, first, stop, own)
             getter = getters.get(key) or strata.path_getter(*key)
             if getter is None:  # read before those nodes were added, or damage
