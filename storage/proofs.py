@@ -12,7 +12,8 @@ A proof splits in two at the level where the proven path meets the path to the l
 Below the split, a proof reads at most one stratum per tile level, and :class:`StrataCache`
 keeps every stratum above tile level 0 (1/256 of the nodes) and the most recently read ones of
 level 0: a proof at 10^7 entries reads at most one value from RocksDB, and one at 10^4 none
-once warm. Nothing here changes how nodes are stored (storage.strata).
+once warm. That one read does not fill RocksDB's block cache (docs/proof-reads.md). Nothing
+here changes how nodes are stored (storage.strata).
 
 Memory: the strata cache is bounded by ``LEAF_STRATA_SLOTS * 16 KiB + UPPER_STRATA_BYTES``
 (~1 + 2.5 MB at 10^7 entries, ~0.6 MB at 10^4), the tails
@@ -52,7 +53,9 @@ class ProofReader:
         self._origin = origin
         self._hasher = hasher
         self._keys = keys
-        self._get = get  # a read of the log's database (Database.get; named for the log here)
+        # A read of the log's strata (Database.read_stratum: past the block cache, since this
+        # reader keeps what it reads).
+        self._get = get
         # LogKeys.tile(level, index) is this head, u8 level, u64 index: built inline on a read.
         self._tile_head = keys.tile(0, 0)[:-9]
         self._damaged = damaged  # records damage to the log, returns the error to raise
