@@ -107,6 +107,11 @@ class Database:
         self._cache = Cache(BLOCK_CACHE_BYTES)  # must outlive every Rdict opened with it
         self._db = self._open(create=new)
         self._strata, self._strata_cf = column_family(self._db, STRATA)
+        # Proof reads of strata (read_stratum) leave the block cache as it is.
+        self._passing = ReadOptions()
+        self._passing.set_verify_checksums(True)
+        # rocksdict's stub says fill_cache() takes no argument; it takes the bool (tested).
+        self._passing.fill_cache(False)  # type: ignore[call-arg]
         self._unsynced = WriteOptions()
         self._wal = WalSync(self.path)
         self._lock = threading.RLock()  # write() may recover() inside register_log()
@@ -190,6 +195,17 @@ class Database:
         """A read of the strata's column family (storage.layout: ``LogKeys.tile``)."""
         try:
             value: bytes | None = self._strata.get(key)
+        except Exception as exc:
+            raise translate(exc, f"reading stratum {key[:6].hex()}…") from exc
+        return value
+
+    def read_stratum(self, key: bytes) -> bytes | None:
+        """``get_stratum`` without adding the block read to the block cache: for a reader that
+        keeps what it reads itself (storage.proofs). A random stratum of a large log is read
+        once in a long while, so caching its 16 KiB block would only push out blocks that are
+        read again (the leaf-hash index's, the recent strata's) (docs/proof-reads.md)."""
+        try:
+            value: bytes | None = self._strata.get(key, None, self._passing)
         except Exception as exc:
             raise translate(exc, f"reading stratum {key[:6].hex()}…") from exc
         return value

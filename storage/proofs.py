@@ -12,7 +12,8 @@ A proof splits in two at the level where the proven path meets the path to the l
 Below the split, a proof reads at most one stratum per tile level, and :class:`StrataCache`
 keeps every stratum above tile level 0 (1/256 of the nodes) and the most recently read ones of
 level 0: a proof at 10^7 entries reads at most one value from RocksDB, and one at 10^4 none
-once warm. Nothing here changes how nodes are stored (storage.strata).
+once warm. That one read does not fill RocksDB's block cache (docs/proof-reads.md). Nothing
+here changes how nodes are stored (storage.strata).
 
 Memory: the strata cache is bounded by ``LEAF_STRATA_SLOTS * 16 KiB + UPPER_STRATA_BYTES``
 (~1 + 2.5 MB at 10^7 entries, ~0.6 MB at 10^4), the tails
@@ -52,7 +53,9 @@ class ProofReader:
         self._origin = origin
         self._hasher = hasher
         self._keys = keys
-        self._get = get  # a read of the log's database (Database.get; named for the log here)
+        # A read of the log's strata (Database.read_stratum: past the block cache, since this
+        # reader keeps what it reads).
+        self._get = get
         # LogKeys.tile(level, index) is this head, u8 level, u64 index: built inline on a read.
         self._tile_head = keys.tile(0, 0)[:-9]
         self._damaged = damaged  # records damage to the log, returns the error to raise
@@ -76,6 +79,13 @@ class ProofReader:
             if value is not None:
                 return value
         generation = cache.generation
+        value = self._read(level, index)
+        if value:
+            cache.put(level, index, value, generation)
+        return value
+
+    def _read(self, level: int, index: int) -> bytes:
+        """The stored stratum (level, index) read from the database (not cached); b"" if none."""
         try:
             value = self._get(self._tile_head + level.to_bytes(1, "big") + index.to_bytes(8, "big"))
         except CorruptionError as exc:
@@ -86,7 +96,6 @@ class ProofReader:
             raise self._damaged(CorruptionError(
                 f"log {self._origin!r}: tile {level}/{index} holds {len(value)} bytes, no "
                 "valid stratum size"))
-        cache.put(level, index, value, generation)
         return value
 
     def nodes(self, ids: Sequence[NodeID]) -> list[bytes | None]:
@@ -140,8 +149,13 @@ class ProofReader:
                 value = upper.get((tile, index)) or self._stratum(tile, index, True)
             else:
                 slot = slots[index & mask]
-                value = slot[1] if slot is not None and slot[0] == index else \
-                    self._stratum(tile, index, True)
+                if slot is not None and slot[0] == index:
+                    value = slot[1]
+                else:  # the one read of most proofs: kept in the list taken above, which
+                    # StrataCache.clear replaces, so a read from before a clear is dropped
+                    value = self._read(0, index)
+                    if value:
+                        slots[index & mask] = (index, value)
             key = (len(value), byte, first, stop, own)
             getter = getters.get(key) or strata.path_getter(*key)
             if getter is None:  # read before those nodes were added, or damage
@@ -189,6 +203,8 @@ class ProofReader:
             return ()
         level = (size1 & -size1).bit_length() - 1  # the lowest set bit: the last node's width
         anchor = size1 - 1
-        split = max(level, (anchor ^ (size2 - 1)).bit_length())
+        split = (anchor ^ (size2 - 1)).bit_length()
+        if split < level:
+            split = level
         return (*self._path(anchor, level, split, anchor >> level != 0),
                 *self._tail(size2, split, split > level))

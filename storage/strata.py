@@ -127,7 +127,10 @@ class StrataCache:
 
     One exception to "never changes": a write that failed may have put nodes in the database
     that the log then drops (storage.logstore reopens it). :meth:`clear` empties the cache and
-    bumps the generation; a value read before that is not added after it.
+    bumps the generation; a value read before that is not added after it. It replaces
+    ``slots`` with a new list, never empties it in place: so a reader may also store a value it
+    read into the ``slots`` list it took before that read, without the lock (storage.proofs
+    does, for the one read of most proofs): one read before a clear lands in the list dropped.
     """
 
     def __init__(self, leaf_slots: int, upper_bytes: int) -> None:

@@ -44,3 +44,24 @@ def test_the_latest_checkpoint_follows_commits_and_attached_cosignatures(tmp_pat
     again = Database(tmp_path)
     assert LogStore(again, ORIGIN, SHA256).checkpoint() == b"note at 3"
     again.close()
+
+
+def test_a_proof_read_of_a_stratum_leaves_the_block_cache_as_it_is(tmp_path: Path) -> None:
+    """Database.read_stratum (the proof reader's) reads what get_stratum reads, checksums
+    verified, without adding its block to the block cache; get_stratum (tiles) adds it."""
+    db = Database(tmp_path)
+    store = LogStore(db, ORIGIN, SHA256)
+    for batch in range(20):
+        store.commit(store.prepare([b"%d-%d" % (batch, i) for i in range(256)], False))
+    db.close()
+    db = Database(tmp_path)  # the strata now come from SST files, not the memtable
+    store = LogStore(db, ORIGIN, SHA256)
+    keys = [store.keys.tile(0, index) for index in range(20)]
+    before = db._cache.get_usage()
+    values = [db.read_stratum(key) for key in keys]
+    assert db._cache.get_usage() == before
+    assert values == [db.get_stratum(key) for key in keys]
+    assert all(values) and db._cache.get_usage() > before
+    leaf, proof = store.inclusion(4000, store.size)
+    verify_inclusion(SHA256, 4000, store.size, leaf, proof, store.root)
+    db.close()

@@ -164,6 +164,41 @@ def test_the_cache_keeps_its_bounds_and_drops_reads_from_before_a_clear() -> Non
         strata.StrataCache(3, 64)
 
 
+def test_a_stratum_read_before_a_clear_is_not_kept_after_it(tmp_path: Path) -> None:
+    """A proof's read of a leaf stratum is kept in the cache's slots without the lock: one
+    that a clear (the database reopened) overtakes while it reads lands in the slots the
+    clear dropped, so the proof is served and nothing read before the clear stays cached."""
+    db = Database(tmp_path)
+    store = LogStore(db, ORIGIN, SHA256)
+    store.commit(store.prepare([b"%d" % i for i in range(1000)], False))
+    reads: list[bytes] = []
+
+    def get(key: bytes) -> bytes | None:
+        reads.append(key)
+        if key == store.keys.tile(0, 1):  # the stratum of leaf 300
+            reader.clear()  # while this read is under way
+        return db.read_stratum(key)
+
+    reader = ProofReader(ORIGIN, SHA256, store.keys, get, lambda exc: exc)
+    assert reader.inclusion(300, 1000, False)[1] == store.inclusion_proof(300, 1000)
+    assert store.keys.tile(0, 1) in reads
+    assert reader._cache.get(0, 1) is None
+    reads.clear()
+    reader.inclusion(300, 1000, False)
+    assert store.keys.tile(0, 1) in reads  # read again, not served from before the clear
+
+    def quiet(key: bytes) -> bytes | None:
+        reads.append(key)
+        return db.read_stratum(key)
+
+    reader = ProofReader(ORIGIN, SHA256, store.keys, quiet, lambda exc: exc)
+    reader.inclusion(300, 1000, False)
+    reads.clear()
+    assert reader.inclusion(301, 1000, False)[1] == store.inclusion_proof(301, 1000)
+    assert reads == [] and reader.cached_bytes > 0  # without a clear, kept
+    db.close()
+
+
 def test_path_getter_slices_a_stratum_and_says_what_it_lacks() -> None:
     s = strata.Stratum(0, 0)
     for position in range(6):  # width 6: rows of 6, 3, 1 hashes
