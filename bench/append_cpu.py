@@ -1,6 +1,6 @@
 """The server's CPU per append, for paired runs of two checkouts on a busy machine.
 
-    python -m bench.append_cpu unary16|batch|stream [--seconds 6]
+    python -m bench.append_cpu unary16|batch|stream|inprocess [--seconds 6]
 
 Starts a log server (SHA-256, dedup on, the default index), drives it with one workload and
 prints one JSON line: the rate, the server's CPU time per call or per entry (``/proc/PID/stat``)
@@ -8,6 +8,9 @@ and, for ``unary16``, the empty call's rate with 16 in flight just before and th
 entries per batch. Run it from each checkout in turn (``cd`` there, this venv's python): the
 figures that survive a loaded machine are the CPU per unit of work, not the rates
 (BENCHMARKS.md, "Unary appends with 16 callers" and "Batched and streamed appends").
+``inprocess`` needs no server: the CPU per entry (``time.thread_time()``) of ``prepare``, the
+search index's rows and ``commit`` of a log opened as bench/search.py opens it (index on, dedup
+on), over batches of 1,000 opaque entries and of 1,000 audit events.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import sys
 import tempfile
 import time
@@ -34,6 +38,7 @@ from bench.workload import (
     EntrySource,
     append_requests,
     batch_requests,
+    entries,
     stream_messages,
 )
 
@@ -80,13 +85,49 @@ def _batches(server: procs.Process, source: EntrySource, seconds: float,
             "cpu_us_per_entry": round(cpu / entries * 1e6, 2)}
 
 
+def _inprocess(kind: str, batches: int = 60, warmup: int = 5) -> dict[str, float]:
+    from bench.search import _BatchClock, _events, _open, _zipf  # the log bench/search.py appends to
+
+    rng, cum = random.Random(18), _zipf()
+    with tempfile.TemporaryDirectory() as directory:
+        db, store, runtime = _open(Path(directory) / "db", _BatchClock(), True,
+                                      Path(directory) / "key")
+        try:
+            rows = store.extra_rows
+            spent = {"prepare": 0.0, "rows": 0.0, "commit": 0.0}
+            for n in range(warmup + batches):
+                first = n * 1000
+                batch = (entries(f"cpu{time.time_ns()}", first, first + 1000) if kind == "opaque"
+                         else _events(rng, first, 1000, cum))
+                started = time.thread_time()
+                prepared = store.prepare(batch, True)
+                prepared_at = time.thread_time()
+                if rows is not None:
+                    rows(prepared.entries)  # what commit adds for the index, timed alone
+                rows_at = time.thread_time()
+                store.commit(prepared)  # with the index's rows again
+                if n >= warmup:
+                    spent["prepare"] += prepared_at - started
+                    spent["rows"] += rows_at - prepared_at
+                    spent["commit"] += time.thread_time() - rows_at
+        finally:
+            db.close()
+    del runtime
+    return {f"{name}_us_per_entry": round(cpu / (batches * 1000) * 1e6, 2)
+            for name, cpu in spent.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workload", choices=("unary16", "batch", "stream"))
+    parser.add_argument("workload", choices=("unary16", "batch", "stream", "inprocess"))
     parser.add_argument("--seconds", type=float, default=6.0)
     args = parser.parse_args()
     out: dict[str, Any] = {"code": Path.cwd().name, "workload": args.workload,
                            "load": round(os.getloadavg()[0], 2)}
+    if args.workload == "inprocess":
+        out.update({kind: _inprocess(kind) for kind in ("opaque", "events")})
+        print(json.dumps(out), flush=True)
+        return
     with tempfile.TemporaryDirectory() as directory:
         server = procs.start_log_server(procs.write_config(Path(directory), (LOG,)))
         try:

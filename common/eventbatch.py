@@ -74,6 +74,20 @@ class PlainBatch:
     joined: tuple[Joined, ...]
 
 
+def grouped_column(name: str, items: Sequence[bytes]) -> Grouped:
+    """A column of entry values (item ``i`` entry ``i``'s) grouped by value, empty ones left
+    out: what the regular expressions' batch readers give (common/searchfields.py)."""
+    if items and items.count(items[0]) == len(items):  # one value (an ingested batch's source)
+        if not items[0]:
+            return Grouped(name, [], [])
+        return Grouped(name, [items[0]], [list(range(len(items)))])
+    grouped: defaultdict[bytes, list[int]] = defaultdict(list)
+    for offset, value in enumerate(items):
+        grouped[value].append(offset)
+    grouped.pop(b"", None)
+    return Grouped(name, list(grouped), list(grouped.values()))
+
+
 def plain_batch(entries: Sequence[bytes], joined: Collection[str], sep: bytes
                 ) -> PlainBatch | None:
     """The fields of ``entries`` when every one is a plain event and no value holds the byte

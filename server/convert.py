@@ -4,6 +4,7 @@ bytes of the proof and append responses, written directly)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Final
 
 from auditlog_tlog.proto import auditlog_pb2 as pb
@@ -51,6 +52,7 @@ def _varint(n: int) -> bytes:
 
 
 _SMALL: Final = tuple(bytes([n]) for n in range(0x80))
+_MORE: Final = tuple(bytes([n | 0x80]) for n in range(0x80))  # a varint's byte, more to come
 
 
 def _uint64(tag: bytes, n: int) -> bytes:
@@ -70,25 +72,47 @@ def _append_result(index: int, leaf: bytes, duplicate: bool, receipt: bytes) -> 
 def _append_results(tag: bytes, appended: Appended) -> bytes:
     """The repeated AppendResult field ``tag``: one length-delimited result per entry.
 
-    A batch of fresh entries without receipts (the common case: 1,000 a message) is written
-    as four pieces per entry joined once: tag and length, the index's tag and varint, the
-    leaf hash's tag and length, the hash; anything else one result at a time."""
+    A batch of fresh entries without receipts (the common case: 1,000 a message) has
+    consecutive indexes, written by :func:`_consecutive_results`; anything else one result at a
+    time."""
     indexes, leaves = appended.indexes, appended.leaves
-    if appended.duplicates or appended.receipts or not indexes or 0 in indexes or \
-            len(b"".join(leaves)) != HASH_SIZE * len(leaves):
+    first = indexes[0] if indexes else 0
+    if appended.duplicates or appended.receipts or first <= 0 or \
+            len(b"".join(leaves)) != HASH_SIZE * len(leaves) or \
+            list(indexes) != list(range(first, first + len(indexes))):
         results = [_append_result(index, leaf, i in appended.duplicates,
                                   appended.receipts[i] if appended.receipts else b"")
                    for i, (index, leaf) in enumerate(zip(indexes, leaves, strict=True))]
         return b"".join(tag + _varint(len(r)) + r for r in results)
-    # Result length: 1 (tag) + varint + 2 (tag, length) + 32, below 128: one length byte.
-    heads = [tag + _SMALL[3 + width + HASH_SIZE] + b"\x08" for width in range(11)]
+    return _consecutive_results(tag, first, leaves)
+
+
+def _consecutive_results(tag: bytes, first: int, leaves: Sequence[bytes]) -> bytes:
+    """The results of fresh entries at ``first``, ``first`` + 1, ... (``first`` > 0), each a
+    prefix (tag and length, the index's tag and varint, the leaf hash's tag and length) and the
+    hash, joined once.
+
+    The indexes of a block of 128 aligned on 128 share every varint byte but the first (the
+    low 7 bits, with the bit saying more bytes follow), so a block's prefixes are its head and
+    one of 128 bytes and its tail: no varint is worked out per entry. A result is 1 (tag) +
+    varint + 2 (tag, length) + 32 bytes, below 128: its length is one byte."""
     middle = b"\x12" + _SMALL[HASH_SIZE]
-    parts: list[bytes] = []
-    extend = parts.extend
-    for index, leaf in zip(indexes, leaves, strict=True):
-        varint = _varint(index)
-        extend((heads[len(varint)], varint, middle, leaf))
-    return b"".join(parts)
+    prefixes: list[bytes] = []
+    end = first + len(leaves)
+    index = first
+    while index < end:
+        high = index >> 7
+        stop = min(end, (high + 1) << 7)
+        if high == 0:  # one-byte varints
+            head = tag + _SMALL[3 + 1 + HASH_SIZE] + b"\x08"
+            prefixes += [head + _SMALL[n] + middle for n in range(index, stop)]
+        else:
+            rest = _varint(high)
+            head = tag + _SMALL[3 + 1 + len(rest) + HASH_SIZE] + b"\x08"
+            tail = rest + middle
+            prefixes += [head + low + tail for low in _MORE[index & 0x7F:(stop - 1 & 0x7F) + 1]]
+        index = stop
+    return b"".join(chain.from_iterable(zip(prefixes, leaves, strict=True)))
 
 
 def append_response_bytes(appended: Appended) -> bytes:

@@ -31,7 +31,8 @@ from auditlog_tlog.common.searchfields import NAMES, EntryFields, entry_fields, 
 from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.storage.db import Database
-from auditlog_tlog.storage.index import MAX_VALUE_BYTES, LogIndex
+from auditlog_tlog.storage.index import LogIndex
+from auditlog_tlog.storage.indexkeys import MAX_VALUE_BYTES
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.errors import MalformedError, NotFoundError
 

@@ -49,7 +49,7 @@ def fold(
     highest level first, as ``CompactRange.hashes``).
     """
     held = dict(zip(compact_levels(size), compact, strict=True))
-    hash_children = hasher.hash_children
+    hash_parents = hasher.hash_parents
     runs: list[Run] = []
     level, begin, run = 0, size, leaves
     while run:
@@ -57,7 +57,7 @@ def fold(
         if begin & 1:  # the run starts on a right child: its left sibling is held
             run = [held[level], *run]
             begin -= 1
-        run = [hash_children(run[i], run[i + 1]) for i in range(0, len(run) - 1, 2)]
+        run = hash_parents(run if len(run) % 2 == 0 else run[:-1])  # the last one odd waits
         level, begin = level + 1, begin >> 1
     end = size + len(leaves)
     hashes = []

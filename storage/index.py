@@ -48,16 +48,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from operator import itemgetter
 from typing import Final
 
 from auditlog_tlog.common.clock import Clock, SystemClock
-from auditlog_tlog.common.eventbatch import Grouped, plain_batch
+from auditlog_tlog.common.eventbatch import Grouped, grouped_column, plain_batch
 from auditlog_tlog.common.searchfields import (
-    Column,
     entry_fields,
     event_columns,
     group_events,
@@ -66,6 +64,18 @@ from auditlog_tlog.common.searchfields import (
 )
 from auditlog_tlog.storage import batchlists
 from auditlog_tlog.storage.db import Database
+from auditlog_tlog.storage.indexkeys import (
+    CODES,
+    END,
+    LISTED,
+    MAX_VALUE_BYTES,
+    U64_MAX,
+    escape,
+    field_code,
+    merge,
+    u64,
+    utf8,
+)
 from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.storage.postings import (
     all_offsets,
@@ -77,60 +87,10 @@ from auditlog_tlog.storage.postings import (
 from auditlog_tlog.tree.errors import CorruptionError
 
 VERSION: Final = 3
-MAX_VALUE_BYTES: Final = 128
-CODES: Final = {"actor": b"a", "action": b"c", "resource": b"r", "outcome": b"o",
-                "source": b"s", "principal": b"p", "request_id": b"q"}
-_END: Final = b"\x00\x00"
 _TIME: Final = b"T"
 _BATCH: Final = b"B"
 _FROM: Final = b"F"
 _VERSION: Final = b"V"
-# Fields filed in one list per batch (storage/batchlists.py), not by value, and their codes.
-LISTED: Final = {"request_id": b"q", "action": b"C", "outcome": b"O"}
-_U64_MAX: Final = 2**64 - 1
-
-
-def _u64(value: int) -> bytes:
-    return min(max(value, 0), _U64_MAX).to_bytes(8, "big")
-
-
-def _escape(value: str) -> bytes:
-    return value.encode("utf-8", "surrogatepass")[:MAX_VALUE_BYTES].replace(b"\x00", b"\x00\xff")
-
-
-def _utf8(value: str) -> bytes:
-    return value.encode("utf-8", "surrogatepass")
-
-
-def field_code(name: str) -> bytes:
-    """The key bytes of a field: one of ``CODES`` or ``attr.<key>``."""
-    if name.startswith("attr."):
-        return b"@" + _escape(name[5:]) + _END
-    code = CODES.get(name)
-    if code is None:
-        raise ValueError(f"field {name!r}: want one of {sorted(CODES)} or attr.<key>")
-    return code
-
-
-def _merge(lists: dict[bytes, list[int]], key: bytes, offsets: list[int]) -> None:
-    """Add ``offsets`` to the list of ``key`` (two values cut to the same bytes, or the same
-    value from an event and from a parsed entry, share one list)."""
-    known = lists.get(key)
-    lists[key] = offsets if known is None else sorted({*known, *offsets})
-
-
-def _by_value(column: Column) -> Grouped:
-    """A column of the regular expression's batch path grouped by value (empty ones left out)."""
-    items = column.items
-    if items and items.count(items[0]) == len(items):  # one value (an ingested batch's source)
-        if not items[0]:
-            return Grouped(column.name, [], [])
-        return Grouped(column.name, [items[0]], [list(range(len(items)))])
-    grouped: defaultdict[bytes, list[int]] = defaultdict(list)
-    for offset, value in enumerate(column.values()):
-        grouped[value].append(offset)
-    grouped.pop(b"", None)
-    return Grouped(column.name, list(grouped), list(grouped.values()))
 
 
 class LogIndex:
@@ -162,7 +122,7 @@ class LogIndex:
         for key, _ in self._db.scan(self._base, end):
             if not key.startswith(kept):
                 wb.delete(key)
-        wb.put(self._base + _FROM, _u64(size))
+        wb.put(self._base + _FROM, u64(size))
         wb.put(self._base + _VERSION, bytes([VERSION]))
         self._db.write(wb)
         self.indexed_from = size
@@ -174,14 +134,16 @@ class LogIndex:
         self._last_ns = now
         first = entries[0][0]
         base = self._base
-        rows = [(base + _TIME + _u64(now) + _u64(first), b""),
-                (base + _BATCH + _u64(first), _u64(now))]
+        rows = [(base + _TIME + u64(now) + u64(first), b""),
+                (base + _BATCH + u64(first), u64(now))]
         keys = self.attribute_keys
-        tail = _END + _u64(first)
+        tail = END + u64(first)
         width = 2 if entries[-1][0] - first < 1 << 16 else 4
         consecutive = entries[-1][0] - first == len(entries) - 1  # as a committed batch is
         if consecutive:  # as a committed batch is; the common case first
             batch = list(map(itemgetter(1), entries))
+            if not any(map(bytes.startswith, batch, itertools.repeat(b"{"))):  # a loop in C
+                return rows  # no entry starts with "{": opaque, only the batch's time
             plain = plain_batch(batch, LISTED, batchlists.SEP)
             if plain is not None:  # plain events only: no Python operation per entry but one
                 for grouped in plain.grouped:
@@ -198,7 +160,8 @@ class LogIndex:
                     if each.name in LISTED:
                         self._list_row(rows, each.name, first, batchlists.column_value(each))
                     else:
-                        self._grouped_rows(rows, _by_value(each), tail, width, len(entries))
+                        self._grouped_rows(rows, grouped_column(each.name, each.items), tail,
+                                           width, len(entries))
                 return rows
         events, rest = group_events(entries, first, bool(keys))
         listed = {name: [b""] * (entries[-1][0] - first + 1) for name in LISTED}  # by offset
@@ -220,16 +183,16 @@ class LogIndex:
                 continue
             for parsed in fields.keyed():
                 if parsed[0] in listed:
-                    listed[parsed[0]][offset] = _utf8(parsed[1])
+                    listed[parsed[0]][offset] = utf8(parsed[1])
                 else:
                     slow.setdefault(parsed, []).append(offset)
         fixed = self._fields
         merged: dict[bytes, list[int]] = {}  # keys that more than one source may give
         if fast or slow:
             for (name, value), offsets in fast.items():
-                _merge(merged, fixed[name] + value[:MAX_VALUE_BYTES] + tail, offsets)
+                merge(merged, fixed[name] + value[:MAX_VALUE_BYTES] + tail, offsets)
             for (name, text), offsets in slow.items():
-                _merge(merged, self._prefix(name) + _escape(text) + tail, offsets)
+                merge(merged, self._prefix(name) + escape(text) + tail, offsets)
         one = bytes([width])
         append = rows.append
         for name, column in events:  # the common case, as few operations a list as can be
@@ -241,7 +204,7 @@ class LogIndex:
             head = fixed[name]
             for value, offsets in column.items():
                 if merged or len(value) >= MAX_VALUE_BYTES:  # may share a key
-                    _merge(merged, head + value[:MAX_VALUE_BYTES] + tail, offsets)
+                    merge(merged, head + value[:MAX_VALUE_BYTES] + tail, offsets)
                 elif len(offsets) == 1:
                     append((head + value + tail, one + offsets[0].to_bytes(width, "little")))
                 else:
@@ -255,7 +218,7 @@ class LogIndex:
                   value: bytes | None) -> None:
         """Add the batch's list of a listed field, if any entry has a value."""
         if value is not None:
-            rows.append((self._base + LISTED[name] + _u64(first), value))
+            rows.append((self._base + LISTED[name] + u64(first), value))
 
     def _grouped_rows(self, rows: list[tuple[bytes, bytes]], grouped: Grouped, tail: bytes,
                       width: int, count: int) -> None:
@@ -267,7 +230,7 @@ class LogIndex:
         if max(map(len, values)) >= MAX_VALUE_BYTES:  # values cut to the same bytes share one
             cut: dict[bytes, list[int]] = {}
             for value, each in zip(values, offsets, strict=True):
-                _merge(cut, value[:MAX_VALUE_BYTES], list(each))
+                merge(cut, value[:MAX_VALUE_BYTES], list(each))
             values, offsets = list(cut), list(cut.values())
         head = self._fields[grouped.name]
         ones = singles(width, count)
@@ -286,9 +249,9 @@ class LogIndex:
                  newest: bool) -> Iterator[int]:
         """Indexes in [begin, end) filed under ``name`` = ``value``, newest or oldest first."""
         if name in LISTED:
-            return batchlists.indexes(self._lists(name, begin, end, newest), _utf8(value), False,
+            return batchlists.indexes(self._lists(name, begin, end, newest), utf8(value), False,
                                       begin, end, newest)
-        head = self._prefix(name) + _escape(value) + _END
+        head = self._prefix(name) + escape(value) + END
         return self._indexes(head, begin, end, newest)
 
     def _lists(self, name: str, begin: int, end: int, newest: bool
@@ -299,10 +262,10 @@ class LogIndex:
             return
         head = self._base + LISTED[name]
         if newest:
-            found: Iterable[tuple[bytes, bytes]] = self._db.scan_back(head, head + _u64(end))
+            found: Iterable[tuple[bytes, bytes]] = self._db.scan_back(head, head + u64(end))
         else:
-            floor = next(iter(self._db.scan_back(head, head + _u64(begin + 1))), None)
-            later = self._db.scan(head + _u64(begin + 1), head + _u64(end))
+            floor = next(iter(self._db.scan_back(head, head + u64(begin + 1))), None)
+            later = self._db.scan(head + u64(begin + 1), head + u64(end))
             found = itertools.chain(() if floor is None else (floor,), later)
         for key, value in found:
             yield int.from_bytes(key[-8:], "big"), value
@@ -311,7 +274,7 @@ class LogIndex:
         if begin >= end:
             return
         if newest:  # the lists of batches starting before end, back to the one holding begin
-            for key, value in self._db.scan_back(head, head + _u64(end)):
+            for key, value in self._db.scan_back(head, head + u64(end)):
                 first = int.from_bytes(key[-8:], "big")
                 for offset in reversed(unpack_offsets(value)):
                     index = first + offset
@@ -322,8 +285,8 @@ class LogIndex:
                 if first <= begin:
                     return
             return
-        floor = next(iter(self._db.scan_back(head, head + _u64(begin + 1))), None)
-        later = self._db.scan(head + _u64(begin + 1), head + _u64(end))
+        floor = next(iter(self._db.scan_back(head, head + u64(begin + 1))), None)
+        later = self._db.scan(head + u64(begin + 1), head + u64(end))
         for key, value in itertools.chain(() if floor is None else (floor,), later):
             first = int.from_bytes(key[-8:], "big")
             for offset in unpack_offsets(value):
@@ -340,14 +303,14 @@ class LogIndex:
         from every batch's list, for about one entry) counts as the most: any other exact
         filter drives before it."""
         if name == "request_id":
-            return _U64_MAX
+            return U64_MAX
         if name in LISTED:
             head = self._base + LISTED[name]
-            for _, raw in self._db.scan_back(head, head + _u64(index + 1)):
-                return batchlists.count(raw, _utf8(value))
+            for _, raw in self._db.scan_back(head, head + u64(index + 1)):
+                return batchlists.count(raw, utf8(value))
             return 0
-        head = self._prefix(name) + _escape(value) + _END
-        for _, raw in self._db.scan_back(head, head + _u64(index + 1)):
+        head = self._prefix(name) + escape(value) + END
+        for _, raw in self._db.scan_back(head, head + u64(index + 1)):
             return (len(raw) - 1) // max(raw[0], 1) if raw else 0
         return 0
 
@@ -359,9 +322,9 @@ class LogIndex:
         if name in LISTED:
             if not prefix:
                 return None  # every entry with a value: the index range is as good
-            return batchlists.indexes(self._lists(name, begin, end, newest), _utf8(prefix), True,
+            return batchlists.indexes(self._lists(name, begin, end, newest), utf8(prefix), True,
                                       begin, end, newest)
-        heads = self._values(self._prefix(name) + _escape(prefix), max_values)
+        heads = self._values(self._prefix(name) + escape(prefix), max_values)
         if heads is None:
             return None
         streams = [self._indexes(head, begin, end, newest) for head in heads]
@@ -395,11 +358,11 @@ class LogIndex:
         """Whether the entry at ``index`` is filed under ``name`` = ``value``."""
         if name in LISTED:
             head = self._base + LISTED[name]
-            for key, raw in self._db.scan_back(head, head + _u64(index + 1)):
-                return batchlists.at(raw, index - int.from_bytes(key[-8:], "big")) == _utf8(value)
+            for key, raw in self._db.scan_back(head, head + u64(index + 1)):
+                return batchlists.at(raw, index - int.from_bytes(key[-8:], "big")) == utf8(value)
             return False
-        head = self._prefix(name) + _escape(value) + _END
-        for key, raw in self._db.scan_back(head, head + _u64(index + 1)):
+        head = self._prefix(name) + escape(value) + END
+        for key, raw in self._db.scan_back(head, head + u64(index + 1)):
             return index - int.from_bytes(key[-8:], "big") in unpack_offsets(raw)
         return False
 
@@ -412,7 +375,7 @@ class LogIndex:
 
     def _first_at(self, ns: int, size: int) -> int:
         """The first index of the first batch sequenced at or after ``ns`` (else ``size``)."""
-        low = self._base + _TIME + _u64(ns)
+        low = self._base + _TIME + u64(ns)
         for key, _ in self._db.scan(low, self._base + _TIME + b"\xff" * 16):
             return int.from_bytes(key[-8:], "big")
         return size
@@ -420,18 +383,18 @@ class LogIndex:
     def logged_at(self, index: int) -> int | None:
         """When the batch holding ``index`` was sequenced (Unix ns), if the index knows."""
         head = self._base + _BATCH
-        for _, value in self._db.scan_back(head, head + _u64(index + 1)):
+        for _, value in self._db.scan_back(head, head + u64(index + 1)):
             return int.from_bytes(value, "big")
         return None
 
     def logged_at_many(self, indexes: Sequence[int]) -> list[int | None]:
         """:meth:`logged_at` of each of ``indexes``."""
         head = self._base + _BATCH
-        found = self._db.floors([head + _u64(i) for i in indexes], head)
+        found = self._db.floors([head + u64(i) for i in indexes], head)
         return [None if f is None else int.from_bytes(f[1], "big") for f in found]
 
     def batches(self, begin: int, end: int) -> Iterable[tuple[int, int]]:
         """(first index, logged_at ns) of the batches starting in [begin, end), ascending."""
         head = self._base + _BATCH
-        for key, value in self._db.scan(head + _u64(begin), head + _u64(end)):
+        for key, value in self._db.scan(head + u64(begin), head + u64(end)):
             yield int.from_bytes(key[-8:], "big"), int.from_bytes(value, "big")

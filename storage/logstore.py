@@ -29,9 +29,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import starmap
+from itertools import chain, starmap
+from operator import itemgetter
 
-from auditlog_tlog.storage import strata
+from auditlog_tlog.storage import stored, strata
 from auditlog_tlog.storage.addenda import AddendaChange, AddendaReader, stage
 from auditlog_tlog.storage.db import Database, prefix
 from auditlog_tlog.storage.fold import fold
@@ -40,8 +41,8 @@ from auditlog_tlog.storage.migrate import move_strata
 from auditlog_tlog.storage.proofs import ProofReader
 from auditlog_tlog.tree.compact import CompactRange
 from auditlog_tlog.tree.errors import CorruptionError, InvalidRangeError, PrunedError, StorageError
-from auditlog_tlog.tree.hashing import HASH_SIZE, Hasher
-from auditlog_tlog.tree.nodes import NodeID, decompose
+from auditlog_tlog.tree.hashing import Hasher
+from auditlog_tlog.tree.nodes import NodeID
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ class PreparedBatch:
     root: bytes
     compact: tuple[bytes, ...]
     entries: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # index, entry, leaf
+    leaf_keys: list[bytes] | None = None  # of ``entries``' leaves, when the dedup made them
     strata: dict[tuple[int, int], strata.Stratum] = field(default_factory=dict)
     addenda: AddendaChange | None = None  # stored or erased with the batch (storage.addenda)
 
@@ -153,15 +155,21 @@ class LogStore:
 
     # -- open ----------------------------------------------------------------------------------
     def _open(self) -> None:
+        """Read and check the stored state (storage/stored.py); damage is recorded."""
         self._latest = None
         self._proofs.clear()  # after a failed write, strata may have lost nodes read before
-        raw = self._get(self._keys.state)
-        if raw is not None:
-            self._load_state(raw)
-        pruned = self._get(self._keys.pruned)
-        self.pruned = 0 if pruned is None else int.from_bytes(pruned, "big")
-        self._load_frontier()
-        self._check_compact_against_nodes()
+        try:
+            raw = self._get(self._keys.state)
+            if raw is not None:
+                state = stored.checked_state(raw, self.hasher, self.origin)
+                self.size, self.root = state.size, state.root
+                self.checkpoint_size, self._compact = state.checkpoint_size, state.compact
+            pruned = self._get(self._keys.pruned)
+            self.pruned = 0 if pruned is None else int.from_bytes(pruned, "big")
+            self._load_frontier()
+            stored.check_compact(self.origin, self.size, self._compact, self._nodes)
+        except CorruptionError as exc:
+            raise self._damaged(exc) from None
         try:
             note = self._get(self._keys.checkpoint(self.checkpoint_size))
         except CorruptionError:  # recorded: the log appends no more, and reads of it say why
@@ -169,59 +177,11 @@ class LogStore:
         self._latest = None if note is None else (self.checkpoint_size, note)
 
     def _load_frontier(self) -> None:
-        self._frontier.clear()
-        for level, index in self._frontier_tiles(self.size):
-            value = self._get_stratum(self._keys.tile(level, index)) or b""
-            stratum = strata.Stratum(level, index, value)
-            want = (self.size >> (8 * level)) & 0xFF
-            if stratum.width != want:
-                raise self._damaged(CorruptionError(
-                    f"log {self.origin!r}: tile {level}/{index} holds {stratum.width} hashes, "
-                    f"want {want} for size {self.size}"
-                ))
-            self._frontier[level] = stratum
-
-    def _load_state(self, raw: bytes) -> None:
         try:
-            state = State.decode(raw, HASH_SIZE)
-        except ValueError as exc:
-            raise self._damaged(CorruptionError(f"log {self.origin!r}: {exc}")) from exc
-        size, root, checkpoint_size, hashes = (state.size, state.root, state.checkpoint_size,
-                                               state.compact)
-        try:
-            computed = CompactRange(self.hasher, 0, size, hashes).root()
-        except ValueError as exc:
-            raise self._damaged(
-                CorruptionError(f"log {self.origin!r}: stored compact range: {exc}")
-            ) from exc
-        if computed != root:
-            raise self._damaged(CorruptionError(
-                f"log {self.origin!r}: stored root {root.hex()} disagrees with the compact range "
-                f"(which hashes to {computed.hex()}) at size {size}"
-            ))
-        self.size, self.root, self.checkpoint_size, self._compact = size, root, checkpoint_size, hashes
-
-    def _check_compact_against_nodes(self) -> None:
-        ids = decompose(0, self.size)
-        stored = self._nodes(ids)
-        for node, want, got in zip(ids, self._compact, stored, strict=True):
-            if got != want:
-                raise self._damaged(CorruptionError(
-                    f"log {self.origin!r}: node {node.level}/{node.index} in storage is "
-                    f"{got.hex() if got else 'missing'}, the stored state says {want.hex()}"
-                ))
-
-    @staticmethod
-    def _frontier_tiles(size: int) -> list[tuple[int, int]]:
-        """(tile level, tile index) of the rightmost tile of every level that exists or comes next."""
-        tiles = []
-        level = 0
-        while True:
-            count = size >> (8 * level)
-            tiles.append((level, count >> 8))
-            if count < 0x100:
-                return tiles
-            level += 1
+            self._frontier = stored.frontier(self.origin, self.size, self._keys,
+                                             self._get_stratum)
+        except CorruptionError as exc:
+            raise self._damaged(exc) from None
 
     # -- reads (any thread) --------------------------------------------------------------------
     def _nodes(self, ids: Sequence[NodeID]) -> list[bytes | None]:
@@ -327,12 +287,14 @@ class LogStore:
         size = self.size
         fresh = range(size, size + len(leaves))
         duplicates: frozenset[int] = frozenset()
+        leaf_keys = None
         if dedup:
-            known = self._get_many(self._keys.leaf_keys(leaves))
+            leaf_keys = self._keys.leaf_keys(leaves)
+            known = self._get_many(leaf_keys)
             if known.count(None) != len(known) or len(set(leaves)) != len(leaves):
                 return self._prepare_duplicates(entries, leaves, known)
         batch = PreparedBatch(list(fresh), leaves, duplicates, size, self.root, self._compact,
-                              list(zip(fresh, entries, leaves, strict=True)))
+                              list(zip(fresh, entries, leaves, strict=True)), leaf_keys)
         self._fold(batch, leaves)
         return batch
 
@@ -380,11 +342,10 @@ class LogStore:
         if batch.entries:  # indexes self.size up to batch.size, in order
             put = wb.put
             keys, u64s = self._keys.entry_keys(batch.entries[0][0], batch.entries[-1][0] + 1)
-            leaf_keys = self._keys.leaf_keys([leaf for _, _, leaf in batch.entries])
-            for key, u64, leaf_key, (_, entry, _) in zip(keys, u64s, leaf_keys, batch.entries,
-                                                        strict=True):
-                put(key, entry)
-                put(leaf_key, u64)
+            leaf_keys = batch.leaf_keys or self._keys.leaf_keys(map(itemgetter(2), batch.entries))
+            # Entries, then leaf hashes -> indexes: the puts in a loop in C.
+            deque(starmap(put, chain(zip(keys, map(itemgetter(1), batch.entries), strict=True),
+                                     zip(leaf_keys, u64s, strict=True))), maxlen=0)
         put_stratum = self._db.put_stratum
         for (level, index), stratum in batch.strata.items():
             put_stratum(wb, self._keys.tile(level, index), stratum.value())

@@ -26,6 +26,9 @@ from auditlog_tlog.tree.errors import CorruptionError, DiskFullError, StorageErr
 # the server's memory stays flat as the log grows (docs/speed.md).
 BLOCK_CACHE_BYTES: Final = 8 * 1024 * 1024
 BLOOM_BITS_PER_KEY: Final = 10
+# The memtable's bloom filter (storage/db.py), as a share of its 64 MiB: 1.3 MiB, ~30 bits for
+# each of the ~350,000 keys (entries, leaf hashes, index rows) a full memtable holds.
+MEMTABLE_BLOOM_RATIO: Final = 0.02
 # The memtable of the strata's column family (storage/db.py). A batch rewrites its unfinished
 # strata, so most of what it holds is replaced before a flush; kept small, so that memory
 # stays flat (the other column family's is RocksDB's default, 64 MiB).

@@ -60,3 +60,13 @@ def test_appended_reads_as_one_receipted_per_entry() -> None:
         (7, False, b""), (3, True, b""), (8, False, b"receipt")]
     assert results[-2].outcome.duplicate and results[-2].outcome.leaf_hash == b"\2" * 32
     assert [r.outcome.index for r in results[1:]] == [3, 8]
+
+
+def test_batch_responses_of_long_runs_across_varint_lengths_are_protobufs() -> None:
+    """1,000 fresh entries at a time, across blocks of 128 and where the varint of the index
+    grows a byte (2^7, 2^14, 2^21, 2^63), written a block at a time (``_consecutive_results``)."""
+    leaves = [bytes([i % 256]) * 32 for i in range(1000)]
+    for first in (1, 100, 2**14 - 300, 2**21 - 1, 2**63 - 500, 2**64 - 1000):
+        results = Appended(list(range(first, first + 1000)), leaves)
+        want = pb.AppendStreamResponse(sequence=3, results=_messages(results))
+        assert convert.append_stream_response_bytes(3, results) == want.SerializeToString()

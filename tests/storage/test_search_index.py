@@ -15,13 +15,8 @@ from auditlog_tlog.client.event import AuditEvent
 from auditlog_tlog.common.searchfields import raw_keyed
 from auditlog_tlog.storage import batchlists
 from auditlog_tlog.storage.db import Database
-from auditlog_tlog.storage.index import (
-    LISTED,
-    MAX_VALUE_BYTES,
-    VERSION,
-    LogIndex,
-    field_code,
-)
+from auditlog_tlog.storage.index import VERSION, LogIndex
+from auditlog_tlog.storage.indexkeys import LISTED, MAX_VALUE_BYTES, field_code
 from auditlog_tlog.storage.layout import LogKeys
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.storage.postings import (
@@ -314,6 +309,27 @@ def test_rows_of_plain_events_of_any_bytes_are_those_read_entry_by_entry(
     entries = [b'{"action":"%s","actor":"%s","attributes":{},"outcome":"ok","request_id":"%s",'
                b'"resource":"%s","source":"%s","time":"t","v":1}' % each for each in events]
     _assert_rows_are_read_entry_by_entry(index, keys, entries, first, True)
+
+
+OPAQUE = st.one_of(st.binary(max_size=40), st.sampled_from(
+    [b"", b"{", b"x\n{", b'\n{"action":"a"}', b'x{"v":1}', b"\n", b"[1]"]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(OPAQUE, min_size=1, max_size=30), st.sampled_from([None, 0, 29]))
+def test_rows_of_opaque_entries_are_the_batch_time_only(entries: list[bytes],
+                                                        event_at: int | None) -> None:
+    """A batch of entries none of which starts with "{" (some holding "{" or newlines
+    elsewhere) writes only the batch's time rows; with an event among them, that event's rows
+    too, as reading each entry with :func:`raw_keyed` gives."""
+    keys = LogKeys(b"L\x00\x00\x00\x01")
+    index = LogIndex(_NoDB(), keys, (), lambda: 5)  # type: ignore[arg-type]
+    opaque = [e for e in entries if e[:1] != b"{"] or [b"x"]
+    if event_at is None:
+        assert len(index.rows([(3 + i, e, b"") for i, e in enumerate(opaque)])) == 2
+        return
+    opaque.insert(min(event_at, len(opaque)), _event("alice", "act"))
+    _assert_rows_are_read_entry_by_entry(index, keys, opaque, 3, False)
 
 
 NULLABLE = st.one_of(st.just(b"null"), RAW.map(lambda v: b'"%s"' % v))
