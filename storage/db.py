@@ -56,33 +56,23 @@ from pathlib import Path
 from typing import Any, Final
 
 from rocksdict import (
-    AccessType,
     BottommostLevelCompaction,
     Cache,
     CompactOptions,
-    DBRecoveryMode,
     IngestExternalFileOptions,
-    Options,
-    Rdict,
     ReadOptions,
     WriteBatch,
     WriteOptions,
 )
 
+from auditlog_tlog.storage.dbopen import STRATA, open_rdict
 from auditlog_tlog.storage.rocks import (
     BLOCK_CACHE_BYTES,
-    MEMTABLE_BLOOM_RATIO,
     column_family,
-    strata_options,
-    table_options,
     translate,
 )
 from auditlog_tlog.storage.walmark import (
     check_files,
-    check_sequence,
-    explain,
-    torn_tail,
-    wal_files,
     write_mark,
 )
 from auditlog_tlog.storage.walsync import WalSync
@@ -91,7 +81,6 @@ from auditlog_tlog.tree.errors import CorruptionError, DiskFullError, StorageErr
 log = logging.getLogger("auditlog.storage")
 
 _REGISTRY = b"R"
-STRATA: Final = "strata"  # the column family of the strata
 # A full file system is only worth reopening the database for once this much is free again.
 RECOVER_FREE_BYTES: Final = 4 * 1024 * 1024
 
@@ -106,7 +95,7 @@ class Database:
             check_files(self.path)
         os.makedirs(self.path, exist_ok=True)
         self._cache = Cache(BLOCK_CACHE_BYTES)  # must outlive every Rdict opened with it
-        self._db = self._open(create=new)
+        self._db = open_rdict(self.path, self._cache, create=new)
         self._strata, self._strata_cf = column_family(self._db, STRATA)
         # Proof reads of strata (read_stratum) leave the block cache as it is.
         self._passing = ReadOptions()
@@ -118,75 +107,6 @@ class Database:
         self._lock = threading.RLock()  # write() may recover() inside register_log()
         self._closed = False
         self._broken: StorageError | None = None  # the failed write RocksDB still holds against us
-
-    # -- open ----------------------------------------------------------------------------------
-    def _options(self, create: bool, mode: DBRecoveryMode) -> Options:
-        options = Options(raw_mode=True)
-        options.create_if_missing(create)
-        options.set_paranoid_checks(True)
-        options.set_wal_recovery_mode(mode)
-        options.set_block_based_table_factory(table_options(self._cache))
-        # Every new entry's dedup lookup misses: a bloom filter spares it the memtable's skip
-        # list (docs/speed.md, "Dedup misses in the memtable").
-        options.set_memtable_prefix_bloom_ratio(MEMTABLE_BLOOM_RATIO)
-        options.set_memtable_whole_key_filtering(True)
-        return options
-
-    def _open(self, create: bool) -> Rdict:
-        """Open for writing; an existing database is opened read-only and checked first."""
-        mode = DBRecoveryMode.absolute_consistency()
-        if not create:
-            mode = self._checked_mode()
-        where = f"cannot open database at {self.path}"
-        try:
-            db = self._open_with(create, mode, read_only=False)
-        except Exception as exc:  # rocksdict raises plain Exception for lock, I/O and corruption
-            raise explain(self.path, translate(exc, where)) from exc
-        write_mark(self.path, db)
-        return db
-
-    def _checked_mode(self) -> DBRecoveryMode:
-        """Open read-only (nothing is written or deleted), check, and return the WAL recovery
-        mode to open with: absolute consistency, or tolerating the torn tail a crash leaves."""
-        where = f"cannot open database at {self.path}"
-        mode = DBRecoveryMode.absolute_consistency()
-        try:
-            db = self._open_with(False, mode, read_only=True)
-        except Exception as exc:
-            if not torn_tail(exc):
-                raise explain(self.path, translate(exc, where)) from exc
-            # The WAL ends inside a record: a write a crash cut off, never acknowledged.
-            log.warning("%s: the last WAL record is incomplete (%s), dropping it: a crash "
-                        "interrupted its write; WAL files: %s", self.path, exc,
-                        ", ".join(wal_files(self.path)))
-            mode = DBRecoveryMode.tolerate_corrupted_tail_records()
-            try:
-                db = self._open_with(False, mode, read_only=True)
-            except Exception as again:
-                raise explain(self.path, translate(again, where)) from again
-        try:
-            check_sequence(self.path, db)
-        finally:
-            db.close()
-        return mode
-
-    def _open_with(self, create: bool, mode: DBRecoveryMode, read_only: bool) -> Rdict:
-        """Open with the strata's column family: created if missing when writable (a
-        database of layout 1 has none); a read-only open names only the ones there are."""
-        options = self._options(create, mode)
-        families = [STRATA]
-        access = AccessType.read_write()
-        if read_only:
-            access = AccessType.read_only(False)
-            families = [n for n in Rdict.list_cf(os.fspath(self.path)) if n == STRATA]
-        else:
-            options.create_missing_column_families(True)
-        db = Rdict(os.fspath(self.path), options, access_type=access,
-                   column_families={name: strata_options(self._cache) for name in families})
-        read = ReadOptions()
-        read.set_verify_checksums(True)
-        db.set_read_options(read)
-        return db
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, key: bytes) -> bytes | None:
@@ -349,7 +269,7 @@ class Database:
                     raise DiskFullError(f"the file system of {self.path} is still full: {free} "
                                         f"bytes free, want {RECOVER_FREE_BYTES} to resume") from None
             self._close_quietly()
-            self._db = self._open(create=False)
+            self._db = open_rdict(self.path, self._cache, create=False)
             self._strata, self._strata_cf = column_family(self._db, STRATA)
             self._broken = None
             log.warning("database at %s reopened after a failed write (%s)", self.path, broken)
