@@ -173,13 +173,14 @@ def response(txnr: int, code: int, text: str, offers: str = "") -> bytes:
 
 
 SERVER_CLOSE = b"0 serverclose 0\n"
+_OK = " rsp 6 200 OK\n"  # after a TXNR: the response to a syslog command that is durable
 
 
 @dataclass(frozen=True, slots=True)
 class RelpRead:
     """One read's frames as :meth:`RelpSession.take` accepted them: ``replies`` in frame
-    order, those of the delivered messages (at ``slots``) filled in, in the list, once they
-    are committed."""
+    order, ``b""`` at the ``slots`` of the delivered messages (:meth:`RelpSession.answer_all`
+    answers them once they are committed)."""
 
     replies: list[bytes]
     slots: list[int]
@@ -202,10 +203,10 @@ class RelpSession:
     def __init__(self, window: int = 1024) -> None:
         self.opened = False
         self._window = window
-        # TXNR -> (digest of its data, rsp); the digest is Python's hash of bytes (SipHash,
-        # keyed per process): two messages collide by chance once in 2^64, and a sender that
-        # collides two of its own on purpose loses only its own second message.
-        self._answered: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
+        # TXNR -> digest of the data it was answered 200 OK for; the digest is Python's hash
+        # of bytes (SipHash, keyed per process): two messages collide by chance once in 2^64,
+        # and a sender that collides two of its own on purpose loses only its own second one.
+        self._answered: OrderedDict[int, int] = OrderedDict()
 
     def accept(self, frame: RelpFrame) -> tuple[Step, bytes]:
         """What to do with ``frame``, and the bytes to send for it (none for DELIVER)."""
@@ -259,8 +260,8 @@ class RelpSession:
                                         "supported, want syslog or close")
         answered = self._answered.get(txnr)
         if answered is not None:
-            if answered[0] == hash(data):
-                return Step.REPLY, answered[1]
+            if answered == hash(data):
+                return Step.REPLY, b"%d rsp 6 200 OK\n" % txnr
             return Step.REPLY, response(txnr, 500, f"TXNR {txnr} was acknowledged "
                                         "for other data in this session, want a new TXNR")
         return Step.DELIVER, b""
@@ -271,30 +272,35 @@ class RelpSession:
         ok = code == 200 and text == "OK"  # written as response() writes it, without its work
         reply = b"%d rsp 6 200 OK\n" % txnr if ok else response(txnr, code, text)
         if code == 200:
-            self._answered[txnr] = (hash(data), reply)
+            self._answered[txnr] = hash(data)
             self._answered.move_to_end(txnr)
             while len(self._answered) > self._window:
                 self._answered.popitem(last=False)
         return reply
 
-    def answer_all(self, read: RelpRead, errors: list[str]) -> list[bytes]:
-        """:meth:`answer` of each message ``read`` delivered, in order (``errors``: per
-        message "" once it is durable, else why it was refused): when all are durable, their
-        ``200 OK``s are remembered in one update of the window, not one call each."""
-        txnrs, messages = read.txnrs, read.messages
-        if any(errors):
-            return [self.answer(txnr, 500 if error else 200, error or "OK", data)
-                    for txnr, data, error in zip(txnrs, messages, errors, strict=True)]
-        replies = [b"%d rsp 6 200 OK\n" % txnr for txnr in txnrs]
+    def answer_all(self, read: RelpRead, errors: list[str]) -> bytes:
+        """What to send for ``read`` once the messages it delivered are committed (``errors``:
+        per message "" once it is durable, else why it was refused): its replies in frame
+        order, each delivered message's as :meth:`answer` gives it. When every frame was a
+        message and all are durable, the usual read, their ``200 OK``s are remembered in one
+        update of the window and written in one join, not one call or format each."""
+        txnrs, messages, replies = read.txnrs, read.messages, read.replies
+        if not txnrs or any(errors) or len(txnrs) != len(replies):
+            answers = [self.answer(txnr, 500 if error else 200, error or "OK", data)
+                       for txnr, data, error in zip(txnrs, messages, errors, strict=True)]
+            filled = list(replies)
+            for slot, reply in zip(read.slots, answers, strict=True):
+                filled[slot] = reply
+            return b"".join(filled)
         answered = self._answered
         before = len(answered)
-        answered.update(zip(txnrs, zip(map(hash, messages), replies, strict=True), strict=True))
+        answered.update(zip(txnrs, map(hash, messages), strict=True))
         if len(answered) != before + len(txnrs):  # a TXNR answered again moves to the end,
             for txnr in txnrs:                    # as in answer()
                 answered.move_to_end(txnr)
         for _ in range(len(answered) - self._window):
             answered.popitem(last=False)
-        return replies
+        return (_OK.join(map(str, txnrs)) + _OK).encode("ascii")  # TXNR rsp 6 200 OK LF ...
 
 
 def _offers(data: bytes) -> dict[str, str]:

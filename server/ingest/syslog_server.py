@@ -5,9 +5,9 @@ Each listener reads frames (``syslog_framing`` or ``relp``), parses the messages
 :class:`~auditlog_tlog.server.ingest.sink.IngestSink`, which answers once they are durable.
 Every message of one read is one durable batch, its entries written straight from the parsed
 message (``message_entry``). A connection reads and parses its next chunk while the one before
-is being committed, and no further (``one_ahead``), so a slow log slows its senders through TCP
-flow control instead of buffering without bound. A full queue or quota (PushbackError) is
-waited out on the injected clock and the batch retried.
+is being committed, and no further (``one_ahead``, server/ingest/pipeline.py), so a slow log
+slows its senders through TCP flow control instead of buffering without bound. A full queue or
+quota (PushbackError) is waited out on the injected clock and the batch retried.
 
 What each transport can lose on a crash of this server is in docs/ingestion-syslog.md: RELP
 answers ``200 OK`` only for durable messages and the sender resends the rest; TCP and TLS have
@@ -243,15 +243,8 @@ class SyslogServer:
 
         async def answer(prepared: tuple[RelpRead, Batch | None]) -> None:
             read, batch = prepared
-            replies = read.replies
-            if batch is not None:
-                answers = session.answer_all(read, await self.commit(principal, batch))
-                if len(answers) == len(replies):  # every frame of the read a message
-                    replies = answers
-                else:
-                    for slot, reply in zip(read.slots, answers, strict=True):
-                        replies[slot] = reply
-            writer.write(b"".join(replies))
+            errors = [] if batch is None else await self.commit(principal, batch)
+            writer.write(session.answer_all(read, errors))
             await writer.drain()
 
         await one_ahead(reads(), answer)

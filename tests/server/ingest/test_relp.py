@@ -173,12 +173,25 @@ def test_a_read_taken_at_once_is_answered_as_frame_by_frame(reads: list[list[Rel
         if data.draw(st.booleans()):
             errors = data.draw(st.lists(st.sampled_from(["", "refused"]),
                                         min_size=len(delivered), max_size=len(delivered)))
-        for slot, reply in zip(read.slots, at_once.answer_all(read, errors), strict=True):
-            read.replies[slot] = reply
+        sent = at_once.answer_all(read, errors)
         for slot, frame, error in zip(read.slots, delivered, errors, strict=True):
             want[slot] = by_frame.answer(frame.txnr, 500 if error else 200, error or "OK",
                                          frame.data)
-        assert read.replies == want
+        assert sent == b"".join(want)
         assert list(at_once._answered.items()) == list(by_frame._answered.items())
         if read.closing:
             break
+
+
+def test_a_txnr_delivered_twice_in_one_read_is_remembered_last() -> None:
+    """As answer() after answer(): the window keeps the TXNRs in the order last answered,
+    so the oldest one leaves it first."""
+    session = RelpSession(window=2)
+    session.accept(OPEN)
+    read = session.take([(2, "syslog", b"m"), (3, "syslog", b"n"), (2, "syslog", b"m")])
+    assert read.txnrs == [2, 3, 2]
+    assert session.answer_all(read, ["", "", ""]) == (
+        b"2 rsp 6 200 OK\n3 rsp 6 200 OK\n2 rsp 6 200 OK\n")
+    session.answer_all(session.take([(4, "syslog", b"o")]), [""])  # 3 leaves the window
+    assert session.accept(RelpFrame(3, "syslog", b"n"))[0] is Step.DELIVER
+    assert session.accept(RelpFrame(2, "syslog", b"m")) == (Step.REPLY, b"2 rsp 6 200 OK\n")
