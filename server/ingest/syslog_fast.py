@@ -79,19 +79,22 @@ def fast_entry(raw: bytes, source: orjson.Fragment
     record["severity"] = severity
     found: list[str | None] = [None, None, None, None]
     if sd != "-":
-        if one[0] is not None:  # one element, split by the match: (ID, NAME, VALUE, ...)
-            chunks = [(one[0], [(one[k], one[k + 1]) for k in range(1, len(one), 2)
-                                if one[k] is not None])]
+        # Parameters as (name, value) tuples, which orjson writes as arrays.
+        if one[0] is not None:  # one element, split by the match: ID, NAME, VALUE, ...
+            # The parameters it has come first, those it does not have are None (the match
+            # takes each optional group it can, in order).
+            size = len(one) - one.count(None)
+            params = list(zip(one[1:size:2], one[2:size:2], strict=True))
+            record["structured_data"] = [{"id": one[0], "params": params}]
         else:
-            chunks = [(sd_id, _PARAMS.findall(params)) for sd_id, params in _ELEMENTS.findall(sd)]
-        elements = []
-        for sd_id, pairs in chunks:  # pairs: tuples, which orjson writes as arrays
-            for name, value in pairs:
-                slot = PARAM_SLOTS.get(name)
-                if slot is not None and found[slot] is None:
-                    found[slot] = value
-            elements.append({"id": sd_id, "params": pairs})
-        record["structured_data"] = elements
+            elements = [{"id": sd_id, "params": _PARAMS.findall(pairs)}
+                        for sd_id, pairs in _ELEMENTS.findall(sd)]
+            params = [pair for element in elements for pair in element["params"]]
+            record["structured_data"] = elements
+        for name, value in params:
+            slot = PARAM_SLOTS.get(name)
+            if slot is not None and found[slot] is None:
+                found[slot] = value
     time = None
     if stamp != "-":
         record["timestamp"] = stamp
