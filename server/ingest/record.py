@@ -214,11 +214,12 @@ def _utc_second_of(raw: str) -> str | _TimeError:
 _utc_second_of_cached: Final = functools.lru_cache(maxsize=4096)(_utc_second_of)
 
 
+@functools.lru_cache(maxsize=4096)
 def utc_of_z_second(second: str) -> str | None:
     """What :func:`rfc3339_utc` makes of ``second + "Z"`` (``second`` being
-    ``YYYY-MM-DDTHH:MM:SS``, checked by the caller), cached as there; None when it is not a
-    time, which rfc3339_utc then says why. For a reader that has checked the stamp's form
-    already: ``utc_of_z_second(stamp[:19]) + stamp[19:]`` is ``rfc3339_utc(stamp)`` for a
-    stamp ``YYYY-MM-DDTHH:MM:SS[.fraction]Z``."""
-    utc = _utc_second_of_cached(second + "Z")
+    ``YYYY-MM-DDTHH:MM:SS``, checked by the caller), cached by ``second`` itself (one look-up
+    a message, no concatenation); None when it is not a time, which rfc3339_utc then says why.
+    For a reader that has checked the stamp's form already: ``utc_of_z_second(stamp[:19]) +
+    stamp[19:]`` is ``rfc3339_utc(stamp)`` for a stamp ``YYYY-MM-DDTHH:MM:SS[.fraction]Z``."""
+    utc = _utc_second_of(second + "Z")
     return utc if isinstance(utc, str) else None

@@ -39,6 +39,7 @@ _FIELD_END = re.compile(rb"[ \n]")  # what ends TXNR, COMMAND and DATALEN
 # A well-formed frame header (after any stray LFs), read in one match: TXNR SP COMMAND SP
 # DATALEN and the byte after it (SP before DATA, LF when there is none).
 _HEADER = re.compile(rb"\n*([0-9]{1,9}) ([A-Za-z]{1,32}) ([0-9]{1,9})([ \n])")
+_COMMANDS = {b"syslog": "syslog"}  # the command of almost every frame, not decoded each time
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,35 +62,43 @@ class RelpDecoder:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[RelpFrame]:
-        """The frames completed so far. Whole well-formed frames are found in one loop, each
-        header read by one regular expression, then their data sliced out of one copy of the
-        bytes they span, which are dropped from the buffer at once; what that loop does not
-        take (a frame cut short, a malformed one) is left to :meth:`_next`, which waits for
-        more or says what is wrong field by field. A frame that arrives a few bytes per read
-        costs O(1) a read until it is whole."""
+        """The frames completed so far (:meth:`frames`, each as a RelpFrame)."""
+        return [RelpFrame(txnr, command, body) for txnr, command, body in self.frames(data)]
+
+    def frames(self, data: bytes) -> list[tuple[int, str, bytes]]:
+        """(TXNR, COMMAND, DATA) of each frame completed so far, no value built per frame (the
+        server hands a read's frames to :meth:`RelpSession.take`). Whole well-formed frames
+        are found in one loop, each header read by one regular expression, then their data
+        sliced out of one copy of the bytes they span, which are dropped from the buffer at
+        once; what that loop does not take (a frame cut short, a malformed one) is left to
+        :meth:`_next`, which waits for more or says what is wrong field by field. A frame that
+        arrives a few bytes per read costs O(1) a read until it is whole."""
         self._buffer += data
         buf = self._buffer
         found: list[tuple[int, str, int, int]] = []  # (txnr, command, data begin, data end)
         at = 0
         header = _HEADER.match
         limit = self.max_data_bytes
+        commands = _COMMANDS
         while True:
             m = header(buf, at)
             if m is None:
                 break
-            txnr, size, after, end = int(m[1]), int(m[3]), m[4], m.end()
+            number, name, datalen, after = m.groups()
+            txnr, size, end = int(number), int(datalen), m.end()
+            command = commands.get(name) or name.decode("ascii")
             if txnr and size == 0 and after == b"\n":
-                found.append((txnr, m[2].decode("ascii"), end, end))
+                found.append((txnr, command, end, end))
                 at = end
                 continue
             if not (txnr and 0 < size <= limit and after == b" ") or len(buf) <= end + size \
                     or buf[end + size] != 10:  # 10: LF
                 break  # malformed, or the rest of the frame is still to come: _next
-            found.append((txnr, m[2].decode("ascii"), end, end + size))
+            found.append((txnr, command, end, end + size))
             at = end + size + 1
         taken = bytes(buf[:at])
         del buf[:at]
-        frames = [RelpFrame(txnr, command, taken[begin:end]) for txnr, command, begin, end in found]
+        frames = [(txnr, command, taken[begin:end]) for txnr, command, begin, end in found]
         while buf:  # what the loop left: more to come, or what is wrong
             frame = self._next()
             if frame is None:
@@ -112,7 +121,7 @@ class RelpDecoder:
             )
         return None
 
-    def _next(self) -> RelpFrame | None:
+    def _next(self) -> tuple[int, str, bytes] | None:
         buf = self._buffer
         while buf[:1] == b"\n":  # librelp tolerates stray LFs between frames
             del buf[:1]
@@ -144,7 +153,7 @@ class RelpDecoder:
             if buf[at - 1:at] != b"\n":
                 raise MalformedError("RELP frame with DATALEN 0 is not ended by LF")
             del buf[:at]
-            return RelpFrame(int(txnr), command.decode("ascii"), b"")
+            return int(txnr), command.decode("ascii"), b""
         if buf[at - 1:at] != b" ":
             raise MalformedError(f"RELP DATALEN {size} is not followed by SP DATA")
         if len(buf) < at + size + 1:
@@ -153,7 +162,7 @@ class RelpDecoder:
             raise MalformedError(f"RELP frame of DATALEN {size} is not ended by LF after its data")
         data = bytes(buf[at:at + size])
         del buf[:at + size + 1]
-        return RelpFrame(int(txnr), command.decode("ascii"), data)
+        return int(txnr), command.decode("ascii"), data
 
 
 def response(txnr: int, code: int, text: str, offers: str = "") -> bytes:
@@ -164,6 +173,20 @@ def response(txnr: int, code: int, text: str, offers: str = "") -> bytes:
 
 
 SERVER_CLOSE = b"0 serverclose 0\n"
+_OK = " rsp 6 200 OK\n"  # after a TXNR: the response to a syslog command that is durable
+
+
+@dataclass(frozen=True, slots=True)
+class RelpRead:
+    """One read's frames as :meth:`RelpSession.take` accepted them: ``replies`` in frame
+    order, ``b""`` at the ``slots`` of the delivered messages (:meth:`RelpSession.answer_all`
+    answers them once they are committed)."""
+
+    replies: list[bytes]
+    slots: list[int]
+    txnrs: list[int]
+    messages: list[bytes]
+    closing: bool
 
 
 class Step(Enum):
@@ -180,37 +203,66 @@ class RelpSession:
     def __init__(self, window: int = 1024) -> None:
         self.opened = False
         self._window = window
-        # TXNR -> (digest of its data, rsp); the digest is Python's hash of bytes (SipHash,
-        # keyed per process): two messages collide by chance once in 2^64, and a sender that
-        # collides two of its own on purpose loses only its own second message.
-        self._answered: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
+        # TXNR -> digest of the data it was answered 200 OK for; the digest is Python's hash
+        # of bytes (SipHash, keyed per process): two messages collide by chance once in 2^64,
+        # and a sender that collides two of its own on purpose loses only its own second one.
+        self._answered: OrderedDict[int, int] = OrderedDict()
 
     def accept(self, frame: RelpFrame) -> tuple[Step, bytes]:
-        if frame.command == "open":
+        """What to do with ``frame``, and the bytes to send for it (none for DELIVER)."""
+        return self._accept(frame.txnr, frame.command, frame.data)
+
+    def take(self, frames: list[tuple[int, str, bytes]]) -> RelpRead:
+        """:meth:`accept` of each of one read's frames (:meth:`RelpDecoder.frames`), up to
+        one that closes the session: its replies in frame order (``b""`` in the slot of each
+        syslog message delivered, for :meth:`answer_all` to fill once they are committed), the
+        slots, TXNRs and data of the delivered messages, and whether the session closes. A new
+        TXNR of an open session, almost every frame, is delivered without a call of its own."""
+        replies: list[bytes] = []
+        slots: list[int] = []
+        txnrs: list[int] = []
+        messages: list[bytes] = []
+        answered = self._answered
+        for txnr, command, data in frames:
+            if command == "syslog" and self.opened and txnr not in answered:
+                step, reply = Step.DELIVER, b""
+            else:
+                step, reply = self._accept(txnr, command, data)
+            if step is Step.DELIVER:
+                slots.append(len(replies))
+                txnrs.append(txnr)
+                messages.append(data)
+            replies.append(reply)
+            if step is Step.CLOSE:
+                return RelpRead(replies, slots, txnrs, messages, closing=True)
+        return RelpRead(replies, slots, txnrs, messages, closing=False)
+
+    def _accept(self, txnr: int, command: str, data: bytes) -> tuple[Step, bytes]:
+        if command == "open":
             if self.opened:
-                return Step.CLOSE, response(frame.txnr, 500, "session is already open")
-            offers = _offers(frame.data)
+                return Step.CLOSE, response(txnr, 500, "session is already open")
+            offers = _offers(data)
             if offers.get("relp_version", "0") != "0" or "syslog" not in offers.get(
                     "commands", "").split(","):
                 return Step.CLOSE, response(
-                    frame.txnr, 500, f"offers {frame.data[:80]!r}, want relp_version=0 and "
+                    txnr, 500, f"offers {data[:80]!r}, want relp_version=0 and "
                     "commands including syslog")
             self.opened = True
-            return Step.REPLY, response(frame.txnr, 200, "OK", f"relp_version=0\nrelp_software="
+            return Step.REPLY, response(txnr, 200, "OK", f"relp_version=0\nrelp_software="
                                         f"{SOFTWARE}\ncommands=syslog")
         if not self.opened:
-            return Step.CLOSE, response(frame.txnr, 500, f"got {frame.command!r} before open, "
+            return Step.CLOSE, response(txnr, 500, f"got {command!r} before open, "
                                         "want open first")
-        if frame.command == "close":
-            return Step.CLOSE, response(frame.txnr, 200, "OK").replace(b" 6 200 OK", b" 0")
-        if frame.command != "syslog":
-            return Step.REPLY, response(frame.txnr, 500, f"command {frame.command!r} is not "
+        if command == "close":
+            return Step.CLOSE, response(txnr, 200, "OK").replace(b" 6 200 OK", b" 0")
+        if command != "syslog":
+            return Step.REPLY, response(txnr, 500, f"command {command!r} is not "
                                         "supported, want syslog or close")
-        answered = self._answered.get(frame.txnr)
+        answered = self._answered.get(txnr)
         if answered is not None:
-            if answered[0] == hash(frame.data):
-                return Step.REPLY, answered[1]
-            return Step.REPLY, response(frame.txnr, 500, f"TXNR {frame.txnr} was acknowledged "
+            if answered == hash(data):
+                return Step.REPLY, b"%d rsp 6 200 OK\n" % txnr
+            return Step.REPLY, response(txnr, 500, f"TXNR {txnr} was acknowledged "
                                         "for other data in this session, want a new TXNR")
         return Step.DELIVER, b""
 
@@ -220,11 +272,35 @@ class RelpSession:
         ok = code == 200 and text == "OK"  # written as response() writes it, without its work
         reply = b"%d rsp 6 200 OK\n" % txnr if ok else response(txnr, code, text)
         if code == 200:
-            self._answered[txnr] = (hash(data), reply)
+            self._answered[txnr] = hash(data)
             self._answered.move_to_end(txnr)
             while len(self._answered) > self._window:
                 self._answered.popitem(last=False)
         return reply
+
+    def answer_all(self, read: RelpRead, errors: list[str]) -> bytes:
+        """What to send for ``read`` once the messages it delivered are committed (``errors``:
+        per message "" once it is durable, else why it was refused): its replies in frame
+        order, each delivered message's as :meth:`answer` gives it. When every frame was a
+        message and all are durable, the usual read, their ``200 OK``s are remembered in one
+        update of the window and written in one join, not one call or format each."""
+        txnrs, messages, replies = read.txnrs, read.messages, read.replies
+        if not txnrs or any(errors) or len(txnrs) != len(replies):
+            answers = [self.answer(txnr, 500 if error else 200, error or "OK", data)
+                       for txnr, data, error in zip(txnrs, messages, errors, strict=True)]
+            filled = list(replies)
+            for slot, reply in zip(read.slots, answers, strict=True):
+                filled[slot] = reply
+            return b"".join(filled)
+        answered = self._answered
+        before = len(answered)
+        answered.update(zip(txnrs, map(hash, messages), strict=True))
+        if len(answered) != before + len(txnrs):  # a TXNR answered again moves to the end,
+            for txnr in txnrs:                    # as in answer()
+                answered.move_to_end(txnr)
+        for _ in range(len(answered) - self._window):
+            answered.popitem(last=False)
+        return (_OK.join(map(str, txnrs)) + _OK).encode("ascii")  # TXNR rsp 6 200 OK LF ...
 
 
 def _offers(data: bytes) -> dict[str, str]:

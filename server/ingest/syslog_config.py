@@ -88,6 +88,13 @@ class SyslogListener:
             return "relp-tls" if self.tls else "relp"
         return f"syslog-{self.transport}"
 
+    def fixed_route(self, principal: str | None) -> str | None:
+        """The log every message of ``principal`` goes to whatever its APP-NAME, or None when
+        the APP-NAME decides (``route``)."""
+        if principal is not None and principal in self.log_by_principal:
+            return self.log_by_principal[principal]
+        return None if self.log_by_app else self.log
+
     def route(self, principal: str | None, app_name: str | None) -> str:
         """The log a message goes to: by principal, else by APP-NAME, else the default."""
         if principal is not None and principal in self.log_by_principal:

@@ -21,19 +21,27 @@ from auditlog_tlog.server.ingest.record import encode_fields, rfc3339_utc, utc_o
 from auditlog_tlog.server.ingest.syslog_message import FACILITIES, SEVERITIES
 from auditlog_tlog.tree.errors import MalformedError
 
+_NAME: Final = r"[!#-<>-\\^-~]{1,32}"  # SD-NAME: PRINTUSASCII but '=', SP, ']' and '"'
+# The usual structured data, one element of at most _ONE_PARAMS parameters, captured by the
+# match itself (ID, then NAME and VALUE of each parameter; None for those it does not have):
+# no second and third expression to split it into elements and parameters.
+_ONE_PARAMS: Final = 4
+_ONE: Final = (r"\[(" + _NAME + r")" + (r'(?: (' + _NAME + r')="([^"\\]*)")?') * _ONE_PARAMS
+               + r"\]")
 # <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA [SP MSG]: PRI 0..191 without
 # a leading zero (6.2.1), the header fields as syslog_message's _RFC3339 and _HEADER_FIELDS
 # check them, the structured data as its _SD_PLAIN (no backslash in any PARAM-VALUE).
-_NAME: Final = r"[!#-<>-\\^-~]{1,32}"  # SD-NAME: PRINTUSASCII but '=', SP, ']' and '"'
 _MESSAGE: Final = re.compile(
     r"<([0-9]|[1-9][0-9]|1[0-8][0-9]|19[01])>1 "
     r"(-|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
     r"(?:Z|[+-][0-9]{2}:[0-9]{2})) "
     r"([!-~]{1,255}) ([!-~]{1,48}) ([!-~]{1,128}) ([!-~]{1,32}) "
-    r"(-|(?:\[" + _NAME + r'(?: ' + _NAME + r'="[^"\\]*")*\])+)(?: (.*))?',
+    r"(-|" + _ONE + r"|(?:\[" + _NAME + r'(?: ' + _NAME + r'="[^"\\]*")*\])+)(?: (.*))?',
     re.DOTALL)
 _ELEMENTS: Final = re.compile(r"\[(" + _NAME + r")((?: " + _NAME + r'="[^"\\]*")*)\]')
 _PARAMS: Final = re.compile(r" (" + _NAME + r')="([^"\\]*)"')
+# PRI (as the match gives it) -> the names of its facility and severity.
+_PRIORITIES: Final = {str(pri): (FACILITIES[pri // 8], SEVERITIES[pri % 8]) for pri in range(192)}
 # The search field (slot of actor, action, resource, outcome) each parameter name gives.
 PARAM_SLOTS: Final = {"actor": 0, "user": 0, "action": 1, "resource": 2, "outcome": 3}
 
@@ -50,13 +58,13 @@ def fast_entry(raw: bytes, source: orjson.Fragment
     m = _MESSAGE.fullmatch(text)
     if m is None:
         return None
-    pri, stamp, hostname, app_name, procid, msgid, sd, msg = m.groups()
-    facility, severity = divmod(int(pri), 8)
+    pri, stamp, hostname, app_name, procid, msgid, sd, *one, msg = m.groups()
     record: dict[str, Any] = {}  # keys inserted in sorted order, as SyslogMessage.record's
     app = None if app_name == "-" else app_name
     if app is not None:
         record["app_name"] = app
-    record["facility"] = FACILITIES[facility]
+    facility, severity = _PRIORITIES[pri]
+    record["facility"] = facility
     record["format"] = "rfc5424"
     host = None if hostname == "-" else hostname
     if host is not None:
@@ -68,18 +76,25 @@ def fast_entry(raw: bytes, source: orjson.Fragment
     if procid != "-":
         record["procid"] = procid
     record["raw"] = text
-    record["severity"] = SEVERITIES[severity]
+    record["severity"] = severity
     found: list[str | None] = [None, None, None, None]
     if sd != "-":
-        elements = []
-        for sd_id, params in _ELEMENTS.findall(sd):
-            pairs = _PARAMS.findall(params)  # tuples: orjson writes them as arrays
-            for name, value in pairs:
-                slot = PARAM_SLOTS.get(name)
-                if slot is not None and found[slot] is None:
-                    found[slot] = value
-            elements.append({"id": sd_id, "params": pairs})
-        record["structured_data"] = elements
+        # Parameters as (name, value) tuples, which orjson writes as arrays.
+        if one[0] is not None:  # one element, split by the match: ID, NAME, VALUE, ...
+            # The parameters it has come first, those it does not have are None (the match
+            # takes each optional group it can, in order).
+            size = len(one) - one.count(None)
+            params = list(zip(one[1:size:2], one[2:size:2], strict=True))
+            record["structured_data"] = [{"id": one[0], "params": params}]
+        else:
+            elements = [{"id": sd_id, "params": _PARAMS.findall(pairs)}
+                        for sd_id, pairs in _ELEMENTS.findall(sd)]
+            params = [pair for element in elements for pair in element["params"]]
+            record["structured_data"] = elements
+        for name, value in params:
+            slot = PARAM_SLOTS.get(name)
+            if slot is not None and found[slot] is None:
+                found[slot] = value
     time = None
     if stamp != "-":
         record["timestamp"] = stamp

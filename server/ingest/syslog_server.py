@@ -5,9 +5,9 @@ Each listener reads frames (``syslog_framing`` or ``relp``), parses the messages
 :class:`~auditlog_tlog.server.ingest.sink.IngestSink`, which answers once they are durable.
 Every message of one read is one durable batch, its entries written straight from the parsed
 message (``message_entry``). A connection reads and parses its next chunk while the one before
-is being committed, and no further (``one_ahead``), so a slow log slows its senders through TCP
-flow control instead of buffering without bound. A full queue or quota (PushbackError) is
-waited out on the injected clock and the batch retried.
+is being committed, and no further (``one_ahead``, server/ingest/pipeline.py), so a slow log
+slows its senders through TCP flow control instead of buffering without bound. A full queue or
+quota (PushbackError) is waited out on the injected clock and the batch retried.
 
 What each transport can lose on a crash of this server is in docs/ingestion-syslog.md: RELP
 answers ``200 OK`` only for durable messages and the sender resends the rest; TCP and TLS have
@@ -22,17 +22,18 @@ import contextlib
 import logging
 import ssl
 from collections import Counter, deque
-from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
 from auditlog_tlog.common.clock import Clock
 from auditlog_tlog.common.files import check_private_mode
 from auditlog_tlog.common.net import format_address, split_host_port
+from auditlog_tlog.server.ingest.pipeline import one_ahead
 from auditlog_tlog.server.ingest.record import encode_fields, source_json
-from auditlog_tlog.server.ingest.relp import SERVER_CLOSE, RelpDecoder, RelpSession, Step
+from auditlog_tlog.server.ingest.relp import SERVER_CLOSE, RelpDecoder, RelpRead, RelpSession
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener
 from auditlog_tlog.server.ingest.syslog_fast import PARAM_SLOTS, fast_entry
@@ -53,7 +54,6 @@ log = logging.getLogger("auditlog.server.ingest.syslog")
 READ_BYTES = 256 * 1024
 MAX_UDP_QUEUE = 10_000
 _REFUSALS = (NotFoundError, PermissionDeniedError, UnauthenticatedError)
-_B = TypeVar("_B")
 
 
 def server_context(tls: TLSConfig) -> ssl.SSLContext:
@@ -108,65 +108,9 @@ def message_entry(message: SyslogMessage, source: orjson.Fragment) -> bytes:
     return encode_fields(*search_fields(message), message.record(), source, keys_sorted=True)
 
 
-# Messages of one read, parsed and encoded: (entries by log with their place in the read,
-# per message "" or why it was refused).
-Batch = tuple[dict[str, list[tuple[int, bytes | MalformedError]]], list[str]]
-# A read of a RELP connection: its replies in frame order (those of delivered messages filled
-# in once they are committed), (slot in the replies, TXNR, data) of each delivered message, and
-# the delivered messages prepared (None: the read delivered none).
-_RelpRead = tuple[list[bytes], list[tuple[int, int, bytes]], Batch | None]
-
-
-async def one_ahead(batches: AsyncGenerator[_B, None],
-                     commit: Callable[[_B], Coroutine[Any, Any, None]]) -> None:
-    """``commit`` every batch in order, the next one being read and prepared while the one
-    before is committed: at most one commit in flight, so a connection holds at most two
-    reads and a slow log still slows its sender through TCP flow control. A commit that
-    fails ends the connection at once, even while the next read waits for bytes; whatever
-    else ends it (its end, a bad frame, a graceful stop cancelling it), every batch read so
-    far is committed first, as when each read was committed before the next."""
-    pending: asyncio.Future[None] | None = None
-    try:
-        async with contextlib.aclosing(batches):
-            step: asyncio.Future[_B] | None = None
-            try:
-                while True:
-                    step = asyncio.ensure_future(anext(batches))
-                    try:
-                        if pending is not None:
-                            await asyncio.wait((step, pending),
-                                               return_when=asyncio.FIRST_COMPLETED)
-                            if pending.done() and pending.exception() is not None:
-                                await pending  # raises why the log refused the commit
-                        batch = await step
-                        if pending is not None:
-                            await asyncio.shield(pending)
-                    except StopAsyncIteration:
-                        break
-                    except asyncio.CancelledError:  # a graceful stop: what was read is written
-                        if step.done() and not step.cancelled() and step.exception() is None:
-                            if pending is not None:
-                                await _settle(pending)
-                            pending = asyncio.ensure_future(commit(step.result()))
-                        raise
-                    pending = asyncio.ensure_future(commit(batch))
-            finally:
-                if step is not None and not step.done():  # a read abandoned: stop it first
-                    step.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await step
-        if pending is not None:
-            await pending
-    finally:
-        if pending is not None and not pending.done():
-            await _settle(pending)
-
-
-async def _settle(commit: asyncio.Future[None]) -> None:
-    """Wait for a commit while the connection ends for another reason (which is what
-    propagates; a cancellation of this wait leaves the commit running)."""
-    with contextlib.suppress(Exception):
-        await asyncio.shield(commit)
+# Messages of one read, parsed and encoded: (by log, the places in the read of its messages and
+# their entries; per message "" or why it was refused).
+Batch = tuple[dict[str, tuple[list[int], list[bytes | MalformedError]]], list[str]]
 
 
 class SyslogServer:
@@ -287,36 +231,20 @@ class SyslogServer:
         session = RelpSession()
         decoder = RelpDecoder(self.config.max_message_bytes)
 
-        async def reads() -> AsyncGenerator[_RelpRead, None]:
+        async def reads() -> AsyncGenerator[tuple[RelpRead, Batch | None], None]:
             timer = FrameTimer(self._clock, reader, READ_BYTES)
             while data := await timer.read(decoder.pending):
-                replies: list[bytes] = []
-                delivered: list[tuple[int, int, bytes]] = []  # (slot in replies, txnr, data)
-                messages: list[bytes] = []
-                closing = False
-                for frame in decoder.feed(data):
-                    step, reply = session.accept(frame)
-                    if step is Step.DELIVER:
-                        delivered.append((len(replies), frame.txnr, frame.data))
-                        messages.append(frame.data)
-                    replies.append(reply)
-                    if step is Step.CLOSE:
-                        closing = True
-                        break
-                if replies:  # else the read ended inside a frame
+                read = session.take(decoder.frames(data))
+                if read.replies:  # else the read ended inside a frame
                     timer.whole()
-                    yield replies, delivered, self.prepare(principal, messages) if messages else None
-                if closing:
+                    yield read, self.prepare(principal, read.messages) if read.messages else None
+                if read.closing:
                     return
 
-        async def answer(read: _RelpRead) -> None:
-            replies, delivered, batch = read
-            if batch is not None:
-                errors = await self.commit(principal, batch)
-                for (slot, txnr, data), error in zip(delivered, errors, strict=True):
-                    replies[slot] = session.answer(txnr, 500 if error else 200, error or "OK",
-                                                   data)
-            writer.write(b"".join(replies))
+        async def answer(prepared: tuple[RelpRead, Batch | None]) -> None:
+            read, batch = prepared
+            errors = [] if batch is None else await self.commit(principal, batch)
+            writer.write(session.answer_all(read, errors))
             await writer.drain()
 
         await one_ahead(reads(), answer)
@@ -336,41 +264,51 @@ class SyslogServer:
         year = datetime.fromtimestamp(self._clock.now(), UTC).year
         source = source_json(name, who)
         errors = [""] * len(messages)
-        groups: dict[str, list[tuple[int, bytes | MalformedError]]] = {}
+        groups: dict[str, tuple[list[int], list[bytes | MalformedError]]] = {}
+        route = self.config.route
+        # The usual listener routes every message of a sender alike: one group, no route per
+        # message (APP-NAME decides only with log_by_app and a sender it does not route).
+        fixed = self.config.fixed_route(who)
+        places, entries = groups.setdefault(fixed, ([], [])) if fixed is not None else ([], [])
         for i, raw in enumerate(messages):
             try:
                 fast = fast_entry(raw, source)  # most messages: no SyslogMessage built
                 if fast is not None:
-                    groups.setdefault(self.config.route(who, fast[1]), []).append((i, fast[0]))
-                    continue
-                message = parse_syslog(raw, year)
+                    entry, app = fast
+                else:
+                    message = parse_syslog(raw, year)
+                    app = message.app_name
+                    try:
+                        entry = message_entry(message, source)
+                    except MalformedError as exc:
+                        entry = exc  # refused alone, and counted, by the sink
             except MalformedError as exc:
                 self._sink.rejected(name, exc)
                 errors[i] = str(exc)
                 continue
-            try:
-                entry: bytes | MalformedError = message_entry(message, source)
-            except MalformedError as exc:
-                entry = exc  # refused alone, and counted, by the sink
-            groups.setdefault(self.config.route(who, message.app_name), []).append((i, entry))
-        return groups, errors
+            if fixed is None:
+                places, entries = groups.setdefault(route(who, app), ([], []))
+            places.append(i)
+            entries.append(entry)
+        return {log: group for log, group in groups.items() if group[0]}, errors
 
     async def commit(self, principal: Principal | None, batch: Batch,
                      refusals_raise: bool = False) -> list[str]:
         """Append a prepared batch durably (the waiting of :meth:`ingest`)."""
         groups, errors = batch
-        for origin, group in groups.items():
+        for origin, (places, entries) in groups.items():
             try:
-                outcomes = await self._append(principal, origin, [r for _, r in group])
+                outcomes = await self._append(principal, origin, entries)
             except _REFUSALS as exc:
                 if refusals_raise:
                     raise
-                for i, _ in group:
+                for i in places:
                     errors[i] = str(exc)
                 continue
-            for (i, _), outcome in zip(group, outcomes, strict=True):
-                if isinstance(outcome, MalformedError):
-                    errors[i] = str(outcome)
+            if any(outcomes):  # else every one durable (None)
+                for i, outcome in zip(places, outcomes, strict=True):
+                    if isinstance(outcome, MalformedError):
+                        errors[i] = str(outcome)
         return errors
 
     async def _append(self, principal: Principal | None, origin: str,

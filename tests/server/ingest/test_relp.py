@@ -42,7 +42,7 @@ class FieldByField(RelpDecoder):
         self._buffer += data
         frames = []
         while (frame := self._next()) is not None:
-            frames.append(frame)
+            frames.append(RelpFrame(*frame))
         return frames
 
 
@@ -138,3 +138,60 @@ def test_unknown_commands_get_an_error_and_the_session_goes_on() -> None:
 
 def test_response_counts_its_data_bytes() -> None:
     assert response(7, 500, "é") == b"7 rsp 6 500 \xc3\xa9\n"
+
+
+# Reads of a session: frames of few TXNRs (so some repeat, with the same data or other data),
+# an occasional open, close or unknown command; per delivered message, durable or refused.
+session_frames = st.builds(
+    RelpFrame, st.integers(1, 6),
+    st.sampled_from(["syslog"] * 6 + ["open", "close", "starttls"]),
+    st.sampled_from([b"m", b"n", b"relp_version=0\ncommands=syslog"]))
+
+
+@settings(max_examples=300)
+@given(st.lists(st.lists(session_frames, max_size=8), max_size=6), st.data())
+def test_a_read_taken_at_once_is_answered_as_frame_by_frame(reads: list[list[RelpFrame]],
+                                                           data: st.DataObject) -> None:
+    """take and answer_all give the replies and leave the redelivery window that accept and
+    answer, one frame at a time, give and leave."""
+    at_once, by_frame = RelpSession(window=3), RelpSession(window=3)
+    for frames_of_read in reads:
+        read = at_once.take([(f.txnr, f.command, f.data) for f in frames_of_read])
+        want: list[bytes] = []
+        delivered: list[RelpFrame] = []
+        for frame in frames_of_read:
+            step, reply = by_frame.accept(frame)
+            want.append(reply)
+            if step is Step.DELIVER:
+                delivered.append(frame)
+            if step is Step.CLOSE:
+                break
+        assert read.closing == (step is Step.CLOSE if frames_of_read else False)
+        assert read.txnrs == [f.txnr for f in delivered]
+        assert read.messages == [f.data for f in delivered]
+        errors = [""] * len(delivered)  # all durable, the usual read, or some refused
+        if data.draw(st.booleans()):
+            errors = data.draw(st.lists(st.sampled_from(["", "refused"]),
+                                        min_size=len(delivered), max_size=len(delivered)))
+        sent = at_once.answer_all(read, errors)
+        for slot, frame, error in zip(read.slots, delivered, errors, strict=True):
+            want[slot] = by_frame.answer(frame.txnr, 500 if error else 200, error or "OK",
+                                         frame.data)
+        assert sent == b"".join(want)
+        assert list(at_once._answered.items()) == list(by_frame._answered.items())
+        if read.closing:
+            break
+
+
+def test_a_txnr_delivered_twice_in_one_read_is_remembered_last() -> None:
+    """As answer() after answer(): the window keeps the TXNRs in the order last answered,
+    so the oldest one leaves it first."""
+    session = RelpSession(window=2)
+    session.accept(OPEN)
+    read = session.take([(2, "syslog", b"m"), (3, "syslog", b"n"), (2, "syslog", b"m")])
+    assert read.txnrs == [2, 3, 2]
+    assert session.answer_all(read, ["", "", ""]) == (
+        b"2 rsp 6 200 OK\n3 rsp 6 200 OK\n2 rsp 6 200 OK\n")
+    session.answer_all(session.take([(4, "syslog", b"o")]), [""])  # 3 leaves the window
+    assert session.accept(RelpFrame(3, "syslog", b"n"))[0] is Step.DELIVER
+    assert session.accept(RelpFrame(2, "syslog", b"m")) == (Step.REPLY, b"2 rsp 6 200 OK\n")

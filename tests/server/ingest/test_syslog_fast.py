@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,8 +51,11 @@ STAMPS = _parts(["-", "2026-11-30T01:02:03Z", "2026-11-30T01:02:03.456789Z",
                 ["2026-02-30T01:02:03Z", "2026-11-30T01:02:03.1234567Z", "0000-01-01T00:00:00Z",
                  "0001-01-01T00:00:00+01:00", "2026-11-30T01:02:03", "2026-11-30 01:02:03Z"])
 NAMES = _parts(["-", "h", "host.example", "a" * 48], ["", "h\u00e9", "a" * 256, "h\x01"])
-SDS = _parts(["-", '[a@1 actor="alice" action="read"]', '[x][y user="u" resource=""]',
-              '[e outcome="ok" actor="" user="bob"]', '[a@1 ip="]=x y"]'],
+COMMON_SDS = ["-", '[a@1 actor="alice" action="read"]', '[x][y user="u" resource=""]',
+              '[e outcome="ok" actor="" user="bob"]', '[a@1 ip="]=x y"]', "[z]",
+              '[a b="1" c="2" d="3" action="4"]', '[a b="1" c="2" d="3" e="4" actor="5"]',
+              '[a x="[y"][b resource="]"]', '[a x="1"][b][c actor="c"]']
+SDS = _parts(COMMON_SDS,
              ['[a@1 x="a\\"b"]', '[a x="1"]x', "[a", '[a x=1]', "[]", '[a x="1"] [b]', ""])
 MSGS = _parts(["", " hello", " \ufeffbom", " two\nlines\n", " é ü", " "], [])
 
@@ -81,3 +85,9 @@ def test_the_fast_reader_takes_common_messages_and_leaves_the_rest() -> None:
     assert _fast(line + b"\xff") is None  # not UTF-8: the full reader keeps it as base64
     bad = line.replace(b"11-30", b"02-30")
     assert _fast(bad) == _full(bad) == ("refused", _full(bad)[1])  # the same refusal
+
+
+@pytest.mark.parametrize("sd", COMMON_SDS)
+def test_every_common_structured_data_takes_the_fast_reader_to_the_same_entry(sd: str) -> None:
+    line = b"<110>1 2026-11-30T01:02:03.456789Z h app 42 ID7 %s hi" % sd.encode()
+    assert _fast(line) is not None and _fast(line) == _full(line)

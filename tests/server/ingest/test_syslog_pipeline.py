@@ -1,6 +1,6 @@
 """In process: a syslog or RELP connection prepares its next read while the one before is
 committed, commits in order with at most one commit in flight, and commits everything it
-read however the connection ends (``one_ahead`` of server/ingest/syslog_server.py)."""
+read however the connection ends (``one_ahead`` of server/ingest/pipeline.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from auditlog_tlog.server.ingest.syslog_server import one_ahead
+from auditlog_tlog.server.ingest.pipeline import one_ahead
 from auditlog_tlog.tree.errors import MalformedError, PermissionDeniedError
 
 

@@ -10,6 +10,7 @@ import socket
 import ssl
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -127,4 +128,8 @@ def test_the_documented_configuration_parses() -> None:
     assert (listener.name, listener.route("web", None), listener.route(None, "nginx"),
             listener.route(None, "other")) == (
         "relp-tls", "auditlog.example/web", "auditlog.example/web", "auditlog.example/syslog")
+    # One route for all of a sender's messages where the APP-NAME cannot change it.
+    assert (listener.fixed_route("web"), listener.fixed_route(None),
+            replace(listener, log_by_app={}).fixed_route(None)) == (
+        "auditlog.example/web", None, "auditlog.example/syslog")
     assert listener.tls is not None and listener.tls.client_ca_file == Path("/etc/auditlog/tls/ca.pem")
