@@ -14,8 +14,9 @@ from auditlog_tlog.server.erasure import ErasureRequest
 from auditlog_tlog.server.keys import KeyInfo
 from auditlog_tlog.server.sequencer import Appended, Sequencer
 from auditlog_tlog.server.signal import Signal
+from auditlog_tlog.storage.batch import AppendOutcome
 from auditlog_tlog.storage.index import LogIndex
-from auditlog_tlog.storage.logstore import AppendOutcome, LogStore
+from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.errors import (
     CorruptionError,
     InvalidRangeError,

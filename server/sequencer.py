@@ -36,7 +36,7 @@ from auditlog_tlog.server.erasure import ErasureRequest, check_addenda, erasure_
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.signal import Signal
 from auditlog_tlog.server.writer import LogWriter
-from auditlog_tlog.storage.logstore import AppendOutcome
+from auditlog_tlog.storage.batch import AppendOutcome
 from auditlog_tlog.tree.errors import (
     AuditLogError,
     MalformedError,

@@ -42,7 +42,8 @@ from auditlog_tlog.server.anchors import (
 )
 from auditlog_tlog.server.signer import CheckpointSigner
 from auditlog_tlog.storage.addenda import AddendaChange
-from auditlog_tlog.storage.logstore import AppendOutcome, LogStore, PreparedBatch
+from auditlog_tlog.storage.batch import AppendOutcome, PreparedBatch
+from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.errors import CorruptionError, VerificationError
 from auditlog_tlog.tree.keys import NoteSigner
 

@@ -35,7 +35,7 @@ from auditlog_tlog.server.ingest.kubernetes import event_records, parse_event_li
 from auditlog_tlog.server.ingest.otlp import OTLPIngest, json_response, parse_json, parse_protobuf
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.security import Principal, TLSConfig
-from auditlog_tlog.storage.logstore import AppendOutcome
+from auditlog_tlog.storage.batch import AppendOutcome
 from auditlog_tlog.tree import errors
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError, PushbackError
 

@@ -31,7 +31,7 @@ from auditlog_tlog.server.ingest.record import IngestRecord, decode_entry, encod
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer, Principal
-from auditlog_tlog.storage.logstore import AppendOutcome
+from auditlog_tlog.storage.batch import AppendOutcome
 from auditlog_tlog.tree import errors
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError, NotFoundError
 

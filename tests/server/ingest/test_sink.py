@@ -13,7 +13,7 @@ from auditlog_tlog.server.config import parse_config
 from auditlog_tlog.server.ingest.record import IngestRecord, SearchFields, encode_entry
 from auditlog_tlog.server.ingest.sink import IngestSink, reason_of
 from auditlog_tlog.server.security import Authorizer, hash_token
-from auditlog_tlog.storage.logstore import AppendOutcome
+from auditlog_tlog.storage.batch import AppendOutcome
 from auditlog_tlog.tree import errors
 from auditlog_tlog.tree.errors import (
     MalformedError,
