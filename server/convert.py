@@ -8,6 +8,7 @@ from itertools import chain
 from typing import Final
 
 from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.server.appended import Appended, Receipted
 from auditlog_tlog.server.runtime import Inclusion, LogRuntime
 from auditlog_tlog.server.search import (
     MAX_FILTERS,
@@ -19,7 +20,6 @@ from auditlog_tlog.server.search import (
     parse_filter,
     parse_time_ns,
 )
-from auditlog_tlog.server.sequencer import Appended, Receipted
 from auditlog_tlog.tree.errors import MalformedError
 from auditlog_tlog.tree.hashing import HASH_SIZE
 

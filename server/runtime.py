@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from auditlog_tlog.server.anchors import LogHaltedError
+from auditlog_tlog.server.appended import Appended
 from auditlog_tlog.server.config import LogConfig
 from auditlog_tlog.server.cosigning import LogWitnesses
 from auditlog_tlog.server.erasure import ErasureRequest
 from auditlog_tlog.server.keys import KeyInfo
-from auditlog_tlog.server.sequencer import Appended, Sequencer
+from auditlog_tlog.server.sequencer import Sequencer
 from auditlog_tlog.server.signal import Signal
 from auditlog_tlog.storage.batch import AppendOutcome
 from auditlog_tlog.storage.index import LogIndex

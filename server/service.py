@@ -18,11 +18,11 @@ from auditlog_tlog.common.echo import clip, echo
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.proto import auditlog_pb2_grpc as pb_grpc
 from auditlog_tlog.server import convert
+from auditlog_tlog.server.appended import Appended, Receipted
 from auditlog_tlog.server.erasure import ErasureRequest
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.search import searcher_of
-from auditlog_tlog.server.sequencer import Appended, Receipted
 from auditlog_tlog.server.status import status_of, trailer_of
 from auditlog_tlog.server.stream_window import AppendWindow, stream_log
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError, NotFoundError, PushbackError

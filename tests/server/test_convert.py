@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from auditlog_tlog.proto import auditlog_pb2 as pb
 from auditlog_tlog.server import convert
-from auditlog_tlog.server.sequencer import Appended
+from auditlog_tlog.server.appended import Appended
 
 uint64 = st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([0, 1, 127, 128, 2**63, 2**64 - 1]))
 
