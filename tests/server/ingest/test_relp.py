@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditlog_tlog.server.ingest.relp import RelpDecoder, RelpFrame, RelpSession, Step, response
+from auditlog_tlog.server.ingest.relp import (
+    RelpDecoder,
+    RelpFrame,
+    RelpRead,
+    RelpSession,
+    Step,
+    response,
+)
 from auditlog_tlog.tree.errors import MalformedError
 
 OPEN = RelpFrame(1, "open", b"relp_version=0\nrelp_software=librelp,1.2.13\ncommands=syslog")
@@ -195,3 +202,54 @@ def test_a_txnr_delivered_twice_in_one_read_is_remembered_last() -> None:
     session.answer_all(session.take([(4, "syslog", b"o")]), [""])  # 3 leaves the window
     assert session.accept(RelpFrame(3, "syslog", b"n"))[0] is Step.DELIVER
     assert session.accept(RelpFrame(2, "syslog", b"m")) == (Step.REPLY, b"2 rsp 6 200 OK\n")
+
+
+# Reads of an open session made of syslog frames only, of a few TXNRs (fresh ones mostly, some
+# repeated in one read or across reads), the data of two kinds: the reads answer_all answers in
+# one join when all are durable (the strategy above, with open, close and other commands mixed
+# in, almost never makes one).
+syslog_reads = st.lists(st.lists(st.builds(RelpFrame, st.integers(2, 9), st.just("syslog"),
+                                           st.sampled_from([b"m", b"n"])),
+                                 min_size=1, max_size=6), min_size=1, max_size=6)
+
+
+@settings(max_examples=300)
+@given(syslog_reads, st.booleans(), st.data())
+def test_reads_of_messages_only_answered_at_once_are_as_frame_by_frame(
+        reads: list[list[RelpFrame]], pipelined: bool, data: st.DataObject) -> None:
+    """take and answer_all of reads that deliver only syslog messages (the usual read: its
+    200 OKs joined at once and the window updated at once) give the replies and leave the
+    window that accept and answer give, frame by frame, also when the next read is taken
+    before the one before is answered (the server's pipeline, server/ingest/pipeline.py)."""
+    at_once, by_frame = RelpSession(window=3), RelpSession(window=3)
+    at_once.accept(OPEN)
+    by_frame.accept(OPEN)
+    waiting: list[tuple[RelpRead, list[RelpFrame], list[bytes]]] = []
+
+    def answer(read: RelpRead, delivered: list[RelpFrame], want: list[bytes]) -> None:
+        errors = [""] * len(delivered)
+        if data.draw(st.integers(0, 4)) == 0:  # now and then some refused
+            errors = data.draw(st.lists(st.sampled_from(["", "refused"]),
+                                        min_size=len(delivered), max_size=len(delivered)))
+        sent = at_once.answer_all(read, errors)
+        for slot, frame, error in zip(read.slots, delivered, errors, strict=True):
+            want[slot] = by_frame.answer(frame.txnr, 500 if error else 200, error or "OK",
+                                         frame.data)
+        assert sent == b"".join(want)
+        assert list(at_once._answered.items()) == list(by_frame._answered.items())
+
+    for frames_of_read in reads:
+        read = at_once.take([(f.txnr, f.command, f.data) for f in frames_of_read])
+        want: list[bytes] = []
+        delivered: list[RelpFrame] = []
+        for frame in frames_of_read:
+            step, reply = by_frame.accept(frame)
+            want.append(reply)
+            if step is Step.DELIVER:
+                delivered.append(frame)
+        assert not read.closing and read.txnrs == [f.txnr for f in delivered]
+        waiting.append((read, delivered, want))
+        if not pipelined or len(waiting) == 2:
+            answer(*waiting.pop(0))
+    while waiting:
+        answer(*waiting.pop(0))

@@ -91,3 +91,29 @@ def test_the_fast_reader_takes_common_messages_and_leaves_the_rest() -> None:
 def test_every_common_structured_data_takes_the_fast_reader_to_the_same_entry(sd: str) -> None:
     line = b"<110>1 2026-11-30T01:02:03.456789Z h app 42 ID7 %s hi" % sd.encode()
     assert _fast(line) is not None and _fast(line) == _full(line)
+
+
+# Structured data generated element by element, not drawn from a list: SD-NAMEs valid or not
+# (the search fields' names among them, 32 and 33 characters), PARAM-VALUEs with "]", "[", "=",
+# spaces, non-ASCII, newlines, and sometimes a quote or a backslash (an escape, or malformed);
+# one to three elements of up to six parameters, so both the one-element match (up to four
+# parameters) and the element-by-element split are reached, and the full reader's escapes.
+SD_NAMES = st.one_of(
+    st.text(alphabet="abcu@.#!~", min_size=1, max_size=3),
+    st.sampled_from(["actor", "user", "action", "resource", "outcome", "a" * 32, "a" * 33]),
+    st.text(alphabet='ab@=] "\\é', max_size=3))
+SD_VALUES = st.one_of(st.text(alphabet="ab][= é\n\t", max_size=5),
+                      st.text(alphabet='ab]["\\= ', max_size=5))
+SD_ELEMENTS = st.builds(
+    lambda name, params: "[" + name + "".join(f' {n}="{v}"' for n, v in params) + "]",
+    SD_NAMES, st.lists(st.tuples(SD_NAMES, SD_VALUES), max_size=6))
+
+
+@settings(max_examples=500)
+@given(st.lists(SD_ELEMENTS, min_size=1, max_size=3).map("".join),
+       st.sampled_from(["", " hi", " [x]", "\n"]))
+def test_generated_structured_data_gives_the_full_readers_entry_or_steps_aside(
+        sd: str, msg: str) -> None:
+    raw = ("<13>1 2026-11-30T01:02:03Z h app 1 m " + sd + msg).encode()
+    fast = _fast(raw)
+    assert fast is None or fast == _full(raw)

@@ -254,3 +254,31 @@ def test_tls_without_a_client_certificate_is_refused(
 def test_bad_listener_config_says_what_is_wrong(table: dict[str, object], said: str) -> None:
     with pytest.raises(ValueError, match=said):
         parse_syslog_listeners([table], Path("."), {LOG})
+
+
+def test_relp_session_in_one_read_is_answered_in_order_once_durable(
+        server: RunningServer) -> None:
+    """open, messages (one malformed, one TXNR sent twice), close and a frame after it, all in
+    one send: each frame answered in order, the 200 OKs only for what is stored, nothing after
+    the close taken."""
+    stream = (b"1 open %d %s\n" % (len(OPEN_OFFERS), OPEN_OFFERS)
+              + syslog_frame(2, b"<13>1 - h app - - - one read a")
+              + syslog_frame(3, b"no pri here")
+              + syslog_frame(4, b"<13>1 - h app - - - one read b")
+              + syslog_frame(4, b"<13>1 - h app - - - one read b")
+              + b"5 close 0\n" + syslog_frame(6, b"<13>1 - h app - - - after the close"))
+    with socket.create_connection(("127.0.0.1", listener_port(server, "relp")), timeout=10) as c:
+        c.sendall(stream)
+        opened = read_frame(c)
+        assert opened.startswith(b"1 rsp ") and b" 200 OK" in opened
+        assert read_frame(c) == b"2 rsp 6 200 OK\n"
+        assert "one read a" in messages(server)  # stored once answered
+        refused = read_frame(c)
+        assert refused.startswith(b"3 rsp ") and b" 500 " in refused
+        assert read_frame(c) == read_frame(c) == b"4 rsp 6 200 OK\n"
+        assert "one read b" in messages(server)
+        assert read_frame(c) == b"5 rsp 0\n"
+        assert c.recv(10) == b""
+    stored = messages(server)
+    assert stored.count("one read b") == 1  # the log's dedup
+    assert "after the close" not in stored and "no pri here" not in str(entries(server, LOG))
