@@ -16,7 +16,10 @@ disconnect: nothing a client saw acknowledged is lost, and a message may arrive 
 
 Redelivery: within a session a TXNR already answered is answered again from memory (the last
 ``window`` of them), without a second entry, if its data is the same (a digest is kept); a TXNR
-answered for other data is refused (``500``), never acknowledged for data that was not stored.
+answered for other data is refused (``500``), never acknowledged for data that was not stored;
+so is a TXNR sent again while its first message is still being committed (a sender reusing a
+TXNR it has no answer for yet: librelp never does), which would otherwise be stored twice on a
+log without dedup.
 Across sessions TXNRs restart at 1 and say nothing, but the entry of a message does not depend
 on the session, so an identical message is an identical entry and the log's dedup gives it its
 first index.
@@ -207,6 +210,7 @@ class RelpSession:
         # of bytes (SipHash, keyed per process): two messages collide by chance once in 2^64,
         # and a sender that collides two of its own on purpose loses only its own second one.
         self._answered: OrderedDict[int, int] = OrderedDict()
+        self._inflight: set[int] = set()  # TXNRs delivered and not answered yet
 
     def accept(self, frame: RelpFrame) -> tuple[Step, bytes]:
         """What to do with ``frame``, and the bytes to send for it (none for DELIVER)."""
@@ -222,10 +226,12 @@ class RelpSession:
         slots: list[int] = []
         txnrs: list[int] = []
         messages: list[bytes] = []
-        answered = self._answered
+        answered, inflight = self._answered, self._inflight
         for txnr, command, data in frames:
-            if command == "syslog" and self.opened and txnr not in answered:
+            if command == "syslog" and self.opened and txnr not in answered \
+                    and txnr not in inflight:
                 step, reply = Step.DELIVER, b""
+                inflight.add(txnr)
             else:
                 step, reply = self._accept(txnr, command, data)
             if step is Step.DELIVER:
@@ -264,11 +270,16 @@ class RelpSession:
                 return Step.REPLY, b"%d rsp 6 200 OK\n" % txnr
             return Step.REPLY, response(txnr, 500, f"TXNR {txnr} was acknowledged "
                                         "for other data in this session, want a new TXNR")
+        if txnr in self._inflight:
+            return Step.REPLY, response(txnr, 500, f"TXNR {txnr} is still being committed in "
+                                        "this session, want a new TXNR")
+        self._inflight.add(txnr)
         return Step.DELIVER, b""
 
     def answer(self, txnr: int, code: int, text: str, data: bytes = b"") -> bytes:
         """The response to the delivered syslog command ``txnr`` of ``data``; a 200 is
         remembered, with a digest of ``data``, for redelivery."""
+        self._inflight.discard(txnr)
         ok = code == 200 and text == "OK"  # written as response() writes it, without its work
         reply = b"%d rsp 6 200 OK\n" % txnr if ok else response(txnr, code, text)
         if code == 200:
@@ -292,6 +303,7 @@ class RelpSession:
             for slot, reply in zip(read.slots, answers, strict=True):
                 filled[slot] = reply
             return b"".join(filled)
+        self._inflight.difference_update(txnrs)
         answered = self._answered
         before = len(answered)
         answered.update(zip(txnrs, map(hash, messages), strict=True))

@@ -190,18 +190,28 @@ def test_a_read_taken_at_once_is_answered_as_frame_by_frame(reads: list[list[Rel
             break
 
 
-def test_a_txnr_delivered_twice_in_one_read_is_remembered_last() -> None:
-    """As answer() after answer(): the window keeps the TXNRs in the order last answered,
-    so the oldest one leaves it first."""
+def test_a_txnr_sent_again_before_its_answer_is_refused_not_stored_twice() -> None:
+    """A TXNR the session has delivered and not answered yet, in the same read or the next
+    one (taken while the first commits), is refused: stored twice otherwise on a log without
+    dedup. Once answered it is a redelivery, answered from the window."""
     session = RelpSession(window=2)
     session.accept(OPEN)
     read = session.take([(2, "syslog", b"m"), (3, "syslog", b"n"), (2, "syslog", b"m")])
-    assert read.txnrs == [2, 3, 2]
-    assert session.answer_all(read, ["", "", ""]) == (
-        b"2 rsp 6 200 OK\n3 rsp 6 200 OK\n2 rsp 6 200 OK\n")
-    session.answer_all(session.take([(4, "syslog", b"o")]), [""])  # 3 leaves the window
-    assert session.accept(RelpFrame(3, "syslog", b"n"))[0] is Step.DELIVER
-    assert session.accept(RelpFrame(2, "syslog", b"m")) == (Step.REPLY, b"2 rsp 6 200 OK\n")
+    assert read.txnrs == [2, 3] and read.slots == [0, 1]
+    assert read.replies[2].startswith(b"2 rsp ") and b"500 TXNR 2 is still being committed" \
+        in read.replies[2]
+    following = session.take([(3, "syslog", b"n"), (4, "syslog", b"o")])  # before the answer
+    assert following.txnrs == [4] and b"500 TXNR 3 is still being committed" in \
+        following.replies[0]
+    sent = session.answer_all(read, ["", ""])
+    assert sent.startswith(b"2 rsp 6 200 OK\n3 rsp 6 200 OK\n2 rsp ")
+    assert session.answer_all(following, [""]).endswith(b"4 rsp 6 200 OK\n")
+    assert session.accept(RelpFrame(3, "syslog", b"n")) == (Step.REPLY, b"3 rsp 6 200 OK\n")
+    assert session.accept(RelpFrame(5, "syslog", b"p"))[0] is Step.DELIVER
+    step, reply = session.accept(RelpFrame(5, "syslog", b"p"))  # frame by frame, the same
+    assert step is Step.REPLY and b"500 TXNR 5 is still being committed" in reply
+    session.answer(5, 500, "refused")  # a refusal ends it too: the sender may resend it
+    assert session.accept(RelpFrame(5, "syslog", b"p"))[0] is Step.DELIVER
 
 
 # Reads of an open session made of syslog frames only, of a few TXNRs (fresh ones mostly, some
