@@ -157,15 +157,13 @@ class LogStore:
 
     def inclusion_proof(self, index: int, size: int) -> tuple[bytes, ...]:
         """PATH(index, D[size]) for any size up to the current one."""
-        if not 0 <= size <= self.size:  # the check of _check_size, without a call
-            self._check_size(size, "tree size")
+        self._check_size(size, "tree size")
         return self._proofs.inclusion(index, size, False)[1]
 
     def inclusion(self, index: int, size: int) -> tuple[bytes, tuple[bytes, ...]]:
         """(leaf hash, PATH(index, D[size])) in one read: the leaf's stratum is the one that
         holds its sibling, so the leaf hash costs nothing more than the proof."""
-        if not 0 <= size <= self.size:
-            self._check_size(size, "tree size")
+        self._check_size(size, "tree size")
         return self._proofs.inclusion(index, size, True)
 
     def inclusion_proofs(self, indexes: Sequence[int], size: int) -> list[tuple[bytes, ...]]:
@@ -177,8 +175,7 @@ class LogStore:
 
     def consistency_proof(self, size1: int, size2: int) -> tuple[bytes, ...]:
         """PROOF(size1, D[size2]) for 0 <= size1 <= size2 <= size."""
-        if not 0 <= size2 <= self.size:  # the check of _check_size, without a call
-            self._check_size(size2, "size2")
+        self._check_size(size2, "size2")
         return self._proofs.consistency(size1, size2)
 
     def leaf_hash(self, index: int) -> bytes:

@@ -203,8 +203,6 @@ class ProofReader:
             return ()
         level = (size1 & -size1).bit_length() - 1  # the lowest set bit: the last node's width
         anchor = size1 - 1
-        split = (anchor ^ (size2 - 1)).bit_length()
-        if split < level:
-            split = level
+        split = max(level, (anchor ^ (size2 - 1)).bit_length())
         return (*self._path(anchor, level, split, anchor >> level != 0),
                 *self._tail(size2, split, split > level))
