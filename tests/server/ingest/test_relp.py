@@ -155,37 +155,54 @@ session_frames = st.builds(
     st.sampled_from([b"m", b"n", b"relp_version=0\ncommands=syslog"]))
 
 
+def by_frame(session: RelpSession, frames: list[RelpFrame]
+             ) -> tuple[list[bytes], list[RelpFrame], Step | None]:
+    """accept of each of one read's frames up to one that closes: the replies, the frames
+    delivered, the last step (the reference take is held to)."""
+    want: list[bytes] = []
+    delivered: list[RelpFrame] = []
+    step = None
+    for frame in frames:
+        step, reply = session.accept(frame)
+        want.append(reply)
+        if step is Step.DELIVER:
+            delivered.append(frame)
+        if step is Step.CLOSE:
+            break
+    return want, delivered, step
+
+
+def answer_both(at_once: RelpSession, frame_by_frame: RelpSession, read: RelpRead,
+                delivered: list[RelpFrame], want: list[bytes], errors: list[str]) -> None:
+    """answer_all of ``read`` gives what answer of each delivered frame gives, and leaves the
+    same redelivery window and the same TXNRs in flight."""
+    sent = at_once.answer_all(read, errors)
+    for slot, frame, error in zip(read.slots, delivered, errors, strict=True):
+        want[slot] = frame_by_frame.answer(frame.txnr, 500 if error else 200, error or "OK",
+                                           frame.data)
+    assert sent == b"".join(want)
+    assert list(at_once._answered.items()) == list(frame_by_frame._answered.items())
+    assert at_once._inflight == frame_by_frame._inflight
+
+
 @settings(max_examples=300)
 @given(st.lists(st.lists(session_frames, max_size=8), max_size=6), st.data())
 def test_a_read_taken_at_once_is_answered_as_frame_by_frame(reads: list[list[RelpFrame]],
                                                            data: st.DataObject) -> None:
     """take and answer_all give the replies and leave the redelivery window that accept and
     answer, one frame at a time, give and leave."""
-    at_once, by_frame = RelpSession(window=3), RelpSession(window=3)
+    at_once, reference = RelpSession(window=3), RelpSession(window=3)
     for frames_of_read in reads:
         read = at_once.take([(f.txnr, f.command, f.data) for f in frames_of_read])
-        want: list[bytes] = []
-        delivered: list[RelpFrame] = []
-        for frame in frames_of_read:
-            step, reply = by_frame.accept(frame)
-            want.append(reply)
-            if step is Step.DELIVER:
-                delivered.append(frame)
-            if step is Step.CLOSE:
-                break
-        assert read.closing == (step is Step.CLOSE if frames_of_read else False)
+        want, delivered, step = by_frame(reference, frames_of_read)
+        assert read.closing == (step is Step.CLOSE)
         assert read.txnrs == [f.txnr for f in delivered]
         assert read.messages == [f.data for f in delivered]
         errors = [""] * len(delivered)  # all durable, the usual read, or some refused
         if data.draw(st.booleans()):
             errors = data.draw(st.lists(st.sampled_from(["", "refused"]),
                                         min_size=len(delivered), max_size=len(delivered)))
-        sent = at_once.answer_all(read, errors)
-        for slot, frame, error in zip(read.slots, delivered, errors, strict=True):
-            want[slot] = by_frame.answer(frame.txnr, 500 if error else 200, error or "OK",
-                                         frame.data)
-        assert sent == b"".join(want)
-        assert list(at_once._answered.items()) == list(by_frame._answered.items())
+        answer_both(at_once, reference, read, delivered, want, errors)
         if read.closing:
             break
 
@@ -231,9 +248,9 @@ def test_reads_of_messages_only_answered_at_once_are_as_frame_by_frame(
     200 OKs joined at once and the window updated at once) give the replies and leave the
     window that accept and answer give, frame by frame, also when the next read is taken
     before the one before is answered (the server's pipeline, server/ingest/pipeline.py)."""
-    at_once, by_frame = RelpSession(window=3), RelpSession(window=3)
+    at_once, reference = RelpSession(window=3), RelpSession(window=3)
     at_once.accept(OPEN)
-    by_frame.accept(OPEN)
+    reference.accept(OPEN)
     waiting: list[tuple[RelpRead, list[RelpFrame], list[bytes]]] = []
 
     def answer(read: RelpRead, delivered: list[RelpFrame], want: list[bytes]) -> None:
@@ -241,22 +258,11 @@ def test_reads_of_messages_only_answered_at_once_are_as_frame_by_frame(
         if data.draw(st.integers(0, 4)) == 0:  # now and then some refused
             errors = data.draw(st.lists(st.sampled_from(["", "refused"]),
                                         min_size=len(delivered), max_size=len(delivered)))
-        sent = at_once.answer_all(read, errors)
-        for slot, frame, error in zip(read.slots, delivered, errors, strict=True):
-            want[slot] = by_frame.answer(frame.txnr, 500 if error else 200, error or "OK",
-                                         frame.data)
-        assert sent == b"".join(want)
-        assert list(at_once._answered.items()) == list(by_frame._answered.items())
+        answer_both(at_once, reference, read, delivered, want, errors)
 
     for frames_of_read in reads:
         read = at_once.take([(f.txnr, f.command, f.data) for f in frames_of_read])
-        want: list[bytes] = []
-        delivered: list[RelpFrame] = []
-        for frame in frames_of_read:
-            step, reply = by_frame.accept(frame)
-            want.append(reply)
-            if step is Step.DELIVER:
-                delivered.append(frame)
+        want, delivered, _ = by_frame(reference, frames_of_read)
         assert not read.closing and read.txnrs == [f.txnr for f in delivered]
         waiting.append((read, delivered, want))
         if not pipelined or len(waiting) == 2:
