@@ -81,6 +81,7 @@ def test_scale_measures_every_size(report: tuple[dict[str, Any], Path]) -> None:
         assert stage["in_process"]["page_cache"]["bytes"] > 0
         assert stage["grpc"]["consistency"]["disk_read_bytes_per_call"]["median"] >= 0
         assert stage["in_process"]["disk_read_bytes_per_proof"] >= 0
+        assert _is_summary(stage["in_process"]["warm_up"]["consistency"]["p50"])
         assert stage["disk"]["bytes_per_entry"] > 0
         assert stage["rss_after_proofs_mib"] > 0
         assert _is_summary(stage["restart_s"])
