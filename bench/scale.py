@@ -127,10 +127,10 @@ def _in_process(
         # threads: time the proofs on the log at rest, as over gRPC (at_rest).
         rest = at_rest(lambda: _own_background_cpu() - background)
         with resident.held(data) as page_cache:
-            # The first ~10^4 proofs on a log just built run ~5-10 % slower than the next at
-            # 10^6 (a second process on the same log is not slower: the kernel's page state,
-            # not ours; docs/proof-reads.md): one run first, reported apart, as over gRPC the
-            # run right after a restart.
+            # The first ~10^4 proofs on a log just built ran ~5-10 % slower than the next at
+            # 10^6 (a second process on the same log was not slower: likely the kernel's state
+            # of the pages; docs/proof-reads.md): one run first, reported apart, as over gRPC
+            # the run right after a restart.
             first = _proof_runs(store, size, plan, rng, 1)
             disk_before = resident.disk_read_bytes()
             inclusion_runs, consistency_runs, inclusion = _proof_runs(
