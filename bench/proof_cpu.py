@@ -7,9 +7,11 @@ config is reused as it is), then, each round, starts a log server from this chec
 times in turn the empty call (bench/empty_server.py), GetInclusionProof and
 GetConsistencyProof, one blocking caller each, client and servers pinned apart
 (:func:`bench.procs.pinned`), as the scale section does, once the log is at rest
-(:func:`bench.scale.at_rest`: the wait and the background CPU are in ``rest``). Prints one
-JSON line: the medians over the rounds of each p50 and of the serving process's CPU per
-call (``/proc/PID/stat``), and their ratios to the empty call's. Run it from each checkout
+(:func:`bench.scale.at_rest`: the wait and the background CPU are in ``rest``), with the
+log's SST files held in the page cache (:func:`bench.resident.held`). Prints one JSON line:
+the medians over the rounds of each p50, of the serving process's CPU per call
+(``/proc/PID/stat``) and of the bytes it read from disk per call (``/proc/PID/io``), and the
+first two's ratios to the empty call's. Run it from each checkout
 in turn on the same DIR (``cd`` there, one venv's python): on a busy machine the CPU per call
 is the figure that survives, and only rounds that alternate the checkouts compare (docs/call-cost.md).
 """
@@ -29,18 +31,21 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import load, procs, scale
+from bench import load, procs, resident, scale
 from bench.empty_server import UNARY
 from bench.workload import CONSISTENCY, INCLUSION, consistency_requests, inclusion_requests
 
 
-def _timed(process: procs.Process, method: str, payloads: list[bytes]) -> tuple[float, float]:
-    """(p50 µs, CPU µs per call of ``process``) over ``payloads`` (20 of them warm-up)."""
-    before = process.cpu_seconds()
+def _timed(process: procs.Process, method: str,
+           payloads: list[bytes]) -> tuple[float, float, float]:
+    """(p50 µs, CPU µs per call, bytes read from disk per call) of ``process`` over
+    ``payloads`` (20 of them warm-up)."""
+    before, disk = process.cpu_seconds(), resident.disk_read_bytes(process.pid)
     samples, _ = load.sync_latencies(process.address, method, payloads, 120)
     cpu = (process.cpu_seconds() - before) / len(payloads) * 1e6
+    read = (resident.disk_read_bytes(process.pid) - disk) / len(payloads)
     samples.sort()
-    return samples[len(samples) // 2] * 1e6, cpu
+    return samples[len(samples) // 2] * 1e6, cpu, read
 
 
 def measure(data: Path, size: int, rounds: int, calls: int) -> dict[str, Any]:
@@ -53,7 +58,8 @@ def measure(data: Path, size: int, rounds: int, calls: int) -> dict[str, Any]:
         finally:
             server.stop()
     rng = random.Random(6962)
-    runs: dict[str, list[tuple[float, float]]] = {"empty": [], "inclusion": [], "consistency": []}
+    runs: dict[str, list[tuple[float, float, float]]] = {
+        "empty": [], "inclusion": [], "consistency": []}
     waits: list[dict[str, Any]] = []
     empty = procs.start_empty_server()
     try:
@@ -67,7 +73,7 @@ def measure(data: Path, size: int, rounds: int, calls: int) -> dict[str, Any]:
                     scale.ORIGIN, [(rng.randrange(size), size) for _ in range(calls + 20)])
                 consistency = consistency_requests(
                     scale.ORIGIN, [(rng.randrange(1, size), size) for _ in range(calls + 20)])
-                with procs.pinned(server, empty):
+                with resident.held(data / "data" / "db"), procs.pinned(server, empty):
                     runs["empty"].append(_timed(empty, UNARY, [b""] * (calls + 20)))
                     runs["inclusion"].append(_timed(server, INCLUSION, inclusion))
                     runs["consistency"].append(_timed(server, CONSISTENCY, consistency))
@@ -79,13 +85,14 @@ def measure(data: Path, size: int, rounds: int, calls: int) -> dict[str, Any]:
                            "load": os.getloadavg()[0],
                            "rest": {"waited_s": [w["waited_s"] for w in waits],
                                     "background_cpu_s": [w["background_cpu_s"] for w in waits]}}
-    base_p50 = statistics.median(p for p, _ in runs["empty"])
-    base_cpu = statistics.median(c for _, c in runs["empty"])
+    base_p50 = statistics.median(p for p, _, _ in runs["empty"])
+    base_cpu = statistics.median(c for _, c, _ in runs["empty"])
     for kind, figures in runs.items():
-        p50 = statistics.median(p for p, _ in figures)
-        cpu = statistics.median(c for _, c in figures)
+        p50 = statistics.median(p for p, _, _ in figures)
+        cpu = statistics.median(c for _, c, _ in figures)
         out[kind] = {"p50_us": round(p50, 1), "cpu_us_per_call": round(cpu, 1),
-                     "p50_ratio": round(p50 / base_p50, 3), "cpu_ratio": round(cpu / base_cpu, 3)}
+                     "p50_ratio": round(p50 / base_p50, 3), "cpu_ratio": round(cpu / base_cpu, 3),
+                     "disk_read_bytes_per_call": round(statistics.median(d for _, _, d in figures))}
     return out
 
 

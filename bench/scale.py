@@ -7,8 +7,9 @@ one AppendStream of ``plan.build_batch``-entry messages, and measured at each st
 2. in this process: ``Database`` + ``LogStore`` open time, and inclusion / consistency proofs
    (µs per proof, random index / size1 in the tree, size = the stage size), timed once the
    compactions those opens start in this process have stopped (``in_process.rest``, as in
-   4.); a sample of the proofs is verified against the stored root and the previous stage's
-   root;
+   4.), with the log's files held in the page cache (:func:`bench.resident.held`, as in 4.),
+   after one run reported apart (``warm_up``); a sample of the proofs is verified against the
+   stored root and the previous stage's root;
 3. the server is restarted ``plan.restarts`` times: seconds from spawn to serving (an empty
    log's restart is measured first, as the baseline of what Python and gRPC start-up cost),
    with the package byte-compiled first, as installing its wheel does;
@@ -22,7 +23,12 @@ one AppendStream of ``plan.build_batch``-entry messages, and measured at each st
    rest: one run right after the restart is reported apart (``after_restart``), then the
    bench waits (:func:`at_rest`, 120 s at most) until the compactions that the build and the
    restarts left behind have stopped using CPU, and reports how long it waited and how much
-   background CPU ran (``rest``; docs/proof-reads.md, "A log at rest");
+   background CPU ran (``rest``; docs/proof-reads.md, "A log at rest"). During those runs
+   the log's SST files are held in the page cache (``page_cache``: this machine's kernel
+   pages out file pages that look idle, and a proof then reads its stratum from disk), and
+   each kind reports the bytes its serving process read from disk per call
+   (``disk_read_bytes_per_call``, from ``/proc/PID/io``; docs/proof-reads.md, "The page
+   cache");
 5. RSS of the server after the restart and after the proof calls.
 """
 
@@ -43,7 +49,7 @@ from auditlog_tlog.storage.db import Database
 from auditlog_tlog.storage.logstore import LogStore
 from auditlog_tlog.tree.hashing import SHA256
 from auditlog_tlog.tree.verify import verify_consistency, verify_inclusion
-from bench import load, machine, procs
+from bench import load, machine, procs, resident
 from bench.empty_server import UNARY
 from bench.plan import Plan
 from bench.stats import latency_summary, percentile, summary
@@ -120,22 +126,16 @@ def _in_process(
         # The opens above leave RocksDB compacting what the build flushed, in this process's
         # threads: time the proofs on the log at rest, as over gRPC (at_rest).
         rest = at_rest(lambda: _own_background_cpu() - background)
-        inclusion_runs, consistency_runs = [], []
-        clock = time.perf_counter
-        for _ in range(plan.runs):
-            inclusion, consistency = _pairs(size, plan.proof_calls, rng)
-            samples = []
-            for index, tree_size in inclusion:
-                started = clock()
-                store.inclusion_proof(index, tree_size)
-                samples.append(clock() - started)
-            inclusion_runs.append(samples)
-            samples = []
-            for size1, size2 in consistency:
-                started = clock()
-                store.consistency_proof(size1, size2)
-                samples.append(clock() - started)
-            consistency_runs.append(samples)
+        with resident.held(data) as page_cache:
+            # The first ~10^4 proofs on a log just built ran ~5-10 % slower than the next at
+            # 10^6 (a second process on the same log was not slower: likely the kernel's state
+            # of the pages; docs/proof-reads.md): one run first, reported apart, as over gRPC
+            # the run right after a restart.
+            first = _proof_runs(store, size, plan, rng, 1)
+            disk_before = resident.disk_read_bytes()
+            inclusion_runs, consistency_runs, inclusion = _proof_runs(
+                store, size, plan, rng, plan.runs)
+            disk = resident.disk_read_bytes() - disk_before
         for index, tree_size in inclusion[:20]:
             proof = store.inclusion_proof(index, tree_size)
             verify_inclusion(SHA256, index, size, store.leaf_hash(index), proof, store.root)
@@ -152,8 +152,37 @@ def _in_process(
         "inclusion": _mean_and_tail(inclusion_runs),
         "consistency": _mean_and_tail(consistency_runs),
         "rest": rest,
+        "warm_up": {"inclusion": _mean_and_tail(first[0]), "consistency": _mean_and_tail(first[1])},
+        "page_cache": page_cache,
+        "disk_read_bytes_per_proof": round(disk / (2 * plan.runs * plan.proof_calls), 1),
         "verified": True,
     }, root
+
+
+def _proof_runs(
+    store: LogStore, size: int, plan: Plan, rng: random.Random, count: int
+) -> tuple[list[list[float]], list[list[float]], list[tuple[int, int]]]:
+    """``count`` runs of ``plan.proof_calls`` random inclusion proofs, then as many
+    consistency proofs, at tree size ``size``: the seconds of each proof, and the last run's
+    inclusion pairs (index, size)."""
+    inclusion_runs, consistency_runs = [], []
+    inclusion: list[tuple[int, int]] = []
+    clock = time.perf_counter
+    for _ in range(count):
+        inclusion, consistency = _pairs(size, plan.proof_calls, rng)
+        samples = []
+        for index, tree_size in inclusion:
+            started = clock()
+            store.inclusion_proof(index, tree_size)
+            samples.append(clock() - started)
+        inclusion_runs.append(samples)
+        samples = []
+        for size1, size2 in consistency:
+            started = clock()
+            store.consistency_proof(size1, size2)
+            samples.append(clock() - started)
+        consistency_runs.append(samples)
+    return inclusion_runs, consistency_runs, inclusion
 
 
 def _own_background_cpu() -> float:
@@ -173,8 +202,10 @@ def _timed(process: procs.Process, cpu: dict[str, list[float]], address: str, me
     whole process's (``all``), RocksDB's background threads'
     (:meth:`bench.procs.Process.background_cpu_seconds`) and the rest, its serving threads'
     (gRPC may end a thread of its pool during a run: the whole process's figure keeps it);
-    its warm-up calls and the connection's set-up included (~1 % of a run's CPU)."""
+    its warm-up calls and the connection's set-up included (~1 % of a run's CPU). And the
+    bytes the process read from disk per call (``disk``: a stratum not in the page cache)."""
     before, background = process.cpu_seconds(), process.background_cpu_seconds()
+    disk = resident.disk_read_bytes(process.pid)
     samples, responses = load.sync_latencies(address, method, payloads, seconds)
     calls = len(samples) + min(20, len(payloads))
     whole = (process.cpu_seconds() - before) / calls * 1e6
@@ -182,6 +213,7 @@ def _timed(process: procs.Process, cpu: dict[str, list[float]], address: str, me
     cpu["all"].append(whole)
     cpu["background"].append(rocksdb)
     cpu["serving"].append(whole - rocksdb)
+    cpu["disk"].append((resident.disk_read_bytes(process.pid) - disk) / calls)
     return samples, responses
 
 
@@ -197,7 +229,7 @@ def _latency_runs(
     names = ("empty", "health", "inclusion", "consistency")
     runs: dict[str, list[list[float]]] = {k: [] for k in names}
     cpu: dict[str, dict[str, list[float]]] = {
-        k: {"all": [], "serving": [], "background": []} for k in names}
+        k: {"all": [], "serving": [], "background": [], "disk": []} for k in names}
     calls, seconds = plan.grpc_proof_calls, plan.seconds
     for _ in range(count):
         inclusion, consistency = _pairs(size, calls + 20, rng)
@@ -251,6 +283,7 @@ def _ratios(runs: dict[str, list[list[float]]],
         out[name]["cpu_us_per_call"] = summary(per_call["all"], "µs", 1)
         out[name]["serving_cpu_us_per_call"] = summary(per_call["serving"], "µs", 1)
         out[name]["background_cpu_us_per_call"] = summary(per_call["background"], "µs", 1)
+        out[name]["disk_read_bytes_per_call"] = summary(per_call["disk"], "B", 1)
     empty_p50 = out["empty"]["p50"]["median"]
     health_p50 = out["health"]["p50"]["median"]
     for kind in ("inclusion", "consistency"):
@@ -273,19 +306,21 @@ def _ratios(runs: dict[str, list[list[float]]],
 
 
 def _over_grpc(
-    server: procs.Process, empty: procs.Process, size: int, plan: Plan, rng: random.Random,
-    root: bytes,
+    server: procs.Process, empty: procs.Process, data: Path, size: int, plan: Plan,
+    rng: random.Random, root: bytes,
 ) -> dict[str, Any]:
     """One run right after the restart (``after_restart``: what a log still compacting gives),
-    then a wait until the log is at rest (``rest``), then ``plan.runs`` runs: the figures."""
+    then a wait until the log is at rest (``rest``), then ``plan.runs`` runs with the log's
+    files held in the page cache (``page_cache``): the figures."""
     with procs.pinned(server, empty):
         first_runs, first_cpu = _latency_runs(server, empty, size, plan, rng, root, 1)
     rest = at_rest(server.background_cpu_seconds)
-    with procs.pinned(server, empty):
+    with resident.held(data) as page_cache, procs.pinned(server, empty):
         runs, cpu = _latency_runs(server, empty, size, plan, rng, root, plan.runs)
     out = _ratios(runs, cpu)
     out["after_restart"] = _ratios(first_runs, first_cpu)
     out["rest"] = rest
+    out["page_cache"] = page_cache
     return out
 
 
@@ -346,7 +381,7 @@ def run(plan: Plan, scratch: Path, empty: procs.Process, log: Log) -> dict[str, 
             stage["restart_s"] = summary(times, "s", 3)
             stage["rss_after_restart_mib"] = machine.rss_mib(server.pid)
             log(f"scale: {size:,}: proofs over gRPC")
-            stage["grpc"] = _over_grpc(server, empty, size, plan, rng, root)
+            stage["grpc"] = _over_grpc(server, empty, data, size, plan, rng, root)
             stage["rss_after_proofs_mib"] = machine.rss_mib(server.pid)
             stage["load_after"] = machine.load()
             out["sizes"].append(stage)

@@ -201,8 +201,12 @@ class ProofReader:
             raise InvalidRangeError(f"size1 {size1} is larger than size2 {size2}")
         if size1 == 0 or size1 == size2:
             return ()
-        level = (size1 & -size1).bit_length() - 1  # the lowest set bit: the last node's width
         anchor = size1 - 1
-        split = max(level, (anchor ^ (size2 - 1)).bit_length())
+        level = (size1 ^ anchor).bit_length() - 1  # the lowest set bit: the last node's width
+        # The split is above that level: ``anchor`` ends in ``level`` one bits, so were the
+        # highest bit where it differs from ``size2 - 1`` below ``level``, ``size2 - 1`` would
+        # not exceed ``anchor``. So no max(level, split), and the tail has its sibling. (Each
+        # int operation on these sizes allocates; this is ~0.6 us of a ~12 us proof's Python.)
+        split = (anchor ^ (size2 - 1)).bit_length()
         return (*self._path(anchor, level, split, anchor >> level != 0),
-                *self._tail(size2, split, split > level))
+                *self._tail(size2, split, True))

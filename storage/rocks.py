@@ -58,12 +58,15 @@ def strata_options(cache: Cache) -> Options:
     return options
 
 
-def column_family(db: Rdict, name: str) -> tuple[Rdict, ColumnFamily]:
-    """A column family of ``db`` to read from (checksums verified), and to name in a
-    WriteBatch. Both keep ``db`` open while they live."""
+def column_family(db: Rdict, name: str, fill_cache: bool = True) -> tuple[Rdict, ColumnFamily]:
+    """A column family of ``db`` to read from (checksums verified; with ``fill_cache`` off,
+    its reads leave the block cache as it is), and to name in a WriteBatch. Both keep ``db``
+    open while they live."""
     family = db.get_column_family(name)
     read = ReadOptions()
     read.set_verify_checksums(True)
+    # rocksdict's stub says fill_cache() takes no argument; it takes the bool (tested).
+    read.fill_cache(fill_cache)  # type: ignore[call-arg]
     family.set_read_options(read)
     return family, db.get_column_family_handle(name)
 

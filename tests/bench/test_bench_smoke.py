@@ -76,6 +76,12 @@ def test_scale_measures_every_size(report: tuple[dict[str, Any], Path]) -> None:
         assert after["consistency"]["ratio_to_empty_p50"] > 0
         assert _is_summary(after["health"]["background_cpu_us_per_call"])
         assert _is_summary(stage["grpc"]["inclusion"]["serving_cpu_us_per_call"])
+        # Timed with the log's SST files held in the page cache, disk reads per call reported.
+        assert stage["grpc"]["page_cache"]["files"] >= 1
+        assert stage["in_process"]["page_cache"]["bytes"] > 0
+        assert stage["grpc"]["consistency"]["disk_read_bytes_per_call"]["median"] >= 0
+        assert stage["in_process"]["disk_read_bytes_per_proof"] >= 0
+        assert _is_summary(stage["in_process"]["warm_up"]["consistency"]["p50"])
         assert stage["disk"]["bytes_per_entry"] > 0
         assert stage["rss_after_proofs_mib"] > 0
         assert _is_summary(stage["restart_s"])

@@ -16,6 +16,7 @@ def test_builds_once_then_reuses_the_log(tmp_path: Path) -> None:
     for kind in ("empty", "inclusion", "consistency"):
         figures = first[kind]
         assert figures["p50_us"] > 0 and figures["cpu_us_per_call"] >= 0
+        assert figures["disk_read_bytes_per_call"] >= 0
     assert first["empty"]["p50_ratio"] == 1.0
     config = (tmp_path / "server.toml").stat().st_mtime_ns
     second = proof_cpu.measure(tmp_path, 300, 1, 10)  # a log of 300 entries answers again
