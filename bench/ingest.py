@@ -186,7 +186,9 @@ def run(records: int, messages: int, runs: int, log: Any) -> dict[str, Any]:
     for name in ("append_batch", "otlp_grpc", "otlp_http"):
         out[name] = {"rate": summary([r[name]["per_s"] for r in otlp], "records/s", 0),
                      "server_cpu_ms_per_1000": summary(
-                         [r[name]["server_cpu_ms_per_1000"] for r in otlp], "ms", 1)}
+                         [r[name]["server_cpu_ms_per_1000"] for r in otlp], "ms", 1),
+                     "workers_cpu_ms_per_1000": summary(
+                         [r[name]["workers_cpu_ms_per_1000"] for r in otlp], "ms", 1)}
         if name != "append_batch":
             out[name]["ratio_to_append_batch"] = summary(
                 [r[name]["ratio_to_append_batch"] for r in otlp], "", 3)
@@ -199,7 +201,9 @@ def run(records: int, messages: int, runs: int, log: Any) -> dict[str, Any]:
                      "ratio_to_append_batch": summary([r[f"{name}_vs_grpc"] for r in syslog],
                                                       "", 3),
                      "server_cpu_ms_per_1000": summary(
-                         [r[f"{name}_cpu_ms_per_1000"] for r in syslog], "ms", 1)}
+                         [r[f"{name}_cpu_ms_per_1000"] for r in syslog], "ms", 1),
+                     "workers_cpu_ms_per_1000": summary(
+                         [r[f"{name}_workers_cpu_ms_per_1000"] for r in syslog], "ms", 1)}
     return out
 
 

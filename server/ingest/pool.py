@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait
 from typing import Final, ParamSpec, TypeVar
 
 from auditlog_tlog.server.metrics import Metrics
@@ -66,6 +67,15 @@ def _follow_parent(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="follow-parent", daemon=True).start()
+
+
+def _any_ended(executor: ProcessPoolExecutor) -> bool:
+    """Whether a worker of ``executor`` has ended (its sentinel is ready: no wait and no
+    reaping, which would race the pool's own thread)."""
+    try:
+        return bool(wait([p.sentinel for p in (executor._processes or {}).values()], timeout=0))
+    except (OSError, ValueError):  # a sentinel closed already: the pool is being torn down
+        return True
 
 
 class ConversionPool:
@@ -118,6 +128,10 @@ class ConversionPool:
         executor = self._executor
         if executor is None:
             raise WorkerLostError("ingestion is stopping: retry it")
+        if _any_ended(executor):
+            self._restart(executor)  # before the pool's own thread has noticed
+            executor = self._executor
+            assert executor is not None
         try:
             return executor, executor.submit(function, *args, **kwargs)
         except BrokenProcessPool:
