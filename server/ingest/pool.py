@@ -149,7 +149,9 @@ class ConversionPool:
         self.start()
 
     async def stop(self) -> None:
-        """End the workers and wait until they have exited."""
+        """End the workers and wait until they have exited; the conversions handed over
+        already (at most :data:`DEPTH` per worker) are finished first, so that their requests
+        are answered; later ones get WorkerLostError."""
         executor, self._executor = self._executor, None
         if executor is not None:
-            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=False)

@@ -173,6 +173,28 @@ def test_at_most_depth_conversions_per_worker_are_handed_over() -> None:
     asyncio.run(scenario())
 
 
+def test_a_stop_finishes_the_conversions_handed_over_and_refuses_later_ones() -> None:
+    raw = _export("stop", 0, 32)
+    metrics = Metrics()
+
+    async def scenario() -> None:
+        pool = ConversionPool(1, metrics)
+        pool.start()
+        calls = [asyncio.ensure_future(
+            pool.run(convert_export, raw, PROTOBUF, "otlp-grpc", None, ROUTE))
+            for _ in range(DEPTH)]
+        await _until(lambda: _conversions(metrics) == DEPTH, "the pool full")
+        workers = pool.pids()
+        await pool.stop()
+        want = convert_export(raw, PROTOBUF, "otlp-grpc", None, ROUTE)
+        assert await asyncio.gather(*calls) == [want] * DEPTH  # answered, not cancelled
+        with pytest.raises(WorkerLostError):
+            await pool.run(convert_export, raw, PROTOBUF, "otlp-grpc", None, ROUTE)
+        assert workers and all(_gone(pid) for pid in workers)
+
+    asyncio.run(scenario())
+
+
 def test_no_worker_outlives_a_killed_server_process(tmp_path: Path) -> None:
     script = tmp_path / "owner.py"
     script.write_text(
