@@ -99,7 +99,7 @@ class Ingestion:
 
     async def start(self) -> None:
         if self.pool is not None:
-            self.pool.start()
+            await self.pool.start()
         if self._http is not None:
             self.http_address = await self._http.start()
             self.http_port = self._http.port

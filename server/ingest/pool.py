@@ -89,15 +89,19 @@ class ConversionPool:
         self._executor: ProcessPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None
 
-    def start(self) -> None:
-        """Start the workers (without waiting for them: the first conversion does)."""
+    async def start(self) -> None:
+        """Start the workers and wait until they answer (started, the conversion modules
+        imported), so that the first request does not wait for them."""
+        await asyncio.gather(*map(asyncio.wrap_future, self._open()))
+
+    def _open(self) -> list[Future[None]]:
+        """A new pool; the futures of each worker's start."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.workers * DEPTH)
         self._executor = ProcessPoolExecutor(
             self.workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_follow_parent, initargs=(os.getpid(),))
-        for _ in range(self.workers):
-            self._executor.submit(_ready)
+        return [self._executor.submit(_ready) for _ in range(self.workers)]
 
     def pids(self) -> list[int]:
         """The process ids of the running workers."""
@@ -146,7 +150,7 @@ class ConversionPool:
         log.warning("a conversion worker died; starting %d again", self.workers)
         broken.shutdown(wait=False, cancel_futures=True)
         self._metrics.ingest_worker_restarts.inc()
-        self.start()
+        self._open()  # not waited for: the request that sees it does
 
     async def stop(self) -> None:
         """End the workers and wait until they have exited; the conversions handed over

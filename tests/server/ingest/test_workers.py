@@ -94,7 +94,7 @@ def test_a_worker_gives_what_the_server_process_gives() -> None:
 
     async def scenario() -> None:
         pool = ConversionPool(1)
-        pool.start()
+        await pool.start()
         try:
             got = await pool.run(convert_export, raw, PROTOBUF, "otlp-grpc", "p", ROUTE)
             assert got == convert_export(raw, PROTOBUF, "otlp-grpc", "p", ROUTE)
@@ -115,7 +115,7 @@ def test_a_killed_worker_fails_what_was_in_flight_and_the_pool_starts_again() ->
 
     async def scenario() -> None:
         pool = ConversionPool(1, metrics)
-        pool.start()
+        await pool.start()
         try:
             await pool.run(convert_export, raw, PROTOBUF, "otlp-grpc", None, ROUTE)
             [worker] = pool.pids()
@@ -152,7 +152,7 @@ def test_at_most_depth_conversions_per_worker_are_handed_over() -> None:
 
     async def scenario() -> None:
         pool = ConversionPool(1, metrics)
-        pool.start()
+        await pool.start()
         try:
             await pool.run(convert_export, raw, PROTOBUF, "otlp-grpc", None, ROUTE)
             [worker] = pool.pids()
@@ -179,7 +179,7 @@ def test_a_stop_finishes_the_conversions_handed_over_and_refuses_later_ones() ->
 
     async def scenario() -> None:
         pool = ConversionPool(1, metrics)
-        pool.start()
+        await pool.start()
         calls = [asyncio.ensure_future(
             pool.run(convert_export, raw, PROTOBUF, "otlp-grpc", None, ROUTE))
             for _ in range(DEPTH)]
@@ -202,7 +202,7 @@ def test_no_worker_outlives_a_killed_server_process(tmp_path: Path) -> None:
         "from auditlog_tlog.server.ingest.pool import ConversionPool\n"
         "async def main():\n"
         "    pool = ConversionPool(2)\n"
-        "    pool.start()\n"
+        "    await pool.start()\n"
         "    await pool.run(sum, [1, 2])\n"
         "    print(*pool.pids(), flush=True)\n"
         "    await asyncio.sleep(120)\n"
