@@ -1,6 +1,6 @@
 """Syslog ingestion rates, durable, beside gRPC AppendBatch measured in the same run (JSON).
 
-    python bench/ingest_syslog.py [--messages 200000] [--out result.json]
+    python bench/ingest_syslog.py [--messages 200000] [--out result.json] [--workers N]
 
 One ``auditlog serve`` on 127.0.0.1 with a ``tls`` and a ``relp`` listener. Each figure is
 messages (or entries) per second from the first byte sent until the last one is durable:
@@ -41,10 +41,11 @@ LOG = "bench.example/syslog"
 OFFERS = b"relp_version=0\nrelp_software=bench\ncommands=syslog"
 
 
-def start(directory: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start(directory: Path, workers: int | None = None) -> tuple[subprocess.Popen[str], dict[str, str]]:
     ca = CA()
     (directory / "ca.pem").write_bytes(ca.pem)
     ca.issue("localhost", server=True).write(directory, "server")
+    ingest = "" if workers is None else f"[ingest]\nworkers = {workers}"
     (directory / "server.toml").write_text(f"""
 [server]
 listen = "127.0.0.1:0"
@@ -56,6 +57,7 @@ origin = "{LOG}"
 max_batch_entries = 10000
 max_pending_entries = 1000000
 checkpoint_interval_ms = 1000
+{ingest}
 [[ingest.syslog]]
 listen = "127.0.0.1:0"
 transport = "tls"
@@ -157,11 +159,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(messages: int) -> dict[str, Any]:
-    """One server: AppendBatch, syslog over TLS and RELP rates, and the ratios."""
+def measure(messages: int, workers: int | None = None) -> dict[str, Any]:
+    """One server (``workers``: its ``[ingest] workers``, None for its default): AppendBatch,
+    syslog over TLS and RELP rates, the ratios, and CPU per 1,000 of the server process and
+    of its conversion workers."""
+    from bench.ingest import children_cpu_seconds
+
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
-        process, found = start(directory)
+        process, found = start(directory, workers)
         channel = grpc.insecure_channel(found["serving gRPC"])
         try:
             stub = pb_grpc.LogStub(channel)
@@ -172,9 +178,11 @@ def measure(messages: int) -> dict[str, Any]:
                 ("relp", lambda: relp(found["relp"], messages)),
             ]
             for name, run in phases:
-                cpu = cpu_seconds(process.pid)
+                cpu, helped = cpu_seconds(process.pid), children_cpu_seconds(process.pid)
                 result[f"{name}_per_s"] = run()
                 result[f"{name}_cpu_ms_per_1000"] = (cpu_seconds(process.pid) - cpu) * 1e6 / messages
+                result[f"{name}_workers_cpu_ms_per_1000"] = (
+                    children_cpu_seconds(process.pid) - helped) * 1e6 / messages
         finally:
             channel.close()
             os.kill(process.pid, signal.SIGTERM)
@@ -188,8 +196,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="[ingest] workers of the server (default: the server's)")
     args = parser.parse_args()
-    text = json.dumps(measure(args.messages), indent=2)
+    text = json.dumps(measure(args.messages, args.workers), indent=2)
     if args.out:
         args.out.write_text(text + "\n")
     print(text)

@@ -109,6 +109,14 @@ class Metrics:
             "auditlog_ingest_rejected", "Ingested records refused, by transport and reason",
             ["transport", "reason"], registry=self.registry,
         )
+        self.ingest_conversions = Gauge(
+            "auditlog_ingest_conversions", "Conversions handed to the ingestion workers and "
+            "not yet answered (server/ingest/pool.py)", registry=self.registry,
+        )
+        self.ingest_worker_restarts = Counter(
+            "auditlog_ingest_worker_restarts", "Times the ingestion workers were started again "
+            "after one died", registry=self.registry,
+        )
 
         # Publication to S3 (server/publisher.py).
         self.published_objects = Counter(

@@ -18,6 +18,7 @@ OPTIONAL = ("boto3", "botocore", "s3transfer", "opentelemetry", "auditlog_tlog.s
             "auditlog_tlog.server.console", "auditlog_tlog.server.tiles_http",
             "auditlog_tlog.server.search_http", "auditlog_tlog.server.ingest.otlp",
             "auditlog_tlog.server.ingest.http", "auditlog_tlog.server.ingest.syslog_server",
+            "auditlog_tlog.server.ingest.pool",
             "auditlog_tlog.client.")
 
 

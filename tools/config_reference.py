@@ -72,7 +72,8 @@ FILES: Final[list[tuple[str, str, list[Section]]]] = [
               "Security section).", defaults={"name": "required", "roles": "{}"},
               types={"roles": "table of origin = list of roles", "token_sha256": "string"}),
       Section("[ingest]", ingest_config.IngestConfig,
-              "Ingestion sources (optional; docs/ingestion.md).", SUBTABLES),
+              "Ingestion sources (optional; docs/ingestion.md).", SUBTABLES,
+              defaults={"workers": "1 (0 on one core)"}),
       Section("[ingest.otlp]", ingest_config.Route, "OTLP logs, and which log each record goes "
               "to: the principal's, else the attribute's, else the default.", rename=ROUTE_KEYS,
               types={"by_principal": "table of principal = origin"}),

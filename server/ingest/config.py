@@ -8,6 +8,7 @@ Example::
                                        # (a client certificate is then optional: mTLS or token)
     max_request_bytes = 16777216       # largest OTLP Export (gRPC or HTTP, after gunzip) or
                                        # EventList body accepted
+    workers = 1                        # conversion processes (server/ingest/pool.py); 0: none
 
     [ingest.otlp]                      # LogsService/Export on the gRPC listener, /v1/logs
     log = "auditlog.example/app"       # the default log
@@ -32,6 +33,7 @@ is rejected. The principal still needs the ``append`` role on that log.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,13 @@ from auditlog_tlog.server.ingest.syslog_config import SyslogListener, parse_sysl
 from auditlog_tlog.tree.errors import NotFoundError
 
 DEFAULT_MAX_REQUEST: Final = 16 * 1024 * 1024  # above kube-apiserver's 10 MiB webhook batches
+MAX_WORKERS: Final = 64
+
+
+def default_workers() -> int:
+    """One conversion worker where there is a second core for it, else none (docs/ingestion.md,
+    "Conversion workers")."""
+    return 1 if (os.cpu_count() or 1) >= 2 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +115,13 @@ class IngestConfig:
     """[[ingest.syslog]]: syslog and RELP listeners (docs/ingestion-syslog.md)."""
     personal: PersonalConfig | None = None
     """[ingest.personal]: record fields kept apart as erasable addenda (docs/erasure.md)."""
+    workers: int = field(default_factory=default_workers)
+    """Processes that parse requests and write their entries off the server's GIL (OTLP, syslog,
+    RELP); 0 converts in the server process; default 1 with two cores or more, else 0."""
 
     def __post_init__(self) -> None:
+        if not 0 <= self.workers <= MAX_WORKERS:
+            raise ValueError(f"[ingest] workers = {self.workers}, want 0..{MAX_WORKERS}")
         if not 1024 <= self.max_request_bytes <= 256 * 1024 * 1024:
             raise ValueError(f"[ingest] max_request_bytes = {self.max_request_bytes}, "
                              "want 1024..268435456")
@@ -148,7 +162,7 @@ def parse_ingest(table: Mapping[str, Any], origins: set[str], base: Path) -> Ing
     if not isinstance(table, dict):
         raise ValueError("[ingest]: want a table")
     _check_keys(table, {"http_listen", "max_request_bytes", "otlp", "kubernetes", "syslog",
-                        "personal"}, "[ingest]")
+                        "personal", "workers"}, "[ingest]")
     otlp = kubernetes = None
     if "otlp" in table:
         _check_keys(table["otlp"], {"log", "log_attribute", "log_by_principal"}, "[ingest.otlp]")
@@ -163,5 +177,8 @@ def parse_ingest(table: Mapping[str, Any], origins: set[str], base: Path) -> Ing
         raise ValueError(f"[ingest].max_request_bytes: got {size!r}, want an integer")
     syslog = parse_syslog_listeners(table.get("syslog", []), base, origins)
     personal = parse_personal(table["personal"]) if "personal" in table else None
+    workers = table.get("workers", default_workers())
+    if not isinstance(workers, int) or isinstance(workers, bool):
+        raise ValueError(f"[ingest].workers: got {workers!r}, want an integer")
     return IngestConfig(_string(table, "http_listen", "[ingest]"), size, otlp, kubernetes, syslog,
-                        personal)
+                        personal, workers)

@@ -32,7 +32,10 @@ from auditlog_tlog.server.budget import ByteBudget
 from auditlog_tlog.server.ingest.config import KubernetesConfig
 from auditlog_tlog.server.ingest.kubernetes import TRANSPORT as K8S
 from auditlog_tlog.server.ingest.kubernetes import event_records, parse_event_list
-from auditlog_tlog.server.ingest.otlp import OTLPIngest, json_response, parse_json, parse_protobuf
+from auditlog_tlog.server.ingest.otlp import OTLPIngest, json_response
+from auditlog_tlog.server.ingest.otlp_convert import JSON as JSON_ENCODING
+from auditlog_tlog.server.ingest.otlp_convert import PROTOBUF as PROTOBUF_ENCODING
+from auditlog_tlog.server.ingest.pool import WorkerLostError
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.security import Principal, TLSConfig
 from auditlog_tlog.storage.batch import AppendOutcome
@@ -42,6 +45,7 @@ from auditlog_tlog.tree.errors import AuditLogError, MalformedError, PushbackErr
 OTLP_HTTP: Final = "otlp-http"
 PROTOBUF: Final = "application/x-protobuf"
 JSON: Final = "application/json"
+ENCODINGS: Final = {PROTOBUF: PROTOBUF_ENCODING, JSON: JSON_ENCODING}  # Content-Type -> encoding
 CODINGS: Final = ("identity", "gzip", "deflate")  # what aiohttp inflates as the body arrives
 HTTP_STATUS: Final[dict[type[AuditLogError], int]] = {
     errors.AuditLogError: 400,
@@ -160,13 +164,11 @@ class IngestHTTP:
                 body = await self._body(request)
                 self._budget.take(len(body))
                 held = len(body)
-                export = parse_protobuf(body) if kind == PROTOBUF else parse_json(body)
-                del body
-                principal = self._principal(request)
             except AuditLogError as exc:
                 self._sink.rejected(OTLP_HTTP, exc)
                 raise
-            response = await self._otlp.export(export, OTLP_HTTP, principal)
+            response = await self._otlp.export(  # counts its refusals
+                body, ENCODINGS[kind], OTLP_HTTP, lambda: self._principal(request))
         except AuditLogError as exc:
             return self._error(exc)
         finally:
@@ -213,6 +215,8 @@ class IngestHTTP:
         headers = None
         if isinstance(exc, PushbackError):
             headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        if isinstance(exc, WorkerLostError):  # retry at once: the pool is started again
+            headers = {"Retry-After": "1"}
         if isinstance(exc, UnsupportedCodingError):
             headers = {"Accept-Encoding": "gzip, deflate"}
         return text_response(status, str(exc), close=status == 413, headers=headers)

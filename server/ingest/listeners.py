@@ -26,6 +26,7 @@ from auditlog_tlog.server.security import Authorizer
 # does not load OTLP's generated classes, the HTTP routes or the syslog framing (docs/startup.md).
 if TYPE_CHECKING:
     from auditlog_tlog.server.ingest.otlp import OTLPIngest
+    from auditlog_tlog.server.ingest.pool import ConversionPool
     from auditlog_tlog.server.ingest.syslog_server import SyslogServer
 
 
@@ -49,11 +50,17 @@ class Ingestion:
         ingest = config.ingest
         self.sink = IngestSink(logs, authorizer, metrics, ingest.personal)
         self.bound = min(ingest.max_request_bytes, config.max_inflight_bytes)
+        # Conversion workers only for a source that converts (not for the webhook alone).
+        self.pool: ConversionPool | None = None
+        if ingest.workers and (ingest.otlp or ingest.syslog):
+            from auditlog_tlog.server.ingest.pool import ConversionPool
+
+            self.pool = ConversionPool(ingest.workers, metrics)
         self.otlp: OTLPIngest | None = None
         if ingest.otlp:
             from auditlog_tlog.server.ingest.otlp import OTLPIngest
 
-            self.otlp = OTLPIngest(self.sink, ingest.otlp.route)
+            self.otlp = OTLPIngest(self.sink, ingest.otlp.route, self.pool)
         self.receive = self.bound if self.otlp is not None else 0
         self._budget = budget
         self._metrics = metrics
@@ -71,7 +78,7 @@ class Ingestion:
         if ingest.syslog:
             from auditlog_tlog.server.ingest.syslog_server import SyslogServer
 
-            self.syslog = [SyslogServer(c, self.sink, clock or SystemClock())
+            self.syslog = [SyslogServer(c, self.sink, clock or SystemClock(), self.pool)
                            for c in ingest.syslog]
         self.syslog_addresses: list[tuple[str, str]] = []  # (transport, address bound)
 
@@ -91,6 +98,8 @@ class Ingestion:
         return (otlp_grpc_handler(self.otlp, self.sink, self._budget, self.bound, self._metrics),)
 
     async def start(self) -> None:
+        if self.pool is not None:
+            await self.pool.start()
         if self._http is not None:
             self.http_address = await self._http.start()
             self.http_port = self._http.port
@@ -102,3 +111,5 @@ class Ingestion:
             await listener.stop()
         if self._http is not None:
             await self._http.stop()
+        if self.pool is not None:
+            await self.pool.stop()

@@ -6,9 +6,10 @@ Registered like our own service (server/handlers.py) rather than with the genera
 and answers INTERNAL to bytes that do not parse. Here a request larger than ``[ingest]
 max_request_bytes`` is refused before it is parsed (INVALID_ARGUMENT), its bytes are held in
 the server's byte budget until it is answered (RESOURCE_EXHAUSTED when they do not fit), and
-a request that does not parse is INVALID_ARGUMENT with the reason. The caller is identified by
-bearer token or client certificate, as for ``Append``; refusals use the one status table
-(server/status.py). A retryable refusal (RESOURCE_EXHAUSTED, UNAVAILABLE) is one the OTLP
+a request that does not parse is INVALID_ARGUMENT with the reason (parsed in a conversion
+worker when ``[ingest] workers`` is set; a worker that dies with it is UNAVAILABLE). The
+caller is identified by bearer token or client certificate, as for ``Append``; refusals use
+the one status table (server/status.py). A retryable refusal (RESOURCE_EXHAUSTED, UNAVAILABLE) is one the OTLP
 exporters retry.
 """
 
@@ -23,7 +24,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from auditlog_tlog.common.echo import clip
 from auditlog_tlog.server.budget import ByteBudget
-from auditlog_tlog.server.ingest.otlp import OTLPIngest, parse_protobuf
+from auditlog_tlog.server.ingest.otlp import OTLPIngest
+from auditlog_tlog.server.ingest.otlp_convert import PROTOBUF
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.status import status_of, trailer_of
@@ -52,13 +54,12 @@ def otlp_grpc_handler(ingest: OTLPIngest, sink: IngestSink, budget: ByteBudget,
                                          "([ingest] max_request_bytes)")
                 budget.take(size)
                 held = True
-                request = parse_protobuf(raw)
-                del raw
-                principal = sink.identify(context.invocation_metadata(), context.auth_context())
             except AuditLogError as exc:
                 sink.rejected(TRANSPORT, exc)  # the request as one: its records are unknown
                 raise
-            return await ingest.export(request, TRANSPORT, principal)  # counts its refusals
+            return await ingest.export(  # counts its refusals
+                raw, PROTOBUF, TRANSPORT,
+                lambda: sink.identify(context.invocation_metadata(), context.auth_context()))
         except AuditLogError as exc:
             exc.__traceback__ = None
             code = status_of(exc)

@@ -1,13 +1,15 @@
 """The syslog and RELP listeners: RFC 5425 (TLS), RFC 6587 (TCP), RELP, and UDP when enabled.
 
-Each listener reads frames (``syslog_framing`` or ``relp``), parses the messages
-(``syslog_message``), routes them to a log (``SyslogListener.route``) and hands them to the one
+Each listener reads frames (``syslog_framing`` or ``relp``), has the messages parsed, routed
+to a log and written as entries (``syslog_convert``, in a conversion worker when ``[ingest]
+workers`` is set: server/ingest/pool.py) and hands them to the one
 :class:`~auditlog_tlog.server.ingest.sink.IngestSink`, which answers once they are durable.
-Every message of one read is one durable batch, its entries written straight from the parsed
-message (``message_entry``). A connection reads and parses its next chunk while the one before
-is being committed, and no further (``one_ahead``, server/ingest/pipeline.py), so a slow log
-slows its senders through TCP flow control instead of buffering without bound. A full queue or
-quota (PushbackError) is waited out on the injected clock and the batch retried.
+Every message of one read is one durable batch. A conversion worker that dies with a read in
+flight ends its connection unanswered, as a store that is down does: a RELP sender resends.
+A connection reads and parses its next chunk while the one before is being committed, and no
+further (``one_ahead``, server/ingest/pipeline.py), so a slow log slows its senders through TCP
+flow control instead of buffering without bound. A full queue or quota (PushbackError) is
+waited out on the injected clock and the batch retried.
 
 What each transport can lose on a crash of this server is in docs/ingestion-syslog.md: RELP
 answers ``200 OK`` only for durable messages and the sender resends the rest; TCP and TLS have
@@ -26,19 +28,16 @@ from collections.abc import AsyncGenerator, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from auditlog_tlog.common.clock import Clock
 from auditlog_tlog.common.files import check_private_mode
 from auditlog_tlog.common.net import format_address, split_host_port
 from auditlog_tlog.server.ingest.pipeline import one_ahead
-from auditlog_tlog.server.ingest.record import encode_fields, source_json
+from auditlog_tlog.server.ingest.pool import ConversionPool
 from auditlog_tlog.server.ingest.relp import SERVER_CLOSE, RelpDecoder, RelpRead, RelpSession
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener
-from auditlog_tlog.server.ingest.syslog_fast import PARAM_SLOTS, fast_entry
+from auditlog_tlog.server.ingest.syslog_convert import Batch, convert_messages
 from auditlog_tlog.server.ingest.syslog_framing import FrameDecoder, FrameTimer
-from auditlog_tlog.server.ingest.syslog_message import SyslogMessage, parse_syslog
 from auditlog_tlog.server.security import Principal, TLSConfig
 from auditlog_tlog.tree.errors import (
     AuditLogError,
@@ -54,6 +53,7 @@ log = logging.getLogger("auditlog.server.ingest.syslog")
 READ_BYTES = 256 * 1024
 MAX_UDP_QUEUE = 10_000
 _REFUSALS = (NotFoundError, PermissionDeniedError, UnauthenticatedError)
+_UNPARSED = MalformedError("a message that does not parse")  # its metrics reason: malformed
 
 
 def server_context(tls: TLSConfig) -> ssl.SSLContext:
@@ -81,45 +81,15 @@ def cert_names(peercert: object) -> dict[str, list[bytes]]:
     return {"x509_common_name": common, "x509_subject_alternative_name": dns}
 
 
-def search_fields(message: SyslogMessage) -> tuple[str | None, str | None, str | None,
-                                                   str | None, str | None]:
-    """The fields search indexes (docs/ingestion-syslog.md, "Search fields"), as (actor,
-    action, resource, outcome, time).
-
-    Structured-data parameters named ``actor`` (or ``user``), ``action``, ``resource`` and
-    ``outcome`` win; otherwise the actor is the sender (``APP-NAME@HOSTNAME``) and the action
-    the MSGID (RFC 5424) or the APP-NAME / TAG (RFC 3164).
-    """
-    found: list[str | None] = [None, None, None, None]  # the first parameter of each slot
-    for _, params in message.structured_data:  # one pass, not one per field
-        for name, value in params:
-            slot = PARAM_SLOTS.get(name)
-            if slot is not None and found[slot] is None:
-                found[slot] = value
-    actor, action, resource, outcome = found
-    if not actor:
-        actor = "@".join(p for p in (message.app_name, message.hostname) if p) or None
-    return actor, action or message.msgid or message.app_name, resource, outcome, message.time
-
-
-def message_entry(message: SyslogMessage, source: orjson.Fragment) -> bytes:
-    """``encode_entry`` of the message's IngestRecord (``source`` from ``source_json``), in
-    one ``orjson`` call: a syslog record holds only strings, its keys in sorted order."""
-    return encode_fields(*search_fields(message), message.record(), source, keys_sorted=True)
-
-
-# Messages of one read, parsed and encoded: (by log, the places in the read of its messages and
-# their entries; per message "" or why it was refused).
-Batch = tuple[dict[str, tuple[list[int], list[bytes | MalformedError]]], list[str]]
-
-
 class SyslogServer:
     """One ``[[ingest.syslog]]`` listener."""
 
-    def __init__(self, config: SyslogListener, sink: IngestSink, clock: Clock) -> None:
+    def __init__(self, config: SyslogListener, sink: IngestSink, clock: Clock,
+                 pool: ConversionPool | None = None) -> None:
         self.config = config
         self._sink = sink
         self._clock = clock
+        self._pool = pool  # None: convert in the server process
         self._server: asyncio.Server | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_queue: deque[bytes] = deque()
@@ -219,7 +189,7 @@ class SyslogServer:
                 messages = decoder.feed(data)
                 if messages:
                     timer.whole()
-                    yield self.prepare(principal, messages)
+                    yield await self.prepare(principal, messages)
 
         async def commit(batch: Batch) -> None:
             await self.commit(principal, batch, refusals_raise=True)
@@ -237,7 +207,8 @@ class SyslogServer:
                 read = session.take(decoder.frames(data))
                 if read.replies:  # else the read ended inside a frame
                     timer.whole()
-                    yield read, self.prepare(principal, read.messages) if read.messages else None
+                    yield read, (await self.prepare(principal, read.messages)
+                                 if read.messages else None)
                 if read.closing:
                     return
 
@@ -255,42 +226,22 @@ class SyslogServer:
 
         Raises what refuses the whole connection (the log is stopping, say), and with
         ``refusals_raise`` also an unknown log or a denied role (plain syslog cannot answer)."""
-        return await self.commit(principal, self.prepare(principal, messages), refusals_raise)
+        return await self.commit(principal, await self.prepare(principal, messages),
+                                 refusals_raise)
 
-    def prepare(self, principal: Principal | None, messages: Sequence[bytes]) -> Batch:
-        """Parse, route and encode ``messages`` (the CPU work of :meth:`ingest`)."""
-        name = self.config.name
+    async def prepare(self, principal: Principal | None, messages: Sequence[bytes]) -> Batch:
+        """Parse, route and encode ``messages`` (the CPU work of :meth:`ingest`), in a
+        conversion worker when the server has them; WorkerLostError when it died meanwhile."""
         who = None if principal is None else principal.name
         year = datetime.fromtimestamp(self._clock.now(), UTC).year
-        source = source_json(name, who)
-        errors = [""] * len(messages)
-        groups: dict[str, tuple[list[int], list[bytes | MalformedError]]] = {}
-        route = self.config.route
-        # The usual listener routes every message of a sender alike: one group, no route per
-        # message (APP-NAME decides only with log_by_app and a sender it does not route).
-        fixed = self.config.fixed_route(who)
-        places, entries = groups.setdefault(fixed, ([], [])) if fixed is not None else ([], [])
-        for i, raw in enumerate(messages):
-            try:
-                fast = fast_entry(raw, source)  # most messages: no SyslogMessage built
-                if fast is not None:
-                    entry, app = fast
-                else:
-                    message = parse_syslog(raw, year)
-                    app = message.app_name
-                    try:
-                        entry = message_entry(message, source)
-                    except MalformedError as exc:
-                        entry = exc  # refused alone, and counted, by the sink
-            except MalformedError as exc:
-                self._sink.rejected(name, exc)
-                errors[i] = str(exc)
-                continue
-            if fixed is None:
-                places, entries = groups.setdefault(route(who, app), ([], []))
-            places.append(i)
-            entries.append(entry)
-        return {log: group for log, group in groups.items() if group[0]}, errors
+        if self._pool is None:
+            batch = convert_messages(self.config, who, year, messages)
+        else:
+            batch = await self._pool.run(convert_messages, self.config, who, year, messages)
+        refused = sum(1 for error in batch[1] if error)
+        if refused:  # the messages that did not parse, counted as refused alone
+            self._sink.rejected(self.config.name, _UNPARSED, refused)
+        return batch
 
     async def commit(self, principal: Principal | None, batch: Batch,
                      refusals_raise: bool = False) -> list[str]:

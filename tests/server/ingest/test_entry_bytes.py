@@ -121,13 +121,16 @@ SYSLOG = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+@pytest.fixture(scope="module", params=[0, 1], ids=["in-process", "one-worker"])
+def server(tmp_path_factory: pytest.TempPathFactory,
+           request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    """The same bytes whether the server converts or its conversion worker does."""
     config = write_server_config(tmp_path_factory.mktemp("pin"), (LOG,))
     with config.open("a") as f:
         f.write(f"""
 [ingest]
 http_listen = "127.0.0.1:0"
+workers = {request.param}
 [ingest.otlp]
 log = "{LOG}"
 [ingest.kubernetes]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from auditlog_tlog.server.ingest.config import Route
 from auditlog_tlog.server.ingest.kubernetes import event_records, parse_event_list
-from auditlog_tlog.server.ingest.otlp import parse_json, parse_protobuf, routed_entries
+from auditlog_tlog.server.ingest.otlp_convert import parse_json, parse_protobuf, routed_entries
 from auditlog_tlog.server.ingest.record import encode_entry
 from auditlog_tlog.tree.errors import AuditLogError, MalformedError
 

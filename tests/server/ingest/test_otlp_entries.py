@@ -15,7 +15,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from auditlog_tlog.server.ingest.config import Route
-from auditlog_tlog.server.ingest.otlp import routed_entries
+from auditlog_tlog.server.ingest.otlp_convert import routed_entries
 from auditlog_tlog.server.ingest.record import (
     IngestRecord,
     SearchFields,

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditlog_tlog.server.ingest.record import source_json
+from auditlog_tlog.server.ingest.syslog_convert import message_entry
 from auditlog_tlog.server.ingest.syslog_fast import fast_entry
 from auditlog_tlog.server.ingest.syslog_message import parse_syslog
-from auditlog_tlog.server.ingest.syslog_server import message_entry
 from auditlog_tlog.tree.errors import MalformedError
 
 SOURCE = source_json("syslog-tls", "sender")

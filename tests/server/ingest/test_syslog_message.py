@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auditlog_tlog.server.ingest.syslog_convert import search_fields
 from auditlog_tlog.server.ingest.syslog_message import (
     SyslogMessage,
     _structured_data,
     _structured_data_escaped,
     parse_syslog,
 )
-from auditlog_tlog.server.ingest.syslog_server import search_fields
 from auditlog_tlog.tree.errors import MalformedError
 
 
