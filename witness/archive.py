@@ -34,6 +34,7 @@ from auditlog_tlog.common.files import fsync_dir, write_once
 from auditlog_tlog.tree.errors import StorageError
 
 log = logging.getLogger("auditlog.witness")
+_TMPFILE: Final = getattr(os, "O_TMPFILE", 0)  # Linux only
 _KEY: Final = re.compile(r"(cosigned|evidence)/[0-9a-f]{64}/(0|[1-9][0-9]{0,19})/[0-9a-f]{64}")
 
 
@@ -80,6 +81,7 @@ class LocalArchive:
             probe.unlink()
         except OSError as exc:
             raise StorageError(f"archive directory {root} is not writable: {exc.strerror}") from exc
+        self.unnamed = _unnamed_files_work(self._root)  # write_staged links unnamed files
 
     def path_of(self, key: str) -> Path:
         check_key(key)
@@ -109,7 +111,9 @@ class LocalArchive:
 
         Readers see the object complete or not at all, as with :meth:`put`. This is on every
         request's path, so it is plain strings and ``os`` calls: one ``mkdir`` of the object's
-        directory (one per checkpoint size), and no ``stat`` when that directory is new.
+        directory (one per checkpoint size), no ``stat`` when that directory is new, and the
+        object written into an unnamed file that is then linked to its name (``O_TMPFILE``,
+        :func:`link_unnamed`; a temporary name and its removal where that is missing).
         """
         check_key(key)
         path = f"{self._root}/{key}"
@@ -129,7 +133,10 @@ class LocalArchive:
             # In a directory made just now the object cannot be there yet (and write_once
             # never replaces an object that a concurrent put linked first).
             if made or not os.path.exists(path):
-                write_once(path, data, 0o444, sync=False)
+                if self.unnamed:
+                    link_unnamed(directory, path, data, 0o444)
+                else:
+                    write_once(path, data, 0o444, sync=False)
         except OSError as exc:
             raise StorageError(f"cannot archive {key}: {exc.strerror}") from exc
 
@@ -193,6 +200,45 @@ class LocalArchive:
                 else:
                     parents.append(d.parent)
         return parents
+
+
+def link_unnamed(directory: str, path: str, data: bytes, mode: int) -> bool:
+    """Create ``path`` (in ``directory``) holding ``data`` unless it exists, and never rewrite
+    it, as ``common.files.write_once`` does without ``sync``, but from an unnamed file: it is
+    created with ``O_TMPFILE`` (Linux), written, and linked to its name, so a reader sees it
+    complete or not at all, ``link`` fails if the name exists (False: the object there stays),
+    and no temporary name is created and removed (~0.1 ms less kernel time a request on this
+    project's disk, docs/witness-speed.md), nor left behind by a crash."""
+    fd = os.open(directory, os.O_WRONLY | _TMPFILE | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        try:
+            # The source path is absolute, so src_dir_fd is ignored by linkat(2); passing one
+            # makes os.link call linkat with AT_SYMLINK_FOLLOW, which links the file that
+            # /proc/self/fd/N names (link(2) would try to link the symbolic link itself).
+            os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.close(fd)
+
+
+def _unnamed_files_work(root: str) -> bool:
+    """Whether :func:`link_unnamed` works under ``root`` (``O_TMPFILE`` and ``/proc``)."""
+    if not _TMPFILE:
+        return False
+    probe = f"{root}/.probe-unnamed-{os.getpid()}"
+    try:
+        link_unnamed(root, probe, b"", 0o600)
+        os.unlink(probe)
+    except OSError as exc:
+        log.info("archive %s: unnamed files unavailable (%s); objects get a temporary name",
+                 root, exc.strerror)
+        return False
+    return True
 
 
 def _syncfs() -> Callable[[int], int] | None:
