@@ -29,6 +29,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -38,6 +39,14 @@ from auditlog_tlog.tree.errors import StorageError
 log = logging.getLogger("auditlog.witness")
 _TMPFILE: Final = getattr(os, "O_TMPFILE", 0)  # Linux only
 _KEY: Final = re.compile(r"(cosigned|evidence)/[0-9a-f]{64}/(0|[1-9][0-9]{0,19})/[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class Unlinked:
+    """An archive object written into an unnamed file (``fd``), to be linked as ``path``."""
+
+    fd: int
+    path: str
 
 
 class Archive(Protocol):
@@ -121,14 +130,7 @@ class LocalArchive:
         path = f"{self._root}/{key}"
         directory = path.rpartition("/")[0]
         try:
-            with self._lock:
-                try:
-                    os.mkdir(directory, 0o755)
-                    made: bool | None = True
-                except FileExistsError:
-                    made = False
-                except FileNotFoundError:  # a parent is missing too (the log's first object)
-                    made = None
+            made = self._size_directory(directory)
             if made is None:
                 self._make_dirs(Path(directory), sync=False)
                 made = True
@@ -141,6 +143,56 @@ class LocalArchive:
                     write_once(path, data, 0o444, sync=False)
         except OSError as exc:
             raise StorageError(f"cannot archive {key}: {exc.strerror}") from exc
+
+    def prepare_staged(self, key: str, data: bytes) -> Unlinked | None:
+        """The first half of :meth:`write_staged`, which a reader cannot see: the object's size
+        directory (empty, as it is for a moment in any write) and its unnamed file, written,
+        not linked; :meth:`publish_staged` links it. None where there is nothing to prepare
+        (no unnamed files, a first object whose parents are missing, an object that is there
+        already) or it failed: :meth:`write_staged` does the whole write then."""
+        if not self.unnamed:
+            return None
+        check_key(key)
+        path = f"{self._root}/{key}"
+        directory = path.rpartition("/")[0]
+        fd = -1
+        try:
+            made = self._size_directory(directory)
+            if made is None or (not made and os.path.exists(path)):
+                return None
+            fd = os.open(directory, os.O_WRONLY | _TMPFILE | os.O_CLOEXEC, 0o444)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:
+            if fd >= 0:
+                os.close(fd)
+            return None
+        return Unlinked(fd, path)
+
+    def publish_staged(self, unlinked: Unlinked) -> None:
+        """Link a prepared object to its name (an object there already stays) and close it."""
+        try:
+            # As in link_unnamed: src_dir_fd makes os.link call linkat with AT_SYMLINK_FOLLOW.
+            os.link(f"/proc/self/fd/{unlinked.fd}", unlinked.path, src_dir_fd=unlinked.fd)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"cannot archive {unlinked.path}: {exc.strerror}") from exc
+        finally:
+            os.close(unlinked.fd)
+
+    def _size_directory(self, directory: str) -> bool | None:
+        """``mkdir`` of an object's directory: True if made, False if it was there, None if a
+        parent is missing too (the log's first object)."""
+        with self._lock:
+            try:
+                os.mkdir(directory, 0o755)
+                return True
+            except FileExistsError:
+                return False
+            except FileNotFoundError:
+                return None
 
     def paths_to_sync(self, key: str) -> list[Path]:
         """What makes a staged object durable where ``syncfs`` is missing: the object and each

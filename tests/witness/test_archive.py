@@ -72,6 +72,26 @@ def test_link_unnamed_of_a_taken_name_keeps_the_object_there(tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "object"]
 
 
+def test_a_prepared_object_is_invisible_until_published(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path / "archive")
+    archive.put(cosigned_key("test.example/log", 1, b"first"), b"first")  # the log's directories
+    key = cosigned_key("test.example/log", 7, b"note")
+    unlinked = archive.prepare_staged(key, b"note")
+    assert unlinked is not None
+    path = archive.path_of(key)
+    assert path.parent.is_dir() and not list(path.parent.iterdir())
+    archive.publish_staged(unlinked)
+    assert path.read_bytes() == b"note" and stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert archive.prepare_staged(key, b"note") is None  # there already: nothing to prepare
+    taken = cosigned_key("test.example/log", 8, b"x")
+    unlinked = archive.prepare_staged(taken, b"second")
+    assert unlinked is not None
+    archive.write_staged(taken, b"first")  # another writer links the name first
+    archive.publish_staged(unlinked)  # and keeps it: never rewritten
+    assert archive.path_of(taken).read_bytes() == b"first"
+    assert archive.prepare_staged(cosigned_key("other.example/log", 1, b"x"), b"x") is None
+
+
 def test_local_keys_are_checked(tmp_path: Path) -> None:
     archive = LocalArchive(tmp_path)
     for bad in ("../x", "cosigned/../../etc/passwd", "cosigned/ab/1/cd", ""):
