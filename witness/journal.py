@@ -19,9 +19,8 @@ saying that every note before an offset is in the archive. Other objects (fork e
 synchronously. So an answered request costs one ``fdatasync`` instead of five syncs (state file
 and directory, archive directory, object and its directory), and "archived before released"
 holds: the released note is durable in the journal, and recovery archives it before serving.
-While a request's record is synced (by ``witness.syncahead``'s thread), the request prepares its
-object where no reader sees it (``LocalArchive.prepare_staged``), and links it after the sync.
-The records are framed and replayed by ``witness.records``.
+While a record is synced (``witness.syncahead``), its request prepares the object unseen
+(``LocalArchive.prepare_staged``) and links it after. Records: ``witness.records``.
 
 Recovery (at open) reads records up to the first that is short or fails its CRC (a torn tail),
 truncates the file there, so that stale bytes can never follow a new record, and repairs the
@@ -163,9 +162,8 @@ class Journal:
 
     def sync(self, ticket: int) -> None:
         """Return once the record of ``ticket`` (a :meth:`swap`'s) is durable. Calls that wait
-        together share one ``fdatasync``. With an archive, the sync runs in the journal's sync
-        thread while this one prepares the note's object where no reader sees it (its size
-        directory and unnamed file, ``LocalArchive.prepare_staged``); :meth:`put` links it."""
+        together share one ``fdatasync``. With an archive the sync thread syncs while this one
+        prepares the note's object unseen (``LocalArchive.prepare_staged``; :meth:`put`)."""
         note = self._notes.pop(ticket, None)
         if note is None or self._synced >= ticket or self._syncer is None:
             self._sync_to(ticket)
@@ -223,9 +221,8 @@ class Journal:
             self._thread.join()
         if self._syncer is not None:
             self._syncer.close()
-        for unlinked in self._unlinked.values():  # prepared, never put: a reader never saw it
-            os.close(unlinked.fd)
-        self._unlinked.clear()
+        while self._unlinked:  # prepared, never put: a reader never saw it
+            os.close(self._unlinked.popitem()[1].fd)
         try:
             if self._broken is None:
                 self.flush()
@@ -367,33 +364,30 @@ class Journal:
     def _archive_pass(self) -> None:
         """Stage (if needed) and sync every pending object, then mark them archived."""
         with self._pass:
-            self._archive_batch()
-
-    def _archive_batch(self) -> None:
-        assert self._archive is not None
-        with self._lock:
-            self._check()
-            batch = list(self._pending)
-            end = self._end
-        if not batch:
-            return
-        archive = self._archive
-        for p in batch:
-            if p.key not in self._staged:  # a read of a set another thread adds to: atomic
-                archive.write_staged(p.key, p.note)
-        sync_paths(archive.root, (path for p in batch for path in archive.paths_to_sync(p.key)))
-        with self._lock:
-            self._check()
-            done = {p.key for p in batch}
-            self._pending = [p for p in self._pending if p.key not in done]
-            # Tickets whose sync was never asked for (none on the request paths): dropped.
-            self._notes = {t: n for t, n in self._notes.items() if t > self._synced}
-            self._staged -= done
-            self._append(encode_record({"archived_to": end}))
-            if self._end > self._max_bytes:
-                self._compact()
-            seq = self._written
-        self._sync_to(seq)
+            assert self._archive is not None
+            with self._lock:
+                self._check()
+                batch = list(self._pending)
+                end = self._end
+            if not batch:
+                return
+            archive = self._archive
+            for p in batch:
+                if p.key not in self._staged:  # a read of a set another thread adds to: atomic
+                    archive.write_staged(p.key, p.note)
+            sync_paths(archive.root, (path for p in batch for path in archive.paths_to_sync(p.key)))
+            with self._lock:
+                self._check()
+                done = {p.key for p in batch}
+                self._pending = [p for p in self._pending if p.key not in done]
+                # Tickets whose sync was never asked for (none on the request paths): dropped.
+                self._notes = {t: n for t, n in self._notes.items() if t > self._synced}
+                self._staged -= done
+                self._append(encode_record({"archived_to": end}))
+                if self._end > self._max_bytes:
+                    self._compact()
+                seq = self._written
+            self._sync_to(seq)
 
     def _compact(self) -> None:
         """Under ``_lock``: rewrite the journal as its current states, a marker and the records
