@@ -30,13 +30,15 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank]
 
 
-def latency_summary(runs: Sequence[Sequence[float]], unit_scale: float = 1e6) -> dict[str, Any]:
-    """p50 and p99 of each run of latency samples (seconds), summarised across runs (µs)."""
+def latency_summary(runs: Sequence[Sequence[float]], unit_scale: float = 1e6,
+                    unit: str = "µs") -> dict[str, Any]:
+    """p50 and p99 of each run of latency samples (seconds), summarised across runs, in
+    ``unit`` (``unit_scale`` of them a second: 1e6 µs, 1e3 ms)."""
     p50 = [percentile(r, 0.50) * unit_scale for r in runs]
     p99 = [percentile(r, 0.99) * unit_scale for r in runs]
     return {
-        "p50": summary(p50, "µs", 1),
-        "p99": summary(p99, "µs", 1),
+        "p50": summary(p50, unit, 1),
+        "p99": summary(p99, unit, 1),
         "samples_per_run": min(len(r) for r in runs),
     }
 

@@ -287,8 +287,8 @@ def append_to_cosigned(plan: Plan, scratch: Path) -> dict[str, Any]:
     finally:
         witness.stop()
     # The append's own share (durable write and signature) of the time to a cosigned checkpoint.
-    return {"latency": latency_summary([samples], 1e3), "unit": "ms", "appends": len(samples),
-            "append_latency": latency_summary([appended], 1e3)}
+    return {"latency": latency_summary([samples], 1e3, "ms"), "unit": "ms",
+            "appends": len(samples), "append_latency": latency_summary([appended], 1e3, "ms")}
 
 
 def _cosigned_latencies(address: str, plan: Plan) -> tuple[list[float], list[float]]:

@@ -19,12 +19,8 @@ saying that every note before an offset is in the archive. Other objects (fork e
 synchronously. So an answered request costs one ``fdatasync`` instead of five syncs (state file
 and directory, archive directory, object and its directory), and "archived before released"
 holds: the released note is durable in the journal, and recovery archives it before serving.
-
-Record layout (big-endian; ``witness.records``)::
-
-    u32 length | u32 CRC-32 of the payload | payload: a JSON object
-      {"origin": ..., "size": ..., "root": <base64>, "checkpoint": <note>}   a state (a swap)
-      {"archived_to": <offset>}                   every note of a record before offset is synced
+While a record is synced (``witness.syncahead``), its request prepares the object unseen
+(``LocalArchive.prepare_staged``) and links it after. Records: ``witness.records``.
 
 Recovery (at open) reads records up to the first that is short or fails its CRC (a torn tail),
 truncates the file there, so that stale bytes can never follow a new record, and repairs the
@@ -49,16 +45,19 @@ from typing import Final
 
 from auditlog_tlog.common.files import fsync_dir
 from auditlog_tlog.tree.errors import ConflictError, PushbackError, StorageError
-from auditlog_tlog.witness.archive import LocalArchive, cosigned_key, sync_paths
+from auditlog_tlog.witness.archive import LocalArchive, Unlinked, cosigned_key, sync_paths
 from auditlog_tlog.witness.records import (
     Pending,
+    compacted,
     encode_record,
     read_records,
     read_state_files,
     replay,
     state_record,
+    write_journal,
 )
 from auditlog_tlog.witness.state import WitnessedState
+from auditlog_tlog.witness.syncahead import SyncAhead
 
 log = logging.getLogger("auditlog.witness")
 JOURNAL: Final = "witness.journal"
@@ -107,10 +106,14 @@ class Journal:
             os.close(self._lock_fd)
             raise
         self._thread: threading.Thread | None = None
+        self._syncer: SyncAhead | None = None
+        self._notes: dict[int, tuple[str, bytes]] = {}  # ticket -> its note's key and note
+        self._unlinked: dict[str, Unlinked] = {}  # key -> its object, prepared, to link
         if archive is not None:
             self._thread = threading.Thread(target=self._archiver, name="witness-archive-sync",
                                             daemon=True)
             self._thread.start()
+            self._syncer = SyncAhead(self._sync_to)
 
     # -- StateStore ----------------------------------------------------------------------------
     def load(self, origin: str) -> WitnessedState | None:
@@ -151,14 +154,31 @@ class Journal:
                 if len(self._pending) in (1, ARCHIVE_BATCH):  # what the archiver waits for
                     self._wake.notify()
             seq = self._written
+            if self._archive is not None and not durable:
+                self._notes[seq] = (key, new.checkpoint)
         if durable:
             self._sync_to(seq)
         return seq
 
     def sync(self, ticket: int) -> None:
         """Return once the record of ``ticket`` (a :meth:`swap`'s) is durable. Calls that wait
-        together share one ``fdatasync``."""
-        self._sync_to(ticket)
+        together share one ``fdatasync``. With an archive the sync thread syncs while this one
+        prepares the note's object unseen (``LocalArchive.prepare_staged``; :meth:`put`)."""
+        note = self._notes.pop(ticket, None)
+        if note is None or self._synced >= ticket or self._syncer is None:
+            self._sync_to(ticket)
+            return
+        self._syncer.ask(ticket)
+        assert self._archive is not None
+        unlinked = self._archive.prepare_staged(*note)
+        try:
+            self._sync_to(ticket)
+        except BaseException:
+            if unlinked is not None:
+                os.close(unlinked.fd)
+            raise
+        if unlinked is not None:
+            self._unlinked[note[0]] = unlinked
 
     # -- Archive -------------------------------------------------------------------------------
     def put(self, key: str, data: bytes) -> bool:
@@ -175,7 +195,11 @@ class Journal:
                                     for s, seq in self._states.values())
         if not queued:
             return self._archive.put(key, data)
-        self._archive.write_staged(key, data)  # visible at once; the archiver makes it durable
+        unlinked = self._unlinked.pop(key, None)  # prepared while its record was synced
+        if unlinked is not None:
+            self._archive.publish_staged(unlinked)  # visible at once; synced by the archiver
+        else:
+            self._archive.write_staged(key, data)
         if pending:
             with self._lock:  # the archive pass need not write it again
                 if any(p.key == key for p in reversed(self._pending)):
@@ -195,6 +219,10 @@ class Journal:
             self._wake.notify()
         if self._thread is not None:
             self._thread.join()
+        if self._syncer is not None:
+            self._syncer.close()
+        while self._unlinked:  # prepared, never put: a reader never saw it
+            os.close(self._unlinked.popitem()[1].fd)
         try:
             if self._broken is None:
                 self.flush()
@@ -273,7 +301,11 @@ class Journal:
     def _open(self) -> int:
         """Open the journal, recover what it holds, and return its descriptor."""
         if not self._path.exists():
-            self._import_state_files()
+            imported = read_state_files(self._dir)  # once, from a FileStateStore directory
+            if imported:
+                log.info("witness journal: importing %d state files of %s", len(imported),
+                         self._dir)
+                os.close(write_journal(self._path, b"".join(map(state_record, imported))))
         try:
             fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             data = b""
@@ -308,34 +340,6 @@ class Journal:
                 self._archive.repair(p.key, p.note)  # synced by the archiver's first pass
         return fd
 
-    def _import_state_files(self) -> None:
-        """Once, from a directory of ``FileStateStore`` JSON files: write them as a journal."""
-        states = read_state_files(self._dir)
-        if states:
-            log.info("witness journal: importing %d state files of %s", len(states), self._dir)
-            os.close(self._write_file(b"".join(state_record(s) for s in states)))
-
-    def _write_file(self, data: bytes) -> int:
-        """Replace the journal with ``data`` (temporary file, fsync, rename, directory fsync);
-        returns the open descriptor of the new journal."""
-        tmp = self._dir / f".{JOURNAL}.tmp"
-        try:
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-                os.replace(tmp, self._path)
-                fsync_dir(self._dir)
-            except BaseException:
-                os.close(fd)
-                raise
-        except OSError as exc:
-            raise StorageError(f"cannot write the witness journal {self._path}: {exc.strerror}"
-                               ) from exc
-        return fd
-
     # -- the archive syncer --------------------------------------------------------------------
     def _archiver(self) -> None:
         while True:
@@ -360,51 +364,40 @@ class Journal:
     def _archive_pass(self) -> None:
         """Stage (if needed) and sync every pending object, then mark them archived."""
         with self._pass:
-            self._archive_batch()
-
-    def _archive_batch(self) -> None:
-        assert self._archive is not None
-        with self._lock:
-            self._check()
-            batch = list(self._pending)
-            end = self._end
-        if not batch:
-            return
-        archive = self._archive
-        for p in batch:
-            if p.key not in self._staged:  # a read of a set another thread adds to: atomic
-                archive.write_staged(p.key, p.note)
-        sync_paths(archive.root, (path for p in batch for path in archive.paths_to_sync(p.key)))
-        with self._lock:
-            self._check()
-            done = {p.key for p in batch}
-            self._pending = [p for p in self._pending if p.key not in done]
-            self._staged -= done
-            self._append(encode_record({"archived_to": end}))
-            if self._end > self._max_bytes:
-                self._compact()
-            seq = self._written
-        self._sync_to(seq)
+            assert self._archive is not None
+            with self._lock:
+                self._check()
+                batch = list(self._pending)
+                end = self._end
+            if not batch:
+                return
+            archive = self._archive
+            for p in batch:
+                if p.key not in self._staged:  # a read of a set another thread adds to: atomic
+                    archive.write_staged(p.key, p.note)
+            sync_paths(archive.root, (path for p in batch for path in archive.paths_to_sync(p.key)))
+            with self._lock:
+                self._check()
+                done = {p.key for p in batch}
+                self._pending = [p for p in self._pending if p.key not in done]
+                # Tickets whose sync was never asked for (none on the request paths): dropped.
+                self._notes = {t: n for t, n in self._notes.items() if t > self._synced}
+                self._staged -= done
+                self._append(encode_record({"archived_to": end}))
+                if self._end > self._max_bytes:
+                    self._compact()
+                seq = self._written
+            self._sync_to(seq)
 
     def _compact(self) -> None:
         """Under ``_lock``: rewrite the journal as its current states, a marker and the records
         not yet archived, durably, in place of the old file."""
-        pending_keys = {p.key for p in self._pending}
-        settled = [s for s, _ in self._states.values()
-                   if cosigned_key(s.origin, s.size, s.checkpoint) not in pending_keys]
-        head = b"".join(state_record(s) for s in settled)
-        parts = [head, encode_record({"archived_to": len(head)})]
-        at = len(parts[0]) + len(parts[1])
-        moved = []
-        for p in self._pending:
-            moved.append(Pending(at, p.key, p.note, p.record))
-            parts.append(p.record)
-            at += len(p.record)
+        data, moved = compacted([s for s, _ in self._states.values()], self._pending)
         with self._sync:
             while self._syncing:
                 self._sync.wait()
-            fd = self._write_file(b"".join(parts))
+            fd = write_journal(self._path, data)
             os.close(self._fd)
-            self._fd, self._end, self._pending = fd, at, moved
+            self._fd, self._end, self._pending = fd, len(data), moved
             self._synced = self._written
             self._sync.notify_all()

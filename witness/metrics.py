@@ -61,14 +61,23 @@ class MeteredArchive:
 
     def __init__(self, archive: Archive, metrics: WitnessMetrics) -> None:
         self._archive = archive
+        # labels() looks a child up by its label strings on every call: bound once instead (a
+        # put is on every add-checkpoint's path).
         self._writes = metrics.archive_writes
+        self._counters = {(kind, outcome): self._writes.labels(kind, outcome)
+                          for kind in ("cosigned", "evidence")
+                          for outcome in ("written", "present", "error")}
 
     def put(self, key: str, data: bytes) -> bool:
         kind = key.partition("/")[0]
         try:
             written = self._archive.put(key, data)
         except StorageError:
-            self._writes.labels(kind, "error").inc()
+            self._count(kind, "error")
             raise
-        self._writes.labels(kind, "written" if written else "present").inc()
+        self._count(kind, "written" if written else "present")
         return written
+
+    def _count(self, kind: str, outcome: str) -> None:
+        counter = self._counters.get((kind, outcome))
+        (counter if counter is not None else self._writes.labels(kind, outcome)).inc()

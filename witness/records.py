@@ -1,7 +1,11 @@
 """The records of the witness journal (``witness.journal``), framed so that a torn write is
 found: a big-endian u32 length, a u32 CRC-32 (zlib) of the payload, and the payload, one JSON
 object (the state of c2sp.org/tlog-witness@v1.0.0 that a swap persists, or an archive marker);
-and the replay of a journal's records at open (:func:`replay`).
+and the replay of a journal's records at open (:func:`replay`). Layout (big-endian)::
+
+    u32 length | u32 CRC-32 of the payload | payload: a JSON object
+      {"origin": ..., "size": ..., "root": <base64>, "checkpoint": <note>}   a state (a swap)
+      {"archived_to": <offset>}                   every note of a record before offset is synced
 """
 
 from __future__ import annotations
@@ -9,12 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from auditlog_tlog.tree.errors import CorruptionError
+from auditlog_tlog.common.files import fsync_dir
+from auditlog_tlog.tree.errors import CorruptionError, StorageError
 from auditlog_tlog.witness.archive import cosigned_key
 from auditlog_tlog.witness.state import MAX_STATE_FILE, WitnessedState, decode_state
 
@@ -104,3 +110,41 @@ def replay(records: list[tuple[int, dict[str, Any]]], path: Path, archive: bool
             key = cosigned_key(state.origin, state.size, state.checkpoint)
             pending.append(Pending(offset, key, state.checkpoint, state_record(state)))
     return states, pending
+
+
+def compacted(states: list[WitnessedState], pending: list[Pending]) -> tuple[bytes, list[Pending]]:
+    """A compacted journal: the ``states`` whose notes are archived, a marker, and the
+    ``pending`` records (with their new offsets, returned too)."""
+    pending_keys = {p.key for p in pending}
+    settled = [s for s in states
+               if cosigned_key(s.origin, s.size, s.checkpoint) not in pending_keys]
+    head = b"".join(state_record(s) for s in settled)
+    parts = [head, encode_record({"archived_to": len(head)})]
+    at = len(parts[0]) + len(parts[1])
+    moved = []
+    for p in pending:
+        moved.append(Pending(at, p.key, p.note, p.record))
+        parts.append(p.record)
+        at += len(p.record)
+    return b"".join(parts), moved
+
+
+def write_journal(path: Path, data: bytes) -> int:
+    """Replace the journal at ``path`` with ``data`` (temporary file, fsync, rename, directory
+    fsync); returns the open descriptor of the new journal."""
+    tmp = path.parent / f".{path.name}.tmp"
+    try:
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+            os.replace(tmp, path)
+            fsync_dir(path.parent)
+        except BaseException:
+            os.close(fd)
+            raise
+    except OSError as exc:
+        raise StorageError(f"cannot write the witness journal {path}: {exc.strerror}") from exc
+    return fd

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from auditlog_tlog.tree.errors import CorruptionError, StorageError
 from auditlog_tlog.tree.note import add_signatures
-from auditlog_tlog.witness.archive import LocalArchive, cosigned_key, evidence_key
+from auditlog_tlog.witness.archive import LocalArchive, cosigned_key, evidence_key, link_unnamed
 from auditlog_tlog.witness.s3archive import S3Archive
 from tests import seaweedfs
 from tests.clock import FakeClock
@@ -40,6 +40,56 @@ def test_local_objects_are_read_only_and_never_rewritten(tmp_path: Path) -> None
     assert archive.put(KEY, b"second") is False
     assert path.read_bytes() == b"first"
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary files left
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "temporary-name"])
+def test_staged_objects_are_complete_read_only_and_never_rewritten(tmp_path: Path,
+                                                                   unnamed: bool) -> None:
+    archive = LocalArchive(tmp_path / "archive")
+    assert archive.unnamed is True  # Linux on ext4/tmpfs: the request path links unnamed files
+    archive.unnamed = unnamed
+    keys = [cosigned_key("test.example/log", size, b"note") for size in (7, 7, 8)]
+    keys[1] = cosigned_key("test.example/log", 7, b"another note")  # a second object at size 7
+    for key in keys:
+        archive.write_staged(key, key.encode())
+    for key in keys:
+        path = archive.path_of(key)
+        assert path.read_bytes() == key.encode()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o444
+        archive.write_staged(key, b"other")  # never rewritten
+        assert path.read_bytes() == key.encode()
+    names = sorted(p.name for p in tmp_path.glob("archive/**/*"))
+    assert not [n for n in names if n.startswith(".")]  # no temporary or probe files left
+    assert len([n for n in names if len(n) == 64]) == 4  # the origin's directory, 3 objects
+
+
+def test_link_unnamed_of_a_taken_name_keeps_the_object_there(tmp_path: Path) -> None:
+    (tmp_path / "object").write_bytes(b"first")
+    assert link_unnamed(str(tmp_path), str(tmp_path / "object"), b"second", 0o444) is False
+    assert (tmp_path / "object").read_bytes() == b"first"
+    assert link_unnamed(str(tmp_path), str(tmp_path / "new"), b"x" * 70_000, 0o444) is True
+    assert (tmp_path / "new").read_bytes() == b"x" * 70_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "object"]
+
+
+def test_a_prepared_object_is_invisible_until_published(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path / "archive")
+    archive.put(cosigned_key("test.example/log", 1, b"first"), b"first")  # the log's directories
+    key = cosigned_key("test.example/log", 7, b"note")
+    unlinked = archive.prepare_staged(key, b"note")
+    assert unlinked is not None
+    path = archive.path_of(key)
+    assert path.parent.is_dir() and not list(path.parent.iterdir())
+    archive.publish_staged(unlinked)
+    assert path.read_bytes() == b"note" and stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert archive.prepare_staged(key, b"note") is None  # there already: nothing to prepare
+    taken = cosigned_key("test.example/log", 8, b"x")
+    unlinked = archive.prepare_staged(taken, b"second")
+    assert unlinked is not None
+    archive.write_staged(taken, b"first")  # another writer links the name first
+    archive.publish_staged(unlinked)  # and keeps it: never rewritten
+    assert archive.path_of(taken).read_bytes() == b"first"
+    assert archive.prepare_staged(cosigned_key("other.example/log", 1, b"x"), b"x") is None
 
 
 def test_local_keys_are_checked(tmp_path: Path) -> None:
