@@ -368,9 +368,10 @@ class Journal:
             with self._lock:
                 self._check()
                 batch = list(self._pending)
-                end = self._end
+                end, written = self._end, self._written
             if not batch:
                 return
+            self._sync_to(written)  # else a power cut could keep an object whose state it lost
             archive = self._archive
             for p in batch:
                 if p.key not in self._staged:  # a read of a set another thread adds to: atomic

@@ -180,6 +180,36 @@ def test_the_archive_pass_writes_only_the_objects_no_put_wrote(tmp_path: Path) -
         journal.close()
 
 
+def test_the_archive_pass_writes_an_object_only_once_its_record_is_durable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Written before the journal's fdatasync, an object could outlive a power cut that took the
+    # state recording it: the witness could then cosign another checkpoint of that size while
+    # the archive holds this one.
+    events: list[str] = []
+    real_fdatasync = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        real_fdatasync(fd)
+        events.append("synced")
+
+    class Recording(LocalArchive):
+        def write_staged(self, key: str, data: bytes) -> None:
+            events.append(key)
+            super().write_staged(key, data)
+
+    journal = Journal(tmp_path / "state", Recording(tmp_path / "archive"))
+    try:
+        journal.swap(None, _state(1))
+        journal.flush()
+        monkeypatch.setattr(os, "fdatasync", fdatasync)
+        journal.swap((1, _state(1).root), _state(2), durable=False)  # appended, not synced
+        journal.flush()  # (or the archiver's own pass, whichever comes first)
+        key = cosigned_key(ORIGIN, 2, _state(2).checkpoint)
+        assert key in events and "synced" in events[:events.index(key)]
+    finally:
+        journal.close()
+
+
 def test_the_paths_to_sync_without_syncfs_reach_the_root(tmp_path: Path) -> None:
     archive = LocalArchive(tmp_path / "archive")
     key = cosigned_key(ORIGIN, 7, b"note")
