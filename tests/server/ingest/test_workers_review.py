@@ -1,0 +1,161 @@
+"""A review of the conversion workers (server/ingest/pool.py): callers that stop waiting,
+a restart that races queued requests, a stop with requests queued in the server, a burst after
+an idle worker died, a worker that cannot start, and what a worker writes (the server's clock
+for an RFC 3164 year, OTLP/JSON entries as the server process writes them)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import urllib.request
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import resource_tracker
+from pathlib import Path
+
+import pytest
+from google.protobuf import json_format
+
+from auditlog_tlog.proto import auditlog_pb2 as pb
+from auditlog_tlog.server.ingest.config import Route
+from auditlog_tlog.server.ingest.otlp_convert import JSON, PROTOBUF, convert_export
+from auditlog_tlog.server.ingest.pool import DEPTH, ConversionPool, WorkerLostError
+from auditlog_tlog.server.ingest.record import decode_entry
+from auditlog_tlog.server.ingest.syslog_config import SyslogListener
+from auditlog_tlog.server.ingest.syslog_server import SyslogServer
+from auditlog_tlog.server.metrics import Metrics
+from tests.clock import FakeClock
+from tests.server.ingest.conftest import AUTH, ORIGIN, TOKEN, ingest_config, ingest_url
+from tests.server.ingest.test_entry_bytes import pin_request
+from tests.server.ingest.test_syslog_pushback import LOG, FullThenFree
+from tests.server.ingest.test_workers import _conversions, _export, _gone, _restarts, _until
+from tests.servers import running
+
+ROUTE = Route("a.example/log")
+MIB = 1 << 20
+
+
+def test_a_stop_refuses_the_conversions_queued_in_the_server_and_answers_the_others() -> None:
+    raw = _export("stop-queued", 0, 8)
+    metrics = Metrics()
+
+    async def scenario() -> None:
+        pool = ConversionPool(1, metrics)
+        await pool.start()
+        [worker] = pool.pids()
+        os.kill(worker, signal.SIGSTOP)
+        calls = [asyncio.ensure_future(
+            pool.run(convert_export, raw, PROTOBUF, "otlp-grpc", None, ROUTE))
+            for _ in range(DEPTH + 3)]
+        await _until(lambda: _conversions(metrics) == DEPTH, "the pool full")
+        stopping = asyncio.ensure_future(pool.stop())
+        await asyncio.sleep(0.05)
+        os.kill(worker, signal.SIGCONT)
+        await asyncio.wait_for(stopping, 30)
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        want = convert_export(raw, PROTOBUF, "otlp-grpc", None, ROUTE)
+        assert outcomes[:DEPTH] == [want] * DEPTH
+        assert all(isinstance(o, WorkerLostError) for o in outcomes[DEPTH:]), outcomes[DEPTH:]
+        assert _conversions(metrics) == 0 and _gone(worker)
+
+    asyncio.run(scenario())
+
+
+def test_a_burst_after_an_idle_worker_died_starts_one_pool_and_answers_every_request() -> None:
+    raw = _export("burst", 0, 4)
+    metrics = Metrics()
+
+    async def scenario() -> None:
+        pool = ConversionPool(2, metrics)
+        await pool.start()
+        first = pool.pids()
+        try:
+            os.kill(first[0], signal.SIGKILL)
+            await _until(lambda: _gone(first[0]), "the idle worker gone")
+            got = await asyncio.gather(*(
+                pool.run(convert_export, raw, PROTOBUF, "otlp-grpc", None, ROUTE)
+                for _ in range(4 * DEPTH)))
+            assert got == [convert_export(raw, PROTOBUF, "otlp-grpc", None, ROUTE)] * (4 * DEPTH)
+            assert _restarts(metrics) == 1 and _conversions(metrics) == 0
+            await _until(lambda: all(_gone(pid) for pid in first), "the old pool's workers gone")
+            assert len(pool.pids()) == 2 and not set(pool.pids()) & set(first)
+        finally:
+            last = pool.pids()
+            await pool.stop()
+        assert all(_gone(pid) for pid in last)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("executable", ["/nonexistent/python", "/bin/false"])
+def test_workers_that_cannot_start_fail_the_start_at_once(executable: str) -> None:
+    """A worker that cannot be spawned (no interpreter) or dies as it starts: ``start``
+    raises, it does not hang, and leaves no process behind."""
+    async def scenario() -> None:
+        pool = ConversionPool(1)
+        with pytest.raises(BrokenProcessPool):
+            await asyncio.wait_for(pool.start(), 20)
+        await asyncio.wait_for(pool.stop(), 20)
+        assert pool.pids() == []
+
+    resource_tracker.ensure_running()  # its own spawn must not use the broken executable
+    multiprocessing.set_executable(executable)
+    try:
+        asyncio.run(scenario())
+    finally:
+        multiprocessing.set_executable(sys.executable)
+    assert not multiprocessing.active_children()
+
+
+def test_the_year_of_an_rfc3164_stamp_is_the_servers_clock_with_a_worker() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()  # 2023-11-14 in UTC; the worker's own clock says otherwise
+        sink = FullThenFree(refusals=0)
+        pool = ConversionPool(1)
+        await pool.start()
+        try:
+            server = SyslogServer(SyslogListener("127.0.0.1:0", "tcp", LOG), sink, clock, pool)
+            assert await server.ingest(None, [b"<13>Nov 14 22:13:20 h app: x"]) == [""]
+        finally:
+            await pool.stop()
+        ((log, record),) = sink.appended
+        assert log == LOG and record.fields.time == "2023-11-14T22:13:20Z"
+
+    asyncio.run(scenario())
+
+
+def test_otlp_json_entries_from_a_worker_are_the_server_process_entries(tmp_path: Path) -> None:
+    """OTLP/JSON is parsed in the worker (test_entry_bytes pins protobuf only): what a real
+    server with a worker stores equals the conversion in this process."""
+    config = ingest_config(tmp_path)
+    config.write_text(config.read_text().replace("[ingest]\n", "[ingest]\nworkers = 1\n", 1))
+    document = json_format.MessageToDict(pin_request(), use_integers_for_enums=True)
+    for resource_logs in document["resourceLogs"]:  # OTLP/JSON ids are hex, not base64
+        for scope_logs in resource_logs["scopeLogs"]:
+            for record in scope_logs["logRecords"]:
+                for key in ("traceId", "spanId"):
+                    if key in record:
+                        record[key] = base64.b64decode(record[key]).hex()
+    body = json.dumps(document).encode()
+    for server in running(config):
+        stub = server.stub()
+        begin = stub.GetLogInfo(pb.GetLogInfoRequest(log=ORIGIN), metadata=AUTH).size
+        sent = urllib.request.Request(
+            ingest_url(server) + "/v1/logs", data=body, method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(sent, timeout=30) as response:
+            assert response.status == 200
+        end = stub.GetLogInfo(pb.GetLogInfoRequest(log=ORIGIN), metadata=AUTH).size
+        stored = [e for page in stub.GetEntries(pb.GetEntriesRequest(log=ORIGIN, begin=begin,
+                                                                      end=end),
+                                                  metadata=AUTH)
+                  for e in page.entries]
+    by_log, refused = convert_export(body, JSON, "otlp-http", "collector",
+                                     Route(ORIGIN, "auditlog.log"))
+    assert not refused and list(by_log) == [ORIGIN] and len(stored) == 5
+    assert stored == by_log[ORIGIN]
+    assert decode_entry(stored[0]).transport == "otlp-http"
