@@ -34,7 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait
-from typing import Final, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.tree.errors import StorageError
@@ -111,19 +111,35 @@ class ConversionPool:
     async def run(self, function: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """``function(*args)`` in a worker: its result, or what it raised; WorkerLostError
         when a worker died before it answered."""
-        if self._slots is None:
+        slots = self._slots
+        if slots is None:
             raise RuntimeError("ConversionPool.run before start")
-        async with self._slots:
+        await slots.acquire()
+        try:
             executor, future = self._submit(function, *args, **kwargs)
-            self._metrics.ingest_conversions.inc()
-            try:
-                return await asyncio.wrap_future(future)
-            except BrokenProcessPool:
-                self._restart(executor)
-                raise WorkerLostError("a conversion worker died with this request in flight; "
-                                      "nothing of it was appended, retry it") from None
-            finally:
-                self._metrics.ingest_conversions.dec()
+        except BaseException:
+            slots.release()
+            raise
+        self._metrics.ingest_conversions.inc()
+        # The slot is given back when the worker is done with the conversion, not when this
+        # caller stops waiting (a cancelled gRPC call): else a caller that cancels at once
+        # piles up requests, their bytes with them, in the pool while the worker is busy.
+        answer = asyncio.wrap_future(future)
+        answer.add_done_callback(self._handed_back)
+        try:
+            return await asyncio.shield(answer)
+        except BrokenProcessPool:
+            self._restart(executor)
+            raise WorkerLostError("a conversion worker died with this request in flight; "
+                                  "nothing of it was appended, retry it") from None
+
+    def _handed_back(self, answer: asyncio.Future[Any]) -> None:
+        """A conversion answered (or failed): its slot free again."""
+        assert self._slots is not None
+        self._slots.release()
+        self._metrics.ingest_conversions.dec()
+        if not answer.cancelled():
+            answer.exception()  # retrieved: a caller that stopped waiting leaves no warning
 
     def _submit(self, function: Callable[_P, _T], *args: _P.args,
                 **kwargs: _P.kwargs) -> tuple[ProcessPoolExecutor, Future[_T]]:

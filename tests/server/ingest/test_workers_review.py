@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import multiprocessing
 import os
 import signal
 import sys
+import tracemalloc
 import urllib.request
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import resource_tracker
@@ -37,6 +39,41 @@ from tests.servers import running
 
 ROUTE = Route("a.example/log")
 MIB = 1 << 20
+
+
+def test_callers_that_stop_waiting_leave_at_most_depth_conversions_in_the_pool() -> None:
+    """A gRPC caller whose deadline passes is cancelled; the bytes it handed over must still
+    count against the pool's bound until the worker is done with them, or a client that
+    cancels at once piles up requests in the server while the worker is busy."""
+    metrics = Metrics()
+
+    async def scenario() -> None:
+        pool = ConversionPool(1, metrics)
+        await pool.start()
+        [worker] = pool.pids()
+        os.kill(worker, signal.SIGSTOP)  # a busy worker
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            for _ in range(4 * DEPTH):
+                call = asyncio.ensure_future(pool.run(len, b"x" * MIB))
+                await asyncio.sleep(0.01)  # handed over, or waiting for a slot
+                call.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await call
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - base
+            # DEPTH arguments, and the pickled copies on their way to the worker
+            assert held < (DEPTH + 3) * MIB, f"got {held / MIB:.1f} MiB held, want < {DEPTH + 3}"
+            assert _conversions(metrics) <= DEPTH
+        finally:
+            tracemalloc.stop()
+            os.kill(worker, signal.SIGCONT)
+            await pool.stop()
+        assert _conversions(metrics) == 0
+        assert _gone(worker)
+
+    asyncio.run(scenario())
 
 
 def test_a_stop_refuses_the_conversions_queued_in_the_server_and_answers_the_others() -> None:
