@@ -164,7 +164,10 @@ class ConversionPool:
         if self._executor is not broken:
             return
         log.warning("a conversion worker died; starting %d again", self.workers)
-        broken.shutdown(wait=False, cancel_futures=True)
+        # Not cancel_futures: a request queued in the old pool would get CancelledError (seen
+        # as a cancelled call, or ending a syslog connection's task) where it must get
+        # WorkerLostError (retryable), which the old pool's thread gives it once it notices.
+        broken.shutdown(wait=False)
         self._metrics.ingest_worker_restarts.inc()
         self._open()  # not waited for: the request that sees it does
 

@@ -76,6 +76,41 @@ def test_callers_that_stop_waiting_leave_at_most_depth_conversions_in_the_pool()
     asyncio.run(scenario())
 
 
+def test_a_restart_racing_queued_requests_fails_them_retryably_not_cancelled() -> None:
+    """A request that sees a worker ended before the pool's own thread has (``_submit``'s
+    ``_any_ended``) starts the pool again; the requests queued in the old pool must then get
+    WorkerLostError (retryable) or their answer, never CancelledError (which ends a syslog
+    connection task, or the UDP drain task for good)."""
+    raw = _export("race", 0, 4)
+    metrics = Metrics()
+
+    async def scenario() -> None:
+        pool = ConversionPool(1, metrics)
+        await pool.start()
+        try:
+            [worker] = pool.pids()
+            os.kill(worker, signal.SIGSTOP)
+            calls = [asyncio.ensure_future(
+                pool.run(convert_export, raw, PROTOBUF, "otlp-grpc", None, ROUTE))
+                for _ in range(DEPTH)]
+            await _until(lambda: _conversions(metrics) == DEPTH, "the pool full")
+            # What _submit does when it sees the worker ended before the pool's thread has.
+            old = pool._executor
+            assert old is not None
+            pool._restart(old)
+            os.kill(worker, signal.SIGKILL)
+            outcomes = await asyncio.gather(*calls, return_exceptions=True)
+            assert all(isinstance(o, (tuple, WorkerLostError)) for o in outcomes), outcomes
+            assert _restarts(metrics) == 1
+            want = convert_export(raw, PROTOBUF, "otlp-grpc", None, ROUTE)
+            assert await pool.run(convert_export, raw, PROTOBUF, "otlp-grpc", None, ROUTE) == want
+        finally:
+            await pool.stop()
+        assert _conversions(metrics) == 0
+
+    asyncio.run(scenario())
+
+
 def test_a_stop_refuses_the_conversions_queued_in_the_server_and_answers_the_others() -> None:
     raw = _export("stop-queued", 0, 8)
     metrics = Metrics()
