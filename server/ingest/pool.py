@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import spawn
 from multiprocessing.connection import wait
 from typing import Any, Final, ParamSpec, TypeVar
 
@@ -91,8 +92,16 @@ class ConversionPool:
 
     async def start(self) -> None:
         """Start the workers and wait until they answer (started, the conversion modules
-        imported), so that the first request does not wait for them."""
-        await asyncio.gather(*map(asyncio.wrap_future, self._open()))
+        imported), so that the first request does not wait for them; StorageError, the workers
+        ended, when they cannot start."""
+        try:
+            await asyncio.gather(*map(asyncio.wrap_future, self._open()))
+        except (BrokenProcessPool, OSError) as exc:
+            await self.stop()
+            raise StorageError(
+                f"[ingest] workers = {self.workers}: the conversion workers could not start "
+                f"({type(exc).__name__}: {exc}); want {os.fsdecode(spawn.get_executable())} to run them, or "
+                "[ingest] workers = 0 to convert in the server process") from None
 
     def _open(self) -> list[Future[None]]:
         """A new pool; the futures of each worker's start."""

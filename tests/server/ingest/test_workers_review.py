@@ -12,10 +12,10 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 import tracemalloc
 import urllib.request
-from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import resource_tracker
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from auditlog_tlog.server.ingest.record import decode_entry
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener
 from auditlog_tlog.server.ingest.syslog_server import SyslogServer
 from auditlog_tlog.server.metrics import Metrics
+from auditlog_tlog.tree.errors import StorageError
 from tests.clock import FakeClock
 from tests.server.ingest.conftest import AUTH, ORIGIN, TOKEN, ingest_config, ingest_url
 from tests.server.ingest.test_entry_bytes import pin_request
@@ -166,13 +167,15 @@ def test_a_burst_after_an_idle_worker_died_starts_one_pool_and_answers_every_req
 @pytest.mark.parametrize("executable", ["/nonexistent/python", "/bin/false"])
 def test_workers_that_cannot_start_fail_the_start_at_once(executable: str) -> None:
     """A worker that cannot be spawned (no interpreter) or dies as it starts: ``start``
-    raises, it does not hang, and leaves no process behind."""
+    raises StorageError saying so, it does not hang, and leaves no process behind."""
     async def scenario() -> None:
         pool = ConversionPool(1)
-        with pytest.raises(BrokenProcessPool):
+        with pytest.raises(StorageError, match=r"\[ingest\] workers = 1: the conversion workers "
+                                               "could not start"):
             await asyncio.wait_for(pool.start(), 20)
-        await asyncio.wait_for(pool.stop(), 20)
         assert pool.pids() == []
+        with pytest.raises(WorkerLostError):
+            await pool.run(len, b"")
 
     resource_tracker.ensure_running()  # its own spawn must not use the broken executable
     multiprocessing.set_executable(executable)
@@ -181,6 +184,30 @@ def test_workers_that_cannot_start_fail_the_start_at_once(executable: str) -> No
     finally:
         multiprocessing.set_executable(sys.executable)
     assert not multiprocessing.active_children()
+
+
+def test_a_server_whose_workers_cannot_start_exits_with_what_to_do(tmp_path: Path) -> None:
+    config = ingest_config(tmp_path)
+    config.write_text(config.read_text().replace("[ingest]\n", "[ingest]\nworkers = 1\n", 1))
+    script = tmp_path / "serve.py"
+    script.write_text(
+        "import multiprocessing, sys\n"
+        "from multiprocessing import resource_tracker\n"
+        "from auditlog_tlog.client.cli import main\n"
+        "if __name__ == '__main__':\n"
+        "    resource_tracker.ensure_running()\n"
+        "    multiprocessing.set_executable('/bin/false')\n"
+        f"    sys.argv = ['auditlog', 'serve', '--config', {str(config)!r}]\n"
+        "    sys.exit(main())\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert done.returncode != 0
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("auditlog serve:")]
+    assert line.startswith("auditlog serve: [ingest] workers = 1: the conversion workers could "
+                           "not start (BrokenProcessPool: "), line
+    assert line.endswith("want /bin/false to run them, or [ingest] workers = 0 to convert in "
+                         "the server process"), line
+    assert "concurrent.futures.process.BrokenProcessPool" not in done.stderr  # no traceback
 
 
 def test_the_year_of_an_rfc3164_stamp_is_the_servers_clock_with_a_worker() -> None:
