@@ -176,9 +176,15 @@ class ConversionPool:
         # Not cancel_futures: a request queued in the old pool would get CancelledError (seen
         # as a cancelled call, or ending a syslog connection's task) where it must get
         # WorkerLostError (retryable), which the old pool's thread gives it once it notices.
-        broken.shutdown(wait=False)
-        self._metrics.ingest_worker_restarts.inc()
-        self._open()  # not waited for: the request that sees it does
+        try:
+            self._open()  # not waited for: the request that sees it does
+        except OSError as exc:  # out of file descriptors, say: the next request tries again
+            raise WorkerLostError(f"a conversion worker died and none can be started now "
+                                  f"({exc}); retry it") from None
+        finally:
+            if self._executor is not broken:  # the old pool is ended once a new one exists
+                broken.shutdown(wait=False)
+                self._metrics.ingest_worker_restarts.inc()
 
     async def stop(self) -> None:
         """End the workers and wait until they have exited; the conversions handed over

@@ -11,6 +11,7 @@ import gc
 import json
 import multiprocessing
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -108,6 +109,41 @@ def test_a_restart_racing_queued_requests_fails_them_retryably_not_cancelled() -
         finally:
             await pool.stop()
         assert _conversions(metrics) == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_restart_that_cannot_open_its_pipes_is_retryable_and_the_next_one_starts() -> None:
+    """Out of file descriptors (EMFILE, a busy server's usual shortage) as a dead worker's
+    pool is started again: the request gets WorkerLostError (retryable), not the OSError (a
+    gRPC UNKNOWN, a syslog connection task ending on an exception), and a later request
+    starts the pool."""
+    raw = _export("emfile", 0, 4)
+    metrics = Metrics()
+
+    async def scenario() -> None:
+        pool = ConversionPool(1, metrics)
+        await pool.start()
+        try:
+            [worker] = pool.pids()
+            os.kill(worker, signal.SIGKILL)
+            await _until(lambda: _gone(worker), "the worker gone")
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            used = {int(fd) for fd in os.listdir("/proc/self/fd")}
+            resource.setrlimit(resource.RLIMIT_NOFILE,
+                               (next(fd for fd in range(len(used) + 2) if fd not in used), hard))
+            try:
+                with pytest.raises(WorkerLostError):
+                    await pool.run(convert_export, raw, PROTOBUF, "otlp-grpc", None, ROUTE)
+            finally:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            want = convert_export(raw, PROTOBUF, "otlp-grpc", None, ROUTE)
+            assert await pool.run(convert_export, raw, PROTOBUF, "otlp-grpc", None, ROUTE) == want
+            assert _conversions(metrics) == 0 and len(pool.pids()) == 1
+        finally:
+            workers = pool.pids()
+            await pool.stop()
+        assert all(_gone(pid) for pid in workers)
 
     asyncio.run(scenario())
 
