@@ -34,12 +34,23 @@ from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.tree.errors import StorageError
 from tests.clock import FakeClock
 from tests.server.ingest.conftest import AUTH, ORIGIN, TOKEN, ingest_config, ingest_url
+from tests.server.ingest.producers import listener_port, server_config, wait_for
 from tests.server.ingest.test_entry_bytes import pin_request
 from tests.server.ingest.test_syslog_pushback import LOG, FullThenFree
-from tests.server.ingest.test_workers import _conversions, _export, _gone, _restarts, _until
-from tests.servers import running
+from tests.server.ingest.test_syslog_server import messages, read_frame, relp_open, syslog_frame
+from tests.server.ingest.test_workers import (
+    _conversions,
+    _export,
+    _gone,
+    _in_flight,
+    _restarts,
+    _until,
+    _workers_of,
+)
+from tests.servers import running, start_server
 
 ROUTE = Route("a.example/log")
+RELP_LOG = "relp.example/log"
 MIB = 1 << 20
 
 
@@ -294,3 +305,47 @@ def test_otlp_json_entries_from_a_worker_are_the_server_process_entries(tmp_path
     assert not refused and list(by_log) == [ORIGIN] and len(stored) == 5
     assert stored == by_log[ORIGIN]
     assert decode_entry(stored[0]).transport == "otlp-http"
+
+
+def test_a_relp_session_whose_worker_dies_answers_its_earlier_read_and_no_txnr_of_the_lost_one(
+        tmp_path: Path) -> None:
+    """Read 1 answered; read 2 (three TXNRs) in the worker when it dies: none of its TXNRs
+    answered, nothing of it stored, and its resend stored each message once."""
+    config = server_config(tmp_path, f"""
+[[log]]
+origin = "{RELP_LOG}"
+[ingest]
+workers = 1
+[[ingest.syslog]]
+listen = "127.0.0.1:0"
+transport = "relp"
+log = "{RELP_LOG}"
+""")
+    server = start_server(config)
+    try:
+        port = listener_port(server, "relp")
+        lost = b"".join(syslog_frame(n, b"<13>1 - h app - - - lost %d" % n) for n in (3, 4, 5))
+
+        def send() -> list[bytes]:
+            with relp_open(port) as conn:
+                conn.sendall(syslog_frame(2, b"<13>1 - h app - - - first"))
+                answers = [read_frame(conn)]
+                wait_for(lambda: _in_flight(server) == 0, 30, "read 1 answered")
+                [worker] = _workers_of(server.process.pid)
+                os.kill(worker, signal.SIGSTOP)
+                conn.sendall(lost)
+                wait_for(lambda: _in_flight(server) == 1, 30, "read 2 in the worker")
+                os.kill(worker, signal.SIGKILL)
+                while frame := read_frame(conn):
+                    answers.append(frame)
+                return answers
+
+        assert send() == [b"2 rsp 6 200 OK\n"]
+        assert messages(server, RELP_LOG) == ["first"]
+        with relp_open(port) as conn:  # the sender resends 3, 4 and 5
+            conn.sendall(lost)
+            assert [read_frame(conn) for _ in range(3)] == [
+                b"%d rsp 6 200 OK\n" % n for n in (3, 4, 5)]
+        assert messages(server, RELP_LOG) == ["first", "lost 3", "lost 4", "lost 5"]
+    finally:
+        server.stop()
