@@ -98,9 +98,10 @@ class ConversionPool:
             await asyncio.gather(*map(asyncio.wrap_future, self._open()))
         except (BrokenProcessPool, OSError) as exc:
             await self.stop()
+            python = os.fsdecode(spawn.get_executable())
             raise StorageError(
                 f"[ingest] workers = {self.workers}: the conversion workers could not start "
-                f"({type(exc).__name__}: {exc}); want {os.fsdecode(spawn.get_executable())} to run them, or "
+                f"({type(exc).__name__}: {exc}); want {python} to run them, or "
                 "[ingest] workers = 0 to convert in the server process") from None
 
     def _open(self) -> list[Future[None]]:

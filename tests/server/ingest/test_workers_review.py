@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tracemalloc
 import urllib.request
-from multiprocessing import resource_tracker
+from multiprocessing import resource_tracker, spawn
 from pathlib import Path
 
 import pytest
@@ -225,11 +225,12 @@ def test_workers_that_cannot_start_fail_the_start_at_once(executable: str) -> No
             await pool.run(len, b"")
 
     resource_tracker.ensure_running()  # its own spawn must not use the broken executable
+    python = spawn.get_executable()
     multiprocessing.set_executable(executable)
     try:
         asyncio.run(scenario())
     finally:
-        multiprocessing.set_executable(sys.executable)
+        multiprocessing.set_executable(os.fsdecode(python))
     assert not multiprocessing.active_children()
 
 
