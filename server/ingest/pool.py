@@ -33,8 +33,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import spawn
 from multiprocessing.connection import wait
-from typing import Final, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.tree.errors import StorageError
@@ -91,8 +92,17 @@ class ConversionPool:
 
     async def start(self) -> None:
         """Start the workers and wait until they answer (started, the conversion modules
-        imported), so that the first request does not wait for them."""
-        await asyncio.gather(*map(asyncio.wrap_future, self._open()))
+        imported), so that the first request does not wait for them; StorageError, the workers
+        ended, when they cannot start."""
+        try:
+            await asyncio.gather(*map(asyncio.wrap_future, self._open()))
+        except (BrokenProcessPool, OSError) as exc:
+            await self.stop()
+            python = os.fsdecode(spawn.get_executable())
+            raise StorageError(
+                f"[ingest] workers = {self.workers}: the conversion workers could not start "
+                f"({type(exc).__name__}: {exc}); want {python} to run them, or "
+                "[ingest] workers = 0 to convert in the server process") from None
 
     def _open(self) -> list[Future[None]]:
         """A new pool; the futures of each worker's start."""
@@ -111,19 +121,35 @@ class ConversionPool:
     async def run(self, function: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """``function(*args)`` in a worker: its result, or what it raised; WorkerLostError
         when a worker died before it answered."""
-        if self._slots is None:
+        slots = self._slots
+        if slots is None:
             raise RuntimeError("ConversionPool.run before start")
-        async with self._slots:
+        await slots.acquire()
+        try:
             executor, future = self._submit(function, *args, **kwargs)
-            self._metrics.ingest_conversions.inc()
-            try:
-                return await asyncio.wrap_future(future)
-            except BrokenProcessPool:
-                self._restart(executor)
-                raise WorkerLostError("a conversion worker died with this request in flight; "
-                                      "nothing of it was appended, retry it") from None
-            finally:
-                self._metrics.ingest_conversions.dec()
+        except BaseException:
+            slots.release()
+            raise
+        self._metrics.ingest_conversions.inc()
+        # The slot is given back when the worker is done with the conversion, not when this
+        # caller stops waiting (a cancelled gRPC call): else a caller that cancels at once
+        # piles up requests, their bytes with them, in the pool while the worker is busy.
+        answer = asyncio.wrap_future(future)
+        answer.add_done_callback(self._handed_back)
+        try:
+            return await asyncio.shield(answer)
+        except BrokenProcessPool:
+            self._restart(executor)
+            raise WorkerLostError("a conversion worker died with this request in flight; "
+                                  "nothing of it was appended, retry it") from None
+
+    def _handed_back(self, answer: asyncio.Future[Any]) -> None:
+        """A conversion answered (or failed): its slot free again."""
+        assert self._slots is not None
+        self._slots.release()
+        self._metrics.ingest_conversions.dec()
+        if not answer.cancelled():
+            answer.exception()  # retrieved: a caller that stopped waiting leaves no warning
 
     def _submit(self, function: Callable[_P, _T], *args: _P.args,
                 **kwargs: _P.kwargs) -> tuple[ProcessPoolExecutor, Future[_T]]:
@@ -148,9 +174,18 @@ class ConversionPool:
         if self._executor is not broken:
             return
         log.warning("a conversion worker died; starting %d again", self.workers)
-        broken.shutdown(wait=False, cancel_futures=True)
-        self._metrics.ingest_worker_restarts.inc()
-        self._open()  # not waited for: the request that sees it does
+        # Not cancel_futures: a request queued in the old pool would get CancelledError (seen
+        # as a cancelled call, or ending a syslog connection's task) where it must get
+        # WorkerLostError (retryable), which the old pool's thread gives it once it notices.
+        try:
+            self._open()  # not waited for: the request that sees it does
+        except OSError as exc:  # out of file descriptors, say: the next request tries again
+            raise WorkerLostError(f"a conversion worker died and none can be started now "
+                                  f"({exc}); retry it") from None
+        finally:
+            if self._executor is not broken:  # the old pool is ended once a new one exists
+                broken.shutdown(wait=False)
+                self._metrics.ingest_worker_restarts.inc()
 
     async def stop(self) -> None:
         """End the workers and wait until they have exited; the conversions handed over
