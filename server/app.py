@@ -198,6 +198,17 @@ class LogServer:
                         self.metrics, self.clock or SystemClock())
                     runtime.retention.start()
         await self._server.start()
+        try:
+            await self._start_listeners()
+        except BaseException:
+            # The process is about to exit with the error: stop gRPC's server while the event
+            # loop runs, or its finalizer reports a closed event loop after the error.
+            await self._server.stop(0)
+            raise
+        self._pusher.start()
+
+    async def _start_listeners(self) -> None:
+        """Health says serving; then the HTTP listeners and the ingestion sources start."""
         serving = health_pb2.HealthCheckResponse.SERVING
         await self._health.set("", serving)
         await self._health.set("auditlog.v1.Log", serving)
@@ -208,7 +219,6 @@ class LogServer:
             self.http_address = await self._tiles.start()
             self.http_port = self._tiles.port
         await self.ingestion.start()
-        self._pusher.start()
 
     async def _open_buckets(self) -> dict[str, tuple[BucketAnchor]]:
         """Connect to, check and probe each publishing log's bucket (an unfit one stops the
