@@ -35,14 +35,7 @@ from auditlog_tlog.server.ingest.otlp_convert import (
 from auditlog_tlog.server.ingest.pool import DEPTH, ConversionPool, WorkerLostError
 from auditlog_tlog.server.metrics import Metrics
 from tests.server.ingest.conftest import ORIGIN, TOKEN, ingest_config, ingest_url, size_of
-from tests.server.ingest.producers import listener_port, server_config, wait_for
-from tests.server.ingest.test_syslog_server import (
-    LOG,
-    messages,
-    read_frame,
-    relp_open,
-    syslog_frame,
-)
+from tests.server.ingest.producers import wait_for
 from tests.servers import RunningServer, running, start_server
 
 _T = TypeVar("_T")
@@ -323,35 +316,3 @@ def test_a_stopped_server_leaves_no_worker(tmp_path: Path) -> None:
     finally:
         assert server.stop() == 0
     assert all(_gone(pid) for pid in workers)
-
-
-def test_a_relp_read_in_flight_when_its_worker_dies_is_not_answered_and_resent(
-        tmp_path: Path) -> None:
-    config = server_config(tmp_path, f"""
-[[log]]
-origin = "{LOG}"
-[ingest]
-workers = 1
-[[ingest.syslog]]
-listen = "127.0.0.1:0"
-transport = "relp"
-log = "{LOG}"
-""")
-    server = start_server(config)
-    try:
-        port = listener_port(server, "relp")
-        frame = syslog_frame(2, b"<13>1 - h app - - - resent after a worker died")
-
-        def send() -> bytes:
-            with relp_open(port) as conn:
-                conn.sendall(frame)
-                return read_frame(conn)  # b"": closed without an answer
-
-        assert _kill_worker_during(server, send) == b""
-        assert messages(server) == []  # nothing of the read appended
-        with relp_open(port) as conn:  # the sender's resend, on a new connection
-            conn.sendall(frame)
-            assert read_frame(conn) == b"2 rsp 6 200 OK\n"
-        assert messages(server) == ["resent after a worker died"]
-    finally:
-        server.stop()
