@@ -155,28 +155,18 @@ class LocalArchive:
         check_key(key)
         path = f"{self._root}/{key}"
         directory = path.rpartition("/")[0]
-        fd = -1
         try:
             made = self._size_directory(directory)
             if made is None or (not made and os.path.exists(path)):
                 return None
-            fd = os.open(directory, os.O_WRONLY | _TMPFILE | os.O_CLOEXEC, 0o444)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            return Unlinked(_unnamed_file(directory, data, 0o444), path)
         except OSError:
-            if fd >= 0:
-                os.close(fd)
             return None
-        return Unlinked(fd, path)
 
     def publish_staged(self, unlinked: Unlinked) -> None:
         """Link a prepared object to its name (an object there already stays) and close it."""
         try:
-            # As in link_unnamed: src_dir_fd makes os.link call linkat with AT_SYMLINK_FOLLOW.
-            os.link(f"/proc/self/fd/{unlinked.fd}", unlinked.path, src_dir_fd=unlinked.fd)
-        except FileExistsError:
-            pass
+            _link_unnamed_file(unlinked.fd, unlinked.path)
         except OSError as exc:
             raise StorageError(f"cannot archive {unlinked.path}: {exc.strerror}") from exc
         finally:
@@ -263,21 +253,36 @@ def link_unnamed(directory: str, path: str, data: bytes, mode: int) -> bool:
     complete or not at all, ``link`` fails if the name exists (False: the object there stays),
     and no temporary name is created and removed, nor left behind by a crash: four system
     calls instead of five (docs/witness-speed.md, "Fourth pass")."""
+    fd = _unnamed_file(directory, data, mode)
+    try:
+        return _link_unnamed_file(fd, path)
+    finally:
+        os.close(fd)
+
+
+def _unnamed_file(directory: str, data: bytes, mode: int) -> int:
+    """An unnamed file (``O_TMPFILE``) in ``directory`` holding ``data``: its descriptor."""
     fd = os.open(directory, os.O_WRONLY | _TMPFILE | os.O_CLOEXEC, mode)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        try:
-            # The source path is absolute, so src_dir_fd is ignored by linkat(2); passing one
-            # makes os.link call linkat with AT_SYMLINK_FOLLOW, which links the file that
-            # /proc/self/fd/N names (link(2) would try to link the symbolic link itself).
-            os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd)
-        except FileExistsError:
-            return False
-        return True
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
+
+
+def _link_unnamed_file(fd: int, path: str) -> bool:
+    """Link the unnamed file ``fd`` as ``path``; False if ``path`` exists (it stays)."""
+    try:
+        # The source path is absolute, so src_dir_fd is ignored by linkat(2); passing one
+        # makes os.link call linkat with AT_SYMLINK_FOLLOW, which links the file that
+        # /proc/self/fd/N names (link(2) would try to link the symbolic link itself).
+        os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd)
+    except FileExistsError:
+        return False
+    return True
 
 
 def _unnamed_files_work(root: str) -> bool:
