@@ -11,12 +11,12 @@ object is named by the two contradicting signed notes only (not the proof that c
 so showing the same contradiction again adds nothing.
 
 :class:`Archive` is the port; :class:`LocalArchive` is the default backend: each object is
-written to a temporary file (``O_EXCL``), fsynced, made mode 0444, then hard-linked to its final
-name (``link`` fails if the name exists: an object is never replaced, and a crash never leaves a
-half-written object under a final name), and the directories are fsynced. An object staged
-for the witness journal (:meth:`LocalArchive.write_staged`) is not synced, and is written into
-an unnamed file (``O_TMPFILE``) that is then linked to its name. ``witness.s3archive`` is the
-S3 Object Lock backend.
+written to a temporary file named for its process and thread, fsynced, made mode 0444, then
+hard-linked to its final name (``link`` fails if the name exists: an object is never replaced,
+and a crash never leaves a half-written object under a final name), and the directories are
+fsynced. An object staged for the witness journal (:meth:`LocalArchive.write_staged`) is not
+synced, and is written into an unnamed file (``O_TMPFILE``) that is then linked to its name.
+``witness.s3archive`` is the S3 Object Lock backend.
 """
 
 from __future__ import annotations
