@@ -1,6 +1,7 @@
 """Where the log server's time goes under one workload: py-spy on the server process.
 
-    python -m bench.profile_server unary16|stream|proofs [--seconds 6] [--top 25] [--gil]
+    python -m bench.profile_server unary16|stream|proofs|build [--seconds 6] [--top 25] [--gil]
+                                   [--entries 2000000]
 
 Starts a log server (SHA-256, dedup on), drives it with one workload and samples it with
 ``py-spy record`` (samples of every thread that is running, idle ones left out). With
@@ -9,8 +10,13 @@ Python-side CPU; on some virtual machines py-spy cannot tell which thread holds 
 records nothing, hence the default without. py-spy pauses the server for each sample (its
 ``--nonblocking`` mode read no frames at all with py-spy 0.4.3 on Python 3.11 here: 0 samples),
 which slows the workload but keeps each frame's share. Prints the share of time sampled, then
-the top frames by self time and by inclusive time. The profile lines in BENCHMARKS.md come from this
-script.
+the top frames by self time and by inclusive time. The profile lines in BENCHMARKS.md come from
+this script.
+
+``build`` is the scale section's sustained build late in its course: the log is built to
+``--entries`` first (not sampled), then sampled while one AppendStream goes on appending; it
+also prints the server's CPU per entry over that stretch, in its serving threads and in
+RocksDB's background threads (flushes, compactions).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from bench.workload import (
 
 RATE = 250  # samples per second
 PROOF_SIZE = 1_000_000
+BUILD_RATE = 40_000  # entries/s assumed when sizing the sampled stretch of ``build``
 _NOISE = ("threading.py", "runpy", "client/cli.py", "asyncio/runners.py", "<module>")
 
 
@@ -52,8 +59,17 @@ def _py_spy() -> str:
     return found
 
 
-def _workload(kind: str, server: procs.Process, seconds: float) -> str:
+def _workload(kind: str, server: procs.Process, seconds: float, built: int) -> str:
     origin = scale.ORIGIN
+    if kind == "build":
+        before = server.thread_cpu_seconds()
+        count = int(round(BUILD_RATE * seconds, -3))
+        took = asyncio.run(scale.build(server.address, built, built + count, 1000))
+        after = server.thread_cpu_seconds()
+        cpu = {k: (after[k] - before[k]) * 1e6 / count for k in after}
+        return (f"{count / took:,.0f} entries/s over one AppendStream from {built:,} (sampled); "
+                f"server CPU per entry: {cpu['serving']:.1f} µs serving, "
+                f"{cpu['background']:.1f} µs in RocksDB's background threads")
     if kind == "unary16":
         payloads = append_requests(origin, EntrySource("profile"), 200_000)
         result = asyncio.run(load.unary_load(server.address, APPEND, payloads, 16, seconds))
@@ -93,9 +109,11 @@ def summarize(raw: Path, seconds: float, top: int) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workload", choices=("unary16", "stream", "proofs"))
+    parser.add_argument("workload", choices=("unary16", "stream", "proofs", "build"))
     parser.add_argument("--seconds", type=int, default=6)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--entries", type=int, default=2_000_000,
+                        help="build: the log's size before sampling starts")
     parser.add_argument("--gil", action="store_true",
                         help="count only samples of the thread holding the GIL")
     args = parser.parse_args()
@@ -105,8 +123,11 @@ def main() -> int:
         server = procs.start_log_server(config)
         try:
             raw = Path(directory) / "profile.txt"
-            if args.workload == "proofs":  # build the tree first, then profile the reads
-                asyncio.run(scale.build(server.address, 0, PROOF_SIZE, 1000))
+            built = {"proofs": PROOF_SIZE, "build": args.entries}.get(args.workload, 0)
+            if built:  # build the tree first, then profile the reads or the rest of the build
+                started = time.perf_counter()
+                asyncio.run(scale.build(server.address, 0, built, 1000))
+                print(f"built {built:,} entries at {built / (time.perf_counter() - started):,.0f}/s")
             profiler = subprocess.Popen(
                 [spy, "record", *(["--gil"] if args.gil else []), "--threads",
                  "-f", "raw", "-r", str(RATE), "-d", str(round(args.seconds)), "-p",
@@ -114,7 +135,7 @@ def main() -> int:
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             )
             time.sleep(0.5)
-            print(_workload(args.workload, server, args.seconds + 1))
+            print(_workload(args.workload, server, args.seconds + 1, built))
             _, errors = profiler.communicate()
             if not raw.exists() or not raw.read_text().strip():
                 raise SystemExit(f"py-spy wrote no samples: {errors.strip()[-500:]}")

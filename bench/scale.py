@@ -358,7 +358,9 @@ def run(plan: Plan, scratch: Path, empty: procs.Process, log: Log) -> dict[str, 
         for target in plan.sizes:
             log(f"scale: building {size:,} -> {target:,} entries over AppendStream")
             load_before = machine.load()
+            cpu_before = server.thread_cpu_seconds()
             seconds = asyncio.run(build(server.address, size, target, plan.build_batch))
+            cpu_after = server.thread_cpu_seconds()
             stage: dict[str, Any] = {
                 "size": target,
                 "build": {
@@ -366,6 +368,11 @@ def run(plan: Plan, scratch: Path, empty: procs.Process, log: Log) -> dict[str, 
                     "seconds": round(seconds, 2),
                     "rate": round((target - size) / seconds),
                     "load_before": load_before,
+                    # The server's CPU per entry appended: its serving threads (Python's,
+                    # gRPC's) and RocksDB's background ones (flushes, compactions).
+                    "server_cpu_us_per_entry": {
+                        kind: round((cpu_after[kind] - cpu_before[kind]) * 1e6 / (target - size), 2)
+                        for kind in cpu_after},
                 },
                 "build_peak_rss_mib": machine.peak_rss_mib(server.pid),
             }
