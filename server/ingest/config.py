@@ -7,7 +7,8 @@ Example::
                                        # webhook; TLS with [server.tls] when it is configured
                                        # (a client certificate is then optional: mTLS or token)
     max_request_bytes = 16777216       # largest OTLP Export (gRPC or HTTP, after gunzip) or
-                                       # EventList body accepted
+                                       # EventList body accepted ([server] max_inflight_bytes
+                                       # instead, when that is lower: request_bound)
     workers = 1                        # conversion processes (server/ingest/pool.py); 0: none
 
     [ingest.otlp]                      # LogsService/Export on the gRPC listener, /v1/logs
@@ -101,12 +102,37 @@ class KubernetesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestBound:
+    """The largest ingestion request taken (OTLP Export on either transport, an EventList), and
+    the setting it comes from, for the message that refuses a larger one."""
+
+    size: int
+    """In bytes, after gunzip."""
+    setting: str
+    """The setting that sets ``size``, as a refusal names it."""
+
+    def want(self) -> str:
+        """The "want" half of a refusal: ``want at most N bytes (setting)``."""
+        return f"want at most {self.size} bytes ({self.setting})"
+
+
+def request_bound(max_request_bytes: int, max_inflight_bytes: int) -> RequestBound:
+    """``[ingest] max_request_bytes``, or ``[server] max_inflight_bytes`` when that is lower:
+    a request is held whole in the server's byte budget, so a larger one could never fit."""
+    if max_inflight_bytes < max_request_bytes:
+        return RequestBound(max_inflight_bytes,
+                            "[server] max_inflight_bytes, lower than [ingest] max_request_bytes")
+    return RequestBound(max_request_bytes, "[ingest] max_request_bytes")
+
+
+@dataclass(frozen=True, slots=True)
 class IngestConfig:
     http_listen: str = ""
     """host:port of the ingest HTTP listener (OTLP/HTTP, the webhook); TLS with [server.tls];
     "" turns it off."""
     max_request_bytes: int = DEFAULT_MAX_REQUEST
-    """The largest OTLP Export (gRPC or HTTP, after gunzip) or EventList accepted, in bytes."""
+    """The largest OTLP Export (gRPC or HTTP, after gunzip) or EventList accepted, in bytes
+    (1024..268435456); [server] max_inflight_bytes bounds it too, when that is lower."""
     otlp: OTLPConfig | None = None
     """[ingest.otlp]: OTLP logs on the gRPC listener and POST /v1/logs (off when absent)."""
     kubernetes: KubernetesConfig | None = None

@@ -17,6 +17,7 @@ from auditlog_tlog.common.http import HTTPService, Limits
 from auditlog_tlog.common.net import check_listener
 from auditlog_tlog.server.budget import ByteBudget
 from auditlog_tlog.server.config import ServerConfig
+from auditlog_tlog.server.ingest.config import request_bound
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
@@ -49,7 +50,7 @@ class Ingestion:
                  clock: Clock | None = None) -> None:
         ingest = config.ingest
         self.sink = IngestSink(logs, authorizer, metrics, ingest.personal)
-        self.bound = min(ingest.max_request_bytes, config.max_inflight_bytes)
+        self.bound = request_bound(ingest.max_request_bytes, config.max_inflight_bytes)
         # Conversion workers only for a source that converts (not for the webhook alone).
         self.pool: ConversionPool | None = None
         if ingest.workers and (ingest.otlp or ingest.syslog):
@@ -61,7 +62,7 @@ class Ingestion:
             from auditlog_tlog.server.ingest.otlp import OTLPIngest
 
             self.otlp = OTLPIngest(self.sink, ingest.otlp.route, self.pool)
-        self.receive = self.bound if self.otlp is not None else 0
+        self.receive = self.bound.size if self.otlp is not None else 0
         self._budget = budget
         self._metrics = metrics
         self._http: HTTPService | None = None

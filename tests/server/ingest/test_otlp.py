@@ -241,3 +241,15 @@ def test_reflection_lists_the_logs_service(server: RunningServer) -> None:
         [answer] = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
         names = {s.name for s in answer.list_services_response.service}
     assert "opentelemetry.proto.collector.logs.v1.LogsService" in names
+
+
+def test_a_grpc_export_beyond_max_request_bytes_is_refused_naming_it(server: RunningServer) -> None:
+    # Here the gRPC receive limit (the log's own AppendBatch, 16 MiB) is above [ingest]
+    # max_request_bytes, so the handler refuses, before parsing.
+    with grpc.insecure_channel(server.address) as channel:
+        export = channel.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")
+        with pytest.raises(grpc.RpcError) as caught:
+            export(b"\0" * 1_100_000, metadata=(("authorization", f"Bearer {TOKEN}"),), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == ("Export request of 1100000 bytes, want at most 1048576 "
+                                      "bytes ([ingest] max_request_bytes)")
