@@ -75,8 +75,17 @@ FILES: Final[list[tuple[str, str, list[Section]]]] = [
               "Ingestion sources (optional; docs/ingestion.md).", SUBTABLES,
               defaults={"workers": "1 (0 on one core)"}),
       Section("[ingest.otlp]", ingest_config.Route, "OTLP logs, and which log each record goes "
-              "to: the principal's, else the attribute's, else the default.", rename=ROUTE_KEYS,
+              "to: the principal's, else the attribute's, else the default; on both listeners, "
+              "unless one has a route of its own below.", rename=ROUTE_KEYS,
               types={"by_principal": "table of principal = origin"}),
+      Section("[ingest.otlp.grpc]", ingest_config.Route, "The route of OTLP/gRPC "
+              "(`LogsService/Export` on the gRPC listener) alone, in place of `[ingest.otlp]`'s "
+              "whole route, none of whose keys it inherits (optional; absent: `[ingest.otlp]`'s).",
+              rename=ROUTE_KEYS, types={"by_principal": "table of principal = origin"}),
+      Section("[ingest.otlp.http]", ingest_config.Route, "The route of OTLP/HTTP (`POST "
+              "/v1/logs`) alone, as `[ingest.otlp.grpc]` is for gRPC (optional; needs "
+              "`[ingest] http_listen`).",
+              rename=ROUTE_KEYS, types={"by_principal": "table of principal = origin"}),
       Section("[ingest.kubernetes]", ingest_config.KubernetesConfig,
               "The Kubernetes audit webhook; also takes `log` and `log_by_principal` as "
               "`[ingest.otlp]` does.", SUBTABLES),

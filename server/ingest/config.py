@@ -7,13 +7,17 @@ Example::
                                        # webhook; TLS with [server.tls] when it is configured
                                        # (a client certificate is then optional: mTLS or token)
     max_request_bytes = 16777216       # largest OTLP Export (gRPC or HTTP, after gunzip) or
-                                       # EventList body accepted
+                                       # EventList body accepted ([server] max_inflight_bytes
+                                       # instead, when that is lower: request_bound)
     workers = 1                        # conversion processes (server/ingest/pool.py); 0: none
 
     [ingest.otlp]                      # LogsService/Export on the gRPC listener, /v1/logs
     log = "auditlog.example/app"       # the default log
     log_attribute = "auditlog.log"     # a resource attribute that names the log
     log_by_principal = { payments = "auditlog.example/payments" }
+
+    [ingest.otlp.http]                 # optional: POST /v1/logs routes by this instead
+    log = "auditlog.example/web"       # ([ingest.otlp.grpc] likewise for the gRPC listener)
 
     [[ingest.syslog]]                  # syslog (TLS, TCP, UDP) and RELP listeners:
     ...                                # server/ingest/syslog_config.py
@@ -28,13 +32,16 @@ Example::
 
 Which log a record goes to (:class:`Route`): the principal's entry in ``log_by_principal``,
 else the resource attribute named by ``log_attribute``, else ``log``; without any, the record
-is rejected. The principal still needs the ``append`` role on that log.
+is rejected. The principal still needs the ``append`` role on that log. The route is per
+listener: ``[ingest.otlp.grpc]`` and ``[ingest.otlp.http]`` take the same keys and, when
+present, replace the whole route of ``[ingest.otlp]`` for their listener (no key of it is
+inherited); a listener without one routes by ``[ingest.otlp]``'s.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -43,6 +50,8 @@ from auditlog_tlog.server.ingest.personal import PersonalConfig, parse_personal
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener, parse_syslog_listeners
 from auditlog_tlog.tree.errors import NotFoundError
 
+ROUTE_KEYS: Final = frozenset({"log", "log_attribute", "log_by_principal"})
+LISTENERS: Final = ("grpc", "http")  # [ingest.otlp.<listener>]: a route of its own
 DEFAULT_MAX_REQUEST: Final = 16 * 1024 * 1024  # above kube-apiserver's 10 MiB webhook batches
 MAX_WORKERS: Final = 64
 
@@ -84,7 +93,22 @@ class Route:
 @dataclass(frozen=True, slots=True)
 class OTLPConfig:
     route: Route
-    """Which log each record goes to (the keys of the route table)."""
+    """Which log each record goes to (the keys of the route table), on a listener without a
+    route of its own."""
+    grpc: Route | None = None
+    """[ingest.otlp.grpc]: the route of LogsService/Export on the gRPC listener instead."""
+    http: Route | None = None
+    """[ingest.otlp.http]: the route of POST /v1/logs on the ingest HTTP listener instead."""
+
+    @property
+    def grpc_route(self) -> Route:
+        """The route of OTLP/gRPC: its own, else the shared one."""
+        return self.route if self.grpc is None else self.grpc
+
+    @property
+    def http_route(self) -> Route:
+        """The route of OTLP/HTTP: its own, else the shared one."""
+        return self.route if self.http is None else self.http
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +125,37 @@ class KubernetesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestBound:
+    """The largest ingestion request taken (OTLP Export on either transport, an EventList), and
+    the setting it comes from, for the message that refuses a larger one."""
+
+    size: int
+    """In bytes, after gunzip."""
+    setting: str
+    """The setting that sets ``size``, as a refusal names it."""
+
+    def want(self) -> str:
+        """The "want" half of a refusal: ``want at most N bytes (setting)``."""
+        return f"want at most {self.size} bytes ({self.setting})"
+
+
+def request_bound(max_request_bytes: int, max_inflight_bytes: int) -> RequestBound:
+    """``[ingest] max_request_bytes``, or ``[server] max_inflight_bytes`` when that is lower:
+    a request is held whole in the server's byte budget, so a larger one could never fit."""
+    if max_inflight_bytes < max_request_bytes:
+        return RequestBound(max_inflight_bytes,
+                            "[server] max_inflight_bytes, lower than [ingest] max_request_bytes")
+    return RequestBound(max_request_bytes, "[ingest] max_request_bytes")
+
+
+@dataclass(frozen=True, slots=True)
 class IngestConfig:
     http_listen: str = ""
     """host:port of the ingest HTTP listener (OTLP/HTTP, the webhook); TLS with [server.tls];
     "" turns it off."""
     max_request_bytes: int = DEFAULT_MAX_REQUEST
-    """The largest OTLP Export (gRPC or HTTP, after gunzip) or EventList accepted, in bytes."""
+    """The largest OTLP Export (gRPC or HTTP, after gunzip) or EventList accepted, in bytes
+    (1024..268435456); [server] max_inflight_bytes bounds it too, when that is lower."""
     otlp: OTLPConfig | None = None
     """[ingest.otlp]: OTLP logs on the gRPC listener and POST /v1/logs (off when absent)."""
     kubernetes: KubernetesConfig | None = None
@@ -127,9 +176,11 @@ class IngestConfig:
                              "want 1024..268435456")
         if self.kubernetes is not None and not self.http_listen:
             raise ValueError("[ingest.kubernetes] needs [ingest] http_listen")
+        if self.otlp is not None and self.otlp.http is not None and not self.http_listen:
+            raise ValueError("[ingest.otlp.http] needs [ingest] http_listen")
 
 
-def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+def _check_keys(table: Mapping[str, Any], allowed: Set[str], where: str) -> None:
     unknown = set(table) - allowed
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}, want some of {sorted(allowed)}")
@@ -156,6 +207,22 @@ def _route(table: Mapping[str, Any], where: str, origins: set[str]) -> Route:
     return route
 
 
+def _otlp(table: Any, origins: set[str]) -> OTLPConfig:
+    """``[ingest.otlp]`` and its optional per-listener routes, ``[ingest.otlp.grpc]`` and
+    ``[ingest.otlp.http]``, each checked as the shared route is."""
+
+    def route(value: Any, where: str, keys: frozenset[str]) -> Route:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: got {value!r}, want a table")
+        _check_keys(value, keys, where)
+        return _route(value, where, origins)
+
+    shared = route(table, "[ingest.otlp]", ROUTE_KEYS | set(LISTENERS))
+    own = {name: route(table[name], f"[ingest.otlp.{name}]", ROUTE_KEYS)
+           for name in LISTENERS if name in table}
+    return OTLPConfig(shared, own.get("grpc"), own.get("http"))
+
+
 def parse_ingest(table: Mapping[str, Any], origins: set[str], base: Path) -> IngestConfig:
     """The ``[ingest]`` table of a server config; ``origins``: the configured logs; ``base``:
     the folder relative paths (TLS files) are taken from."""
@@ -165,8 +232,7 @@ def parse_ingest(table: Mapping[str, Any], origins: set[str], base: Path) -> Ing
                         "personal", "workers"}, "[ingest]")
     otlp = kubernetes = None
     if "otlp" in table:
-        _check_keys(table["otlp"], {"log", "log_attribute", "log_by_principal"}, "[ingest.otlp]")
-        otlp = OTLPConfig(_route(table["otlp"], "[ingest.otlp]", origins))
+        otlp = _otlp(table["otlp"], origins)
     if "kubernetes" in table:
         where = "[ingest.kubernetes]"
         _check_keys(table["kubernetes"], {"path", "log", "log_by_principal"}, where)

@@ -11,9 +11,10 @@ audit webhook, on the shared aiohttp stack (common/http.py).
 With ``[server.tls]`` the listener speaks TLS with the server's certificate; with its
 ``client_ca_file`` a client certificate is asked for but optional, so a producer is identified
 by its certificate (CN or DNS SAN) or by ``Authorization: Bearer <token>``, the same
-principals as gRPC. Bodies are bounded by ``[ingest] max_request_bytes`` before and after
-gunzip (413) and held in the server's byte budget while handled; another ``Content-Type``, or
-a ``Content-Encoding`` other than gzip, deflate or identity, is 415 (RFC 9110 §15.5.16; the
+principals as gRPC. Bodies are bounded by ``[ingest] max_request_bytes`` (``[server]
+max_inflight_bytes`` when that is lower; the refusal names which) before and after gunzip
+(413) and held in the server's byte budget while handled; another ``Content-Type``, or a
+``Content-Encoding`` other than gzip, deflate or identity, is 415 (RFC 9110 §15.5.16; the
 latter with ``Accept-Encoding: gzip, deflate``). Errors are answered with the status of
 :data:`HTTP_STATUS` and a one-line reason; 429 and 503 carry ``Retry-After``, which the OTLP
 exporters and kube-apiserver retry.
@@ -29,7 +30,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from auditlog_tlog.common.http import text_response
 from auditlog_tlog.server.budget import ByteBudget
-from auditlog_tlog.server.ingest.config import KubernetesConfig
+from auditlog_tlog.server.ingest.config import KubernetesConfig, RequestBound
 from auditlog_tlog.server.ingest.kubernetes import TRANSPORT as K8S
 from auditlog_tlog.server.ingest.kubernetes import event_records, parse_event_list
 from auditlog_tlog.server.ingest.otlp import OTLPIngest, json_response
@@ -62,7 +63,8 @@ HTTP_STATUS: Final[dict[type[AuditLogError], int]] = {
 
 
 class TooLargeError(MalformedError):
-    """A body larger than ``[ingest] max_request_bytes``, before or after gunzip (413)."""
+    """A body larger than the bound (``[ingest] max_request_bytes``, or ``[server]
+    max_inflight_bytes`` when lower), before or after gunzip (413)."""
 
 
 class UnsupportedMediaError(MalformedError):
@@ -106,7 +108,8 @@ class IngestHTTP:
     """The aiohttp application of the ingestion listener (module docstring)."""
 
     def __init__(self, sink: IngestSink, otlp: OTLPIngest | None,
-                 kubernetes: KubernetesConfig | None, budget: ByteBudget, bound: int) -> None:
+                 kubernetes: KubernetesConfig | None, budget: ByteBudget,
+                 bound: RequestBound) -> None:
         self._sink = sink
         self._otlp = otlp
         self._kubernetes = kubernetes
@@ -114,7 +117,7 @@ class IngestHTTP:
         self._bound = bound
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self._bound)
+        app = web.Application(client_max_size=self._bound.size)
         if self._otlp is not None:
             app.router.add_post("/v1/logs", self.logs)
         if self._kubernetes is not None:
@@ -137,16 +140,16 @@ class IngestHTTP:
         if len(codings) > 1 or (codings and codings[0].lower() not in CODINGS):
             raise UnsupportedCodingError(f"Content-Encoding {', '.join(codings)[:64]!r}, want "
                                          "one of gzip, deflate or identity")
-        if request.content_length is not None and request.content_length > self._bound:
-            raise TooLargeError(f"body of {request.content_length} bytes, want at most "
-                                f"{self._bound} ([ingest] max_request_bytes)")
+        bound = self._bound
+        if request.content_length is not None and request.content_length > bound.size:
+            raise TooLargeError(f"body of {request.content_length} bytes, {bound.want()}")
         body = bytearray()
         try:
             async for piece in request.content.iter_chunked(64 * 1024):
                 body += piece
-                if len(body) > self._bound:
-                    raise TooLargeError(f"body inflates to more than {self._bound} bytes, want "
-                                        f"at most {self._bound} ([ingest] max_request_bytes)")
+                if len(body) > bound.size:
+                    raise TooLargeError(f"body inflates to more than {bound.size} bytes, "
+                                        f"{bound.want()}")
         except RequestPayloadError as exc:  # aiohttp's: a bad encoding or chunking
             raise MalformedError(f"body cannot be read: {str(exc).strip()[:200]}") from None
         return bytes(body)

@@ -17,6 +17,7 @@ from auditlog_tlog.common.http import HTTPService, Limits
 from auditlog_tlog.common.net import check_listener
 from auditlog_tlog.server.budget import ByteBudget
 from auditlog_tlog.server.config import ServerConfig
+from auditlog_tlog.server.ingest.config import request_bound
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.runtime import LogRuntime
@@ -49,26 +50,31 @@ class Ingestion:
                  clock: Clock | None = None) -> None:
         ingest = config.ingest
         self.sink = IngestSink(logs, authorizer, metrics, ingest.personal)
-        self.bound = min(ingest.max_request_bytes, config.max_inflight_bytes)
+        self.bound = request_bound(ingest.max_request_bytes, config.max_inflight_bytes)
         # Conversion workers only for a source that converts (not for the webhook alone).
         self.pool: ConversionPool | None = None
         if ingest.workers and (ingest.otlp or ingest.syslog):
             from auditlog_tlog.server.ingest.pool import ConversionPool
 
             self.pool = ConversionPool(ingest.workers, metrics)
-        self.otlp: OTLPIngest | None = None
+        # One OTLPIngest per listener: each routes by its own route ([ingest.otlp.grpc],
+        # [ingest.otlp.http]) or by the shared one.
+        self.otlp_grpc: OTLPIngest | None = None
+        self.otlp_http: OTLPIngest | None = None
         if ingest.otlp:
             from auditlog_tlog.server.ingest.otlp import OTLPIngest
 
-            self.otlp = OTLPIngest(self.sink, ingest.otlp.route, self.pool)
-        self.receive = self.bound if self.otlp is not None else 0
+            self.otlp_grpc = OTLPIngest(self.sink, ingest.otlp.grpc_route, self.pool)
+            self.otlp_http = OTLPIngest(self.sink, ingest.otlp.http_route, self.pool)
+        self.receive = self.bound.size if self.otlp_grpc is not None else 0
         self._budget = budget
         self._metrics = metrics
         self._http: HTTPService | None = None
         if ingest.http_listen and (ingest.otlp or ingest.kubernetes):
             from auditlog_tlog.server.ingest.http import IngestHTTP, ssl_context
 
-            app = IngestHTTP(self.sink, self.otlp, ingest.kubernetes, budget, self.bound).app()
+            app = IngestHTTP(self.sink, self.otlp_http, ingest.kubernetes, budget,
+                             self.bound).app()
             tls = ssl_context(config.tls) if config.tls is not None else None
             self._http = HTTPService(app, ingest.http_listen, Limits(), tls)
         self.scheme = "https" if config.tls is not None else "http"
@@ -84,18 +90,19 @@ class Ingestion:
 
     def service_names(self) -> tuple[str, ...]:
         """The gRPC services added to the server (for reflection)."""
-        if self.otlp is None:
+        if self.otlp_grpc is None:
             return ()
         from auditlog_tlog.server.ingest.otlp_grpc import SERVICE
 
         return (SERVICE.full_name,)
 
     def grpc_handlers(self) -> tuple[grpc.GenericRpcHandler, ...]:
-        if self.otlp is None:
+        if self.otlp_grpc is None:
             return ()
         from auditlog_tlog.server.ingest.otlp_grpc import otlp_grpc_handler
 
-        return (otlp_grpc_handler(self.otlp, self.sink, self._budget, self.bound, self._metrics),)
+        return (otlp_grpc_handler(self.otlp_grpc, self.sink, self._budget, self.bound,
+                                  self._metrics),)
 
     async def start(self) -> None:
         if self.pool is not None:

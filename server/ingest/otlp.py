@@ -40,8 +40,8 @@ MAX_MESSAGES: Final = 5  # reasons quoted in partial_success.error_message
 
 
 class OTLPIngest:
-    """``Export`` for either transport: convert, route, append durably, report partial
-    success."""
+    """``Export`` for one transport: convert, route (by that listener's route), append
+    durably, report partial success."""
 
     def __init__(self, sink: IngestSink, route: Route, pool: ConversionPool | None = None) -> None:
         self._sink = sink

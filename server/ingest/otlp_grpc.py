@@ -3,8 +3,11 @@ server (opentelemetry.io/docs/specs/otlp, "OTLP/gRPC").
 
 Registered like our own service (server/handlers.py) rather than with the generated
 ``add_LogsServiceServicer_to_server``: grpc's generated registration parses the request itself
-and answers INTERNAL to bytes that do not parse. Here a request larger than ``[ingest]
-max_request_bytes`` is refused before it is parsed (INVALID_ARGUMENT), its bytes are held in
+and answers INTERNAL to bytes that do not parse. Here a request larger than the bound
+(``[ingest] max_request_bytes``, or ``[server] max_inflight_bytes`` when lower:
+``request_bound`` of server/ingest/config.py) is refused before it is parsed
+(INVALID_ARGUMENT, naming the setting), unless it is beyond the gRPC receive limit too, which
+grpc refuses itself (RESOURCE_EXHAUSTED, docs/ingestion.md "Limits"); its bytes are held in
 the server's byte budget until it is answered (RESOURCE_EXHAUSTED when they do not fit), and
 a request that does not parse is INVALID_ARGUMENT with the reason (parsed in a conversion
 worker when ``[ingest] workers`` is set; a worker that dies with it is UNAVAILABLE). The
@@ -24,6 +27,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from auditlog_tlog.common.echo import clip
 from auditlog_tlog.server.budget import ByteBudget
+from auditlog_tlog.server.ingest.config import RequestBound
 from auditlog_tlog.server.ingest.otlp import OTLPIngest
 from auditlog_tlog.server.ingest.otlp_convert import PROTOBUF
 from auditlog_tlog.server.ingest.sink import IngestSink
@@ -40,8 +44,8 @@ def _identity(raw: bytes) -> bytes:
 
 
 def otlp_grpc_handler(ingest: OTLPIngest, sink: IngestSink, budget: ByteBudget,
-                      bound: int, metrics: Metrics) -> grpc.GenericRpcHandler:
-    """The LogsService handler: ``bound`` is the largest request accepted, in bytes. Calls
+                      bound: RequestBound, metrics: Metrics) -> grpc.GenericRpcHandler:
+    """The LogsService handler: ``bound`` is the largest request accepted. Calls
     are counted as ``Export`` in ``auditlog_requests`` and ``auditlog_request_seconds``."""
 
     async def export(raw: bytes, context: Any) -> ExportLogsServiceResponse:
@@ -49,9 +53,8 @@ def otlp_grpc_handler(ingest: OTLPIngest, sink: IngestSink, budget: ByteBudget,
         started, code = time.perf_counter(), grpc.StatusCode.OK
         try:
             try:
-                if size > bound:
-                    raise MalformedError(f"Export request of {size} bytes, want at most {bound} "
-                                         "([ingest] max_request_bytes)")
+                if size > bound.size:
+                    raise MalformedError(f"Export request of {size} bytes, {bound.want()}")
                 budget.take(size)
                 held = True
             except AuditLogError as exc:

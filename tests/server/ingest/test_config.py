@@ -50,11 +50,45 @@ def test_no_ingest_section_turns_everything_off() -> None:
      "want an absolute path"),
     ('[ingest]\nmax_request_bytes = 10', "max_request_bytes = 10, want 1024..268435456"),
     ('[ingest]\nmax_request_bytes = true', "want an integer"),
+    ('[ingest.otlp]\nlog = "a.example/a"\n[ingest.otlp.grpc]\nport = 1',
+     "[ingest.otlp.grpc]: unknown keys ['port']"),
+    ('[ingest.otlp.grpc]\nlog = "a.example/zz"',
+     "[ingest.otlp.grpc]: logs ['a.example/zz'] are not configured"),
+    ('[ingest.otlp.grpc]\nlog_attribute = 1', "[ingest.otlp.grpc].log_attribute: got 1, want a string"),
+    ('[ingest]\nhttp_listen = "127.0.0.1:0"\n[ingest.otlp.http]\nlog_by_principal = { p = 3 }',
+     "[ingest.otlp.http].log_by_principal: want a table of principal = log origin"),
+    ('[ingest.otlp]\nhttp = "a.example/a"', "[ingest.otlp.http]: got 'a.example/a', want a table"),
+    ('[ingest.otlp]\nkubernetes = 1', "[ingest.otlp]: unknown keys ['kubernetes']"),
+    ('[ingest.otlp.http]\nlog = "a.example/a"', "[ingest.otlp.http] needs [ingest] http_listen"),
 ])
 def test_bad_ingest_sections_are_refused(section: str, says: str) -> None:
     with pytest.raises(ValueError) as caught:
         parse_config(BASE + section, Path("/"))
     assert says in str(caught.value)
+
+
+def test_each_otlp_listener_has_the_shared_route_unless_it_has_its_own() -> None:
+    shared = '[ingest.otlp]\nlog = "a.example/a"\nlog_attribute = "auditlog.log"\n'
+    otlp = parse_config(BASE + shared, Path("/")).ingest.otlp
+    assert otlp is not None and otlp.grpc_route == otlp.http_route == otlp.route
+    assert otlp.route == Route("a.example/a", "auditlog.log")
+    otlp = parse_config(BASE + '[ingest]\nhttp_listen = "127.0.0.1:0"\n' + shared
+                        + '[ingest.otlp.http]\nlog = "a.example/b"\n', Path("/")).ingest.otlp
+    assert otlp is not None and otlp.grpc_route == Route("a.example/a", "auditlog.log")
+    assert otlp.http_route == Route("a.example/b")  # the whole route: no attribute inherited
+    otlp = parse_config(BASE + '[ingest.otlp.grpc]\nlog_by_principal = { p = "a.example/b" }\n',
+                        Path("/")).ingest.otlp
+    assert otlp is not None and otlp.http_route == Route()
+    assert otlp.grpc_route == Route(by_principal={"p": "a.example/b"})
+
+
+def test_a_listener_without_a_route_is_taken_as_before_and_refuses_its_records() -> None:
+    # As for an [ingest.otlp] without any route key: the config is taken, each record refused.
+    for section in ('[ingest.otlp]\n', '[ingest.otlp]\nlog = "a.example/a"\n[ingest.otlp.grpc]\n'):
+        otlp = parse_config(BASE + section, Path("/")).ingest.otlp
+        assert otlp is not None
+        with pytest.raises(NotFoundError, match="no log for this record"):
+            otlp.grpc_route.pick("p", {})
 
 
 def test_a_route_prefers_the_principal_then_the_attribute_then_the_default() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import urllib.error
 import urllib.request
 from typing import Any
@@ -21,8 +22,13 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from opentelemetry.proto.logs.v1.logs_pb2 import (
+    SEVERITY_NUMBER_FATAL4,
+    LogRecord,
+    ResourceLogs,
+    ScopeLogs,
+)
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.resources import Resource
@@ -36,6 +42,7 @@ from tests.server.ingest.conftest import (
     ingest_url,
     size_of,
 )
+from tests.server.ingest.test_otlp_roundtrip import as_sent, record_back
 from tests.servers import RunningServer
 
 TRACE_ID = 0x5B8EFFF798038103D269B633813FC60C
@@ -77,7 +84,8 @@ def _check_sdk_entries(got: list[dict[str, Any]], tag: str, transport: str, coun
     assert {"key": "tags", "value": {"arrayValue": {"values": [
         {"stringValue": "a"}, {"stringValue": "b"}]}}} in record["attributes"]
     assert first["record"]["scope"] == {"name": "audit", "version": "1.2.3"}
-    # The record is lossless: OTLP/JSON back to the same LogRecord the SDK sent.
+    # One entry per record the SDK sent, each with its own timestamp (that the entry gives the
+    # LogRecord back, field for field: test_every_field_of_a_record_comes_back_from_its_entry).
     assert sorted(int(e["record"]["log_record"]["timeUnixNano"]) for e in mine) == [
         NOW_NS + i for i in range(count)]
 
@@ -124,6 +132,53 @@ def _post(server: RunningServer, body: bytes, content_type: str = "application/x
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, exc.read()
+
+
+def _full_records(tag: str) -> list[LogRecord]:
+    """Records with every LogRecord field set, and values of every kind and extreme."""
+    nested = AnyValue(kvlist_value=KeyValueList(values=[
+        KeyValue(key="list", value=AnyValue(array_value=ArrayValue(values=[
+            AnyValue(int_value=-(2**63)), AnyValue(double_value=math.nan),
+            AnyValue(double_value=-math.inf), AnyValue(bytes_value=b"\x00\xff"), AnyValue()]))),
+        KeyValue(key="empty"), KeyValue(key="", key_strindex=3,
+                                        value=AnyValue(string_value_strindex=7))]))
+    full = LogRecord(
+        time_unix_nano=2**63 + 5, observed_time_unix_nano=NOW_NS, severity_number=SEVERITY_NUMBER_FATAL4,
+        severity_text="FATAL4", body=nested, dropped_attributes_count=2**32 - 1,
+        flags=2**32 - 1, trace_id=TRACE_ID.to_bytes(16, "big"), span_id=SPAN_ID.to_bytes(8, "big"),
+        event_name=f"{tag}.event", attributes=[
+            KeyValue(key="int.min", value=AnyValue(int_value=-(2**63))),
+            KeyValue(key="int.max", value=AnyValue(int_value=2**63 - 1)),
+            KeyValue(key="inf", value=AnyValue(double_value=math.inf)),
+            KeyValue(key="nan", value=AnyValue(double_value=math.nan)),
+            KeyValue(key="zero", value=AnyValue(double_value=-0.0)),
+            KeyValue(key="bytes", value=AnyValue(bytes_value=bytes(range(256)))),
+            KeyValue(key="bool", value=AnyValue(bool_value=False)),
+            KeyValue(key="user.id", value=AnyValue(string_value="ünïcode ☃")),
+            KeyValue(key="user.id", value=AnyValue(string_value="duplicate kept")),
+            KeyValue(key="kv", value=nested)])
+    sparse = LogRecord(observed_time_unix_nano=1, body=AnyValue(bytes_value=b"\x01"),
+                       span_id=b"\xff", event_name=f"{tag}.sparse")
+    return [full, sparse]
+
+
+@pytest.mark.parametrize("transport", ["otlp-grpc", "otlp-http"])
+def test_every_field_of_a_record_comes_back_from_its_entry(server: RunningServer,
+                                                           transport: str) -> None:
+    sent = _full_records(transport)
+    request = ExportLogsServiceRequest(resource_logs=[ResourceLogs(
+        scope_logs=[ScopeLogs(log_records=sent)])])
+    before = size_of(server, ORIGIN)
+    if transport == "otlp-http":
+        assert _post(server, request.SerializeToString())[0] == 200
+    else:
+        with grpc.insecure_channel(server.address) as channel:
+            channel.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")(
+                request.SerializeToString(), metadata=(("authorization", f"Bearer {TOKEN}"),),
+                timeout=30)
+    got = entries(server, ORIGIN, before)
+    assert [e["source"]["transport"] for e in got] == [transport] * len(sent)
+    assert [record_back(e).SerializeToString() for e in got] == [as_sent(r) for r in sent]
 
 
 def test_an_identical_payload_again_adds_no_entry(server: RunningServer) -> None:
@@ -241,3 +296,15 @@ def test_reflection_lists_the_logs_service(server: RunningServer) -> None:
         [answer] = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
         names = {s.name for s in answer.list_services_response.service}
     assert "opentelemetry.proto.collector.logs.v1.LogsService" in names
+
+
+def test_a_grpc_export_beyond_max_request_bytes_is_refused_naming_it(server: RunningServer) -> None:
+    # Here the gRPC receive limit (the log's own AppendBatch, 16 MiB) is above [ingest]
+    # max_request_bytes, so the handler refuses, before parsing.
+    with grpc.insecure_channel(server.address) as channel:
+        export = channel.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")
+        with pytest.raises(grpc.RpcError) as caught:
+            export(b"\0" * 1_100_000, metadata=(("authorization", f"Bearer {TOKEN}"),), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == ("Export request of 1100000 bytes, want at most 1048576 "
+                                      "bytes ([ingest] max_request_bytes)")
