@@ -35,7 +35,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import load, procs, scale
+from bench import load, machine, procs, scale
 from bench.workload import (
     APPEND,
     APPEND_STREAM,
@@ -69,7 +69,8 @@ def _workload(kind: str, server: procs.Process, seconds: float, built: int) -> s
         cpu = {k: (after[k] - before[k]) * 1e6 / count for k in after}
         return (f"{count / took:,.0f} entries/s over one AppendStream from {built:,} (sampled); "
                 f"server CPU per entry: {cpu['serving']:.1f} µs serving, "
-                f"{cpu['background']:.1f} µs in RocksDB's background threads")
+                f"{cpu['background']:.1f} µs in RocksDB's background threads; peak RSS "
+                f"{machine.peak_rss_mib(server.pid)} MiB")
     if kind == "unary16":
         payloads = append_requests(origin, EntrySource("profile"), 200_000)
         result = asyncio.run(load.unary_load(server.address, APPEND, payloads, 16, seconds))
