@@ -9,7 +9,8 @@ flight ends its connection unanswered, as a store that is down does: a RELP send
 A connection reads and parses its next chunk while the one before is being committed, and no
 further (``one_ahead``, server/ingest/pipeline.py), so a slow log slows its senders through TCP
 flow control instead of buffering without bound. A full queue or quota (PushbackError) is
-waited out on the injected clock and the batch retried.
+waited out on the injected clock and the batch retried; the sink counts every refused attempt
+in ``auditlog_ingest_rejected_total{reason="pushback"}``, also when the retry stores the batch.
 
 What each transport can lose on a crash of this server is in docs/ingestion-syslog.md: RELP
 answers ``200 OK`` only for durable messages and the sender resends the rest; TCP and TLS have

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+from auditlog_tlog.common.clock import SystemClock
+from auditlog_tlog.server.app import LogServer
+from auditlog_tlog.server.config import parse_config
 from auditlog_tlog.server.ingest.record import IngestRecord, decode_entry
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener
 from auditlog_tlog.server.ingest.syslog_server import MAX_UDP_QUEUE, SyslogServer
 from auditlog_tlog.server.metrics import Metrics
-from auditlog_tlog.server.security import Authorizer, Principal
+from auditlog_tlog.server.security import Authorizer, Principal, hash_token
 from auditlog_tlog.tree.errors import MalformedError, PushbackError
 from tests.clock import FakeClock
 
@@ -138,3 +142,43 @@ def test_the_udp_queue_still_holds_at_most_max_udp_queue_datagrams() -> None:
 def _dropped(metrics: Metrics) -> float:
     return metrics.registry.get_sample_value(
         "auditlog_ingest_rejected_total", {"transport": "syslog-udp", "reason": "pushback"}) or 0.0
+
+
+def test_a_batch_stored_after_pushback_counts_each_refused_attempt(tmp_path: Path) -> None:
+    """What docs/ingestion-syslog.md says: the sink counts every PushbackError, so a batch that
+    the listener retries until it is stored is in ``reason="pushback"`` once per refused
+    attempt, and in ``auditlog_ingest_records_total`` once."""
+    config = parse_config(f"""
+[server]
+listen = "127.0.0.1:0"
+metrics_listen = ""
+[[principal]]
+name = "writer"
+token_sha256 = "{hash_token("w")}"
+roles = {{ "{LOG}" = ["append"] }}
+append_entries_per_s = 10
+[[log]]
+origin = "{LOG}"
+""", tmp_path)
+
+    def metric(name: str, **labels: str) -> float:
+        return log_server.metrics.registry.get_sample_value(name, labels) or 0.0
+
+    async def scenario() -> None:
+        await log_server.start()
+        try:
+            sink = IngestSink(log_server.logs, Authorizer(config.principals, frozenset()),
+                              log_server.metrics)
+            syslog = SyslogServer(SyslogListener("127.0.0.1:0", "tcp", LOG), sink, SystemClock())
+            writer = config.principals[0]
+            lines = [f"<13>Nov 14 22:13:20 h app: {i}".encode() for i in range(11)]
+            assert await syslog.ingest(writer, lines[:10]) == [""] * 10  # the quota's second
+            assert await syslog.ingest(writer, lines[10:]) == [""]  # over it: waited out
+            assert log_server.logs[LOG].store.size == 11
+        finally:
+            await log_server.stop()
+
+    log_server = LogServer(config)
+    asyncio.run(scenario())
+    assert metric("auditlog_ingest_records_total", transport="syslog-tcp", log=LOG) == 11
+    assert metric("auditlog_ingest_rejected_total", transport="syslog-tcp", reason="pushback") >= 1
