@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from auditlog_tlog.common.clock import SystemClock
 from auditlog_tlog.server.app import LogServer
 from auditlog_tlog.server.config import parse_config
-from auditlog_tlog.server.ingest.record import IngestRecord, decode_entry
+from auditlog_tlog.server.ingest.record import IngestRecord, decode_entry, encode_entry
 from auditlog_tlog.server.ingest.sink import IngestSink
 from auditlog_tlog.server.ingest.syslog_config import SyslogListener
 from auditlog_tlog.server.ingest.syslog_server import MAX_UDP_QUEUE, SyslogServer
@@ -182,3 +183,23 @@ origin = "{LOG}"
     asyncio.run(scenario())
     assert metric("auditlog_ingest_records_total", transport="syslog-tcp", log=LOG) == 11
     assert metric("auditlog_ingest_rejected_total", transport="syslog-tcp", reason="pushback") >= 1
+
+
+def test_an_rfc_3164_message_received_again_after_new_year_is_another_entry() -> None:
+    """docs/ingestion-syslog.md, Redelivery: the year of an RFC 3164 stamp is the receiver's."""
+    async def scenario() -> None:
+        new_year = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
+        clock = FakeClock(new_year - 30)
+        sink = FullThenFree(refusals=0)
+        server = SyslogServer(SyslogListener("127.0.0.1:0", "tcp", LOG), sink, clock)
+        message = b"<13>Dec 31 23:59:50 h app: the same message"
+        assert await server.ingest(None, [message]) == [""]
+        clock.advance(60)
+        assert await server.ingest(None, [message]) == [""]
+        (_, before), (_, after) = sink.appended
+        assert before.record == after.record  # what the sender sent, byte for byte
+        assert (before.fields.time, after.fields.time) == ("2023-12-31T23:59:50Z",
+                                                           "2024-12-31T23:59:50Z")
+        assert encode_entry(before) != encode_entry(after)  # so dedup cannot recognise it
+
+    asyncio.run(scenario())
