@@ -28,12 +28,12 @@ server/log_tables.py): ``insecure = "false"`` or ``udp = 1`` is refused, not rea
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from auditlog_tlog.common.net import split_host_port
-from auditlog_tlog.server.log_tables import typed
+from auditlog_tlog.server.log_tables import check_keys, typed
 from auditlog_tlog.server.security import TLSConfig, parse_tls
 
 TRANSPORTS = ("tls", "tcp", "relp", "udp")
@@ -129,6 +129,8 @@ def parse_syslog_listeners(tables: Any, base: Path, origins: set[str]) -> tuple[
             rules = table.get(key, {})
             if not isinstance(rules, dict) or not all(isinstance(v, str) for v in rules.values()):
                 raise ValueError(f"{where}: {key} must be a table of name = \"log origin\"")
+        if "tls" in table:
+            _check_tls(table["tls"], where)
         # Strings, integers and booleans as TOML types, never coerced: bool("false") is True.
         values = typed(SyslogListener, {k: v for k, v in table.items()
                                         if k not in ("tls", "log_by_principal", "log_by_app")},
@@ -151,3 +153,17 @@ def parse_syslog_listeners(tables: Any, base: Path, origins: set[str]) -> tuple[
                              f"{sorted(origins)}")
         listeners.append(listener)
     return tuple(listeners)
+
+
+def _check_tls(tls: Any, where: str) -> None:
+    """Refuse an ``[ingest.syslog.tls]`` that is not a table of path strings, by its own name
+    (``parse_tls`` reads it as the server's ``[server.tls]``)."""
+    if not isinstance(tls, dict):
+        raise ValueError(f"{where}.tls: got {tls!r}, want a table [ingest.syslog.tls]")
+    check_keys(tls, {f.name for f in fields(TLSConfig)}, f"{where} [ingest.syslog.tls]")
+    for key in ("cert_file", "key_file"):
+        if key not in tls:
+            raise ValueError(f"{where} [ingest.syslog.tls]: {key} is required")
+    for key, value in tls.items():
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{where} [ingest.syslog.tls].{key}: got {value!r}, want a path string")

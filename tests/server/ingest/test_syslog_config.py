@@ -52,3 +52,26 @@ def test_true_and_false_are_read_as_written() -> None:
     assert udp.udp is True and udp.insecure is True
     with pytest.raises(ValueError, match="set udp = true to accept that"):
         parse_config(_listener('listen = "127.0.0.1:0"\ntransport = "udp"\nudp = false'), Path("/"))
+
+
+@pytest.mark.parametrize(("lines", "says"), [
+    ('tls = "server.pem"', "[[ingest.syslog]] #1.tls: got 'server.pem', want a table"),
+    ('[ingest.syslog.tls]\ncert_file = 5\nkey_file = "k.pem"',
+     "[[ingest.syslog]] #1 [ingest.syslog.tls].cert_file: got 5, want a path string"),
+    ('[ingest.syslog.tls]\ncert_file = "c.pem"\nkey_file = "k.pem"\nca_file = "ca.pem"',
+     "[[ingest.syslog]] #1 [ingest.syslog.tls]: unknown keys ['ca_file']"),
+    ('[ingest.syslog.tls]\ncert_file = "c.pem"',
+     "[[ingest.syslog]] #1 [ingest.syslog.tls]: key_file is required"),
+])
+def test_a_tls_table_that_is_not_path_strings_is_refused_by_its_name(lines: str, says: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_config(_listener('listen = "0.0.0.0:0"\ntransport = "tls"\n' + lines), Path("/"))
+    assert says in str(caught.value)
+
+
+def test_a_tls_table_gives_paths_under_the_config_directory() -> None:
+    (listener,) = parse_config(_listener('listen = "0.0.0.0:0"\ntransport = "tls"\n'
+                                         '[ingest.syslog.tls]\ncert_file = "c.pem"\n'
+                                         'key_file = "/k/k.pem"'), Path("/etc/a")).ingest.syslog
+    assert listener.tls is not None
+    assert (listener.tls.cert_file, listener.tls.key_file) == (Path("/etc/a/c.pem"), Path("/k/k.pem"))
