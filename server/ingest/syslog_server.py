@@ -89,7 +89,8 @@ def cert_names(peercert: object) -> dict[str, list[bytes]]:
 
 
 class SyslogServer:
-    """One ``[[ingest.syslog]]`` listener."""
+    """One ``[[ingest.syslog]]`` listener; ``udp_queue_bytes`` (``MAX_UDP_QUEUE_BYTES`` unless a
+    test wants a small one) bounds the bytes a UDP listener queues (module docstring)."""
 
     def __init__(self, config: SyslogListener, sink: IngestSink, clock: Clock,
                  pool: ConversionPool | None = None,
@@ -286,19 +287,20 @@ class SyslogServer:
     def datagram(self, data: bytes) -> None:
         """Queue one UDP datagram for :meth:`_drain_udp`, or drop and count it when it is too
         long or the queue is full (by datagrams or by bytes, module docstring)."""
-        if len(data) > self.config.max_message_bytes:
+        size = len(data)
+        if size > self.config.max_message_bytes:
             self._sink.rejected(self.config.name, MalformedError(
-                f"datagram of {len(data)} bytes, want at most {self.config.max_message_bytes}"))
+                f"datagram of {size} bytes, want at most {self.config.max_message_bytes}"))
             return
-        if (len(self._udp_queue) >= MAX_UDP_QUEUE
-                or self._udp_held + len(data) > self._udp_queue_bytes):
+        held = self._udp_held + size
+        if held > self._udp_queue_bytes or len(self._udp_queue) >= MAX_UDP_QUEUE:
             self._sink.rejected(self.config.name, PushbackError(
                 f"UDP queue holds {len(self._udp_queue)} datagrams and {self._udp_held} bytes "
                 f"with the batch being committed, want at most {MAX_UDP_QUEUE} datagrams and "
-                f"{self._udp_queue_bytes} bytes: datagram of {len(data)} bytes dropped"))
+                f"{self._udp_queue_bytes} bytes: datagram of {size} bytes dropped"))
             return
         self._udp_queue.append(data)
-        self._udp_held += len(data)
+        self._udp_held = held
         self._udp_ready.set()
 
     async def _drain_udp(self) -> None:
