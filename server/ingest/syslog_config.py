@@ -19,16 +19,21 @@
 
 Routing: ``log_by_principal`` first, then ``log_by_app``, then ``log``. Principals, roles and
 quotas are the server's (server/security.py): the sender needs ``append`` on the log.
+
+Every value must have its TOML type, checked as every table of the file is (``typed`` of
+server/log_tables.py): ``insecure = "false"`` or ``udp = 1`` is refused, not read as true, and
+``max_connections = "64"`` is refused, not read as 64.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from auditlog_tlog.common.net import split_host_port
+from auditlog_tlog.server.log_tables import check_keys, typed
 from auditlog_tlog.server.security import TLSConfig, parse_tls
 
 TRANSPORTS = ("tls", "tcp", "relp", "udp")
@@ -124,19 +129,20 @@ def parse_syslog_listeners(tables: Any, base: Path, origins: set[str]) -> tuple[
             rules = table.get(key, {})
             if not isinstance(rules, dict) or not all(isinstance(v, str) for v in rules.values()):
                 raise ValueError(f"{where}: {key} must be a table of name = \"log origin\"")
+        if "tls" in table:
+            _check_tls(table["tls"], where)
+        # Strings, integers and booleans as TOML types, never coerced: bool("false") is True.
+        values = typed(SyslogListener, {k: v for k, v in table.items()
+                                        if k not in ("tls", "log_by_principal", "log_by_app")},
+                       where, base)
+        for key in ("listen", "transport", "log"):  # missing: refused by __post_init__, by name
+            values.setdefault(key, "")
         try:
             listener = SyslogListener(
-                listen=str(table.get("listen", "")),
-                transport=str(table.get("transport", "")),
-                log=str(table.get("log", "")),
+                **values,
                 log_by_principal=dict(table.get("log_by_principal", {})),
                 log_by_app=dict(table.get("log_by_app", {})),
                 tls=parse_tls(table["tls"], base) if "tls" in table else None,
-                max_message_bytes=int(table.get("max_message_bytes", 65536)),
-                max_connections=int(table.get("max_connections", 256)),
-                max_connections_per_peer=int(table.get("max_connections_per_peer", 64)),
-                insecure=bool(table.get("insecure", False)),
-                udp=bool(table.get("udp", False)),
             )
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where}: {exc}") from None
@@ -147,3 +153,17 @@ def parse_syslog_listeners(tables: Any, base: Path, origins: set[str]) -> tuple[
                              f"{sorted(origins)}")
         listeners.append(listener)
     return tuple(listeners)
+
+
+def _check_tls(tls: Any, where: str) -> None:
+    """Refuse an ``[ingest.syslog.tls]`` that is not a table of path strings, by its own name
+    (``parse_tls`` reads it as the server's ``[server.tls]``)."""
+    if not isinstance(tls, dict):
+        raise ValueError(f"{where}.tls: got {tls!r}, want a table [ingest.syslog.tls]")
+    check_keys(tls, {f.name for f in fields(TLSConfig)}, f"{where} [ingest.syslog.tls]")
+    for key in ("cert_file", "key_file"):
+        if key not in tls:
+            raise ValueError(f"{where} [ingest.syslog.tls]: {key} is required")
+    for key, value in tls.items():
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{where} [ingest.syslog.tls].{key}: got {value!r}, want a path string")

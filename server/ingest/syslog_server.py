@@ -9,12 +9,18 @@ flight ends its connection unanswered, as a store that is down does: a RELP send
 A connection reads and parses its next chunk while the one before is being committed, and no
 further (``one_ahead``, server/ingest/pipeline.py), so a slow log slows its senders through TCP
 flow control instead of buffering without bound. A full queue or quota (PushbackError) is
-waited out on the injected clock and the batch retried.
+waited out on the injected clock and the batch retried; the sink counts every refused attempt
+in ``auditlog_ingest_rejected_total{reason="pushback"}``, also when the retry stores the batch.
 
 What each transport can lose on a crash of this server is in docs/ingestion-syslog.md: RELP
 answers ``200 OK`` only for durable messages and the sender resends the rest; TCP and TLS have
 no acknowledgement, so what the sender wrote into the socket but this server had not yet
 committed is gone; UDP can lose anything at any time.
+
+UDP has no flow control, so datagrams wait in a queue bounded twice: at most ``MAX_UDP_QUEUE``
+datagrams waiting, and at most ``MAX_UDP_QUEUE_BYTES`` bytes of datagrams waiting or being
+committed (the batch in flight counts until it is durable). A datagram that does not fit is
+dropped and counted (``auditlog_ingest_rejected_total{reason="pushback"}``).
 """
 
 from __future__ import annotations
@@ -51,7 +57,8 @@ from auditlog_tlog.tree.errors import (
 log = logging.getLogger("auditlog.server.ingest.syslog")
 
 READ_BYTES = 256 * 1024
-MAX_UDP_QUEUE = 10_000
+MAX_UDP_QUEUE = 10_000  # datagrams waiting for the batch in flight to be committed
+MAX_UDP_QUEUE_BYTES = 16 * 1024 * 1024  # bytes of datagrams waiting or being committed
 _REFUSALS = (NotFoundError, PermissionDeniedError, UnauthenticatedError)
 _UNPARSED = MalformedError("a message that does not parse")  # its metrics reason: malformed
 
@@ -82,10 +89,14 @@ def cert_names(peercert: object) -> dict[str, list[bytes]]:
 
 
 class SyslogServer:
-    """One ``[[ingest.syslog]]`` listener."""
+    """One ``[[ingest.syslog]]`` listener; ``udp_queue_bytes`` (``MAX_UDP_QUEUE_BYTES`` unless a
+    test wants a small one) bounds the bytes a UDP listener queues (module docstring)."""
 
     def __init__(self, config: SyslogListener, sink: IngestSink, clock: Clock,
-                 pool: ConversionPool | None = None) -> None:
+                 pool: ConversionPool | None = None,
+                 udp_queue_bytes: int = MAX_UDP_QUEUE_BYTES) -> None:
+        if udp_queue_bytes < 1:
+            raise ValueError(f"udp_queue_bytes: got {udp_queue_bytes}, want at least 1")
         self.config = config
         self._sink = sink
         self._clock = clock
@@ -93,6 +104,8 @@ class SyslogServer:
         self._server: asyncio.Server | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_queue: deque[bytes] = deque()
+        self._udp_queue_bytes = udp_queue_bytes
+        self._udp_held = 0  # bytes of the datagrams queued and of the batch being committed
         self._udp_ready = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._per_peer: Counter[str] = Counter()  # open connections by peer address
@@ -272,15 +285,22 @@ class SyslogServer:
                 await self._clock.sleep(max(exc.retry_after, 0.01))
 
     def datagram(self, data: bytes) -> None:
-        if len(data) > self.config.max_message_bytes:
+        """Queue one UDP datagram for :meth:`_drain_udp`, or drop and count it when it is too
+        long or the queue is full (by datagrams or by bytes, module docstring)."""
+        size = len(data)
+        if size > self.config.max_message_bytes:
             self._sink.rejected(self.config.name, MalformedError(
-                f"datagram of {len(data)} bytes, want at most {self.config.max_message_bytes}"))
+                f"datagram of {size} bytes, want at most {self.config.max_message_bytes}"))
             return
-        if len(self._udp_queue) >= MAX_UDP_QUEUE:
+        held = self._udp_held + size
+        if held > self._udp_queue_bytes or len(self._udp_queue) >= MAX_UDP_QUEUE:
             self._sink.rejected(self.config.name, PushbackError(
-                f"UDP queue holds {MAX_UDP_QUEUE} datagrams, want fewer: datagram dropped"))
+                f"UDP queue holds {len(self._udp_queue)} datagrams and {self._udp_held} bytes "
+                f"with the batch being committed, want at most {MAX_UDP_QUEUE} datagrams and "
+                f"{self._udp_queue_bytes} bytes: datagram of {size} bytes dropped"))
             return
         self._udp_queue.append(data)
+        self._udp_held = held
         self._udp_ready.set()
 
     async def _drain_udp(self) -> None:
@@ -289,11 +309,14 @@ class SyslogServer:
             self._udp_ready.clear()
             batch = list(self._udp_queue)
             self._udp_queue.clear()
+            size = sum(map(len, batch))
             messages = [m for d in batch if (m := d.rstrip(b"\r\n"))]
             try:
                 await self.ingest(None, messages)
             except AuditLogError as exc:
                 log.warning("syslog-udp: %s; %d datagrams lost", exc, len(messages))
+            finally:  # durable or lost: its bytes are no longer held
+                self._udp_held -= size
 
 
 class _Datagrams(asyncio.DatagramProtocol):
