@@ -15,6 +15,13 @@ One :class:`IngestSink` per server serves every source. For a principal, a log a
    returns only once all are durable, with one AppendOutcome per accepted record
    (:meth:`IngestSink.append_entries`: ``None``, for sources that only count them).
 
+A source that cannot answer "retry later" (plain syslog; RELP, whose sender would resend the
+whole window) passes ``wait`` to :meth:`IngestSink.append_entries`: a quota or full queue
+(PushbackError) is then waited out with it and the charge or the batch that was refused is
+tried again, from where it stopped, so that the batches durable already are not appended
+twice (with dedup off they would be stored twice) and a refusal that ends in the records being
+stored is not counted as one.
+
 Errors are the classes of tree/errors.py; each protocol maps them to its own status. Every
 record accepted or rejected is counted (``auditlog_ingest_records_total{transport,log}``,
 ``auditlog_ingest_rejected_total{transport,reason}``).
@@ -22,7 +29,7 @@ record accepted or rejected is counted (``auditlog_ingest_records_total{transpor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final, TypeGuard, TypeVar
 
@@ -33,7 +40,7 @@ from auditlog_tlog.server.runtime import LogRuntime
 from auditlog_tlog.server.security import Authorizer, Principal
 from auditlog_tlog.storage.batch import AppendOutcome
 from auditlog_tlog.tree import errors
-from auditlog_tlog.tree.errors import AuditLogError, MalformedError, NotFoundError
+from auditlog_tlog.tree.errors import AuditLogError, MalformedError, NotFoundError, PushbackError
 
 # The ``reason`` label of a rejected record, by the class of the error that refused it.
 REASONS: Final[dict[type[AuditLogError], str]] = {
@@ -51,6 +58,14 @@ REASONS: Final[dict[type[AuditLogError], str]] = {
 _R = TypeVar("_R")
 _NO_ADDENDA: Final[list[bytes]] = []  # shared, never changed
 _NOT_APPENDED: Final = MalformedError("not appended")  # a slot's value until its batch is durable
+
+
+async def _wait_out(exc: PushbackError,
+                    wait: Callable[[PushbackError], Awaitable[None]] | None) -> None:
+    """Raise ``exc`` without ``wait``; else wait it out (the caller tries again)."""
+    if wait is None:
+        raise exc
+    await wait(exc)
 
 
 def reason_of(exc: AuditLogError) -> str:
@@ -96,23 +111,26 @@ class IngestSink:
     async def append_entries(
         self, principal: Principal | None, log: str, transport: str,
         entries: Sequence[bytes | MalformedError],
+        wait: Callable[[PushbackError], Awaitable[None]] | None = None,
     ) -> list[MalformedError | None]:
         """As :meth:`append`, for records of ``transport`` encoded already (``encode_fields``
         of server/ingest/record.py, or the MalformedError that refused one alone), so that a
         source with many records per request builds no IngestRecord for them; per record
-        ``None`` once it is durable (no AppendOutcome built: its sources only count them)."""
+        ``None`` once it is durable (no AppendOutcome built: its sources only count them).
+        With ``wait``, a PushbackError is waited out and retried, not raised (module
+        docstring)."""
         if not entries:
             return []
         return await self._append(principal, log, transport, entries, self._check_entry,
-                                  False)
+                                  False, wait)
 
     async def _append(
         self, principal: Principal | None, log: str, transport: str, records: Sequence[_R],
         encode: Callable[[_R, int], tuple[bytes, list[bytes]] | MalformedError],
-        outcomes: bool,
+        outcomes: bool, wait: Callable[[PushbackError], Awaitable[None]] | None = None,
     ) -> list[Any]:
         """``append``/``append_entries``: with ``outcomes``, an AppendOutcome per durable
-        record, else ``None``."""
+        record, else ``None``; ``wait`` as :meth:`append_entries`."""
         results: list[AppendOutcome | MalformedError | None] = []
         entries: list[bytes] = []
         addenda: list[list[bytes]] = []  # per entry, when personal fields are configured
@@ -141,15 +159,26 @@ class IngestSink:
                     addenda.append(outcome[1])
             if not entries:
                 return results
-            self._authorizer.charge(principal, len(entries), sum(map(len, entries)))
+            size = sum(map(len, entries))
+            while True:
+                try:
+                    self._authorizer.charge(principal, len(entries), size)
+                    break
+                except PushbackError as exc:
+                    await _wait_out(exc, wait)
             step = runtime.config.max_batch_entries
             with_addenda = any(addenda)
             for begin in range(0, len(entries), step):
-                # Through the runtime, as gRPC appends: it also waits for publication when the
-                # log acknowledges only published entries.
-                batch = await runtime.append(
-                    entries[begin:begin + step], want_receipt=False,
-                    addenda=addenda[begin:begin + step] if with_addenda else ())
+                while True:
+                    try:
+                        # Through the runtime, as gRPC appends: it also waits for publication
+                        # when the log acknowledges only published entries.
+                        batch = await runtime.append(
+                            entries[begin:begin + step], want_receipt=False,
+                            addenda=addenda[begin:begin + step] if with_addenda else ())
+                        break
+                    except PushbackError as exc:  # nothing of this batch appended
+                        await _wait_out(exc, wait)
                 if outcomes:  # from the columns: no Receipted per entry
                     duplicates = batch.duplicates
                     for position, (index, leaf) in enumerate(zip(batch.indexes, batch.leaves,

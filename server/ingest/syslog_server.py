@@ -9,8 +9,8 @@ flight ends its connection unanswered, as a store that is down does: a RELP send
 A connection reads and parses its next chunk while the one before is being committed, and no
 further (``one_ahead``, server/ingest/pipeline.py), so a slow log slows its senders through TCP
 flow control instead of buffering without bound. A full queue or quota (PushbackError) is
-waited out on the injected clock and the batch retried; the sink counts every refused attempt
-in ``auditlog_ingest_rejected_total{reason="pushback"}``, also when the retry stores the batch.
+waited out on the injected clock and the refused batch tried again, the batches durable already
+not appended again (server/ingest/sink.py); it is not counted as a refusal.
 
 What each transport can lose on a crash of this server is in docs/ingestion-syslog.md: RELP
 answers ``200 OK`` only for durable messages and the sender resends the rest; TCP and TLS have
@@ -277,12 +277,13 @@ class SyslogServer:
 
     async def _append(self, principal: Principal | None, origin: str,
                       entries: list[bytes | MalformedError]) -> list[object]:
-        while True:
-            try:
-                return list(await self._sink.append_entries(principal, origin, self.config.name,
-                                                            entries))
-            except PushbackError as exc:
-                await self._clock.sleep(max(exc.retry_after, 0.01))
+        """Append durably; a full queue or quota is waited out on the clock and the sink goes
+        on from the batch it refused (server/ingest/sink.py)."""
+        return list(await self._sink.append_entries(principal, origin, self.config.name,
+                                                    entries, self._wait_out))
+
+    async def _wait_out(self, exc: PushbackError) -> None:
+        await self._clock.sleep(max(exc.retry_after, 0.01))
 
     def datagram(self, data: bytes) -> None:
         """Queue one UDP datagram for :meth:`_drain_udp`, or drop and count it when it is too

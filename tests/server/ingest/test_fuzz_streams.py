@@ -8,7 +8,7 @@ import contextlib
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from auditlog_tlog.server.ingest.syslog_framing import FRAME_S
 from auditlog_tlog.server.ingest.syslog_server import SyslogServer
 from auditlog_tlog.server.metrics import Metrics
 from auditlog_tlog.server.security import Authorizer, Principal
-from auditlog_tlog.tree.errors import MalformedError
+from auditlog_tlog.tree.errors import MalformedError, PushbackError
 from tests.clock import FakeClock
 from tests.server.ingest.producers import listener_port, server_config
 from tests.servers import RunningServer, running
@@ -154,6 +154,7 @@ class _Taking(IngestSink):
 
     async def append_entries(self, principal: Principal | None, log: str, transport: str,
                              entries: Sequence[bytes | MalformedError],
+                             wait: Callable[[PushbackError], Awaitable[None]] | None = None,
                              ) -> list[MalformedError | None]:
         self.entries += [e for e in entries if isinstance(e, bytes)]
         return [None] * len(entries)

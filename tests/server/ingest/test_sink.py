@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,5 +157,46 @@ def test_encoded_entries_are_checked_and_appended(tmp_path: Path) -> None:
         assert server.logs[ORIGIN].store.entries(2, 4) == plain
         assert _metric(server, "auditlog_ingest_records_total",
                        {"transport": "test", "log": ORIGIN}) == 4
+
+    _with_sink(tmp_path, body)
+
+
+def test_a_pushback_waited_out_goes_on_from_the_batch_it_refused(tmp_path: Path) -> None:
+    """With ``wait`` (the syslog and RELP listeners), a full queue refusing the second batch of
+    a call is waited out and that batch tried again: the first, durable already, is not
+    appended twice (a log without dedup would store it twice), and nothing is counted as
+    refused. Without ``wait`` the PushbackError reaches the caller, counted."""
+    async def body(server: LogServer, sink: IngestSink) -> None:
+        writer = server.config.principals[2]
+        runtime = server.logs[ORIGIN]
+        append = runtime.append
+        calls: list[int] = []
+        waits: list[PushbackError] = []
+
+        async def full_once(entries: Sequence[bytes], *args: Any, **kwargs: Any) -> Any:
+            calls.append(len(entries))
+            if len(calls) == 2:
+                raise PushbackError("the queue is full", retry_after=0.01)
+            return await append(entries, *args, **kwargs)
+
+        async def wait(exc: PushbackError) -> None:
+            waits.append(exc)
+
+        runtime.append = full_once  # type: ignore[method-assign]
+        sent = [encode_entry(_rec(f"r{i}")) for i in range(5)]  # batches of 2, 2 and 1
+        assert await sink.append_entries(writer, ORIGIN, "test", sent, wait) == [None] * 5
+        assert calls == [2, 2, 2, 1] and len(waits) == 1
+        assert runtime.store.size == 5 and runtime.store.entries(0, 5) == sent
+        assert _metric(server, "auditlog_ingest_rejected_total",
+                       {"transport": "test", "reason": "pushback"}) == 0
+        assert _metric(server, "auditlog_ingest_records_total",
+                       {"transport": "test", "log": ORIGIN}) == 5
+        calls.clear()
+        with pytest.raises(PushbackError):
+            await sink.append_entries(writer, ORIGIN, "test", [encode_entry(_rec(f"s{i}"))
+                                                               for i in range(3)])
+        assert runtime.store.size == 7  # the first batch of that call is durable
+        assert _metric(server, "auditlog_ingest_rejected_total",
+                       {"transport": "test", "reason": "pushback"}) == 1
 
     _with_sink(tmp_path, body)
