@@ -30,3 +30,21 @@ def test_hardened_witness_config_in_the_readme_parses() -> None:
     block = re.findall(r"```toml\n(.*?)```", security, re.S)[1]
     config = parse_witness_config(block, Path("/etc/auditlog-witness"))
     assert config.name == "witness.example/w1"
+
+
+def test_the_ingestion_config_in_the_readme_parses() -> None:
+    """README.md, "Feed it from your pipeline": the server side, with the logs it names and
+    the server's TLS it relies on, is a valid config with every source it shows."""
+    feed = README.read_text().split("## Feed it from your pipeline", 1)[1].split("\n## ", 1)[0]
+    block = re.findall(r"```toml\n(.*?)```", feed, re.S)[0]
+    logs = "".join(f'[[log]]\norigin = "auditlog.example/{name}"\n'
+                   for name in ("apps", "k8s", "syslog", "web"))
+    server = ('[server]\nlisten = "0.0.0.0:7600"\n[server.tls]\ncert_file = "tls/server.pem"\n'
+              'key_file = "tls/server.key"\nclient_ca_file = "tls/ca.pem"\n')
+    config = parse_config(server + logs + block, Path("/etc/auditlog"))
+    ingest = config.ingest
+    assert ingest.http_listen == "0.0.0.0:4318"
+    assert ingest.otlp is not None and ingest.otlp.route.log == "auditlog.example/apps"
+    assert ingest.kubernetes is not None and ingest.kubernetes.route.log == "auditlog.example/k8s"
+    assert [(s.transport, s.tls is not None, s.udp) for s in ingest.syslog] == [
+        ("relp", True, False), ("tls", True, False), ("udp", False, True)]

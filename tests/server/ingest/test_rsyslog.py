@@ -4,8 +4,8 @@
 The crash test kills the server with SIGKILL while rsyslog sends over RELP, restarts it on the
 same port, and checks that every message handed to rsyslog ends up in the log exactly once:
 what the server acknowledged was durable, and rsyslog sent again what it was not told of.
-rsyslog runs the omrelp action of docs/ingestion-syslog.md as written there (read from it), with
-its disk-assisted queue in the test's own work directory.
+rsyslog runs the omrelp action of README.md ("Feed it from your pipeline") as written there
+(read from it), with its disk-assisted queue in the test's own work directory.
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ from tests.servers import RunningServer, running, start_server
 
 LOG = "test.example/log"
 WEB = "test.example/web"
-DOC = Path(__file__).resolve().parents[3] / "docs" / "ingestion-syslog.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def documented_omrelp(port: int) -> tuple[str, str]:
-    """The omrelp configuration of docs/ingestion-syslog.md, as written there (its disk-assisted
-    queue included), sending to 127.0.0.1:``port``: its module line and its action."""
-    block = DOC.read_text().split("### rsyslog, RELP (omrelp)")[1].split("```")[1]
+    """The omrelp configuration of README.md, as written there (its disk-assisted queue
+    included), sending to 127.0.0.1:``port``: its module line and its action."""
+    block = README.read_text().split("#### rsyslog, RELP (omrelp)")[1].split("```")[1]
     modules, selector_action = block.strip().split("\n", 1)
     documented = 'target="auditlog.example" port="2514"'
     assert selector_action.startswith("*.* action(") and documented in selector_action
