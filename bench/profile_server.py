@@ -126,9 +126,13 @@ def main() -> int:
             raw = Path(directory) / "profile.txt"
             built = {"proofs": PROOF_SIZE, "build": args.entries}.get(args.workload, 0)
             if built:  # build the tree first, then profile the reads or the rest of the build
-                started = time.perf_counter()
+                started, before = time.perf_counter(), server.thread_cpu_seconds()
                 asyncio.run(scale.build(server.address, 0, built, 1000))
-                print(f"built {built:,} entries at {built / (time.perf_counter() - started):,.0f}/s")
+                after = server.thread_cpu_seconds()
+                print(f"built {built:,} entries at {built / (time.perf_counter() - started):,.0f}/s; "
+                      f"server CPU per entry: {(after['serving'] - before['serving']) * 1e6 / built:.1f} "
+                      f"µs serving, {(after['background'] - before['background']) * 1e6 / built:.1f} "
+                      "µs in RocksDB's background threads")
             profiler = subprocess.Popen(
                 [spy, "record", *(["--gil"] if args.gil else []), "--threads",
                  "-f", "raw", "-r", str(RATE), "-d", str(round(args.seconds)), "-p",
