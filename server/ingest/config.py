@@ -178,6 +178,19 @@ class IngestConfig:
             raise ValueError("[ingest.kubernetes] needs [ingest] http_listen")
         if self.otlp is not None and self.otlp.http is not None and not self.http_listen:
             raise ValueError("[ingest.otlp.http] needs [ingest] http_listen")
+        # A listener whose route names no log would refuse every record it is sent.
+        routes = []
+        if self.otlp is not None:
+            routes.append(("[ingest.otlp.grpc]", self.otlp.grpc_route))
+            if self.http_listen:
+                routes.append(("[ingest.otlp.http]", self.otlp.http_route))
+        if self.kubernetes is not None:
+            routes.append(("[ingest.kubernetes]", self.kubernetes.route))
+        for where, route in routes:
+            if not route.logs() and not route.attribute:
+                shared = "" if "kubernetes" in where else " (or [ingest.otlp], which it inherits)"
+                raise ValueError(f"{where}: no log to route records to, want log, log_attribute "
+                                 f"or log_by_principal{shared}")
 
 
 def _check_keys(table: Mapping[str, Any], allowed: Set[str], where: str) -> None:

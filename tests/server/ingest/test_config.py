@@ -82,13 +82,20 @@ def test_each_otlp_listener_has_the_shared_route_unless_it_has_its_own() -> None
     assert otlp.grpc_route == Route(by_principal={"p": "a.example/b"})
 
 
-def test_a_listener_without_a_route_is_taken_as_before_and_refuses_its_records() -> None:
-    # As for an [ingest.otlp] without any route key: the config is taken, each record refused.
-    for section in ('[ingest.otlp]\n', '[ingest.otlp]\nlog = "a.example/a"\n[ingest.otlp.grpc]\n'):
-        otlp = parse_config(BASE + section, Path("/")).ingest.otlp
-        assert otlp is not None
-        with pytest.raises(NotFoundError, match="no log for this record"):
-            otlp.grpc_route.pick("p", {})
+@pytest.mark.parametrize(("section", "where"), [
+    ("[ingest.otlp]\n", "[ingest.otlp.grpc]"),
+    ('[ingest.otlp]\nlog = "a.example/a"\n[ingest.otlp.grpc]\n', "[ingest.otlp.grpc]"),
+    ('[ingest]\nhttp_listen = "127.0.0.1:0"\n[ingest.otlp.grpc]\nlog = "a.example/a"\n',
+     "[ingest.otlp.http]"),
+    ('[ingest]\nhttp_listen = "127.0.0.1:0"\n[ingest.kubernetes]\npath = "/audit"\n',
+     "[ingest.kubernetes]"),
+])
+def test_a_listener_whose_route_names_no_log_is_refused(section: str, where: str) -> None:
+    # It would refuse every record it is sent ("no log for this record").
+    with pytest.raises(ValueError, match=re.escape(f"{where}: no log to route records to")):
+        parse_config(BASE + section, Path("/"))
+    with pytest.raises(NotFoundError, match="no log for this record"):
+        Route().pick("p", {})
 
 
 def test_a_route_prefers_the_principal_then_the_attribute_then_the_default() -> None:
