@@ -112,7 +112,7 @@ class LogConfig:
     """The most entries in one AppendBatch request or stream message (1..1000000)."""
     max_pending_entries: int = 100_000
     """Queue bound (1..10000000): beyond this many unwritten entries, appends get
-    RESOURCE_EXHAUSTED (pushback)."""
+    RESOURCE_EXHAUSTED (pushback); a single request of more entries, INVALID_ARGUMENT."""
     max_entries_page: int = 1000
     """Entries per GetEntries page (1..100000)."""
     batch_delay_ms: float = 0.0

@@ -142,15 +142,18 @@ class _Bucket:
     level: float
     stamp: float = field(default_factory=time.monotonic)
 
-    def take(self, amount: float) -> float:
-        """Take ``amount``; return 0 if allowed, else the seconds to wait before retrying."""
+    def wait(self, amount: float) -> float:
+        """Refill; 0 if ``amount`` may be taken now (:meth:`take` takes it), else the seconds
+        to wait before retrying. Nothing is taken."""
         now = time.monotonic()
         self.level = min(self.rate, self.level + (now - self.stamp) * self.rate)
         self.stamp = now
         if amount <= self.level or (amount > self.rate and self.level >= self.rate):
-            self.level -= amount  # a batch larger than a second's worth may drain a full bucket
-            return 0.0
+            return 0.0  # a batch larger than a second's worth may drain a full bucket
         return (amount - self.level) / self.rate
+
+    def take(self, amount: float) -> None:
+        self.level -= amount
 
 
 class Authorizer:
@@ -216,14 +219,19 @@ class Authorizer:
             return
         waits = []
         with self._lock:
+            taken = []
             for unit, rate, amount in (("entries", principal.append_entries_per_s, entries),
                                        ("bytes", principal.append_bytes_per_s, size)):
                 if rate <= 0:
                     continue
                 bucket = self._buckets.setdefault((principal.name, unit), _Bucket(rate, rate))
-                wait = bucket.take(amount)
+                wait = bucket.wait(amount)
                 if wait:
                     waits.append(f"{unit} quota of {rate:g}/s; retry after {wait:.2f} s")
+                taken.append((bucket, amount))
+            if not waits:  # both or neither: a refusal takes nothing from either bucket
+                for bucket, amount in taken:
+                    bucket.take(amount)
         if waits:
             raise PushbackError(f"{principal.name} is over its " + " and ".join(waits),
                                 retry_after=0.1)

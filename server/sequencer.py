@@ -149,6 +149,10 @@ class Sequencer:
         self.writer.refuse_if_halted()
         if self._closing:
             raise ShuttingDownError("the server is shutting down; retry on another instance")
+        if len(entries) > self.config.max_pending_entries:  # would never fit: not retryable
+            raise MalformedError(
+                f"a batch of {len(entries)} entries, want at most {self.config.max_pending_entries} "
+                f"(log {self.store.origin}'s max_pending_entries, the queue it must fit in)")
         if self._queued + len(entries) > self.config.max_pending_entries:
             self._metrics.pushback.labels(self.store.origin).inc()
             raise PushbackError(

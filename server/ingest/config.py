@@ -179,18 +179,22 @@ class IngestConfig:
         if self.otlp is not None and self.otlp.http is not None and not self.http_listen:
             raise ValueError("[ingest.otlp.http] needs [ingest] http_listen")
         # A listener whose route names no log would refuse every record it is sent.
+        # The table that gives each listener its route: its own, or the one it inherits.
         routes = []
-        if self.otlp is not None:
-            routes.append(("[ingest.otlp.grpc]", self.otlp.grpc_route))
-            if self.http_listen:
-                routes.append(("[ingest.otlp.http]", self.otlp.http_route))
+        otlp = self.otlp
+        if otlp is not None:
+            for name, own, listening in (("grpc", otlp.grpc, True),
+                                         ("http", otlp.http, bool(self.http_listen))):
+                if listening:
+                    where = (f"[ingest.otlp.{name}]" if own is not None
+                             else f"[ingest.otlp] (the route of OTLP/{name.upper()})")
+                    routes.append((where, own or otlp.route))
         if self.kubernetes is not None:
             routes.append(("[ingest.kubernetes]", self.kubernetes.route))
         for where, route in routes:
             if not route.logs() and not route.attribute:
-                shared = "" if "kubernetes" in where else " (or [ingest.otlp], which it inherits)"
                 raise ValueError(f"{where}: no log to route records to, want log, log_attribute "
-                                 f"or log_by_principal{shared}")
+                                 "or log_by_principal")
 
 
 def _check_keys(table: Mapping[str, Any], allowed: Set[str], where: str) -> None:

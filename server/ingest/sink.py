@@ -29,6 +29,7 @@ record accepted or rejected is counted (``auditlog_ingest_records_total{transpor
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final, TypeGuard, TypeVar
@@ -166,7 +167,8 @@ class IngestSink:
                     break
                 except PushbackError as exc:
                     await _wait_out(exc, wait)
-            step = runtime.config.max_batch_entries
+            # A batch the log's queue can never hold would be refused for ever.
+            step = min(runtime.config.max_batch_entries, runtime.config.max_pending_entries)
             with_addenda = any(addenda)
             for begin in range(0, len(entries), step):
                 while True:
@@ -190,6 +192,9 @@ class IngestSink:
             # Records rejected alone were counted already; those of earlier batches are durable.
             refused = (len(entries) - done) if results else len(records)
             self.rejected(transport, exc, refused)
+            self._metrics.ingest_records.labels(transport, log).inc(done)
+            raise
+        except asyncio.CancelledError:  # a listener stopping during a wait: count the durable
             self._metrics.ingest_records.labels(transport, log).inc(done)
             raise
         self._metrics.ingest_records.labels(transport, log).inc(len(entries))

@@ -37,6 +37,12 @@ def test_full_queue_pushes_back_with_resource_exhausted(tmp_path: Path) -> None:
         assert set(codes) == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
         # The queue drains: the log takes appends again.
         assert stub.Append(pb.AppendRequest(log=ORIGIN, entry=b"after")).result.leaf_hash
+        # A batch larger than the whole queue would be refused for ever: not a retry, an error.
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.AppendBatch(pb.AppendBatchRequest(log=ORIGIN, entries=[b"big-%d" % j
+                                                                         for j in range(51)]))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "a batch of 51 entries, want at most 50" in (refused.value.details() or "")
     finally:
         server.stop()
 

@@ -325,3 +325,19 @@ def test_proof_calls_need_the_read_role(tls_server: RunningServer,
     assert 'auditlog_requests_total{code="OK",method="GetConsistencyProof"}' in text
     assert 'method="GetInclusionProof"' not in "".join(  # denied: never served, so never counted
         line for line in text.splitlines() if line.startswith("auditlog_requests_total"))
+
+
+def test_a_charge_refused_by_one_quota_takes_nothing_from_the_other() -> None:
+    """Both buckets or neither: the entries quota lets 50 entries through while the bytes quota
+    refuses their 50 bytes; the entries are not taken, so the next charge of the entries'
+    whole second's worth passes (before, it found 49 left and waited)."""
+    from auditlog_tlog.server.security import Authorizer, Principal
+    from auditlog_tlog.tree.errors import PushbackError
+
+    writer = Principal("writer", {"*": frozenset({"append"})}, token_sha256=b"\x01" * 32,
+                       append_entries_per_s=100, append_bytes_per_s=100)
+    authorizer = Authorizer((writer,), frozenset())
+    authorizer.charge(writer, 1, 100)  # the bytes bucket is empty now, the entries' at 99
+    with pytest.raises(PushbackError, match="bytes quota of 100/s"):
+        authorizer.charge(writer, 50, 50)
+    authorizer.charge(writer, 99, 0)

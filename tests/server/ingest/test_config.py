@@ -83,10 +83,12 @@ def test_each_otlp_listener_has_the_shared_route_unless_it_has_its_own() -> None
 
 
 @pytest.mark.parametrize(("section", "where"), [
-    ("[ingest.otlp]\n", "[ingest.otlp.grpc]"),
+    ("[ingest.otlp]\n", "[ingest.otlp] (the route of OTLP/GRPC)"),
     ('[ingest.otlp]\nlog = "a.example/a"\n[ingest.otlp.grpc]\n', "[ingest.otlp.grpc]"),
+    ('[ingest.otlp]\nlog = "a.example/a"\n[ingest.otlp.grpc]\nlog_by_principal = {}\n',
+     "[ingest.otlp.grpc]"),
     ('[ingest]\nhttp_listen = "127.0.0.1:0"\n[ingest.otlp.grpc]\nlog = "a.example/a"\n',
-     "[ingest.otlp.http]"),
+     "[ingest.otlp] (the route of OTLP/HTTP)"),
     ('[ingest]\nhttp_listen = "127.0.0.1:0"\n[ingest.kubernetes]\npath = "/audit"\n',
      "[ingest.kubernetes]"),
 ])

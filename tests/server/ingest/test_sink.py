@@ -200,3 +200,26 @@ def test_a_pushback_waited_out_goes_on_from_the_batch_it_refused(tmp_path: Path)
                        {"transport": "test", "reason": "pushback"}) == 1
 
     _with_sink(tmp_path, body)
+
+
+def test_records_are_appended_in_batches_the_logs_queue_can_hold(tmp_path: Path) -> None:
+    """A log whose queue (max_pending_entries) is smaller than its batch (max_batch_entries)
+    gets batches of the queue's size: a larger one would be refused for ever."""
+    config = parse_config(CONFIG.replace("max_batch_entries = 2",
+                                         "max_batch_entries = 10\nmax_pending_entries = 3"),
+                          tmp_path)
+
+    async def main() -> None:
+        server = LogServer(config)
+        await server.start()
+        try:
+            sink = IngestSink(server.logs, Authorizer(config.principals, frozenset()),
+                              server.metrics)
+            sent = [encode_entry(_rec(f"q{i}")) for i in range(7)]
+            assert await sink.append_entries(config.principals[2], ORIGIN, "test", sent) == [
+                None] * 7
+            assert server.logs[ORIGIN].store.entries(0, 7) == sent
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
