@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any, Final, TypeGuard, TypeVar
 
 from auditlog_tlog.server.ingest.personal import PersonalConfig, split
@@ -57,16 +58,22 @@ REASONS: Final[dict[type[AuditLogError], str]] = {
     errors.StorageError: "unavailable",
 }
 _R = TypeVar("_R")
+_T = TypeVar("_T")
 _NO_ADDENDA: Final[list[bytes]] = []  # shared, never changed
 _NOT_APPENDED: Final = MalformedError("not appended")  # a slot's value until its batch is durable
 
 
-async def _wait_out(exc: PushbackError,
-                    wait: Callable[[PushbackError], Awaitable[None]] | None) -> None:
-    """Raise ``exc`` without ``wait``; else wait it out (the caller tries again)."""
-    if wait is None:
-        raise exc
-    await wait(exc)
+async def _waiting_out(attempt: Callable[[], Awaitable[_T]],
+                       wait: Callable[[PushbackError], Awaitable[None]] | None) -> _T:
+    """``attempt()``; its PushbackError raised without ``wait``, else waited out with it and
+    ``attempt`` made again, until it passes."""
+    while True:
+        try:
+            return await attempt()
+        except PushbackError as exc:
+            if wait is None:
+                raise
+            await wait(exc)
 
 
 def reason_of(exc: AuditLogError) -> str:
@@ -161,26 +168,20 @@ class IngestSink:
             if not entries:
                 return results
             size = sum(map(len, entries))
-            while True:
-                try:
-                    self._authorizer.charge(principal, len(entries), size)
-                    break
-                except PushbackError as exc:
-                    await _wait_out(exc, wait)
+
+            async def charge() -> None:
+                self._authorizer.charge(principal, len(entries), size)
+
+            await _waiting_out(charge, wait)
             # A batch the log's queue can never hold would be refused for ever.
             step = min(runtime.config.max_batch_entries, runtime.config.max_pending_entries)
             with_addenda = any(addenda)
             for begin in range(0, len(entries), step):
-                while True:
-                    try:
-                        # Through the runtime, as gRPC appends: it also waits for publication
-                        # when the log acknowledges only published entries.
-                        batch = await runtime.append(
-                            entries[begin:begin + step], want_receipt=False,
-                            addenda=addenda[begin:begin + step] if with_addenda else ())
-                        break
-                    except PushbackError as exc:  # nothing of this batch appended
-                        await _wait_out(exc, wait)
+                # Through the runtime, as gRPC appends: it also waits for publication when the
+                # log acknowledges only published entries. A refused batch appended nothing.
+                batch = await _waiting_out(partial(
+                    runtime.append, entries[begin:begin + step], want_receipt=False,
+                    addenda=addenda[begin:begin + step] if with_addenda else ()), wait)
                 if outcomes:  # from the columns: no Receipted per entry
                     duplicates = batch.duplicates
                     for position, (index, leaf) in enumerate(zip(batch.indexes, batch.leaves,
