@@ -59,18 +59,20 @@ def _py_spy() -> str:
     return found
 
 
+def _timed_build(server: procs.Process, start: int, end: int, what: str) -> str:
+    """Build ``[start, end)`` over one AppendStream; its rate and the server's CPU per entry."""
+    seconds, cpu = scale.build_with_cpu(server, start, end, 1000)
+    return (f"{(end - start) / seconds:,.0f} entries/s over one AppendStream {what}; server CPU "
+            f"per entry: {cpu['serving']:.1f} µs serving, {cpu['background']:.1f} µs in "
+            "RocksDB's background threads")
+
+
 def _workload(kind: str, server: procs.Process, seconds: float, built: int) -> str:
     origin = scale.ORIGIN
     if kind == "build":
-        before = server.thread_cpu_seconds()
         count = int(round(BUILD_RATE * seconds, -3))
-        took = asyncio.run(scale.build(server.address, built, built + count, 1000))
-        after = server.thread_cpu_seconds()
-        cpu = {k: (after[k] - before[k]) * 1e6 / count for k in after}
-        return (f"{count / took:,.0f} entries/s over one AppendStream from {built:,} (sampled); "
-                f"server CPU per entry: {cpu['serving']:.1f} µs serving, "
-                f"{cpu['background']:.1f} µs in RocksDB's background threads; peak RSS "
-                f"{machine.peak_rss_mib(server.pid)} MiB")
+        return (_timed_build(server, built, built + count, f"from {built:,} (sampled)")
+                + f"; peak RSS {machine.peak_rss_mib(server.pid)} MiB")
     if kind == "unary16":
         payloads = append_requests(origin, EntrySource("profile"), 200_000)
         result = asyncio.run(load.unary_load(server.address, APPEND, payloads, 16, seconds))
@@ -126,13 +128,7 @@ def main() -> int:
             raw = Path(directory) / "profile.txt"
             built = {"proofs": PROOF_SIZE, "build": args.entries}.get(args.workload, 0)
             if built:  # build the tree first, then profile the reads or the rest of the build
-                started, before = time.perf_counter(), server.thread_cpu_seconds()
-                asyncio.run(scale.build(server.address, 0, built, 1000))
-                after = server.thread_cpu_seconds()
-                print(f"built {built:,} entries at {built / (time.perf_counter() - started):,.0f}/s; "
-                      f"server CPU per entry: {(after['serving'] - before['serving']) * 1e6 / built:.1f} "
-                      f"µs serving, {(after['background'] - before['background']) * 1e6 / built:.1f} "
-                      "µs in RocksDB's background threads")
+                print("built: " + _timed_build(server, 0, built, f"to {built:,}"))
             profiler = subprocess.Popen(
                 [spy, "record", *(["--gil"] if args.gil else []), "--threads",
                  "-f", "raw", "-r", str(RATE), "-d", str(round(args.seconds)), "-p",

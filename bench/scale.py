@@ -99,6 +99,17 @@ async def build(address: str, start: int, end: int, batch: int) -> float:
     return elapsed
 
 
+def build_with_cpu(server: procs.Process, start: int, end: int,
+                   batch: int) -> tuple[float, dict[str, float]]:
+    """:func:`build` on ``server``: the seconds it took, and the server's CPU per entry
+    appended (µs) in its serving threads (Python's, gRPC's) and in RocksDB's background ones
+    (flushes, compactions): ``procs.thread_cpu_seconds``'s kinds."""
+    before = server.thread_cpu_seconds()
+    seconds = asyncio.run(build(server.address, start, end, batch))
+    after = server.thread_cpu_seconds()
+    return seconds, {kind: (after[kind] - before[kind]) * 1e6 / (end - start) for kind in after}
+
+
 def _pairs(size: int, count: int, rng: random.Random) -> tuple[list[tuple[int, int]], ...]:
     inclusion = [(rng.randrange(size), size) for _ in range(count)]
     consistency = [(rng.randrange(1, size), size) for _ in range(count)]
@@ -358,9 +369,7 @@ def run(plan: Plan, scratch: Path, empty: procs.Process, log: Log) -> dict[str, 
         for target in plan.sizes:
             log(f"scale: building {size:,} -> {target:,} entries over AppendStream")
             load_before = machine.load()
-            cpu_before = server.thread_cpu_seconds()
-            seconds = asyncio.run(build(server.address, size, target, plan.build_batch))
-            cpu_after = server.thread_cpu_seconds()
+            seconds, cpu = build_with_cpu(server, size, target, plan.build_batch)
             stage: dict[str, Any] = {
                 "size": target,
                 "build": {
@@ -368,11 +377,7 @@ def run(plan: Plan, scratch: Path, empty: procs.Process, log: Log) -> dict[str, 
                     "seconds": round(seconds, 2),
                     "rate": round((target - size) / seconds),
                     "load_before": load_before,
-                    # The server's CPU per entry appended: its serving threads (Python's,
-                    # gRPC's) and RocksDB's background ones (flushes, compactions).
-                    "server_cpu_us_per_entry": {
-                        kind: round((cpu_after[kind] - cpu_before[kind]) * 1e6 / (target - size), 2)
-                        for kind in cpu_after},
+                    "server_cpu_us_per_entry": {kind: round(us, 2) for kind, us in cpu.items()},
                 },
                 "build_peak_rss_mib": machine.peak_rss_mib(server.pid),
             }
